@@ -1,0 +1,44 @@
+# WMMP terminal: set-up, tests, benchmarks and the demo.  Everything a fresh
+# machine needs is installed from here (pinned: requirements.lock, package-lock.json).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP_VENV := $(VENV)/.installed
+STAMP_NPM := node_modules/.installed
+
+.PHONY: all setup test test-cpython test-micropython bench fuzz demo clean
+
+all: test
+
+$(STAMP_VENV): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet -r requirements.lock
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+$(STAMP_NPM): package.json package-lock.json
+	@command -v node >/dev/null || { echo "Node.js is required for the MicroPython tests (apt-get install nodejs npm)"; exit 1; }
+	npm ci --no-audit --no-fund
+	touch $@
+
+setup: $(STAMP_VENV) $(STAMP_NPM)
+
+# The whole suite: CPython tests, the portable tests under MicroPython (WebAssembly,
+# 64 KiB heap) and mpy-cross over every lib/ file.
+test: setup
+	$(PY) -m pytest -q
+	@$(PY) tools/report.py
+
+bench: setup
+	$(PY) bench/run.py
+
+fuzz: setup
+	$(PY) bench/fuzz.py --cases 200000
+
+demo: setup
+	$(PY) tools/demo.py
+
+clean:
+	rm -rf build .pytest_cache .hypothesis

@@ -1,0 +1,99 @@
+"""CRC16 (profile variant, default CRC-16/CCITT-FALSE) and CRC32 (IEEE 802.3), and
+the configuration CRC32 of LOGIN / TLV 0x4017 (INTEROP 7).
+"""
+
+from micropython import const
+
+from wmmp import profile as _profile
+
+try:
+    from binascii import crc32 as _crc32
+except ImportError:  # a port built without binascii.crc32
+    _crc32 = None
+
+# (poly, init, reflected, xorout) per profile code.
+_VARIANTS = {
+    _profile.CRC16_CCITT_FALSE: (0x1021, 0xFFFF, False, 0x0000),
+    _profile.CRC16_XMODEM: (0x1021, 0x0000, False, 0x0000),
+    _profile.CRC16_ARC: (0xA001, 0x0000, True, 0x0000),  # reflected form of 0x8005
+}
+
+_tables = {}
+_crc32_table = None
+_MASK16 = const(0xFFFF)
+
+
+def _table16(poly, reflected):
+    """256 u16 entries in a 512-byte bytearray (big-endian pairs)."""
+    key = (poly, reflected)
+    t = _tables.get(key)
+    if t is None:
+        t = bytearray(512)
+        for i in range(256):
+            if reflected:
+                c = i
+                for _ in range(8):
+                    c = (c >> 1) ^ poly if c & 1 else c >> 1
+            else:
+                c = i << 8
+                for _ in range(8):
+                    c = ((c << 1) ^ poly) & _MASK16 if c & 0x8000 else (c << 1) & _MASK16
+            t[2 * i] = c >> 8
+            t[2 * i + 1] = c & 0xFF
+        _tables[key] = t
+    return t
+
+
+def crc16(data, variant=_profile.CRC16_CCITT_FALSE, crc=None):
+    """CRC16 of `data`; pass the previous result as `crc` to continue a running CRC
+    (the final xorout must be 0 for that, which holds for every variant here)."""
+    poly, init, reflected, xorout = _VARIANTS[variant]
+    t = _table16(poly, reflected)
+    c = init if crc is None else crc
+    if reflected:
+        for b in data:
+            i = (c ^ b) & 0xFF
+            c = (c >> 8) ^ ((t[2 * i] << 8) | t[2 * i + 1])
+    else:
+        for b in data:
+            i = ((c >> 8) ^ b) & 0xFF
+            c = (((c << 8) & _MASK16) ^ ((t[2 * i] << 8) | t[2 * i + 1]))
+    return c ^ xorout
+
+
+def _pure_crc32(data, crc=0):
+    global _crc32_table
+    if _crc32_table is None:
+        tab = []
+        for i in range(256):
+            c = i
+            for _ in range(8):
+                c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
+            tab.append(c)
+        _crc32_table = tab
+    t = _crc32_table
+    c = crc ^ 0xFFFFFFFF
+    for b in data:
+        c = t[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def crc32(data, crc=0):
+    """CRC32 as zlib/binascii.crc32 (IEEE 802.3), continuing from `crc`."""
+    if _crc32 is not None:
+        return _crc32(data, crc) & 0xFFFFFFFF
+    return _pure_crc32(data, crc)
+
+
+def config_crc32(tlvs):
+    """CRC32 of LOGIN config_crc32 / TLV 0x4017 (INTEROP 7, appendix G b): every TLV
+    encoded whole, sorted by tag ascending, concatenated.  `tlvs` is an iterable
+    of (tag, value)."""
+    import struct
+    hdr = bytearray(4)
+    c = 0
+    for tag, value in sorted(tlvs, key=lambda tv: tv[0]):
+        struct.pack_into(">HH", hdr, 0, tag, len(value))
+        c = crc32(hdr, c)
+        c = crc32(value, c)
+    return c

@@ -1,0 +1,155 @@
+"""Access digest E021 and the security digests (INTEROP 3 and 8; appendix A 2.2,
+appendix E g).
+
+    E021 = MD5(header || content || timestamp || IMEI || IMSI || password)
+
+with the timestamp rules of INTEROP 3: 0 for REGISTER, REGISTER_ACK and LOGIN;
+the message's own CURTIME for LOGIN_ACK; the CURTIME of the LOGIN_ACK that opened
+the connection for every later message.
+"""
+
+import struct
+from micropython import const
+
+from wmmp import md5
+from wmmp import commands as C
+from wmmp import tlv
+from wmmp.errors import BadValue
+
+DIGEST_TAG = const(0xE021)
+DIGEST_SIZE = const(16)
+DIGEST_TLV_SIZE = const(20)   # why a message with a digest is 20 bytes longer (appendix A)
+
+IMEI_SIZE = const(16)
+IMSI_SIZE = const(15)
+PASSWORD_SIZE = const(8)
+
+
+def _ascii(value):
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def imei_field(imei):
+    """IMEI as the 16-byte field: 15 ASCII digits + 0x00 (INTEROP 2)."""
+    b = _ascii(imei)
+    if len(b) == IMEI_SIZE and b[15] == 0:
+        b = b[:15]
+    if len(b) != 15 or not b.isdigit():
+        raise BadValue("IMEI must be 15 ASCII digits")
+    return b + b"\x00"
+
+
+def imsi_field(imsi):
+    """IMSI as the 15-byte field: 15 ASCII digits (INTEROP 2)."""
+    b = _ascii(imsi)
+    if len(b) != IMSI_SIZE or not b.isdigit():
+        raise BadValue("IMSI must be 15 ASCII digits")
+    return b
+
+
+def password_field(password):
+    """Access password E025/E028: exactly 8 visible ASCII characters (INTEROP 8)."""
+    b = _ascii(password)
+    if len(b) != PASSWORD_SIZE:
+        raise BadValue("access password must be 8 characters")
+    for c in b:
+        if c < 0x21 or c > 0x7E:
+            raise BadValue("access password must be visible ASCII")
+    return b
+
+
+class DigestKey:
+    """What one direction of a connection needs to compute or check E021.
+
+    password is the uplink password (E025) for terminal-to-platform messages and
+    the downlink password (E028) for platform-to-terminal ones; timestamp is the
+    CURTIME of the LOGIN_ACK that opened the connection (0 before login).
+    REGISTER operation 0x02 and its ACK use the *old* IMEI/IMSI (INTEROP 3)."""
+
+    def __init__(self, imei, imsi, password, timestamp=0):
+        self.imei = imei_field(imei)
+        self.imsi = imsi_field(imsi)
+        self.password = password_field(password)
+        self.timestamp = timestamp
+
+    def __repr__(self):
+        # Never show the password (issue 4: secrets never appear in repr).
+        return "DigestKey(imei=%r, imsi=%r, timestamp=%d, password=<hidden>)" % (
+            self.imei[:15], self.imsi, self.timestamp)
+
+
+def timestamp_for(command, curtime, session_timestamp):
+    """Timestamp rule of INTEROP 3 / appendix A 2.2 / appendix G b."""
+    if command in (C.REGISTER, C.REGISTER_ACK, C.LOGIN):
+        return 0
+    if command == C.LOGIN_ACK and curtime is not None:
+        return curtime
+    return session_timestamp
+
+
+def compute(signed, key, timestamp):
+    """MD5 over `signed` (header + content exactly as sent, a buffer) and the
+    trailer timestamp || IMEI || IMSI || password."""
+    h = md5.new()
+    h.update(signed)
+    h.update(struct.pack(">I", timestamp & 0xFFFFFFFF))
+    h.update(key.imei)
+    h.update(key.imsi)
+    h.update(key.password)
+    return h.digest()
+
+
+def equal(a, b):
+    """Compare digests without an early exit (no timing hint to an attacker)."""
+    if len(a) != len(b):
+        return False
+    d = 0
+    for i in range(len(a)):
+        d |= a[i] ^ b[i]
+    return d == 0
+
+
+# -- security digests of INTEROP 8 ------------------------------------------
+
+def _md5_concat(*parts):
+    h = md5.new()
+    for p in parts:
+        h.update(p)
+    return h.digest()
+
+
+def _u32(v):
+    return struct.pack(">I", v & 0xFFFFFFFF)
+
+
+def sim_digest(serial, imei, imsi, pin):
+    """E002/E005/E008/E00B = MD5(serial || IMEI || IMSI || PIN); serial 16 bytes,
+    IMEI 16, IMSI 15, the PIN/PUK as its ASCII digits."""
+    from wmmp.header import pad_serial
+    return _md5_concat(pad_serial(serial), imei_field(imei), imsi_field(imsi), _ascii(pin))
+
+
+def binding_digest(serial, imei, imsi):
+    """E016 (and E017 with the old IMEI/IMSI) = MD5(serial || IMEI || IMSI)."""
+    from wmmp.header import pad_serial
+    return _md5_concat(pad_serial(serial), imei_field(imei), imsi_field(imsi))
+
+
+def uplink_password_digest(password, validity):
+    """E026 = MD5(TLV(E025) || TLV(E027))."""
+    return _md5_concat(tlv.encode(0xE025, password_field(password)), tlv.encode(0xE027, _u32(validity)))
+
+
+def downlink_password_digest(password, validity):
+    """E029 = MD5(TLV(E028) || TLV(E02A))."""
+    return _md5_concat(tlv.encode(0xE028, password_field(password)), tlv.encode(0xE02A, _u32(validity)))
+
+
+def base_key_digest(key, validity):
+    """E03A = MD5(TLV(E036) || TLV(E038))."""
+    return _md5_concat(tlv.encode(0xE036, _ascii(key)), tlv.encode(0xE038, _u32(validity)))
+
+
+def session_key_digest(key, validity):
+    """E03F = MD5(TLV(E03B) || TLV(E03D))."""
+    return _md5_concat(tlv.encode(0xE03B, _ascii(key)), tlv.encode(0xE03D, _u32(validity)))

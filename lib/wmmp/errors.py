@@ -1,0 +1,66 @@
+"""Exception types of the wmmp package.
+
+Every failure the message layer can report on bad input is a WmmpError subclass,
+so a caller (the engine, a tool) needs one except clause to stay alive.
+"""
+
+
+class WmmpError(Exception):
+    """Base class of every error the package raises on bad input or misuse.
+
+    `header` is the decoded header of the offending message when the decoder got
+    that far (so the engine can answer per 4.4.5 / E041), else None."""
+
+    header = None
+
+
+class Truncated(WmmpError):
+    """Input ends before a header, TLV or fixed field is complete."""
+
+
+class BadLength(WmmpError):
+    """A length field disagrees with the data (total_length, TLV length, fixed size)."""
+
+
+class UnknownCommand(WmmpError):
+    """Command ID not in appendix D."""
+
+
+class BadTlv(WmmpError):
+    """A TLV is malformed, unknown where a known tag is required, or repeated."""
+
+    def __init__(self, msg, tag=None):
+        WmmpError.__init__(self, msg)
+        self.tag = tag
+
+
+class BadValue(WmmpError):
+    """A field or TLV value is outside what the standard allows."""
+
+    def __init__(self, msg, tag=None):
+        WmmpError.__init__(self, msg)
+        self.tag = tag
+
+
+class DigestMismatch(WmmpError):
+    """The E021 digest is wrong (security byte bit 0x08 for the peer)."""
+
+
+class DigestMissing(WmmpError):
+    """A digest was required but the message has none (security bit 0x04)."""
+
+
+class DecryptError(WmmpError):
+    """Ciphertext has a bad length or padding, or the key is wrong (bit 0x02)."""
+
+
+class TooLongForBearer(WmmpError):
+    """A message or TLV value exceeds the bearer limit (appendix E a, INTEROP 9)."""
+
+
+class Unsupported(WmmpError):
+    """A valid request the implementation does not support (e.g. RSA, INTEROP 5)."""
+
+
+class SubpacketError(WmmpError):
+    """Inconsistent sub-packet set: wrong total, index, transaction or op (appendix F)."""
