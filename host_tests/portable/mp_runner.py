@@ -1,10 +1,17 @@
 """Runs portable test modules under MicroPython (driven by tools/mp/run.mjs).
 
-Imports each test module named in /argv.json (default: every test_*.py in
-/tests), calls every test_* function, prints PASS/FAIL per test, then
+This port's GC only collects between top-level calls, so tests run one per
+mp_step() call and the driver collects before each.  First step: import every
+lib/wmmp module and every test module named in /argv.json (default: all
+test_*.py in /tests), then report the live heap that costs.  Each later step
+runs one test_* function and reports the bytes it allocated (with collection
+impossible inside the call, this is an upper bound on the test's extra peak).
+Output:
+    PASS/FAIL <module>.<test>  (+ traceback)
+    ALLOC <module>.<test> <bytes>
+    MPRESIDENT <bytes>    live heap with the whole layer and test modules loaded
     MPTESTS <n> passed, <n> failed
-    MPPEAK <bytes>    highest gc.mem_alloc() seen right after a test, before collection
-Modules are dropped from sys.modules after their tests so RAM is given back.
+    MPPEAK <bytes>        resident + the largest single-test allocation
 """
 import gc
 import json
@@ -14,41 +21,57 @@ import sys
 sys.path.insert(0, "/tests")
 sys.path.insert(0, "/lib")
 
-names = json.load(open("/argv.json"))
-if not names:
-    names = sorted(f[:-3] for f in os.listdir("/tests") if f.startswith("test_") and f.endswith(".py"))
+_names = json.load(open("/argv.json"))
+if not _names:
+    _names = sorted(f[:-3] for f in os.listdir("/tests") if f.startswith("test_") and f.endswith(".py"))
 
-passed = 0
-failed = 0
-peak = 0
-for modname in names:
-    gc.collect()
-    try:
-        mod = __import__(modname)
-    except Exception as e:  # an import failure fails every test of the module
-        print("FAIL %s (import)" % modname)
-        sys.print_exception(e)
-        failed += 1
-        continue
-    tests = [a for a in sorted(dir(mod)) if a.startswith("test_")]
-    for attr in tests:
-        fn = getattr(mod, attr)
-        if not callable(fn):
-            continue
-        gc.collect()
+_state = {"queue": None, "passed": 0, "failed": 0, "resident": 0, "max_alloc": 0}
+
+
+def _import_all():
+    for f in sorted(os.listdir("/lib/wmmp")):
+        if f.endswith(".py"):
+            __import__("wmmp." + f[:-3])
+    queue = []
+    for modname in _names:
         try:
-            fn()
-            passed += 1
-            print("PASS %s.%s" % (modname, attr))
-        except Exception as e:
-            failed += 1
-            print("FAIL %s.%s" % (modname, attr))
+            mod = __import__(modname)
+        except Exception as e:  # an import failure fails the module
+            print("FAIL %s (import)" % modname)
             sys.print_exception(e)
-        used = gc.mem_alloc()
-        if used > peak:
-            peak = used
-    del mod
-    del sys.modules[modname]
+            _state["failed"] += 1
+            continue
+        for attr in sorted(dir(mod)):
+            if attr.startswith("test_") and callable(getattr(mod, attr)):
+                queue.append((modname, attr))
+    _state["queue"] = queue
 
-print("MPTESTS %d passed, %d failed" % (passed, failed))
-print("MPPEAK %d" % peak)
+
+def mp_step():
+    st = _state
+    if st["queue"] is None:
+        _import_all()
+        return True
+    if not st["resident"]:
+        st["resident"] = gc.mem_alloc()
+        print("MPRESIDENT %d" % st["resident"])
+    if not st["queue"]:
+        print("MPTESTS %d passed, %d failed" % (st["passed"], st["failed"]))
+        print("MPPEAK %d" % (st["resident"] + st["max_alloc"]))
+        return False
+    modname, attr = st["queue"].pop(0)
+    fn = getattr(sys.modules[modname], attr)
+    before = gc.mem_alloc()
+    try:
+        fn()
+        st["passed"] += 1
+        print("PASS %s.%s" % (modname, attr))
+    except Exception as e:
+        st["failed"] += 1
+        print("FAIL %s.%s" % (modname, attr))
+        sys.print_exception(e)
+    used = gc.mem_alloc() - before
+    print("ALLOC %s.%s %d" % (modname, attr, used))
+    if used > st["max_alloc"]:
+        st["max_alloc"] = used
+    return True

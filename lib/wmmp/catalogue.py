@@ -1,27 +1,26 @@
-"""TLV tag catalogue (appendix E): type, length rule and value checks of every tag.
+"""TLV tag catalogue of appendix E: type, length rule and value checks of every tag."""
 
-Device-side and RAM-frugal: the whole catalogue is one bytes constant of fixed-size
-records sorted by tag and searched by bisection; there are no per-tag objects.
-Human-readable names and descriptions live in wmmp.tagnames (tools only).
-
-Record, 7 bytes: tag:u16 | type:u8 | kind:u8 | n:u16 | flags:u8.  type and kind are
-ASCII letters so the table below can be read against the standard:
-    type  S T_STR   字符串, raw (ASCII) bytes
-          N T_NUM   数字, one unsigned big-endian number (int when 1, 2 or 4 bytes)
-          D T_DATE  日期 / date fields: u32 seconds since 1970 (INTEROP 8)
-          B T_BIN   BIN_STR / 数字组合信息 / composite records, and the MD5 digests
-                    and cipher bodies the text calls 字符串/数字 (they are binary)
-          T T_TAGS  list of u16 tags or command IDs
-          0 T_NONE  no value (0x4011)
-          R T_RESERVED  listed in appendix E as reserved
-    kind  = L_FIXED exactly n bytes
-          < L_MAX   1..n bytes
-          * L_VAR   at least n bytes (n is the minimum, 7 for the sub-packet heads)
-          x L_MULT  a multiple of unit bytes; n = max_count << 8 | unit, max_count 0
-                    meaning no count limit (appendix E d: "8xn, n at most 90")
-A zero length (L=0, "please report this tag" / "unsupported") is never accepted by
-check_length: callers handle L=0 before asking the catalogue (appendix G e-i).
-"""
+# Device-side and RAM-frugal: the whole catalogue is one bytes constant of fixed-size
+# records sorted by tag and searched by bisection; there are no per-tag objects.
+# Human-readable names and descriptions live in wmmp.tagnames (tools only).
+#
+# Record, 7 bytes: tag:u16 | type:u8 | kind:u8 | n:u16 | flags:u8.  type and kind are
+# ASCII letters so that the table below reads against the standard:
+#   type  S T_STR   字符串, raw (ASCII) bytes
+#         N T_NUM   数字, one unsigned big-endian number (an int when 1, 2 or 4 bytes)
+#         D T_DATE  日期 and the other date fields: u32 seconds since 1970 (INTEROP 8)
+#         B T_BIN   BIN_STR / 数字组合信息 / composite records, and the MD5 digests and
+#                   cipher bodies that the text calls 字符串/数字 (they are binary)
+#         T T_TAGS  list of u16 tags or command IDs
+#         0 T_NONE  no value (0x4011)
+#         R T_RESERVED  listed in appendix E as reserved
+#   kind  = L_FIXED exactly n bytes
+#         < L_MAX   1..n bytes
+#         * L_VAR   at least n bytes (n is the minimum: 7 for the sub-packet heads)
+#         x L_MULT  a multiple of a unit; n = max_count << 8 | unit, max_count 0 meaning
+#                   no count limit (appendix E d: "8xn, n at most 90")
+# A zero length (L=0: "report this tag" / "unsupported tag", appendix G e-i) is never
+# accepted by check_length; callers handle L=0 before asking the catalogue.
 
 from micropython import const
 
@@ -59,15 +58,18 @@ G_SECURITY = const(8)
 
 _REC = const(7)
 
-# Every tag row of appendix E, sorted by tag.  Deviations from the table text:
-#   0x0011 u32, 0x0026 u16 (INTEROP 8; same as the table).
+# Every tag row of appendix E, sorted by tag.  Where this differs from the table text:
+#   0x0011 u32 and 0x0026 u16 follow INTEROP 8 (the table agrees).
 #   0x1009 u32 (INTEROP 8: the table says 2 bytes but also "8 hex digits").
 #   0xE001/E004/E007/E00A PIN/PUK: 1..8 bytes here, 4..8 digits or 8 bytes padded
 #       with 0x00/'F' in validate() (INTEROP 8; the table says "8 digits").
 #   0xE02A, 0xE038, 0xE03D: the table gives no length; u32 date (INTEROP 8).
-#   0x300D/0x300E/0x3010 lists of u16 codes, 0x300F/0x4021 records of
-#       id:u16|state:u8 (the table says "2xn" / "不定长" / nothing).
-#   0x3001-0x3007, 0x4002-0x4017: the table gives no type; chosen from the text.
+#   0x002A/0x002B/0x0107/0x0109/0x4008 are 数字 in the table but composite: T_BIN.
+#   0xE023/E024/E033/E034 are 字符串 in the table but lists of u16 IDs: T_TAGS.
+#   0x300D/0x300E/0x3010 lists of u16 codes (0x300E "不定长"), 0x300F/0x4021 records
+#       of id:u16|state:u8 (0x4021 has no length in the table).
+#   0x3001-0x3007, 0x4002-0x4006, 0x4010, 0x4012-0x4017, 0x4021: the table gives no
+#       type; chosen from the description.
 _CAT = (
     # --- appendix E b) configuration
     b"\x00\x01" b"S<" b"\x00\x10" b"\x00"  # 0x0001 dial number
@@ -248,65 +250,76 @@ _CAT = (
     b"\xe0\x44" b"B*" b"\x00\x07" b"\x01"  # 0xE044 encrypted sub-packet, 7-byte head
 )
 
-# Value ranges of single-number tags (tag:u16, lo:u8, hi:u8), sorted by tag.
-_RANGES = (
-    b"\x01\x01\x00\xfe"  # 0x0101 baud index 0..254 (INTEROP 8)
-    b"\x01\x03\x00\x02"  # 0x0103 stop bits
-    b"\x01\x04\x00\x04"  # 0x0104 parity
-    b"\x01\x05\x01\x64"  # 0x0105 frame gap 1..100
-    b"\x10\x00\x00\x02"  # 0x1000 download protocol
-    b"\x10\x0b\x00\x01"  # 0x100B forced upgrade
-    b"\x20\x01\x00\x02"  # 0x2001 report policy
-    b"\x20\x04\x00\x01"  # 0x2004 used this month
-    b"\x20\x05\x00\x01"  # 0x2005 clear after report
-    b"\x30\x07\x00\x64"  # 0x3007 signal 0..100
-    b"\x30\x08\x00\x01"  # 0x3008 factory reset notice
-    b"\x30\x0b\x00\x01"  # 0x300B alarm status
-    b"\x30\x0c\x01\x03"  # 0x300C alarm type
-    b"\x40\x01\x00\x0d"  # 0x4001 control command
-    b"\x40\x02\x00\x05"  # 0x4002 connection mode
-    b"\x40\x03\x00\x01"  # 0x4003 data transfer mode
-    b"\x40\x05\x01\x04"  # 0x4005 collected data bearer
-    b"\x40\x09\x00\x01"  # 0x4009 forced apply
-    b"\xe0\x03\x00\x01"  # 0xE003 PIN1 enable
-    b"\xe0\x06\x00\x01"  # 0xE006 PIN2 enable
-    b"\xe0\x09\x00\x01"  # 0xE009 PUK1 enable
-    b"\xe0\x0c\x00\x01"  # 0xE00C PUK2 enable
-    b"\xe0\x0d\x00\x02"  # 0xE00D SIM binding
-    b"\xe0\x22\x00\x05"  # 0xE022 digest mode
-    b"\xe0\x31\x00\x01"  # 0xE031 encryption supported
-    b"\xe0\x32\x00\x05"  # 0xE032 encryption mode
-    b"\xe0\x35\x00\x04"  # 0xE035 algorithm (INTEROP 5)
-    b"\xe0\x39\x00\x03"  # 0xE039 base key algorithm (INTEROP 5)
-    b"\xe0\x3e\x00\x03"  # 0xE03E session key algorithm (INTEROP 5)
-    b"\xe0\x41\x00\x01"  # 0xE041 reply on failure
+# Value rules (appendix E, INTEROP 8): tag:u16 | offset:u8 | lo:u8 | hi:u8, sorted by
+# tag.  The byte at offset of the value (of every record, for L_MULT tags) must lie
+# in lo..hi.  A tag may have several rules.
+_RULES = (
+    b"\x01\x01\x00\x00\x00" b"\x01\x01\x01\x00\xfe"  # 0x0101 baud index u16 0..254 (INTEROP 8)
+    b"\x01\x03\x00\x00\x02"  # 0x0103 stop bits
+    b"\x01\x04\x00\x00\x04"  # 0x0104 parity
+    b"\x01\x05\x00\x00\x00" b"\x01\x05\x01\x01\x64"  # 0x0105 frame gap u16 1..100
+    b"\x01\x07\x00\x01\x05" b"\x01\x07\x01\x00\x02"  # 0x0107 bearer 1..5, unit 0..2
+    b"\x10\x00\x00\x00\x02"  # 0x1000 download protocol
+    b"\x10\x0b\x00\x00\x01"  # 0x100B forced upgrade
+    b"\x20\x01\x00\x00\x02"  # 0x2001 report policy
+    b"\x20\x04\x00\x00\x01"  # 0x2004 used this month
+    b"\x20\x05\x00\x00\x01"  # 0x2005 clear after report
+    b"\x20\x11\x00\x00\x01" b"\x20\x11\x03\x00\x06"  # 0x2011 switch, period unit
+    b"\x20\x12\x00\x00\x01" b"\x20\x12\x03\x00\x06"  # 0x2012
+    b"\x20\x15\x00\x00\x01" b"\x20\x15\x03\x00\x06"  # 0x2015
+    b"\x20\x16\x00\x00\x01" b"\x20\x16\x03\x00\x06"  # 0x2016
+    b"\x20\x19\x00\x00\x01" b"\x20\x19\x03\x00\x06"  # 0x2019
+    b"\x20\x1a\x00\x00\x01" b"\x20\x1a\x03\x00\x06"  # 0x201A
+    b"\x30\x07\x00\x00\x64"  # 0x3007 signal 0..100
+    b"\x30\x08\x00\x00\x01"  # 0x3008 factory reset notice
+    b"\x30\x0b\x00\x00\x01"  # 0x300B alarm status
+    b"\x30\x0c\x00\x01\x03"  # 0x300C alarm type
+    b"\x30\x0f\x02\x00\x02"  # 0x300F peripheral state 0 off, 1 on, 2 fault
+    b"\x30\x12\x04\x00\x05"  # 0x3012 download failure reason
+    b"\x40\x01\x00\x00\x0d"  # 0x4001 control command
+    b"\x40\x02\x00\x00\x05"  # 0x4002 connection mode
+    b"\x40\x03\x00\x00\x01"  # 0x4003 data transfer mode
+    b"\x40\x05\x00\x01\x04"  # 0x4005 collected data bearer
+    b"\x40\x06\x00\x00\x01"  # 0x4006 UDP/TCP (protocol byte checked in code)
+    b"\x40\x08\x06\x00\x03"  # 0x4008 sub-packet operation (INTEROP 6)
+    b"\x40\x09\x00\x00\x01"  # 0x4009 forced apply
+    b"\x40\x10\x00\x00\x02"  # 0x4010 config result
+    b"\x40\x21\x02\x00\x01"  # 0x4021 peripheral off/on
+    b"\xe0\x03\x00\x00\x01"  # 0xE003 PIN1 enable
+    b"\xe0\x06\x00\x00\x01"  # 0xE006 PIN2 enable
+    b"\xe0\x09\x00\x00\x01"  # 0xE009 PUK1 enable
+    b"\xe0\x0c\x00\x00\x01"  # 0xE00C PUK2 enable
+    b"\xe0\x0d\x00\x00\x02"  # 0xE00D SIM binding
+    b"\xe0\x22\x00\x00\x05"  # 0xE022 digest mode
+    b"\xe0\x31\x00\x00\x01"  # 0xE031 encryption supported
+    b"\xe0\x32\x00\x00\x05"  # 0xE032 encryption mode
+    b"\xe0\x35\x00\x00\x04"  # 0xE035 algorithm (INTEROP 5)
+    b"\xe0\x39\x00\x00\x03"  # 0xE039 base key algorithm (INTEROP 5)
+    b"\xe0\x3e\x00\x00\x03"  # 0xE03E session key algorithm (INTEROP 5)
+    b"\xe0\x41\x00\x00\x01"  # 0xE041 reply on failure
+    b"\xe0\x44\x06\x00\x03"  # 0xE044 encrypted sub-packet operation (INTEROP 6)
 )
 
-_STATS_SETTINGS = (0x2011, 0x2012, 0x2015, 0x2016, 0x2019, 0x201A)
 
-
-def _find(tag, table=_CAT, size=_REC):
-    """Offset of tag's record in a sorted table, or -1."""
+# Offset of the first record whose tag is >= tag in a sorted table.
+def _lower(tag, table, size):
     lo = 0
     hi = len(table) // size
     while lo < hi:
         mid = (lo + hi) >> 1
-        o = mid * size
-        t = (table[o] << 8) | table[o + 1]
-        if t < tag:
+        if ((table[mid * size] << 8) | table[mid * size + 1]) < tag:
             lo = mid + 1
-        elif t > tag:
-            hi = mid
         else:
-            return o
+            hi = mid
+    return lo * size
+
+
+def _find(tag):
+    c = _CAT
+    o = _lower(tag, c, _REC)
+    if o < len(c) and ((c[o] << 8) | c[o + 1]) == tag:
+        return o
     return -1
-
-
-def _rec(tag):
-    o = _find(tag)
-    if o < 0:
-        raise BadTlv("unknown tag 0x%04X" % tag, tag)
-    return o
 
 
 def _uint(v):
@@ -316,279 +329,197 @@ def _uint(v):
     return x
 
 
+# (type, kind, n, flags) of a catalogue tag, or None.  For L_MULT, n is the unit.
 def lookup(tag):
-    """(type, kind, n, flags) of a catalogue tag, or None.  For L_MULT, n is the unit."""
     o = _find(tag)
     if o < 0:
         return None
     c = _CAT
-    n = (c[o + 4] << 8) | c[o + 5]
-    if c[o + 3] == L_MULT:
-        n &= 0xFF
-    return (c[o + 2], c[o + 3], n, c[o + 6])
+    return (c[o + 2], c[o + 3], c[o + 5] if c[o + 3] == L_MULT else (c[o + 4] << 8) | c[o + 5], c[o + 6])
 
 
 def is_known(tag):
     return _find(tag) >= 0
 
 
+# True for passwords, PINs and keys that must never be logged in clear.
 def is_secret(tag):
-    """True for passwords, PINs and keys that must never be logged in clear."""
     o = _find(tag)
     return o >= 0 and bool(_CAT[o + 6] & F_SECRET)
 
 
+# Largest record count of an L_MULT tag (0: no limit), None for other tags.
 def max_count(tag):
-    """Largest record count of an L_MULT tag (0: no limit), None for other tags."""
     o = _find(tag)
-    if o < 0 or _CAT[o + 3] != L_MULT:
-        return None
-    return _CAT[o + 4]
+    return _CAT[o + 4] if o >= 0 and _CAT[o + 3] == L_MULT else None
 
 
+# Every catalogue tag in ascending order (for tools and tests).
 def tags():
-    """Every catalogue tag in ascending order (for tools and tests)."""
     c = _CAT
     for o in range(0, len(c), _REC):
         yield (c[o] << 8) | c[o + 1]
 
 
+# Group of a tag by range (appendix E a, INTEROP 1), None outside every range.
+# 0x1000 counts as upgrade: appendix E a starts that range at 0x1001, E c lists 0x1000.
 def group(tag):
-    """Group of a tag by range (appendix E a, INTEROP 1), None outside every range."""
-    if 0x0001 <= tag <= 0x0FFF:
-        return G_CONFIG
-    if 0x1000 <= tag <= 0x1FFF:  # 0x1000 is listed in appendix E c
-        return G_UPGRADE
-    if 0x2001 <= tag <= 0x2FFF:
-        return G_STATISTICS
-    if 0x3001 <= tag <= 0x3FFF:
-        return G_MONITOR
-    if 0x4001 <= tag <= 0x4FFF:
-        return G_CONTROL
-    if 0x5001 <= tag <= 0x7FFF:
-        return G_PLATFORM
-    if 0x8001 <= tag <= 0xDFFF:
-        return G_MAKER
-    if 0xE001 <= tag <= 0xFFFF:
-        return G_SECURITY
-    return None
+    if not 0 <= tag <= 0xFFFF or tag in (0, 0x2000, 0x3000, 0x4000, 0x5000, 0x8000, 0xE000):
+        return None
+    return b"\x01\x02\x03\x04\x05\x06\x06\x06\x07\x07\x07\x07\x07\x07\x08\x08"[tag >> 12]
 
 
-def _check(o, tag, value_len):
-    c = _CAT
-    kind = c[o + 3]
-    n = (c[o + 4] << 8) | c[o + 5]
+# Record offset of tag; BadTlv if unknown or n is an impossible value length.
+def _check(tag, n):
+    o = _find(tag)
+    if o < 0:
+        raise BadTlv("unknown tag 0x%04X" % tag, tag)
+    kind = _CAT[o + 3]
+    m = (_CAT[o + 4] << 8) | _CAT[o + 5]
     if kind == L_FIXED:
-        if value_len == n:
-            return
-    elif value_len == 0 or value_len > 0xFFFF:
-        pass
+        ok = n == m
+    elif n == 0 or n > 0xFFFF:
+        ok = False
     elif kind == L_MAX:
-        if value_len <= n:
-            return
+        ok = n <= m
     elif kind == L_VAR:
-        if value_len >= n:
-            return
-    else:  # L_MULT
-        unit = n & 0xFF
-        if value_len % unit == 0 and (n < 0x100 or value_len // unit <= n >> 8):
-            return
-    raise BadTlv("bad length %d for tag 0x%04X" % (value_len, tag), tag)
+        ok = n >= m
+    else:  # L_MULT: unit in the low byte, max count (0: none) in the high byte
+        ok = n % (m & 0xFF) == 0 and (m < 0x100 or n // (m & 0xFF) <= m >> 8)
+    if not ok:
+        raise BadTlv("bad length %d for tag 0x%04X" % (n, tag), tag)
+    return o
 
 
+# Raise BadTlv unless value_len is possible for tag (L=0 never is, except for
+# 0x4011 which has no value).  limit: optional bearer limit of a TLV value
+# (appendix E a); a longer value raises TooLongForBearer.
 def check_length(tag, value_len, limit=None):
-    """Raise BadTlv unless value_len is possible for tag (L=0 is not, except 0x4011).
-
-    limit: optional bearer limit of the TLV value (appendix E a); exceeding it
-    raises TooLongForBearer.
-    """
-    o = _rec(tag)
-    if limit is not None and value_len > limit:
-        raise TooLongForBearer("TLV 0x%04X: %d bytes, bearer allows %d" % (tag, value_len, limit))
-    _check(o, tag, value_len)
+    if limit is not None and value_len > limit and is_known(tag):
+        raise TooLongForBearer("tag 0x%04X: %d bytes over bearer limit" % (tag, value_len))
+    _check(tag, value_len)
 
 
-def _bad(tag, what):
-    raise BadValue("tag 0x%04X: %s" % (tag, what), tag)
+def _bad(tag):
+    raise BadValue("bad value for tag 0x%04X" % tag, tag)
 
 
-def _digits(v, start, end):
-    for i in range(start, end):
-        if not 0x30 <= v[i] <= 0x39:
+# True if v[0:n] are all digits (k=0), visible ASCII (k=1) or letters/digits (k=2).
+def _all(v, n, k):
+    for i in range(n):
+        b = v[i]
+        if not (0x30 <= b <= 0x39 or (k == 1 and 0x21 <= b <= 0x7E)
+                or (k == 2 and (0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A))):
             return False
     return True
 
 
-def _num(v, start, end):
+def _num(v, s, e):
     x = 0
-    for i in range(start, end):
+    for i in range(s, e):
         x = x * 10 + v[i] - 0x30
     return x
 
 
-def _pin(tag, v):
-    # INTEROP 8: 4..8 ASCII digits; an 8-byte value may be right-padded with 0x00 or 'F'.
-    n = len(v)
-    if n == 8:
-        while n > 4 and v[n - 1] in (0x00, 0x46):
-            n -= 1
-    if n < 4 or not _digits(v, 0, n):
-        _bad(tag, "PIN/PUK must be 4..8 digits")
-
-
-def _date12(tag, v):
-    # 0x100A YYYYMMDDHHMM (appendix E c).
-    if not _digits(v, 0, 12):
-        _bad(tag, "date must be 12 digits")
-    y = _num(v, 0, 4)
-    mo = _num(v, 4, 6)
-    d = _num(v, 6, 8)
-    if not (1970 <= y <= 2099 and 1 <= mo <= 12 and _num(v, 8, 10) <= 23 and _num(v, 10, 12) <= 59):
-        _bad(tag, "implausible date")
-    days = b"\x1f\x1c\x1f\x1e\x1f\x1e\x1f\x1f\x1e\x1f\x1e\x1f"[mo - 1]
-    if mo == 2 and y % 4 == 0 and (y % 100 != 0 or y % 400 == 0):
-        days = 29
-    if not 1 <= d <= days:
-        _bad(tag, "implausible date")
-
-
+# Check a non-empty TLV value: BadTlv for an unknown tag or an impossible length,
+# BadValue for a value the standard (or INTEROP 8) does not allow.
 def validate(tag, value):
-    """Raise BadTlv (unknown tag, bad length) or BadValue (value out of range) for a
-    non-empty TLV value; return None when the value is acceptable."""
-    o = _rec(tag)
-    n = len(value)
-    _check(o, tag, n)
-    r = _find(tag, _RANGES, 4)
-    if r >= 0:
-        x = _uint(value)
-        if x < _RANGES[r + 2] or x > _RANGES[r + 3]:
-            _bad(tag, "value %d out of range" % x)
-        return
     v = value
-    if _CAT[o + 6] & F_ASCENDING:
-        # appendix E b: "按TAG升序排列"
-        prev = -1
-        for i in range(0, n, 2):
-            t = (v[i] << 8) | v[i + 1]
-            if t <= prev:
-                _bad(tag, "tags not ascending")
-            prev = t
+    n = len(v)
+    o = _check(tag, n)
+    step = _CAT[o + 5] if _CAT[o + 3] == L_MULT else n
+    r = _RULES
+    i = _lower(tag, r, 5)
+    while i < len(r) and ((r[i] << 8) | r[i + 1]) == tag:
+        for j in range(r[i + 2], n, step):
+            if not r[i + 3] <= v[j] <= r[i + 4]:
+                _bad(tag)
+        i += 5
+    ok = True
+    if _CAT[o + 6] & F_ASCENDING:  # appendix E b: "按TAG升序排列"
+        for j in range(2, n, 2):
+            if (v[j - 2] << 8) | v[j - 1] >= (v[j] << 8) | v[j + 1]:
+                ok = False
     elif tag == 0x0102:
-        if v[0] not in (0, 5, 6, 7, 8):
-            _bad(tag, "data bits")
-    elif tag == 0x002A or tag == 0x002B:
-        if _uint(v[0:4]) > _uint(v[4:8]):
-            _bad(tag, "min retry gap above max")
-    elif tag == 0x0107:
-        for i in range(0, n, 4):
-            if not 1 <= v[i] <= 5 or v[i + 1] > 2:
-                _bad(tag, "bad bearer or unit")
-    elif tag == 0x100A:
-        _date12(tag, v)
-    elif tag in _STATS_SETTINGS:
-        if v[0] > 1 or v[3] > 6:
-            _bad(tag, "bad switch or unit")
-    elif tag == 0x300F or tag == 0x4021:
-        top = 2 if tag == 0x300F else 1
-        for i in range(2, n, 3):
-            if v[i] > top:
-                _bad(tag, "bad peripheral state")
-    elif tag == 0x3012:
-        if v[4] > 5:
-            _bad(tag, "bad failure reason")
-    elif tag == 0x4006:
-        if v[0] > 1 or 3 < v[1] < 0xA0:
-            _bad(tag, "bad transport or protocol")
-    elif tag == 0x4010:
-        if v[0] > 2:
-            _bad(tag, "bad result")
-    elif tag == 0x4008 or tag == 0xE044:
-        if v[6] > 3:
-            _bad(tag, "bad sub-packet operation")
-    elif tag == 0xE020:
-        if v[0] & 1:
-            _bad(tag, "lowest bit must be 0")
-    elif tag == 0xE001 or tag == 0xE004 or tag == 0xE007 or tag == 0xE00A:
-        _pin(tag, v)
-    elif tag == 0xE00E or tag == 0xE010:
-        # IMEI: 15 digits + 0x00 (INTEROP 1), or 16 digits (IMEISV).
-        if not _digits(v, 0, 15) or not (v[15] == 0 or 0x30 <= v[15] <= 0x39):
-            _bad(tag, "bad IMEI")
-    elif tag == 0xE012 or tag == 0xE014:
-        if not _digits(v, 0, 15):
-            _bad(tag, "bad IMSI")
-    elif tag == 0xE025 or tag == 0xE028:
-        # INTEROP 8: exactly 8 visible ASCII characters.
-        for b in v:
-            if not 0x21 <= b <= 0x7E:
-                _bad(tag, "password must be visible ASCII")
-    elif tag == 0xE036 or tag == 0xE037 or tag == 0xE03B or tag == 0xE03C:
-        # appendix E g, INTEROP 8: ASCII letters and digits only.
-        for b in v:
-            if not (0x30 <= b <= 0x39 or 0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A):
-                _bad(tag, "key must be letters and digits")
+        ok = v[0] in (0, 5, 6, 7, 8)
+    elif tag in (0x002A, 0x002B):  # INTEROP 8: min <= max
+        ok = _uint(v[0:4]) <= _uint(v[4:8])
+    elif tag == 0x100A:  # appendix E c: YYYYMMDDHHMM
+        y = _num(v, 0, 4)
+        mo = _num(v, 4, 6)
+        m = 0
+        if _all(v, 12, 0) and 1970 <= y <= 2099 and 1 <= mo <= 12 and _num(v, 8, 10) < 24 and _num(v, 10, 12) < 60:
+            m = b"\x1f\x1d\x1f\x1e\x1f\x1e\x1f\x1f\x1e\x1f\x1e\x1f"[mo - 1]
+            if mo == 2 and (y % 4 or (y % 100 == 0 and y % 400)):
+                m = 28
+        ok = 1 <= _num(v, 6, 8) <= m
+    elif tag == 0x4006:  # application protocol: 0..3, or maker-defined 0xA0..0xFF
+        ok = not 3 < v[1] < 0xA0
+    elif tag == 0xE020:  # appendix E g: the eighth bit is undefined, 0
+        ok = not v[0] & 1
+    elif tag in (0xE001, 0xE004, 0xE007, 0xE00A):
+        # INTEROP 8: 4..8 digits; an 8-byte value may be right-padded with 0x00 or 'F'.
+        if n == 8:
+            while n > 4 and v[n - 1] in (0, 0x46):
+                n -= 1
+        ok = n >= 4 and _all(v, n, 0)
+    elif tag in (0xE00E, 0xE010):  # IMEI: 15 digits + 0x00 (INTEROP 2), or 16 digits
+        ok = _all(v, 15, 0) and (v[15] == 0 or _all(v, 16, 0))
+    elif tag in (0xE012, 0xE014):  # IMSI: 15 digits (INTEROP 2)
+        ok = _all(v, 15, 0)
+    elif tag in (0xE025, 0xE028):  # INTEROP 8: 8 visible ASCII characters
+        ok = _all(v, 8, 1)
+    elif tag in (0xE036, 0xE037, 0xE03B, 0xE03C):  # appendix E g: letters and digits
+        ok = _all(v, n, 2)
+    if not ok:
+        _bad(tag)
 
 
+# Python value of a TLV value, for tools: None for L=0; int for 1/2/4-byte numbers
+# and for dates; a list of ints for tag lists and code lists; bytes otherwise (also
+# for tags outside the catalogue).  Raises BadTlv on an impossible length.
 def decode_value(tag, value):
-    """Python value of a TLV value for tools: None for L=0; int for 1/2/4-byte
-    numbers and dates; a list of ints for tag lists and code lists; bytes otherwise
-    (also for tags outside the catalogue).  Raises BadTlv on an impossible length."""
     n = len(value)
     if n == 0:
         return None
-    o = _find(tag)
-    if o < 0:
+    if not is_known(tag):
         return bytes(value)
-    _check(o, tag, n)
-    c = _CAT
-    ty = c[o + 2]
-    if ty == T_DATE or (ty == T_NUM and c[o + 3] == L_FIXED and n in (1, 2, 4)):
+    _check(tag, n)
+    ty, kind, m, fl = lookup(tag)
+    if ty == T_DATE or (ty == T_NUM and kind == L_FIXED and n in (1, 2, 4)):
         return _uint(value)
-    if ty == T_TAGS or c[o + 6] & F_CODES:
+    if ty == T_TAGS or fl & F_CODES:
         return [(value[i] << 8) | value[i + 1] for i in range(0, n, 2)]
     return bytes(value)
 
 
+# TLV value bytes of a Python value: int (fixed-size numbers and dates), list of u16,
+# bytes or str.  A shorter value of a fixed-size non-secret string tag is right-padded
+# with 0x00 (INTEROP 1).  None or an empty value gives b"" (L=0).  Lengths of catalogue
+# tags are checked; validate() checks the value rules.
 def encode_value(tag, pyvalue):
-    """TLV value bytes of a Python value: int (numbers, dates), list of u16, bytes or
-    str.  Shorter str/bytes of a fixed-size non-secret string tag are right-padded
-    with 0x00 (INTEROP 1).  None or an empty value gives b"" (L=0).  The length is
-    checked for catalogue tags; call validate() for the value rules."""
+    ty, kind, n, fl = lookup(tag) or (0, 0, 0, 0)
     if pyvalue is None:
         return b""
-    o = _find(tag)
-    c = _CAT
     if isinstance(pyvalue, int):
-        if o < 0:
-            raise BadTlv("unknown tag 0x%04X" % tag, tag)
-        n = (c[o + 4] << 8) | c[o + 5]
-        if c[o + 2] not in (T_NUM, T_DATE) or c[o + 3] != L_FIXED or not 0 < n <= 8:
-            _bad(tag, "not a number tag")
-        if pyvalue < 0 or pyvalue >> (8 * n):
-            _bad(tag, "number out of range")
-        out = bytearray(n)
-        for i in range(n):
-            out[n - 1 - i] = (pyvalue >> (8 * i)) & 0xFF
-        out = bytes(out)
+        if ty not in (T_NUM, T_DATE) or kind != L_FIXED or not 0 < n <= 8 or pyvalue < 0 or pyvalue >> (8 * n):
+            _bad(tag)
+        out = bytes([(pyvalue >> (8 * i)) & 0xFF for i in range(n - 1, -1, -1)])
     elif isinstance(pyvalue, (list, tuple)):
-        out = bytearray(2 * len(pyvalue))
-        for i in range(len(pyvalue)):
-            x = pyvalue[i]
+        out = bytearray()
+        for x in pyvalue:
             if not 0 <= x <= 0xFFFF:
-                _bad(tag, "list item out of range")
-            out[2 * i] = x >> 8
-            out[2 * i + 1] = x & 0xFF
-        out = bytes(out)
+                _bad(tag)
+            out += bytes((x >> 8, x & 0xFF))
     elif isinstance(pyvalue, str):
         out = pyvalue.encode()
     elif isinstance(pyvalue, (bytes, bytearray, memoryview)):
-        out = bytes(pyvalue)
+        out = pyvalue
     else:
-        _bad(tag, "unsupported value type")
-    if o < 0 or not out:
-        return out
-    n = (c[o + 4] << 8) | c[o + 5]
-    if c[o + 2] == T_STR and c[o + 3] == L_FIXED and not c[o + 6] & F_SECRET and len(out) < n:
-        out = out + bytes(n - len(out))
-    _check(o, tag, len(out))
+        _bad(tag)
+    out = bytes(out)
+    if ty and out:
+        if ty == T_STR and kind == L_FIXED and not fl & F_SECRET and len(out) < n:
+            out += bytes(n - len(out))
+        _check(tag, len(out))
     return out

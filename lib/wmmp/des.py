@@ -1,9 +1,12 @@
 """DES and triple DES block ciphers (FIPS 46-3, NIST SP 800-67) for WMMP (INTEROP 5).
 
-Pure Python, table driven, and small-int only: every 32-bit half of the block is
-held as two 16-bit ints, the S-boxes are merged with the P permutation into
-"SP" tables (high and low 16 bits), and IP / FP are done with bit swaps.
-Subkeys are computed once per key.  Block size is 8 bytes.
+Pure Python, table driven, and small-int only (MicroPython allocates every int
+of 2**30 or more).  Each 32-bit half of the block is kept in its E-expanded
+form, 48 bits as two 24-bit ints, so the eight 6-bit S-box inputs of a round are
+plain shifts; the S-boxes, P and E are merged into two 512-entry tables.  E is
+linear, so XOR-ing expanded values is the same as expanding the XOR.  IP / FP
+are bit swaps on 16-bit quarters.  Subkeys are computed once per key.
+Block size is 8 bytes.
 """
 
 try:
@@ -45,77 +48,81 @@ _SBOX = (
 
 
 def _build_sp():
-    """SP tables: entry 64*(j-1) + x is P(S_j(x) in its nibble), high and low halves."""
+    """SP tables: entry 64*(j-1) + x is E(P(S_j(x) in its nibble)), windows 1-4 / 5-8."""
     n = 512
-    hi = array("H", bytes(2 * n)) if array else [0] * n
-    lo = array("H", bytes(2 * n)) if array else [0] * n
+    th = array("I", bytes(4 * n)) if array else [0] * n
+    tl = array("I", bytes(4 * n)) if array else [0] * n
     for j in range(8):
         for x in range(64):
             row = ((x >> 4) & 2) | (x & 1)
-            s = int(_SBOX[j * 64 + row * 16 + ((x >> 1) & 15)], 16)
+            v = int(_SBOX[j * 64 + row * 16 + ((x >> 1) & 15)], 16)
             h = 0
             m = 0
             for i in range(32):
-                src = _P[i] - 1            # bit position before P, 0 = MSB
-                k = src - 4 * j            # 0..3 inside this S-box's nibble
-                if 0 <= k < 4 and (s >> (3 - k)) & 1:
+                k = _P[i] - 1 - 4 * j      # source bit inside this S-box's nibble
+                if 0 <= k < 4 and (v >> (3 - k)) & 1:
                     if i < 16:
                         h |= 0x8000 >> i
                     else:
                         m |= 0x8000 >> (i - 16)
-            hi[j * 64 + x] = h
-            lo[j * 64 + x] = m
-    return hi, lo
+            # E expansion of (h, m): window w is bits 4w-4 .. 4w+1 (1-based, cyclic).
+            th[j * 64 + x] = ((((m & 1) << 5) | (h >> 11)) << 18) | (((h >> 7) & 63) << 12) \
+                | (((h >> 3) & 63) << 6) | ((h & 31) << 1) | (m >> 15)
+            tl[j * 64 + x] = ((((h & 1) << 5) | (m >> 11)) << 18) | (((m >> 7) & 63) << 12) \
+                | (((m >> 3) & 63) << 6) | ((m & 31) << 1) | (h >> 15)
+    return th, tl
 
 
 _SPH, _SPL = _build_sp()
 
 
 def _key_schedule(key):
-    """16 rounds x 8 six-bit subkey chunks, chunk j stored as value | j << 6."""
-    bits = [(key[i >> 3] >> (7 - (i & 7))) & 1 for i in range(64)]
-    c = [bits[p - 1] for p in _PC1[:28]]
-    d = [bits[p - 1] for p in _PC1[28:]]
-    out = []
+    """16 rounds of 8 six-bit subkey chunks (FIPS 46-3 key schedule), chunk j as value | j << 6."""
+    c = 0
+    d = 0
+    for i in range(28):
+        p = _PC1[i] - 1
+        c = (c << 1) | ((key[p >> 3] >> (7 - (p & 7))) & 1)
+        p = _PC1[i + 28] - 1
+        d = (d << 1) | ((key[p >> 3] >> (7 - (p & 7))) & 1)
+    rounds = []
     for r in range(16):
         s = _SHIFTS[r]
-        c = c[s:] + c[:s]
-        d = d[s:] + d[:s]
-        cd = c + d
+        c = ((c << s) | (c >> (28 - s))) & 0xfffffff
+        d = ((d << s) | (d >> (28 - s))) & 0xfffffff
+        ks = []
         for j in range(8):
             v = 0
             for b in range(6):
-                v = (v << 1) | cd[_PC2[6 * j + b] - 1]
-            out.append(v | (j << 6))
-    return out
+                p = _PC2[6 * j + b] - 1
+                if p < 28:
+                    v = (v << 1) | ((c >> (27 - p)) & 1)
+                else:
+                    v = (v << 1) | ((d >> (55 - p)) & 1)
+            ks.append(v | (j << 6))
+        rounds.append(ks)
+    return rounds
 
 
-def _reverse_rounds(sched):
-    """The same 16-round schedule in reverse round order (decryption)."""
-    out = []
-    for r in range(15, -1, -1):
-        out.extend(sched[8 * r:8 * r + 8])
-    return out
+def _pass(rounds):
+    """One single-DES pass for _crypt: 8 tuples, each holding two rounds' chunks."""
+    return [tuple(rounds[2 * p] + rounds[2 * p + 1]) for p in range(8)]
 
 
-def _pack(seq):
-    return array("H", seq) if array else list(seq)
+def _crypt(passes, src, soff, dst, doff):
+    """Run the 8-byte block src[soff:] through IP, each pass of 16 rounds, FP into dst[doff:].
 
-
-def _crypt(ks, src, soff, dst, doff):
-    """Run one 8-byte block from src[soff:] through IP, the rounds of ks, FP into dst[doff:].
-
-    ks holds 128 entries per single-DES pass; after each pass the halves are
-    swapped (the DES output swap), so EDE is three passes without FP/IP between.
+    After each pass the halves are swapped (the DES output swap), so EDE is three
+    passes with no FP / IP between them.
     """
-    SPH = _SPH
-    SPL = _SPL
+    SH = _SPH
+    SL = _SPL
     lh = (src[soff] << 8) | src[soff + 1]
     ll = (src[soff + 2] << 8) | src[soff + 3]
     rh = (src[soff + 4] << 8) | src[soff + 5]
     rl = (src[soff + 6] << 8) | src[soff + 7]
-    # Initial permutation by bit swaps; each 16-bit half is independent except
-    # the 16-bit swap, which exchanges lh and rl.
+    # Initial permutation by bit swaps; each 16-bit quarter is independent except
+    # for the 16-bit swap, which exchanges lh and rl.
     t = ((lh >> 4) ^ rh) & 0x0f0f
     rh ^= t
     lh ^= t << 4
@@ -141,35 +148,51 @@ def _crypt(ks, src, soff, dst, doff):
     t = ((ll >> 1) ^ rl) & 0x5555
     rl ^= t
     ll ^= t << 1
-    i = 0
-    n = len(ks)
-    while i < n:
-        end = i + 128
-        while i < end:
-            # L ^= f(R, K): the E expansion read as eight 6-bit windows of R.
-            a = (((rl & 1) << 5) | (rh >> 11)) ^ ks[i]
-            b = ((rh >> 7) & 63) ^ ks[i + 1]
-            c = ((rh >> 3) & 63) ^ ks[i + 2]
-            d = (((rh & 31) << 1) | (rl >> 15)) ^ ks[i + 3]
-            e = (((rh & 1) << 5) | (rl >> 11)) ^ ks[i + 4]
-            f = ((rl >> 7) & 63) ^ ks[i + 5]
-            g = ((rl >> 3) & 63) ^ ks[i + 6]
-            h = (((rl & 31) << 1) | (rh >> 15)) ^ ks[i + 7]
-            lh ^= SPH[a] | SPH[b] | SPH[c] | SPH[d] | SPH[e] | SPH[f] | SPH[g] | SPH[h]
-            ll ^= SPL[a] | SPL[b] | SPL[c] | SPL[d] | SPL[e] | SPL[f] | SPL[g] | SPL[h]
+    # Expand L and R (as in _build_sp).
+    LH = ((((ll & 1) << 5) | (lh >> 11)) << 18) | (((lh >> 7) & 63) << 12) \
+        | (((lh >> 3) & 63) << 6) | ((lh & 31) << 1) | (ll >> 15)
+    LL = ((((lh & 1) << 5) | (ll >> 11)) << 18) | (((ll >> 7) & 63) << 12) \
+        | (((ll >> 3) & 63) << 6) | ((ll & 31) << 1) | (lh >> 15)
+    RH = ((((rl & 1) << 5) | (rh >> 11)) << 18) | (((rh >> 7) & 63) << 12) \
+        | (((rh >> 3) & 63) << 6) | ((rh & 31) << 1) | (rl >> 15)
+    RL = ((((rh & 1) << 5) | (rl >> 11)) << 18) | (((rl >> 7) & 63) << 12) \
+        | (((rl >> 3) & 63) << 6) | ((rl & 31) << 1) | (rh >> 15)
+    for rounds in passes:
+        for k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, k12, k13, k14, k15 in rounds:
+            # L ^= f(R, K): the S-box inputs are R's windows XOR the subkey chunks.
+            a = (RH >> 18) ^ k0
+            b = ((RH >> 12) & 63) ^ k1
+            c = ((RH >> 6) & 63) ^ k2
+            d = (RH & 63) ^ k3
+            e = (RL >> 18) ^ k4
+            f = ((RL >> 12) & 63) ^ k5
+            g = ((RL >> 6) & 63) ^ k6
+            h = (RL & 63) ^ k7
+            LH ^= SH[a] | SH[b] | SH[c] | SH[d] | SH[e] | SH[f] | SH[g] | SH[h]
+            LL ^= SL[a] | SL[b] | SL[c] | SL[d] | SL[e] | SL[f] | SL[g] | SL[h]
             # R ^= f(L, K') with the next round's subkey.
-            a = (((ll & 1) << 5) | (lh >> 11)) ^ ks[i + 8]
-            b = ((lh >> 7) & 63) ^ ks[i + 9]
-            c = ((lh >> 3) & 63) ^ ks[i + 10]
-            d = (((lh & 31) << 1) | (ll >> 15)) ^ ks[i + 11]
-            e = (((lh & 1) << 5) | (ll >> 11)) ^ ks[i + 12]
-            f = ((ll >> 7) & 63) ^ ks[i + 13]
-            g = ((ll >> 3) & 63) ^ ks[i + 14]
-            h = (((ll & 31) << 1) | (lh >> 15)) ^ ks[i + 15]
-            rh ^= SPH[a] | SPH[b] | SPH[c] | SPH[d] | SPH[e] | SPH[f] | SPH[g] | SPH[h]
-            rl ^= SPL[a] | SPL[b] | SPL[c] | SPL[d] | SPL[e] | SPL[f] | SPL[g] | SPL[h]
-            i += 16
-        lh, ll, rh, rl = rh, rl, lh, ll
+            a = (LH >> 18) ^ k8
+            b = ((LH >> 12) & 63) ^ k9
+            c = ((LH >> 6) & 63) ^ k10
+            d = (LH & 63) ^ k11
+            e = (LL >> 18) ^ k12
+            f = ((LL >> 12) & 63) ^ k13
+            g = ((LL >> 6) & 63) ^ k14
+            h = (LL & 63) ^ k15
+            RH ^= SH[a] | SH[b] | SH[c] | SH[d] | SH[e] | SH[f] | SH[g] | SH[h]
+            RL ^= SL[a] | SL[b] | SL[c] | SL[d] | SL[e] | SL[f] | SL[g] | SL[h]
+        LH, RH = RH, LH     # the DES output swap (pairwise: MicroPython would
+        LL, RL = RL, LL     # allocate a tuple for a 4-way swap)
+    # Contract: bits 1-16 of a half are window 1 bits 2-6, windows 2-3 bits 3-6,
+    # window 4 bits 3-5 (and likewise windows 5-8 for bits 17-32).
+    lh = (((LH >> 18) & 31) << 11) | (((LH >> 12) & 15) << 7) | (((LH >> 6) & 15) << 3) \
+        | ((LH >> 1) & 7)
+    ll = (((LL >> 18) & 31) << 11) | (((LL >> 12) & 15) << 7) | (((LL >> 6) & 15) << 3) \
+        | ((LL >> 1) & 7)
+    rh = (((RH >> 18) & 31) << 11) | (((RH >> 12) & 15) << 7) | (((RH >> 6) & 15) << 3) \
+        | ((RH >> 1) & 7)
+    rl = (((RL >> 18) & 31) << 11) | (((RL >> 12) & 15) << 7) | (((RL >> 6) & 15) << 3) \
+        | ((RL >> 1) & 7)
     # Final permutation: the IP swaps undone in reverse order.
     t = ((ll >> 1) ^ rl) & 0x5555
     rl ^= t
@@ -220,8 +243,9 @@ class Des:
         if len(key) != 8:
             raise BadValue("DES key must be 8 bytes")
         ks = _key_schedule(key)
-        self._enc = _pack(ks)
-        self._dec = _pack(_reverse_rounds(ks))
+        self._enc = [_pass(ks)]
+        ks.reverse()
+        self._dec = [_pass(ks)]
 
     def encrypt_block(self, block):
         """8 bytes in, 8 encrypted bytes out."""
@@ -256,11 +280,15 @@ class TripleDes(Des):
         n = len(key)
         if n != 16 and n != 24:
             raise BadValue("3DES key must be 16 or 24 bytes")
-        k1 = _key_schedule(key[0:8])
-        k2 = _key_schedule(key[8:16])
-        k3 = _key_schedule(key[16:24]) if n == 24 else k1
-        r1 = _reverse_rounds(k1)
-        r2 = _reverse_rounds(k2)
-        r3 = _reverse_rounds(k3) if n == 24 else r1
-        self._enc = _pack(k1 + r2 + k3)
-        self._dec = _pack(r3 + k2 + r1)
+        f = []
+        r = []
+        for i in range(0, n, 8):
+            ks = _key_schedule(key[i:i + 8])
+            f.append(_pass(ks))
+            ks.reverse()
+            r.append(_pass(ks))
+        if n == 16:
+            f.append(f[0])
+            r.append(r[0])
+        self._enc = [f[0], r[1], f[2]]
+        self._dec = [r[2], f[1], r[0]]

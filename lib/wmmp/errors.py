@@ -30,7 +30,7 @@ class BadTlv(WmmpError):
     """A TLV is malformed, unknown where a known tag is required, or repeated."""
 
     def __init__(self, msg, tag=None):
-        WmmpError.__init__(self, msg)
+        super().__init__(msg)
         self.tag = tag
 
 
@@ -38,7 +38,7 @@ class BadValue(WmmpError):
     """A field or TLV value is outside what the standard allows."""
 
     def __init__(self, msg, tag=None):
-        WmmpError.__init__(self, msg)
+        super().__init__(msg)
         self.tag = tag
 
 

@@ -36,161 +36,166 @@ _G = bytes((
     0, 14, 28, 10, 24, 6, 20, 2, 16, 30, 12, 26, 8, 22, 4, 18,
 ))
 
+
+def _round_table(r):
+    """Round r (0..3) as 4 tuples of 4 steps: (x index lo, x index hi, T hi, T lo) each."""
+    out = []
+    for i in range(16 * r, 16 * r + 16, 4):
+        t = []
+        for j in range(i, i + 4):
+            t.extend((_G[j], _G[j] + 1, _K[2 * j], _K[2 * j + 1]))
+        out.append(tuple(t))
+    return tuple(out)
+
+
+_R1 = _round_table(0)
+_R2 = _round_table(1)
+_R3 = _round_table(2)
+_R4 = _round_table(3)
+del _K, _G
+
 _INIT = (0x6745, 0x2301, 0xefcd, 0xab89, 0x98ba, 0xdcfe, 0x1032, 0x5476)
 
 
 def _compress(st, buf, off):
     """One 64-byte block at buf[off:] into the state list st (8 halves, hi first)."""
     x = struct.unpack_from("<32H", buf, off)
-    K = _K
-    G = _G
     ah, al, bh, bl, ch, cl, dh, dl = st
-    i = 0
-    # Each round is unrolled by four steps so that the rotate amounts are literals.
+    # Each round is unrolled by four steps so that the rotate amounts are literals;
+    # each loop pass takes the four steps' message indices and T halves from one tuple.
     # A rotate by s >= 16 swaps the halves and rotates by s - 16; the halves are
     # masked before shifting left so that no value reaches 2**30.
-    while i < 16:  # round 1: F(b, c, d) = d ^ (b & (c ^ d)); s = 7, 12, 17, 22
-        g = G[i]
-        tl = al + (dl ^ (bl & (cl ^ dl))) + K[2 * i + 1] + x[g]
-        th = ah + (dh ^ (bh & (ch ^ dh))) + K[2 * i] + x[g + 1] + (tl >> 16)
+    for (u0, v0, p0, q0, u1, v1, p1, q1, u2, v2, p2, q2,
+         u3, v3, p3, q3) in _R1:  # round 1: F(b, c, d) = d ^ (b & (c ^ d)); s = 7, 12, 17, 22
+        tl = al + (dl ^ (bl & (cl ^ dl))) + q0 + x[u0]
+        th = ah + (dh ^ (bh & (ch ^ dh))) + p0 + x[v0] + (tl >> 16)
         tl &= 0xffff
         th &= 0xffff
         al = (((tl & 0x1ff) << 7) | (th >> 9)) + bl
         ah = ((((th & 0x1ff) << 7) | (tl >> 9)) + bh + (al >> 16)) & 0xffff
         al &= 0xffff
-        g = G[i + 1]
-        tl = dl + (cl ^ (al & (bl ^ cl))) + K[2 * i + 3] + x[g]
-        th = dh + (ch ^ (ah & (bh ^ ch))) + K[2 * i + 2] + x[g + 1] + (tl >> 16)
+        tl = dl + (cl ^ (al & (bl ^ cl))) + q1 + x[u1]
+        th = dh + (ch ^ (ah & (bh ^ ch))) + p1 + x[v1] + (tl >> 16)
         tl &= 0xffff
         th &= 0xffff
         dl = (((tl & 0xf) << 12) | (th >> 4)) + al
         dh = ((((th & 0xf) << 12) | (tl >> 4)) + ah + (dl >> 16)) & 0xffff
         dl &= 0xffff
-        g = G[i + 2]
-        tl = cl + (bl ^ (dl & (al ^ bl))) + K[2 * i + 5] + x[g]
-        th = ch + (bh ^ (dh & (ah ^ bh))) + K[2 * i + 4] + x[g + 1] + (tl >> 16)
+        tl = cl + (bl ^ (dl & (al ^ bl))) + q2 + x[u2]
+        th = ch + (bh ^ (dh & (ah ^ bh))) + p2 + x[v2] + (tl >> 16)
         tl &= 0xffff
         th &= 0xffff
         cl = (((th & 0x7fff) << 1) | (tl >> 15)) + dl
         ch = ((((tl & 0x7fff) << 1) | (th >> 15)) + dh + (cl >> 16)) & 0xffff
         cl &= 0xffff
-        g = G[i + 3]
-        tl = bl + (al ^ (cl & (dl ^ al))) + K[2 * i + 7] + x[g]
-        th = bh + (ah ^ (ch & (dh ^ ah))) + K[2 * i + 6] + x[g + 1] + (tl >> 16)
+        tl = bl + (al ^ (cl & (dl ^ al))) + q3 + x[u3]
+        th = bh + (ah ^ (ch & (dh ^ ah))) + p3 + x[v3] + (tl >> 16)
         tl &= 0xffff
         th &= 0xffff
         bl = (((th & 0x3ff) << 6) | (tl >> 10)) + cl
         bh = ((((tl & 0x3ff) << 6) | (th >> 10)) + ch + (bl >> 16)) & 0xffff
         bl &= 0xffff
-        i += 4
-    while i < 32:  # round 2: G(b, c, d) = c ^ (d & (b ^ c)); s = 5, 9, 14, 20
-        g = G[i]
-        tl = al + (cl ^ (dl & (bl ^ cl))) + K[2 * i + 1] + x[g]
-        th = ah + (ch ^ (dh & (bh ^ ch))) + K[2 * i] + x[g + 1] + (tl >> 16)
+    for (u0, v0, p0, q0, u1, v1, p1, q1, u2, v2, p2, q2,
+         u3, v3, p3, q3) in _R2:  # round 2: G(b, c, d) = c ^ (d & (b ^ c)); s = 5, 9, 14, 20
+        tl = al + (cl ^ (dl & (bl ^ cl))) + q0 + x[u0]
+        th = ah + (ch ^ (dh & (bh ^ ch))) + p0 + x[v0] + (tl >> 16)
         tl &= 0xffff
         th &= 0xffff
         al = (((tl & 0x7ff) << 5) | (th >> 11)) + bl
         ah = ((((th & 0x7ff) << 5) | (tl >> 11)) + bh + (al >> 16)) & 0xffff
         al &= 0xffff
-        g = G[i + 1]
-        tl = dl + (bl ^ (cl & (al ^ bl))) + K[2 * i + 3] + x[g]
-        th = dh + (bh ^ (ch & (ah ^ bh))) + K[2 * i + 2] + x[g + 1] + (tl >> 16)
+        tl = dl + (bl ^ (cl & (al ^ bl))) + q1 + x[u1]
+        th = dh + (bh ^ (ch & (ah ^ bh))) + p1 + x[v1] + (tl >> 16)
         tl &= 0xffff
         th &= 0xffff
         dl = (((tl & 0x7f) << 9) | (th >> 7)) + al
         dh = ((((th & 0x7f) << 9) | (tl >> 7)) + ah + (dl >> 16)) & 0xffff
         dl &= 0xffff
-        g = G[i + 2]
-        tl = cl + (al ^ (bl & (dl ^ al))) + K[2 * i + 5] + x[g]
-        th = ch + (ah ^ (bh & (dh ^ ah))) + K[2 * i + 4] + x[g + 1] + (tl >> 16)
+        tl = cl + (al ^ (bl & (dl ^ al))) + q2 + x[u2]
+        th = ch + (ah ^ (bh & (dh ^ ah))) + p2 + x[v2] + (tl >> 16)
         tl &= 0xffff
         th &= 0xffff
         cl = (((tl & 0x3) << 14) | (th >> 2)) + dl
         ch = ((((th & 0x3) << 14) | (tl >> 2)) + dh + (cl >> 16)) & 0xffff
         cl &= 0xffff
-        g = G[i + 3]
-        tl = bl + (dl ^ (al & (cl ^ dl))) + K[2 * i + 7] + x[g]
-        th = bh + (dh ^ (ah & (ch ^ dh))) + K[2 * i + 6] + x[g + 1] + (tl >> 16)
+        tl = bl + (dl ^ (al & (cl ^ dl))) + q3 + x[u3]
+        th = bh + (dh ^ (ah & (ch ^ dh))) + p3 + x[v3] + (tl >> 16)
         tl &= 0xffff
         th &= 0xffff
         bl = (((th & 0xfff) << 4) | (tl >> 12)) + cl
         bh = ((((tl & 0xfff) << 4) | (th >> 12)) + ch + (bl >> 16)) & 0xffff
         bl &= 0xffff
-        i += 4
-    while i < 48:  # round 3: H(b, c, d) = b ^ c ^ d; s = 4, 11, 16, 23
-        g = G[i]
-        tl = al + (bl ^ cl ^ dl) + K[2 * i + 1] + x[g]
-        th = ah + (bh ^ ch ^ dh) + K[2 * i] + x[g + 1] + (tl >> 16)
+    for (u0, v0, p0, q0, u1, v1, p1, q1, u2, v2, p2, q2,
+         u3, v3, p3, q3) in _R3:  # round 3: H(b, c, d) = b ^ c ^ d; s = 4, 11, 16, 23
+        tl = al + (bl ^ cl ^ dl) + q0 + x[u0]
+        th = ah + (bh ^ ch ^ dh) + p0 + x[v0] + (tl >> 16)
         tl &= 0xffff
         th &= 0xffff
         al = (((tl & 0xfff) << 4) | (th >> 12)) + bl
         ah = ((((th & 0xfff) << 4) | (tl >> 12)) + bh + (al >> 16)) & 0xffff
         al &= 0xffff
-        g = G[i + 1]
-        tl = dl + (al ^ bl ^ cl) + K[2 * i + 3] + x[g]
-        th = dh + (ah ^ bh ^ ch) + K[2 * i + 2] + x[g + 1] + (tl >> 16)
+        tl = dl + (al ^ bl ^ cl) + q1 + x[u1]
+        th = dh + (ah ^ bh ^ ch) + p1 + x[v1] + (tl >> 16)
         tl &= 0xffff
         th &= 0xffff
         dl = (((tl & 0x1f) << 11) | (th >> 5)) + al
         dh = ((((th & 0x1f) << 11) | (tl >> 5)) + ah + (dl >> 16)) & 0xffff
         dl &= 0xffff
-        g = G[i + 2]
-        tl = cl + (dl ^ al ^ bl) + K[2 * i + 5] + x[g]
-        th = ch + (dh ^ ah ^ bh) + K[2 * i + 4] + x[g + 1] + (tl >> 16)
+        tl = cl + (dl ^ al ^ bl) + q2 + x[u2]
+        th = ch + (dh ^ ah ^ bh) + p2 + x[v2] + (tl >> 16)
         cl = (th & 0xffff) + dl
         ch = ((tl & 0xffff) + dh + (cl >> 16)) & 0xffff
         cl &= 0xffff
-        g = G[i + 3]
-        tl = bl + (cl ^ dl ^ al) + K[2 * i + 7] + x[g]
-        th = bh + (ch ^ dh ^ ah) + K[2 * i + 6] + x[g + 1] + (tl >> 16)
+        tl = bl + (cl ^ dl ^ al) + q3 + x[u3]
+        th = bh + (ch ^ dh ^ ah) + p3 + x[v3] + (tl >> 16)
         tl &= 0xffff
         th &= 0xffff
         bl = (((th & 0x1ff) << 7) | (tl >> 9)) + cl
         bh = ((((tl & 0x1ff) << 7) | (th >> 9)) + ch + (bl >> 16)) & 0xffff
         bl &= 0xffff
-        i += 4
-    while i < 64:  # round 4: I(b, c, d) = c ^ (b | ~d); s = 6, 10, 15, 21
-        g = G[i]
-        tl = al + (cl ^ (bl | (dl ^ 0xffff))) + K[2 * i + 1] + x[g]
-        th = ah + (ch ^ (bh | (dh ^ 0xffff))) + K[2 * i] + x[g + 1] + (tl >> 16)
+    for (u0, v0, p0, q0, u1, v1, p1, q1, u2, v2, p2, q2,
+         u3, v3, p3, q3) in _R4:  # round 4: I(b, c, d) = c ^ (b | ~d); s = 6, 10, 15, 21
+        tl = al + (cl ^ (bl | (dl ^ 0xffff))) + q0 + x[u0]
+        th = ah + (ch ^ (bh | (dh ^ 0xffff))) + p0 + x[v0] + (tl >> 16)
         tl &= 0xffff
         th &= 0xffff
         al = (((tl & 0x3ff) << 6) | (th >> 10)) + bl
         ah = ((((th & 0x3ff) << 6) | (tl >> 10)) + bh + (al >> 16)) & 0xffff
         al &= 0xffff
-        g = G[i + 1]
-        tl = dl + (bl ^ (al | (cl ^ 0xffff))) + K[2 * i + 3] + x[g]
-        th = dh + (bh ^ (ah | (ch ^ 0xffff))) + K[2 * i + 2] + x[g + 1] + (tl >> 16)
+        tl = dl + (bl ^ (al | (cl ^ 0xffff))) + q1 + x[u1]
+        th = dh + (bh ^ (ah | (ch ^ 0xffff))) + p1 + x[v1] + (tl >> 16)
         tl &= 0xffff
         th &= 0xffff
         dl = (((tl & 0x3f) << 10) | (th >> 6)) + al
         dh = ((((th & 0x3f) << 10) | (tl >> 6)) + ah + (dl >> 16)) & 0xffff
         dl &= 0xffff
-        g = G[i + 2]
-        tl = cl + (al ^ (dl | (bl ^ 0xffff))) + K[2 * i + 5] + x[g]
-        th = ch + (ah ^ (dh | (bh ^ 0xffff))) + K[2 * i + 4] + x[g + 1] + (tl >> 16)
+        tl = cl + (al ^ (dl | (bl ^ 0xffff))) + q2 + x[u2]
+        th = ch + (ah ^ (dh | (bh ^ 0xffff))) + p2 + x[v2] + (tl >> 16)
         tl &= 0xffff
         th &= 0xffff
         cl = (((tl & 0x1) << 15) | (th >> 1)) + dl
         ch = ((((th & 0x1) << 15) | (tl >> 1)) + dh + (cl >> 16)) & 0xffff
         cl &= 0xffff
-        g = G[i + 3]
-        tl = bl + (dl ^ (cl | (al ^ 0xffff))) + K[2 * i + 7] + x[g]
-        th = bh + (dh ^ (ch | (ah ^ 0xffff))) + K[2 * i + 6] + x[g + 1] + (tl >> 16)
+        tl = bl + (dl ^ (cl | (al ^ 0xffff))) + q3 + x[u3]
+        th = bh + (dh ^ (ch | (ah ^ 0xffff))) + p3 + x[v3] + (tl >> 16)
         tl &= 0xffff
         th &= 0xffff
         bl = (((th & 0x7ff) << 5) | (tl >> 11)) + cl
         bh = ((((tl & 0x7ff) << 5) | (th >> 11)) + ch + (bl >> 16)) & 0xffff
         bl &= 0xffff
-        i += 4
     # Add this block's result to the chaining state, half by half with carry.
-    v = (ah, al, bh, bl, ch, cl, dh, dl)
-    j = 0
-    while j < 8:
-        lo = st[j + 1] + v[j + 1]
-        st[j] = (st[j] + v[j] + (lo >> 16)) & 0xffff
-        st[j + 1] = lo & 0xffff
-        j += 2
+    al += st[1]
+    st[0] = (st[0] + ah + (al >> 16)) & 0xffff
+    st[1] = al & 0xffff
+    bl += st[3]
+    st[2] = (st[2] + bh + (bl >> 16)) & 0xffff
+    st[3] = bl & 0xffff
+    cl += st[5]
+    st[4] = (st[4] + ch + (cl >> 16)) & 0xffff
+    st[5] = cl & 0xffff
+    dl += st[7]
+    st[6] = (st[6] + dh + (dl >> 16)) & 0xffff
+    st[7] = dl & 0xffff
 
 
 class PureMd5:

@@ -3,6 +3,7 @@
 //
 //   node tools/mp/run.mjs [--heap BYTES] [--mount HOSTDIR=/dir]... SCRIPT.py [ARG...]
 //
+// A script may define mp_step(): see below.
 // Host directories are copied (.py and .json files) into the interpreter's
 // in-memory filesystem; SCRIPT's arguments are readable in Python as the JSON list
 // in /argv.json.  After the script, MicroPython's own heap report is printed as
@@ -61,7 +62,7 @@ function copyTree(host, dest) {
     const d = dest + "/" + ent.name;
     if (ent.isDirectory()) {
       if (ent.name !== "__pycache__") copyTree(h, d);
-    } else if (/\.(py|json|hex|bin)$/.test(ent.name)) {
+    } else if (/\.(py|mpy|json|hex|bin)$/.test(ent.name)) {
       mp.FS.writeFile(d, fs.readFileSync(h));
     }
   }
@@ -72,13 +73,25 @@ for (const [host, dest] of mounts) {
 }
 mp.FS.writeFile("/argv.json", JSON.stringify(argv));
 
+// This port's GC reclaims nothing while Python code is running (it grows the
+// heap instead); it does collect between top-level calls.  A script that defines
+// mp_step() is therefore driven one step per call, with a collection before each
+// step, until mp_step() returns a false value.
 let status = 0;
 try {
   mp.runPython(fs.readFileSync(script, "utf8"));
+  const step = mp.globals.get("mp_step");
+  if (step) {
+    for (;;) {
+      mp.runPython("import gc\ngc.collect()");
+      if (!step()) break;
+    }
+  }
 } catch (e) {
   process.stderr.write(`mprun: script raised: ${e.message}\n`);
   status = 1;
 }
+mp.runPython("import gc\ngc.collect()");
 // MicroPython's own account of the heap: the pool total grows past its initial
 // size only when an allocation could not be met inside it.
 captured = [];
