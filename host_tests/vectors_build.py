@@ -220,6 +220,15 @@ def pack_fixed(cmd, fields):
     return out
 
 
+def padded_fields(cmd, fields):
+    """Fields as they read back from the wire: fixed-size strings right-padded with 0x00."""
+    out = dict(fields)
+    for name, code in fixed_layout(cmd):
+        if code.endswith("s"):
+            out[name] = fields[name] + bytes(int(code[:-1]) - len(fields[name]))
+    return out
+
+
 def header(total, serial, cmd, seq, security):
     assert len(serial) <= 16
     return struct.pack(HEADER_FMT, total, serial + bytes(16 - len(serial)), VERSION, cmd, seq,
@@ -276,6 +285,7 @@ def good(name, section, cmd, serial, seq, security, fields, tlvs, dkey=None, cip
     with encryption "partial" the tags in encrypt_tags go into one E043 placed where
     the first of them stood (INTEROP 5)."""
     fixed = pack_fixed(cmd, fields)
+    fields = padded_fields(cmd, fields)
     if encryption == "partial":
         chosen = [(t, v) for t, v in tlvs if t in encrypt_tags]
         assert chosen
