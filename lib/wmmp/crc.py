@@ -10,6 +10,10 @@ try:
     from binascii import crc32 as _crc32
 except ImportError:  # a port built without binascii.crc32
     _crc32 = None
+try:
+    from binascii import crc_hqx as _crc_hqx   # CPython: CRC-CCITT, poly 0x1021, no reflection
+except ImportError:  # MicroPython has none
+    _crc_hqx = None
 
 # (poly, init, reflected, xorout) per profile code.
 _VARIANTS = {
@@ -48,8 +52,10 @@ def crc16(data, variant=_profile.CRC16_CCITT_FALSE, crc=None):
     """CRC16 of `data`; pass the previous result as `crc` to continue a running CRC
     (the final xorout must be 0 for that, which holds for every variant here)."""
     poly, init, reflected, xorout = _VARIANTS[variant]
-    t = _table16(poly, reflected)
     c = init if crc is None else crc
+    if _crc_hqx is not None and poly == 0x1021 and not reflected:
+        return _crc_hqx(data, c) ^ xorout
+    t = _table16(poly, reflected)
     if reflected:
         for b in data:
             i = (c ^ b) & 0xFF
