@@ -1,9 +1,9 @@
 """Runs portable test modules under MicroPython (driven by tools/mp/run.mjs).
 
 This port's GC only collects between top-level calls, so tests run one per
-mp_step() call and the driver collects before each.  First step: import every
+mp_step() call and the driver collects before each.  First steps: import every
 lib/wmmp module and every test module named in /argv.json (default: all
-test_*.py in /tests), then report the live heap that costs.  Each later step
+test_*.py in /tests), one per step, then report the live heap that costs.  Each later step
 runs one test_* function and reports the bytes it allocated (with collection
 impossible inside the call, this is an upper bound on the test's extra peak).
 Output:
@@ -28,29 +28,33 @@ if not _names:
 _state = {"queue": None, "passed": 0, "failed": 0, "resident": 0, "max_alloc": 0}
 
 
-def _import_all():
-    for f in sorted(os.listdir("/lib/wmmp")):
-        if f.endswith(".py"):
-            __import__("wmmp." + f[:-3])
-    queue = []
-    for modname in _names:
-        try:
-            mod = __import__(modname)
-        except Exception as e:  # an import failure fails the module
-            print("FAIL %s (import)" % modname)
-            sys.print_exception(e)
-            _state["failed"] += 1
-            continue
+# Import steps first (one module per step, so compile garbage is collected in
+# between): every lib/wmmp module (.py or .mpy), then the test modules.
+_imports = ["wmmp." + f.rsplit(".", 1)[0] for f in sorted(os.listdir("/lib/wmmp"))
+            if f.endswith(".py") or f.endswith(".mpy")]
+_imports = [m for m in _imports if m != "wmmp.__init__"] + list(_names)
+
+
+def _import_one(modname):
+    try:
+        mod = __import__(modname)
+    except Exception as e:  # an import failure fails the module
+        print("FAIL %s (import)" % modname)
+        sys.print_exception(e)
+        _state["failed"] += 1
+        return
+    if modname in _names:
         for attr in sorted(dir(mod)):
             if attr.startswith("test_") and callable(getattr(mod, attr)):
-                queue.append((modname, attr))
-    _state["queue"] = queue
+                _state["queue"].append((modname, attr))
 
 
 def mp_step():
     st = _state
     if st["queue"] is None:
-        _import_all()
+        st["queue"] = []
+    if _imports:
+        _import_one(_imports.pop(0))
         return True
     if not st["resident"]:
         st["resident"] = gc.mem_alloc()

@@ -353,6 +353,7 @@ def _decode_body(msg, hdr, mv, profile, bearer, key, cipher):
     size = len(mv)
     end = size
     cmd = hdr.command
+    deferred = False
     if hdr.security & H.SEC_DIGEST:
         if not _is_digest_trailer(mv, end):
             raise BadTlv("security byte says digest but no 16-byte E021 ends the message", D.DIGEST_TAG)
@@ -360,13 +361,15 @@ def _decode_body(msg, hdr, mv, profile, bearer, key, cipher):
         msg.digest = bytes(mv[end + T.TLV_HEADER:size])
         if key is not None:
             # The digest covers the content as sent (INTEROP 3): check it before any
-            # decryption.  LOGIN_ACK's CURTIME sits in clear at a fixed offset (G b).
-            curtime = None
-            if cmd == C.LOGIN_ACK and not hdr.security & H.SEC_FULL_OR_SUBPACKET and \
-                    end >= H.HEADER_SIZE + 5:
-                curtime = struct.unpack_from(">I", mv, H.HEADER_SIZE + 1)[0]
-            ts = D.timestamp_for(cmd, curtime, key.timestamp)
-            msg.digest_ok = D.equal(D.compute(mv[:end], key, ts), msg.digest)
+            # decryption.  LOGIN_ACK signs with its own CURTIME (G b), in clear at a
+            # fixed offset unless the content is inside E042: then check after.
+            if cmd == C.LOGIN_ACK and hdr.security & H.SEC_FULL_OR_SUBPACKET:
+                deferred = True
+            else:
+                curtime = None
+                if cmd == C.LOGIN_ACK and end >= H.HEADER_SIZE + 5:
+                    curtime = struct.unpack_from(">I", mv, H.HEADER_SIZE + 1)[0]
+                _check(msg, mv, end, key, curtime)
     limit = profile.tlv_max(bearer)
     try:
         if hdr.security & H.SEC_FULL_OR_SUBPACKET:
@@ -378,6 +381,13 @@ def _decode_body(msg, hdr, mv, profile, bearer, key, cipher):
             raise DigestMismatch("%s seq %d failed the digest check (and did not decrypt)"
                                  % (msg.name, msg.seq))
         raise
+    if deferred and "curtime" in msg.fields:
+        _check(msg, mv, end, key, msg.fields["curtime"])
+
+
+def _check(msg, mv, end, key, curtime):
+    ts = D.timestamp_for(msg.command, curtime, key.timestamp)
+    msg.digest_ok = D.equal(D.compute(mv[:end], key, ts), msg.digest)
 
 
 def _decode_carrier(msg, mv, end, limit, cipher, profile):
