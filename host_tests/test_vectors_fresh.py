@@ -27,7 +27,7 @@ def test_check_detects_drift(tmp_path):
     d = str(tmp_path / "vectors")
     shutil.copytree(VECTORS, d)
     assert _run("--check", "--dir", d).returncode == 0
-    path = os.path.join(d, "messages.json")
+    path = os.path.join(d, "good_01.json")
     with open(path) as f:
         text = f.read()
     i = text.index('"hex": "') + 8
@@ -35,7 +35,14 @@ def test_check_detects_drift(tmp_path):
     with open(path, "w") as f:
         f.write(text)
     p = _run("--check", "--dir", d)
-    assert p.returncode == 1 and "messages.json" in p.stdout, p.stdout + p.stderr
+    assert p.returncode == 1 and "good_01.json" in p.stdout, p.stdout + p.stderr
+    # A file the builder does not write is stale too.
+    os.remove(path)
+    shutil.copy(os.path.join(VECTORS, "good_01.json"), path)
+    assert _run("--check", "--dir", d).returncode == 0
+    shutil.copy(path, os.path.join(d, "extra.json"))
+    p = _run("--check", "--dir", d)
+    assert p.returncode == 1 and "extra.json" in p.stdout, p.stdout + p.stderr
 
 
 def test_vector_files_fit_the_device_heap():

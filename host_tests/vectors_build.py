@@ -12,11 +12,16 @@ second implementation the codec is checked against.
 
 The vectors are split over several small files because the portable test loads
 them on a 64 KiB MicroPython heap, one file at a time:
-    messages.json    good vectors without session encryption (every command ID)
-    crypto.json      E042 full and E043 partial encryption
+    messages.json    index: each file and the (name, command) of its vectors
+    good_NN.json     good vectors without session encryption (every command ID),
+                     packed so one file's checks fit the heap (TEST_BUDGET)
+    crypto.json      E040 session-key wrap (LOGIN_ACK), E042 full and E043 partial encryption
     big.json         1024 bytes of user data; the E044 (encrypted) sub-packet split
     subpackets.json  the SMS sub-packet split of a CONFIG_TRAP
-    bad.json         malformed messages and the error class each must raise; notices
+    e044.json        the E044 (3DES) split; its plain content in e044_content.json
+    bad.json         malformed framing and the error class each must raise
+    bad_body.json    malformed bodies (TLVs, fixed parts, bearer limits), likewise
+    notices.json     the 28-byte header echo (overflow notice) of table A-2
 """
 
 import binascii
@@ -385,15 +390,11 @@ def plain_vectors():
                   [(0x0011, u32(30)), (0x3006, u32(0x25A1C3E7)), (0x3007, u8(78)),
                    (0xE03A, e03a)],
                   dkey=up_key(STALE_TS)))
-    session_plain = tlv(0xE03B, SESSION_DES.encode()) + tlv(0xE03D, u32(SESSION_EXPIRY))
-    e040 = encrypt(TDES_ALG, BASE_KEY, session_plain)
-    V.append(good("login_ack_00_session_key",
-                  "appendix G b (LOGIN_ACK result 0x00, E040, digest over its own CURTIME); "
-                  "INTEROP 3, 5",
-                  LOGIN | ACK, SERIAL, 6, 0x00, dict(result=0x00, curtime=CURTIME),
-                  [(0xE040, e040)], dkey=dn_key(CURTIME),
-                  extra={"e040": {"alg": TDES_ALG, "key": BASE_KEY,
-                                  "plain_hex": session_plain.hex()}}))
+    V.append(good("login_ack_07_no_session_key",
+                  "appendix G b (LOGIN_ACK result 0x07: base key check failed, no E040; digest "
+                  "over its own CURTIME); INTEROP 3",
+                  LOGIN | ACK, SERIAL, 6, 0x00, dict(result=0x07, curtime=CURTIME + 5), [],
+                  dkey=dn_key(CURTIME + 5)))
 
     # c) LOGOUT / LOGOUT_ACK
     V.append(good("logout_07", "appendix G c (LOGOUT reason 0x07)", LOGOUT, SERIAL, 7,
@@ -506,6 +507,15 @@ def plain_vectors():
 
 def crypto_vectors():
     V = []
+    session_plain = tlv(0xE03B, SESSION_DES.encode()) + tlv(0xE03D, u32(SESSION_EXPIRY))
+    e040 = encrypt(TDES_ALG, BASE_KEY, session_plain)
+    V.append(good("login_ack_00_session_key",
+                  "appendix G b (LOGIN_ACK result 0x00, E040, digest over its own CURTIME); "
+                  "INTEROP 3, 5 (E040 = 3DES_base(TLV(E03B)||TLV(E03D)))",
+                  LOGIN | ACK, SERIAL, 6, 0x00, dict(result=0x00, curtime=CURTIME),
+                  [(0xE040, e040)], dkey=dn_key(CURTIME),
+                  extra={"e040": {"alg": TDES_ALG, "key": BASE_KEY,
+                                  "plain_hex": session_plain.hex()}}))
     V.append(good("config_trap_full_aes128",
                   "appendix A 3 (E042 full encryption, bit 0x10); INTEROP 5 (AES-128 CBC zero IV "
                   "PKCS#7), INTEROP 3 (digest over the ciphertext)",
@@ -686,25 +696,95 @@ def _doc(text):
         "(independent of lib/wmmp) - do not edit by hand."
 
 
+# MicroPython heap budget per portable test (bytes).  The WebAssembly port collects
+# only between tests, so everything one test allocates must fit next to the
+# resident layer in the 64 KiB pool; good vectors are packed into files whose
+# estimated test cost stays under this budget (figures measured with mp_runner).
+TEST_BUDGET = 13500
+
+
+def _cost(v):
+    """Estimated MicroPython allocation of the full check of one good vector (JSON
+    load, decode + compare, decode with a wrong password [and timestamp], re-encode,
+    extras), fitted to the ALLOC figures of host_tests/portable/mp_runner.py."""
+    n = len(v["hex"]) // 2
+    j = len(json.dumps(v, sort_keys=True, indent=1))
+    c = j * 3 // 2 + 1800 + 24 * n
+    if v["digest"] is not None:
+        c += 2000 + 12 * n
+        if v["command"] in (LOGIN, LOGIN | ACK, REGISTER, REGISTER | ACK, CONFIG_TRAP,
+                            CONFIG_TRAP | ACK):
+            c += 2000 + 12 * n
+    if v["command"] in (TRANSPARENT_DATA, FILE_REQ | ACK):
+        c += 2500 + 12 * n
+    return c
+
+
+def pack(vectors, prefix):
+    """First-fit decreasing into files of at most TEST_BUDGET estimated cost; each
+    file keeps the vectors in their original order."""
+    bins = []   # [cost, [index, ...]]
+    order = sorted(range(len(vectors)), key=lambda i: (-_cost(vectors[i]), i))
+    for i in order:
+        c = _cost(vectors[i])
+        for b in bins:
+            if b[0] + c <= TEST_BUDGET:
+                b[0] += c
+                b[1].append(i)
+                break
+        else:
+            bins.append([c, [i]])
+    bins.sort(key=lambda b: min(b[1]))
+    return dict(("%s_%02d.json" % (prefix, k + 1), [vectors[i] for i in sorted(b[1])])
+                for k, b in enumerate(bins))
+
+
 def build():
     """{file name: JSON text}."""
     self_check()
     plain = plain_vectors()
     cmds = set(v["command"] for v in plain)
     assert cmds == set(ALL_COMMANDS), sorted(set(ALL_COMMANDS) - cmds)
-    files = {
-        "messages.json": {"about": _doc("good messages without session encryption"),
-                          "good": plain},
-        "crypto.json": {"about": _doc("E042 full and E043 partial encryption"),
-                        "good": crypto_vectors()},
-        "big.json": {"about": _doc("1024-byte user data"), "good": [big_transparent()]},
-        "subpackets.json": {"about": _doc("SMS sub-packet split (0x4008)"),
-                            "subpackets": [sms_split()]},
-        "e044.json": {"about": _doc("encrypted sub-packet split (E044, 3DES)"),
-                      "subpackets": [e044_split()]},
-        "bad.json": {"about": _doc("malformed messages and header-echo notices"),
-                     "bad": bad_vectors(), "notices": notice_vectors()},
-    }
+    crypto = crypto_vectors()
+    for v in plain + crypto:
+        assert v["security"] & SEC_DIGEST or v["digest"] is None
+    good_files = pack(plain, "good")
+    files = {}
+    for name, vs in good_files.items():
+        files[name] = {"about": _doc("good messages, part of the set listed in messages.json"),
+                       "good": vs}
+    files["crypto.json"] = {"about": _doc("E040 session-key wrap, E042 full and E043 partial "
+                                          "encryption"),
+                            "good": crypto}
+    files["big.json"] = {"about": _doc("1024-byte user data"), "good": [big_transparent()]}
+    files["subpackets.json"] = {"about": _doc("SMS sub-packet split (0x4008)"),
+                                "subpackets": [sms_split()]}
+    e044 = e044_split()
+    content = dict((k, e044.pop(k)) for k in ("content_hex", "fields", "tlvs"))
+    content.update(name=e044["name"], command=e044["command"], bearer=e044["bearer"])
+    e044["content_file"] = "e044_content.json"
+    files["e044.json"] = {"about": _doc("encrypted sub-packet split (E044, 3DES); the "
+                                        "plain content is in e044_content.json"),
+                          "subpackets": [e044]}
+    files["e044_content.json"] = {"about": _doc("plain content of the E044 split in e044.json"),
+                                  "content": content}
+    bad = bad_vectors()
+    files["bad.json"] = {"about": _doc("malformed framing and the error each must raise"),
+                         "bad": bad[:5]}
+    files["bad_body.json"] = {"about": _doc("malformed bodies and the error each must raise"),
+                              "bad": bad[5:]}
+    files["notices.json"] = {"about": _doc("header-echo notices (table A-2)"),
+                             "notices": notice_vectors()}
+    index = {}
+    for name in sorted(files):
+        for part in ("good", "subpackets"):
+            if part in files[name]:
+                index[name] = [[v["name"], v["command"]] for v in files[name][part]]
+    files["messages.json"] = {
+        "about": _doc("index: every vector file and the (name, command) of each good or "
+                      "sub-packet vector in it, and the files of bad vectors and notices"),
+        "files": index, "bad": ["bad.json", "bad_body.json"],
+        "notices": ["notices.json"]}
     return dict((n, json.dumps(o, sort_keys=True, indent=1) + "\n") for n, o in files.items())
 
 
@@ -725,6 +805,8 @@ def main(argv):
                 on_disk = None
             if on_disk != text:
                 stale.append(name)
+        if os.path.isdir(out_dir):
+            stale += sorted(n for n in os.listdir(out_dir) if n.endswith(".json") and n not in files)
         if stale:
             print("vectors out of date: %s (run python host_tests/vectors_build.py)"
                   % ", ".join(stale))
@@ -732,6 +814,10 @@ def main(argv):
         print("vectors up to date (%d files)" % len(files))
         return 0
     os.makedirs(out_dir, exist_ok=True)
+    for name in os.listdir(out_dir):
+        if name.endswith(".json") and name not in files:
+            os.remove(os.path.join(out_dir, name))
+            print("removed stale %s" % name)
     for name, text in sorted(files.items()):
         with open(os.path.join(out_dir, name), "w") as f:
             f.write(text)

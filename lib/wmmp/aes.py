@@ -37,6 +37,7 @@ def _build_tables():
 
 
 _SBOX, _INV, _XT = _build_tables()
+del _build_tables
 
 
 def _expand_key(key):

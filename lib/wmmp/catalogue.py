@@ -301,8 +301,8 @@ _RULES = (
 )
 
 
-# Offset of the first record whose tag is >= tag in a sorted table.
 def _lower(tag, table, size):
+    """Offset of the first record whose tag is >= tag in a sorted table."""
     lo = 0
     hi = len(table) // size
     while lo < hi:
@@ -329,8 +329,8 @@ def _uint(v):
     return x
 
 
-# (type, kind, n, flags) of a catalogue tag, or None.  For L_MULT, n is the unit.
 def lookup(tag):
+    """(type, kind, n, flags) of a catalogue tag, or None.  For L_MULT, n is the unit."""
     o = _find(tag)
     if o < 0:
         return None
@@ -342,35 +342,35 @@ def is_known(tag):
     return _find(tag) >= 0
 
 
-# True for passwords, PINs and keys that must never be logged in clear.
 def is_secret(tag):
+    """True for passwords, PINs and keys that must never be logged in clear."""
     o = _find(tag)
     return o >= 0 and bool(_CAT[o + 6] & F_SECRET)
 
 
-# Largest record count of an L_MULT tag (0: no limit), None for other tags.
 def max_count(tag):
+    """Largest record count of an L_MULT tag (0: no limit), None for other tags."""
     o = _find(tag)
     return _CAT[o + 4] if o >= 0 and _CAT[o + 3] == L_MULT else None
 
 
-# Every catalogue tag in ascending order (for tools and tests).
 def tags():
+    """Every catalogue tag in ascending order (for tools and tests)."""
     c = _CAT
     for o in range(0, len(c), _REC):
         yield (c[o] << 8) | c[o + 1]
 
 
-# Group of a tag by range (appendix E a, INTEROP 1), None outside every range.
-# 0x1000 counts as upgrade: appendix E a starts that range at 0x1001, E c lists 0x1000.
 def group(tag):
+    """Group of a tag by range (appendix E a, INTEROP 1), None outside every range.
+    0x1000 counts as upgrade: appendix E a starts that range at 0x1001, E c lists 0x1000."""
     if not 0 <= tag <= 0xFFFF or tag in (0, 0x2000, 0x3000, 0x4000, 0x5000, 0x8000, 0xE000):
         return None
     return b"\x01\x02\x03\x04\x05\x06\x06\x06\x07\x07\x07\x07\x07\x07\x08\x08"[tag >> 12]
 
 
-# Record offset of tag; BadTlv if unknown or n is an impossible value length.
 def _check(tag, n):
+    """Record offset of tag; BadTlv if unknown or n is an impossible value length."""
     o = _find(tag)
     if o < 0:
         raise BadTlv("unknown tag 0x%04X" % tag, tag)
@@ -391,10 +391,10 @@ def _check(tag, n):
     return o
 
 
-# Raise BadTlv unless value_len is possible for tag (L=0 never is, except for
-# 0x4011 which has no value).  limit: optional bearer limit of a TLV value
-# (appendix E a); a longer value raises TooLongForBearer.
 def check_length(tag, value_len, limit=None):
+    """Raise BadTlv unless value_len is possible for tag (L=0 never is, except for
+    0x4011 which has no value).  limit: optional bearer limit of a TLV value
+    (appendix E a); a longer value raises TooLongForBearer."""
     if limit is not None and value_len > limit and is_known(tag):
         raise TooLongForBearer("tag 0x%04X: %d bytes over bearer limit" % (tag, value_len))
     _check(tag, value_len)
@@ -404,8 +404,8 @@ def _bad(tag):
     raise BadValue("bad value for tag 0x%04X" % tag, tag)
 
 
-# True if v[0:n] are all digits (k=0), visible ASCII (k=1) or letters/digits (k=2).
 def _all(v, n, k):
+    """True if v[0:n] are all digits (k=0), visible ASCII (k=1) or letters/digits (k=2)."""
     for i in range(n):
         b = v[i]
         if not (0x30 <= b <= 0x39 or (k == 1 and 0x21 <= b <= 0x7E)
@@ -421,9 +421,9 @@ def _num(v, s, e):
     return x
 
 
-# Check a non-empty TLV value: BadTlv for an unknown tag or an impossible length,
-# BadValue for a value the standard (or INTEROP 8) does not allow.
 def validate(tag, value):
+    """Check a non-empty TLV value: BadTlv for an unknown tag or an impossible length,
+    BadValue for a value the standard (or INTEROP 8) does not allow."""
     v = value
     n = len(v)
     o = _check(tag, n)
@@ -475,10 +475,10 @@ def validate(tag, value):
         _bad(tag)
 
 
-# Python value of a TLV value, for tools: None for L=0; int for 1/2/4-byte numbers
-# and for dates; a list of ints for tag lists and code lists; bytes otherwise (also
-# for tags outside the catalogue).  Raises BadTlv on an impossible length.
 def decode_value(tag, value):
+    """Python value of a TLV value, for tools: None for L=0; int for 1/2/4-byte numbers
+    and for dates; a list of ints for tag lists and code lists; bytes otherwise (also
+    for tags outside the catalogue).  Raises BadTlv on an impossible length."""
     n = len(value)
     if n == 0:
         return None
@@ -493,11 +493,11 @@ def decode_value(tag, value):
     return bytes(value)
 
 
-# TLV value bytes of a Python value: int (fixed-size numbers and dates), list of u16,
-# bytes or str.  A shorter value of a fixed-size non-secret string tag is right-padded
-# with 0x00 (INTEROP 1).  None or an empty value gives b"" (L=0).  Lengths of catalogue
-# tags are checked; validate() checks the value rules.
 def encode_value(tag, pyvalue):
+    """TLV value bytes of a Python value: int (fixed-size numbers and dates), list of u16,
+    bytes or str.  A shorter value of a fixed-size non-secret string tag is right-padded
+    with 0x00 (INTEROP 1).  None or an empty value gives b"" (L=0).  Lengths of catalogue
+    tags are checked; validate() checks the value rules."""
     ty, kind, n, fl = lookup(tag) or (0, 0, 0, 0)
     if pyvalue is None:
         return b""

@@ -141,6 +141,13 @@ def _block_cipher(alg, key):
     return c
 
 
+def forget_keys():
+    """Drop the cached key schedule (call when a session key expires or on logout)."""
+    _last[0] = None
+    _last[1] = None
+    _last[2] = None
+
+
 def _mode_iv(profile, bs):
     if profile is None:
         profile = _profile.DEFAULT

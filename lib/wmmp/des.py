@@ -16,24 +16,28 @@ except ImportError:     # a port without array: lists work the same, with more R
 
 from wmmp.errors import BadValue
 
-# FIPS 46-3 tables (1-based bit numbers, bit 1 = most significant).
-_PC1 = bytes((
-    57, 49, 41, 33, 25, 17, 9, 1, 58, 50, 42, 34, 26, 18,
-    10, 2, 59, 51, 43, 35, 27, 19, 11, 3, 60, 52, 44, 36,
-    63, 55, 47, 39, 31, 23, 15, 7, 62, 54, 46, 38, 30, 22,
-    14, 6, 61, 53, 45, 37, 29, 21, 13, 5, 28, 20, 12, 4,
-))
-_PC2 = bytes((
-    14, 17, 11, 24, 1, 5, 3, 28, 15, 6, 21, 10,
-    23, 19, 12, 4, 26, 8, 16, 7, 27, 20, 13, 2,
-    41, 52, 31, 37, 47, 55, 30, 40, 51, 45, 33, 48,
-    44, 49, 39, 56, 34, 53, 46, 42, 50, 36, 29, 32,
-))
-_SHIFTS = bytes((1, 1, 2, 2, 2, 2, 2, 2, 1, 2, 2, 2, 2, 2, 2, 1))
-_P = bytes((
-    16, 7, 20, 21, 29, 12, 28, 17, 1, 15, 23, 26, 5, 18, 31, 10,
-    2, 8, 24, 14, 32, 27, 3, 9, 19, 13, 30, 6, 22, 11, 4, 25,
-))
+# FIPS 46-3 tables PC-1 (57, 49, 41, ...), PC-2 (14, 17, 11, ...), the left shifts and
+# P (16, 7, 20, ...): 1-based bit numbers, bit 1 = most significant, as bytes
+# literals (far cheaper in MicroPython RAM than tuples of ints).
+_PC1 = (
+    b"\x39\x31\x29\x21\x19\x11\x09\x01\x3a\x32\x2a\x22\x1a\x12"
+    b"\x0a\x02\x3b\x33\x2b\x23\x1b\x13\x0b\x03\x3c\x34\x2c\x24"
+    b"\x3f\x37\x2f\x27\x1f\x17\x0f\x07\x3e\x36\x2e\x26\x1e\x16"
+    b"\x0e\x06\x3d\x35\x2d\x25\x1d\x15\x0d\x05\x1c\x14\x0c\x04"
+)
+_PC2 = (
+    b"\x0e\x11\x0b\x18\x01\x05\x03\x1c\x0f\x06\x15\x0a"
+    b"\x17\x13\x0c\x04\x1a\x08\x10\x07\x1b\x14\x0d\x02"
+    b"\x29\x34\x1f\x25\x2f\x37\x1e\x28\x33\x2d\x21\x30"
+    b"\x2c\x31\x27\x38\x22\x35\x2e\x2a\x32\x24\x1d\x20"
+)
+_SHIFTS = (
+    b"\x01\x01\x02\x02\x02\x02\x02\x02\x01\x02\x02\x02\x02\x02\x02\x01"
+)
+_P = (
+    b"\x10\x07\x14\x15\x1d\x0c\x1c\x11\x01\x0f\x17\x1a\x05\x12\x1f\x0a"
+    b"\x02\x08\x18\x0e\x20\x1b\x03\x09\x13\x0d\x1e\x06\x16\x0b\x04\x19"
+)
 # S1..S8, each 4 rows of 16, one hex digit per entry.
 _SBOX = (
     "e4d12fb83a6c5907" "0f74e2d1a6cb9538" "41e8d62bfc973a50" "fc8249175b3ea06d"
@@ -74,10 +78,11 @@ def _build_sp():
 
 
 _SPH, _SPL = _build_sp()
+del _build_sp, _SBOX, _P     # only needed to build the tables: free the RAM
 
 
 def _key_schedule(key):
-    """16 rounds of 8 six-bit subkey chunks (FIPS 46-3 key schedule), chunk j as value | j << 6."""
+    """FIPS 46-3 key schedule: 128 six-bit subkey chunks, round r S-box j at 8 * r + j."""
     c = 0
     d = 0
     for i in range(28):
@@ -85,28 +90,36 @@ def _key_schedule(key):
         c = (c << 1) | ((key[p >> 3] >> (7 - (p & 7))) & 1)
         p = _PC1[i + 28] - 1
         d = (d << 1) | ((key[p >> 3] >> (7 - (p & 7))) & 1)
-    rounds = []
+    ks = bytearray(128)
     for r in range(16):
         s = _SHIFTS[r]
         c = ((c << s) | (c >> (28 - s))) & 0xfffffff
         d = ((d << s) | (d >> (28 - s))) & 0xfffffff
-        ks = []
         for j in range(8):
             v = 0
-            for b in range(6):
-                p = _PC2[6 * j + b] - 1
+            for b in range(6 * j, 6 * j + 6):
+                p = _PC2[b] - 1
                 if p < 28:
                     v = (v << 1) | ((c >> (27 - p)) & 1)
                 else:
                     v = (v << 1) | ((d >> (55 - p)) & 1)
-            ks.append(v | (j << 6))
-        rounds.append(ks)
-    return rounds
+            ks[8 * r + j] = v
+    return ks
 
 
-def _pass(rounds):
-    """One single-DES pass for _crypt: 8 tuples, each holding two rounds' chunks."""
-    return [tuple(rounds[2 * p] + rounds[2 * p + 1]) for p in range(8)]
+def _pass(ks, decrypt):
+    """One single-DES pass for _crypt: 8 lists of two rounds' chunks, each chunk
+    j stored as value | j << 6 (its offset in the SP tables)."""
+    out = []
+    for p in range(8):
+        t = [0] * 16
+        for i in range(16):
+            r = 2 * p + (i >> 3)
+            if decrypt:
+                r = 15 - r
+            t[i] = ks[8 * r + (i & 7)] | ((i & 7) << 6)
+        out.append(t)
+    return out
 
 
 def _crypt(passes, src, soff, dst, doff):
@@ -243,9 +256,8 @@ class Des:
         if len(key) != 8:
             raise BadValue("DES key must be 8 bytes")
         ks = _key_schedule(key)
-        self._enc = [_pass(ks)]
-        ks.reverse()
-        self._dec = [_pass(ks)]
+        self._enc = [_pass(ks, False)]
+        self._dec = [_pass(ks, True)]
 
     def encrypt_block(self, block):
         """8 bytes in, 8 encrypted bytes out."""
@@ -284,9 +296,8 @@ class TripleDes(Des):
         r = []
         for i in range(0, n, 8):
             ks = _key_schedule(key[i:i + 8])
-            f.append(_pass(ks))
-            ks.reverse()
-            r.append(_pass(ks))
+            f.append(_pass(ks, False))
+            r.append(_pass(ks, True))
         if n == 16:
             f.append(f[0])
             r.append(r[0])

@@ -7,44 +7,49 @@ ints (a 32-bit value would be a heap-allocated long int on every operation).
 
 import struct
 
-# T[i] = floor(abs(sin(i + 1)) * 2**32) of RFC 1321 3.4, as (high 16 bits, low 16 bits).
+# T[i] = floor(abs(sin(i + 1)) * 2**32) of RFC 1321 3.4, big-endian, 4 bytes each
+# (bytes literals cost far less RAM on MicroPython than tuples of ints).
 _K = (
-    0xd76a, 0xa478, 0xe8c7, 0xb756, 0x2420, 0x70db, 0xc1bd, 0xceee,
-    0xf57c, 0x0faf, 0x4787, 0xc62a, 0xa830, 0x4613, 0xfd46, 0x9501,
-    0x6980, 0x98d8, 0x8b44, 0xf7af, 0xffff, 0x5bb1, 0x895c, 0xd7be,
-    0x6b90, 0x1122, 0xfd98, 0x7193, 0xa679, 0x438e, 0x49b4, 0x0821,
-    0xf61e, 0x2562, 0xc040, 0xb340, 0x265e, 0x5a51, 0xe9b6, 0xc7aa,
-    0xd62f, 0x105d, 0x0244, 0x1453, 0xd8a1, 0xe681, 0xe7d3, 0xfbc8,
-    0x21e1, 0xcde6, 0xc337, 0x07d6, 0xf4d5, 0x0d87, 0x455a, 0x14ed,
-    0xa9e3, 0xe905, 0xfcef, 0xa3f8, 0x676f, 0x02d9, 0x8d2a, 0x4c8a,
-    0xfffa, 0x3942, 0x8771, 0xf681, 0x6d9d, 0x6122, 0xfde5, 0x380c,
-    0xa4be, 0xea44, 0x4bde, 0xcfa9, 0xf6bb, 0x4b60, 0xbebf, 0xbc70,
-    0x289b, 0x7ec6, 0xeaa1, 0x27fa, 0xd4ef, 0x3085, 0x0488, 0x1d05,
-    0xd9d4, 0xd039, 0xe6db, 0x99e5, 0x1fa2, 0x7cf8, 0xc4ac, 0x5665,
-    0xf429, 0x2244, 0x432a, 0xff97, 0xab94, 0x23a7, 0xfc93, 0xa039,
-    0x655b, 0x59c3, 0x8f0c, 0xcc92, 0xffef, 0xf47d, 0x8584, 0x5dd1,
-    0x6fa8, 0x7e4f, 0xfe2c, 0xe6e0, 0xa301, 0x4314, 0x4e08, 0x11a1,
-    0xf753, 0x7e82, 0xbd3a, 0xf235, 0x2ad7, 0xd2bb, 0xeb86, 0xd391,
+    b"\xd7\x6a\xa4\x78\xe8\xc7\xb7\x56\x24\x20\x70\xdb\xc1\xbd\xce\xee"
+    b"\xf5\x7c\x0f\xaf\x47\x87\xc6\x2a\xa8\x30\x46\x13\xfd\x46\x95\x01"
+    b"\x69\x80\x98\xd8\x8b\x44\xf7\xaf\xff\xff\x5b\xb1\x89\x5c\xd7\xbe"
+    b"\x6b\x90\x11\x22\xfd\x98\x71\x93\xa6\x79\x43\x8e\x49\xb4\x08\x21"
+    b"\xf6\x1e\x25\x62\xc0\x40\xb3\x40\x26\x5e\x5a\x51\xe9\xb6\xc7\xaa"
+    b"\xd6\x2f\x10\x5d\x02\x44\x14\x53\xd8\xa1\xe6\x81\xe7\xd3\xfb\xc8"
+    b"\x21\xe1\xcd\xe6\xc3\x37\x07\xd6\xf4\xd5\x0d\x87\x45\x5a\x14\xed"
+    b"\xa9\xe3\xe9\x05\xfc\xef\xa3\xf8\x67\x6f\x02\xd9\x8d\x2a\x4c\x8a"
+    b"\xff\xfa\x39\x42\x87\x71\xf6\x81\x6d\x9d\x61\x22\xfd\xe5\x38\x0c"
+    b"\xa4\xbe\xea\x44\x4b\xde\xcf\xa9\xf6\xbb\x4b\x60\xbe\xbf\xbc\x70"
+    b"\x28\x9b\x7e\xc6\xea\xa1\x27\xfa\xd4\xef\x30\x85\x04\x88\x1d\x05"
+    b"\xd9\xd4\xd0\x39\xe6\xdb\x99\xe5\x1f\xa2\x7c\xf8\xc4\xac\x56\x65"
+    b"\xf4\x29\x22\x44\x43\x2a\xff\x97\xab\x94\x23\xa7\xfc\x93\xa0\x39"
+    b"\x65\x5b\x59\xc3\x8f\x0c\xcc\x92\xff\xef\xf4\x7d\x85\x84\x5d\xd1"
+    b"\x6f\xa8\x7e\x4f\xfe\x2c\xe6\xe0\xa3\x01\x43\x14\x4e\x08\x11\xa1"
+    b"\xf7\x53\x7e\x82\xbd\x3a\xf2\x35\x2a\xd7\xd2\xbb\xeb\x86\xd3\x91"
 )
 
 # Message word index of every step (RFC 1321 3.4), times 2: offset of its low half
 # in the '<32H' unpacked block.
-_G = bytes((
-    0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30,
-    2, 12, 22, 0, 10, 20, 30, 8, 18, 28, 6, 16, 26, 4, 14, 24,
-    10, 16, 22, 28, 2, 8, 14, 20, 26, 0, 6, 12, 18, 24, 30, 4,
-    0, 14, 28, 10, 24, 6, 20, 2, 16, 30, 12, 26, 8, 22, 4, 18,
-))
+_G = (
+    b"\x00\x02\x04\x06\x08\x0a\x0c\x0e\x10\x12\x14\x16\x18\x1a\x1c\x1e"
+    b"\x02\x0c\x16\x00\x0a\x14\x1e\x08\x12\x1c\x06\x10\x1a\x04\x0e\x18"
+    b"\x0a\x10\x16\x1c\x02\x08\x0e\x14\x1a\x00\x06\x0c\x12\x18\x1e\x04"
+    b"\x00\x0e\x1c\x0a\x18\x06\x14\x02\x10\x1e\x0c\x1a\x08\x16\x04\x12"
+)
 
 
 def _round_table(r):
     """Round r (0..3) as 4 tuples of 4 steps: (x index lo, x index hi, T hi, T lo) each."""
-    out = []
-    for i in range(16 * r, 16 * r + 16, 4):
-        t = []
-        for j in range(i, i + 4):
-            t.extend((_G[j], _G[j] + 1, _K[2 * j], _K[2 * j + 1]))
-        out.append(tuple(t))
+    out = [None] * 4
+    for q in range(4):
+        t = [0] * 16
+        for s in range(4):
+            j = 16 * r + 4 * q + s
+            t[4 * s] = _G[j]
+            t[4 * s + 1] = _G[j] + 1
+            t[4 * s + 2] = (_K[4 * j] << 8) | _K[4 * j + 1]
+            t[4 * s + 3] = (_K[4 * j + 2] << 8) | _K[4 * j + 3]
+        out[q] = tuple(t)
     return tuple(out)
 
 
@@ -52,7 +57,7 @@ _R1 = _round_table(0)
 _R2 = _round_table(1)
 _R3 = _round_table(2)
 _R4 = _round_table(3)
-del _K, _G
+del _K, _G, _round_table     # only needed to build the round tuples
 
 _INIT = (0x6745, 0x2301, 0xefcd, 0xab89, 0x98ba, 0xdcfe, 0x1032, 0x5476)
 
@@ -214,6 +219,7 @@ class PureMd5:
             self.update(data)
 
     def update(self, data):
+        """Hash more bytes (bytes, bytearray or memoryview)."""
         n = len(data)
         if not n:
             return
@@ -247,10 +253,10 @@ class PureMd5:
         """The 16-byte digest of everything so far; the object stays usable."""
         st = list(self._st)
         fill = self._fill
-        tail = bytearray(128)
-        tail[0:fill] = self._buf[0:fill]
-        tail[fill] = 0x80
         end = 64 if fill < 56 else 128
+        tail = bytearray(end)
+        tail[0:fill] = memoryview(self._buf)[0:fill]
+        tail[fill] = 0x80
         bits = self._count * 8
         # 64-bit little-endian bit count, written as four 16-bit halves.
         struct.pack_into("<4H", tail, end - 8, bits & 0xffff, (bits >> 16) & 0xffff,
