@@ -31,6 +31,7 @@ ENCRYPTION_NAMES = {codec.ENC_NONE: "none", codec.ENC_FULL: "full", codec.ENC_PA
 SUBPACKET_OPS = {0: "data", 1: "receiver asks for this sub-packet",
                  2: "sender aborts", 3: "receiver aborts"}
 
+
 # Fixed fields whose value is a code of a wmmp.codes table (appendix G).
 _FIELD_TABLES = {
     (C.REGISTER, "operation"): "register_op",
@@ -45,8 +46,14 @@ _FIELD_TABLES = {
     (C.SECURITY_CONFIG_ACK, "result"): "security_ack",
 }
 
-# TLVs whose number is a code of a wmmp.codes table.
-_TLV_TABLES = {0x4001: "remote_ctrl"}
+# TLVs whose number is a code of a wmmp.codes table (appendix E).
+_TLV_TABLES = {
+    0x1000: "download_protocol", 0x2001: "stats_policy", 0x300B: "alarm_status",
+    0x300C: "alarm_type", 0x4001: "remote_ctrl", 0x4002: "conn_mode", 0x4003: "flow_mode",
+    0x4005: "collect_bearer", 0xE00D: "sim_binding", 0xE022: "security_mode",
+    0xE032: "security_mode", 0xE035: "algorithm", 0xE039: "key_algorithm",
+    0xE03E: "key_algorithm", 0xE041: "failure_reply",
+}
 
 # Tag lists that hold command IDs rather than tags (appendix E g: E023, E033).
 _COMMAND_LISTS = (0xE023, 0xE033)
@@ -119,6 +126,11 @@ def code_meaning(table, code):
     except Exception:
         return None
     return " ".join(str(d).split()) if d else None
+
+
+def subpacket_op_text(op):
+    """Meaning of a sub-packet op byte (appendix F, INTEROP 6)."""
+    return code_meaning("subpacket_op", op) or SUBPACKET_OPS.get(op, "unknown")
 
 
 def field_table(command, fname):
@@ -206,24 +218,33 @@ def _u(b):
     return int.from_bytes(bytes(b), "big")
 
 
-_BEARERS = {1: "SMS", 2: "GPRS", 3: "CSD/packet", 4: "MMS", 5: "packet"}
+# 0x0107 first byte (appendix E b, INTEROP 8).
+_BEARERS = {1: "SMS", 2: "packet (0x02)", 3: "packet (0x03)", 4: "MMS", 5: "packet (0x05)"}
 _UNITS = {0: "s", 1: "min", 2: "h"}
+
+
+def _coded(table, code, fmt="0x%02X"):
+    m = code_meaning(table, code)
+    return (fmt + " (%s)") % (code, m) if m else fmt % code
 
 
 def _structured(tag, v):
     """Text of the composite values INTEROP 8 / appendix E spell out, or None."""
     if tag == 0x0107 and len(v) % 4 == 0:
-        return "; ".join("%s %d %s" % (_BEARERS.get(r[0], "bearer 0x%02X" % r[0]), _u(r[2:4]),
-                                       _UNITS.get(r[1], "unit 0x%02X" % r[1]))
+        return "; ".join("%s timeout %d %s" % (_BEARERS.get(r[0], "bearer 0x%02X" % r[0]),
+                                               _u(r[2:4]), _UNITS.get(r[1], "unit 0x%02X" % r[1]))
                          for r in _records(v, 4))
     if tag in (0x002A, 0x002B) and len(v) == 8:
         return "min %d s, max %d s" % (_u(v[0:4]), _u(v[4:8]))
     if tag == 0x4010 and len(v) == 5:
-        return "result %d, seq %d" % (v[0], _u(v[1:5]))
+        return "result %s, seq %d" % (_coded("config_result", v[0]), _u(v[1:5]))
     if tag == 0x3012 and len(v) == 5:
-        return "transaction 0x%08X, reason %d" % (_u(v[0:4]), v[4])
+        return "transaction 0x%08X, reason %s" % (_u(v[0:4]), _coded("download_fail", v[4]))
     if tag in (0x300F, 0x4021) and len(v) % 3 == 0:
-        return "; ".join("peripheral 0x%04X state %d" % (_u(r[0:2]), r[2]) for r in _records(v, 3))
+        return "; ".join("%s: %s" % (_coded("peripheral", _u(r[0:2]), "0x%04X"),
+                                     _coded("peripheral_state", r[2])) for r in _records(v, 3))
+    if tag == 0x4006 and len(v) == 2:
+        return "transport %s, protocol %s" % (_coded("app_transport", v[0]), _coded("app_proto", v[1]))
     if tag == 0x0109 and len(v) == 3:
         return "kind %d, value %d" % (v[0], _u(v[1:3]))
     return None
@@ -273,8 +294,12 @@ def render_value(tag, value, show_secrets=False):
         table = _TLV_TABLES.get(tag)
         if table is not None:
             extra = code_meaning(table, decoded) or extra
+        elif tag == 0xE020:
+            bits = [code_meaning("cleared", 1 << b) or "bit 0x%02X" % (1 << b)
+                    for b in range(7, -1, -1) if decoded & (1 << b)]
+            extra = ", ".join(bits) or "nothing cleared"
         if extra:
-            text += " " + extra if extra.startswith("(") else " (%s)" % extra
+            text += ": " + extra
         return text, decoded, problem
     if isinstance(decoded, list):
         if tag in _COMMAND_LISTS:
@@ -284,6 +309,8 @@ def render_value(tag, value, show_secrets=False):
             for x in decoded:
                 m = code_meaning("alarm", x)
                 items.append("0x%04X (%s)" % (x, m) if m else "0x%04X" % x)
+        elif tag == 0x3010:
+            items = [_coded("peripheral", x, "0x%04X") for x in decoded]
         elif info is not None and info[0] == getattr(cat, "T_TAGS", -1):
             items = [tag_name(x) for x in decoded]
         else:
@@ -341,7 +368,7 @@ def tlv_json(tag, value, encrypted=False, show_secrets=False):
 
 def subpacket_json(sp, show_secrets=False):
     d = {"trans_id": sp.trans_id, "total": sp.total, "index": sp.index, "op": sp.op,
-         "op_name": SUBPACKET_OPS.get(sp.op, "unknown"), "encrypted": bool(sp.encrypted),
+         "op_name": subpacket_op_text(sp.op), "encrypted": bool(sp.encrypted),
          "data_length": len(sp.data)}
     tag = codec.TAG_ENC_SUBPACKET if sp.encrypted else codec.TAG_SUBPACKET
     if show_secrets or not is_secret(tag):
@@ -576,13 +603,14 @@ def from_json(doc, profile=P.DEFAULT, bearer=P.BEARER_PACKET, key=None, cipher=N
     version = parse_version(doc.get("version", profile.version))
     seq = parse_int(doc.get("seq", 0), "seq", 0, 0xFFFFFFFF)
     security = parse_security(doc)
+    reserved = parse_int(doc.get("reserved", 0), "reserved", 0, 0xFF)   # table A-1, kept as is
 
     if doc.get("notice"):
         # Header echo of table A-2: the offending header with feedback bits.
         if "total_length" not in doc:
             raise FormError("a notice needs the echoed total_length")
         total = parse_int(doc["total_length"], "total_length", 0, 0xFFFF)
-        out = H.Header(cmd, serial, seq, security, version, total).pack()
+        out = H.Header(cmd, serial, seq, security, version, total, reserved).pack()
         _check(out, profile, bearer)
         return out
 
@@ -644,11 +672,12 @@ def from_json(doc, profile=P.DEFAULT, bearer=P.BEARER_PACKET, key=None, cipher=N
     total = H.HEADER_SIZE + len(content) + (D.DIGEST_TLV_SIZE if with_digest else 0)
     if total > 0xFFFF:
         raise FormError("message would be %d bytes, more than total_length can say" % total)
-    buf = bytearray(H.Header(cmd, serial, seq, security, version, total).pack())
+    buf = bytearray(H.Header(cmd, serial, seq, security, version, total, reserved).pack())
     buf += content
     if key is not None:
-        # Same timestamp rule as the decoder: LOGIN_ACK's own CURTIME when in clear.
-        curtime = None if carrier else fields.get("curtime")
+        # Same timestamp rule as the decoder: LOGIN_ACK signs with its own CURTIME
+        # (appendix G b), known here unless the content is an opaque E042.
+        curtime = fields.get("curtime")
         ts = D.timestamp_for(cmd, curtime, key.timestamp)
         digest_value = D.compute(buf, key, ts)
     if digest_value is not None:
