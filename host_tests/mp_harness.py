@@ -40,6 +40,11 @@ def compiled_lib():
                 continue
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             subprocess.run([mpy_cross, "-o", dst, "-s", rel, src], check=True, capture_output=True)
+    for d, _, files in os.walk(out):          # drop .mpy whose source is gone
+        for f in files:
+            rel = os.path.relpath(os.path.join(d, f), out)
+            if not os.path.exists(os.path.join(lib, rel[:-4] + ".py")):
+                os.remove(os.path.join(d, f))
     return out
 
 

@@ -18,6 +18,8 @@ import sys
 import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
+from wmmp_tools import tagnames
+
 from Crypto.Cipher import AES, DES
 
 from wmmp import codec
@@ -313,7 +315,7 @@ def test_dump_result_code_meaning():
     """REGISTER_ACK result 0x09: registered, preset keys valid (appendix G a)."""
     from wmmp import codes
     r = run(["decode", hx(REGISTER_ACK)])
-    assert "result             0x09 (%s)" % codes.describe("register_ack", 9) in r.out
+    assert "result             0x09 (%s)" % tagnames.describe_code("register_ack", 9) in r.out
     assert "not yet assigned" in r.out                           # serial bytes 9..16 zero, G a
 
 
@@ -329,7 +331,7 @@ def test_dump_alarm_codes_and_command_lists():
     from wmmp import codes
     data = msg(C.CONFIG_TRAP, {}, [(0x300D, b"\x00\x1c"), (0xE023, b"\x00\x01\x80\x01")])
     r = run(["decode", hx(data)])
-    assert codes.describe("alarm", 0x1C) in r.out
+    assert tagnames.describe_code("alarm", 0x1C) in r.out
     assert "LOGIN, LOGIN_ACK" in r.out
 
 

@@ -12,10 +12,13 @@ def main():
     sizes = os.path.join(ROOT, "build", "mpy-sizes.json")
     if os.path.exists(heap):
         h = json.load(open(heap))
-        print("MicroPython (WebAssembly, %d-byte heap, %d-byte pool): whole lib + %d portable tests resident "
-              "%d bytes; resident + largest single-test allocation %d bytes"
-              % (h["heap_bytes"], h["initial_pool"], h["tests"], h["resident_whole_suite"],
+        print("MicroPython (WebAssembly, %d-byte heap, %d-byte pool): whole lib/ as .mpy + vector suite "
+              "(%d tests) resident %d bytes; + largest single vector-test allocation %d bytes"
+              % (h["heap_bytes"], h["initial_pool"], h["vector_tests"], h["resident_lib_and_vectors"],
                  h["resident_plus_largest_test_alloc"]))
+        for m, r in sorted(h["modules"].items()):
+            print("  %-20s %3d tests under MicroPython, resident with lib %6d B, largest test alloc %6d B"
+                  % (m, r["tests"], r["resident"], r["max_test_alloc"]))
     if os.path.exists(sizes):
         s = json.load(open(sizes))
         t = s.pop("TOTAL", None)

@@ -475,28 +475,3 @@ def test_is_secret():
 
 
 # ---------------------------------------------------------------------------
-# Names for tools (wmmp.tagnames).
-
-def test_tagnames_cover_the_catalogue():
-    from wmmp import tagnames
-    tags = list(cat.tags())
-    assert sorted(tagnames.NAMES) == tags
-    assert sorted(tagnames.DESCRIPTIONS) == tags
-    seen = set()
-    for t in tags:
-        nm = tagnames.NAMES[t]
-        assert nm not in seen
-        seen.add(nm)
-        for ch in nm:
-            assert ch == "_" or "A" <= ch <= "Z" or "0" <= ch <= "9", nm
-        assert tagnames.name(t) == nm
-        assert tagnames.describe(t) == tagnames.DESCRIPTIONS[t]
-    assert tagnames.name(0x0002) == "APN"
-    assert tagnames.name(0x0011) == "HEARTBEAT_PERIOD"
-    assert tagnames.name(0xE021) == "ACCESS_DIGEST"
-    assert tagnames.name(0x4008) == "SUBPACKET"
-    # appendix E a ranges for tags outside the catalogue
-    assert tagnames.name(0x8001) == "MAKER_0x8001"
-    assert tagnames.name(0x5001) == "PLATFORM_0x5001"
-    assert tagnames.name(0x3003) == "UNKNOWN_0x3003"
-    assert tagnames.describe(0x9000) and tagnames.describe(0x3003)

@@ -1,7 +1,7 @@
 """Result, reason and operation codes of appendix G and the code values of appendix E."""
 
-# Descriptions for tools live in wmmp.tagnames.CODE_DESCRIPTIONS and are loaded only
-# by describe(), so importing this module for the constants stays cheap.
+# English descriptions of every table live with the host tools
+# (tools/wmmp_tools/tagnames.py: describe_code), so a device pays only for the names.
 
 from micropython import const
 
@@ -267,26 +267,3 @@ STATS_FIRST_USE = const(0x02)
 DL_PROTO_WMMP = const(0x00)
 DL_PROTO_HTTP = const(0x01)
 DL_PROTO_FTP = const(0x02)
-
-
-def describe(table, code):
-    """English description of a code, for tools.  table: "register_op", "register_ack",
-    "login_ack", "logout", "ack", "transparent_ack", "download_ack", "file_req",
-    "file_req_ack", "security_op", "security_ack", "remote_ctrl", "alarm", and the value
-    tables "alarm_type", "alarm_status", "config_result", "conn_mode", "flow_mode",
-    "collect_bearer", "app_transport", "app_proto", "cleared", "security_mode",
-    "algorithm", "key_algorithm", "sim_binding", "failure_reply", "download_fail",
-    "peripheral", "peripheral_state", "stats_policy", "download_protocol",
-    "subpacket_op".  A code missing from its table is "reserved"; an unknown table
-    raises BadValue."""
-    from wmmp.tagnames import CODE_DESCRIPTIONS
-    from wmmp.errors import BadValue
-    t = CODE_DESCRIPTIONS.get(table)
-    if t is None:
-        raise BadValue("unknown code table %r" % (table,))
-    d = t.get(code)
-    if d is not None:
-        return d
-    if table == "app_proto" and 0xA0 <= code <= 0xFF:
-        return "maker-defined protocol 0x%02X" % code
-    return "reserved (0x%02X)" % code

@@ -5,7 +5,7 @@
 a message, so that decode -> encode gives the same bytes.  Names, code meanings
 and value rendering shared with the text dump also live here.
 
-The optional device modules (wmmp.tagnames, wmmp.codes, wmmp.catalogue,
+The optional device modules (wmmp_tools.tagnames, wmmp.codes, wmmp.catalogue,
 wmmp.cipher) are imported on first use; without them names fall back to
 "TAG_0x0002" and values are shown as hex.
 """
@@ -84,14 +84,15 @@ def optional(name):
     """wmmp.<name>, or None while that module is missing or broken."""
     if name not in _modules:
         try:
-            _modules[name] = importlib.import_module("wmmp." + name)
+            pkg = "wmmp_tools." if name == "tagnames" else "wmmp."
+            _modules[name] = importlib.import_module(pkg + name)
         except Exception:  # absent or half-written: degrade, never fail the tool
             _modules[name] = None
     return _modules[name]
 
 
 def tag_name(tag):
-    """Name of a TLV tag from wmmp.tagnames, e.g. "APN"; "TAG_0x0002" without it."""
+    """Name of a TLV tag from wmmp_tools.tagnames, e.g. "APN"; "TAG_0x0002" without it."""
     tn = optional("tagnames")
     if tn is not None:
         try:
@@ -118,11 +119,11 @@ def tag_description(tag):
 
 def code_meaning(table, code):
     """Meaning of `code` in a wmmp.codes table, or None."""
-    cm = optional("codes")
-    if cm is None:
+    tn = optional("tagnames")
+    if tn is None:
         return None
     try:
-        d = cm.describe(table, code)
+        d = tn.describe_code(table, code)
     except Exception:
         return None
     return " ".join(str(d).split()) if d else None

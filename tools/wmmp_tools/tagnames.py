@@ -684,3 +684,25 @@ def describe(tag):
     if 0x8001 <= tag <= 0xDFFF:
         return "Maker-reserved tag"
     return "Unknown tag"
+
+
+def describe_code(table, code):
+    """English description of a code, for tools.  table: "register_op", "register_ack",
+    "login_ack", "logout", "ack", "transparent_ack", "download_ack", "file_req",
+    "file_req_ack", "security_op", "security_ack", "remote_ctrl", "alarm", and the value
+    tables "alarm_type", "alarm_status", "config_result", "conn_mode", "flow_mode",
+    "collect_bearer", "app_transport", "app_proto", "cleared", "security_mode",
+    "algorithm", "key_algorithm", "sim_binding", "failure_reply", "download_fail",
+    "peripheral", "peripheral_state", "stats_policy", "download_protocol",
+    "subpacket_op".  A code missing from its table is "reserved"; an unknown table
+    raises BadValue."""
+    from wmmp.errors import BadValue
+    t = CODE_DESCRIPTIONS.get(table)
+    if t is None:
+        raise BadValue("unknown code table %r" % (table,))
+    d = t.get(code)
+    if d is not None:
+        return d
+    if table == "app_proto" and 0xA0 <= code <= 0xFF:
+        return "maker-defined protocol 0x%02X" % code
+    return "reserved (0x%02X)" % code
