@@ -1,0 +1,875 @@
+"""The terminal protocol engine (sans-I/O): registration, login, heartbeats,
+logout, reliability and the management flows of sections 4.3 and 4.4.
+
+It never opens a socket, reads a clock or sleeps.  Feed it:
+
+    t.start(now)                     boot
+    t.receive(data, bearer, now)     a whole message from a bearer
+    t.tick(now)                      whenever now >= t.deadline()
+    t.send_data(...), t.report(...), t.raise_alarm(...), t.logout(...)
+
+and drain:
+
+    t.outgoing()  -> [(bearer, bytes)]   messages to send, in order
+    t.events()    -> [(name, ...)]       what happened, for the application
+
+`now` is monotonic seconds (int or float); wall time is learned from LOGIN_ACK
+CURTIME.  Bearers are wmmp.profile.BEARER_SMS / BEARER_PACKET.
+"""
+
+import struct
+from micropython import const
+
+from wmmp import codec, commands as C, codes as K, digest as D, header as H
+from wmmp import keys as KEYS, cipher as CI, tlv as T, crc
+from wmmp import profile as P
+from wmmp.errors import WmmpError, DecryptError, TooLongForBearer
+
+# States.
+S_OFF = const(0)
+S_REGISTERING = const(1)
+S_WAIT_KEYS = const(2)      # SMS window for SECURITY_CONFIG with passwords/keys (G a)
+S_LOGGING_IN = const(3)
+S_ONLINE = const(4)
+S_LOGGING_OUT = const(5)
+S_IDLE = const(6)           # logged out, waiting for activation
+S_BACKOFF = const(7)        # waiting before the next register/login attempt
+S_ALARM = const(8)          # retries exhausted or refused: needs the platform or a technician
+S_RESTARTING = const(9)     # logged out to apply config; the application restarts us
+
+STATE_NAMES = ("off", "registering", "wait-keys", "logging-in", "online", "logging-out",
+               "idle", "backoff", "alarm", "restarting")
+
+MISSED_HEARTBEATS = const(3)    # unanswered heartbeats before LOGOUT 0x04 (4.3.4)
+_CACHE = const(8)               # responses kept to answer duplicate requests (4.4.6.1)
+
+# REGISTER_ACK results that need a person (operator or technician), not a retry.
+_REG_FATAL = (0x03, 0x05, 0x08, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x12)
+
+# Local-reset report bits of E020 (appendix E g).
+E020_UPLINK = const(0x08)
+E020_DOWNLINK = const(0x04)
+E020_BASE_KEY = const(0x02)
+
+
+class Config:
+    """What the terminal knows of itself at boot.
+
+    imei, imsi       from the module and SIM
+    serial           16-byte serial, or its first 8 bytes to ask the platform for one
+    software_version up to 8 ASCII bytes (LOGIN, 0x3004)
+    platform_numbers SMS numbers WMMP SMS are accepted from (INTEROP 9)
+    supports_encryption / session_key: security byte bit 0x80 / ask for E040 at login
+    long_connection  keep the session with heartbeats (4.2.1)
+    """
+
+    def __init__(self, imei, imsi, serial=b"", software_version=b"WMMP0.1", platform_numbers=(),
+                 supports_encryption=True, session_key=True, long_connection=True, sms_digest=False):
+        self.imei = imei
+        self.imsi = imsi
+        self.serial = H.pad_serial(serial)
+        self.software_version = software_version
+        self.platform_numbers = platform_numbers
+        self.supports_encryption = supports_encryption
+        self.session_key = session_key
+        self.long_connection = long_connection
+        self.sms_digest = sms_digest
+
+
+class _Txn:
+    """One outstanding request of ours (4.4.6)."""
+
+    def __init__(self, seq, command, raw, bearer, retries, timeout, due, on_ack, on_fail):
+        self.seq = seq
+        self.command = command
+        self.raw = raw
+        self.bearer = bearer
+        self.retries = retries
+        self.timeout = timeout
+        self.due = due
+        self.on_ack = on_ack
+        self.on_fail = on_fail
+
+
+class Terminal:
+    def __init__(self, config, params, profile=P.DEFAULT, rng=None):
+        self.cfg = config
+        self.params = params
+        self.profile = profile
+        self.rng = rng
+        self.state = S_OFF
+        self._out = []
+        self._events = []
+        self._txns = {}
+        self._timers = {}
+        self._cache = []
+        self._seq = 0
+        self._feedback = 0
+        self._now = 0
+        self.session_ts = 0
+        self.session = None            # keys.SessionKey, RAM only
+        self._wall_base = None         # (monotonic, curtime) from LOGIN_ACK
+        self._login_attempts = 0
+        self._reg_attempts = 0
+        self._missed_hb = 0
+        self._last_hb_delay = 0
+        self._hb_sent_at = None
+        self._lost = 0
+        self._bearer = P.BEARER_PACKET
+        self._reg_bearer = P.BEARER_PACKET
+        self._after_login = []          # CONFIG_TRAP TLV lists to send once online
+        self._pending_apply = None      # (seq, tlvs) of a CONFIG_SET applied after restart
+        self._deferred = None           # (seq, tlvs) waiting for the application to be idle
+        self.busy = False               # the application is in the middle of a business operation
+        self.alarms = []
+        self._reg_op = None
+        self.serial = bytes(self.params.get("serial") or self.cfg.serial)
+
+    # == public inputs =======================================================
+    def start(self, now):
+        """Boot (4.3.1, 4.3.2): register when not registered, report an IMSI change
+        (REGISTER 0x02, 4.3.1.2), otherwise log in."""
+        self._now = now
+        self._event("boot", self.serial)
+        if not self.registered:
+            self._register(now)
+        elif self.params.get("imsi") not in (None, self.cfg.imsi.encode()):
+            self._register(now, K.REG_OP_CHANGE_MAPPING)
+        else:
+            self._login(now)
+
+    def tick(self, now):
+        self._now = now
+        for seq in list(self._txns):
+            t = self._txns.get(seq)
+            if t is not None and now >= t.due:
+                self._retransmit_or_fail(t, now)
+        for name in list(self._timers):
+            due = self._timers.get(name)
+            if due is not None and now >= due:
+                del self._timers[name]
+                self._on_timer(name, now)
+
+    def deadline(self):
+        ds = [t.due for t in self._txns.values()] + list(self._timers.values())
+        return min(ds) if ds else None
+
+    def outgoing(self):
+        out, self._out = self._out, []
+        return out
+
+    def events(self):
+        ev, self._events = self._events, []
+        return ev
+
+    @property
+    def state_name(self):
+        return STATE_NAMES[self.state]
+
+    @property
+    def registered(self):
+        return self.params.get("registered") == b"\x01"
+
+    def wall_time(self, now=None):
+        """Unix seconds, from the CURTIME of the last LOGIN_ACK; None before one."""
+        if self._wall_base is None:
+            return None
+        return int(self._wall_base[1] + ((self._now if now is None else now) - self._wall_base[0]))
+
+    # == keys and policy =====================================================
+    def _pw(self, tag):
+        return self.params.get(tag)
+
+    def _key(self, tag, imei=None, imsi=None, ts=None):
+        pw = self._pw(tag)
+        if pw is None:
+            return None
+        return D.DigestKey(imei or self.cfg.imei, imsi or self.cfg.imsi, pw,
+                           self.session_ts if ts is None else ts)
+
+    def _cipher(self):
+        return self.session.cipher() if self.session is not None else None
+
+    def _digest_wanted(self, cmd, tlvs, bearer):
+        """Digest policy E022/E023/E024 (appendix E g, INTEROP 3): never on
+        HEART_BEAT, not on SMS unless configured (4.4.2.1)."""
+        base = cmd & 0x7FFF
+        if base == C.HEART_BEAT:
+            return False
+        if bearer == P.BEARER_SMS and not self.cfg.sms_digest:
+            return False
+        mode = self.params.get_int(0xE022, 1)
+        if mode == 0:
+            return False
+        if mode == 1:
+            return True
+        by_cmd = base in self.params.tag_list(0xE023)
+        wanted = self.params.tag_list(0xE024)
+        by_tlv = False
+        for t, _ in tlvs:
+            if t in wanted:
+                by_tlv = True
+        if mode == 2:
+            return by_cmd
+        if mode == 3:
+            return by_tlv
+        if mode == 4:
+            return by_cmd or by_tlv
+        return by_cmd and by_tlv
+
+    def _security_bits(self):
+        s = 0
+        if self.cfg.supports_encryption:
+            s |= H.SEC_SUPPORTS_ENCRYPTION
+            if self.params.get_int(0xE032) and self.session is not None:
+                s |= H.SEC_ENCRYPTION_ENABLED
+        s |= self._feedback
+        self._feedback = 0
+        return s
+
+    def _timeout(self, bearer):
+        """Response timeout per bearer from 0x0107 (INTEROP 8): packet 10 s, SMS 60 s."""
+        v = self.params.get(0x0107) or b""
+        for i in range(0, len(v) - 3, 4):
+            b, unit, val = struct.unpack_from(">BBH", v, i)
+            if (b == 1) == (bearer == P.BEARER_SMS):
+                return val * (1, 60, 3600)[unit if unit < 3 else 0]
+        return 60 if bearer == P.BEARER_SMS else 10
+
+    def _retries(self):
+        n = self.params.get_int(0x0108, 3)
+        return -1 if n == 0xFF else n
+
+    # == sending =============================================================
+    def _next_seq(self):
+        s = self._seq
+        self._seq = (self._seq + 1) & 0xFFFFFFFF     # wraps to 0 (appendix A)
+        return s
+
+    def _encode(self, msg, bearer, key_tag=0xE025, key=None, sign=True):
+        msg.serial = self.serial
+        msg.security |= self._security_bits()
+        if key is None and sign and self._digest_wanted(msg.command, msg.tlvs, bearer):
+            key = self._key(key_tag)
+        return codec.encode(msg, self.profile, bearer, key, self._cipher())
+
+    def _request(self, msg, bearer=None, on_ack=None, on_fail=None, retries=None, key=None, sign=True):
+        """Send a request and keep it until its ACK (matched by seq) or until the
+        retransmissions run out (0x0107 / 0x0108, 4.4.6)."""
+        bearer = self._bearer if bearer is None else bearer
+        msg.seq = self._next_seq()
+        try:
+            raw = self._encode(msg, bearer, key=key, sign=sign)
+        except TooLongForBearer:
+            self._event("error", "%s too long for the bearer" % C.name(msg.command))
+            if on_fail:
+                on_fail(self._now)
+            return None
+        to = self._timeout(bearer)
+        t = _Txn(msg.seq, msg.command, raw, bearer, self._retries() if retries is None else retries,
+                 to, self._now + to, on_ack, on_fail)
+        self._txns[msg.seq] = t
+        self._emit(bearer, raw)
+        return t
+
+    def _emit(self, bearer, raw):
+        self._out.append((bearer, raw))
+        if bearer == P.BEARER_SMS:
+            self.params.count(0x2008)
+        else:
+            self.params.count(0x200B, len(raw))
+        if self.state == S_ONLINE:
+            self._arm_heartbeat()
+
+    def _retransmit_or_fail(self, t, now):
+        if t.retries != 0:
+            if t.retries > 0:
+                t.retries -= 1
+            t.due = now + t.timeout
+            self._lost += 1
+            self._out.append((t.bearer, t.raw))   # same seq (INTEROP 1)
+            self._event("retransmit", C.name(t.command), t.seq)
+            return
+        del self._txns[t.seq]
+        self._event("timeout", C.name(t.command), t.seq)
+        if t.on_fail:
+            t.on_fail(now)
+
+    def _respond(self, req, msg, bearer):
+        msg.seq = req.seq
+        raw = self._encode(msg, bearer)
+        self._cache.append((req.command, req.seq, bearer, raw))
+        if len(self._cache) > _CACHE:
+            self._cache.pop(0)
+        self._emit(bearer, raw)
+
+    # == receiving ===========================================================
+    def receive(self, data, bearer, now):
+        """One whole message from `bearer`.  Bad input is logged as an event and
+        dropped (4.4.5); it never raises."""
+        self._now = now
+        if bearer == P.BEARER_SMS:
+            self.params.count(0x200A)
+        try:
+            self._receive(data, bearer, now)
+        except WmmpError as e:
+            self._event("dropped", type(e).__name__, str(e))
+            if isinstance(e, DecryptError):
+                self._feedback |= H.SEC_PREV_DECRYPT_FAILED
+            elif isinstance(e, TooLongForBearer) and e.header is not None:
+                self._emit(bearer, codec.encode_notice(data[:H.HEADER_SIZE], H.SEC_PREV_OVERFLOW))
+
+    def _receive(self, data, bearer, now):
+        down = self._key(0xE028)
+        ack_ts = None
+        msg = codec.decode(data, self.profile, bearer, down, self._cipher())
+        if msg.notice:
+            self._event("notice", C.name(msg.command), msg.seq, msg.security & H.SEC_FEEDBACK)
+            return
+        if msg.command == C.REGISTER_ACK and msg.fields.get("result") == K.REG_ACK_MAPPING_CHANGED:
+            # the ACK to REGISTER 0x02 is signed with the OLD IMEI/IMSI (INTEROP 3)
+            msg = codec.decode(data, self.profile, bearer, self._old_key(0xE028), self._cipher())
+        required = down is not None and self._digest_wanted(msg.command, msg.tlvs, bearer) \
+            and not self._keyless_ok(msg, bearer)
+        if required and msg.digest_ok is not True:
+            # 4.4.5: drop silently; the next message tells the peer why.
+            self._feedback |= H.SEC_PREV_DIGEST_MISSING if msg.digest is None else H.SEC_PREV_DIGEST_FAILED
+            self._event("dropped", "digest", C.name(msg.command), msg.seq)
+            if self.params.get_int(0xE041) == 1 and not C.is_response(msg.command):
+                self._emit(bearer, codec.encode_notice(data[:H.HEADER_SIZE], self._feedback))
+            return
+        if C.is_response(msg.command):
+            t = self._txns.get(msg.seq)
+            if t is None or t.command | C.ACK != msg.command:
+                self._event("dropped", "unmatched", C.name(msg.command), msg.seq)
+                return
+            del self._txns[msg.seq]
+            if t.command == C.HEART_BEAT and self._hb_sent_at is not None:
+                self._last_hb_delay = int(now - self._hb_sent_at)
+            if t.on_ack:
+                t.on_ack(msg, now)
+            return
+        for cmd, seq, b, raw in self._cache:
+            if cmd == msg.command and seq == msg.seq:
+                self._out.append((b, raw))       # duplicate: answer again (4.4.6.1, fig. 32)
+                self._event("duplicate", C.name(msg.command), msg.seq)
+                return
+        self._dispatch(msg, bearer, now)
+
+    def _old_key(self, tag):
+        old_imsi = self.params.get("imsi")
+        return self._key(tag, imsi=old_imsi.decode() if old_imsi else None, ts=0)
+
+    def _keyless_ok(self, msg, bearer):
+        """Messages the standard sends without a digest: REGISTER_ACK except to
+        operation 0x02 (G a), and the first SECURITY_CONFIG after registration,
+        which has nothing to key it with yet (G m, INTEROP 3) and is accepted only
+        by SMS inside the window."""
+        if msg.command == C.REGISTER_ACK:
+            return self._reg_op != K.REG_OP_CHANGE_MAPPING
+        return msg.command == C.SECURITY_CONFIG and self.state == S_WAIT_KEYS and bearer == P.BEARER_SMS
+
+    # == registration (4.3.1, appendix G a) ==================================
+    def _register(self, now, op=None):
+        self._set_state(S_REGISTERING)
+        tlvs = []
+        if op is None:
+            cleared = self.params.get_int("cleared")
+            if cleared:
+                op = K.REG_OP_REPORT_CLEARED
+                tlvs.append((0xE020, bytes([cleared])))
+            elif self.params.get("preset") == b"\x01" and self._pw(0xE025) and self._pw(0xE028):
+                op = K.REG_OP_PRESET_KEYS
+                tlvs += self._preset_digests()
+            elif H.serial_is_unassigned(self.serial):
+                op = K.REG_OP_ASSIGN_SERIAL
+            else:
+                op = K.REG_OP_PRESET_SERIAL
+        key = None
+        imsi = self.cfg.imsi
+        if op == K.REG_OP_CHANGE_MAPPING:
+            key = self._old_key(0xE025)
+        msg = codec.Message(C.REGISTER, {"operation": op, "imei": D.imei_field(self.cfg.imei),
+                                         "imsi": imsi}, tlvs)
+        self._reg_op = op
+        self._request(msg, self._reg_bearer, self._on_register_ack, self._on_register_fail,
+                      retries=0, key=key, sign=False)
+
+    def _preset_digests(self):
+        p = self.params
+        out = [(0xE026, D.uplink_password_digest(p.get(0xE025), p.get_int(0xE027))),
+               (0xE029, D.downlink_password_digest(p.get(0xE028), p.get_int(0xE02A)))]
+        if p.get(0xE036):
+            out.append((0xE03A, D.base_key_digest(p.get(0xE036), p.get_int(0xE038))))
+        return out
+
+    def _on_register_ack(self, msg, now):
+        r = msg.fields["result"]
+        self._event("register_ack", r)
+        if r in (K.REG_ACK_OK_WAIT_SMS_KEYS, K.REG_ACK_OK_LOGIN, K.REG_ACK_OK_NO_PASSWORD,
+                 K.REG_ACK_MAPPING_CHANGED):
+            self._reg_attempts = 0
+            if r != K.REG_ACK_MAPPING_CHANGED:
+                self.serial = bytes(msg.fields["terminal_id"])
+                self.params.set("serial", self.serial)
+            self.params.set("imsi", self.cfg.imsi.encode())
+            self.params.delete("cleared")
+            if r == K.REG_ACK_OK_WAIT_SMS_KEYS:
+                # G a: enter SMS mode and wait 0x0026 s for SECURITY_CONFIG.
+                self._set_state(S_WAIT_KEYS)
+                self._bearer_before_sms = self._bearer
+                self._event("sms_window", True)
+                self._timers["sms_wait"] = now + self.params.get_int(0x0026, 120)
+                self.params.commit()
+                return
+            self.params.set("registered", b"\x01")
+            self.params.commit()
+            self._event("registered", self.serial)
+            self._login(now)
+        elif r == K.REG_ACK_USE_SMS:
+            self._reg_bearer = P.BEARER_SMS          # G a 0x02: register again by SMS
+            self._register(now)
+        elif r in _REG_FATAL:
+            self._enter_alarm(now, "register refused 0x%02X" % r, K.ALARM_PLATFORM_CONNECT_FAILED)
+        else:
+            self._retry_register(now)
+
+    def _on_register_fail(self, now):
+        self._retry_register(now)
+
+    def _retry_register(self, now):
+        self._reg_attempts += 1
+        limit = self.params.get_int(0x0029, 0)
+        if limit and self._reg_attempts >= limit:
+            self._enter_alarm(now, "registration retries exhausted", K.ALARM_PLATFORM_CONNECT_FAILED)
+            return
+        self._backoff(now, "register", 0x002B, self._reg_attempts)
+
+    def _backoff(self, now, what, tag, attempt):
+        """Gap doubling from min up to max (INTEROP 8, 0x002A / 0x002B)."""
+        v = self.params.get(tag) or struct.pack(">II", 10, 300)
+        lo, hi = struct.unpack(">II", v)
+        gap = lo << (attempt - 1 if attempt < 16 else 15)
+        if gap > hi:
+            gap = hi
+        self._set_state(S_BACKOFF)
+        self._timers[what] = now + gap
+        self._event("backoff", what, gap)
+
+    # == login (4.3.2, appendix G b) =========================================
+    def _login(self, now):
+        self._set_state(S_LOGGING_IN)
+        self.session = None
+        p = self.params
+        tlvs = [(0x0011, p.get(0x0011))]
+        for tag in (0x3006, 0x3007):
+            if p.get(tag) is not None:
+                tlvs.append((tag, p.get(tag)))
+        self._asked_key = False
+        if self.cfg.session_key and p.get(0xE036):
+            tlvs.append((0xE03A, D.base_key_digest(p.get(0xE036), p.get_int(0xE038))))
+            self._asked_key = True
+        cleared = p.get_int("cleared_login")
+        if cleared:
+            tlvs.append((0xE020, bytes([cleared])))
+        msg = codec.Message(C.LOGIN, {"software_version": self.cfg.software_version,
+                                      "config_crc32": p.core_crc32()}, tlvs)
+        self.session_ts = 0
+        self._request(msg, self._bearer, self._on_login_ack, self._on_login_fail, retries=0)
+
+    def _on_login_ack(self, msg, now):
+        r = msg.fields["result"]
+        self._event("login_ack", r)
+        if r in (K.LOGIN_ACK_OK, K.LOGIN_ACK_OK_REPORT_CONFIG, K.LOGIN_ACK_OK_BAD_KEY_DIGEST,
+                 K.LOGIN_ACK_OK_STAY_CONNECTED):
+            self._login_attempts = 0
+            self.session_ts = msg.fields["curtime"]
+            self._wall_base = (now, msg.fields["curtime"])
+            e040 = msg.tlv(0xE040)
+            if e040 is not None and self._asked_key:
+                try:
+                    self.session = KEYS.unwrap(CI.alg_from_key_alg(self.params.get_int(0xE039, 1)),
+                                               self.params.get(0xE036), e040,
+                                               self._session_alg(), self.profile)
+                    self._event("session_key", self.session.valid_until)
+                except WmmpError as e:
+                    self._event("error", "session key: %s" % e)
+            self.params.delete("cleared_login")
+            self._set_state(S_ONLINE)
+            self._missed_hb = 0
+            self._arm_heartbeat()
+            self._event("online", r)
+            # G b: a CONFIG_TRAP right after login proves the connection (its digest).
+            trap = [(0x300B, b"\x01" if self.alarms else b"\x00")]
+            if r == K.LOGIN_ACK_OK_REPORT_CONFIG:
+                trap += self._core_params()
+            self._trap(trap)
+            while self._after_login:
+                self._trap(self._after_login.pop(0))
+            if self._pending_apply is not None:
+                seq, tags = self._pending_apply
+                self._pending_apply = None
+                self._trap([(0x4010, b"\x00" + struct.pack(">I", seq)),
+                            (0x4017, struct.pack(">I", self.params.applied_crc32(tags)))])
+            if self.session is not None:
+                self._timers["session"] = now + max(1, self.session.valid_until - msg.fields["curtime"])
+        else:
+            self._retry_login(now)
+
+    def _session_alg(self):
+        v = self.params.get(0xE03E)
+        return CI.alg_from_key_alg(v[0]) if v else None
+
+    def _on_login_fail(self, now):
+        self._retry_login(now)
+
+    def _retry_login(self, now):
+        """Login retries 0x0027 (0xFF forever) with back-off 0x002A (4.3.2)."""
+        self._login_attempts += 1
+        limit = self.params.get_int(0x0027, 3)
+        if limit != 0xFF and self._login_attempts > limit:
+            self._enter_alarm(now, "login retries exhausted", K.ALARM_PLATFORM_CONNECT_FAILED)
+            return
+        self._backoff(now, "login", 0x002A, self._login_attempts)
+
+    def _core_params(self):
+        return [(t, self.params.get(t) or b"") for t in self.params.tag_list(0x0025)]
+
+    # == online ==============================================================
+    def _arm_heartbeat(self):
+        period = self.params.get_int(0x0011, 30)
+        if period and self.cfg.long_connection:
+            self._timers["heartbeat"] = self._now + period
+
+    def _heartbeat(self, now):
+        tlvs = [(0x3005, struct.pack(">I", self._last_hb_delay)), (0x3011, struct.pack(">I", self._lost))]
+        for tag in (0x3006, 0x3007):
+            if self.params.get(tag) is not None:
+                tlvs.append((tag, self.params.get(tag)))
+        self._hb_sent_at = now
+        self._request(codec.Message(C.HEART_BEAT, tlvs=tlvs), on_ack=self._on_hb_ack,
+                      on_fail=self._on_hb_fail, retries=0)
+        if self._deferred is not None:
+            # 4.3.9.3 c: report "deferred" at the heartbeat interval until applied.
+            self._trap([(0x4010, b"\x01" + struct.pack(">I", self._deferred[0]))])
+
+    def _on_hb_ack(self, msg, now):
+        self._missed_hb = 0
+
+    def _on_hb_fail(self, now):
+        self._missed_hb += 1
+        if self._missed_hb >= MISSED_HEARTBEATS:
+            self._event("heartbeat_lost", self._missed_hb)
+            self.logout(K.LOGOUT_HEARTBEAT_TIMEOUT, now, then=self._login)
+
+    def _trap(self, tlvs, on_ack=None):
+        self._request(codec.Message(C.CONFIG_TRAP, tlvs=tlvs), on_ack=on_ack)
+
+    # == application API =====================================================
+    def report(self, tlvs, now):
+        """CONFIG_TRAP of `tlvs` now, or after the next login."""
+        self._now = now
+        if self.state == S_ONLINE:
+            self._trap(list(tlvs))
+        else:
+            self._after_login.append(list(tlvs))
+
+    def raise_alarm(self, code, now, alarm_type=0x02):
+        """Report an alarm (0x300B-0x300D, 4.3.5); queued until online."""
+        if code not in self.alarms:
+            self.alarms.append(code)
+        self.report([(0x300B, b"\x01"), (0x300C, bytes([alarm_type])), (0x300D, struct.pack(">H", code))], now)
+
+    def clear_alarm(self, code, now):
+        if code in self.alarms:
+            self.alarms.remove(code)
+            tl = [(0x300E, struct.pack(">H", code))]
+            if not self.alarms:
+                tl.insert(0, (0x300B, b"\x00"))   # E e note: normal only when all recovered
+            self.report(tl, now)
+
+    def send_data(self, payload, now, dest_serial=None, ec_code=None):
+        """TRANSPARENT_DATA to another terminal (0x4012) or an EC (0x4014), G j."""
+        self._now = now
+        addr = (0x4012, H.pad_serial(dest_serial)) if dest_serial is not None else (0x4014, ec_code)
+        msg = codec.Message(C.TRANSPARENT_DATA, {"crc16": crc.crc16(payload, self.profile.crc16)},
+                            [addr, (0x4007, payload)])
+        return self._request(msg, on_ack=lambda m, n: self._event("data_ack", m.fields["result"]))
+
+    def logout(self, reason, now, then=None):
+        """LOGOUT with `reason` (G c); on the ACK or its timeout, `then(now)` runs
+        (e.g. log in again) or the terminal goes idle."""
+        self._now = now
+        self._set_state(S_LOGGING_OUT)
+        self._timers.pop("heartbeat", None)
+
+        def done(*args):
+            now2 = args[-1]
+            self.session = None
+            self._event("logged_out", reason)
+            if then is not None:
+                then(now2)
+            else:
+                self._set_state(S_IDLE)
+        self._request(codec.Message(C.LOGOUT, {"reason": reason}), on_ack=done, on_fail=done, retries=1)
+
+    def restarted(self, now):
+        """The application restarted the terminal (after a 'restart' event): log in."""
+        self._now = now
+        self._txns = {}
+        self._timers = {}
+        self.session = None
+        self._login(now)
+
+    def _enter_alarm(self, now, why, code):
+        self._set_state(S_ALARM)
+        if code not in self.alarms:
+            self.alarms.append(code)
+        self._event("alarm", code, why)
+
+    def _set_state(self, s):
+        if s != self.state:
+            self.state = s
+            self._event("state", STATE_NAMES[s])
+
+    def _event(self, *ev):
+        self._events.append(ev)
+
+    # == timers ==============================================================
+    def _on_timer(self, name, now):
+        if name == "heartbeat" and self.state == S_ONLINE:
+            self._heartbeat(now)
+        elif name == "login":
+            self._login(now)
+        elif name == "register":
+            self._register(now)
+        elif name == "sms_wait" and self.state == S_WAIT_KEYS:
+            # G a: no keys in time: back to the previous bearer, alarm 0x001C.
+            self._event("sms_window", False)
+            self._after_login.append([(0x300B, b"\x01"), (0x300C, b"\x01"),
+                                      (0x300D, struct.pack(">H", K.ALARM_SMS_RECEIVE_TIMEOUT))])
+            self._event("alarm", K.ALARM_SMS_RECEIVE_TIMEOUT, "no keys by SMS in time")
+            self._retry_register(now)
+        elif name == "session" and self.state == S_ONLINE:
+            self.logout(K.LOGOUT_SESSION_KEY_EXPIRED, now, then=self._login)   # INTEROP 5
+
+    # == platform requests ===================================================
+    def _dispatch(self, msg, bearer, now):
+        cmd = msg.command
+        h = _HANDLERS.get(cmd)
+        if h is None:
+            self._event("dropped", "unexpected request", C.name(cmd), msg.seq)
+            return
+        h(self, msg, bearer, now)
+
+    def _h_config_get(self, msg, bearer, now):
+        """4.3.6 / G g: values of the requested tags; any unsupported -> 0x01 with
+        those tags at L=0, nothing else."""
+        bad = [(t, b"") for t, _ in msg.tlvs if self.params.readable(t) is None]
+        if bad:
+            self._respond(msg, codec.Message(C.CONFIG_GET_ACK, {"result": K.ACK_INVALID}, bad), bearer)
+            return
+        out = [(t, self.params.readable(t)) for t, _ in msg.tlvs]
+        self._respond(msg, codec.Message(C.CONFIG_GET_ACK, {"result": K.ACK_OK}, out), bearer)
+
+    def _h_config_set(self, msg, bearer, now):
+        """4.3.9.3 / G h: all or nothing; 0x4009 forces immediate application; a
+        parameter that needs a restart is applied after LOGOUT 0x07."""
+        bad = self.params.check(msg.tlvs)
+        if bad:
+            self._respond(msg, codec.Message(C.CONFIG_SET_ACK, {"result": K.ACK_INVALID},
+                                             [(t, b"") for t in bad]), bearer)
+            return
+        self._respond(msg, codec.Message(C.CONFIG_SET_ACK, {"result": K.ACK_OK}), bearer)
+        tlvs = [(t, v) for t, v in msg.tlvs if t != 0x4009]
+        force = T.find(msg.tlvs, 0x4009) == b"\x01"
+        if self.busy and not force:
+            self._deferred = (msg.seq, tlvs)
+            self._trap([(0x4010, b"\x01" + struct.pack(">I", msg.seq))])
+            return
+        self._apply(msg.seq, tlvs, now)
+
+    def idle(self, now):
+        """The application finished its business operation: apply deferred config."""
+        self.busy = False
+        if self._deferred is not None:
+            seq, tlvs = self._deferred
+            self._deferred = None
+            self._apply(seq, tlvs, now)
+
+    def _apply(self, seq, tlvs, now):
+        tags = [t for t, _ in tlvs]
+        if self.params.needs_restart(tags):
+            def apply_and_restart(now2):
+                for t, v in tlvs:
+                    self.params.set(t, v)
+                self.params.commit()
+                self._pending_apply = (seq, tags)
+                self._set_state(S_RESTARTING)
+                self._event("restart", "config")
+            self.logout(K.LOGOUT_PLATFORM_CONFIG, now, then=apply_and_restart)
+            return
+        for t, v in tlvs:
+            self.params.set(t, v)
+        self.params.commit()
+        self._event("config_applied", tags)
+        if 0x0011 in tags:
+            self._arm_heartbeat()
+        self._trap([(0x4010, b"\x00" + struct.pack(">I", seq)),
+                    (0x4017, struct.pack(">I", self.params.applied_crc32(tags)))])
+
+    def _h_remote_ctrl(self, msg, bearer, now):
+        """4.3.7 / G i / appendix E f 0x4001."""
+        bad = [(t, b"") for t, v in msg.tlvs if t != 0x4001 or len(v) != 1 or v[0] > 0x0D]
+        if bad or not msg.tlvs:
+            self._respond(msg, codec.Message(C.REMOTE_CTRL_ACK, {"result": K.ACK_INVALID}, bad), bearer)
+            return
+        self._respond(msg, codec.Message(C.REMOTE_CTRL_ACK, {"result": K.ACK_OK}), bearer)
+        for _, v in msg.tlvs:
+            self._control(v[0], now)
+
+    def _control(self, code, now):
+        self._event("remote_ctrl", code)
+        p = self.params
+        if code == K.RC_SUSPEND_SERVICE:
+            self._event("service", False)
+        elif code == K.RC_RESUME_SERVICE:
+            self._event("service", True)
+        elif code == K.RC_RESTART:
+            self._set_state(S_RESTARTING)
+            self._event("restart", "remote")
+        elif code == K.RC_WAKE_UP:
+            if self.state != S_ONLINE:
+                self._login(now)
+        elif code == K.RC_REPORT_STATISTICS:
+            self._trap([(t, p.get(t) or struct.pack(">I", 0)) for t in (0x2008, 0x2009, 0x200A, 0x200B)]
+                       + [(0x2004, b"\x01")])
+        elif code == K.RC_CLEAR_STATISTICS:
+            p.clear_stats()
+            p.commit()
+        elif code == K.RC_REPORT_MONITOR:
+            tl = [(0x3005, struct.pack(">I", self._last_hb_delay)), (0x3011, struct.pack(">I", self._lost)),
+                  (0x300B, b"\x01" if self.alarms else b"\x00")]
+            for tag in (0x3006, 0x3007):
+                if p.get(tag) is not None:
+                    tl.append((tag, p.get(tag)))
+            self._trap(tl)
+        elif code == K.RC_REPORT_CONNECTION:
+            self._trap([(0x4005, b"\x03"), (0x4006, b"\x00\x00")])
+        elif code == K.RC_FACTORY_RESET:
+            self._event("factory_reset")
+        elif code == K.RC_REPORT_CORE_CONFIG:
+            self._trap(self._core_params())
+        elif code == K.RC_RELOGIN_ENCRYPTED:
+            self.logout(K.LOGOUT_NORMAL, now, then=self._login)
+        else:   # 0x07 upload business data, 0x09 / 0x0C switch APN: the application acts
+            self._event("app_ctrl", code)
+
+    def _h_security_config(self, msg, bearer, now):
+        """4.3.10, 4.4.3 / G m.  Operation 0x00 sets passwords and keys: in clear
+        only by SMS (or inside E043); 0x03 opens the SMS window."""
+        op = msg.fields["operation"]
+        if op == K.SEC_OP_SET:
+            secret = [t for t, _ in msg.tlvs if t in (0xE025, 0xE028, 0xE036)]
+            if secret and bearer != P.BEARER_SMS and msg.encryption != codec.ENC_PARTIAL \
+                    and msg.encryption != codec.ENC_FULL:
+                self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_UNSUPPORTED_TLV},
+                                                 [(t, b"") for t in secret]), bearer)
+                return
+            bad = []
+            for t, v in msg.tlvs:
+                try:
+                    from wmmp import catalogue as CAT
+                    CAT.validate(t, v)
+                except WmmpError:
+                    bad.append((t, b""))
+            if bad:
+                self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK,
+                                                 {"result": K.SEC_ACK_UNSUPPORTED_TLV}, bad), bearer)
+                return
+            first = self.state == S_WAIT_KEYS
+            self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_OK}), bearer)
+            for t, v in msg.tlvs:
+                self.params.set(t, v)
+            if first:
+                self._timers.pop("sms_wait", None)
+                self._event("sms_window", False)
+                self.params.set("registered", b"\x01")
+                self.params.commit()
+                self._event("registered", self.serial)
+                self._login(now)
+                return
+            self.params.commit()
+            self._event("security_set", [t for t, _ in msg.tlvs])
+            if secret and self.state == S_ONLINE:
+                # 4.4.3.1.3.2: log out (0x09) and log in with the new secret.
+                self.logout(K.LOGOUT_UPDATE_KEYS, now, then=self._login)
+        elif op == K.SEC_OP_UPDATE_NOTICE:
+            self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_OK}), bearer)
+            self._event("sms_window", True)
+        elif op == K.SEC_OP_READ_DIGESTS:
+            p = self.params
+            out = []
+            for t, _ in msg.tlvs:
+                if t == 0xE026 and p.get(0xE025):
+                    out.append((t, D.uplink_password_digest(p.get(0xE025), p.get_int(0xE027))))
+                elif t == 0xE029 and p.get(0xE028):
+                    out.append((t, D.downlink_password_digest(p.get(0xE028), p.get_int(0xE02A))))
+                elif t == 0xE03A and p.get(0xE036):
+                    out.append((t, D.base_key_digest(p.get(0xE036), p.get_int(0xE038))))
+                elif t in (0xE003, 0xE00D, 0xE022, 0xE031, 0xE032, 0xE035, 0xE039, 0xE041) and p.get(t):
+                    out.append((t, p.get(t)))
+                else:
+                    out = None
+                    break
+            if out is None:
+                self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_UNSUPPORTED_TLV},
+                                                 [(t, b"") for t, _ in msg.tlvs]), bearer)
+            else:
+                self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_OK}, out), bearer)
+        else:
+            # SIM parameters (issue 4) and encrypted reads are not handled yet.
+            self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_UNSUPPORTED_TLV},
+                                             [(t, b"") for t, _ in msg.tlvs]), bearer)
+
+    def _h_logout(self, msg, bearer, now):
+        """G c: the platform ends the session; reason 0x08 -> log in again."""
+        self._respond(msg, codec.Message(C.LOGOUT_ACK), bearer)
+        self.session = None
+        self._timers.pop("heartbeat", None)
+        reason = msg.fields["reason"]
+        self._event("logged_out", reason)
+        if reason in (K.LOGOUT_SESSION_KEY_EXPIRED, K.LOGOUT_COMM_FAILURE, K.LOGOUT_FAULT_RELOGIN):
+            self._login(now)
+        else:
+            self._set_state(S_IDLE)
+
+    def _h_transparent(self, msg, bearer, now):
+        """G j: check the CRC16 of the user data; 0x05 received, 0x06 CRC failed."""
+        ud = msg.tlv(0x4007) or b""
+        ok = crc.crc16(ud, self.profile.crc16) == msg.fields["crc16"]
+        self._respond(msg, codec.Message(C.TRANSPARENT_DATA_ACK,
+                                         {"result": K.TD_ACK_TERMINAL_OK if ok else K.TD_ACK_TERMINAL_CRC_ERROR}),
+                      bearer)
+        if ok:
+            self._event("data", ud, msg.tlv(0x4013) or msg.tlv(0x4015))
+
+    def _h_transparent_cmd(self, msg, bearer, now):
+        self._respond(msg, codec.Message(C.TRANSPARENT_CMD_ACK, {"result": K.ACK_OK}), bearer)
+        self._event("command", msg.tlv(0x4016), msg.tlv(0x4013) or msg.tlv(0x4015))
+
+    def _h_download_info(self, msg, bearer, now):
+        """G k: the over-the-air updater is not built yet: "protocol not supported"."""
+        self._respond(msg, codec.Message(C.DOWNLOAD_INFO_ACK, {"result": K.DL_ACK_PROTOCOL_UNSUPPORTED}), bearer)
+
+
+_HANDLERS = {
+    C.CONFIG_GET: Terminal._h_config_get,
+    C.CONFIG_SET: Terminal._h_config_set,
+    C.REMOTE_CTRL: Terminal._h_remote_ctrl,
+    C.SECURITY_CONFIG: Terminal._h_security_config,
+    C.LOGOUT: Terminal._h_logout,
+    C.TRANSPARENT_DATA: Terminal._h_transparent,
+    C.TRANSPARENT_CMD: Terminal._h_transparent_cmd,
+    C.DOWNLOAD_INFO: Terminal._h_download_info,
+}
