@@ -12,7 +12,7 @@ IMSI = "460001234567890"
 UP = b"Up123456"
 DOWN = b"Dn654321"
 BASE = b"BaseKey3DES12345"
-SESSION = b"SessKeyAES128abc"
+SESSION = b"SessKey3DES16abc"
 CURTIME = 1763700000
 
 
@@ -43,7 +43,9 @@ class Platform:
         return m
 
     def cipher(self):
-        return (CI.ALG_AES, self.session) if self.session else None
+        # the session key uses the base key's algorithm (E039 = 0x01, 3DES) unless
+        # E035/E03E say otherwise
+        return (CI.ALG_3DES, self.session) if self.session else None
 
     def make(self, cmd, fields=None, tlvs=None, seq=None, digest=True, ts=None, bearer=P.BEARER_PACKET,
              password=DOWN, imsi=None, security=0):

@@ -21,7 +21,11 @@ import sys
 sys.path.insert(0, "/tests")
 sys.path.insert(0, "/lib")
 
-_names = json.load(open("/argv.json"))
+_args = json.load(open("/argv.json"))
+_names = [a for a in _args if not a.startswith("--")]
+# --message-layer: import only the message layer (issue 2), not the engine (issue 3)
+_ENGINE = ("wmmp.engine", "wmmp.params", "wmmp.runner")
+_layer_only = "--message-layer" in _args
 if not _names:
     _names = sorted(f[:-3] for f in os.listdir("/tests") if f.startswith("test_") and f.endswith(".py"))
 
@@ -32,7 +36,8 @@ _state = {"queue": None, "passed": 0, "failed": 0, "resident": 0, "max_alloc": 0
 # between): every lib/wmmp module (.py or .mpy), then the test modules.
 _imports = ["wmmp." + f.rsplit(".", 1)[0] for f in sorted(os.listdir("/lib/wmmp"))
             if f.endswith(".py") or f.endswith(".mpy")]
-_imports = [m for m in _imports if m != "wmmp.__init__"] + list(_names)
+_imports = [m for m in _imports if m != "wmmp.__init__" and not (_layer_only and m in _ENGINE)]
+_imports += list(_names)
 
 
 def _import_one(modname):

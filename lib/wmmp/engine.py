@@ -287,7 +287,7 @@ class Terminal:
                 t.retries -= 1
             t.due = now + t.timeout
             self._lost += 1
-            self._out.append((t.bearer, t.raw))   # same seq (INTEROP 1)
+            self._emit(t.bearer, t.raw)           # same bytes, same seq (INTEROP 1)
             self._event("retransmit", C.name(t.command), t.seq)
             return
         del self._txns[t.seq]
@@ -517,6 +517,11 @@ class Terminal:
             self._retry_login(now)
 
     def _session_alg(self):
+        """Algorithm of the session key: E035 (message encryption algorithm) when
+        set, else E03E, else the base key's (E039); codes per INTEROP 5."""
+        v = self.params.get(0xE035)
+        if v and v[0]:
+            return CI.alg_from_e035(v[0])
         v = self.params.get(0xE03E)
         return CI.alg_from_key_alg(v[0]) if v else None
 

@@ -334,7 +334,7 @@ class SmsBearer(Bearer):
         data = _check_outgoing(data, SMS_MAX)
         if not self.is_open:
             raise ConnectionError("SMS bearer not open")
-        reply = await self._client.submit(self.platform_numbers[0], data)
+        reply = await self._client.submit(self.platform_numbers[-1], data)
         if reply.get("status") == "rejected":
             raise ConnectionError("SMSC rejected the SMS: %s" % reply.get("reason"))
 

@@ -181,7 +181,7 @@ class SmsCentre:
         self._transit_task = asyncio.get_running_loop().create_task(self._transit_loop())
         self._server = await asyncio.start_server(self._handle, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
-        log.info("SMSC listening on %s:%d (delay %d ms, loss %.2f)",
+        log.info("SMSC started on %s:%d (delay %d ms, loss %.2f)",
                  self.host, self.port, self.delay_ms, self.loss)
         return self
 

@@ -1,0 +1,301 @@
+"""Engine scenarios once logged in: heartbeats, reliability, security feedback,
+management flows (4.3.3-4.3.11, 4.4.5, 4.4.6; appendix G c-m).  Portable."""
+import struct
+
+from wmmp import engine as E, commands as C, codes as K, header as H, crc
+from wmmp import profile as P
+import fakeplatform as F
+
+
+def online(params=None, **kw):
+    """A terminal logged in with a session key, its first CONFIG_TRAP acked."""
+    clk, pf = F.Clock(), F.Platform()
+    p = params if params is not None else F.provisioned_params()
+    t = E.Terminal(E.Config(F.IMEI, F.IMSI, serial=b"M2MMAKER0000A1B2", **kw), p)
+    pf.serial = b"M2MMAKER0000A1B2"
+    t.start(clk.t)
+    login = pf.read(F.only(t.outgoing())[1], ts=0)
+    t.receive(pf.login_ack(login), 2, clk.advance(1))
+    trap = pf.read(F.only(t.outgoing())[1])
+    t.receive(pf.ack(trap, {"result": 0}), 2, clk.advance(1))
+    t.events()
+    assert t.state == E.S_ONLINE
+    return t, pf, clk
+
+
+def test_heartbeat_every_period_without_digest():
+    # 4.3.4 / G d: HEART_BEAT at 0x0011 (30 s) with 0x3005/0x3011, never a digest.
+    t, pf, clk = online()
+    assert t.deadline() == clk.t + 29          # armed by the CONFIG_TRAP sent 1 s ago
+    clk.advance(29)
+    t.tick(clk.t)
+    hb = pf.read(F.only(t.outgoing())[1])
+    assert hb.command == C.HEART_BEAT and hb.digest is None and hb.tlv(0x3005) is not None
+    t.receive(pf.ack(hb, digest=False), 2, clk.advance(2))
+    clk.advance(30)
+    t.tick(clk.t)
+    hb2 = pf.read(F.only(t.outgoing())[1])
+    assert struct.unpack(">I", hb2.tlv(0x3005))[0] == 2        # last heartbeat delay, s
+
+
+def test_missed_heartbeats_logout_0x04_then_login_again():
+    # 4.3.4: unanswered heartbeats reach the threshold -> LOGOUT reason 0x04.
+    t, pf, clk = online()
+    for _ in range(3):
+        clk.advance(30)
+        t.tick(clk.t)
+        assert pf.read(F.only(t.outgoing())[1]).command == C.HEART_BEAT
+        clk.advance(10)
+        t.tick(clk.t)
+        out = t.outgoing()
+        if out:
+            break
+    lo = pf.read(F.only(out)[1])
+    assert lo.command == C.LOGOUT and lo.fields["reason"] == K.LOGOUT_HEARTBEAT_TIMEOUT
+    t.receive(pf.ack(lo), 2, clk.advance(1))
+    assert pf.read(F.only(t.outgoing())[1], ts=0).command == C.LOGIN
+
+
+def test_retransmission_reuses_seq_then_gives_up():
+    # 4.4.6.1 / 0x0107 / 0x0108: no ACK within 10 s -> same bytes, same seq, 3 times.
+    t, pf, clk = online()
+    t.report([(0x3007, b"\x40")], clk.t)
+    first = F.only(t.outgoing())[1]
+    for _ in range(3):
+        clk.advance(10)
+        t.tick(clk.t)
+        assert F.only(t.outgoing())[1] == first
+    clk.advance(10)
+    t.tick(clk.t)
+    assert ("timeout", "CONFIG_TRAP", pf.read(first).seq) in t.events()
+
+
+def test_platform_retry_timeouts_from_0x0107():
+    # INTEROP 8: 0x0107 record bearer 0x02 (packet), unit 0 (s), value 25.
+    p = F.provisioned_params()
+    p.set(0x0107, struct.pack(">BBH", 2, 0, 25) + struct.pack(">BBH", 1, 1, 2))
+    t, pf, clk = online(p)
+    t.report([(0x3007, b"\x40")], clk.t)
+    t.outgoing()
+    clk.advance(24)
+    t.tick(clk.t)
+    assert t.outgoing() == []
+    clk.advance(1)
+    t.tick(clk.t)
+    assert len(t.outgoing()) == 1
+
+
+def test_duplicate_request_answered_again_executed_once():
+    # 4.4.6.1 fig. 32: a repeated request (same seq) gets the same answer again.
+    t, pf, clk = online()
+    req = pf.make(C.CONFIG_SET, tlvs=[(0x0026, b"\x00\x3c")])
+    t.receive(req, 2, clk.advance(1))
+    out1 = t.outgoing()
+    assert pf.read(out1[0][1]).fields["result"] == 0
+    assert len([e for e in t.events() if e[0] == "config_applied"]) == 1
+    t.receive(req, 2, clk.advance(1))
+    out2 = t.outgoing()
+    assert out2 == [out1[0]]
+    assert [e for e in t.events() if e[0] == "config_applied"] == []
+
+
+def test_wrong_digest_request_dropped_silently_and_flagged():
+    # 4.4.5 / INTEROP 3: drop without answer; next message carries bit 0x08.
+    t, pf, clk = online()
+    bad = bytearray(pf.make(C.CONFIG_GET, tlvs=[(0x0011, b"")]))
+    bad[-3] ^= 0xFF
+    t.receive(bytes(bad), 2, clk.advance(1))
+    assert t.outgoing() == []
+    t.report([(0x3007, b"\x40")], clk.t)
+    raw = F.only(t.outgoing())[1]
+    assert raw[26] & H.SEC_PREV_DIGEST_FAILED
+    t.report([(0x3007, b"\x41")], clk.t)
+    assert not F.only(t.outgoing())[1][26] & H.SEC_PREV_DIGEST_FAILED    # reported once
+
+
+def test_missing_digest_request_flagged_0x04():
+    t, pf, clk = online()
+    t.receive(pf.make(C.CONFIG_GET, tlvs=[(0x0011, b"")], digest=False), 2, clk.advance(1))
+    assert t.outgoing() == []
+    t.report([(0x3007, b"\x40")], clk.t)
+    assert F.only(t.outgoing())[1][26] & H.SEC_PREV_DIGEST_MISSING
+
+
+def test_e041_header_echo_on_failure():
+    # E041 = 0x01: answer with the offending header, result bits set (appendix E g).
+    p = F.provisioned_params()
+    p.set(0xE041, b"\x01")
+    t, pf, clk = online(p)
+    raw = pf.make(C.CONFIG_GET, tlvs=[(0x0011, b"")], digest=False)
+    t.receive(raw, 2, clk.advance(1))
+    echo = F.only(t.outgoing())[1]
+    assert len(echo) == 28 and echo[:26] == raw[:26] and echo[26] & H.SEC_PREV_DIGEST_MISSING
+
+
+def test_config_get_values_unknown_and_secrets():
+    # 4.3.6 / G g: values by tag; any unsupported tag -> 0x01 with those tags L=0;
+    # secrets are never answered in clear (issue 4, G m operation 0x01).
+    t, pf, clk = online()
+    t.receive(pf.make(C.CONFIG_GET, tlvs=[(0x0011, b""), (0x0026, b"")]), 2, clk.advance(1))
+    ack = pf.read(F.only(t.outgoing())[1])
+    assert ack.fields["result"] == 0 and ack.tlvs == [(0x0011, struct.pack(">I", 30)), (0x0026, b"\x00\x78")]
+    for tag in (0x7777, 0xE025, 0xE036):
+        t.receive(pf.make(C.CONFIG_GET, tlvs=[(0x0011, b""), (tag, b"")]), 2, clk.advance(1))
+        ack = pf.read(F.only(t.outgoing())[1])
+        assert ack.fields["result"] == K.ACK_INVALID and ack.tlvs == [(tag, b"")]
+
+
+def test_config_set_invalid_applies_nothing():
+    # G h: one invalid or unknown tag -> 0x01 with it at L=0, nothing applied.
+    t, pf, clk = online()
+    t.receive(pf.make(C.CONFIG_SET, tlvs=[(0x0026, b"\x00\x3c"), (0x0104, b"\x09")]), 2, clk.advance(1))
+    ack = pf.read(F.only(t.outgoing())[1])
+    assert ack.fields["result"] == K.ACK_INVALID and ack.tlvs == [(0x0104, b"")]
+    assert t.params.get(0x0026) == b"\x00\x78"
+
+
+def test_config_set_applied_and_reported_with_0x4010_0x4017():
+    # 4.3.9.3 d 1 / appendix B 5.2: apply, then CONFIG_TRAP 0x4010 (0x00 + seq) and
+    # 0x4017 CRC32 of the applied parameters.
+    t, pf, clk = online()
+    req = pf.make(C.CONFIG_SET, tlvs=[(0x0011, struct.pack(">I", 60))])
+    t.receive(req, 2, clk.advance(1))
+    out = t.outgoing()
+    ack, trap = pf.read(out[0][1]), pf.read(out[1][1])
+    assert ack.fields["result"] == 0
+    seq = struct.unpack(">I", req[22:26])[0]
+    assert trap.tlv(0x4010) == b"\x00" + struct.pack(">I", seq)
+    from wmmp import tlv
+    assert trap.tlv(0x4017) == struct.pack(">I", crc.crc32(tlv.encode(0x0011, struct.pack(">I", 60))))
+    assert t.params.get_int(0x0011) == 60 and t.params.storage.writes >= 1
+
+
+def test_config_set_needing_restart_logout_0x07_apply_restart_report():
+    # 4.3.9.3 d 2: LOGOUT 0x07, apply after LOGOUT_ACK, restart, log in, then report
+    # 0x4010 + 0x4017.
+    t, pf, clk = online()
+    req = pf.make(C.CONFIG_SET, tlvs=[(0x0002, b"cmiot")])
+    t.receive(req, 2, clk.advance(1))
+    out = t.outgoing()
+    assert pf.read(out[0][1]).fields["result"] == 0
+    lo = pf.read(out[1][1])
+    assert lo.command == C.LOGOUT and lo.fields["reason"] == K.LOGOUT_PLATFORM_CONFIG
+    assert t.params.get(0x0002) is None               # not applied before LOGOUT_ACK
+    t.receive(pf.ack(lo), 2, clk.advance(1))
+    assert t.params.get(0x0002) == b"cmiot" and ("restart", "config") in t.events()
+    assert t.state == E.S_RESTARTING
+    t.restarted(clk.advance(5))
+    login = pf.read(F.only(t.outgoing())[1], ts=0)
+    t.receive(pf.login_ack(login, curtime=F.CURTIME + 100), 2, clk.advance(1))
+    traps = [pf.read(r) for _, r in t.outgoing()]
+    seq = struct.unpack(">I", req[22:26])[0]
+    assert any(m.tlv(0x4010) == b"\x00" + struct.pack(">I", seq) and m.tlv(0x4017) for m in traps)
+
+
+def test_config_set_deferred_while_busy_then_applied():
+    # 4.3.9.3 c: busy and not forced -> 0x4010 result 0x01 until applied; 0x4009=1 forces.
+    t, pf, clk = online()
+    t.busy = True
+    t.receive(pf.make(C.CONFIG_SET, tlvs=[(0x0026, b"\x00\x3c")]), 2, clk.advance(1))
+    out = t.outgoing()
+    note = pf.read(out[1][1])
+    assert note.tlv(0x4010)[0] == 0x01 and t.params.get(0x0026) == b"\x00\x78"
+    t.receive(pf.ack(note, {"result": 0}), 2, clk.advance(1))
+    clk.advance(29)
+    t.tick(clk.t)
+    assert [pf.read(r).command for _, r in t.outgoing()] == [C.HEART_BEAT, C.CONFIG_TRAP]
+    t.idle(clk.advance(1))
+    assert t.params.get(0x0026) == b"\x00\x3c"
+    t.busy = True
+    t.receive(pf.make(C.CONFIG_SET, tlvs=[(0x0026, b"\x00\x50"), (0x4009, b"\x01")]), 2, clk.advance(1))
+    assert t.params.get(0x0026) == b"\x00\x50"
+
+
+def test_remote_ctrl_codes():
+    # 4.3.7 / appendix E f 0x4001.
+    t, pf, clk = online()
+    t.receive(pf.make(C.REMOTE_CTRL, tlvs=[(0x4001, bytes([K.RC_REPORT_STATISTICS]))]), 2, clk.advance(1))
+    out = t.outgoing()
+    assert pf.read(out[0][1]).fields["result"] == 0
+    trap = pf.read(out[1][1])
+    assert trap.command == C.CONFIG_TRAP and trap.tlv(0x200B) is not None
+    t.receive(pf.make(C.REMOTE_CTRL, tlvs=[(0x4001, b"\x0e")]), 2, clk.advance(1))
+    assert pf.read(F.only(t.outgoing())[1]).fields["result"] == K.ACK_INVALID
+    t.receive(pf.make(C.REMOTE_CTRL, tlvs=[(0x4001, bytes([K.RC_RESTART]))]), 2, clk.advance(1))
+    assert ("restart", "remote") in t.events() and t.state == E.S_RESTARTING
+
+
+def test_platform_logout_and_session_key_expiry():
+    # G c: platform LOGOUT -> LOGOUT_ACK; INTEROP 5: session key expiry -> LOGOUT
+    # 0x08 and log in again.
+    t, pf, clk = online()
+    t.receive(pf.make(C.LOGOUT, {"reason": K.LOGOUT_NORMAL}), 2, clk.advance(1))
+    ack = pf.read(F.only(t.outgoing())[1])
+    assert ack.command == C.LOGOUT_ACK and t.state == E.S_IDLE and t.session is None
+    t, pf, clk = online()
+    clk.advance(3600)
+    t.tick(clk.t)
+    lo = [pf.read(r) for _, r in t.outgoing() if F.command(r) == C.LOGOUT]
+    assert lo and lo[0].fields["reason"] == K.LOGOUT_SESSION_KEY_EXPIRED
+
+
+def test_transparent_data_both_ways():
+    # G j: CRC16 of the user data; terminal answers 0x05 (ok) or 0x06 (CRC bad).
+    t, pf, clk = online()
+    t.send_data(b"meter=42", clk.t, ec_code=b"EC0001")
+    td = pf.read(F.only(t.outgoing())[1])
+    assert td.tlv(0x4014) == b"EC0001" and td.fields["crc16"] == crc.crc16(b"meter=42")
+    t.receive(pf.make(C.TRANSPARENT_DATA, {"crc16": crc.crc16(b"open")}, [(0x4015, b"EC1"), (0x4007, b"open")]),
+              2, clk.advance(1))
+    assert pf.read(F.only(t.outgoing())[1]).fields["result"] == K.TD_ACK_TERMINAL_OK
+    assert ("data", b"open", b"EC1") in t.events()
+    t.receive(pf.make(C.TRANSPARENT_DATA, {"crc16": 1}, [(0x4015, b"EC1"), (0x4007, b"open")]), 2, clk.advance(1))
+    assert pf.read(F.only(t.outgoing())[1]).fields["result"] == K.TD_ACK_TERMINAL_CRC_ERROR
+
+
+def test_garbage_never_kills_the_engine():
+    t, pf, clk = online()
+    for junk in (b"", b"\x00" * 5, b"\xff" * 40, pf.make(C.CONFIG_GET)[:-3]):
+        t.receive(junk, 2, clk.advance(1))
+        assert t.state == E.S_ONLINE
+    assert [e[0] for e in t.events()].count("dropped") == 4
+
+
+def test_seq_wraps_around():
+    # Appendix A: after 0xFFFFFFFF the next seq is 0x00000000.
+    t, pf, clk = online()
+    t._seq = 0xFFFFFFFF
+    t.report([(0x3007, b"\x01")], clk.t)
+    t.report([(0x3007, b"\x02")], clk.t)
+    seqs = [pf.read(r).seq for _, r in t.outgoing()]
+    assert seqs == [0xFFFFFFFF, 0]
+
+
+def test_password_change_logout_0x09_and_login_with_new_secret():
+    # 4.4.3.1.3.2: new passwords (inside E043 on a packet bearer) -> LOGOUT 0x09 ->
+    # log in with the new uplink password.
+    t, pf, clk = online()
+    from wmmp import codec, cipher as CI
+    v = struct.pack(">I", F.CURTIME + 999)
+    m = codec.Message(C.SECURITY_CONFIG, {"operation": 0}, [(0xE025, b"NewUp123"), (0xE027, v)],
+                      serial=pf.serial, seq=900)
+    m.encryption = codec.ENC_PARTIAL
+    m.encrypt_tags = (0xE025, 0xE027)
+    raw = codec.encode(m, P.DEFAULT, 2, pf.key(F.DOWN), pf.cipher())
+    t.receive(raw, 2, clk.advance(1))
+    out = t.outgoing()
+    assert pf.read(out[0][1]).fields["result"] == 0
+    lo = pf.read(out[1][1])
+    assert lo.fields["reason"] == K.LOGOUT_UPDATE_KEYS
+    t.receive(pf.ack(lo), 2, clk.advance(1))
+    login = F.only(t.outgoing())[1]
+    from wmmp import digest as D
+    assert codec.decode(login, key=D.DigestKey(F.IMEI, F.IMSI, b"NewUp123", 0)).digest_ok is True
+
+
+def test_plain_passwords_refused_on_packet_bearer():
+    # 4.3.10: passwords in clear travel only by SMS.
+    t, pf, clk = online()
+    t.receive(pf.make(C.SECURITY_CONFIG, {"operation": 0}, [(0xE025, b"NewUp123")]), 2, clk.advance(1))
+    ack = pf.read(F.only(t.outgoing())[1])
+    assert ack.fields["result"] == K.SEC_ACK_UNSUPPORTED_TLV and t.params.get(0xE025) == F.UP
