@@ -1,0 +1,143 @@
+"""Thin asyncio runner: does the I/O for a wmmp.engine.Terminal.  Works with
+MicroPython's asyncio and CPython's.
+
+Bearers are objects with
+
+    kind                        wmmp.profile.BEARER_SMS or BEARER_PACKET
+    async open()                connect / bind (raises OSError)
+    async send(data)            one whole WMMP message
+    async recv() -> bytes       the next whole message received
+
+(tools/wmmp_tools/bearers.py has UDP, TCP and SMS bearers for a host; the modem
+drivers provide the same on a board).  The loop never dies of an exception: a
+failure is logged through `log` and the loop goes on; the engine's
+retransmission covers lost sends.
+"""
+
+import asyncio
+import time
+
+try:
+    _ticks = time.ticks_ms
+
+    def monotonic():
+        return _ticks() / 1000
+except AttributeError:     # CPython
+    monotonic = time.monotonic
+
+
+def _log_print(*args):
+    print(*args)
+
+
+class Runner:
+    """Drive `terminal` with `bearers` ({kind: bearer}).
+
+    on_event(event)                        every engine event, in order
+    on_message(direction, kind, raw)       every message sent ("out") or received ("in")
+    A 'restart' event restarts the engine in place (terminal.restarted); a board's
+    firmware passes on_restart to reset the MCU instead.
+    """
+
+    def __init__(self, terminal, bearers, clock=monotonic, on_event=None, on_message=None,
+                 on_restart=None, log=_log_print, max_inbox=16, poll=1.0):
+        self.t = terminal
+        self.bearers = bearers
+        self.clock = clock
+        self.on_event = on_event
+        self.on_message = on_message
+        self.on_restart = on_restart
+        self.log = log
+        self.max_inbox = max_inbox
+        self.poll = poll           # longest sleep between looks at the clock, s
+        self._inbox = []
+        self._wake = asyncio.Event()
+        self._stop = False
+        self._tasks = []
+
+    def stop(self):
+        self._stop = True
+        self._wake.set()
+
+    async def _reader(self, kind, bearer):
+        while not self._stop:
+            try:
+                data = await bearer.recv()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:   # a broken bearer: log, pause, reopen, try again
+                self.log("wmmp: bearer %d receive failed: %r" % (kind, e))
+                await asyncio.sleep(1)
+                try:
+                    await bearer.open()
+                except Exception as e2:
+                    self.log("wmmp: bearer %d reopen failed: %r" % (kind, e2))
+                continue
+            if len(self._inbox) >= self.max_inbox:   # bounded: a flood cannot exhaust RAM
+                self._inbox.pop(0)
+                self.log("wmmp: inbox full, oldest message dropped")
+            self._inbox.append((kind, data))
+            self._wake.set()
+
+    async def _send_all(self):
+        for kind, raw in self.t.outgoing():
+            b = self.bearers.get(kind)
+            if self.on_message:
+                self.on_message("out", kind, raw)
+            if b is None:
+                self.log("wmmp: no bearer %d for an outgoing message" % kind)
+                continue
+            try:
+                await b.send(raw)
+            except Exception as e:
+                self.log("wmmp: send on bearer %d failed: %r" % (kind, e))
+
+    def _events(self, now):
+        for ev in self.t.events():
+            if self.on_event:
+                try:
+                    self.on_event(ev)
+                except Exception as e:
+                    self.log("wmmp: event handler failed: %r" % (e,))
+            if ev[0] == "restart":
+                if self.on_restart:
+                    self.on_restart()
+                else:
+                    self.t.restarted(now)
+
+    async def run(self):
+        """Open the bearers, boot the terminal and serve until stop()."""
+        for kind, b in self.bearers.items():
+            try:
+                await b.open()
+            except Exception as e:
+                self.log("wmmp: bearer %d failed to open: %r" % (kind, e))
+            self._tasks.append(asyncio.create_task(self._reader(kind, b)))
+        self.t.start(self.clock())
+        while not self._stop:
+            try:
+                now = self.clock()
+                while self._inbox:
+                    kind, data = self._inbox.pop(0)
+                    if self.on_message:
+                        self.on_message("in", kind, data)
+                    self.t.receive(data, kind, now)
+                self.t.tick(now)
+                self._events(now)
+                await self._send_all()
+                self._events(now)
+                dl = self.t.deadline()
+                wait = self.poll if dl is None else max(0.0, min(self.poll, dl - self.clock()))
+                if not self._inbox:
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), wait)
+                    except asyncio.TimeoutError:
+                        pass
+                self._wake.clear()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:   # the main loop never dies
+                self.log("wmmp: runner error: %r" % (e,))
+                await asyncio.sleep(0.1)
+        for task in self._tasks:
+            task.cancel()
