@@ -12,8 +12,8 @@ import logging
 import os
 import random
 import signal
+import socket
 import subprocess
-import sys
 import time
 
 import pytest
@@ -308,6 +308,19 @@ def test_delay_holds_each_sms_and_keeps_order():
     run(main())
 
 
+def test_lowering_the_delay_does_not_overtake_sms_in_transit():
+    async def main():
+        smsc = await centre(delay_ms=200)
+        a, b = await client(smsc, A), await client(smsc, B)
+        await a.send(B, b"slow")
+        smsc.set_faults(delay_ms=0)
+        await a.send(B, b"fast")
+        assert await b.recv() == (A, b"slow")
+        assert await b.recv() == (A, b"fast")
+        await a.close(); await b.close(); await smsc.close()
+    run(main())
+
+
 def test_delayed_sms_is_queued_if_recipient_leaves():
     async def main():
         smsc = await centre(delay_ms=100)
@@ -423,3 +436,13 @@ def test_command_line_bad_options():
     for args in (["--loss", "2"], ["--listen", "nowhere"], ["--delay-ms", "-5"]):
         res = subprocess.run([SMSC_BIN] + args, capture_output=True, text=True, timeout=10)
         assert res.returncode == 2 and "wmmp-smsc" in res.stderr
+
+
+def test_command_line_cannot_listen():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        res = subprocess.run([SMSC_BIN, "--listen", "127.0.0.1:%d" % port],
+                             capture_output=True, text=True, timeout=10)
+    assert res.returncode == 1 and "cannot listen" in res.stderr

@@ -16,6 +16,8 @@ Every bearer has the same interface; the terminal runner uses only this:
         async def close()             # idempotent
         is_open                       # property
 
+    One task at a time calls recv(); send() may run while a recv() waits.
+
     UdpBearer(host, port, local_port=0)   one datagram = one message
     TcpBearer(host, port)                 a stream split by total_length
     SmsBearer(smsc_host, smsc_port, own_msisdn, platform_numbers)
@@ -334,7 +336,7 @@ class SmsBearer(Bearer):
         data = _check_outgoing(data, SMS_MAX)
         if not self.is_open:
             raise ConnectionError("SMS bearer not open")
-        reply = await self._client.submit(self.platform_numbers[-1], data)
+        reply = await self._client.submit(self.platform_numbers[0], data)
         if reply.get("status") == "rejected":
             raise ConnectionError("SMSC rejected the SMS: %s" % reply.get("reason"))
 
