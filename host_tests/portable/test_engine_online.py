@@ -271,26 +271,57 @@ def test_seq_wraps_around():
     assert seqs == [0xFFFFFFFF, 0]
 
 
-def test_password_change_logout_0x09_and_login_with_new_secret():
-    # 4.4.3.1.3.2: new passwords (inside E043 on a packet bearer) -> LOGOUT 0x09 ->
-    # log in with the new uplink password.
-    t, pf, clk = online()
-    from wmmp import codec, cipher as CI
+def _new_password(t, pf, clk):
+    from wmmp import codec
     v = struct.pack(">I", F.CURTIME + 999)
     m = codec.Message(C.SECURITY_CONFIG, {"operation": 0}, [(0xE025, b"NewUp123"), (0xE027, v)],
                       serial=pf.serial, seq=900)
     m.encryption = codec.ENC_PARTIAL
     m.encrypt_tags = (0xE025, 0xE027)
-    raw = codec.encode(m, P.DEFAULT, 2, pf.key(F.DOWN), pf.cipher())
-    t.receive(raw, 2, clk.advance(1))
+    t.receive(codec.encode(m, P.DEFAULT, 2, pf.key(F.DOWN), pf.cipher()), 2, clk.advance(1))
     out = t.outgoing()
     assert pf.read(out[0][1]).fields["result"] == 0
-    lo = pf.read(out[1][1])
-    assert lo.fields["reason"] == K.LOGOUT_UPDATE_KEYS
+    lo = pf.read(out[1][1])               # still signed with the OLD uplink password
+    assert lo.command == C.LOGOUT and lo.fields["reason"] == K.LOGOUT_UPDATE_KEYS and lo.digest_ok
+    assert t.params.get(0xE025) == F.UP   # not applied before LOGOUT_ACK
     t.receive(pf.ack(lo), 2, clk.advance(1))
-    login = F.only(t.outgoing())[1]
-    from wmmp import digest as D
+    return F.only(t.outgoing())[1]
+
+
+def test_password_change_logout_0x09_and_login_with_new_secret():
+    # 4.4.3.1.3.2 b: new password (inside E043 on a packet bearer) -> LOGOUT 0x09 ->
+    # apply after LOGOUT_ACK -> log in with the new uplink password; saved once
+    # that login succeeds.
+    from wmmp import codec, digest as D
+    t, pf, clk = online()
+    login = _new_password(t, pf, clk)
     assert codec.decode(login, key=D.DigestKey(F.IMEI, F.IMSI, b"NewUp123", 0)).digest_ok is True
+    writes = t.params.storage.writes
+    t.receive(pf.login_ack(codec.decode(login)), 2, clk.advance(1))
+    assert t.state == E.S_ONLINE and ("secrets_changed",) in t.events()
+    assert t.params.storage.writes > writes and t.params.storage.load()[0xE025] == b"NewUp123"
+
+
+def test_password_change_falls_back_when_new_login_fails():
+    # 4.4.3.1.3.3: no LOGIN_ACK to the new secret until the retries run out ->
+    # restore the old secret and log in with it.
+    from wmmp import codec, digest as D
+    t, pf, clk = online()
+    _new_password(t, pf, clk)
+    for _ in range(4):                     # the first try and 3 retries (0x0027)
+        clk.advance(10)
+        t.tick(clk.t)
+        ev = t.events()
+        if ("secrets_fallback",) in ev:
+            break
+        gap = [e for e in ev if e[0] == "backoff"][0][2]
+        clk.advance(gap)
+        t.tick(clk.t)
+        t.outgoing()
+    assert ("secrets_fallback",) in ev and t.params.get(0xE025) == F.UP
+    login = F.only(t.outgoing())[1]
+    assert codec.decode(login, key=D.DigestKey(F.IMEI, F.IMSI, F.UP, 0)).digest_ok is True
+    assert t.params.storage.load()[0xE025] == F.UP
 
 
 def test_plain_passwords_refused_on_packet_bearer():

@@ -123,6 +123,7 @@ class Terminal:
         self.busy = False               # the application is in the middle of a business operation
         self.alarms = []
         self._reg_op = None
+        self._fallback = None           # old secrets while a new one is tried (4.4.3.1.3.3)
         self.serial = bytes(self.params.get("serial") or self.cfg.serial)
 
     # == public inputs =======================================================
@@ -495,6 +496,10 @@ class Terminal:
                 except WmmpError as e:
                     self._event("error", "session key: %s" % e)
             self.params.delete("cleared_login")
+            if self._fallback is not None:
+                self._fallback = None
+                self._event("secrets_changed")
+            self.params.commit()
             self._set_state(S_ONLINE)
             self._missed_hb = 0
             self._arm_heartbeat()
@@ -513,8 +518,18 @@ class Terminal:
                             (0x4017, struct.pack(">I", self.params.applied_crc32(tags)))])
             if self.session is not None:
                 self._timers["session"] = now + max(1, self.session.valid_until - msg.fields["curtime"])
+        elif self._fallback is not None and r in (K.LOGIN_ACK_BAD_MAPPING, K.LOGIN_ACK_MISSING_KEY_DIGEST):
+            self._fall_back(now)
         else:
             self._retry_login(now)
+
+    def _fall_back(self, now):
+        """The new secret was refused: restore the old one and log in with it."""
+        self.params.restore(self._fallback)
+        self._fallback = None
+        self._login_attempts = 0
+        self._event("secrets_fallback")
+        self._login(now)
 
     def _session_alg(self):
         """Algorithm of the session key: E035 (message encryption algorithm) when
@@ -532,6 +547,9 @@ class Terminal:
         """Login retries 0x0027 (0xFF forever) with back-off 0x002A (4.3.2)."""
         self._login_attempts += 1
         limit = self.params.get_int(0x0027, 3)
+        if limit != 0xFF and self._login_attempts > limit and self._fallback is not None:
+            self._fall_back(now)
+            return
         if limit != 0xFF and self._login_attempts > limit:
             self._enter_alarm(now, "login retries exhausted", K.ALARM_PLATFORM_CONNECT_FAILED)
             return
@@ -601,22 +619,24 @@ class Terminal:
                             [addr, (0x4007, payload)])
         return self._request(msg, on_ack=lambda m, n: self._event("data_ack", m.fields["result"]))
 
-    def logout(self, reason, now, then=None):
-        """LOGOUT with `reason` (G c); on the ACK or its timeout, `then(now)` runs
-        (e.g. log in again) or the terminal goes idle."""
+    def logout(self, reason, now, then=None, on_fail=None):
+        """LOGOUT with `reason` (G c); on the ACK `then(now)` runs (e.g. log in
+        again), on its timeout `on_fail(now)` (default: the same), else idle."""
         self._now = now
         self._set_state(S_LOGGING_OUT)
         self._timers.pop("heartbeat", None)
 
-        def done(*args):
-            now2 = args[-1]
+        def finish(nxt, now2):
             self.session = None
             self._event("logged_out", reason)
-            if then is not None:
-                then(now2)
+            if nxt is not None:
+                nxt(now2)
             else:
                 self._set_state(S_IDLE)
-        self._request(codec.Message(C.LOGOUT, {"reason": reason}), on_ack=done, on_fail=done, retries=1)
+        self._request(codec.Message(C.LOGOUT, {"reason": reason}),
+                      on_ack=lambda m, now2: finish(then, now2),
+                      on_fail=lambda now2: finish(on_fail if on_fail is not None else then, now2),
+                      retries=1)
 
     def restarted(self, now):
         """The application restarted the terminal (after a 'restart' event): log in."""
@@ -794,6 +814,15 @@ class Terminal:
                 return
             first = self.state == S_WAIT_KEYS
             self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_OK}), bearer)
+            if secret and not first and self.state == S_ONLINE:
+                # 4.4.3.1.3.2 b / 4.4.3.1.3.3: LOGOUT 0x09 (signed with the old secret),
+                # apply the new one only after LOGOUT_ACK, then log in with it.
+                pending = list(msg.tlvs)
+                self._event("security_pending", [t for t, _ in pending])
+                self.logout(K.LOGOUT_UPDATE_KEYS, now,
+                            then=lambda now2: self._apply_new_secrets(pending, now2),
+                            on_fail=self._login)
+                return
             for t, v in msg.tlvs:
                 self.params.set(t, v)
             if first:
@@ -806,9 +835,6 @@ class Terminal:
                 return
             self.params.commit()
             self._event("security_set", [t for t, _ in msg.tlvs])
-            if secret and self.state == S_ONLINE:
-                # 4.4.3.1.3.2: log out (0x09) and log in with the new secret.
-                self.logout(K.LOGOUT_UPDATE_KEYS, now, then=self._login)
         elif op == K.SEC_OP_UPDATE_NOTICE:
             self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_OK}), bearer)
             self._event("sms_window", True)
@@ -836,6 +862,15 @@ class Terminal:
             # SIM parameters (issue 4) and encrypted reads are not handled yet.
             self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_UNSUPPORTED_TLV},
                                              [(t, b"") for t, _ in msg.tlvs]), bearer)
+
+    def _apply_new_secrets(self, tlvs, now):
+        """Use the new secret for the next login; keep the old one to fall back to
+        if that login is refused or its retries run out (4.4.3.1.3.3).  Nothing is
+        written to storage until a login with the new secret succeeds."""
+        self._fallback = self.params.snapshot([t for t, _ in tlvs])
+        for t, v in tlvs:
+            self.params.set(t, v)
+        self._login(now)
 
     def _h_logout(self, msg, bearer, now):
         """G c: the platform ends the session; reason 0x08 -> log in again."""

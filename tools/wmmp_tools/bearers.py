@@ -52,10 +52,14 @@ def total_length(data, offset=0):
 
 
 def frame_problem(data):
-    """Why `data` is not one whole WMMP message, or None if it is one."""
+    """Why `data` is not one whole WMMP message, or None if it is one.  A 28-byte
+    header echo with a feedback bit set (table A-2: overflow, digest or decrypt
+    failure notice) keeps the original total_length and is accepted as is."""
     if len(data) < HEADER_SIZE:
         return "%d bytes, shorter than the %d-byte header" % (len(data), HEADER_SIZE)
     n = total_length(data)
+    if len(data) == HEADER_SIZE and data[26] & H.SEC_FEEDBACK:
+        return None
     if n != len(data):
         return "total_length %d but %d bytes" % (n, len(data))
     return None

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS terminals (
     cleared INTEGER NOT NULL DEFAULT 0,      -- last E020 report
     pending_keys TEXT,                 -- JSON: new secrets sent, not yet confirmed
     registered REAL,
+    core_tags TEXT,                    -- tags of the last core-config report (LOGIN CRC32)
     note TEXT
 );
 CREATE TABLE IF NOT EXISTS params (
@@ -74,7 +75,7 @@ TERMINAL_COLUMNS = (
     "software_version", "version", "up_pw", "up_valid", "down_pw", "down_valid", "base_key",
     "base_alg", "base_valid", "session_alg", "security", "preset", "keys_acked",
     "supports_encryption", "session_required", "keep_connected", "fail_reply", "cleared",
-    "pending_keys", "registered", "note")
+    "pending_keys", "registered", "core_tags", "note")
 
 SUBSCRIPTION_COLUMNS = (
     "imsi", "msisdn", "serial", "preset_uplink", "preset_downlink", "preset_key",
@@ -210,10 +211,17 @@ class Store:
             " VALUES (?,?,?,?,?,?,?,?)",
             (self.clock(), terminal, direction, bearer, command, seq,
              bytes(data).hex() if data is not None else "", note or ""))
+        rowid = self.conn.execute("SELECT last_insert_rowid()").fetchone()[0]
         self._logged += 1
         if self._logged % 1000 == 0:
             self.conn.execute("DELETE FROM messages WHERE id <= (SELECT MAX(id) FROM messages) - ?",
                               (MESSAGE_LOG_MAX,))
+        return rowid
+
+    def retag_message(self, rowid, terminal):
+        """File a logged message under `terminal` (a REGISTER, once its serial is known)."""
+        if rowid is not None:
+            self.conn.execute("UPDATE messages SET terminal = ? WHERE id = ?", (terminal, rowid))
 
     def messages(self, terminal=None, limit=50):
         if terminal is None:

@@ -1,0 +1,134 @@
+"""Control socket of a running platform: line-delimited JSON over TCP (default
+127.0.0.1:7310, local use only; there is no authentication).
+
+Each request is one JSON object on one line (UTF-8, at most 64 KiB); the platform
+answers each with one JSON object on one line, in order:
+
+    -> {"op": "list"}
+    <- {"ok": true, "terminals": [...], "unregistered_subscriptions": [...]}
+    -> {"op": "get", "serial": "M2MMAKER00000001", "tags": ["HEARTBEAT_PERIOD"], "timeout": 30}
+    <- {"ok": true, "command": "CONFIG_GET_ACK", "result": 0, "tlvs": [{"tag": 17, ...}]}
+    <- {"ok": false, "kind": "input" | "failed", "error": "one line"}
+
+Requests ("op" and its fields; "via": "sms" | "packet" and "timeout" seconds apply to
+every request sent to a terminal; "encrypt": "full" | "partial" uses the session key):
+
+    provision  imsi, msisdn, [serial, preset_uplink, preset_downlink, preset_key,
+               preset_key_alg, preset_validity, force_sms, no_security]
+    flag       serial, flags: {"keep-connected"|"fail-reply"|"session-required"|"security": 0|1}
+    list       -
+    show       serial, [limit]
+    log        [serial], [limit]
+    get        serial, tags: [name or number, ...]                   (CONFIG_GET)
+    set        serial, tlvs: [[tag, hex], ...], [force], [report_wait] (CONFIG_SET, 0x4010)
+    ctrl       serial, code: number or name (restart, report-stats, ...) (REMOTE_CTRL)
+    security   serial, operation: 0..7 or name, tlvs: [[tag, hex | "new"], ...]
+    logout     serial, reason: number or name
+    app_data   [ec]     data sent by terminals to EC codes (TRANSPARENT_DATA 0x4014)
+
+"kind": "input" means the request itself is wrong (the CLI exits 2); "failed" means
+it was understood but could not be carried out (unknown or unreachable terminal,
+no answer in time; the CLI exits 1).
+"""
+
+import asyncio
+import json
+import logging
+import socket
+
+from wmmp_tools.platform.operator import Operator
+from wmmp_tools.platform.model import PlatformError
+from wmmp_tools.platform.values import InputError
+
+log = logging.getLogger("wmmp.platform.control")
+
+LINE_MAX = 65536
+
+
+class ControlServer:
+    def __init__(self, pf, host="127.0.0.1", port=7310):
+        self.pf = pf
+        self.host = host
+        self.port = port
+        self.operator = Operator(pf)
+        self._server = None
+        self._writers = set()
+
+    async def start(self):
+        self._server = await asyncio.start_server(self._client, self.host, self.port, limit=LINE_MAX + 2)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self):
+        if self._server is not None:
+            self._server.close()
+            for w in list(self._writers):
+                w.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def handle(self, req):
+        """The reply dict of one request dict."""
+        if not isinstance(req, dict) or not isinstance(req.get("op"), str):
+            return {"ok": False, "kind": "input", "error": "a request is a JSON object with an \"op\""}
+        try:
+            out = await self.operator.run(req["op"], req)
+        except InputError as e:
+            return {"ok": False, "kind": "input", "error": str(e)}
+        except PlatformError as e:
+            return {"ok": False, "kind": "failed", "error": str(e)}
+        except Exception as e:   # never let one request kill the socket
+            log.exception("control request %r failed", req.get("op"))
+            return {"ok": False, "kind": "failed", "error": "internal error: %s" % e}
+        out = dict(out)
+        out["ok"] = True
+        return out
+
+    async def _client(self, reader, writer):
+        self._writers.add(writer)
+        try:
+            while True:
+                try:
+                    line = await reader.readline()
+                except (ValueError, asyncio.LimitOverrunError):
+                    writer.write(_line({"ok": False, "kind": "input", "error": "line too long"}))
+                    break
+                if not line:
+                    break
+                if not line.strip():
+                    continue
+                try:
+                    req = json.loads(line)
+                except ValueError:
+                    reply = {"ok": False, "kind": "input", "error": "not JSON"}
+                else:
+                    reply = await self.handle(req)
+                writer.write(_line(reply))
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+
+def _line(obj):
+    return (json.dumps(obj, default=_default) + "\n").encode("utf-8")
+
+
+def _default(o):
+    if isinstance(o, (bytes, bytearray, memoryview)):
+        return bytes(o).hex()
+    return str(o)
+
+
+def call(address, req, timeout=60.0):
+    """Client side (blocking): send one request to the control socket at (host, port)
+    and return the reply dict; OSError when the platform cannot be reached."""
+    with socket.create_connection(address, timeout=timeout) as s:
+        s.sendall(_line(req))
+        f = s.makefile("rb")
+        line = f.readline(LINE_MAX * 64)
+    if not line:
+        raise ConnectionError("the platform closed the control connection")
+    return json.loads(line)
