@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 STAMP_VENV := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 
-.PHONY: all setup test test-cpython test-micropython bench fuzz demo clean
+.PHONY: all setup test bench fuzz demo tour clean
 
 all: test
 
@@ -37,8 +37,14 @@ bench: setup
 fuzz: setup
 	$(PY) bench/fuzz.py --cases 200000
 
+# Terminal + platform simulator + SMS centre, end to end on loopback (UDP;
+# `make demo DEMO_ARGS=--tcp` for TCP).
 demo: setup
-	$(PY) tools/demo.py
+	$(PY) tools/demo.py $(DEMO_ARGS)
+
+# The message layer alone: a registration and login encoded and read back.
+tour: setup
+	$(PY) tools/codec_tour.py
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
