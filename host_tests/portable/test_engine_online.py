@@ -330,3 +330,62 @@ def test_plain_passwords_refused_on_packet_bearer():
     t.receive(pf.make(C.SECURITY_CONFIG, {"operation": 0}, [(0xE025, b"NewUp123")]), 2, clk.advance(1))
     ack = pf.read(F.only(t.outgoing())[1])
     assert ack.fields["result"] == K.SEC_ACK_UNSUPPORTED_TLV and t.params.get(0xE025) == F.UP
+
+
+def test_encryption_policy_full_and_partial():
+    # E032 / E033 / E034 (appendix E g; INTEROP 5): 0x01 all -> E042; 0x03 by TLV -> E043.
+    from wmmp import codec
+    p = F.provisioned_params()
+    p.set(0xE032, b"\x01")
+    t, pf, clk = online(p)
+    t.report([(0x3007, b"\x40")], clk.t)
+    raw = F.only(t.outgoing())[1]
+    assert raw[26] & 0x50 == 0x50                    # encryption enabled, content in E042
+    m = pf.read(raw)
+    assert m.encryption == codec.ENC_FULL and m.digest_ok and m.tlvs == [(0x3007, b"\x40")]
+    p = F.provisioned_params()
+    p.set(0xE032, b"\x03")
+    p.set(0xE034, struct.pack(">H", 0x3007))
+    t, pf, clk = online(p)
+    t.report([(0x3006, b"\x00\x01\x00\x02"), (0x3007, b"\x40")], clk.t)
+    m = pf.read(F.only(t.outgoing())[1])
+    assert m.encryption == codec.ENC_PARTIAL and m.encrypt_tags == (0x3007,)
+
+
+def test_config_req_applies_platform_values():
+    # 4.3.9.1 / G f: CONFIG_REQ with L=0 tags; values applied; 0x4010 + 0x4017 reported.
+    t, pf, clk = online()
+    t.request_config([0x0026], clk.t)
+    req = pf.read(F.only(t.outgoing())[1])
+    assert req.command == C.CONFIG_REQ and req.tlvs == [(0x0026, b"")]
+    t.receive(pf.ack(req, {"result": 0}, [(0x0026, b"\x00\x5a")]), 2, clk.advance(1))
+    assert t.params.get(0x0026) == b"\x00\x5a"
+    trap = pf.read(F.only(t.outgoing())[1])
+    assert trap.tlv(0x4010)[0] == 0 and trap.tlv(0x4017) is not None
+
+
+def test_local_config_reported_with_0x4011():
+    # 4.3.9.2: applied locally, reported with 0x4011; a restart-needing one logs out 0x03.
+    t, pf, clk = online()
+    assert t.local_config([(0x0026, b"\x00\x3c")], clk.t) == []
+    trap = pf.read(F.only(t.outgoing())[1])
+    assert trap.tlv(0x4011) == b"" and trap.tlv(0x0026) == b"\x00\x3c"
+    assert t.local_config([(0x0104, b"\x09")], clk.t) == [0x0104]      # invalid parity
+    t.local_config([(0x0002, b"cmiot")], clk.t)
+    lo = pf.read(F.only(t.outgoing())[1])
+    assert lo.fields["reason"] == K.LOGOUT_LOCAL_CONFIG
+
+
+def test_repeated_timeouts_logout_0x02():
+    # 4.4.6.2: requests keep timing out -> LOGOUT reason 0x02 (communication failure).
+    p = F.provisioned_params()
+    p.set(0x0108, b"\x00")                          # no retransmission
+    p.set(0x0011, struct.pack(">I", 0))             # no heartbeat
+    t, pf, clk = online(p)
+    for i in range(3):
+        t.report([(0x3007, bytes([i]))], clk.t)
+        t.outgoing()
+        clk.advance(10)
+        t.tick(clk.t)
+    lo = pf.read(F.only(t.outgoing())[1])
+    assert lo.command == C.LOGOUT and lo.fields["reason"] == K.LOGOUT_COMM_FAILURE

@@ -124,6 +124,7 @@ class Terminal:
         self.alarms = []
         self._reg_op = None
         self._fallback = None           # old secrets while a new one is tried (4.4.3.1.3.3)
+        self._failures = 0              # consecutive request timeouts while online
         self.serial = bytes(self.params.get("serial") or self.cfg.serial)
 
     # == public inputs =======================================================
@@ -252,7 +253,28 @@ class Terminal:
         msg.security |= self._security_bits()
         if key is None and sign and self._digest_wanted(msg.command, msg.tlvs, bearer):
             key = self._key(key_tag)
+        self._encryption_policy(msg)
         return codec.encode(msg, self.profile, bearer, key, self._cipher())
+
+    def _encryption_policy(self, msg):
+        """E032 (with E033 commands / E034 tags): encrypt with the session key,
+        the whole content (E042) or the named TLVs (E043), INTEROP 5.  Needs a
+        session key; LOGIN, REGISTER and HEART_BEAT stay in clear."""
+        mode = self.params.get_int(0xE032)
+        if not mode or self.session is None or msg.encryption != codec.ENC_NONE:
+            return
+        base = msg.command & 0x7FFF
+        if base in (C.LOGIN, C.REGISTER, C.HEART_BEAT, C.LOGOUT):
+            return
+        by_cmd = base in self.params.tag_list(0xE033)
+        named = self.params.tag_list(0xE034)
+        tags = tuple(t for t, _ in msg.tlvs if t in named)
+        # 1 all; 2 by command; 3 by TLV; 4 command or TLV; 5 command and TLV (E032)
+        if mode == 1 or (by_cmd and (mode == 2 or mode == 4)):
+            msg.encryption = codec.ENC_FULL
+        elif tags and (mode == 3 or mode == 4 or (mode == 5 and by_cmd)):
+            msg.encryption = codec.ENC_PARTIAL
+            msg.encrypt_tags = tags
 
     def _request(self, msg, bearer=None, on_ack=None, on_fail=None, retries=None, key=None, sign=True):
         """Send a request and keep it until its ACK (matched by seq) or until the
@@ -295,6 +317,13 @@ class Terminal:
         self._event("timeout", C.name(t.command), t.seq)
         if t.on_fail:
             t.on_fail(now)
+        elif self.state == S_ONLINE:
+            # 4.4.6.2: requests keep timing out -> communication failure: LOGOUT
+            # reason 0x02, then log in again.
+            self._failures += 1
+            if self._failures >= MISSED_HEARTBEATS:
+                self._failures = 0
+                self.logout(K.LOGOUT_COMM_FAILURE, now, then=self._login)
 
     def _respond(self, req, msg, bearer):
         msg.seq = req.seq
@@ -345,6 +374,7 @@ class Terminal:
                 self._event("dropped", "unmatched", C.name(msg.command), msg.seq)
                 return
             del self._txns[msg.seq]
+            self._failures = 0
             if t.command == C.HEART_BEAT and self._hb_sent_at is not None:
                 self._last_hb_delay = int(now - self._hb_sent_at)
             if t.on_ack:
@@ -610,6 +640,51 @@ class Terminal:
             if not self.alarms:
                 tl.insert(0, (0x300B, b"\x00"))   # E e note: normal only when all recovered
             self.report(tl, now)
+
+    def request_config(self, tags, now):
+        """CONFIG_REQ for `tags` (4.3.9.1): the platform's values are applied at
+        once (the terminal asks only when idle); a restart-needing value goes
+        through LOGOUT 0x07 and restart; the result is reported with 0x4010."""
+        self._now = now
+        msg = codec.Message(C.CONFIG_REQ, tlvs=[(t, b"") for t in tags])
+
+        def answered(ack, now2):
+            if ack.fields.get("result") != K.ACK_OK:
+                self._event("config_req_refused", [t for t, _ in ack.tlvs])
+                return
+            bad = self.params.check(ack.tlvs)
+            if bad:
+                self._event("config_req_invalid", bad)
+                return
+            changed = [(t, v) for t, v in ack.tlvs if self.params.get(t) != v]
+            if changed:          # 4.3.9.1: same as local values -> nothing to apply
+                self._apply(ack.seq, changed, now2)
+        return self._request(msg, on_ack=answered)
+
+    def local_config(self, tlvs, now):
+        """Parameters set by hand on the terminal (4.3.9.2): applied, then reported
+        with 0x4011; one that needs a restart logs out with reason 0x03 first."""
+        self._now = now
+        bad = self.params.check(tlvs)
+        if bad:
+            self._event("local_config_invalid", bad)
+            return bad
+        tags = [t for t, _ in tlvs]
+        if self.state == S_ONLINE and self.params.needs_restart(tags):
+            def apply_and_restart(now2):
+                for t, v in tlvs:
+                    self.params.set(t, v)
+                self.params.commit()
+                self._after_login.append([(0x4011, b"")] + list(tlvs))
+                self._set_state(S_RESTARTING)
+                self._event("restart", "local config")
+            self.logout(K.LOGOUT_LOCAL_CONFIG, now, then=apply_and_restart)
+            return []
+        for t, v in tlvs:
+            self.params.set(t, v)
+        self.params.commit()
+        self.report([(0x4011, b"")] + list(tlvs), now)   # offline: after the next login
+        return []
 
     def send_data(self, payload, now, dest_serial=None, ec_code=None):
         """TRANSPARENT_DATA to another terminal (0x4012) or an EC (0x4014), G j."""
