@@ -23,7 +23,8 @@ from micropython import const
 from wmmp import codec, commands as C, codes as K, digest as D, header as H
 from wmmp import keys as KEYS, cipher as CI, tlv as T, crc
 from wmmp import profile as P
-from wmmp.errors import WmmpError, DecryptError, TooLongForBearer
+from wmmp import subpacket as SP
+from wmmp.errors import WmmpError, DecryptError, TooLongForBearer, SubpacketError
 
 # States.
 S_OFF = const(0)
@@ -41,6 +42,7 @@ STATE_NAMES = ("off", "registering", "wait-keys", "logging-in", "online", "loggi
                "idle", "backoff", "alarm", "restarting")
 
 MISSED_HEARTBEATS = const(3)    # unanswered heartbeats before LOGOUT 0x04 (4.3.4)
+_SPLITS = const(2)              # sub-packet transactions held at once, each direction
 _CACHE = const(8)               # responses kept to answer duplicate requests (4.4.6.1)
 
 # REGISTER_ACK results that need a person (operator or technician), not a retry.
@@ -79,7 +81,8 @@ class Config:
 class _Txn:
     """One outstanding request of ours (4.4.6)."""
 
-    def __init__(self, seq, command, raw, bearer, retries, timeout, due, on_ack, on_fail):
+    def __init__(self, seq, command, raw, bearer, retries, timeout, due, on_ack, on_fail, msg=None):
+        self.msg = msg                  # kept to resend as sub-packets after an overflow notice
         self.seq = seq
         self.command = command
         self.raw = raw
@@ -125,6 +128,9 @@ class Terminal:
         self._reg_op = None
         self._fallback = None           # old secrets while a new one is tried (4.4.3.1.3.3)
         self._failures = 0              # consecutive request timeouts while online
+        self._trans = 0x2B1D            # last sub-packet transaction ID
+        self._reassembly = []           # [((command, trans_id), Reassembler)]
+        self._resp_splits = []          # [(trans_id, Splitter)] of fragmented responses
         self.serial = bytes(self.params.get("serial") or self.cfg.serial)
 
     # == public inputs =======================================================
@@ -261,7 +267,7 @@ class Terminal:
         the whole content (E042) or the named TLVs (E043), INTEROP 5.  Needs a
         session key; LOGIN, REGISTER and HEART_BEAT stay in clear."""
         mode = self.params.get_int(0xE032)
-        if not mode or self.session is None or msg.encryption != codec.ENC_NONE:
+        if not mode or self.session is None or msg.encryption != codec.ENC_NONE or msg.subpacket is not None:
             return
         base = msg.command & 0x7FFF
         if base in (C.LOGIN, C.REGISTER, C.HEART_BEAT, C.LOGOUT):
@@ -284,16 +290,113 @@ class Terminal:
         try:
             raw = self._encode(msg, bearer, key=key, sign=sign)
         except TooLongForBearer:
-            self._event("error", "%s too long for the bearer" % C.name(msg.command))
-            if on_fail:
-                on_fail(self._now)
-            return None
+            return self._request_split(msg, bearer, on_ack, on_fail)
         to = self._timeout(bearer)
         t = _Txn(msg.seq, msg.command, raw, bearer, self._retries() if retries is None else retries,
-                 to, self._now + to, on_ack, on_fail)
+                 to, self._now + to, on_ack, on_fail, msg if msg.subpacket is None else None)
         self._txns[msg.seq] = t
         self._emit(bearer, raw)
         return t
+
+    # == sub-packets (appendix F, INTEROP 6) ==================================
+    def _trans_id(self):
+        self._trans = (self._trans * 75 + 74 + (self._seq & 0xFF)) % 65537 & 0xFFFF
+        return self._trans
+
+    def _splitter(self, msg, bearer, chunk=None):
+        """Splitter for `msg` (its encryption policy applied first: encrypted
+        content is encrypted whole, then cut into E044)."""
+        self._encryption_policy(msg)
+        cipher = self._cipher() if msg.encryption != codec.ENC_NONE else None
+        digest = self._pw(0xE025) is not None and self._digest_wanted(msg.command, [], bearer)
+        return SP.Splitter(msg, self._trans_id(), self.profile, bearer, digest, cipher, chunk)
+
+    def _request_split(self, msg, bearer, on_ack, on_fail, chunk=None):
+        """A request too long for the bearer: send sub-packet 1; each ACK names the
+        next one wanted (0x4008 op 0x01); the ACK to the last carries the real
+        response (INTEROP 6)."""
+        try:
+            sp = self._splitter(msg, bearer, chunk)
+        except WmmpError as e:
+            self._event("error", "%s cannot be sent: %s" % (C.name(msg.command), e))
+            if on_fail:
+                on_fail(self._now)
+            return None
+        self._event("split", C.name(msg.command), sp.trans_id, sp.total)
+
+        def next_part(ack, now):
+            got = ack.subpacket
+            if got is None:                       # the real response
+                if on_ack:
+                    on_ack(ack, now)
+                return
+            if got.trans_id != sp.trans_id or got.op != SP.OP_REQUEST or not 1 <= got.index <= sp.total:
+                self._event("split_aborted", sp.trans_id, got.op)
+                if on_fail:
+                    on_fail(now)
+                return
+            send(got.index)
+
+        def send(index):
+            self._request(sp.message(index, 0), bearer, next_part, on_fail)
+        send(1)
+        return sp
+
+    def _on_subpacket(self, msg, bearer, now):
+        """A sub-packet request from the platform: a piece of a fragmented request
+        (collect; ask for the next; run it when complete, appendix F f) or a
+        request for the next piece of one of our fragmented responses."""
+        sp = msg.subpacket
+        ack_cmd = msg.command | C.ACK
+        if sp.op == SP.OP_REQUEST:
+            for trans_id, splitter in self._resp_splits:
+                if trans_id == sp.trans_id:
+                    m = codec.Message(ack_cmd)
+                    m.subpacket = splitter.answer(sp)
+                    self._respond(msg, m, bearer)
+                    return
+            raise SubpacketError("no fragmented response with transaction %d" % sp.trans_id)
+        key = (msg.command, sp.trans_id)
+        r = None
+        for k, held in self._reassembly:
+            if k == key:
+                r = held
+        try:
+            if r is None:
+                r = SP.Reassembler(msg.command, sp)
+                self._reassembly.append((key, r))
+                if len(self._reassembly) > _SPLITS:
+                    self._reassembly.pop(0)
+            else:
+                r.add(sp)
+            if not r.complete:
+                m = codec.Message(ack_cmd)
+                m.subpacket = r.request()
+                self._respond(msg, m, bearer)
+                return
+            whole = r.message(self.profile, self._cipher())
+        except WmmpError as e:
+            self._reassembly = [(k, h) for k, h in self._reassembly if k != key]
+            self._event("dropped", "sub-packets", str(e))
+            m = codec.Message(ack_cmd)
+            m.subpacket = codec.Subpacket(sp.trans_id, sp.total, sp.index, SP.OP_RECEIVER_ABORT)
+            self._respond(msg, m, bearer)
+            return
+        self._reassembly = [(k, h) for k, h in self._reassembly if k != key]
+        whole.seq = msg.seq                       # the ACK to the last sub-packet answers
+        whole.serial = msg.serial
+        self._dispatch(whole, bearer, now)
+
+    def _on_overflow(self, seq, now):
+        """Table A-2 bit 8: the peer could not take our request: resend it as
+        sub-packets of at most an SMS's size."""
+        t = self._txns.pop(seq, None)
+        if t is None or t.msg is None:
+            return
+        self._event("overflow", C.name(t.command), seq)
+        t.msg.seq = 0
+        self._request_split(t.msg, t.bearer, t.on_ack, t.on_fail,
+                            SP.chunk_size(self.profile, P.BEARER_SMS, True))
 
     def _emit(self, bearer, raw):
         self._out.append((bearer, raw))
@@ -327,7 +430,19 @@ class Terminal:
 
     def _respond(self, req, msg, bearer):
         msg.seq = req.seq
-        raw = self._encode(msg, bearer)
+        try:
+            raw = self._encode(msg, bearer)
+        except TooLongForBearer:
+            # a response too long: sub-packet 1 in the ACK, the requester asks for
+            # the others by repeating the request with 0x4008 op 0x01 (INTEROP 6)
+            sp = self._splitter(msg, bearer)
+            self._resp_splits.append((sp.trans_id, sp))
+            if len(self._resp_splits) > _SPLITS:
+                self._resp_splits.pop(0)
+            first = codec.Message(msg.command)
+            first.subpacket = sp.subpacket(1)
+            first.seq = req.seq
+            raw = self._encode(first, bearer)
         self._cache.append((req.command, req.seq, bearer, raw))
         if len(self._cache) > _CACHE:
             self._cache.pop(0)
@@ -355,6 +470,8 @@ class Terminal:
         msg = codec.decode(data, self.profile, bearer, down, self._cipher())
         if msg.notice:
             self._event("notice", C.name(msg.command), msg.seq, msg.security & H.SEC_FEEDBACK)
+            if msg.security & H.SEC_PREV_OVERFLOW and not C.is_response(msg.command):
+                self._on_overflow(msg.seq, now)
             return
         if msg.command == C.REGISTER_ACK and msg.fields.get("result") == K.REG_ACK_MAPPING_CHANGED:
             # the ACK to REGISTER 0x02 is signed with the OLD IMEI/IMSI (INTEROP 3)
@@ -385,6 +502,9 @@ class Terminal:
                 self._out.append((b, raw))       # duplicate: answer again (4.4.6.1, fig. 32)
                 self._event("duplicate", C.name(msg.command), msg.seq)
                 return
+        if msg.subpacket is not None:
+            self._on_subpacket(msg, bearer, now)
+            return
         self._dispatch(msg, bearer, now)
 
     def _old_key(self, tag):
