@@ -389,3 +389,75 @@ def test_repeated_timeouts_logout_0x02():
         t.tick(clk.t)
     lo = pf.read(F.only(t.outgoing())[1])
     assert lo.command == C.LOGOUT and lo.fields["reason"] == K.LOGOUT_COMM_FAILURE
+
+
+def test_statistics_periodic_and_cleared_after_report():
+    # Appendix E d: 0x2001 = 0x01 periodic every 0x2003 s; 0x2005 = 0x01 clears the
+    # counters (0x2008-0x200E) after a successful report.
+    p = F.provisioned_params()
+    p.set(0x2003, struct.pack(">I", 600))
+    p.set(0x2005, b"\x01")
+    p.set(0x0011, struct.pack(">I", 0))            # no heartbeats to get in the way
+    t, pf, clk = online(p)
+    t.send_data(b"x" * 10, clk.t, ec_code=b"EC1")
+    t.receive(pf.ack(pf.read(F.only(t.outgoing())[1]), {"result": 0}), 2, clk.advance(1))
+    assert t.params.get_int(0x200B) > 0
+    clk.advance(600)
+    t.tick(clk.t)
+    rep = pf.read(F.only(t.outgoing())[1])
+    assert rep.tlv(0x200B) is not None and struct.unpack(">I", rep.tlv(0x200B))[0] > 0
+    assert rep.tlv(0x2004) == b"\x01"
+    t.receive(pf.ack(rep, {"result": 0}), 2, clk.advance(1))
+    assert t.params.get(0x2008) == b"\x00\x00\x00\x00"
+    assert t.deadline() is not None                 # next period armed
+
+
+def test_statistics_on_first_business_use_of_the_month():
+    # Appendix E d 0x2001 = 0x02: report with the first business data of the month.
+    p = F.provisioned_params()
+    p.set(0x2001, b"\x02")
+    t, pf, clk = online(p)
+    t.send_data(b"reading", clk.t, ec_code=b"EC1")
+    cmds = [F.command(r) for _, r in t.outgoing()]
+    assert cmds == [C.CONFIG_TRAP, C.TRANSPARENT_DATA]
+
+
+def test_sms_update_window_and_timeout_alarm():
+    # 4.4.3.1.3.2 a.1: op 0x03 -> ACK, wait 0x0026 s for the values by SMS; none ->
+    # alarm 0x001C reported.
+    t, pf, clk = online()
+    t.receive(pf.make(C.SECURITY_CONFIG, {"operation": K.SEC_OP_UPDATE_NOTICE}, [(0xE025, b"")]), 2, clk.advance(1))
+    assert pf.read(F.only(t.outgoing())[1]).fields["result"] == 0
+    clk.advance(120)
+    t.tick(clk.t)
+    out = [pf.read(r) for _, r in t.outgoing()]
+    assert any(m.tlv(0x300D) == struct.pack(">H", K.ALARM_SMS_RECEIVE_TIMEOUT) for m in out)
+
+
+def test_security_read_encrypted_op_0x01():
+    # G m 0x01: the values come back only inside E043 under the session key.
+    from wmmp import codec
+    t, pf, clk = online()
+    t.receive(pf.make(C.SECURITY_CONFIG, {"operation": K.SEC_OP_READ_ENCRYPTED}, [(0xE025, b""), (0xE039, b"")]),
+              2, clk.advance(1))
+    raw = F.only(t.outgoing())[1]
+    assert b"Up123456" not in raw
+    ack = pf.read(raw)
+    assert ack.encryption == codec.ENC_PARTIAL and ack.tlv(0xE025) == F.UP and ack.tlv(0xE039) == b"\x01"
+
+
+def test_short_connection_logs_in_to_send_and_out_when_done():
+    # 4.2.1: a short-connection terminal stays offline, logs in when it has data,
+    # and logs out once the exchange is done; no heartbeats.
+    t, pf, clk = online(long_connection=False)
+    clk.advance(5)
+    t.tick(clk.t)
+    lo = pf.read(F.only(t.outgoing())[1])
+    assert lo.command == C.LOGOUT and lo.fields["reason"] == K.LOGOUT_NORMAL
+    t.receive(pf.ack(lo), 2, clk.advance(1))
+    assert t.state == E.S_IDLE
+    t.send_data(b"reading", clk.t, ec_code=b"EC1")
+    login = pf.read(F.only(t.outgoing())[1], ts=0)
+    t.receive(pf.login_ack(login), 2, clk.advance(1))
+    cmds = [F.command(r) for _, r in t.outgoing()]
+    assert C.TRANSPARENT_DATA in cmds and C.HEART_BEAT not in cmds

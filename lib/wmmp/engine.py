@@ -131,6 +131,7 @@ class Terminal:
         self._trans = 0x2B1D            # last sub-packet transaction ID
         self._reassembly = []           # [((command, trans_id), Reassembler)]
         self._resp_splits = []          # [(trans_id, Splitter)] of fragmented responses
+        self._pending_data = []         # TRANSPARENT_DATA waiting for a login
         self.serial = bytes(self.params.get("serial") or self.cfg.serial)
 
     # == public inputs =======================================================
@@ -455,6 +456,8 @@ class Terminal:
         self._now = now
         if bearer == P.BEARER_SMS:
             self.params.count(0x200A)
+        else:
+            self.params.count(0x200B, len(data))      # packet traffic, both ways
         try:
             self._receive(data, bearer, now)
         except WmmpError as e:
@@ -492,6 +495,8 @@ class Terminal:
                 return
             del self._txns[msg.seq]
             self._failures = 0
+            if not self.cfg.long_connection and self.state == S_ONLINE:
+                self._timers["short_idle"] = now + 5
             if t.command == C.HEART_BEAT and self._hb_sent_at is not None:
                 self._last_hb_delay = int(now - self._hb_sent_at)
             if t.on_ack:
@@ -661,6 +666,9 @@ class Terminal:
             self._trap(trap)
             while self._after_login:
                 self._trap(self._after_login.pop(0))
+            while self._pending_data:
+                payload, dest, ec = self._pending_data.pop(0)
+                self.send_data(payload, now, dest, ec)
             if self._pending_apply is not None:
                 seq, tags = self._pending_apply
                 self._pending_apply = None
@@ -668,6 +676,7 @@ class Terminal:
                             (0x4017, struct.pack(">I", self.params.applied_crc32(tags)))])
             if self.session is not None:
                 self._timers["session"] = now + max(1, self.session.valid_until - msg.fields["curtime"])
+            self._arm_stats(now)
         elif self._fallback is not None and r in (K.LOGIN_ACK_BAD_MAPPING, K.LOGIN_ACK_MISSING_KEY_DIGEST):
             self._fall_back(now)
         else:
@@ -734,6 +743,44 @@ class Terminal:
         if self._missed_hb >= MISSED_HEARTBEATS:
             self._event("heartbeat_lost", self._missed_hb)
             self.logout(K.LOGOUT_HEARTBEAT_TIMEOUT, now, then=self._login)
+
+    # == statistics (appendix E d, 4.3.5) =====================================
+    def _stats_on(self):
+        return self.params.get_int(0x2006) != 0xFFFFFFFF    # start time all F: no statistics
+
+    def _arm_stats(self, now):
+        """0x2001 policy: 0x00 at the time in 0x2002, 0x01 every 0x2003 s,
+        0x02 with the first business use of each month (send_data)."""
+        self._timers.pop("stats", None)
+        if not self._stats_on():
+            return
+        policy = self.params.get_int(0x2001, 1)
+        if policy == 0x01:
+            period = self.params.get_int(0x2003, 3600)
+            if period:
+                self._timers["stats"] = now + period
+        elif policy == 0x00:
+            at = self.params.get_int(0x2002)
+            wall = self.wall_time(now)
+            if at and wall is not None and at > wall:
+                self._timers["stats"] = now + (at - wall)
+
+    def report_statistics(self, now):
+        """CONFIG_TRAP of 0x2004 and 0x2008-0x200E; cleared after the ACK when
+        0x2005 says so (appendix E d)."""
+        self._now = now
+        tl = [(0x2004, self.params.get(0x2004) or b"\x00")]
+        for t in (0x2008, 0x2009, 0x200A, 0x200B, 0x200C, 0x200D, 0x200E):
+            tl.append((t, self.params.get(t) or b"\x00\x00\x00\x00"))
+
+        def done(ack, now2):
+            if ack.fields.get("result") == K.ACK_OK and self.params.get_int(0x2005) == 1:
+                self.params.clear_stats()
+            self.params.commit()
+        if self.state == S_ONLINE:
+            self._trap(tl, on_ack=done)
+        else:
+            self._after_login.append(tl)
 
     def _trap(self, tlvs, on_ack=None):
         self._request(codec.Message(C.CONFIG_TRAP, tlvs=tlvs), on_ack=on_ack)
@@ -807,8 +854,18 @@ class Terminal:
         return []
 
     def send_data(self, payload, now, dest_serial=None, ec_code=None):
-        """TRANSPARENT_DATA to another terminal (0x4012) or an EC (0x4014), G j."""
+        """TRANSPARENT_DATA to another terminal (0x4012) or an EC (0x4014), G j.
+        On a short connection the terminal logs in first when it is idle (4.2.1)."""
         self._now = now
+        if self.state != S_ONLINE:
+            self._pending_data.append((payload, dest_serial, ec_code))
+            if self.state in (S_IDLE, S_OFF):
+                self._login(now)
+            return None
+        if self.params.get(0x2004) != b"\x01":
+            self.params.set(0x2004, b"\x01")        # first business use this month
+            if self.params.get_int(0x2001, 1) == 0x02 and self._stats_on():
+                self.report_statistics(now)
         addr = (0x4012, H.pad_serial(dest_serial)) if dest_serial is not None else (0x4014, ec_code)
         msg = codec.Message(C.TRANSPARENT_DATA, {"crc16": crc.crc16(payload, self.profile.crc16)},
                             [addr, (0x4007, payload)])
@@ -870,6 +927,16 @@ class Terminal:
                                       (0x300D, struct.pack(">H", K.ALARM_SMS_RECEIVE_TIMEOUT))])
             self._event("alarm", K.ALARM_SMS_RECEIVE_TIMEOUT, "no keys by SMS in time")
             self._retry_register(now)
+        elif name == "stats" and self.state == S_ONLINE:
+            self.report_statistics(now)
+            if self.params.get_int(0x2001, 1) == 0x01:
+                self._arm_stats(now)
+        elif name == "sms_update":
+            # 4.4.3.1.3.2 a.1: the new secret did not come by SMS in time.
+            self._event("sms_window", False)
+            self.raise_alarm(K.ALARM_SMS_RECEIVE_TIMEOUT, now, 0x01)
+        elif name == "short_idle" and self.state == S_ONLINE and not self._txns:
+            self.logout(K.LOGOUT_NORMAL, now)          # short connection done (4.2.1)
         elif name == "session" and self.state == S_ONLINE:
             self.logout(K.LOGOUT_SESSION_KEY_EXPIRED, now, then=self._login)   # INTEROP 5
 
@@ -1009,6 +1076,8 @@ class Terminal:
                 return
             first = self.state == S_WAIT_KEYS
             self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_OK}), bearer)
+            if secret:
+                self._timers.pop("sms_update", None)
             if secret and not first and self.state == S_ONLINE:
                 # 4.4.3.1.3.2 b / 4.4.3.1.3.3: LOGOUT 0x09 (signed with the old secret),
                 # apply the new one only after LOGOUT_ACK, then log in with it.
@@ -1031,8 +1100,24 @@ class Terminal:
             self.params.commit()
             self._event("security_set", [t for t, _ in msg.tlvs])
         elif op == K.SEC_OP_UPDATE_NOTICE:
+            # 4.4.3.1.3.2 a.1: acknowledge, then wait 0x0026 s for the new values by SMS.
             self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_OK}), bearer)
             self._event("sms_window", True)
+            self._timers["sms_update"] = now + self.params.get_int(0x0026, 120)
+        elif op == K.SEC_OP_READ_ENCRYPTED:
+            # G m 0x01: the values, only inside E043 under the session key.
+            p = self.params
+            vals = [(t, p.get(t)) for t, _ in msg.tlvs]
+            if self.session is None:
+                self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_NO_ENCRYPTION}), bearer)
+            elif [t for t, v in vals if v is None or not 0xE001 <= t <= 0xFFFF]:
+                self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_UNSUPPORTED_TLV},
+                                                 [(t, b"") for t, v in vals if v is None]), bearer)
+            else:
+                ack = codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_OK}, vals)
+                ack.encryption = codec.ENC_PARTIAL
+                ack.encrypt_tags = tuple(t for t, _ in vals)
+                self._respond(msg, ack, bearer)
         elif op == K.SEC_OP_READ_DIGESTS:
             p = self.params
             out = []
