@@ -461,3 +461,60 @@ def test_short_connection_logs_in_to_send_and_out_when_done():
     t.receive(pf.login_ack(login), 2, clk.advance(1))
     cmds = [F.command(r) for _, r in t.outgoing()]
     assert C.TRANSPARENT_DATA in cmds and C.HEART_BEAT not in cmds
+
+
+def test_terminal_security_requests_ops_0x04_to_0x07():
+    # G m: 0x04 report digests in clear; 0x05 ask in clear -> SMS window; 0x06 ask
+    # encrypted -> values in E043, applied after LOGOUT 0x09; 0x07 ask to enable.
+    from wmmp import codec, digest as D
+    t, pf, clk = online()
+    t.security_request(K.SEC_OP_REPORT, clk.t)
+    raw = F.only(t.outgoing())[1]
+    rep = pf.read(raw)
+    assert rep.fields["operation"] == 4 and rep.tlv(0xE026) == D.uplink_password_digest(F.UP, t.params.get_int(0xE027))
+    assert F.UP not in raw and F.DOWN not in raw          # only digests travel in clear
+    t.receive(pf.ack(rep, {"result": 0}), 2, clk.advance(1))
+    t.security_request(K.SEC_OP_REQ_UPDATE_CLEAR, clk.t, [0xE025])
+    req = pf.read(F.only(t.outgoing())[1])
+    t.receive(pf.ack(req, {"result": 0}), 2, clk.advance(1))
+    assert ("sms_window", True) in t.events()
+    t.security_request(K.SEC_OP_REQ_UPDATE_ENCRYPTED, clk.t, [0xE025])
+    req = pf.read(F.only(t.outgoing())[1])
+    ack = codec.Message(C.SECURITY_CONFIG_ACK, {"result": 0}, [(0xE025, b"Enc12345")], serial=pf.serial, seq=req.seq)
+    ack.encryption = codec.ENC_PARTIAL
+    ack.encrypt_tags = (0xE025,)
+    t.receive(codec.encode(ack, P.DEFAULT, 2, pf.key(F.DOWN), pf.cipher()), 2, clk.advance(1))
+    lo = pf.read(F.only(t.outgoing())[1])
+    assert lo.fields["reason"] == K.LOGOUT_UPDATE_KEYS
+    t.receive(pf.ack(lo), 2, clk.advance(1))
+    login = F.only(t.outgoing())[1]
+    assert codec.decode(login, key=D.DigestKey(F.IMEI, F.IMSI, b"Enc12345", 0)).digest_ok
+
+
+def test_acks_out_of_order_matched_by_seq():
+    # Appendix A / 4.4.6: responses are matched by seq, whatever their order.
+    t, pf, clk = online()
+    got = []
+    t.report([(0x3007, b"\x01")], clk.t)
+    t.report([(0x3007, b"\x02")], clk.t)
+    a, b = [pf.read(r) for _, r in t.outgoing()]
+    t.receive(pf.ack(b, {"result": 0}), 2, clk.advance(1))
+    t.receive(pf.ack(a, {"result": 0}), 2, clk.advance(1))
+    clk.advance(30)
+    t.tick(clk.t)
+    assert [F.command(r) for _, r in t.outgoing()] == [C.HEART_BEAT]    # nothing retransmitted
+
+
+def test_register_0x04_after_local_reset_reports_e020():
+    # 4.4.4 / G a: after a local security reset the terminal registers with op 0x04
+    # and E020 naming what was cleared.
+    from wmmp import engine as EN
+    p = F.provisioned_params()
+    for tag in (0xE025, 0xE028, 0xE036):
+        p.delete(tag)
+    p.delete("registered")
+    p.set("cleared", bytes([EN.E020_UPLINK | EN.E020_DOWNLINK | EN.E020_BASE_KEY]))
+    t = E.Terminal(E.Config(F.IMEI, F.IMSI, serial=b"M2MMAKER0000A1B2"), p)
+    t.start(1)
+    reg = F.Platform().read(F.only(t.outgoing())[1])
+    assert reg.fields["operation"] == K.REG_OP_REPORT_CLEARED and reg.tlv(0xE020) == b"\x0e"

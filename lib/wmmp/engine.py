@@ -853,6 +853,47 @@ class Terminal:
         self.report([(0x4011, b"")] + list(tlvs), now)   # offline: after the next login
         return []
 
+    def security_request(self, op, now, tags=()):
+        """Terminal-initiated SECURITY_CONFIG (G m, 4.4.3.1.3.1):
+          0x04 report: digests of the passwords/base key and the switches, in clear
+          0x05 ask for new values in clear: on ACK 0x00 the SMS window opens (0x0026)
+          0x06 ask for new values encrypted: the ACK carries them in E043; applied
+               through LOGOUT 0x09 like any new secret
+          0x07 ask to enable switches named in `tags` (e.g. E032 with its value)
+        `tags` for 0x05/0x06 are the secrets wanted (E025, E028, E036)."""
+        self._now = now
+        p = self.params
+        if op == K.SEC_OP_REPORT:
+            tl = [(0xE026, D.uplink_password_digest(p.get(0xE025), p.get_int(0xE027))),
+                  (0xE029, D.downlink_password_digest(p.get(0xE028), p.get_int(0xE02A)))]
+            if p.get(0xE036):
+                tl.append((0xE03A, D.base_key_digest(p.get(0xE036), p.get_int(0xE038))))
+            tl += [(t, p.get(t)) for t in (0xE022, 0xE032) if p.get(t) is not None]
+        elif op in (K.SEC_OP_REQ_UPDATE_CLEAR, K.SEC_OP_REQ_UPDATE_ENCRYPTED):
+            tl = [(t, b"") for t in tags]
+        elif op == K.SEC_OP_REQ_ENABLE:
+            tl = list(tags)
+        else:
+            raise ValueError("terminal SECURITY_CONFIG operations are 0x04-0x07")
+
+        def answered(ack, now2):
+            r = ack.fields.get("result")
+            self._event("security_answer", op, r)
+            if r != K.SEC_ACK_OK:
+                return
+            if op == K.SEC_OP_REQ_UPDATE_CLEAR:
+                self._event("sms_window", True)
+                self._timers["sms_update"] = now2 + p.get_int(0x0026, 120)
+            elif op == K.SEC_OP_REQ_UPDATE_ENCRYPTED and ack.tlvs:
+                pending = list(ack.tlvs)
+                self.logout(K.LOGOUT_UPDATE_KEYS, now2,
+                            then=lambda now3: self._apply_new_secrets(pending, now3), on_fail=self._login)
+            elif op == K.SEC_OP_REQ_ENABLE:
+                for t, v in tl:
+                    p.set(t, v)
+                p.commit()
+        return self._request(codec.Message(C.SECURITY_CONFIG, {"operation": op}, tl), on_ack=answered)
+
     def send_data(self, payload, now, dest_serial=None, ec_code=None):
         """TRANSPARENT_DATA to another terminal (0x4012) or an EC (0x4014), G j.
         On a short connection the terminal logs in first when it is idle (4.2.1)."""
