@@ -518,3 +518,15 @@ def test_register_0x04_after_local_reset_reports_e020():
     t.start(1)
     reg = F.Platform().read(F.only(t.outgoing())[1])
     assert reg.fields["operation"] == K.REG_OP_REPORT_CLEARED and reg.tlv(0xE020) == b"\x0e"
+
+
+def test_factory_reset_keeps_serial_registration_and_secrets():
+    # Appendix E f 0x4001 = 0x0A: all parameters to factory defaults except the
+    # serial and the registration state.
+    t, pf, clk = online()
+    t.params.set(0x0026, b"\x00\x10")
+    t.params.set(0x0002, b"cmiot")
+    t.receive(pf.make(C.REMOTE_CTRL, tlvs=[(0x4001, bytes([K.RC_FACTORY_RESET]))]), 2, clk.advance(1))
+    assert pf.read(F.only(t.outgoing())[1]).fields["result"] == 0
+    assert t.params.get(0x0026) == b"\x00\x78" and t.params.get(0x0002) is None
+    assert t.registered and t.params.get("serial") == b"M2MMAKER0000A1B2" and t.params.get(0xE025) == F.UP

@@ -1085,6 +1085,8 @@ class Terminal:
         elif code == K.RC_REPORT_CONNECTION:
             self._trap([(0x4005, b"\x03"), (0x4006, b"\x00\x00")])
         elif code == K.RC_FACTORY_RESET:
+            p.factory_reset()
+            p.commit()
             self._event("factory_reset")
         elif code == K.RC_REPORT_CORE_CONFIG:
             self._trap(self._core_params())

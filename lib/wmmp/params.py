@@ -72,6 +72,7 @@ class Params:
 
     def __init__(self, storage=None, defaults=DEFAULTS):
         self.storage = storage if storage is not None else MemoryStorage()
+        self._defaults = defaults
         self._values = dict(defaults)
         self._volatile = {}
         loaded = self.storage.load()
@@ -186,6 +187,20 @@ class Params:
     def clear_stats(self):
         for t in _STATS:
             self.set(t, u32(0))
+
+    def factory_reset(self):
+        """Appendix E f 0x4001 = 0x0A: every parameter back to its factory default
+        except the serial and registration state (internal keys) and the security
+        values (E0xx: passwords, keys, SIM settings are not ordinary parameters,
+        4.3.9.2)."""
+        kept = {}
+        for k, v in self._values.items():
+            if not isinstance(k, int) or 0xE001 <= k <= 0xFFFF:
+                kept[k] = v
+        self._values = dict(self._defaults)
+        self._values.update(kept)
+        self._volatile = {}
+        self._dirty = True
 
     def needs_restart(self, tags):
         for t in tags:
