@@ -24,6 +24,7 @@ from wmmp import codec, commands as C, codes as K, digest as D, header as H
 from wmmp import keys as KEYS, cipher as CI, tlv as T, crc
 from wmmp import profile as P
 from wmmp import subpacket as SP
+from wmmp import catalogue as CAT
 from wmmp.errors import WmmpError, DecryptError, TooLongForBearer, SubpacketError
 
 # States.
@@ -1109,7 +1110,6 @@ class Terminal:
             bad = []
             for t, v in msg.tlvs:
                 try:
-                    from wmmp import catalogue as CAT
                     CAT.validate(t, v)
                 except WmmpError:
                     bad.append((t, b""))

@@ -21,7 +21,6 @@ import json
 import logging
 import random
 import re
-import signal
 import sys
 import time
 
@@ -575,15 +574,9 @@ async def _serve(args):
                        rng=random.Random(args.seed))
     await centre.start()
     print("wmmp-smsc listening on %s:%d" % (host, centre.port), file=sys.stderr, flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
+    from wmmp_tools.serving import until_stopped
     try:
-        await stop.wait()
+        await until_stopped()
     finally:
         await centre.close()
 

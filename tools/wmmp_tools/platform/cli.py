@@ -25,9 +25,9 @@ import datetime
 import json
 import logging
 import re
-import signal
 import sys
 
+from wmmp_tools.serving import until_stopped
 from wmmp_tools.platform import control
 from wmmp_tools.platform import creds
 from wmmp_tools.platform import values as V
@@ -157,15 +157,8 @@ async def _serve(args):
         cfg.host, pf.udp_port, cfg.tcp_host, pf.tcp_port, args.control[0], ctl.port,
         "%s via %s:%d" % (cfg.msisdn, args.smsc[0], args.smsc[1]) if args.smsc else "off"),
         file=sys.stderr, flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
     try:
-        await stop.wait()
+        await until_stopped()
     finally:
         await ctl.close()
         await pf.close()
