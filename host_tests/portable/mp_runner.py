@@ -23,8 +23,10 @@ sys.path.insert(0, "/lib")
 
 _args = json.load(open("/argv.json"))
 _names = [a for a in _args if not a.startswith("--")]
-# --message-layer: import only the message layer (issue 2), not the engine (issue 3)
-_ENGINE = ("wmmp.engine", "wmmp.params", "wmmp.runner")
+# --message-layer: import only the message layer (issue 2): not the engine, the
+# store or the modem drivers that build on it
+_LAYER = ("errors", "profile", "header", "tlv", "catalogue", "commands", "codes", "codec", "digest",
+          "md5", "des", "aes", "cipher", "keys", "subpacket", "crc")
 _layer_only = "--message-layer" in _args
 if not _names:
     _names = sorted(f[:-3] for f in os.listdir("/tests") if f.startswith("test_") and f.endswith(".py"))
@@ -36,7 +38,7 @@ _state = {"queue": None, "passed": 0, "failed": 0, "resident": 0, "max_alloc": 0
 # between): every lib/wmmp module (.py or .mpy), then the test modules.
 _imports = ["wmmp." + f.rsplit(".", 1)[0] for f in sorted(os.listdir("/lib/wmmp"))
             if f.endswith(".py") or f.endswith(".mpy")]
-_imports = [m for m in _imports if m != "wmmp.__init__" and not (_layer_only and m in _ENGINE)]
+_imports = [m for m in _imports if m != "wmmp.__init__" and not (_layer_only and m[5:] not in _LAYER)]
 _imports += list(_names)
 
 

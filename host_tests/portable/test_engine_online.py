@@ -2,7 +2,7 @@
 management flows (4.3.3-4.3.11, 4.4.5, 4.4.6; appendix G c-m).  Portable."""
 import struct
 
-from wmmp import engine as E, commands as C, codes as K, header as H, crc
+from wmmp import engine as E, commands as C, codes as K, header as H, crc, params as PM
 from wmmp import profile as P
 import fakeplatform as F
 
@@ -530,3 +530,43 @@ def test_factory_reset_keeps_serial_registration_and_secrets():
     assert pf.read(F.only(t.outgoing())[1]).fields["result"] == 0
     assert t.params.get(0x0026) == b"\x00\x78" and t.params.get(0x0002) is None
     assert t.registered and t.params.get("serial") == b"M2MMAKER0000A1B2" and t.params.get(0xE025) == F.UP
+
+
+def test_statistics_due_during_relogin_are_not_lost():
+    # Appendix E d 0x2001 = 0x01: a report due in the same tick as the session-key
+    # expiry (INTEROP 5) is sent after the new login, not dropped.
+    p = F.provisioned_params()
+    p.set(0x2003, struct.pack(">I", 3600))          # same instant as the 1 h session key
+    p.set(0x0011, struct.pack(">I", 0))
+    t, pf, clk = online(p)
+    clk.advance(3600)
+    t.tick(clk.t)
+    lo = [pf.read(r) for _, r in t.outgoing() if F.command(r) == C.LOGOUT][0]
+    t.receive(pf.ack(lo), 2, clk.advance(1))
+    login = pf.read(F.only(t.outgoing())[1], ts=0)
+    t.receive(pf.login_ack(login, curtime=F.CURTIME + 3601), 2, clk.advance(1))
+    traps = [pf.read(r) for _, r in t.outgoing()]
+    assert any(m.tlv(0x2008) is not None for m in traps)
+
+
+def test_memory_error_at_boot_raises_alarm_0x0011():
+    # Appendix E e 0x300D code 0x0011 (memory error): the store discarded a damaged
+    # record; the terminal reports it after login and the store is repaired.
+    class Damaged(PM.MemoryStorage):
+        memory_error = True
+        repaired = False
+
+        def repair(self):
+            self.repaired = True
+    st = Damaged()
+    p = F.provisioned_params()
+    p.storage = st
+    clk, pf = F.Clock(), F.Platform()
+    pf.serial = b"M2MMAKER0000A1B2"
+    t = E.Terminal(E.Config(F.IMEI, F.IMSI, serial=pf.serial), p)
+    t.start(clk.t)
+    assert st.repaired and st.memory_error is False and K.ALARM_MEMORY_ERROR in t.alarms
+    login = pf.read(F.only(t.outgoing())[1], ts=0)
+    t.receive(pf.login_ack(login), 2, clk.advance(1))
+    traps = [pf.read(r) for _, r in t.outgoing()]
+    assert any(m.tlv(0x300D) == struct.pack(">H", K.ALARM_MEMORY_ERROR) for m in traps)

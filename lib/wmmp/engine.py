@@ -141,6 +141,14 @@ class Terminal:
         (REGISTER 0x02, 4.3.1.2), otherwise log in."""
         self._now = now
         self._event("boot", self.serial)
+        st = self.params.storage
+        if getattr(st, "memory_error", False):
+            # the store had to discard a damaged record: alarm 0x0011 memory error
+            # (appendix E e), then rewrite clean copies
+            self.raise_alarm(K.ALARM_MEMORY_ERROR, now, 0x02)
+            if hasattr(st, "repair"):
+                st.repair()
+            st.memory_error = False
         if not self.registered:
             self._register(now)
         elif self.params.get("imsi") not in (None, self.cfg.imsi.encode()):
@@ -969,9 +977,11 @@ class Terminal:
                                       (0x300D, struct.pack(">H", K.ALARM_SMS_RECEIVE_TIMEOUT))])
             self._event("alarm", K.ALARM_SMS_RECEIVE_TIMEOUT, "no keys by SMS in time")
             self._retry_register(now)
-        elif name == "stats" and self.state == S_ONLINE:
+        elif name == "stats":
+            # due while offline (e.g. the session key expired in the same tick):
+            # report_statistics queues it for the next login, which re-arms the timer
             self.report_statistics(now)
-            if self.params.get_int(0x2001, 1) == 0x01:
+            if self.state == S_ONLINE and self.params.get_int(0x2001, 1) == 0x01:
                 self._arm_stats(now)
         elif name == "sms_update":
             # 4.4.3.1.3.2 a.1: the new secret did not come by SMS in time.
