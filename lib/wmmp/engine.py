@@ -162,10 +162,15 @@ class Terminal:
             t = self._txns.get(seq)
             if t is not None and now >= t.due:
                 self._retransmit_or_fail(t, now)
-        for name in list(self._timers):
-            due = self._timers.get(name)
-            if due is not None and now >= due:
-                del self._timers[name]
+        # Due timers in a fixed order, the same on every port (MicroPython's dict
+        # order is not insertion order): session expiry first, so an expired key
+        # never signs anything (INTEROP 5); then by name.
+        due = sorted(n for n, d in self._timers.items() if now >= d)
+        if "session" in due:
+            due.remove("session")
+            due.insert(0, "session")
+        for name in due:
+            if self._timers.pop(name, None) is not None:
                 self._on_timer(name, now)
 
     def deadline(self):
