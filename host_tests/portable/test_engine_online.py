@@ -570,3 +570,25 @@ def test_memory_error_at_boot_raises_alarm_0x0011():
     t.receive(pf.login_ack(login), 2, clk.advance(1))
     traps = [pf.read(r) for _, r in t.outgoing()]
     assert any(m.tlv(0x300D) == struct.pack(">H", K.ALARM_MEMORY_ERROR) for m in traps)
+
+
+def test_open_requests_resent_in_the_next_session():
+    # INTEROP 3 / 4.4.6: a request still unanswered when the session ends is sent
+    # again after the new login, with a new seq and the new session's timestamp,
+    # not retransmitted with the old one.
+    p = F.provisioned_params()
+    p.set(0x0011, struct.pack(">I", 0))
+    t, pf, clk = online(p)
+    t.report([(0x3007, b"\x33")], clk.t)
+    old = pf.read(F.only(t.outgoing())[1])
+    t.receive(pf.make(C.LOGOUT, {"reason": K.LOGOUT_SESSION_KEY_EXPIRED}), 2, clk.advance(1))
+    out = t.outgoing()
+    login = pf.read(out[-1][1], ts=0)
+    assert login.command == C.LOGIN
+    t.receive(pf.login_ack(login, curtime=F.CURTIME + 500), 2, clk.advance(1))
+    again = [pf.read(r) for _, r in t.outgoing()]
+    mine = [m for m in again if m.tlv(0x3007) == b"\x33"]
+    assert len(mine) == 1 and mine[0].seq != old.seq and mine[0].digest_ok
+    clk.advance(10)
+    t.tick(clk.t)
+    assert all(pf.read(r).seq != old.seq for _, r in t.outgoing())

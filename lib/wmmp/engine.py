@@ -133,6 +133,7 @@ class Terminal:
         self._reassembly = []           # [((command, trans_id), Reassembler)]
         self._resp_splits = []          # [(trans_id, Splitter)] of fragmented responses
         self._pending_data = []         # TRANSPARENT_DATA waiting for a login
+        self._resend = []               # requests of an ended session, sent again after login
         self.serial = bytes(self.params.get("serial") or self.cfg.serial)
 
     # == public inputs =======================================================
@@ -630,6 +631,13 @@ class Terminal:
     def _login(self, now):
         self._set_state(S_LOGGING_IN)
         self.session = None
+        # Requests still open from the previous session would be retransmitted with
+        # its digest timestamp and dropped by the platform: send them again in the
+        # new session instead, with a fresh seq (4.4.6, INTEROP 3).
+        for seq in list(self._txns):
+            t = self._txns.pop(seq)
+            if t.msg is not None and t.command not in (C.LOGIN, C.LOGOUT, C.REGISTER, C.HEART_BEAT):
+                self._resend.append(t)
         p = self.params
         tlvs = [(0x0011, p.get(0x0011))]
         for tag in (0x3006, 0x3007):
@@ -680,6 +688,11 @@ class Terminal:
             self._trap(trap)
             while self._after_login:
                 self._trap(self._after_login.pop(0))
+            while self._resend:
+                t = self._resend.pop(0)
+                t.msg.security = 0
+                t.msg.encryption = codec.ENC_NONE
+                self._request(t.msg, t.bearer, t.on_ack, t.on_fail)
             while self._pending_data:
                 payload, dest, ec = self._pending_data.pop(0)
                 self.send_data(payload, now, dest, ec)
