@@ -1,0 +1,574 @@
+"""SIM PIN1 boot guard, SIM binding and the platform-driven PIN1 operations
+(section 4.4.1 of the standard, appendix B 6, appendix E g E001-E01B), sans-I/O
+over a SIM (wmmp.sim interface) and a persistent store.
+
+Store: either a storage object with load()/save(dict) (wmmp.store.FlashStorage,
+params.MemoryStorage: use it at boot, before Params is built over it) or a live
+wmmp.params.Params (get/set/delete/commit: use it while the engine runs, so a
+later Params.commit() does not write back stale values).  Keys used:
+
+    "simguard"          the guard record (below)
+    "secret_pin1"       the PIN1 the terminal sends (ASCII digits; "secret_"
+                        keys are redacted by the store)
+    "secret_pin1_next"  a new PIN1 while a change is being applied to the card
+    "imsi"              read only: the IMSI the engine registered with
+
+Record "simguard", 37 bytes: version u8 (1) | fails u8 | pending u8 | left_before
+u8 | rejected u8 | limit u8 | bind u8 (E00D) | bound IMSI 15 | bound IMEI 15.
+`fails` counts PIN1 commands sent since the last success (E018 second byte; the
+limit is E018's first byte); it is saved BEFORE each command with `pending` (which
+PIN is in flight: 1 stored, 2 next, 4 given by the caller) and the card's
+attempts left, so a power cut during the command is counted, and the next boot
+learns from the card's counter whether that PIN was wrong.  `rejected` remembers
+which stored PIN the card refused (bit 1 stored, 2 next): it is never sent again.
+
+Boot (4.4.1.1), SimGuard(sim, store).boot() -> Result:
+  no card, PUK needed, blocked -> alarm; the SIM asks for PIN1 -> send the
+  stored PIN only if the card has at least 2 attempts left, the stored count is
+  under its limit and the card has not refused that PIN before; a refusal stops
+  the boot.  Then binding (4.4.1.3): E00D=1 and another IMSI (or IMEI) than the
+  bound one -> alarm; not bound and the IMSI differs from the registered one ->
+  REGISTER operation 0x02 (4.3.1.2).  An alarm never raises: Result says
+  "alarm: technician needed" and why.
+
+Alarm codes (appendix E e, 0x300D): appendix E e has no SIM code; a missing,
+locked, refused or foreign SIM stops the power-on checks of the terminal, so it
+is reported as 0x0006 "terminal self-test fault" (a hardware alarm, type 0x02);
+a damaged guard record or a flash write that fails is 0x0011 "memory error".
+
+Platform operations (4.4.1.2, appendix B 6; each returns True or raises a
+WmmpError subclass: sim.SimError and subclasses, WouldLock, NoStoredPin,
+BadValue, store.StorageError): enable_pin, change_pin, apply_pin1 (E001/E003
+as sent), bind, unbind, clear (E00D 0x02), unblock (PUK, technician); reads for
+SECURITY_CONFIG operation 0x02: read_tlvs (E002, E003, E00D, E016, E018).
+Every PIN1 command first verifies the old PIN on the card (the stored one: the
+factory default before the first change, 4.4.1.2 last paragraph) and obeys the
+same never-lock rule.  Audit entries go to store.audit() (or store.storage.audit)
+when there is one, and never carry a PIN.
+"""
+
+import struct
+from micropython import const
+
+from wmmp import sim as S
+from wmmp import codes as K
+from wmmp import digest as D
+from wmmp.errors import WmmpError, BadValue, Unsupported
+
+KEY = "simguard"
+KEY_PIN = "secret_pin1"
+KEY_NEXT = "secret_pin1_next"
+KEY_REGISTERED_IMSI = "imsi"          # written by the engine at registration
+
+_FMT = ">BBBBBBB15s15s"
+_SIZE = const(37)
+_VERSION = const(1)
+FAIL_LIMIT = const(3)       # default E018 limit: PIN1 commands not known to have succeeded
+
+B_PIN = const(1)            # the stored PIN1
+B_NEXT = const(2)           # the PIN1 being introduced by a change
+B_OTHER = const(4)          # a PIN1 the caller gave
+
+WORKING = "working"
+CHANGE_MAPPING = "change-mapping"
+ALARM = "alarm"
+
+
+class GuardError(WmmpError):
+    """The guard refused a SIM operation."""
+
+
+class WouldLock(GuardError):
+    """Sending this PIN/PUK could lock the card (1 attempt left, error limit
+    reached, or the card already refused this PIN): nothing was sent."""
+
+
+class NoStoredPin(GuardError):
+    """The operation needs the stored PIN1 and none is stored."""
+
+
+class _Rec:
+    def __init__(self):
+        self.fails = 0
+        self.pending = 0
+        self.left_before = 0
+        self.rejected = 0
+        self.limit = FAIL_LIMIT
+        self.bind = 0
+        self.imsi = None
+        self.imei = None
+
+    def encode(self):
+        return struct.pack(_FMT, _VERSION, min(self.fails, 255), self.pending, self.left_before,
+                           self.rejected, self.limit, self.bind,
+                           self.imsi or bytes(15), self.imei or bytes(15))
+
+
+def _ident(b):
+    if b == bytes(15):
+        return None
+    for c in b:
+        if not 0x30 <= c <= 0x39:
+            raise BadValue("simguard: damaged identity")
+    return bytes(b)
+
+
+def _decode(v):
+    r = _Rec()
+    if v is None:
+        return r
+    if len(v) != _SIZE:
+        raise BadValue("simguard: record length %d" % len(v))
+    (ver, r.fails, r.pending, r.left_before, r.rejected, r.limit, r.bind,
+     imsi, imei) = struct.unpack(_FMT, bytes(v))
+    if ver != _VERSION or r.pending not in (0, B_PIN, B_NEXT, B_OTHER) or r.rejected > 3 \
+            or r.limit == 0 or r.bind > 1:
+        raise BadValue("simguard: damaged record")
+    r.imsi = _ident(imsi)
+    r.imei = _ident(imei)
+    if r.bind and (r.imsi is None or r.imei is None):
+        raise BadValue("simguard: binding without identities")
+    return r
+
+
+class _Box:
+    """The guard's view of the store: a load()/save() storage or a live Params."""
+
+    def __init__(self, store):
+        self.s = store
+        self.live = hasattr(store, "commit") and hasattr(store, "get")
+        self.data = None
+        if not self.live:
+            d = store.load()
+            self.data = dict(d) if d else {}
+
+    def get(self, k):
+        return self.s.get(k) if self.live else self.data.get(k)
+
+    def put(self, k, v):
+        if self.live:
+            self.s.set(k, v)
+        else:
+            self.data[k] = bytes(v)
+
+    def drop(self, k):
+        if self.live:
+            self.s.delete(k)
+        elif k in self.data:
+            del self.data[k]
+
+    def rec(self):
+        return _decode(self.get(KEY))
+
+    def save(self, rec):
+        """Write the record (and whatever was put) to flash now."""
+        self.put(KEY, rec.encode())
+        if self.live:
+            self.s.commit()
+        else:
+            self.s.save(self.data)
+
+    def audit(self, event, detail=None):
+        _audit(self.s, event, detail)
+
+
+def _audit(store, event, detail):
+    """An audit entry through store.audit (FlashStorage) or store.storage.audit
+    (Params over one); nothing when there is no audit log."""
+    a = getattr(store, "audit", None)
+    if a is None:
+        a = getattr(getattr(store, "storage", None), "audit", None)
+    if a is not None:
+        a(event, detail)
+
+
+def _settle(box, rec, sim):
+    """A PIN command was in flight when the power went: the card's counter says
+    whether it was refused (it only drops on a wrong PIN).  It stays counted."""
+    if not rec.pending:
+        return
+    left = sim.attempts()[0]
+    if left < rec.left_before and rec.pending != B_OTHER:
+        rec.rejected |= rec.pending
+        box.audit("sim_pin_wrong", "interrupted attempt refused, left=%d" % left)
+    rec.pending = 0
+    box.save(rec)
+
+
+def _guarded(box, rec, sim, bit, send, *args):
+    """Send one PIN-carrying command under the persistent counter (4.4.1.1)."""
+    if rec.rejected & bit:
+        raise WouldLock("the SIM already refused this PIN1")
+    if rec.fails >= rec.limit:
+        raise WouldLock("PIN1 error count %d reached its limit %d" % (rec.fails, rec.limit))
+    left = sim.attempts()[0]
+    if left <= 1:
+        raise WouldLock("SIM has %d PIN1 attempt(s) left" % left)
+    rec.fails += 1
+    rec.pending = bit
+    rec.left_before = left
+    box.save(rec)                       # BEFORE the card sees the PIN
+    try:
+        send(*args)
+    except S.WrongPin as e:
+        rec.pending = 0
+        if bit != B_OTHER:
+            rec.rejected |= bit
+        box.save(rec)
+        box.audit("sim_pin_wrong", "left=%d fails=%d" % (e.left, rec.fails))
+        raise
+    except S.SimError as e:
+        # refused for its state, or no answer: the card's counter tells whether
+        # the PIN was compared (and wrong); unreadable -> stays pending for _settle
+        try:
+            dropped = sim.attempts()[0] < left
+        except WmmpError:
+            raise e
+        rec.pending = 0
+        if not dropped:
+            rec.fails -= 1
+        elif bit != B_OTHER:
+            rec.rejected |= bit
+        box.save(rec)
+        raise e
+    rec.fails = 0
+    rec.pending = 0
+    rec.rejected &= ~bit
+
+
+class Result:
+    """Outcome of the boot checks.
+
+    state        WORKING, CHANGE_MAPPING (send REGISTER operation 0x02) or ALARM
+    reason       why, in words (never a PIN)
+    alarm        0x300D alarm code for ALARM (appendix E e), else None
+    alarm_type   0x02 hardware alarm for ALARM (0x300C), else None
+    register_op  0x02 for CHANGE_MAPPING, else None
+    old_imsi     the registered IMSI for CHANGE_MAPPING (its digest key, INTEROP 3)
+    imsi, imei   the card's IMSI and the module's IMEI when they could be read"""
+
+    def __init__(self, state, reason, alarm=None, register_op=None, old_imsi=None, imsi=None, imei=None):
+        self.state = state
+        self.reason = reason
+        self.alarm = alarm
+        self.alarm_type = K.ALARM_TYPE_HARDWARE if alarm is not None else None
+        self.register_op = register_op
+        self.old_imsi = old_imsi
+        self.imsi = imsi
+        self.imei = imei
+
+    @property
+    def ok(self):
+        return self.state != ALARM
+
+    @property
+    def technician(self):
+        return self.state == ALARM
+
+    def summary(self):
+        if self.state == ALARM:
+            return "alarm: technician needed: %s (alarm 0x%04X)" % (self.reason, self.alarm)
+        if self.state == CHANGE_MAPPING:
+            return "register op 0x02: %s" % self.reason
+        return "working: %s" % self.reason
+
+    def __repr__(self):
+        return "<SimGuard %s>" % self.summary()
+
+    __str__ = __repr__
+
+
+class SimGuard:
+    """The boot flow of 4.4.1.1 and the SIM swap check of 4.4.1.3."""
+
+    def __init__(self, sim, store):
+        self.sim = sim
+        self.store = store
+
+    def __repr__(self):
+        return "<SimGuard sim=%r>" % (self.sim,)
+
+    def _alarm(self, box, reason, code=K.ALARM_SELF_TEST_FAULT):
+        if box is not None:
+            try:
+                box.audit("sim_alarm", reason)
+            except Exception:          # a broken audit log must not hide the alarm
+                pass
+        return Result(ALARM, reason, code)
+
+    def boot(self):
+        sim = self.sim
+        try:
+            box = _Box(self.store)
+            rec = box.rec()
+        except WmmpError as e:
+            return self._alarm(None, "SIM guard record unreadable: %s" % e, K.ALARM_MEMORY_ERROR)
+        state = sim.pin_state()
+        if state == S.NO_SIM:
+            return self._alarm(box, "no SIM card")
+        if state == S.BLOCKED:
+            return self._alarm(box, "SIM blocked: PUK1 exhausted")
+        if state == S.SIM_PUK:
+            return self._alarm(box, "PIN1 blocked: PUK1 needed")
+        try:
+            _settle(box, rec, sim)
+            if state == S.SIM_PIN:
+                r = self._unlock(box, rec)
+                if r is not None:
+                    return r
+            imsi = sim.imsi()
+            imei = sim.imei()
+        except S.SimError as e:
+            return self._alarm(box, "SIM: %s" % e)
+        except WmmpError as e:         # the counter could not be saved: nothing sent after that
+            return self._alarm(box, "flash write failed: %s" % e, K.ALARM_MEMORY_ERROR)
+        return self._binding(box, rec, imsi, imei)
+
+    def _unlock(self, box, rec):
+        pin = box.get(KEY_PIN)
+        nxt = box.get(KEY_NEXT)
+        if pin is None and nxt is None:
+            return self._alarm(box, "SIM asks for PIN1 and none is stored")
+        why = "the SIM refused the stored PIN1"
+        for bit, p in ((B_PIN, pin), (B_NEXT, nxt)):
+            if p is None or rec.rejected & bit:
+                continue
+            try:
+                _guarded(box, rec, self.sim, bit, self.sim.enter_pin, p)
+            except WouldLock as e:
+                return self._alarm(box, str(e))
+            except S.WrongPin as e:
+                why = "the SIM refused the stored PIN1 (%d attempts left)" % e.left
+                continue
+            if bit == B_NEXT:              # a change had reached the card
+                box.put(KEY_PIN, p)
+            box.drop(KEY_NEXT)
+            rec.rejected = 0
+            box.save(rec)
+            box.audit("sim_pin_ok", "PIN1 accepted")
+            return None
+        return self._alarm(box, why)
+
+    def _binding(self, box, rec, imsi, imei):
+        bi = imsi.encode()
+        be = imei.encode()
+        if rec.bind:
+            if bi != rec.imsi:
+                box.audit("sim_alarm", "foreign SIM IMSI %s" % imsi)
+                return Result(ALARM, "foreign SIM: IMSI %s is not the bound %s (E00D=1)"
+                              % (imsi, rec.imsi.decode()), K.ALARM_SELF_TEST_FAULT, imsi=imsi, imei=imei)
+            if be != rec.imei:
+                box.audit("sim_alarm", "module IMEI %s is not the bound one" % imei)
+                return Result(ALARM, "IMEI %s is not the bound %s (E00D=1)" % (imei, rec.imei.decode()),
+                              K.ALARM_SELF_TEST_FAULT, imsi=imsi, imei=imei)
+        reg = box.get(KEY_REGISTERED_IMSI)
+        if reg is not None and bytes(reg) != bi:
+            old = bytes(reg).decode()
+            box.audit("sim_swap", "IMSI %s -> %s: REGISTER 0x02" % (old, imsi))
+            return Result(CHANGE_MAPPING, "IMSI changed from %s to %s" % (old, imsi),
+                          register_op=K.REG_OP_CHANGE_MAPPING, old_imsi=old, imsi=imsi, imei=imei)
+        return Result(WORKING, "SIM ready", imsi=imsi, imei=imei)
+
+
+# -- platform-driven operations (4.4.1.2, appendix B 6) ------------------------
+
+def _start(sim, store):
+    box = _Box(store)
+    rec = box.rec()
+    _settle(box, rec, sim)
+    return box, rec
+
+
+def _old(box, old_pin):
+    """(PIN, bit) to verify with: the stored PIN1 unless the caller gives one."""
+    stored = box.get(KEY_PIN)
+    if old_pin is None:
+        if stored is None:
+            raise NoStoredPin("no PIN1 stored")
+        return bytes(stored), B_PIN
+    old = S.check_pin(old_pin)
+    if stored is not None and S._same(old, bytes(stored)):
+        return old, B_PIN
+    return old, B_OTHER
+
+
+def _ready(sim):
+    st = sim.pin_state()
+    if st != S.READY:
+        raise S.error_for(st)
+
+
+def enable_pin(sim, store, old_pin, enable):
+    """E003: switch the PIN1 check on or off, verifying the old PIN (None: the
+    stored one) on the card.  True when done (also when nothing had to change)."""
+    box, rec = _start(sim, store)
+    pin, bit = _old(box, old_pin)
+    _ready(sim)
+    enable = bool(enable)
+    if sim.pin_enabled() != enable:
+        _guarded(box, rec, sim, bit, sim.set_pin_enabled, enable, pin)
+        box.put(KEY_PIN, pin)          # verified: this is the card's PIN1
+        rec.rejected = 0
+    box.save(rec)
+    box.audit("sim_pin_enable", "PIN1 %s" % ("enabled" if enable else "disabled"))
+    return True
+
+
+def change_pin(sim, store, old_pin, new_pin):
+    """E001: PIN1 := new_pin on the card and in the store.  The old PIN (None:
+    the stored one, the factory default before the first change) is verified on
+    the card first; a disabled PIN1 is enabled for the change and disabled again.
+    The new PIN is saved as "next" before the card changes, so a power cut at
+    any step leaves the boot both candidates."""
+    new = S.check_pin(new_pin)
+    box, rec = _start(sim, store)
+    old, bit = _old(box, old_pin)
+    _ready(sim)
+    enabled = sim.pin_enabled()
+    rec.rejected &= ~B_NEXT
+    box.put(KEY_NEXT, new)
+    box.save(rec)
+    try:
+        if not enabled:
+            _guarded(box, rec, sim, bit, sim.set_pin_enabled, True, old)
+        _guarded(box, rec, sim, bit, sim.change_pin, old, new)
+    except WmmpError:
+        box.drop(KEY_NEXT)             # the card still has the old PIN1
+        box.save(rec)
+        raise
+    box.put(KEY_PIN, new)
+    box.drop(KEY_NEXT)
+    rec.rejected = 0
+    box.save(rec)
+    if not enabled:
+        _guarded(box, rec, sim, B_PIN, sim.set_pin_enabled, False, new)
+        box.save(rec)
+    box.audit("sim_pin_change", "PIN1 changed")
+    return True
+
+
+def apply_pin1(sim, store, pin=None, enable=None):
+    """SECURITY_CONFIG operation 0x00 with E001 (the PIN, TLV form) and/or E003
+    (appendix B 6 formats 2, 3 and 6).  True when applied."""
+    if pin is None and enable is None:
+        raise BadValue("neither E001 nor E003 given")
+    new = S.pin_from_tlv(pin) if pin is not None else None
+    if enable is not None:
+        if not isinstance(enable, int):
+            b = bytes(enable)
+            enable = b[0] if len(b) == 1 else -1
+        if enable not in (0, 1):
+            raise BadValue("E003 must be one byte, 0 or 1", 0xE003)
+    if new is not None:
+        change_pin(sim, store, None, new)
+    if enable is not None:
+        enable_pin(sim, store, None, enable)
+    return True
+
+
+def bind(store, imsi, imei):
+    """E00D = 0x01: bind the terminal to this IMSI and IMEI (4.4.1.3)."""
+    box = _Box(store)
+    rec = box.rec()
+    rec.bind = 1
+    rec.imsi = D.imsi_field(imsi)
+    rec.imei = D.imei_field(imei)[:15]
+    box.save(rec)
+    box.audit("sim_bind", "IMSI %s IMEI %s" % (rec.imsi.decode(), rec.imei.decode()))
+    return True
+
+
+def unbind(store):
+    """E00D = 0x00: no binding."""
+    box = _Box(store)
+    rec = box.rec()
+    rec.bind = 0
+    rec.imsi = None
+    rec.imei = None
+    box.save(rec)
+    box.audit("sim_unbind", "binding removed")
+    return True
+
+
+def clear(sim, store):
+    """E00D = 0x02: remove the binding first, then switch PIN1 off if it is on
+    (appendix E g E00D, 4.4.1.3.1).  The stored PIN1 is kept: it is still the
+    card's PIN1 value, needed to enable the check again (4.4.1.2)."""
+    unbind(store)
+    if sim.pin_enabled():
+        enable_pin(sim, store, None, False)
+    _audit(store, "sim_clear", "binding and PIN1 check cleared")
+    return True
+
+
+def unblock(sim, store, puk, new_pin):
+    """Technician: PUK1 + new PIN1 on a card in state SIM PUK (4.4.1.4 case 3).
+    Refused when only 1 PUK attempt is left (the card would be lost for good)."""
+    puk = S.check_puk(puk)
+    new = S.check_pin(new_pin)
+    box = _Box(store)
+    rec = box.rec()
+    if sim.pin_state() != S.SIM_PUK:
+        raise S.SimError("SIM is %s, not waiting for PUK1" % sim.pin_state())
+    left = sim.attempts()[1]
+    if left <= 1:
+        raise WouldLock("SIM has %d PUK1 attempt(s) left" % left)
+    try:
+        sim.enter_puk(puk, new)
+    except S.WrongPuk as e:
+        box.audit("sim_puk_wrong", "left=%d" % e.left)
+        raise
+    box.put(KEY_PIN, new)
+    box.drop(KEY_NEXT)
+    rec.fails = 0
+    rec.pending = 0
+    rec.rejected = 0
+    box.save(rec)
+    box.audit("sim_unblock", "PIN1 reset with PUK1")
+    return True
+
+
+# -- reads (SECURITY_CONFIG operation 0x02) ------------------------------------
+
+def pin_digest(serial, imei, imsi, pin):
+    """E002 = MD5(serial || IMEI || IMSI || PIN1) (appendix E g, INTEROP 8)."""
+    return D.sim_digest(serial, imei, imsi, S.check_pin(pin))
+
+
+def stored_pin1(store):
+    """The stored PIN1 (bytes) or None: only for an encrypted answer (operation
+    0x01, E043), never for logs."""
+    v = _Box(store).get(KEY_PIN)
+    return bytes(v) if v is not None else None
+
+
+def pin1_errors(store):
+    """(limit, count) of E018."""
+    rec = _Box(store).rec()
+    return rec.limit, rec.fails
+
+
+def read_tlvs(sim, store, serial, tags):
+    """[(tag, value)] for E002, E003, E00D, E016, E018; Unsupported for any
+    other tag or one with no value (no PIN1 stored)."""
+    box = _Box(store)
+    rec = box.rec()
+    out = []
+    for t in tags:
+        if t == 0xE002:
+            pin = box.get(KEY_PIN)
+            if pin is None:
+                raise Unsupported("no PIN1 stored")
+            v = pin_digest(serial, sim.imei(), sim.imsi(), bytes(pin))
+        elif t == 0xE003:
+            v = b"\x01" if sim.pin_enabled() else b"\x00"
+        elif t == 0xE00D:
+            v = bytes([rec.bind])
+        elif t == 0xE016:
+            v = D.binding_digest(serial, sim.imei(), sim.imsi())
+        elif t == 0xE018:
+            v = bytes([rec.limit, min(rec.fails, 255)])
+        else:
+            raise Unsupported("tag 0x%04X is not a SIM read" % t)
+        out.append((t, v))
+    return out
