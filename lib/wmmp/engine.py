@@ -96,8 +96,9 @@ class _Txn:
 
 
 class Terminal:
-    def __init__(self, config, params, profile=P.DEFAULT, rng=None):
+    def __init__(self, config, params, profile=P.DEFAULT, rng=None, sim=None):
         self.cfg = config
+        self.sim = sim                  # wmmp.sim interface (4.4.1); None: no SIM checks
         self.params = params
         self.profile = profile
         self.rng = rng
@@ -150,6 +151,17 @@ class Terminal:
             if hasattr(st, "repair"):
                 st.repair()
             st.memory_error = False
+        if self.sim is not None:
+            # 4.4.1.1: PIN1 and binding checks before anything is sent
+            from wmmp import simguard as SG
+            r = SG.SimGuard(self.sim, self.params).boot()
+            self._event("sim", r.state, r.reason)
+            if r.state == SG.ALARM:
+                self.raise_alarm(r.alarm, now, r.alarm_type)
+                self._enter_alarm(now, r.reason, r.alarm)
+                return
+            if r.imsi:
+                self.cfg.imsi = r.imsi if isinstance(r.imsi, str) else r.imsi.decode()
         if not self.registered:
             self._register(now)
         elif self.params.get("imsi") not in (None, self.cfg.imsi.encode()):
@@ -1128,6 +1140,10 @@ class Terminal:
         """4.3.10, 4.4.3 / G m.  Operation 0x00 sets passwords and keys: in clear
         only by SMS (or inside E043); 0x03 opens the SMS window."""
         op = msg.fields["operation"]
+        sim_tags = [t for t, _ in msg.tlvs if t in (0xE001, 0xE003, 0xE00D)]
+        if op == K.SEC_OP_SET and sim_tags:
+            self._sim_config(msg, bearer, now)
+            return
         if op == K.SEC_OP_SET:
             secret = [t for t, _ in msg.tlvs if t in (0xE025, 0xE028, 0xE036)]
             if secret and bearer != P.BEARER_SMS and msg.encryption != codec.ENC_PARTIAL \
@@ -1178,7 +1194,7 @@ class Terminal:
         elif op == K.SEC_OP_READ_ENCRYPTED:
             # G m 0x01: the values, only inside E043 under the session key.
             p = self.params
-            vals = [(t, p.get(t)) for t, _ in msg.tlvs]
+            vals = [(t, p.get("secret_pin1") if t == 0xE001 else p.get(t)) for t, _ in msg.tlvs]
             if self.session is None:
                 self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_NO_ENCRYPTION}), bearer)
             elif [t for t, v in vals if v is None or not 0xE001 <= t <= 0xFFFF]:
@@ -1189,6 +1205,15 @@ class Terminal:
                 ack.encryption = codec.ENC_PARTIAL
                 ack.encrypt_tags = tuple(t for t, _ in vals)
                 self._respond(msg, ack, bearer)
+        elif op == K.SEC_OP_READ_DIGESTS and self.sim is not None and \
+                [t for t, _ in msg.tlvs if t in (0xE002, 0xE003, 0xE00D, 0xE016, 0xE018)]:
+            from wmmp import simguard as SG
+            try:
+                out = SG.read_tlvs(self.sim, self.params, self.serial, [t for t, _ in msg.tlvs])
+                self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_OK}, out), bearer)
+            except WmmpError:
+                self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_UNSUPPORTED_TLV},
+                                                 [(t, b"") for t, _ in msg.tlvs]), bearer)
         elif op == K.SEC_OP_READ_DIGESTS:
             p = self.params
             out = []
@@ -1213,6 +1238,62 @@ class Terminal:
             # SIM parameters (issue 4) and encrypted reads are not handled yet.
             self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_UNSUPPORTED_TLV},
                                              [(t, b"") for t, _ in msg.tlvs]), bearer)
+
+    def _sim_config(self, msg, bearer, now):
+        """SECURITY_CONFIG op 0x00 with SIM parameters (4.4.1.2, appendix B 6):
+        E00D 0x00/0x01/0x02 unbind, bind, clear; E001/E003 (PIN1 in clear only by
+        SMS, else inside E043): ACK, LOGOUT 0x0A, apply on the SIM after checking
+        the old PIN, log in again, report success (0x4010) or raise the alarm."""
+        from wmmp import simguard as SG
+        ack = codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_OK})
+        if self.sim is None:
+            ack.fields["result"] = K.SEC_ACK_UNSUPPORTED_TLV
+            ack.tlvs = [(t, b"") for t, _ in msg.tlvs]
+            self._respond(msg, ack, bearer)
+            return
+        pin = T.find(msg.tlvs, 0xE001)
+        if pin is not None and bearer != P.BEARER_SMS and msg.encryption == codec.ENC_NONE:
+            ack.fields["result"] = K.SEC_ACK_UNSUPPORTED_TLV
+            ack.tlvs = [(0xE001, b"")]
+            self._respond(msg, ack, bearer)
+            return
+        bind = T.find(msg.tlvs, 0xE00D)
+        if bind is not None:
+            try:
+                if bind == b"\x00":
+                    SG.unbind(self.params)
+                elif bind == b"\x01":
+                    SG.bind(self.params, self.sim.imsi(), self.sim.imei())
+                elif bind == b"\x02":
+                    SG.clear(self.sim, self.params)
+                else:
+                    raise ValueError
+                self.params.commit()
+            except (WmmpError, ValueError):
+                ack.fields["result"] = K.SEC_ACK_SIM_DIGEST_ERROR
+                self._respond(msg, ack, bearer)
+                return
+        enable = T.find(msg.tlvs, 0xE003)
+        self._respond(msg, ack, bearer)
+        if pin is None and enable is None:
+            return
+        seq = msg.seq
+
+        def apply_and_login(now2):
+            try:
+                SG.apply_pin1(self.sim, self.params, pin, enable)
+                self.params.commit()
+                self._after_login.append([(0x4010, b"\x00" + struct.pack(">I", seq))])
+                self._event("sim_pin_applied")
+            except WmmpError as e:
+                self._event("sim_pin_failed", type(e).__name__)
+                self._after_login.append([(0x4010, b"\x02" + struct.pack(">I", seq))])
+                self.raise_alarm(K.ALARM_SELF_TEST_FAULT, now2)
+            self._login(now2)
+        if self.state == S_ONLINE:
+            self.logout(K.LOGOUT_UPDATE_SIM_SECURITY, now, then=apply_and_login)
+        else:
+            apply_and_login(now)
 
     def _apply_new_secrets(self, tlvs, now):
         """Use the new secret for the next login; keep the old one to fall back to
