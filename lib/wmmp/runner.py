@@ -19,9 +19,17 @@ import time
 
 try:
     _ticks = time.ticks_ms
+    _tdiff = time.ticks_diff
+    _clock = [_ticks(), 0.0]
 
     def monotonic():
-        return _ticks() / 1000
+        """Seconds since start.  ticks_ms() wraps (every 2**30 ms, about 12.4 days on
+        a board), so the elapsed time is accumulated with ticks_diff; the runner
+        calls this at least every second, far inside the half period it needs."""
+        now = _ticks()
+        _clock[1] += _tdiff(now, _clock[0]) / 1000
+        _clock[0] = now
+        return _clock[1]
 except AttributeError:     # CPython
     monotonic = time.monotonic
 

@@ -1,0 +1,554 @@
+"""The service console (wmmp.console): local manual security resets of sections
+4.4.1.4 (SIM security: binding and PIN1) and 4.4.4 (access passwords and base
+key), both only after identity AND state checks; E020 bits of appendix E g
+reported by REGISTER operation 0x04 (4.4.4) or the next LOGIN (4.4.1.4); the
+persistent AUTH lockout; floods, long and malformed lines; no secret in any
+reply or audit line (issue 4).  Portable."""
+from binascii import hexlify, unhexlify
+
+from wmmp import console as CO, store as ST, params as PM, sim as S, simguard as G
+from wmmp import engine as E, commands as C, codes as K
+from wmmp.errors import WmmpError
+import fakeplatform as F
+
+CRED = b"svc-cred-7f3a91c2e5"       # the per-device service credential
+PIN = "2468"
+PUK = "11223344"
+ICCID = "89860012345678901234"
+T0 = 100
+
+
+class _RF:
+    def __init__(self, b):
+        self.b = b
+        self.i = 0
+
+    def read(self, n=-1):
+        j = len(self.b) if n < 0 else min(len(self.b), self.i + n)
+        out = self.b[self.i:j]
+        self.i = j
+        return out
+
+    def close(self):
+        pass
+
+
+class _WF:
+    def __init__(self, buf):
+        self.buf = buf
+
+    def write(self, b):
+        self.buf.extend(b)
+        return len(b)
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
+class RamFS:
+    """wmmp.fsio interface in RAM: survives a "power cycle" (a new FlashStorage)."""
+
+    def __init__(self):
+        self.files = {}
+        self.dirs = set()
+        self.fail_writes = False
+
+    def open(self, path, mode):
+        if mode == "rb":
+            if path not in self.files:
+                raise OSError(2)
+            return _RF(bytes(self.files[path]))
+        if self.fail_writes and path.endswith(".tmp"):
+            raise OSError(28)
+        if mode == "wb" or path not in self.files:
+            self.files[path] = bytearray()
+        return _WF(self.files[path])
+
+    def rename(self, a, b):
+        self.files[b] = self.files.pop(a)
+
+    def remove(self, p):
+        del self.files[p]
+
+    def listdir(self, d):
+        return [p[len(d) + 1:] for p in self.files if p.startswith(d + "/")]
+
+    def exists(self, p):
+        return p in self.files or p in self.dirs
+
+    def mkdir(self, p):
+        self.dirs.add(p)
+
+
+class Rig:
+    """A console over a FlashStorage on a RAM filesystem, with a settable state."""
+
+    def __init__(self, state="alarm", alarms=(K.ALARM_SELF_TEST_FAULT,), data=None, sim=None, fs=None,
+                 store=None):
+        self.fs = fs or RamFS()
+        self.flash = ST.FlashStorage(self.fs, "/state")
+        if data is not None:
+            self.flash.save(data)
+        self.state = (state, list(alarms))
+        self.store = store if store is not None else self.flash
+        self.con = CO.Console(self.store, lambda: self.state, sim=sim, firmware="FW1.2",
+                              imei=F.IMEI, production=False)
+        self.replies = []
+
+    def say(self, line, now=T0):
+        out = self.con.feed(line.encode() + b"\n", now).decode()
+        self.replies.append(out)
+        return out.strip()
+
+    def login(self, now=T0, cred=CRED):
+        r = self.say("CHALLENGE", now)
+        assert r.startswith("OK CHALLENGE "), r
+        nonce = unhexlify(r.split()[2])
+        return self.say("AUTH " + hexlify(CO.response(cred, nonce)).decode(), now)
+
+    def audit(self):
+        return self.flash.audit_entries()
+
+
+def _provisioned():
+    d = {"secret_service": CRED, "serial": b"M2MMAKER0000A1B2", "registered": b"\x01",
+         "imsi": F.IMSI.encode()}
+    for t, v in ((0xE025, F.UP), (0xE027, b"\x6a\x00\x00\x00"), (0xE028, F.DOWN),
+                 (0xE02A, b"\x6a\x00\x00\x00"), (0xE036, F.BASE), (0xE038, b"\x6a\x00\x00\x00"),
+                 (0xE039, b"\x01")):
+        d[t] = v
+    return d
+
+
+def _no_secret(texts):
+    """No reply and no audit line carries a secret, in clear or in hex."""
+    secrets = [CRED, F.UP, F.DOWN, F.BASE, PIN.encode(), PUK.encode()]
+    for text in texts:
+        for s in secrets:
+            assert s.decode() not in text, text
+            assert hexlify(s).decode() not in text.lower(), text
+
+
+def _audit_text(rig):
+    return ["%s %s" % (e, d) for _, e, d in rig.audit()]
+
+
+# -- challenge-response (RFC 2104 HMAC-MD5) --------------------------------------
+
+def test_hmac_md5_matches_rfc2202_vectors():
+    # RFC 2202 section 2, HMAC-MD5 test cases 1, 2 and 3 (the AUTH answer function).
+    assert hexlify(CO.hmac_md5(b"\x0b" * 16, b"Hi There")) == b"9294727a3638bb1c13f48ef8158bfc9d"
+    assert hexlify(CO.hmac_md5(b"Jefe", b"what do ya want for nothing?")) == \
+        b"750c783e6ab0b503eaa86e310a5db738"
+    assert hexlify(CO.hmac_md5(b"\xaa" * 16, b"\xdd" * 50)) == b"56be34521d144c88dbb8c733f0e8b3f6"
+
+
+def test_auth_with_the_right_answer():
+    # 4.4.1.4 / 4.4.4 identity check: possession of the credential proven by
+    # challenge-response; the credential itself never crosses the line.
+    r = Rig(data=_provisioned())
+    assert r.say("STATUS").endswith("auth=no auth_failures=0 auth_wait=0")
+    assert r.login() == "OK AUTH valid=%d" % CO.AUTH_TTL
+    assert "auth=yes" in r.say("STATUS")
+    assert r.audit()[-1][1] == "console_auth_ok"
+    _no_secret(r.replies)
+
+
+def test_challenges_are_fresh_and_single_use():
+    # Identity check of 4.4.1.4 / 4.4.4: a nonce answers one AUTH only (no replay).
+    r = Rig(data=_provisioned())
+    a = r.say("CHALLENGE").split()[2]
+    b = r.say("CHALLENGE").split()[2]
+    assert a != b and len(a) == 2 * CO.NONCE_LEN
+    # the first nonce was replaced: its answer is wrong now
+    assert r.say("AUTH " + hexlify(CO.response(CRED, unhexlify(a))).decode()).startswith("ERR auth ")
+    assert r.con.fails == 1
+    # an answer without a challenge is refused, not counted
+    assert r.say("AUTH " + "00" * 16, T0 + 10).startswith("ERR no_challenge ")
+    assert r.con.fails == 1
+
+
+def test_nonce_expires():
+    # Identity check of 4.4.1.4 / 4.4.4: a nonce lives NONCE_TTL seconds.
+    r = Rig(data=_provisioned())
+    nonce = unhexlify(r.say("CHALLENGE").split()[2])
+    late = T0 + CO.NONCE_TTL
+    assert r.say("AUTH " + hexlify(CO.response(CRED, nonce)).decode(), late).startswith("ERR no_challenge ")
+    assert r.con.fails == 0
+
+
+def test_no_credential_provisioned_refuses():
+    # 4.4.1.4 / 4.4.4: without the credential nobody has "相应的操作权限".
+    d = _provisioned()
+    del d["secret_service"]
+    r = Rig(data=d)
+    assert r.say("CHALLENGE").startswith("ERR no_credential ")
+    assert r.say("AUTH " + "ab" * 16).startswith("ERR no_credential ")
+
+
+def test_wrong_answers_lock_with_a_doubling_delay():
+    # Issue 4: lockout with a growing delay after wrong answers.
+    r = Rig(data=_provisioned())
+    now = T0
+    for n, wait in ((1, 2), (2, 4), (3, 8), (4, 16)):
+        assert r.login(now, b"wrong") == "ERR auth wrong answer: %d failures, next AUTH in %d s" % (n, wait)
+        assert r.say("CHALLENGE", now + wait - 1) == \
+            "ERR locked wait 1 s after %d wrong answers" % n
+        assert r.say("AUTH " + "00" * 16, now + wait - 1).startswith("ERR locked ")
+        now += wait
+    assert r.con.fails == 4
+    assert r.login(now) == "OK AUTH valid=%d" % CO.AUTH_TTL
+    assert r.con.fails == 0 and CO.lock_delay(0) == 0
+    assert r.login(now + 1, b"wrong").endswith("next AUTH in 2 s")    # counted from 0 again
+    fails = [d for _, e, d in r.audit() if e == "console_auth_fail"]
+    assert fails[:4] == ["fails=1 wait=2s", "fails=2 wait=4s", "fails=3 wait=8s", "fails=4 wait=16s"]
+
+
+def test_delay_has_a_cap():
+    # Issue 4 lockout schedule: 2, 4, 8 ... s up to LOCK_CAP.
+    assert [CO.lock_delay(n) for n in (1, 2, 3, 9)] == [2, 4, 8, 512]
+    assert CO.lock_delay(10) == CO.LOCK_CAP and CO.lock_delay(60000) == CO.LOCK_CAP
+
+
+def test_lockout_survives_power_cycling():
+    # Issue 4: "a persistent lockout ... which power cycling does not reset": the
+    # counter is on flash, and after a reboot the whole delay starts again.
+    r = Rig(data=_provisioned())
+    for i in range(3):
+        r.login(T0 + 100 * i, b"wrong")
+    assert r.con.fails == 3
+    # power cycle: new storage object, new console, the clock starts again at 5
+    flash = ST.FlashStorage(r.fs, "/state")
+    con = CO.Console(flash, lambda: ("alarm", [6]), production=False)
+    assert con.fails == 3
+    assert con.feed(b"CHALLENGE\n", 5) == b"ERR locked wait 8 s after 3 wrong answers\r\n"
+    assert con.feed(b"CHALLENGE\n", 12).startswith(b"ERR locked wait 1 s")
+    assert con.feed(b"CHALLENGE\n", 13).startswith(b"OK CHALLENGE ")
+
+
+def test_failure_counter_not_saved_means_no_auth():
+    # Fail closed: when the counter cannot be written, no answer is checked.
+    r = Rig(data=_provisioned())
+    nonce = unhexlify(r.say("CHALLENGE").split()[2])
+    r.fs.fail_writes = True
+    assert r.say("AUTH " + hexlify(CO.response(CRED, nonce)).decode()).startswith("ERR storage ")
+    assert "auth=no" in r.say("STATUS")
+
+
+def test_auth_expires():
+    # 4.4.1.4 / 4.4.4 identity check holds for AUTH_TTL s, or until BYE.
+    r = Rig(data=_provisioned())
+    r.login()
+    assert r.say("RESET KEYS", T0 + CO.AUTH_TTL).startswith("ERR need_auth ")
+    r.login(T0 + CO.AUTH_TTL)
+    assert r.say("BYE", T0 + CO.AUTH_TTL) == "OK BYE"
+    assert r.say("RESET KEYS", T0 + CO.AUTH_TTL).startswith("ERR need_auth ")
+
+
+def test_clock_going_back_ends_auth_and_restarts_the_wait():
+    # A wrapped ticks counter must neither extend an authorisation nor freeze the lockout.
+    r = Rig(data=_provisioned())
+    r.login(1000)
+    assert "auth=yes" in r.say("STATUS", 1001)
+    assert r.say("RESET KEYS", 5).startswith("ERR need_auth ")
+    r.login(2000, b"wrong")
+    assert r.say("CHALLENGE", 3) == "ERR locked wait 2 s after 1 wrong answers"
+    assert r.say("CHALLENGE", 5).startswith("OK CHALLENGE ")
+
+
+# -- resets: identity AND state (4.4.1.4, 4.4.4) -----------------------------------
+
+def test_resets_refused_without_auth_in_alarm_state():
+    r = Rig(data=_provisioned())
+    assert r.say("RESET KEYS").startswith("ERR need_auth ")
+    assert r.say("RESET SIM").startswith("ERR need_auth ")
+    assert r.flash.load()[0xE025] == F.UP
+    assert [e for _, e, _ in r.audit()] == ["console_refused", "console_refused"]
+
+
+def test_resets_refused_in_normal_state_even_with_auth():
+    # 4.4.1.4 / 4.4.4: "正常工作或登录状态下即使身份鉴权通过也无法进行本地人工设置".
+    for state, alarms in (("online", []), ("online", [K.ALARM_SELF_TEST_FAULT]),
+                          ("logging-out", [K.ALARM_MEMORY_ERROR]), ("idle", []), ("logging-in", [])):
+        r = Rig(state, alarms, data=_provisioned())
+        r.login()
+        assert "reset=refused" in r.say("STATUS")
+        assert r.say("RESET KEYS").startswith("ERR state terminal is %s" % state)
+        assert r.say("RESET SIM").startswith("ERR state ")
+        assert r.flash.load() == dict(_provisioned(), console_fails=b"\x00\x00")
+        assert r.con.events() == []
+
+
+def test_resets_refused_when_the_state_is_unknown():
+    r = Rig(data=_provisioned())
+    r.con.state_provider = lambda: 1 / 0
+    r.login()
+    assert r.say("RESET KEYS").startswith("ERR state terminal is unknown")
+
+
+def test_reset_keys_in_alarm_state_records_e020_for_register_0x04():
+    # 4.4.4 + appendix E g E020: uplink 0x08, downlink 0x04, base key 0x02; the
+    # terminal must register again (REGISTER operation 0x04) to get new ones.
+    r = Rig("alarm", [K.ALARM_PLATFORM_CONNECT_FAILED], data=_provisioned())
+    r.login()
+    assert r.say("RESET KEYS") == "OK RESET KEYS cleared=0x0E next=register-0x04"
+    d = r.flash.load()
+    for tag in (0xE025, 0xE027, 0xE028, 0xE02A, 0xE036, 0xE038, 0xE039):
+        assert tag not in d
+    assert d["cleared"] == bytes([K.CLEARED_UP_PASSWORD | K.CLEARED_DOWN_PASSWORD | K.CLEARED_BASE_KEY])
+    assert "registered" not in d and d["serial"] == b"M2MMAKER0000A1B2" and d["secret_service"] == CRED
+    assert r.con.events() == [("reset", "keys", 0x0E)]
+    assert r.audit()[-1][1:] == ("console_reset_keys", "cleared E020=0x0E: REGISTER 0x04 next")
+    # the restarted engine reports it: REGISTER operation 0x04 with E020 (G a)
+    t = E.Terminal(E.Config(F.IMEI, F.IMSI, serial=d["serial"]), PM.Params(ST.FlashStorage(r.fs, "/state")))
+    t.start(1)
+    reg = F.Platform().read(F.only(t.outgoing())[1])
+    assert reg.command == C.REGISTER and reg.fields["operation"] == K.REG_OP_REPORT_CLEARED
+    assert reg.tlv(0xE020) == b"\x0e"
+    _no_secret(r.replies + _audit_text(r))
+
+
+def test_reset_keys_with_only_some_keys_and_accumulated_bits():
+    # Appendix E g E020: only what was stored is reported cleared; bits accumulate
+    # until the engine reports them; bit 8 stays 0.
+    d = _provisioned()
+    for tag in (0xE036, 0xE038, 0xE039):
+        del d[tag]
+    d["cleared"] = bytes([K.CLEARED_PIN1])      # an earlier report not yet sent
+    r = Rig("backoff", [], data=d)
+    r.login()
+    assert r.say("RESET KEYS") == "OK RESET KEYS cleared=0x0C next=register-0x04"
+    assert r.flash.load()["cleared"] == bytes([0x8C])
+    assert r.say("RESET KEYS") == "OK RESET KEYS cleared=0x00 nothing stored"
+
+
+def test_reset_keys_through_a_live_params_while_the_engine_runs():
+    # The engine's Params is the store: the console's change is not overwritten
+    # by a later Params.commit().
+    p = F.provisioned_params()
+    p.set("secret_service", CRED)
+    r = Rig(store=p)
+    r.login()
+    assert r.say("RESET KEYS").startswith("OK RESET KEYS cleared=0x0E")
+    assert p.get(0xE025) is None and p.get("registered") is None and p.get_int("cleared") == 0x0E
+    p.commit()
+    assert p.storage.load()["cleared"] == b"\x0e"
+
+
+def test_reset_keys_flash_failure_loses_nothing():
+    # 4.4.4 reset and issue 4 "Bad input ... loses nothing": a failed write changes nothing.
+    r = Rig(data=_provisioned())
+    r.login()
+    r.fs.fail_writes = True
+    assert r.say("RESET KEYS").startswith("ERR storage ")
+    r.fs.fail_writes = False
+    assert r.flash.load()[0xE025] == F.UP and r.con.events() == []
+
+
+def _guarded_engine(sim, p):
+    t = E.Terminal(E.Config(F.IMEI, F.IMSI, serial=b"M2MMAKER0000A1B2"), p, sim=sim)
+    t.start(1)
+    return t
+
+
+def test_reset_sim_foreign_card_with_binding():
+    # 4.4.1.4 case 1: after a SIM swap the binding stops the terminal (alarm state);
+    # the technician clears the binding and the PIN1 check; E020 PIN1 (0x80) goes
+    # into the next LOGIN, and the swap is reported with REGISTER 0x02 (4.4.1.3).
+    p = F.provisioned_params()
+    p.set("secret_service", CRED)
+    p.set("secret_pin1", b"1234")
+    G.bind(p, F.IMSI, F.IMEI)
+    sim = S.SimulatedSim("460009999999999", ICCID, F.IMEI)
+    t = _guarded_engine(sim, p)
+    assert t.state_name == "alarm"
+    con = CO.Console(p, lambda: (t.state_name, t.alarms), sim=sim, production=False)
+    nonce = unhexlify(con.feed(b"CHALLENGE\r\n", 5).split()[2])
+    assert con.feed(b"AUTH " + hexlify(CO.response(CRED, nonce)) + b"\r\n", 5).startswith(b"OK AUTH")
+    assert con.feed(b"RESET SIM\r\n", 6) == b"OK RESET SIM cleared=0x80 bind=0 pin1=off next=login-e020\r\n"
+    assert not sim.pin_enabled() and G.read_tlvs(sim, p, b"", [0xE00D]) == [(0xE00D, b"\x00")]
+    assert p.get("cleared_login") == bytes([K.CLEARED_PIN1]) and con.events() == [("reset", "sim", 0x80)]
+    t2 = _guarded_engine(sim, p)
+    reg = F.Platform().read(F.only(t2.outgoing())[1])
+    assert reg.command == C.REGISTER and reg.fields["operation"] == K.REG_OP_CHANGE_MAPPING
+
+
+def test_reset_sim_blocked_pin_with_puk_then_login_reports_e020():
+    # 4.4.1.4 case 3: PIN1 locked; the technician unlocks with PUK1, the PIN1 check
+    # is switched off; the next LOGIN carries E020 = 0x80 (PIN1, appendix E g).
+    p = F.provisioned_params()
+    p.set("secret_service", CRED)
+    p.set("secret_pin1", PIN.encode())
+    sim = S.SimulatedSim(F.IMSI, ICCID, F.IMEI, pin=PIN, puk=PUK)
+    for bad in ("1111", "2222", "3333"):
+        try:
+            sim.enter_pin(bad)
+        except S.WrongPin:
+            pass
+    t = _guarded_engine(sim, p)
+    assert t.state_name == "alarm" and sim.pin_state() == S.SIM_PUK
+    r = Rig(store=p, sim=sim)
+    r.state = (t.state_name, t.alarms)
+    r.login()
+    assert "sim=SIM_PUK" in r.say("STATUS")
+    assert r.say("RESET SIM").startswith("ERR need_puk ")
+    assert r.say("RESET SIM 12345678").startswith("ERR sim WrongPuk: ")
+    assert sim.attempts()[1] == S.PUK_TRIES - 1
+    assert r.say("RESET SIM 1234").startswith("ERR syntax ")
+    assert r.say("RESET SIM " + PUK) == "OK RESET SIM cleared=0x80 bind=0 pin1=off next=login-e020"
+    assert sim.pin_state() == S.READY and not sim.pin_enabled()
+    t2 = _guarded_engine(sim, p)
+    login = F.Platform().read(F.only(t2.outgoing())[1], ts=0)
+    assert login.command == C.LOGIN and login.tlv(0xE020) == b"\x80"
+    _no_secret(r.replies)
+
+
+def test_reset_sim_refused_when_the_card_waits_for_pin1():
+    # The PIN1 cannot be cleared without it: a clear refusal, nothing changed.
+    sim = S.SimulatedSim(F.IMSI, ICCID, F.IMEI, pin=PIN)
+    d = _provisioned()
+    r = Rig(data=d, sim=sim)
+    G.bind(r.flash, F.IMSI, F.IMEI)
+    r.login()
+    assert r.say("RESET SIM").startswith("ERR sim_state SIM waits for PIN1")
+    assert G.read_tlvs(sim, r.flash, b"", [0xE00D]) == [(0xE00D, b"\x01")]
+    assert "cleared_login" not in r.flash.load()
+    sim.remove()
+    assert r.say("RESET SIM").startswith("ERR sim_state no SIM card")
+
+
+def test_reset_sim_without_a_sim_interface():
+    # 4.4.1.4 needs the SIM: a clear refusal.
+    r = Rig(data=_provisioned())
+    r.login()
+    assert r.say("RESET SIM").startswith("ERR sim no SIM interface")
+
+
+# -- the line protocol and bad input ---------------------------------------------
+
+def test_status_ident_alarms_need_no_auth_and_show_no_secret():
+    # Issue 4 console: status, alarms (appendix E e codes), identities; no secret.
+    sim = S.SimulatedSim(F.IMSI, ICCID, F.IMEI, pin=PIN, puk=PUK, pin_enabled=False)
+    r = Rig("alarm", [K.ALARM_SELF_TEST_FAULT, K.ALARM_MEMORY_ERROR], data=_provisioned(), sim=sim)
+    st = r.say("STATUS")
+    assert st.startswith("OK STATUS state=alarm alarms=0x0006,0x0011 registered=yes sim=READY pin1=off "
+                         "pin1_left=3 puk1_left=10 pin1_errors=0/3 bind=0 cleared=0x00 ")
+    assert "reset=allowed" in st
+    assert r.say("IDENT") == "OK IDENT serial=M2MMAKER0000A1B2 imei=%s imsi=%s iccid=%s fw=FW1.2" % (
+        F.IMEI, F.IMSI, ICCID)
+    assert r.say("ALARMS") == "OK ALARMS n=2 0x0006 0x0011"
+    assert r.say("help").startswith("OK HELP STATUS")
+    _no_secret(r.replies)
+
+
+def test_audit_export_needs_auth_and_carries_no_secret():
+    # Issue 4: export of the audit log; every refusal, AUTH and 4.4.4 reset is in it.
+    r = Rig(data=_provisioned())
+    assert r.say("AUDIT").startswith("ERR need_auth ")
+    r.login(T0, b"wrong")
+    r.login(T0 + 2)
+    r.say("RESET KEYS", T0 + 2)
+    out = r.con.feed(b"AUDIT\n", T0 + 3).decode().split("\r\n")
+    assert out[-1] == "" and out[-2] == "OK AUDIT n=%d" % len(r.audit())
+    lines = out[:-2]
+    assert all(x.startswith("* ") for x in lines)
+    assert [x.split()[2] for x in lines] == ["console_refused", "console_auth_fail", "console_auth_ok",
+                                             "console_reset_keys"]
+    assert r.con.feed(b"AUDIT 1\n", T0 + 3).decode().startswith("* ")
+    assert r.say("AUDIT 0", T0 + 3).startswith("ERR syntax ")
+    _no_secret(r.replies + out + _audit_text(r))
+
+
+def test_malformed_lines_get_one_err_each_and_nothing_changes():
+    # Issue 4 "Bad input": malformed console lines get a clear refusal, lose nothing.
+    r = Rig(data=_provisioned())
+    assert r.say("FROB") == "ERR unknown unknown command (see HELP)"
+    assert r.say("STATUS now").startswith("ERR syntax ")
+    assert r.say("RESET").startswith("ERR syntax ")
+    assert r.say("RESET SIM " + PUK + " x").startswith("ERR syntax ")
+    assert r.say("AUTH").startswith("ERR syntax ")
+    assert r.say("AUTH " + "zz" * 16).startswith("ERR syntax ")
+    assert r.say("AUTH " + "00" * 17).startswith("ERR syntax ")
+    assert r.say("STA\xe9TUS").startswith("ERR bad_char ")
+    assert r.con.feed(b"\xff\xfe\x00\n", T0) == b"ERR bad_char line has bytes outside ASCII 0x20-0x7E\r\n"
+    assert r.con.feed(b"\n\r\n   \n", T0) == b""                       # empty lines: no reply
+    assert r.con.fails == 0 and r.flash.load()[0xE025] == F.UP
+    # a typed secret is never echoed nor logged
+    assert PUK not in r.say("X" + PUK)
+    _no_secret(r.replies + _audit_text(r))
+
+
+def test_line_endings_and_split_input():
+    # docs/CONSOLE.md line protocol: CR, LF or CRLF; a line may arrive in pieces.
+    r = Rig(data=_provisioned())
+    assert r.con.feed(b"ALA", T0) == b""
+    assert r.con.feed(b"RMS\r", T0) == b"OK ALARMS n=1 0x0006\r\n"
+    assert r.con.feed(b"\nalarms\rALARMS\r\n", T0).count(b"OK ALARMS") == 2
+
+
+def test_ctrl_c_is_an_ordinary_byte():
+    # Issue 4: in production Ctrl-C does not drop into the REPL; the console sees
+    # 0x03 as a byte of a line (refused as such) and carries on.
+    assert CO.disable_ctrl_c() in (True, False)
+    r = Rig(data=_provisioned())
+    assert r.con.feed(b"\x03", T0) == b""
+    assert r.con.feed(b"\x03\x03\n", T0).startswith(b"ERR bad_char ")
+    assert r.say("ALARMS") == "OK ALARMS n=1 0x0006"
+
+
+def test_long_line_discarded_with_one_err():
+    # Issue 4 "Bad input": a line over MAX_LINE gets one ERR and is discarded.
+    r = Rig(data=_provisioned())
+    out = r.con.feed(b"A" * (CO.MAX_LINE + 1), T0)
+    assert out == b"ERR too_long line longer than %d bytes discarded\r\n" % CO.MAX_LINE
+    assert r.con.feed(b"RESET KEYS" + b"B" * 100 + b"\nALARMS\n", T0 + 1) == b"OK ALARMS n=1 0x0006\r\n"
+    assert r.con.feed(b"S" * CO.MAX_LINE + b"\n", T0 + 2).startswith(b"ERR unknown ")   # at the limit: read
+
+
+def test_flood_dropped_counted_and_never_run():
+    # Issue 4 "Bad input": console floods are dropped and counted, never an exception.
+    r = Rig(data=_provisioned())
+    r.login()
+    burst = b"X" * (CO.BUDGET - 4) + b"RESET KEYS\n"
+    out = r.con.feed(burst, T0 + 1)
+    assert out.count(b"\r\n") == 2 and b"ERR too_long" in out and b"ERR flood" in out
+    assert r.con.dropped == len(burst) - CO.BUDGET
+    assert r.con.feed(b"ALARMS\n" * 10, T0 + 1.5) == b""          # same second: dropped
+    assert r.con.dropped == len(burst) - CO.BUDGET + 70
+    # the line that lost bytes is never run, even when its end arrives later
+    assert r.con.feed(b"RESET KEYS\n", T0 + 2.5) == b""
+    assert r.con.feed(b"ALARMS\n", T0 + 2.5) == b"OK ALARMS n=1 0x0006\r\n"
+    assert r.flash.load()[0xE025] == F.UP and r.con.events() == []
+    # a long stream of junk costs bounded memory and audit entries
+    for i in range(70):
+        r.con.feed(b"junk\n" * 20, T0 + 3 + i)
+    events = [e for _, e, _ in r.audit()]
+    assert events.count("console_refused") <= CO.AUDIT_BURST * 3
+    assert "console_suppressed" in events and r.con.suppressed > 0
+    assert len(r.con._line) <= CO.MAX_LINE
+
+
+def test_refusals_are_audited_without_input_text():
+    # 4.4.4 state check refusal and issue 4: refusals are logged, never the input.
+    r = Rig("online", [], data=_provisioned())
+    r.say("FROB " + PUK)
+    r.login()
+    r.say("RESET KEYS")
+    details = [d for _, e, d in r.audit() if e == "console_refused"]
+    assert details == ["unknown len=4", "state RESET KEYS state=online alarms=0"]
+    _no_secret(_audit_text(r))
+
+
+def test_repr_has_no_secret():
+    # Issue 4: secrets never appear in repr.
+    r = Rig(data=_provisioned())
+    r.login()
+    _no_secret([repr(r.con), str(r.con)])
+    assert isinstance(CO.response(CRED, b"n" * 16), bytes) and len(CO.response(CRED, b"n")) == 16
+    try:
+        r.con.feed(b"ALARMS\n", T0 + 1)
+    except WmmpError:
+        assert False

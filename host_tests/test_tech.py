@@ -1,0 +1,303 @@
+"""`wmmp-tech` against a terminal running on the host with its service console
+(wmmp.console) on a real pseudo-terminal: the local manual security resets of
+sections 4.4.1.4 (SIM) and 4.4.4 (access passwords and base key), E020 bits of
+appendix E g, identity and state checks, the persistent lockout (issue 4).
+CPython only: os.openpty, pyserial, subprocess."""
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+import tty
+
+import pytest
+
+from wmmp import console as CO, store as ST, fsio, sim as S, simguard as G, codes as K
+from wmmp_tools import tech
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TECH = os.path.join(ROOT, ".venv", "bin", "wmmp-tech")
+
+CRED = b"4f1c9e0a7b2d83e6c5a1f09d2b7e4c18"
+UP = b"Up123456"
+DOWN = b"Dn654321"
+BASE = b"BaseKey3DES12345"
+IMEI = "860000000000001"
+IMSI = "460001234567890"
+ICCID = "89860012345678901234"
+PUK = "11223344"
+
+
+class PtyTerminal:
+    """A terminal's service console served on a pseudo-terminal: a thread reads
+    the master side, feeds wmmp.console.Console with a clock the test can move,
+    and writes the replies back.  `path` is the slave device wmmp-tech opens."""
+
+    def __init__(self, store, sim=None, state=("online", [])):
+        self.state = state
+        self.frozen = None
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        self.path = os.ttyname(self.slave)
+        self.console = CO.Console(store, lambda: self.state, sim=sim, firmware="FW1.2", imei=IMEI)
+        self.seen = bytearray()
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._serve, daemon=True)
+        self._t.start()
+
+    def now(self):
+        """The console's clock: real time, or `frozen` when a test holds it still."""
+        return self.frozen if self.frozen is not None else time.monotonic()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            r, _, _ = select.select([self.master], [], [], 0.05)
+            if not r:
+                continue
+            try:
+                data = os.read(self.master, 1024)
+            except OSError:
+                continue
+            self.seen += data
+            out = self.console.feed(data, self.now())
+            if out:
+                os.write(self.master, out)
+
+    def close(self):
+        self._stop.set()
+        self._t.join(2)
+        os.close(self.master)
+        os.close(self.slave)
+
+
+def _provisioned():
+    return {"secret_service": CRED, "serial": b"M2MMAKER0000A1B2", "registered": b"\x01",
+            "imsi": IMSI.encode(), 0xE025: UP, 0xE027: b"\x6a\x00\x00\x00", 0xE028: DOWN,
+            0xE02A: b"\x6a\x00\x00\x00", 0xE036: BASE, 0xE038: b"\x6a\x00\x00\x00", 0xE039: b"\x01"}
+
+
+@pytest.fixture
+def flash(tmp_path):
+    st = ST.FlashStorage(fsio.OsFS(), str(tmp_path / "state"))
+    st.save(_provisioned())
+    return st
+
+
+@pytest.fixture
+def cred_file(tmp_path):
+    p = tmp_path / "cred"
+    p.write_bytes(CRED + b"\n")
+    p.chmod(0o600)
+    return str(p)
+
+
+@pytest.fixture
+def wrong_file(tmp_path):
+    p = tmp_path / "wrong"
+    p.write_bytes(b"not-the-credential\n")
+    p.chmod(0o600)
+    return str(p)
+
+
+@pytest.fixture
+def term(flash):
+    t = PtyTerminal(flash)
+    yield t
+    t.close()
+
+
+class Run:
+    def __init__(self, p):
+        self.rc = p.returncode
+        self.out = p.stdout
+        self.err = p.stderr
+
+
+def wmmp_tech(*args, timeout=20):
+    p = subprocess.run([TECH] + list(args), capture_output=True, text=True, timeout=timeout,
+                       stdin=subprocess.DEVNULL)
+    return Run(p)
+
+
+def _no_secret(*texts):
+    for text in texts:
+        for s in (CRED, UP, DOWN, BASE, PUK.encode()):
+            assert s.decode() not in text
+            assert s.hex() not in text.lower()
+
+
+def test_console_script_is_installed():
+    assert os.access(TECH, os.X_OK), "run: .venv/bin/pip install --no-deps --no-build-isolation -e ."
+
+
+def test_status_ident_alarms_over_the_pty(term):
+    term.state = ("alarm", [K.ALARM_SELF_TEST_FAULT, K.ALARM_MEMORY_ERROR])
+    r = wmmp_tech("--port", term.path, "status")
+    assert r.rc == 0, r.err
+    assert "state" in r.out and " alarm\n" in r.out
+    assert "0x0006 terminal self-test fault (hardware)" in r.out and "0x0011 memory error" in r.out
+    assert "reset" in r.out and "allowed" in r.out and "registered     yes" in r.out
+    r = wmmp_tech("--port", term.path, "ident")
+    assert r.rc == 0 and "serial  M2MMAKER0000A1B2" in r.out and "imei    %s" % IMEI in r.out
+    r = wmmp_tech("--port", term.path, "alarms")
+    assert r.rc == 0 and r.out.splitlines()[0].startswith("0x0006 terminal self-test fault")
+    _no_secret(r.out, r.err, term.seen.decode())
+
+
+def test_reset_refused_while_working_normally(term, cred_file, flash):
+    # 4.4.4: in the normal (logged in) state the reset is refused even with the
+    # right credential: exit 1, nothing cleared.
+    r = wmmp_tech("--port", term.path, "--credential-file", cred_file, "reset-keys")
+    assert r.rc == 1 and r.out == ""
+    assert r.err.startswith("wmmp-tech: terminal refused the access passwords and base key reset: state ")
+    assert len(r.err.splitlines()) == 1
+    d = flash.load()
+    assert d[0xE025] == UP and "cleared" not in d and d["registered"] == b"\x01"
+    assert [e for _, e, _ in flash.audit_entries()][-2:] == ["console_auth_ok", "console_refused"]
+
+
+def test_reset_keys_allowed_in_alarm_state(term, cred_file, flash):
+    # 4.4.4 + appendix E g E020: uplink 0x08, downlink 0x04, base key 0x02 recorded
+    # for REGISTER operation 0x04; the credential never crosses the line.
+    term.state = ("alarm", [K.ALARM_PLATFORM_CONNECT_FAILED])
+    r = wmmp_tech("--port", term.path, "--credential-file", cred_file, "reset-keys")
+    assert r.rc == 0, r.err
+    assert "access passwords and base key reset done" in r.out
+    assert "0x0E (uplink access password cleared, downlink access password cleared, base key cleared)" in r.out
+    d = flash.load()
+    assert d["cleared"] == b"\x0e" and "registered" not in d
+    assert not any(t in d for t in (0xE025, 0xE028, 0xE036))
+    assert term.console.events() == [("reset", "keys", 0x0E)]
+    sent = term.seen.decode()
+    assert "AUTH " in sent and "BYE" in sent
+    _no_secret(r.out, r.err, sent)
+
+
+def test_reset_sim_allowed_in_alarm_state(tmp_path, cred_file):
+    # 4.4.1.4 case 3: PIN1 locked; the PUK (from a file) unlocks it, the binding and
+    # the PIN1 check are cleared; E020 = 0x80 recorded for the next LOGIN.
+    flash = ST.FlashStorage(fsio.OsFS(), str(tmp_path / "state"))
+    d = _provisioned()
+    d["secret_pin1"] = b"2468"
+    flash.save(d)
+    G.bind(flash, IMSI, IMEI)
+    sim = S.SimulatedSim(IMSI, ICCID, IMEI, pin="2468", puk=PUK)
+    for bad in ("1111", "2222", "3333"):
+        with pytest.raises(S.WrongPin):
+            sim.enter_pin(bad)
+    puk_file = tmp_path / "puk"
+    puk_file.write_text(PUK + "\n")
+    puk_file.chmod(0o600)
+    term = PtyTerminal(flash, sim=sim, state=("alarm", [K.ALARM_SELF_TEST_FAULT]))
+    try:
+        r = wmmp_tech("--port", term.path, "--credential-file", cred_file, "reset-sim")
+        assert r.rc == 1 and "need_puk" in r.err
+        r = wmmp_tech("--port", term.path, "--credential-file", cred_file, "--puk-file", str(puk_file),
+                      "reset-sim")
+        assert r.rc == 0, r.err
+        assert "SIM security reset done" in r.out and "0x80 (PIN1 cleared)" in r.out
+        assert sim.pin_state() == S.READY and not sim.pin_enabled()
+        assert flash.load()["cleared_login"] == b"\x80"
+        assert G.read_tlvs(sim, flash, b"", [0xE00D]) == [(0xE00D, b"\x00")]
+        _no_secret(r.out, r.err, "\n".join("%s %s" % e[1:] for e in flash.audit_entries()))
+    finally:
+        term.close()
+
+
+def test_wrong_credential_then_lockout_delay(term, cred_file, wrong_file, flash):
+    # Issue 4: a wrong answer raises the persistent counter and the next AUTH waits
+    # 2 s (then 4, 8 ...); during the wait even the right credential is refused.
+    term.state = ("alarm", [K.ALARM_PLATFORM_CONNECT_FAILED])
+    term.frozen = 1000.0            # the console's clock moves only when the test says so
+    r = wmmp_tech("--port", term.path, "--credential-file", wrong_file, "reset-keys")
+    assert r.rc == 2
+    assert r.err == "wmmp-tech: wrong credential: wrong answer: 1 failures, next AUTH in 2 s\n"
+    assert flash.load()["console_fails"] == b"\x00\x01"
+    r = wmmp_tech("--port", term.path, "--credential-file", cred_file, "reset-keys")
+    assert r.rc == 2 and r.err.startswith("wmmp-tech: terminal locked after wrong credentials: wait ")
+    assert flash.load()[0xE025] == UP
+    term.frozen += 2.0
+    r = wmmp_tech("--port", term.path, "--credential-file", wrong_file, "audit")
+    assert r.rc == 2 and "2 failures, next AUTH in 4 s" in r.err
+    term.frozen += 4.0
+    r = wmmp_tech("--port", term.path, "--credential-file", cred_file, "reset-keys")
+    assert r.rc == 0, r.err
+    assert flash.load()["console_fails"] == b"\x00\x00"
+
+
+def test_audit_export(term, cred_file):
+    r = wmmp_tech("--port", term.path, "--credential-file", cred_file, "audit")
+    assert r.rc == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[-1] == "(%d entries)" % (len(lines) - 1)
+    assert "console_auth_ok technician authenticated" in r.out
+    _no_secret(r.out, r.err)
+
+
+def test_credential_prompted_not_echoed(term, flash, monkeypatch, capsys):
+    # No --credential-file: asked for with getpass (no echo), never printed.
+    asked = []
+    monkeypatch.setattr("getpass.getpass", lambda prompt: asked.append(prompt) or CRED.decode())
+    term.state = ("backoff", [])
+    assert tech.main(["--port", term.path, "reset-keys"]) == 0
+    out, err = capsys.readouterr()
+    assert asked == ["service credential: "] and "reset done" in out
+    _no_secret(out, err)
+    assert flash.load()["cleared"] == b"\x0e"
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, term, cred_file):
+    # missing credential file
+    r = wmmp_tech("--port", term.path, "--credential-file", str(tmp_path / "nope"), "reset-keys")
+    assert r.rc == 2 and r.err.startswith("wmmp-tech: cannot read the credential file ") and \
+        len(r.err.splitlines()) == 1
+    # empty credential file
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"\n")
+    r = wmmp_tech("--port", term.path, "--credential-file", str(empty), "audit")
+    assert r.rc == 2 and "is empty" in r.err
+    # a PUK that is not 8 digits is refused before anything is sent
+    bad = tmp_path / "badpuk"
+    bad.write_text("1234\n")
+    r = wmmp_tech("--port", term.path, "--credential-file", cred_file, "--puk-file", str(bad), "reset-sim")
+    assert r.rc == 2 and "must be 8 digits" in r.err and "1234" not in r.err
+    # no such port
+    r = wmmp_tech("--port", str(tmp_path / "ttyNONE"), "status")
+    assert r.rc == 2 and r.err.startswith("wmmp-tech: cannot open ") and len(r.err.splitlines()) == 1
+    # unknown command, and no way to put the credential on the command line
+    assert wmmp_tech("--port", term.path, "frob").rc == 2
+    r = wmmp_tech("--port", term.path, "--credential", CRED.decode(), "status")
+    assert r.rc == 2 and CRED.decode() not in r.err
+
+
+def test_world_readable_credential_file_warns(tmp_path, term):
+    p = tmp_path / "open"
+    p.write_bytes(CRED)
+    p.chmod(0o644)
+    r = wmmp_tech("--port", term.path, "--credential-file", str(p), "audit")
+    assert r.rc == 0 and "warning: %s is readable by other users" % p in r.err
+
+
+def test_no_answer_times_out():
+    master, slave = os.openpty()
+    try:
+        tty.setraw(slave)
+        t0 = time.monotonic()
+        r = wmmp_tech("--port", os.ttyname(slave), "--timeout", "0.5", "status")
+        assert r.rc == 2 and r.err == "wmmp-tech: no answer from the terminal within 0.5 s\n"
+        assert time.monotonic() - t0 < 10
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_terminal_text_is_sanitised():
+    # A hostile line cannot send terminal control sequences to the technician's screen.
+    assert tech._clean("OK \x1b[2Jx\x07") == "OK ?[2Jx?"
+
+
+def test_answer_matches_the_terminal_side():
+    # The tool's HMAC-MD5 (Python's hmac) and the terminal's (wmmp.md5) agree (RFC 2104).
+    for cred, nonce in ((CRED, bytes(16)), (b"k" * 100, bytes(range(16)))):
+        assert tech.answer(cred, nonce) == CO.response(cred, nonce)

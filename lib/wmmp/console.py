@@ -1,0 +1,702 @@
+"""The service console on the terminal's USB serial line (issue 4, "Local manual
+security reset"; sections 4.4.1.4 and 4.4.4 of the standard, appendix E g E020).
+
+Sans-I/O: Console.feed(data, now) takes the bytes read from the line and the
+monotonic time in seconds, and returns the bytes to write back.  The protocol is
+described in docs/CONSOLE.md: one ASCII command per line (CR, LF or CRLF ends
+it, at most MAX_LINE bytes), every reply ends with one line "OK ..." or
+"ERR <code> <reason>"; AUDIT sends its entries first as lines starting "* ".
+
+Local resets (RESET SIM: binding and PIN1 check, 4.4.1.4; RESET KEYS: access
+passwords and base key, 4.4.4) need both checks of the standard:
+  identity  CHALLENGE gives a random nonce; AUTH <hex> must carry
+            HMAC-MD5(key = the service credential, message = nonce) (RFC 2104).
+            The credential is stored under "secret_service" and never sent.
+            A wrong answer raises a persistent failure counter ("console_fails",
+            survives power cycles): the next AUTH waits 2**n s (up to
+            LOCK_CAP); after a reboot the full wait starts again.  A right one
+            clears it and opens an authorisation valid AUTH_TTL s.
+  state     state_provider() -> (state name, alarm codes): refused while logged
+            in ("online", "logging-out") and while working normally (no alarm
+            and not in "alarm"/"backoff").
+What was cleared is kept as E020 bits for the engine: RESET KEYS sets "cleared"
+(REGISTER operation 0x04) and drops "registered"; RESET SIM sets "cleared_login"
+(E020 in the next LOGIN).  Every refusal and reset goes to the audit log
+(refusals of malformed or unauthorised input at most AUDIT_BURST per minute, the
+rest counted), never with a secret or the text of an input line.
+"""
+
+import struct
+from binascii import hexlify, unhexlify
+from micropython import const
+
+from wmmp import md5
+from wmmp import codes as K
+from wmmp.errors import WmmpError
+
+MAX_LINE = const(128)       # bytes in one command line (without CR/LF)
+BUDGET = const(512)         # input bytes accepted per second; the rest is dropped
+NONCE_LEN = const(16)
+NONCE_TTL = const(60)       # s a challenge may be answered
+AUTH_TTL = const(300)       # s an accepted AUTH allows resets
+LOCK_CAP = const(600)       # longest wait after wrong answers, s
+AUDIT_BURST = const(8)      # refusal entries per minute (auth failures and resets always)
+
+KEY_CREDENTIAL = "secret_service"
+KEY_FAILS = "console_fails"     # u16: wrong AUTH answers since the last right one
+KEY_CLEARED = "cleared"         # E020 bits for REGISTER operation 0x04 (4.4.4)
+KEY_CLEARED_LOGIN = "cleared_login"  # E020 bits for the next LOGIN (4.4.1.4)
+KEY_REGISTERED = "registered"
+
+LOGGED_IN = ("online", "logging-out")
+ABNORMAL = ("alarm", "backoff")
+
+# Access passwords, base key and their settings (4.4.4; appendix E g): tag -> E020 bit
+_KEY_TAGS = ((0xE025, K.CLEARED_UP_PASSWORD), (0xE027, 0), (0xE028, K.CLEARED_DOWN_PASSWORD),
+             (0xE02A, 0), (0xE036, K.CLEARED_BASE_KEY), (0xE037, K.CLEARED_BASE_KEY),
+             (0xE038, 0), (0xE039, 0))
+
+HELP = "STATUS | IDENT | ALARMS | CHALLENGE | AUTH <32 hex> | RESET SIM [<PUK1>] | RESET KEYS | AUDIT [<n>] | BYE | HELP"
+
+
+def hmac_md5(key, msg):
+    """HMAC-MD5 (RFC 2104) over wmmp.md5 (MicroPython's hashlib may lack MD5)."""
+    key = bytes(key)
+    if len(key) > 64:
+        key = md5.md5(key)
+    key = key + bytes(64 - len(key))
+    h = md5.new(bytes(b ^ 0x36 for b in key))
+    h.update(msg)
+    inner = h.digest()
+    h = md5.new(bytes(b ^ 0x5C for b in key))
+    h.update(inner)
+    return h.digest()
+
+
+def response(credential, nonce):
+    """The AUTH answer to `nonce` (bytes): HMAC-MD5(credential, nonce)."""
+    return hmac_md5(credential, nonce)
+
+
+def lock_delay(fails):
+    """Seconds the next AUTH waits after `fails` wrong answers: 2, 4, 8 ... LOCK_CAP."""
+    if fails <= 0:
+        return 0
+    return min(LOCK_CAP, 1 << min(fails, 16))
+
+
+def disable_ctrl_c():
+    """Production: Ctrl-C (0x03) on the REPL line no longer raises
+    KeyboardInterrupt, so it cannot break the console loop into the REPL
+    (MicroPython micropython.kbd_intr(-1)).  True when done; a no-op elsewhere."""
+    try:
+        import micropython
+    except ImportError:
+        return False
+    f = getattr(micropython, "kbd_intr", None)
+    if f is None:
+        return False
+    f(-1)
+    return True
+
+
+def _default_rng(n):
+    try:
+        import os
+        return os.urandom(n)
+    except (ImportError, AttributeError, NotImplementedError):
+        import random           # boards without os.urandom: seeded by the port's RNG
+        return bytes(random.getrandbits(8) for _ in range(n))
+
+
+def _word(v, limit=40):
+    """A value as one printable token (no spaces), bounded."""
+    if v is None:
+        return "-"
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        v = bytes(v)
+        while v[-1:] in (b"\x00", b" "):
+            v = v[:-1]
+        for c in v:
+            if not 0x21 <= c <= 0x7E:
+                return hexlify(v[:limit // 2]).decode()
+        v = v.decode()
+    v = str(v)
+    out = []
+    for ch in v[:limit]:
+        out.append(ch if 0x21 <= ord(ch) <= 0x7E else "_")
+    return "".join(out) or "-"
+
+
+class _Store:
+    """The console's view of the store: a live wmmp.params.Params (get/set/
+    delete/commit, audit through its .storage) while the engine runs, or a
+    load()/save() storage (wmmp.store.FlashStorage) before it does."""
+
+    def __init__(self, store):
+        self.s = store
+        self.live = hasattr(store, "commit") and hasattr(store, "get")
+        self._log = getattr(store, "audit", None) or getattr(getattr(store, "storage", None), "audit", None)
+        self._entries = getattr(store, "audit_entries", None) or \
+            getattr(getattr(store, "storage", None), "audit_entries", None)
+
+    def view(self):
+        """Something with get(key) holding the current values."""
+        if self.live:
+            return self.s
+        d = self.s.load()
+        return dict(d) if d else {}
+
+    def update(self, puts, drops):
+        """Write `puts` {key: bytes} and remove `drops` in one save; on a failed
+        save nothing changes (also not in a live Params)."""
+        if not self.live:
+            d = self.s.load()
+            d = dict(d) if d else {}
+            for k in drops:
+                d.pop(k, None)
+            for k in puts:
+                d[k] = bytes(puts[k])
+            self.s.save(d)
+            return
+        p = self.s
+        old = [(k, p.get(k)) for k in drops] + [(k, p.get(k)) for k in puts]
+        for k in drops:
+            p.delete(k)
+        for k in puts:
+            p.set(k, puts[k])
+        try:
+            p.commit()
+        except WmmpError:
+            for k, v in old:
+                if v is None:
+                    p.delete(k)
+                else:
+                    p.set(k, v)
+            raise
+
+    def audit(self, event, detail):
+        if self._log is not None:
+            try:
+                self._log(event, detail)
+            except Exception:       # a broken audit log must not stop the console
+                pass
+
+    def entries(self):
+        return self._entries() if self._entries is not None else []
+
+
+class Console:
+    """One service console (see the module docstring and docs/CONSOLE.md).
+
+    store           live Params (engine running) or a load()/save() storage
+    state_provider  callable -> (state name, [alarm codes]), e.g.
+                    lambda: (terminal.state_name, terminal.alarms)
+    sim             wmmp.sim interface (RESET SIM, STATUS, IDENT), or None
+    rng             callable n -> n random bytes (default os.urandom)
+    firmware, imei  shown by IDENT (imei when there is no SIM interface)
+    production      True: disable_ctrl_c() now (MicroPython)
+
+    feed(data, now) -> bytes to write; events() -> [("reset", "sim"|"keys", bits)]
+    (after a reset the application restarts the engine: Terminal.start).
+    Counters: dropped (flood bytes), suppressed (audit entries not written)."""
+
+    def __init__(self, store, state_provider, sim=None, rng=None, firmware="", imei=None,
+                 production=True):
+        self.st = _Store(store)
+        self.store = store
+        self.state_provider = state_provider
+        self.sim = sim
+        self.rng = rng or _default_rng
+        self.firmware = firmware
+        self.imei = imei
+        self._line = bytearray()
+        self._skip = None           # why the current line is being discarded, or None
+        self._bad = False           # current line has a byte outside 0x20-0x7E
+        self._cr = False
+        self._win = None            # start of the current one-second input window
+        self._used = 0
+        self._flood_told = False
+        self.dropped = 0
+        self._aw = None             # start of the current audit minute
+        self._aused = 0
+        self.suppressed = 0
+        self._nonce = None
+        self._nonce_until = 0
+        self._auth_until = None
+        self._locked_until = None   # armed from the first fed time (after a reboot too)
+        self._out = []
+        self._events = []
+        self.now = None
+        try:
+            self.fails = self._stored_fails()
+        except WmmpError:
+            self.fails = 1          # unreadable: behave as after a wrong answer
+        if production:
+            disable_ctrl_c()
+
+    def __repr__(self):
+        return "<Console fails=%d auth=%s dropped=%d>" % (self.fails, self._authed(), self.dropped)
+
+    __str__ = __repr__
+
+    def events(self):
+        ev, self._events = self._events, []
+        return ev
+
+    # -- input -------------------------------------------------------------------
+    def feed(self, data, now):
+        """Process bytes read from the line at monotonic time `now` (s); returns
+        the reply bytes.  Never raises on any input."""
+        if self.now is not None and now < self.now:
+            # the clock went back (a wrapped ticks counter): no authorisation, nonce
+            # or wait may outlive it; the full wait starts again
+            self._auth_until = None
+            self._nonce = None
+            self._locked_until = None
+            self._win = None
+            self._aw = None
+        self.now = now
+        if self._locked_until is None:
+            self._locked_until = now + lock_delay(self.fails)
+        if self._win is None or now - self._win >= 1:
+            self._win = now
+            self._used = 0
+            self._flood_told = False
+        room = BUDGET - self._used
+        n = len(data)
+        extra = 0
+        if n > room:
+            extra = n - room
+            self.dropped += extra
+            data = memoryview(data)[:room]
+            n = room
+        self._used += n
+        for c in data:
+            self._byte(c)
+        if extra:
+            # the line that lost bytes must not be run: what is left could be another command
+            if self._skip is None:
+                self._skip = "flood"
+            if not self._flood_told:
+                self._flood_told = True
+                self._refuse("flood", "input over %d bytes/s: %d bytes dropped" % (BUDGET, extra),
+                             "dropped=%d" % self.dropped)
+        out = b"".join(self._out)
+        self._out = []
+        return out
+
+    def _byte(self, c):
+        if c == 0x0A or c == 0x0D:
+            if c == 0x0A and self._cr:
+                self._cr = False
+                return
+            self._cr = c == 0x0D
+            self._end_line()
+            return
+        self._cr = False
+        if self._skip is not None:
+            return
+        if len(self._line) >= MAX_LINE:
+            self._skip = "long"
+            self._line = bytearray()
+            self._refuse("too_long", "line longer than %d bytes discarded" % MAX_LINE, "max=%d" % MAX_LINE)
+            return
+        if c < 0x20 or c > 0x7E:
+            self._bad = True       # Ctrl-C (0x03) included: an ordinary byte, never a break
+        self._line.append(c)
+
+    def _end_line(self):
+        line = self._line
+        skip = self._skip
+        bad = self._bad
+        self._line = bytearray()
+        self._skip = None
+        self._bad = False
+        if skip is not None:
+            return                  # already answered when it started being discarded
+        if bad:
+            self._refuse("bad_char", "line has bytes outside ASCII 0x20-0x7E", "len=%d" % len(line))
+            return
+        try:
+            text = bytes(line).decode().strip()
+        except UnicodeError:
+            text = None
+        if not text:
+            return
+        try:
+            self._command(text.split())
+        except Exception as e:      # the console must outlive any fault behind it
+            self._err("internal", "command failed")
+            self._audit_limited("console_error", "%s" % type(e).__name__)
+
+    # -- output --------------------------------------------------------------------
+    def _reply(self, text):
+        self._out.append(text.encode() + b"\r\n")
+
+    def _ok(self, text):
+        self._reply("OK " + text)
+
+    def _err(self, code, reason):
+        self._reply("ERR %s %s" % (code, reason))
+
+    def _refuse(self, code, reason, detail):
+        """ERR reply plus a rate-limited audit entry."""
+        self._err(code, reason)
+        self._audit_limited("console_refused", "%s %s" % (code, detail))
+
+    def _audit_limited(self, event, detail):
+        now = self.now
+        if self._aw is None or now - self._aw >= 60:
+            self._aw = now
+            self._aused = 0
+        if self._aused >= AUDIT_BURST:
+            self.suppressed += 1
+            return
+        if self.suppressed:
+            self._aused += 1
+            self.st.audit("console_suppressed", "%d refusals not logged" % self.suppressed)
+            self.suppressed = 0
+            if self._aused >= AUDIT_BURST:
+                self.suppressed += 1
+                return
+        self._aused += 1
+        self.st.audit(event, detail)
+
+    # -- commands ------------------------------------------------------------------
+    def _command(self, words):
+        cmd = words[0].upper()
+        args = words[1:]
+        if cmd == "STATUS" and not args:
+            self._status()
+        elif cmd == "IDENT" and not args:
+            self._ident()
+        elif cmd == "ALARMS" and not args:
+            self._alarms()
+        elif cmd == "CHALLENGE" and not args:
+            self._challenge()
+        elif cmd == "AUTH":
+            self._auth(args)
+        elif cmd == "RESET" and args and args[0].upper() == "SIM" and len(args) <= 2:
+            self._reset_sim(args[1] if len(args) == 2 else None)
+        elif cmd == "RESET" and len(args) == 1 and args[0].upper() == "KEYS":
+            self._reset_keys()
+        elif cmd == "AUDIT" and len(args) <= 1:
+            self._audit_export(args)
+        elif cmd == "BYE" and not args:
+            self._auth_until = None
+            self._nonce = None
+            self._ok("BYE")
+        elif cmd == "HELP" and not args:
+            self._ok("HELP " + HELP)
+        elif cmd in ("STATUS", "IDENT", "ALARMS", "CHALLENGE", "RESET", "AUDIT", "BYE", "HELP"):
+            self._refuse("syntax", "bad arguments for %s (see HELP)" % cmd, cmd)
+        else:
+            # the text is never echoed nor logged: it may be a mistyped secret
+            self._refuse("unknown", "unknown command (see HELP)", "len=%d" % len(cmd))
+
+    def _state(self):
+        """(name, alarms, reset allowed) from the state provider; never raises."""
+        try:
+            name, alarms = self.state_provider()
+            name = _word(name, 24)
+            alarms = [int(a) & 0xFFFF for a in alarms]
+        except Exception:
+            return "unknown", [], False
+        allowed = name not in LOGGED_IN and (name in ABNORMAL or bool(alarms))
+        return name, alarms, allowed
+
+    def _authed(self):
+        return self._auth_until is not None and self.now < self._auth_until
+
+    def _wait(self):
+        w = self._locked_until - self.now if self._locked_until is not None else 0
+        return int(w) + (1 if w > int(w) else 0) if w > 0 else 0
+
+    def _status(self):
+        name, alarms, allowed = self._state()
+        v = self.st.view()
+        parts = ["state=" + name,
+                 "alarms=" + (",".join("0x%04X" % a for a in alarms) or "none"),
+                 "registered=" + ("yes" if v.get(KEY_REGISTERED) == b"\x01" else "no")]
+        sim = self.sim
+        if sim is not None:
+            parts += self._sim_status()
+        parts += ["cleared=0x%02X" % _int(v.get(KEY_CLEARED)),
+                  "cleared_login=0x%02X" % _int(v.get(KEY_CLEARED_LOGIN)),
+                  "reset=" + ("allowed" if allowed else "refused"),
+                  "auth=" + ("yes" if self._authed() else "no"),
+                  "auth_failures=%d" % self.fails,
+                  "auth_wait=%d" % self._wait()]
+        self._ok("STATUS " + " ".join(parts))
+
+    def _sim_status(self):
+        from wmmp import simguard as G
+        sim = self.sim
+        out = []
+        try:
+            state = sim.pin_state()
+            out.append("sim=" + _word(state))
+        except WmmpError:
+            return ["sim=unreadable"]
+        try:
+            out.append("pin1=" + ("on" if sim.pin_enabled() else "off"))
+            left = sim.attempts()
+            out.append("pin1_left=%d puk1_left=%d" % (left[0], left[1]))
+        except WmmpError:
+            pass
+        try:
+            limit, count = G.pin1_errors(self.store)
+            out.append("pin1_errors=%d/%d" % (count, limit))
+            out.append("bind=%d" % G.read_tlvs(sim, self.store, b"", (0xE00D,))[0][1][0])
+        except WmmpError:
+            out.append("guard=unreadable")
+        return out
+
+    def _ident(self):
+        v = self.st.view()
+        sim = self.sim
+        imei = self.imei
+        imsi = v.get("imsi")
+        iccid = None
+        if sim is not None:
+            for attr in ("imei", "imsi", "iccid"):
+                try:
+                    val = getattr(sim, attr)()
+                except WmmpError:
+                    continue
+                if attr == "imei":
+                    imei = val
+                elif attr == "imsi":
+                    imsi = val
+                else:
+                    iccid = val
+        self._ok("IDENT serial=%s imei=%s imsi=%s iccid=%s fw=%s" % (
+            _word(v.get("serial")), _word(imei), _word(imsi), _word(iccid), _word(self.firmware)))
+
+    def _alarms(self):
+        name, alarms, _ = self._state()
+        self._ok("ALARMS n=%d%s" % (len(alarms), "".join(" 0x%04X" % a for a in alarms)))
+
+    # -- identity check ------------------------------------------------------------
+    def _credential(self):
+        c = self.st.view().get(KEY_CREDENTIAL)
+        return bytes(c) if c else None
+
+    def _challenge(self):
+        if self.now < self._locked_until:
+            self._refuse("locked", "wait %d s after %d wrong answers" % (self._wait(), self.fails),
+                         "fails=%d" % self.fails)
+            return
+        if self._credential() is None:
+            self._refuse("no_credential", "no service credential provisioned", "none stored")
+            return
+        self._nonce = bytes(self.rng(NONCE_LEN))
+        self._nonce_until = self.now + NONCE_TTL
+        self._ok("CHALLENGE " + hexlify(self._nonce).decode())
+
+    def _stored_fails(self):
+        v = self.st.view().get(KEY_FAILS)
+        return struct.unpack(">H", bytes(v))[0] if v is not None and len(v) == 2 else 0
+
+    def _save_fails(self, n):
+        self.st.update({KEY_FAILS: struct.pack(">H", min(n, 0xFFFF))}, ())
+        self.fails = n
+
+    def _auth(self, args):
+        if len(args) != 1 or len(args[0]) != 2 * 16:
+            self._refuse("syntax", "AUTH takes 32 hex digits", "AUTH")
+            return
+        try:
+            answer = unhexlify(args[0])
+        except ValueError:
+            self._refuse("syntax", "AUTH takes 32 hex digits", "AUTH")
+            return
+        if self.now < self._locked_until:
+            self._refuse("locked", "wait %d s after %d wrong answers" % (self._wait(), self.fails),
+                         "fails=%d" % self.fails)
+            return
+        cred = self._credential()
+        if cred is None:
+            self._refuse("no_credential", "no service credential provisioned", "none stored")
+            return
+        nonce = self._nonce
+        if nonce is None or self.now >= self._nonce_until:
+            self._nonce = None
+            self._refuse("no_challenge", "send CHALLENGE first (a nonce lasts %d s)" % NONCE_TTL,
+                         "no nonce")
+            return
+        self._nonce = None          # single use, whatever the answer
+        n = self.fails + 1
+        try:
+            self._save_fails(n)     # counted BEFORE the comparison: a power cut cannot undo it
+        except WmmpError:
+            self._err("storage", "flash write failed: AUTH refused")
+            self.st.audit("console_auth_refused", "failure counter could not be saved")
+            return
+        if _same(response(cred, nonce), answer):
+            try:
+                self._save_fails(0)
+            except WmmpError:
+                pass                # stays counted on flash: only a longer wait after a reboot
+            self.fails = 0
+            self._locked_until = self.now
+            self._auth_until = self.now + AUTH_TTL
+            self.st.audit("console_auth_ok", "technician authenticated")
+            self._ok("AUTH valid=%d" % AUTH_TTL)
+            return
+        self._auth_until = None
+        d = lock_delay(n)
+        self._locked_until = self.now + d
+        self.st.audit("console_auth_fail", "fails=%d wait=%ds" % (n, d))
+        self._err("auth", "wrong answer: %d failures, next AUTH in %d s" % (n, d))
+
+    # -- resets (4.4.1.4, 4.4.4) ---------------------------------------------------
+    def _may_reset(self, what):
+        """Both checks of 4.4.1.4 / 4.4.4; refuses (reply + audit) when one fails."""
+        if not self._authed():
+            self._refuse("need_auth", "RESET %s needs CHALLENGE and AUTH first" % what,
+                         "RESET %s" % what)
+            return False
+        name, alarms, allowed = self._state()
+        if not allowed:
+            self._refuse("state", "terminal is %s%s: resets only in an abnormal or alarm state" % (
+                name, " with alarms" if alarms else " without alarms"),
+                "RESET %s state=%s alarms=%d" % (what, name, len(alarms)))
+            return False
+        return True
+
+    def _mark(self, key, bits, drops=()):
+        v = self.st.view()
+        self.st.update({key: bytes([(_int(v.get(key)) | bits) & 0xFE])}, drops)
+
+    def _reset_keys(self):
+        if not self._may_reset("KEYS"):
+            return
+        v = self.st.view()
+        bits = 0
+        drops = []
+        for tag, bit in _KEY_TAGS:
+            if v.get(tag) is not None:
+                bits |= bit
+                drops.append(tag)
+        if not drops:
+            self.st.audit("console_reset_keys", "nothing stored: nothing cleared")
+            self._ok("RESET KEYS cleared=0x00 nothing stored")
+            return
+        drops.append(KEY_REGISTERED)
+        try:
+            self._mark(KEY_CLEARED, bits, drops)
+        except WmmpError:
+            self.st.audit("console_reset_keys", "flash write failed: nothing cleared")
+            self._err("storage", "flash write failed: nothing cleared")
+            return
+        self.st.audit("console_reset_keys", "cleared E020=0x%02X: REGISTER 0x04 next" % bits)
+        self._events.append(("reset", "keys", bits))
+        self._ok("RESET KEYS cleared=0x%02X next=register-0x04" % bits)
+
+    def _reset_sim(self, puk):
+        from wmmp import sim as S, simguard as G
+        if puk is not None:
+            try:
+                puk = S.check_puk(puk)
+            except WmmpError:
+                self._refuse("syntax", "PUK must be 8 digits", "RESET SIM PUK")
+                return
+        if not self._may_reset("SIM"):
+            return
+        sim = self.sim
+        if sim is None:
+            self._refuse("sim", "no SIM interface on this terminal", "RESET SIM no interface")
+            return
+        store = self.store
+        try:
+            state = sim.pin_state()
+            if state == S.SIM_PUK:
+                if puk is None:
+                    self._refuse("need_puk", "PIN1 is blocked: RESET SIM <PUK1>", "RESET SIM")
+                    return
+                new = G.stored_pin1(store) or self._new_pin()
+                G.unblock(sim, store, puk, new)
+            elif state != S.READY:
+                self._refuse("sim_state", _sim_hint(state), "RESET SIM sim=%s" % _word(state))
+                return
+            elif sim.pin_enabled() and G.stored_pin1(store) is None:
+                self._refuse("sim", "PIN1 check is on and no PIN1 is stored: nothing changed",
+                             "RESET SIM no stored PIN1")
+                return
+            G.clear(sim, store)
+        except WmmpError as e:
+            # e.g. the card refused the PUK (attempts left in the message), or the
+            # never-lock rule of 4.4.1.1 stopped a command; never carries a PIN
+            self.st.audit("console_reset_sim", "failed: %s" % type(e).__name__)
+            self._err("sim", "%s: %s" % (type(e).__name__, _word(str(e).replace(" ", "_"), 80)))
+            return
+        try:
+            self._mark(KEY_CLEARED_LOGIN, K.CLEARED_PIN1)
+        except WmmpError:
+            self.st.audit("console_reset_sim", "cleared; E020 report could not be saved")
+            self._err("storage", "SIM security cleared but the E020 report could not be saved")
+            return
+        self.st.audit("console_reset_sim", "binding removed, PIN1 check off: E020=0x80 at LOGIN")
+        self._events.append(("reset", "sim", K.CLEARED_PIN1))
+        self._ok("RESET SIM cleared=0x%02X bind=0 pin1=off next=login-e020" % K.CLEARED_PIN1)
+
+    def _new_pin(self):
+        """A random 8-digit PIN1 when the card is unblocked with no PIN1 stored
+        (stored by simguard.unblock, never shown)."""
+        r = self.rng(8)
+        return "".join("%d" % (b % 10) for b in r)
+
+    def _audit_export(self, args):
+        if not self._authed():
+            self._refuse("need_auth", "AUDIT needs CHALLENGE and AUTH first", "AUDIT")
+            return
+        n = None
+        if args:
+            try:
+                n = int(args[0])
+            except ValueError:
+                n = -1
+            if n < 1:
+                self._refuse("syntax", "AUDIT [count], count >= 1", "AUDIT")
+                return
+        try:
+            entries = self.st.entries()
+        except WmmpError:
+            self._err("storage", "audit log unreadable")
+            return
+        if n is not None:
+            entries = entries[-n:]
+        for seq, event, detail in entries:
+            self._reply("* %d %s %s" % (seq, event, detail))
+        self._ok("AUDIT n=%d" % len(entries))
+
+
+def _same(a, b):
+    """Compare without an early exit (no timing hint)."""
+    if len(a) != len(b):
+        return False
+    d = 0
+    for i in range(len(a)):
+        d |= a[i] ^ b[i]
+    return d == 0
+
+
+def _int(v):
+    if v is None or not 1 <= len(v) <= 4:
+        return 0
+    n = 0
+    for b in bytes(v):
+        n = (n << 8) | b
+    return n
+
+
+def _sim_hint(state):
+    if state == "SIM PIN":
+        return "SIM waits for PIN1 (the stored one is missing or refused): nothing changed"
+    if state == "NO SIM":
+        return "no SIM card: nothing changed"
+    if state == "BLOCKED":
+        return "SIM blocked for good (PUK1 exhausted): replace the card"
+    return "SIM is %s: nothing changed" % _word(state)
