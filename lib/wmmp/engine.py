@@ -25,6 +25,7 @@ from wmmp import keys as KEYS, cipher as CI, tlv as T, crc
 from wmmp import profile as P
 from wmmp import subpacket as SP
 from wmmp import catalogue as CAT
+from wmmp.params import u32 as PMu32
 from wmmp.errors import WmmpError, DecryptError, TooLongForBearer, SubpacketError
 
 # States.
@@ -44,6 +45,7 @@ STATE_NAMES = ("off", "registering", "wait-keys", "logging-in", "online", "loggi
 
 MISSED_HEARTBEATS = const(3)    # unanswered heartbeats before LOGOUT 0x04 (4.3.4)
 _SPLITS = const(2)              # sub-packet transactions held at once, each direction
+FALLBACK_AFTER = const(3)       # packet bearer failures in a row before falling back to SMS
 _CACHE = const(8)               # responses kept to answer duplicate requests (4.4.6.1)
 
 # REGISTER_ACK results that need a person (operator or technician), not a retry.
@@ -135,6 +137,8 @@ class Terminal:
         self._resp_splits = []          # [(trans_id, Splitter)] of fragmented responses
         self._pending_data = []         # TRANSPARENT_DATA waiting for a login
         self._resend = []               # requests of an ended session, sent again after login
+        self._packet_fail = 0           # packet bearer failures in a row (attach, socket, send)
+        self.packet_down = False        # True while working over SMS (SMS fallback)
         self.serial = bytes(self.params.get("serial") or self.cfg.serial)
 
     # == public inputs =======================================================
@@ -522,6 +526,8 @@ class Terminal:
                 return
             del self._txns[msg.seq]
             self._failures = 0
+            if bearer == P.BEARER_PACKET:
+                self._packet_fail = 0
             if not self.cfg.long_connection and self.state == S_ONLINE:
                 self._timers["short_idle"] = now + 5
             if t.command == C.HEART_BEAT and self._hb_sent_at is not None:
@@ -759,7 +765,7 @@ class Terminal:
     # == online ==============================================================
     def _arm_heartbeat(self):
         period = self.params.get_int(0x0011, 30)
-        if period and self.cfg.long_connection:
+        if period and self.cfg.long_connection and not self.packet_down:   # no heartbeats by SMS
             self._timers["heartbeat"] = self._now + period
 
     def _heartbeat(self, now):
@@ -837,7 +843,13 @@ class Terminal:
         """Report an alarm (0x300B-0x300D, 4.3.5); queued until online."""
         if code not in self.alarms:
             self.alarms.append(code)
-        self.report([(0x300B, b"\x01"), (0x300C, bytes([alarm_type])), (0x300D, struct.pack(">H", code))], now)
+        tl = [(0x300B, b"\x01"), (0x300C, bytes([alarm_type])), (0x300D, struct.pack(">H", code))]
+        if self.packet_down and self.state != S_ONLINE and self.registered:
+            # 4.3.5: over SMS an alarm goes at once, even without a login
+            self._now = now
+            self._request(codec.Message(C.CONFIG_TRAP, tlvs=tl), P.BEARER_SMS)
+            return
+        self.report(tl, now)
 
     def clear_alarm(self, code, now):
         if code in self.alarms:
@@ -846,6 +858,38 @@ class Terminal:
             if not self.alarms:
                 tl.insert(0, (0x300B, b"\x00"))   # E e note: normal only when all recovered
             self.report(tl, now)
+
+    # == bearers: SMS fallback (issue 5; 4.3.5, 4.2) ==========================
+    def bearer_failed(self, kind, now):
+        """The runner or the modem driver reports a failure of a bearer (attach,
+        socket open, send).  Packet failures count towards the SMS fallback; an
+        SMS that could not be sent is counted in 0x2009 instead of 0x2008."""
+        self._now = now
+        if kind == P.BEARER_SMS:
+            self.params.set(0x2008, PMu32(max(0, self.params.get_int(0x2008) - 1)))
+            self.params.count(0x2009)
+        else:
+            self._packet_failure(now)
+
+    def bearer_restored(self, kind, now):
+        """The packet bearer works again: new requests go back to it (a request
+        and its response stay on one bearer, so open ones finish on SMS)."""
+        self._now = now
+        if kind == P.BEARER_PACKET and self.packet_down:
+            self.packet_down = False
+            self._packet_fail = 0
+            self._bearer = P.BEARER_PACKET
+            self._event("bearer", "packet")
+            if self.state == S_ONLINE:
+                self._arm_heartbeat()
+
+    def _packet_failure(self, now):
+        self._packet_fail += 1
+        if not self.packet_down and self._packet_fail >= FALLBACK_AFTER:
+            self.packet_down = True
+            self._bearer = P.BEARER_SMS
+            self._timers.pop("heartbeat", None)
+            self._event("bearer", "sms")
 
     def request_config(self, tags, now):
         """CONFIG_REQ for `tags` (4.3.9.1): the platform's values are applied at

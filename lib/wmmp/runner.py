@@ -48,7 +48,7 @@ class Runner:
     """
 
     def __init__(self, terminal, bearers, clock=monotonic, on_event=None, on_message=None,
-                 on_restart=None, log=_log_print, max_inbox=16, poll=1.0):
+                 on_restart=None, log=_log_print, max_inbox=16, poll=1.0, probe=30):
         self.t = terminal
         self.bearers = bearers
         self.clock = clock
@@ -58,6 +58,8 @@ class Runner:
         self.log = log
         self.max_inbox = max_inbox
         self.poll = poll           # longest sleep between looks at the clock, s
+        self.probe = probe         # s between packet-bearer probes while on SMS
+        self._next_probe = 0
         self._inbox = []
         self._wake = asyncio.Event()
         self._stop = False
@@ -99,6 +101,7 @@ class Runner:
                 await b.send(raw)
             except Exception as e:
                 self.log("wmmp: send on bearer %d failed: %r" % (kind, e))
+                self.t.bearer_failed(kind, self.clock())
 
     def _events(self, now):
         for ev in self.t.events():
@@ -112,6 +115,25 @@ class Runner:
                     self.on_restart()
                 else:
                     self.t.restarted(now)
+
+    async def _probe_packet(self):
+        """While the engine works over SMS, try the packet bearer again every
+        `probe` seconds; when it opens, tell the engine (SMS fallback, issue 5)."""
+        if not getattr(self.t, "packet_down", False):
+            return
+        now = self.clock()
+        if now < self._next_probe:
+            return
+        self._next_probe = now + self.probe
+        b = self.bearers.get(2)
+        if b is None:
+            return
+        try:
+            await b.open()
+        except Exception as e:
+            self.log("wmmp: packet bearer still down: %r" % (e,))
+            return
+        self.t.bearer_restored(2, self.clock())
 
     async def run(self):
         """Open the bearers, boot the terminal and serve until stop()."""
@@ -134,6 +156,7 @@ class Runner:
                 self._events(now)
                 await self._send_all()
                 self._events(now)
+                await self._probe_packet()
                 dl = self.t.deadline()
                 wait = self.poll if dl is None else max(0.0, min(self.poll, dl - self.clock()))
                 if not self._inbox:

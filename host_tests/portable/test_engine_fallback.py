@@ -1,0 +1,76 @@
+"""SMS fallback (issue 5; 4.3.5 alarms by SMS without login, 4.2 a request and its
+response on one bearer, appendix E d 0x2008-0x200B per-bearer statistics).
+Portable."""
+import struct
+
+from wmmp import engine as E, commands as C, codes as K
+from wmmp import profile as P
+import fakeplatform as F
+from test_engine_online import online
+
+SMS, PKT = P.BEARER_SMS, P.BEARER_PACKET
+
+
+def _fall_back(t, clk):
+    for _ in range(E.FALLBACK_AFTER):
+        t.bearer_failed(PKT, clk.t)
+    assert t.packet_down and ("bearer", "sms") in t.events()
+
+
+def test_packet_failures_switch_new_requests_to_sms_and_back():
+    t, pf, clk = online()
+    t.bearer_failed(PKT, clk.t)
+    t.bearer_failed(PKT, clk.t)
+    assert not t.packet_down                        # below the threshold
+    t.bearer_failed(PKT, clk.t)
+    assert t.packet_down
+    t.report([(0x3007, b"\x20")], clk.t)
+    b, raw = F.only(t.outgoing())
+    assert b == SMS and pf.read(raw, SMS).command == C.CONFIG_TRAP
+    clk.advance(120)
+    t.tick(clk.t)
+    assert [F.command(r) for _, r in t.outgoing() if F.command(r) == C.HEART_BEAT] == []   # no heartbeats by SMS
+    t.bearer_restored(PKT, clk.t)
+    assert not t.packet_down and ("bearer", "packet") in t.events()
+    t.report([(0x3007, b"\x21")], clk.t)
+    assert [b for b, _ in t.outgoing() if b == PKT]
+
+
+def test_response_stays_on_the_request_bearer():
+    # 4.2: a request and its response use the same bearer, whatever the mode.
+    t, pf, clk = online()
+    _fall_back(t, clk)
+    t.receive(pf.make(C.CONFIG_GET, tlvs=[(0x0011, b"")]), PKT, clk.advance(1))
+    b, raw = F.only(t.outgoing())
+    assert b == PKT and pf.read(raw).command == C.CONFIG_GET_ACK
+    t.receive(pf.make(C.CONFIG_GET, tlvs=[(0x0011, b"")], bearer=SMS, digest=False), SMS, clk.advance(1))
+    b, raw = F.only(t.outgoing())
+    assert b == SMS
+
+
+def test_alarm_by_sms_without_login():
+    # 4.3.5: with the packet bearer down, an alarm goes by SMS even when not logged in.
+    t, pf, clk = online()
+    _fall_back(t, clk)
+    t.receive(pf.make(C.LOGOUT, {"reason": K.LOGOUT_NORMAL}), PKT, clk.advance(1))
+    t.outgoing()
+    assert t.state == E.S_IDLE
+    t.raise_alarm(K.ALARM_POWER_FAULT, clk.t)
+    b, raw = F.only(t.outgoing())
+    m = pf.read(raw, SMS)
+    assert b == SMS and m.command == C.CONFIG_TRAP and m.tlv(0x300B) == b"\x01"
+
+
+def test_statistics_per_bearer():
+    # Appendix E d: 0x2008 SMS sent, 0x2009 SMS failed, 0x200A SMS received,
+    # 0x200B packet bytes.
+    t, pf, clk = online()
+    base = t.params.get_int(0x200B)
+    _fall_back(t, clk)
+    t.report([(0x3007, b"\x20")], clk.t)
+    t.report([(0x3007, b"\x21")], clk.t)
+    t.outgoing()
+    t.bearer_failed(SMS, clk.t)                     # the runner could not send one of them
+    assert t.params.get_int(0x2008) == 1 and t.params.get_int(0x2009) == 1
+    t.receive(pf.make(C.CONFIG_GET, tlvs=[(0x0011, b"")], bearer=SMS, digest=False), SMS, clk.advance(1))
+    assert t.params.get_int(0x200A) == 1 and t.params.get_int(0x200B) >= base > 0
