@@ -78,3 +78,44 @@ def test_runner_boots_logs_in_and_survives_errors():
     assert any("send on bearer" in line for line in log)
     assert any(e[0] == "dropped" for e in events)
     assert pf.read(pkt.sent[1]).command == C.CONFIG_TRAP
+
+
+async def _fallback_scenario():
+    pf = F.Platform()
+    pf.serial = b"M2MMAKER0000A1B2"
+    clock = F.Clock(100)
+    t = E.Terminal(E.Config(F.IMEI, F.IMSI), F.provisioned_params())
+    pkt, sms = MemBearer(P.BEARER_PACKET), MemBearer(P.BEARER_SMS)
+    pkt.fail_sends = 3                       # the packet link is down: three sends fail
+    opens = []
+    link_up = [False]
+
+    async def open_counting():
+        opens.append(clock.t)
+        if len(opens) > 1 and not link_up[0]:
+            raise OSError("no packet service")
+    pkt.open = open_counting
+    events = []
+    r = R.Runner(t, {P.BEARER_PACKET: pkt, P.BEARER_SMS: sms}, clock=lambda: clock.t,
+                 on_event=events.append, log=lambda s: None, poll=0.005, probe=5)
+    task = asyncio.create_task(r.run())
+    for _ in range(600):
+        await asyncio.sleep(0.002)
+        clock.advance(1)
+        if sms.sent:
+            link_up[0] = True                # the network comes back
+        if ("bearer", "packet") in events:
+            break
+    r.stop()
+    await asyncio.sleep(0.01)
+    return events, sms, opens
+
+
+def test_runner_falls_back_to_sms_and_probes_the_packet_bearer():
+    # Issue 5 SMS fallback: send failures reported by the runner move the engine to
+    # SMS (the login goes by SMS); the runner probes the packet bearer and the
+    # engine returns to it once it opens.
+    events, sms, opens = asyncio.run(_fallback_scenario())
+    assert ("bearer", "sms") in events and ("bearer", "packet") in events
+    assert sms.sent and F.command(sms.sent[0]) == C.LOGIN
+    assert len(opens) >= 2                   # opened at start, then probed
