@@ -6,6 +6,9 @@ firmware's UART code or any pyserial program talks AT to it (issue 5).
              [--drop-rate P] [--corrupt-rate P] [--delay-ms N] [--seed S]
              [--reboot-at S] [--outage-at S[:DUR]] [--no-signal-at S[:DUR]]
              [--swap-at S:IMSI:ICCID] [--trace] ...
+    wmmp-emu bc95 --pty [the same] [--tcp] [--udp-max N] [--boot-errors N]
+             [--psm-idle S] [--rrc-idle S] [--no-autoconnect] [--no-npin]
+             [--npin-prefixed] [--sms] [--sms-off-cme] [--echo] ...
 
 Prints the slave device path (e.g. /dev/pts/7) on stdout as its first line and
 runs until SIGINT/SIGTERM.  While it runs, SIGUSR1 reboots the module and
@@ -22,10 +25,11 @@ import sys
 
 from wmmp import sim as S
 
+from wmmp_tools.emu import bc95 as BC95
 from wmmp_tools.emu import sim7600 as SIM7600
 from wmmp_tools.emu.ptyio import PtyPort
 
-MODELS = ("sim7600",)
+MODELS = ("sim7600", "bc95")
 
 
 def _host_port(text):
@@ -70,6 +74,26 @@ def _swap(text):
     return (_seconds(parts[0]), parts[1], parts[2], parts[3] if len(parts) == 4 else None)
 
 
+def _count(text):
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if v < 0:
+        raise argparse.ArgumentTypeError("expected a count >= 0")
+    return v
+
+
+def _udp_max(text):
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if not 1 <= v <= BC95.UDP_MAX:
+        raise argparse.ArgumentTypeError("expected 1..%d" % BC95.UDP_MAX)
+    return v
+
+
 def _mapping(text):
     if "=" not in text:
         raise argparse.ArgumentTypeError("expected ADDRESS=REAL_ADDRESS")
@@ -99,7 +123,8 @@ def build_parser():
     p.add_argument("--reg-delay", type=_seconds, default=1.0, metavar="S",
                    help="seconds from SIM ready to registered (default 1)")
     p.add_argument("--netopen-delay", type=_seconds, default=0.5, metavar="S")
-    p.add_argument("--rssi", type=int, default=23, help="+CSQ rssi at power-on (99: no signal)")
+    p.add_argument("--rssi", type=int, help="+CSQ rssi at power-on (99: no signal; default "
+                                            "23 on the SIM7600, 21 on the BC95)")
     p.add_argument("--bind", default="127.0.0.1", metavar="HOST",
                    help="address the module's UDP sockets bind to")
     p.add_argument("--map", type=_mapping, action="append", default=[], metavar="ADDR=REAL",
@@ -112,7 +137,34 @@ def build_parser():
     p.add_argument("--no-reg-act", action="store_true",
                    help="n=2 registration replies without <AcT> (unconfirmed)")
     p.add_argument("--sms-first-index", type=int, default=0, help="first SM storage index")
-    p.add_argument("--no-echo", action="store_true", help="boot with ATE0")
+    p.add_argument("--no-echo", action="store_true", help="boot with ATE0 (SIM7600)")
+    # BC95 only (shared/spec/MODEMS.md, BC95 part)
+    b = p.add_argument_group("bc95", "options of the BC95 model")
+    b.add_argument("--echo", action="store_true", help="boot with ATE1 (default: no echo)")
+    b.add_argument("--tcp", action="store_true",
+                   help="BC95-G: TCP sockets (AT+NSOCR=STREAM,6 / NSOCO / NSOSD)")
+    b.add_argument("--udp-max", type=_udp_max, default=BC95.UDP_MAX, metavar="N",
+                   help="largest NSOST payload (default %d; 512 on old firmware)" % BC95.UDP_MAX)
+    b.add_argument("--boot-errors", type=_count, default=0, metavar="N",
+                   help="answer the first N commands after every boot with ERROR")
+    b.add_argument("--psm-idle", type=_seconds, metavar="S",
+                   help="power saving: PSM S seconds after the last radio activity; "
+                        "downlink then waits for the next uplink (default: no PSM)")
+    b.add_argument("--rrc-idle", type=_seconds, default=20.0, metavar="S",
+                   help="RRC release (+CSCON:0) after S idle seconds (default 20)")
+    b.add_argument("--no-autoconnect", action="store_true",
+                   help="NV AUTOCONNECT FALSE: radio off at boot (AT+CFUN=1, AT+CGATT=1)")
+    b.add_argument("--no-npin", action="store_true", help="no AT+NPIN (unconfirmed on BC95)")
+    b.add_argument("--npin-prefixed", action="store_true",
+                   help="'+NPIN:ERROR PIN blocked/disabled' instead of the bare form")
+    b.add_argument("--sms", action="store_true",
+                   help="module and network offer SMS (default: SMS commands fail)")
+    b.add_argument("--sms-off-cme", action="store_true",
+                   help="without --sms: +CME ERROR:4 instead of ERROR")
+    b.add_argument("--cmti", action="store_true",
+                   help="receive SMS into storage with +CMTI (default: +CMT direct delivery)")
+    b.add_argument("--nsorf-remaining", choices=("socket", "datagram"), default="socket",
+                   help="what NSORF's <remaining> counts (default: every unread byte)")
     # faults
     p.add_argument("--drop-rate", type=_prob, default=0.0, metavar="P",
                    help="lose each output line with probability P")
@@ -134,12 +186,17 @@ def build_parser():
     return p
 
 
+def _sim(args):
+    return S.SimulatedSim(args.imsi, args.iccid, args.imei, pin=args.pin or "1234",
+                          puk=args.puk, pin_enabled=args.pin is not None)
+
+
 def make_sim7600(args, trace=None):
-    sim = S.SimulatedSim(args.imsi, args.iccid, args.imei, pin=args.pin or "1234",
-                         puk=args.puk, pin_enabled=args.pin is not None)
+    sim = _sim(args)
     opts = SIM7600.Options(
         echo=not args.no_echo, boot_time=args.boot_time, reset_time=args.boot_time,
-        reg_delay=args.reg_delay, netopen_delay=args.netopen_delay, rssi=args.rssi,
+        reg_delay=args.reg_delay, netopen_delay=args.netopen_delay,
+        rssi=23 if args.rssi is None else args.rssi,
         bind_host=args.bind, address_map=dict(args.map), apn_required=args.apn,
         spic_order=args.spic_order, reg_quoted=not args.reg_unquoted,
         reg_act=not args.no_reg_act, sms_first_index=args.sms_first_index)
@@ -147,6 +204,27 @@ def make_sim7600(args, trace=None):
                           rng=random.Random(args.seed), trace=trace)
     emu.faults.set_rates(drop=args.drop_rate, corrupt=args.corrupt_rate, delay_ms=args.delay_ms)
     return emu
+
+
+def make_bc95(args, trace=None):
+    opts = BC95.Options(
+        echo=args.echo, boot_time=args.boot_time, reboot_time=args.boot_time,
+        boot_errors=args.boot_errors, autoconnect=not args.no_autoconnect,
+        reg_delay=args.reg_delay, rssi=21 if args.rssi is None else args.rssi,
+        bind_host=args.bind, address_map=dict(args.map), reg_quoted=not args.reg_unquoted,
+        tcp=args.tcp, udp_max=args.udp_max, nsorf_remaining=args.nsorf_remaining,
+        rrc_idle=args.rrc_idle, psm_idle=args.psm_idle, npin=not args.no_npin,
+        npin_prefixed=args.npin_prefixed, sms=args.sms,
+        sms_off_reply="cme" if args.sms_off_cme else "error",
+        cnmi=(2, 1, 0, 0, 0) if args.cmti else (2, 2, 0, 0, 0),
+        sms_first_index=args.sms_first_index)
+    emu = BC95.Bc95(_sim(args), msisdn=args.msisdn, smsc=args.smsc, options=opts,
+                    rng=random.Random(args.seed), trace=trace)
+    emu.faults.set_rates(drop=args.drop_rate, corrupt=args.corrupt_rate, delay_ms=args.delay_ms)
+    return emu
+
+
+MAKERS = {"sim7600": make_sim7600, "bc95": make_bc95}
 
 
 def _trace(direction, data):
@@ -165,7 +243,7 @@ async def _schedule(emu, args):
     for t, dur in args.no_signal_at:
         events.append((t, "signal", 99))
         if dur is not None:
-            events.append((t + dur, "signal", args.rssi))
+            events.append((t + dur, "signal", emu.o.rssi))
     for t, imsi, iccid, msisdn in args.swap_at:
         events.append((t, "swap", (imsi, iccid, msisdn)))
     events.sort(key=lambda e: e[0])
@@ -185,7 +263,7 @@ async def _schedule(emu, args):
 
 
 async def _run(args):
-    emu = make_sim7600(args, trace=_trace if args.trace else None)
+    emu = MAKERS[args.model](args, trace=_trace if args.trace else None)
     port = PtyPort(emu, link=args.link)
     port.open()
     print(port.path, flush=True)

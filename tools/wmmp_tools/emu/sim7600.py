@@ -36,65 +36,25 @@ own set_faults() delays or loses SMS.
 """
 
 import asyncio
-import collections
 import logging
-import random
-import re
 import socket
-import time
 
-from wmmp import pdu as PDU
 from wmmp import sim as S
 from wmmp.errors import BadValue, WmmpError
 
 from wmmp_tools.emu import atline as L
-from wmmp_tools.emu.faults import OutputFaults
+from wmmp_tools.emu.modem import (CME_BAD_PARAMS, CME_NO_NETWORK, CME_NO_SIM, CME_NOT_ALLOWED,
+                                  CME_NOT_SUPPORTED, CME_SIM_FAILURE, CME_SIM_PUK, Final,
+                                  Modem)
 from wmmp_tools.emu.netsock import TcpSocket, UdpSocket
-from wmmp_tools.smsc import SmsClient, valid_msisdn
+from wmmp_tools.emu.pdusms import PduSms
 
 log = logging.getLogger("wmmp.emu.sim7600")
-
-CTRL_Z = 0x1A
-ESC = 0x1B
-BS = 0x08
-CR = 0x0D
 
 LINKS = 10                 # link numbers 0-9 (MODEMS "TCP")
 SEND_MAX = 1500            # one AT+CIPSEND (MODEMS "send": chunk at <= 1500 bytes)
 IPD_MAX = 1500             # largest +IPD chunk pushed to the host
-RX_MAX = 64 * 1024         # host bytes waiting to be processed (UART overrun beyond)
-LINE_MAX = 1024            # longest command line kept
 RXGET_MAX = 64 * 1024      # bytes a link buffers in AT+CIPRXGET=1 mode
-TPDU_MAX = 164             # largest SMS-SUBMIT TPDU (23.040)
-INCOMING_MAX = 64          # SMS the network holds for us while we cannot take them
-
-# 27.007 9.2 +CME ERROR codes
-CME_NOT_ALLOWED = 3
-CME_NOT_SUPPORTED = 4
-CME_NO_SIM = 10
-CME_SIM_PIN = 11
-CME_SIM_PUK = 12
-CME_SIM_FAILURE = 13
-CME_BAD_PASSWORD = 16
-CME_NO_NETWORK = 30
-CME_BAD_PARAMS = 50
-CME_TEXT = {3: "operation not allowed", 4: "operation not supported", 10: "SIM not inserted",
-            11: "SIM PIN required", 12: "SIM PUK required", 13: "SIM failure",
-            16: "incorrect password", 30: "no network service", 50: "incorrect parameters"}
-
-# 27.005 3.2.5 +CMS ERROR codes
-CMS_NOT_ALLOWED = 302
-CMS_NOT_SUPPORTED = 303
-CMS_BAD_PDU = 304
-CMS_NO_SIM = 310
-CMS_SIM_PIN = 311
-CMS_SIM_FAILURE = 313
-CMS_SIM_BUSY = 314
-CMS_SIM_PUK = 316
-CMS_BAD_INDEX = 321
-CMS_NO_SERVICE = 331
-CMS_NET_TIMEOUT = 332
-CMS_UNKNOWN = 500
 
 # <err> of +CIPOPEN / +NETOPEN (MODEMS.md)
 ERR_NETWORK = 1
@@ -106,7 +66,6 @@ ERR_TIMEOUT = 10
 ERR_DNS = 11
 
 NETWORK_CLOSED = "+CIPEVENT: NETWORK CLOSED UNEXPECTEDLY"
-_PREFIX = re.compile("AT|at")
 
 
 class Options:
@@ -194,13 +153,7 @@ class Options:
             raise ValueError("spic_order must be pin1,puk1,pin2,puk2 or pin1,pin2,puk1,puk2")
 
 
-class _Final(Exception):
-    """End the command with information `lines` and the final result `final`."""
-
-    def __init__(self, final="ERROR", lines=()):
-        super().__init__(final)
-        self.final = final
-        self.lines = list(lines)
+_Final = Final
 
 
 class _Link:
@@ -217,14 +170,11 @@ class _Link:
         self.task = None
 
 
-def _default_sim():
-    return S.SimulatedSim("460001234567890", "89860012345678901234", "860000000000001",
-                          pin_enabled=False)
-
-
-class Sim7600:
+class Sim7600(PduSms, Modem):
     """The emulated module.  attach(sink) sets where its output goes (sink(bytes)),
     feed(bytes) is what the host writes.  See the module docstring."""
+
+    SEP = ": "
 
     def __init__(self, sim=None, msisdn="13800000001", smsc=None, options=None, rng=None,
                  trace=None, **kw):
@@ -232,143 +182,26 @@ class Sim7600:
             options = Options(**kw)
         elif kw:
             raise TypeError("give options or keyword options, not both")
-        if msisdn is not None and not valid_msisdn(msisdn):
-            raise ValueError("bad msisdn %r" % (msisdn,))
         self.o = options
-        self.sim = sim if sim is not None else _default_sim()
-        self.msisdn = msisdn
-        self.smsc_addr = smsc
-        self.rng = rng if rng is not None else random.Random()
-        self.faults = OutputFaults(self.rng)
-        self.trace = trace                  # trace(direction "<" host->module / ">" module->host, bytes)
-        self._sink = None
-        self._loop = None
-        self._closed = False
-        # power and processing
-        self.powered = False
-        self._listening = False
-        self._rx = bytearray()
-        self._rx_ev = asyncio.Event()
-        self._echoed = 0
-        self.overruns = 0                   # host bytes lost (UART overrun, module off)
-        self._proc = None
-        self._tasks = set()                 # die with a reboot
-        self._ctl = set()                   # fault timers: die with close()
-        self._wq = collections.deque()      # (due, data) delayed output
-        self._wq_due = 0.0
-        self._wq_task = None
-        self._reboot_on = []                # [prefix, count]
-        self.boots = 0
+        Modem.__init__(self, sim, rng, trace)
+        self._sms_init(msisdn, smsc)
         # radio
         self.rssi = options.rssi
         self.ber = options.ber
         self.outage = False
-        # SMS
-        self._store = {}                    # index -> [stat, pdu bytes, tpdu length]
-        self._incoming = collections.deque(maxlen=INCOMING_MAX)   # (sender, data, scts) not stored yet
-        self._mr = 0
-        self._smsc_client = None
-        self._smsc_task = None
-        self.sms_sent = []                  # (to, data) submitted to the SMS centre
         self._reset_state()
 
-    # ------------------------------------------------------------------ wiring
+    def _boot_delay(self):
+        return self.o.boot_time
 
-    def attach(self, sink):
-        """Send the module's output to sink(bytes) (replaces the previous sink)."""
-        self._sink = sink
-
-    def detach(self, sink=None):
-        if sink is None or self._sink == sink:
-            self._sink = None
-
-    def feed(self, data):
-        """Bytes from the host's TX line."""
-        if self.trace is not None and data:
-            self.trace("<", bytes(data))
-        if not self._listening:
-            self.overruns += len(data)
-            return
-        room = RX_MAX - len(self._rx)
-        if len(data) > room:
-            self.overruns += len(data) - room
-            data = data[:room]
-        self._rx += data
-        self._rx_ev.set()
-
-    def inject(self, data):
-        """Raw bytes on the module's TX line (noise, a line of garbage)."""
-        self._write(bytes(data), echo=True)
-
-    async def start(self, power=True):
-        """Start (connect to the SMS centre if one is given) and power on."""
-        self._loop = asyncio.get_running_loop()
-        if self.smsc_addr is not None and self._smsc_task is None:
-            self._smsc_task = self._loop.create_task(self._smsc_loop())
-        if power:
-            self.power_on()
-        return self
-
-    async def close(self):
-        self._closed = True
-        self._shutdown()
-        for t in list(self._ctl):
-            t.cancel()
-        if self._smsc_task is not None:
-            self._smsc_task.cancel()
-            try:
-                await self._smsc_task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._smsc_task = None
-        if self._smsc_client is not None:
-            await self._smsc_client.close()
-            self._smsc_client = None
-        if self._wq_task is not None:
-            self._wq_task.cancel()
-        await asyncio.sleep(0)
-
-    async def __aenter__(self):
-        return await self.start()
-
-    async def __aexit__(self, *exc):
-        await self.close()
-
-    # ------------------------------------------------------------------ power
-
-    def power_on(self, boot_time=None):
-        """The PWRKEY pulse: boot URCs after boot_time s (ignored if already on)."""
-        if self.powered:
-            return
-        self._loop = self._loop or asyncio.get_running_loop()
-        self.powered = True
-        self._spawn(self._boot(self.o.boot_time if boot_time is None else boot_time))
-
-    def power_off(self):
-        """Power removed (or AT+CPOF): the module goes silent."""
-        self._shutdown()
-
-    def reboot(self, boot_time=None):
-        """The module restarts now (a crash, a brown-out, AT+CRESET): no reply to
-        the command in progress, sockets and network closed, boot URCs again."""
-        self._shutdown()
-        self.power_on(self.o.reset_time if boot_time is None else boot_time)
-
-    def reboot_after(self, seconds, boot_time=None):
-        """Schedule reboot() in `seconds`."""
-        self._control(self._later(seconds, lambda: self.reboot(boot_time)))
-
-    def reboot_on(self, prefix, count=1):
-        """Reboot instead of answering the next `count` commands starting with
-        `prefix` (e.g. "AT+CIPSEND": mid-session, before any reply)."""
-        self._reboot_on.append([prefix.upper(), count])
+    def _reset_delay(self):
+        return self.o.reset_time
 
     def _reset_state(self):
         """Settings a power cycle restores."""
         self.echo = self.o.echo
         self.cmee = self.o.cmee
-        self.cmgf = 0
-        self.cnmi = tuple(self.o.cnmi)
+        self._sms_reset()
         self.creg_n = self.cgreg_n = self.cereg_n = 0
         self.cipsrip = 1
         self.rxget = 0
@@ -386,29 +219,18 @@ class Sim7600:
         self._reg_timer = None
         self._reported = (None, None)
 
-    def _shutdown(self):
-        self.powered = False
-        self._listening = False
-        for t in list(self._tasks):     # the current task too (AT+CRESET runs in the
-            t.cancel()                  # command task): it ends at its next await
-        self._tasks.clear()
-        self._proc = None
+    def _close_sockets(self):
         for lk in self.links:
             if lk is not None:
                 self._drop_link(lk)
-        self._rx.clear()
-        self._echoed = 0
-        self.sim.power_cycle()
-        self._reset_state()
 
     async def _boot(self, delay):
         if delay:
             await asyncio.sleep(delay)
         self.boots += 1
         self._reset_state()
-        self._listening = True
         self.booted = True
-        self._proc = self._spawn(self._process())
+        self._start_processing()
         self._line("RDY")
         await self._gap()
         st = self.sim.pin_state()
@@ -438,245 +260,7 @@ class Sim7600:
         self._line("PB DONE")
         self._flush_sms()
 
-    # ------------------------------------------------------------------ tasks
-
-    def _spawn(self, coro):
-        t = (self._loop or asyncio.get_running_loop()).create_task(coro)
-        self._tasks.add(t)
-        t.add_done_callback(self._task_done)
-        return t
-
-    def _control(self, coro):
-        t = (self._loop or asyncio.get_running_loop()).create_task(coro)
-        self._ctl.add(t)
-        t.add_done_callback(self._ctl.discard)
-        return t
-
-    def _task_done(self, t):
-        self._tasks.discard(t)
-        if not t.cancelled() and t.exception() is not None:
-            log.error("emulator task failed", exc_info=t.exception())
-
-    async def _later(self, seconds, fn):
-        await asyncio.sleep(seconds)
-        fn()
-
-    # ------------------------------------------------------------------ output
-
-    def _write(self, data, key=None, echo=False):
-        hold = 0.0
-        if not echo:
-            data, hold = self.faults.apply(data, key)
-            if data is None:
-                return
-        if hold > 0 or self._wq:
-            loop = self._loop or asyncio.get_running_loop()
-            due = max(loop.time() + hold, self._wq_due)
-            self._wq_due = due
-            self._wq.append((due, data))
-            if self._wq_task is None:
-                self._wq_task = loop.create_task(self._drain_wq())
-        else:
-            self._deliver(data)
-
-    async def _drain_wq(self):
-        loop = asyncio.get_running_loop()
-        try:
-            while self._wq:
-                due, data = self._wq[0]
-                wait = due - loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                    continue
-                self._wq.popleft()
-                self._deliver(data)
-        finally:
-            self._wq_task = None
-
-    def _deliver(self, data):
-        if self.trace is not None:
-            self.trace(">", data)
-        if self._sink is not None:
-            self._sink(data)
-
-    def _line(self, text):
-        """One framed line: result, information or URC."""
-        b = text.encode("latin-1")
-        self._write(b"\r\n" + b + b"\r\n", b)
-
-    def _final(self, final):
-        self._line(final)
-
-    def _cme(self, code):
-        if self.cmee == 0:
-            return _Final("ERROR")
-        if self.cmee == 2:
-            return _Final("+CME ERROR: " + CME_TEXT.get(code, "unknown"))
-        return _Final("+CME ERROR: %d" % code)
-
-    @staticmethod
-    def _cms(code):
-        return _Final("+CMS ERROR: %d" % code)
-
-    # ------------------------------------------------------------------ input
-
-    async def _wait_rx(self):
-        self._rx_ev.clear()
-        await self._rx_ev.wait()
-
-    def _echo_upto(self, end):
-        """Echo host bytes [_echoed, end) when echo is on (command mode only)."""
-        if end > self._echoed:
-            if self.echo:
-                self._write(bytes(self._rx[self._echoed:end]), echo=True)
-            self._echoed = end
-
-    async def _read_line(self):
-        """The next command line (text up to CR, echoed as it is consumed)."""
-        while True:
-            k = self._rx.find(b"\r")
-            if k < 0:
-                self._echo_upto(len(self._rx))
-                if len(self._rx) > LINE_MAX:            # no CR for ages: drop it
-                    del self._rx[:len(self._rx)]
-                    self._echoed = 0
-                await self._wait_rx()
-                continue
-            self._echo_upto(k + 1)
-            raw = bytes(self._rx[:k])
-            end = k + 1
-            if end < len(self._rx) and self._rx[end] == 0x0A:     # CR LF from the host
-                self._echo_upto(end + 1)
-                end += 1
-            del self._rx[:end]
-            self._echoed = 0
-            line = bytearray()
-            for c in raw:
-                if c == BS:
-                    if line:
-                        line.pop()
-                elif c >= 0x20 or c == 0x09:
-                    line.append(c)
-            return line.decode("latin-1")
-
-    async def _read_exact(self, n):
-        while len(self._rx) < n:
-            await self._wait_rx()
-        data = bytes(self._rx[:n])
-        del self._rx[:n]
-        self._echoed = 0
-        return data
-
-    async def _read_until_ctrl_z(self):
-        """SMS PDU input: hex up to Ctrl-Z (-> text) or ESC (-> None); echoed."""
-        while True:
-            z = self._rx.find(bytes((CTRL_Z,)))
-            e = self._rx.find(bytes((ESC,)))
-            ends = [x for x in (z, e) if x >= 0]
-            if not ends:
-                self._echo_upto(len(self._rx))
-                await self._wait_rx()
-                continue
-            k = min(ends)
-            self._echo_upto(k)
-            text = bytes(self._rx[:k])
-            del self._rx[:k + 1]
-            self._echoed = 0
-            return None if k == e else text.decode("latin-1")
-
-    # ------------------------------------------------------------------ commands
-
-    async def _process(self):
-        while True:
-            line = await self._read_line()
-            m = _PREFIX.search(line)        # V.250 5.2.1: "AT" or "at"; noise before it is skipped
-            if m is None:
-                continue                    # no AT prefix: the module ignores the line
-            s = line[m.start():]
-            if self._reboot_trigger(s):
-                self._loop.call_soon(self.reboot)
-                await asyncio.sleep(3600)    # cancelled by the reboot
-            try:
-                await self._execute(s[2:])
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("command %r failed in the emulator", s)
-                self._final("ERROR")
-
-    def _reboot_trigger(self, s):
-        up = s.upper()
-        for r in self._reboot_on:
-            if up.startswith(r[0]):
-                r[1] -= 1
-                if r[1] <= 0:
-                    self._reboot_on.remove(r)
-                return True
-        return False
-
-    async def _execute(self, body):
-        cmds = L.split_commands(body)
-        if cmds is None:
-            self._final("ERROR")
-            return
-        after = []
-        for cmd in cmds:
-            try:
-                r = await self._dispatch(cmd)
-            except _Final as f:
-                for ln in f.lines:
-                    self._line(ln)
-                self._final(f.final)
-                return
-            if r is not None:
-                after.append(r)
-        self._final("OK")
-        for fn in after:
-            fn()
-
-    async def _dispatch(self, cmd):
-        if cmd.startswith("+"):
-            name, mode, args = L.parse_extended(cmd)
-            fn = getattr(self, "_x_" + name[1:].lower(), None) if name[1:].isalnum() else None
-            if fn is None or mode is None:
-                raise _Final("ERROR")
-            argv = L.split_args(args) if mode == L.SET else []
-            if argv is None:
-                raise _Final("ERROR")
-            return await fn(mode, argv)
-        basics = L.split_basic(cmd)
-        if basics is None:
-            raise _Final("ERROR")
-        for name, digits in basics:
-            fn = getattr(self, "_b_" + name.replace("&", "amp_").lower(), None)
-            if fn is None:
-                raise _Final("ERROR")
-            fn(digits)
-        return None
-
-    # -- argument helpers ---------------------------------------------------
-
-    @staticmethod
-    def _int(v, lo=None, hi=None):
-        try:
-            n = int(v)
-        except (TypeError, ValueError):
-            raise _Final("ERROR")
-        if (lo is not None and n < lo) or (hi is not None and n > hi):
-            raise _Final("ERROR")
-        return n
-
-    @staticmethod
-    def _only(mode, *modes):
-        if mode not in modes:
-            raise _Final("ERROR")
-
     # -- basic commands -----------------------------------------------------
-
-    def _b_e(self, d):
-        if d not in ("", "0", "1"):
-            raise _Final("ERROR")
-        self.echo = d == "1"
 
     def _b_i(self, d):
         if d not in ("", "0"):
@@ -694,14 +278,6 @@ class Sim7600:
 
     def _b_amp_w(self, d):
         pass
-
-    def _b_v(self, d):
-        if d not in ("", "1"):
-            raise _Final("ERROR")       # numeric result codes are not emulated
-
-    def _b_q(self, d):
-        if d not in ("", "0"):
-            raise _Final("ERROR")
 
     # -- identity -----------------------------------------------------------
 
@@ -743,16 +319,6 @@ class Sim7600:
             except S.SimError as e:
                 raise self._sim_error(e)
 
-    async def _x_cmee(self, mode, a):
-        if mode == L.READ:
-            self._line("+CMEE: %d" % self.cmee)
-        elif mode == L.SET:
-            self.cmee = self._int(a[0], 0, 2)
-        elif mode == L.TEST:
-            self._line("+CMEE: (0-2)")
-        else:
-            raise _Final("ERROR")
-
     async def _x_ipr(self, mode, a):
         if mode == L.READ:
             self._line("+IPR: 115200")
@@ -772,22 +338,6 @@ class Sim7600:
             raise _Final("ERROR")
 
     # -- SIM ----------------------------------------------------------------
-
-    def _sim_error(self, e):
-        """SimError / BadValue -> the +CME ERROR a module reports."""
-        if isinstance(e, S.NoSim):
-            return self._cme(CME_NO_SIM)
-        if isinstance(e, S.PinRequired):
-            return self._cme(CME_SIM_PIN)
-        if isinstance(e, S.PukRequired):
-            return self._cme(CME_SIM_PUK)
-        if isinstance(e, S.SimBlocked):
-            return self._cme(CME_SIM_FAILURE)
-        if isinstance(e, (S.WrongPin, S.WrongPuk)):
-            return self._cme(CME_BAD_PASSWORD)
-        if isinstance(e, BadValue):
-            return self._cme(CME_BAD_PARAMS)
-        return self._cme(CME_NOT_ALLOWED)
 
     def _sim_changed(self, was_ready):
         """After a PIN operation: URCs when the card became usable, registration."""
@@ -1157,15 +707,6 @@ class Sim7600:
             self.net_open = False
         self._line(NETWORK_CLOSED)
 
-    def _route(self, host):
-        return self.o.address_map.get(host, host)
-
-    def _shown(self, host):
-        for k, v in self.o.address_map.items():
-            if v == host:
-                return k
-        return host
-
     async def _x_cipopen(self, mode, a):
         if mode == L.READ:
             for i, lk in enumerate(self.links):
@@ -1360,233 +901,6 @@ class Sim7600:
         hdr = b"+CIPRXGET: 2,%d,%d,%d" % (idx, len(chunk), len(lk.rxbuf))
         self._write(b"\r\n" + hdr + b"\r\n" + chunk, hdr)
 
-    # -- SMS ----------------------------------------------------------------
-
-    def _sms_state(self):
-        """+CMS ERROR for SMS commands the SIM state forbids."""
-        st = self.sim.pin_state()
-        if st == S.NO_SIM:
-            raise self._cms(CMS_NO_SIM)
-        if st == S.SIM_PIN:
-            raise self._cms(CMS_SIM_PIN)
-        if st == S.SIM_PUK:
-            raise self._cms(CMS_SIM_PUK)
-        if st == S.BLOCKED:
-            raise self._cms(CMS_SIM_FAILURE)
-        if not self.sms_ready:
-            raise self._cms(CMS_SIM_BUSY)
-
-    def _need_pdu_mode(self):
-        if self.cmgf != 0:
-            raise self._cms(CMS_NOT_SUPPORTED)       # text mode is not emulated
-
-    async def _x_cmgf(self, mode, a):
-        if mode == L.READ:
-            self._line("+CMGF: %d" % self.cmgf)
-        elif mode == L.SET:
-            self.cmgf = self._int(a[0], 0, 1)
-        elif mode == L.TEST:
-            self._line("+CMGF: (0-1)")
-        else:
-            raise _Final("ERROR")
-
-    async def _x_cnmi(self, mode, a):
-        if mode == L.READ:
-            self._line("+CNMI: %d,%d,%d,%d,%d" % self.cnmi)
-        elif mode == L.SET:
-            vals = list(self.cnmi)
-            for i, v in enumerate(a[:5]):
-                if v is not None:
-                    vals[i] = self._int(v, 0, 3)
-            self.cnmi = tuple(vals)
-        elif mode == L.TEST:
-            self._line("+CNMI: (0-2),(0-3),(0,2),(0-2),(0,1)")
-        else:
-            raise _Final("ERROR")
-
-    async def _x_cpms(self, mode, a):
-        used, cap = len(self._store), self.o.sms_capacity
-        if mode == L.READ:
-            self._sms_state()
-            self._line('+CPMS: "SM",%d,%d,"SM",%d,%d,"SM",%d,%d' % ((used, cap) * 3))
-        elif mode == L.SET:
-            self._sms_state()
-            for v in a:
-                if v is not None and v.upper() != "SM":
-                    raise self._cms(CMS_NOT_SUPPORTED)
-            self._line("+CPMS: %d,%d,%d,%d,%d,%d" % ((used, cap) * 3))
-        elif mode == L.TEST:
-            self._line('+CPMS: ("SM"),("SM"),("SM")')
-        else:
-            raise _Final("ERROR")
-
-    async def _x_csca(self, mode, a):
-        if mode == L.READ:
-            num = self.o.smsc_number
-            self._line('+CSCA: "%s",%d' % (num, 145 if num.startswith("+") else 129))
-        elif mode == L.SET:
-            if not a or a[0] is None:
-                raise _Final("ERROR")
-            self.o.smsc_number = str(a[0])
-        elif mode != L.TEST:
-            raise _Final("ERROR")
-
-    async def _x_cscs(self, mode, a):
-        if mode == L.READ:
-            self._line('+CSCS: "IRA"')
-        elif mode == L.TEST:
-            self._line('+CSCS: ("IRA","GSM","UCS2")')
-
-    async def _x_cmgs(self, mode, a):
-        if mode == L.TEST:
-            return None
-        if mode != L.SET or not a:
-            raise _Final("ERROR")
-        self._need_pdu_mode()
-        self._sms_state()
-        n = self._int(a[0])
-        if not 7 <= n <= TPDU_MAX:
-            raise self._cms(CMS_BAD_PDU)
-        self._write(b"\r\n> ", b">")
-        text = await self._read_until_ctrl_z()
-        if text is None:                             # ESC: sending cancelled (27.005 3.5.1)
-            return None
-        try:
-            sms = PDU.decode(text, has_smsc=True, tpdu_len=n)
-        except WmmpError:
-            raise self._cms(CMS_BAD_PDU)
-        if sms.type != PDU.SUBMIT:
-            raise self._cms(CMS_BAD_PDU)
-        if not self.registered():
-            raise self._cms(CMS_NO_SERVICE)
-        data = sms.data if isinstance(sms.data, bytes) else sms.data.encode("utf-8")
-        client = self._smsc_client
-        if client is None or not client.is_connected:
-            raise self._cms(CMS_NET_TIMEOUT)
-        try:
-            reply = await client.submit(sms.destination, data)
-        except (ConnectionError, OSError, asyncio.TimeoutError, ValueError):
-            raise self._cms(CMS_NET_TIMEOUT)
-        if reply.get("status") == "rejected":
-            raise self._cms(CMS_UNKNOWN)
-        self.sms_sent.append((sms.destination, data))
-        mr = self._mr
-        self._mr = (self._mr + 1) & 0xFF
-        self._line("+CMGS: %d" % mr)
-        return None
-
-    def _index_range(self):
-        first = self.o.sms_first_index
-        return range(first, first + self.o.sms_capacity)
-
-    async def _x_cmgr(self, mode, a):
-        if mode == L.TEST:
-            return
-        if mode != L.SET or not a:
-            raise _Final("ERROR")
-        self._need_pdu_mode()
-        self._sms_state()
-        idx = self._int(a[0])
-        if idx not in self._index_range():
-            raise self._cms(CMS_BAD_INDEX)
-        ent = self._store.get(idx)
-        if ent is None:
-            return                                   # empty slot: just OK (choice)
-        self._line("+CMGR: %d,,%d" % (ent[0], ent[2]))
-        self._line(PDU.to_hex(ent[1]))
-        if ent[0] == 0:
-            ent[0] = 1                               # REC UNREAD -> REC READ
-
-    async def _x_cmgl(self, mode, a):
-        if mode == L.TEST:
-            self._line("+CMGL: (0-4)")
-            return
-        if mode not in (L.SET, L.EXEC):
-            raise _Final("ERROR")
-        self._need_pdu_mode()
-        self._sms_state()
-        want = self._int(a[0], 0, 4) if a and a[0] is not None else 0
-        for idx in sorted(self._store):
-            ent = self._store[idx]
-            if want == 4 or ent[0] == want:
-                self._line("+CMGL: %d,%d,,%d" % (idx, ent[0], ent[2]))
-                self._line(PDU.to_hex(ent[1]))
-                if ent[0] == 0:
-                    ent[0] = 1
-
-    async def _x_cmgd(self, mode, a):
-        if mode == L.TEST:
-            self._line("+CMGD: (%d-%d),(0-4)" % (self._index_range()[0], self._index_range()[-1]))
-            return
-        if mode != L.SET or not a:
-            raise _Final("ERROR")
-        self._sms_state()
-        idx = self._int(a[0])
-        flag = self._int(a[1], 0, 4) if len(a) > 1 and a[1] is not None else 0
-        if flag == 0:
-            if idx not in self._index_range():
-                raise self._cms(CMS_BAD_INDEX)
-            self._store.pop(idx, None)
-        else:
-            # 1 read, 2 read+sent, 3 read+sent+unsent, 4 all (received ones here)
-            for i in list(self._store):
-                if flag == 4 or self._store[i][0] == 1:
-                    del self._store[i]
-        self._flush_sms()
-
-    # -- SMS centre side ----------------------------------------------------
-
-    async def _smsc_loop(self):
-        """Stay attached to the SMS centre as our MSISDN; queue what arrives."""
-        host, port = self.smsc_addr
-        while not self._closed:
-            msisdn = self.msisdn
-            try:
-                client = await SmsClient(host, port, msisdn).connect()
-            except (OSError, ConnectionError, ValueError, asyncio.TimeoutError) as e:
-                log.debug("SMS centre %s:%s unreachable: %s", host, port, e)
-                await asyncio.sleep(0.5)
-                continue
-            self._smsc_client = client
-            try:
-                while msisdn == self.msisdn:
-                    sender, data = await client.recv()
-                    self._incoming.append((sender, data, _scts_now()))
-                    self._flush_sms()
-            except ConnectionError:
-                await asyncio.sleep(0.2)
-            finally:
-                if self._smsc_client is client:
-                    self._smsc_client = None
-                await client.close()
-
-    def _flush_sms(self):
-        """Store the SMS the network holds for us, while we can take them."""
-        if not (self.booted and self.sms_ready and self.registered()):
-            return
-        while self._incoming:
-            sender, data, scts = self._incoming[0]
-            try:
-                pdu, tlen = PDU.encode_deliver(sender, data, scts, smsc=self.o.smsc_number)
-            except WmmpError as e:
-                log.warning("SMS from %s cannot be encoded: %s", sender, e)
-                self._incoming.popleft()
-                continue
-            mt = self.cnmi[1]
-            if mt == 2:                              # direct delivery (+CMT, unconfirmed)
-                self._incoming.popleft()
-                self._write(b"\r\n+CMT: ,%d\r\n%s\r\n" % (tlen, PDU.to_hex(pdu).encode()),
-                            b"+CMT:")
-                continue
-            free = [i for i in self._index_range() if i not in self._store]
-            if not free:
-                return                               # storage full: the network keeps it
-            self._incoming.popleft()
-            idx = free[0]
-            self._store[idx] = [0, pdu, tlen]
-            if mt in (1, 3):
-                self._line('+CMTI: "SM",%d' % idx)
-
     # ------------------------------------------------------------------ faults
 
     def set_outage(self, on=True):
@@ -1608,14 +922,8 @@ class Sim7600:
         (+CPIN: READY, SMS DONE, PB DONE or +CPIN: SIM PIN) and registers anew.
         msisdn: the new card's number at the SMS centre."""
         self.sim.swap(imsi, iccid, pin=pin, puk=puk, pin_enabled=pin_enabled)
-        self._store.clear()
-        self.sms_ready = False
+        self._sms_new_card(msisdn)
         self.sim_up = False
-        if msisdn is not None:
-            self.msisdn = msisdn
-            self._incoming.clear()
-            if self._smsc_client is not None:
-                self._spawn_ctl_close(self._smsc_client)
         self._reg_check()
         if self.booted:
             st = self.sim.pin_state()
@@ -1624,14 +932,10 @@ class Sim7600:
             else:
                 self._line("+CPIN: " + st)
 
-    def _spawn_ctl_close(self, client):
-        self._control(client.close())
-
     def remove_sim(self):
         """The card is pulled out."""
         self.sim.remove()
-        self._store.clear()
-        self.sms_ready = False
+        self._sms_new_card()
         self.sim_up = False
         self._reg_check()
         if self.booted and self.o.nosim_urc:
@@ -1639,15 +943,5 @@ class Sim7600:
 
     # ------------------------------------------------------------------ introspection
 
-    def stored_sms(self):
-        """{index: (stat, pdu bytes)} of the SM storage."""
-        return {i: (e[0], e[1]) for i, e in self._store.items()}
-
     def open_links(self):
         return [lk.idx for lk in self.links if lk is not None and not lk.opening]
-
-
-def _scts_now():
-    t = time.localtime()
-    tz = int(t.tm_gmtoff // 900) if t.tm_gmtoff is not None else 0
-    return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, tz)
