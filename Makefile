@@ -38,9 +38,10 @@ fuzz: setup
 	$(PY) bench/fuzz.py --cases 200000
 
 # Terminal + platform simulator + SMS centre, end to end on loopback (UDP;
-# `make demo DEMO_ARGS=--tcp` for TCP).
+# `make demo DEMO_ARGS=--tcp` for TCP).  `make demo MODEM=sim7600`: the same
+# run with the terminal talking AT to the SIM7600 emulator over a pty.
 demo: setup
-	$(PY) tools/demo.py $(DEMO_ARGS)
+	$(PY) tools/demo.py $(if $(MODEM),--modem $(MODEM)) $(DEMO_ARGS)
 
 # The message layer alone: a registration and login encoded and read back.
 tour: setup

@@ -5,14 +5,23 @@ OEMs who want to point a terminal at their own platform.
               --msisdn 13800000001 --platform-number 10658000 --state DIR \\
               --imei 860000000000001 --imsi 460001234567890 [--serial M2MMAKER]
 
+With `--sim7600 /dev/ttyUSB2` (a real module, or the emulator's pty from
+`wmmp-emu sim7600 --pty`) the bearers are those of the SIM7600 driver
+(lib/wmmp/modem): UDP/TCP through AT+CIPOPEN/AT+CIPSEND and SMS in PDU mode
+through the module; IMEI and IMSI are read from the module; --smsc is not used.
+
 Prints a transcript line for every message both ways and every engine event.
 State (serial, passwords, keys, parameters) persists in DIR/params.json.
 """
 import argparse
 import asyncio
+import errno
 import logging
+import os
 import sys
+import termios
 import time
+import tty
 
 from wmmp import engine as E, params as PM, profile as P, runner as R
 from wmmp import codec, commands as C, header as H
@@ -74,8 +83,118 @@ def _addr(text):
     return host, int(port)
 
 
-def build(args, transcript=None, on_event=None):
-    """(terminal, runner) from parsed arguments."""
+class SerialStream:
+    """A serial device (a real UART adapter or a pseudo-terminal) as the AT
+    engine's stream: non-blocking os.read/os.write in raw mode on the asyncio
+    loop.  async read(n) -> bytes (waits for data), write(data) queues,
+    async drain() waits until the kernel took everything."""
+
+    BAUDS = {9600: termios.B9600, 19200: termios.B19200, 38400: termios.B38400,
+             57600: termios.B57600, 115200: termios.B115200}
+
+    def __init__(self, path, baud=115200):
+        self.path = path
+        self.baud = baud
+        self.fd = None
+        self._out = bytearray()
+        self._drained = None
+        self._rfut = None
+        self._writing = False
+        self._loop = None
+        self.rx_bytes = 0
+        self.tx_bytes = 0
+
+    def open(self):
+        self._loop = asyncio.get_running_loop()
+        self.fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(self.fd)
+        attrs = termios.tcgetattr(self.fd)
+        speed = self.BAUDS.get(self.baud, termios.B115200)
+        attrs[4] = attrs[5] = speed
+        termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
+        return self
+
+    async def read(self, n):
+        while True:
+            if self.fd is None:
+                raise ConnectionError("serial device %s closed" % self.path)
+            try:
+                data = os.read(self.fd, n)
+            except BlockingIOError:
+                data = None
+            except OSError as e:          # EIO while a pty has no other end
+                if e.errno != errno.EIO:
+                    raise
+                await asyncio.sleep(0.05)
+                continue
+            if data:
+                self.rx_bytes += len(data)
+                return data
+            fut = self._rfut = self._loop.create_future()
+            self._loop.add_reader(self.fd, lambda: fut.done() or fut.set_result(None))
+            try:
+                await fut
+            finally:
+                if self._rfut is fut:
+                    self._rfut = None
+                    self._loop.remove_reader(self.fd)
+
+    def write(self, data):
+        self._out += data
+        self.tx_bytes += len(data)
+        self._flush()
+
+    def _flush(self):
+        while self._out:
+            try:
+                n = os.write(self.fd, self._out)
+            except BlockingIOError:
+                n = 0
+            if n <= 0:
+                if not self._writing:
+                    self._writing = True
+                    self._loop.add_writer(self.fd, self._flush)
+                return
+            del self._out[:n]
+        if self._writing:
+            self._writing = False
+            self._loop.remove_writer(self.fd)
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    async def drain(self):
+        while self._out:
+            self._drained = self._loop.create_future()
+            await self._drained
+
+    def close(self):
+        if self.fd is not None:
+            if self._writing:
+                self._loop.remove_writer(self.fd)
+            if self._rfut is not None:      # a read() is waiting: it ends (cancelled)
+                self._loop.remove_reader(self.fd)
+                self._rfut.cancel()
+                self._rfut = None
+            os.close(self.fd)
+            self.fd = None
+
+
+def modem_bearers(modem, args):
+    """{kind: bearer} of the SIM7600 driver `modem` for --udp / --tcp and the
+    platform numbers (link 0 for UDP, 1 for TCP)."""
+    from wmmp.modem.sim7600 import UdpBearer as MUdp, TcpBearer as MTcp, SmsBearer as MSms
+    bearers = {}
+    if args.tcp:
+        bearers[P.BEARER_PACKET] = MTcp(modem, 1, args.tcp[0], args.tcp[1])
+    elif args.udp:
+        bearers[P.BEARER_PACKET] = MUdp(modem, 0, args.udp[0], args.udp[1])
+    bearers[P.BEARER_SMS] = MSms(modem, list(args.platform_number))
+    return bearers
+
+
+def build(args, transcript=None, on_event=None, bearers=None):
+    """(terminal, runner) from parsed arguments; `bearers` ({kind: bearer})
+    replaces the host bearers (the modem drivers' bearers)."""
     storage = FileStorage(args.state) if args.state else PM.MemoryStorage()
     params = PM.Params(storage)
     cfg = E.Config(args.imei, args.imsi, serial=args.serial.encode(),
@@ -83,13 +202,15 @@ def build(args, transcript=None, on_event=None):
                    platform_numbers=tuple(args.platform_number),
                    session_key=not args.no_session_key)
     term = E.Terminal(cfg, params)
-    bearers = {}
-    if args.tcp:
-        bearers[P.BEARER_PACKET] = TcpBearer(*args.tcp)
-    elif args.udp:
-        bearers[P.BEARER_PACKET] = UdpBearer(*args.udp)
-    if args.smsc:
-        bearers[P.BEARER_SMS] = SmsBearer(args.smsc[0], args.smsc[1], args.msisdn, list(args.platform_number))
+    if bearers is None:
+        bearers = {}
+        if args.tcp:
+            bearers[P.BEARER_PACKET] = TcpBearer(*args.tcp)
+        elif args.udp:
+            bearers[P.BEARER_PACKET] = UdpBearer(*args.udp)
+        if args.smsc:
+            bearers[P.BEARER_SMS] = SmsBearer(args.smsc[0], args.smsc[1], args.msisdn,
+                                              list(args.platform_number))
     tr = transcript or Transcript()
 
     def ev(e):
@@ -115,8 +236,37 @@ def parser():
     ap.add_argument("--serial", default="M2MMAKER", help="16-byte serial, or its first 8 to ask for one")
     ap.add_argument("--software-version", default="WMMP0.1")
     ap.add_argument("--no-session-key", action="store_true")
+    ap.add_argument("--sim7600", metavar="DEVICE",
+                    help="use a SIM7600 module on this serial device (or the emulator's pty)")
+    ap.add_argument("--baud", type=int, default=115200, help="serial speed for --sim7600")
+    ap.add_argument("--apn", help="APN for --sim7600 (AT+CGDCONT)")
     ap.add_argument("--verbose", action="store_true")
     return ap
+
+
+async def run_with_sim7600(args, transcript=None):
+    """Power the module on, read IMEI/IMSI from it, and run the terminal over
+    its bearers until interrupted."""
+    from wmmp.at import AtEngine
+    from wmmp.modem.sim7600 import Sim7600
+    tr = transcript or Transcript()
+    stream = SerialStream(args.sim7600, args.baud).open()
+    at = AtEngine(stream, log=lambda text: tr._w("   modem  " + text))
+    modem = Sim7600(at, apn=args.apn, log=lambda text: tr._w("   modem  " + text))
+    try:
+        await modem.power_on()
+        ident = await modem.identity()
+        tr._w("   modem  SIM7600 %s IMEI %s IMSI %s ICCID %s" % (
+            ident["firmware"], ident["imei"], ident["imsi"], ident["iccid"]))
+        args.imei = ident["imei"]
+        if ident["imsi"]:
+            args.imsi = ident["imsi"]
+        term, runner = build(args, tr, bearers=modem_bearers(modem, args))
+        await modem.update_radio(term.params)
+        await runner.run()
+    finally:
+        at.stop()
+        stream.close()
 
 
 def main(argv=None):
@@ -127,10 +277,19 @@ def main(argv=None):
         return 2 if e.code else 0
     if args.platform_number is None:
         args.platform_number = ["10658000"]
-    if not (args.udp or args.tcp or args.smsc):
+    if not (args.udp or args.tcp or args.smsc or args.sim7600):
         print("wmmp-term: error: give --udp, --tcp or --smsc", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    if args.sim7600:
+        try:
+            asyncio.run(run_with_sim7600(args))
+        except KeyboardInterrupt:
+            pass
+        except (WmmpError, OSError) as e:
+            print("wmmp-term: error: %s" % e, file=sys.stderr)
+            return 1
+        return 0
     try:
         term, runner = build(args)
     except (WmmpError, ValueError) as e:

@@ -1,0 +1,1395 @@
+"""SIMCom SIM7600 driver over the AT engine (wmmp.at), with the UDP, TCP and SMS
+bearers the engine runner uses (issue 5 "Drivers"; command facts from
+shared/spec/MODEMS.md, SIM7600 part).  Portable: MicroPython and CPython asyncio.
+
+    at = AtEngine(uart_stream)
+    modem = Sim7600(at, apn="cmiot")
+    await modem.power_on(pwrkey=machine.Pin(4, machine.Pin.OUT))
+    ident = await modem.identity()          # imei, imsi, iccid, firmware
+    await modem.update_radio(term.params)   # TLV 0x3006 (LAC/CI) and 0x3007 (signal)
+    bearers = {P.BEARER_PACKET: UdpBearer(modem, 0, "203.0.113.5", 7301),
+               P.BEARER_SMS: SmsBearer(modem, ["10658000"])}
+
+Power and readiness: power_on() pulses PWRKEY when given (and only when the
+module does not already answer AT), waits for the boot URC RDY, retries AT for
+`at_wait` s, then ATE0, AT+CMEE=1 (numeric +CME ERROR), AT+CIPSRIP=1 (RECV
+FROM lines, used to route +IPD), and waits while the SIM is busy.  A boot URC
+(RDY) at any later moment is a module reboot: links and the data service are
+marked gone, every bearer's recv() raises LinkLost, and the next open() runs
+the init sequence again (and, if PIN1 was entered this session on the same
+card, enters it again when the card has 2 or more attempts left).
+
+SIM interface (wmmp.sim) as ASYNC methods, because every answer needs the AT
+engine's reader task: pin_state, attempts, enter_pin, enter_puk,
+set_pin_enabled, change_pin, pin_enabled, imsi, iccid, imei.  Same errors as
+SimulatedSim (WrongPin(left), WrongPuk(left), PinRequired, PukRequired,
+NoSim, SimBlocked, SimError; BadValue for a malformed PIN before anything is
+sent).  The driver never retries a PIN-carrying command on its own.  The
+engine's SimGuard calls a SIM synchronously: sim_snapshot() gives it a
+synchronous view (SimSnapshot, below) whose reads come from the snapshot and
+whose PIN commands are refused without reaching the card.
+
+Data: attach (AT+CGATT), APN (AT+CGDCONT=1,"IP",<apn>), AT+NETOPEN (checked
+with AT+NETOPEN?; after +CIPEVENT: NETWORK CLOSED UNEXPECTEDLY: AT+NETCLOSE and
+AT+NETOPEN again, as MODEMS.md says), sockets with AT+CIPOPEN / AT+CIPSEND /
+AT+CIPCLOSE, receive in push mode (RECV FROM:<ip>:<port> + +IPD<len> + raw
+bytes).  +IPD names no link: it goes to the open link whose peer matches the
+RECV FROM address, else to the only open link, else it is dropped (counted).
+
+Receive queues are bounded (Inbox: oldest message dropped); the TCP stream
+buffer never holds more than `max_message` bytes (longer messages are skipped
+byte-exactly, the framing is kept).
+"""
+
+import asyncio
+import struct
+from micropython import const
+
+from wmmp import pdu as PDU
+from wmmp import profile as P
+from wmmp import sim as S
+from wmmp.at import AtException, AtError, AtReboot, AtOverflow, CmeError, CmsError
+from wmmp.errors import WmmpError, BadLength, BadValue, TooLongForBearer
+from wmmp.modem import NotResponding, NetworkError, LinkLost, Inbox, frame_problem
+
+try:
+    from time import ticks_ms, ticks_diff
+
+    def _now():
+        return ticks_ms()
+
+    def _since(t0):
+        return ticks_diff(ticks_ms(), t0) / 1000
+except ImportError:                       # CPython
+    from time import monotonic as _now
+
+    def _since(t0):
+        return _now() - t0
+
+LINKS = const(10)            # link numbers 0-9 (MODEMS "TCP")
+SEND_MAX = const(1500)       # one AT+CIPSEND (MODEMS "send": chunk at <= 1500 bytes)
+SMS_MAX = P.SMS_MESSAGE_MAX  # one binary SMS (INTEROP 9)
+
+# +CME ERROR codes (3GPP 27.007 9.2)
+CME_NO_SIM = const(10)
+CME_SIM_PIN = const(11)
+CME_SIM_PUK = const(12)
+CME_SIM_FAILURE = const(13)
+CME_SIM_BUSY = const(14)
+CME_BAD_PASSWORD = const(16)
+CME_SIM_BLOCKED = const(262)      # "SIM blocked" on some firmware (unconfirmed on SIM7600)
+# the same in verbose mode (AT+CMEE=2), should a module be left in it
+_CME_TEXT = {"sim not inserted": CME_NO_SIM, "sim pin required": CME_SIM_PIN,
+             "sim puk required": CME_SIM_PUK, "sim failure": CME_SIM_FAILURE,
+             "sim busy": CME_SIM_BUSY, "incorrect password": CME_BAD_PASSWORD,
+             "sim blocked": CME_SIM_BLOCKED}
+CMS_SIM_BUSY = const(314)         # 27.005 3.2.5: SMS not ready yet after boot
+
+# <err> of +CIPOPEN / +NETOPEN (MODEMS.md)
+ERR_NOT_OPENED = const(2)
+ERR_NOT_SUPPORTED = const(4)      # also "link already in use"
+ERR_OPENED = const(9)
+
+NET_CLOSED = b"NETWORK CLOSED"
+
+
+def _cme(e):
+    """Numeric code of a CmeError (verbose text mapped), else None."""
+    c = e.code
+    if isinstance(c, str):
+        c = _CME_TEXT.get(c.lower())
+    return c
+
+
+def _after(line, prefix):
+    """Text after `prefix` (bytes) in `line`, stripped, as str."""
+    return bytes(line[len(prefix):]).strip().decode()
+
+
+def _find(lines, prefix):
+    """Text after the first line starting with `prefix`, or None."""
+    for ln in lines:
+        if isinstance(ln, (bytes, bytearray)) and ln.startswith(prefix):
+            return _after(ln, prefix)
+    return None
+
+
+def _ints(text):
+    """'23,99' -> [23, 99]; empty / non-numeric fields -> None."""
+    out = []
+    for f in text.split(","):
+        f = f.strip().strip('"')
+        try:
+            out.append(int(f))
+        except ValueError:
+            out.append(None)
+    return out
+
+
+def _digits_line(lines, prefix=None):
+    """The first reply line that is all digits (after an optional prefix such as
+    '+ICCID:'), e.g. the IMSI of AT+CIMI; None when there is none."""
+    for ln in lines:
+        if not isinstance(ln, (bytes, bytearray)):
+            continue
+        t = bytes(ln)
+        if prefix is not None and t.startswith(prefix):
+            t = t[len(prefix):]
+        t = t.strip().strip(b'"')
+        if t and t.isdigit():
+            return t.decode()
+    return None
+
+
+def signal_percent(rssi):
+    """+CSQ <rssi> -> 0..100 for TLV 0x3007, None when unknown.
+    0..31 (27.007 8.5: -113 dBm .. -51 dBm and above) -> round(rssi * 100 / 31);
+    99 unknown -> None; 100..191 (TD-SCDMA range, -116 .. -25 dBm, SIMCom
+    extension, unconfirmed) -> round((rssi - 100) * 100 / 91); 199 -> None."""
+    if rssi is None or rssi < 0:
+        return None
+    if rssi <= 31:
+        return (rssi * 100 + 15) // 31          # exact round(): no x.5 ties for 0..31
+    if 100 <= rssi <= 191:
+        return ((rssi - 100) * 100 + 45) // 91
+    return None
+
+
+def cell_tlv(lac, ci):
+    """TLV 0x3006 value (appendix E e): LAC in the high 16 bits, CI in the low 16
+    bits.  An E-UTRAN cell identity has 28 bits: its low 16 bits are kept."""
+    return struct.pack(">HH", lac & 0xFFFF, ci & 0xFFFF)
+
+
+def signal_tlv(percent):
+    """TLV 0x3007 value: one byte 0..100."""
+    return bytes((max(0, min(100, percent)),))
+
+
+def parse_reg(line, prefix):
+    """'+CREG: 2,1,"1816","AC99201",7' (read form, MODEMS registration; quoted or
+    unquoted hex, optional AcT) -> (stat, lac, ci); lac/ci None when absent."""
+    f = _after(line, prefix).split(",")
+    try:
+        stat = int(f[1].strip())
+    except (ValueError, IndexError):
+        raise BadValue("registration reply without a stat")
+    lac = ci = None
+    if len(f) >= 4:
+        try:
+            lac = _hex(f[2])
+            ci = _hex(f[3])
+        except ValueError:
+            lac = ci = None
+    return stat, lac, ci
+
+
+def _hex(s):
+    s = s.strip().strip('"').strip()
+    if s[:2] in ("0x", "0X"):
+        s = s[2:]
+    if not s:
+        raise ValueError("empty")
+    return int(s, 16)
+
+
+def _cpin_state(text):
+    """+CPIN: <code> -> a wmmp.sim state.  SIM PIN2 / SIM PUK2 concern PIN2 only
+    (the card is usable): READY.  Unknown codes (PH-SIM PIN, NOT READY) are
+    returned as they are: SimGuard then meets a SimError at imsi() and alarms."""
+    t = text.strip().upper()
+    if t == "READY" or t == "SIM PIN2" or t == "SIM PUK2":
+        return S.READY
+    if t == "SIM PIN":
+        return S.SIM_PIN
+    if t == "SIM PUK":
+        return S.SIM_PUK
+    if "REMOVED" in t or "NOT INSERTED" in t:
+        return S.NO_SIM
+    return text.strip()
+
+
+def _sim_error(code):
+    """The wmmp.sim error for a +CME ERROR code met by a SIM command."""
+    if code == CME_NO_SIM:
+        return S.NoSim("no SIM card")
+    if code == CME_SIM_PIN:
+        return S.PinRequired("SIM PIN1 required")
+    if code == CME_SIM_PUK:
+        return S.PukRequired("PIN1 blocked: PUK1 required")
+    if code == CME_SIM_FAILURE or code == CME_SIM_BLOCKED:
+        return S.SimBlocked("SIM failure or blocked (+CME ERROR: %s)" % code)
+    if code == CME_SIM_BUSY:
+        return S.SimError("SIM busy")
+    return S.SimError("module refused the SIM command (+CME ERROR: %s)" % (code,))
+
+
+def _cipopen_err(lines, link):
+    """<err> of '+CIPOPEN: <link>,<err>' among `lines`, or None."""
+    t = _find(lines, b"+CIPOPEN:")
+    if t is None:
+        return None
+    v = _ints(t)
+    if len(v) >= 2 and v[0] == link:
+        return v[1]
+    return None
+
+
+class Sim7600:
+    """The SIM7600 on the AT engine `at` (see the module docstring).
+
+    apn              APN for AT+CGDCONT (None: the module's default context)
+    spic_order       field order of +SPIC (MODEMS: unconfirmed); counters above
+                     3 can only be PUK counters, which settles most replies
+    at_wait          s to retry AT after power-on or a reboot (MODEMS: ~10 s)
+    boot_wait        s to wait for RDY after a PWRKEY pulse (MODEMS: ~20 s)
+    attach_wait      s to wait for +CGATT: 1 in net_open()
+    netopen_timeout  s for +NETOPEN (MODEMS: up to 75 s)
+    connect_timeout  s for a TCP +CIPOPEN (MODEMS: 15-75 s)
+    sms_timeout      s for +CMGS (MODEMS: 60 s)
+    log              callable(text); default: the engine's log
+    """
+
+    def __init__(self, at, apn=None, spic_order="pin1,puk1,pin2,puk2", at_wait=10, boot_wait=20,
+                 attach_wait=30, netopen_timeout=75, connect_timeout=75, send_timeout=10,
+                 sms_timeout=60, log=None):
+        if spic_order not in ("pin1,puk1,pin2,puk2", "pin1,pin2,puk1,puk2"):
+            raise BadValue("spic_order must be pin1,puk1,pin2,puk2 or pin1,pin2,puk1,puk2")
+        self.at = at
+        self.apn = apn
+        self.spic_order = spic_order
+        self.at_wait = at_wait
+        self.boot_wait = boot_wait
+        self.attach_wait = attach_wait
+        self.netopen_timeout = netopen_timeout
+        self.connect_timeout = connect_timeout
+        self.send_timeout = send_timeout
+        self.sms_timeout = sms_timeout
+        self.log = log if log is not None else at.log
+        self.gen = 0                 # boot generation: +1 for every boot URC seen
+        self._ready_gen = -1         # generation the init sequence ran in
+        self._net_gen = -1           # generation the data service was opened in
+        self._net_broken = False     # +CIPEVENT: NETWORK CLOSED UNEXPECTEDLY seen
+        self._apn_gen = -1
+        self._lock = asyncio.Lock()  # init and data-service sequences
+        self._booted = asyncio.Event()
+        self._links = [None] * LINKS
+        self._from = None            # (host, port) of the last RECV FROM
+        self._sms = None             # the SmsBearer, if any
+        self._pin = None             # PIN1 accepted this power cycle (RAM only)
+        self._pin_iccid = None       # ... by the card with this ICCID
+        self.sim_urc = None          # text of the last +CPIN: URC
+        self.sms_ready = False       # SMS DONE seen since the last boot
+        self.ident = {}              # identity() cache
+        # counters
+        self.reboots = 0
+        self.net_lost = 0
+        self.unrouted = 0            # +IPD payloads no link took
+        self.refused = 0             # +IPD payloads the parser refused (too long)
+        at.on_reboot(self._on_reboot)
+        at.on("+CPIN:", self._on_cpin)
+        at.on("SMS DONE", self._on_sms_done)
+        at.on("PB DONE", _ignore)
+        at.on("RECV FROM:", self._on_recv_from)
+        at.on("+IPD", self._on_ipd)
+        at.on("+IPCLOSE:", self._on_ipclose)
+        at.on("+CIPEVENT:", self._on_cipevent)
+        at.on("+CMTI:", self._on_cmti)
+        at.on("+CMT:", self._on_cmt)
+        for p in ("+CREG:", "+CGREG:", "+CEREG:"):
+            at.on(p, _ignore)
+
+    def __repr__(self):
+        return "<Sim7600 gen=%d net=%s>" % (self.gen, self.net_is_open())
+
+    # == URC handlers (run in the engine's reader: they never await) ==========
+
+    def _on_reboot(self, line):
+        self.gen += 1
+        self.reboots += 1
+        self._booted.set()
+        self._net_broken = False
+        self.sms_ready = False
+        self.sim_urc = None
+        self._from = None
+        for i in range(LINKS):
+            b = self._links[i]
+            self._links[i] = None
+            if b is not None:
+                b._lost("module rebooted")
+        if self._sms is not None:
+            self._sms._lost("module rebooted")
+
+    def _on_cpin(self, line, extra):
+        self.sim_urc = _after(line, b"+CPIN:")
+
+    def _on_sms_done(self, line, extra):
+        self.sms_ready = True
+
+    def _on_recv_from(self, line, extra):
+        t = _after(line, b"RECV FROM:")
+        k = t.rfind(":")
+        try:
+            self._from = (t[:k], int(t[k + 1:]))
+        except ValueError:
+            self._from = None
+
+    def _on_ipd(self, line, extra):
+        src = self._from
+        self._from = None
+        if extra is None:
+            self.refused += 1
+            self.log("sim7600: %s refused (longer than the parser's max_payload)" % line.decode())
+            return
+        b = self._route(src)
+        if b is None:
+            self.unrouted += 1
+            self.log("sim7600: %d bytes from %s with no open link" % (len(extra), src))
+            return
+        b._data(extra)
+
+    def _route(self, src):
+        open_ = [b for b in self._links if b is not None and b.is_open]
+        if src is not None:
+            for b in open_:
+                if b.host == src[0] and b.port == src[1]:
+                    return b
+            for b in open_:
+                if b.port == src[1]:
+                    return b
+        if len(open_) == 1:
+            return open_[0]
+        return None
+
+    def _on_ipclose(self, line, extra):
+        v = _ints(_after(line, b"+IPCLOSE:"))
+        if v and v[0] is not None and 0 <= v[0] < LINKS:
+            b = self._links[v[0]]
+            self._links[v[0]] = None
+            if b is not None:
+                why = {0: "closed", 1: "closed by the peer", 2: "timed out"}.get(
+                    v[1] if len(v) > 1 else None, "closed")
+                b._lost("link %d %s" % (v[0], why))
+
+    def _on_cipevent(self, line, extra):
+        if NET_CLOSED in line:
+            self._net_broken = True
+            self.net_lost += 1
+            for i in range(LINKS):
+                b = self._links[i]
+                self._links[i] = None
+                if b is not None:
+                    b._lost("network closed unexpectedly")
+
+    def _on_cmti(self, line, extra):
+        if self._sms is not None:
+            v = _ints(_after(line, b"+CMTI:"))
+            if v and v[-1] is not None:
+                self._sms._stored(v[-1])
+
+    def _on_cmt(self, line, extra):
+        if self._sms is not None and extra is not None:
+            v = _ints(_after(line, b"+CMT:"))
+            self._sms._direct(extra, v[-1] if v else None)
+
+    # == power and readiness ==================================================
+
+    async def power_on(self, pwrkey=None, level=1, pulse=0.5):
+        """Bring the module up and run the init sequence.  pwrkey: a pin object
+        with value(); it is driven to `level` for `pulse` s (the PWRKEY press,
+        usually through a transistor) unless the module already answers AT.
+        Raises NotResponding when AT stays unanswered."""
+        if pwrkey is not None and not await self._answers():
+            self._booted.clear()
+            pwrkey.value(level)
+            await asyncio.sleep(pulse)
+            pwrkey.value(1 - level)
+            try:
+                await asyncio.wait_for(self._booted.wait(), self.boot_wait)
+            except asyncio.TimeoutError:
+                self.log("sim7600: no RDY within %s s; trying AT anyway" % self.boot_wait)
+        await self.ensure_ready()
+        await self.wait_sim()
+
+    async def _answers(self):
+        try:
+            await self.at.command("AT", timeout=1)
+            return True
+        except AtException:
+            return False
+
+    async def ensure_ready(self):
+        """Run the init sequence if it has not run since the last boot URC."""
+        if self._ready_gen == self.gen:
+            return
+        async with self._lock:
+            if self._ready_gen != self.gen:
+                await self._init()
+
+    async def _init(self):
+        at = self.at
+        for attempt in range(3):
+            t0 = _now()
+            while True:
+                try:
+                    await at.command("AT", timeout=1)
+                    break
+                except AtException:
+                    if _since(t0) >= self.at_wait:
+                        raise NotResponding("SIM7600: no answer to AT in %s s" % self.at_wait)
+                    await asyncio.sleep(0.2)
+            gen = self.gen
+            try:
+                await at.command("ATE0")
+                await at.command("AT+CMEE=1")
+                try:
+                    await at.command("AT+CIPSRIP=1")
+                except AtError:
+                    self.log("sim7600: AT+CIPSRIP=1 refused; +IPD goes to the only open link")
+            except AtReboot:
+                continue                    # it rebooted under us: once more
+            self._ready_gen = gen
+            await self._resume_pin()
+            return
+        raise NotResponding("SIM7600 keeps rebooting")
+
+    async def wait_sim(self, timeout=10):
+        """Wait while the SIM is busy after boot (+CME ERROR: 14, +CPIN: NOT
+        READY); -> the pin_state() reached (READY, SIM PIN, ... or NO SIM)."""
+        t0 = _now()
+        while True:
+            try:
+                st = await self.pin_state()
+            except S.SimError:
+                st = None
+            if st in (S.READY, S.SIM_PIN, S.SIM_PUK, S.BLOCKED, S.NO_SIM) or _since(t0) >= timeout:
+                return st
+            await asyncio.sleep(0.5)
+
+    async def _resume_pin(self):
+        """After a reboot: enter the PIN1 that this card accepted this session,
+        only with 2 or more attempts left (never a locking retry), only once."""
+        if self._pin is None:
+            return
+        try:
+            if await self.wait_sim() != S.SIM_PIN or await self.iccid() != self._pin_iccid:
+                return
+            if (await self.attempts())[0] < 2:
+                self.log("sim7600: SIM asks for PIN1 again; too few attempts left to re-enter it")
+                return
+            pin = self._pin
+            self._pin = None                 # one try: never sent again if refused
+            await self.enter_pin(pin)
+            self.log("sim7600: PIN1 entered again after the reboot")
+        except S.SimError as e:
+            self.log("sim7600: PIN1 not re-entered after the reboot: %s" % e)
+
+    async def reset(self):
+        """AT+CRESET (MODEMS reset): the module restarts; wait for it."""
+        self._booted.clear()
+        await self.at.command("AT+CRESET", timeout=10, reboot=True)
+        try:
+            await asyncio.wait_for(self._booted.wait(), 25)
+        except asyncio.TimeoutError:
+            pass
+        await self.ensure_ready()
+
+    # == identity and radio ===================================================
+
+    async def imei(self):
+        """AT+CGSN -> 15 digits (bare, or after '+CGSN:' on some firmware)."""
+        v = _digits_line(await self.at.command("AT+CGSN"), b"+CGSN:")
+        if v is None:
+            raise S.SimError("no IMEI in the AT+CGSN reply")
+        return v
+
+    async def firmware(self):
+        """AT+CGMR -> the revision text ('+CGMR: LE11B08SIM7600CE-A')."""
+        lines = await self.at.command("AT+CGMR")
+        v = _find(lines, b"+CGMR:")
+        if v is None:
+            for ln in lines:
+                if isinstance(ln, (bytes, bytearray)):
+                    return bytes(ln).decode()
+        return v
+
+    async def identity(self):
+        """{'imei', 'imsi', 'iccid', 'firmware'}; imsi/iccid None when the SIM
+        does not give them yet (PIN needed, no card).  Cached in self.ident."""
+        d = {"imei": await self.imei(), "firmware": await self.firmware(), "imsi": None,
+             "iccid": None}
+        try:
+            d["iccid"] = await self.iccid()
+            d["imsi"] = await self.imsi()
+        except S.SimError:
+            pass
+        self.ident = d
+        return d
+
+    async def rssi(self):
+        """AT+CSQ -> (rssi, ber) as the module reports them (99: unknown)."""
+        t = _find(await self.at.command("AT+CSQ"), b"+CSQ:")
+        v = _ints(t or "")
+        if len(v) < 2 or v[0] is None:
+            raise BadValue("bad +CSQ reply")
+        return v[0], v[1]
+
+    async def signal(self):
+        """Signal 0..100 for TLV 0x3007 (signal_percent of +CSQ), None if unknown."""
+        return signal_percent((await self.rssi())[0])
+
+    async def cell(self):
+        """(lac, ci) of the serving cell for TLV 0x3006, None when not registered.
+        AT+CREG=2 then AT+CREG?; when that gives no location (LTE only), the same
+        with +CEREG (TAC in place of LAC) and +CGREG."""
+        for name in ("CREG", "CEREG", "CGREG"):
+            try:
+                await self.at.command("AT+%s=2" % name)
+                lines = await self.at.command("AT+%s?" % name)
+            except AtError:
+                continue
+            prefix = ("+%s:" % name).encode()
+            for ln in lines:
+                if isinstance(ln, (bytes, bytearray)) and ln.startswith(prefix):
+                    stat, lac, ci = parse_reg(ln, prefix)
+                    if stat in (1, 5) and lac is not None:
+                        return lac, ci
+        return None
+
+    async def registered(self):
+        """True when +CREG? or +CEREG? says home (1) or roaming (5)."""
+        for name in ("CREG", "CEREG"):
+            try:
+                t = _find(await self.at.command("AT+%s?" % name), ("+%s:" % name).encode())
+            except AtError:
+                continue
+            v = _ints(t or "")
+            if len(v) >= 2 and v[1] in (1, 5):
+                return True
+        return False
+
+    async def update_radio(self, params):
+        """Set TLVs 0x3006 and 0x3007 in `params` (wmmp.params.Params; volatile
+        monitoring tags) from the module; -> (signal, cell).  Unknown values
+        leave the previous ones."""
+        sig = await self.signal()
+        cell = await self.cell()
+        if sig is not None:
+            params.set(0x3007, signal_tlv(sig))
+        if cell is not None:
+            params.set(0x3006, cell_tlv(cell[0], cell[1]))
+        return sig, cell
+
+    async def monitor_radio(self, params, period=60):
+        """Keep TLVs 0x3006/0x3007 fresh: update_radio() every `period` s, for
+        ever (run it as a task); failures are logged, never raised."""
+        while True:
+            try:
+                await self.update_radio(params)
+            except WmmpError as e:
+                self.log("sim7600: radio update failed: %r" % (e,))
+            await asyncio.sleep(period)
+
+    # == SIM interface (async; see the module docstring) ======================
+
+    async def _sim_cmd(self, cmd, timeout=5):
+        """A SIM command; AT failures become SimError subclasses.  The message
+        never repeats the command (it may carry a PIN)."""
+        code = None
+        fail = None
+        try:
+            return await self.at.command(cmd, timeout=timeout)
+        except CmeError as e:
+            code = _cme(e)
+        except AtException as e:
+            fail = e.__class__.__name__
+        if code is not None:
+            raise _sim_error(code)
+        raise S.SimError("SIM command failed: %s" % fail)
+
+    async def pin_state(self):
+        """AT+CPIN? -> READY | SIM PIN | SIM PUK | BLOCKED | NO SIM (wmmp.sim),
+        or the module's text for anything else (PH-SIM PIN, NOT READY)."""
+        try:
+            lines = await self.at.command("AT+CPIN?", timeout=5)
+        except CmeError as e:
+            c = _cme(e)
+            if c == CME_NO_SIM:
+                return S.NO_SIM
+            if c == CME_SIM_FAILURE or c == CME_SIM_BLOCKED:
+                return S.BLOCKED
+            raise _sim_error(c)
+        except AtException as e:
+            raise S.SimError("AT+CPIN? failed: %s" % e.__class__.__name__)
+        t = _find(lines, b"+CPIN:")
+        if t is None:
+            raise S.SimError("no +CPIN: in the reply")
+        return _cpin_state(t)
+
+    async def attempts(self):
+        """(pin1_left, puk1_left): AT+SPIC (order: see spic_order), else the
+        27.007 AT+CPINR="SIM PIN" / "SIM PUK" replies."""
+        try:
+            lines = await self.at.command("AT+SPIC", timeout=5)
+            v = _ints(_find(lines, b"+SPIC:") or "")
+            if len(v) >= 4 and None not in v[:4]:
+                a, b, c, d = v[:4]
+                if b > 3:                    # only a PUK counter exceeds 3
+                    return a, b
+                if c > 3:
+                    return a, c
+                return (a, b) if self.spic_order == "pin1,puk1,pin2,puk2" else (a, c)
+        except CmeError as e:
+            if _cme(e) == CME_NO_SIM:
+                raise S.NoSim("no SIM card")
+        except AtException:
+            pass
+        pin = puk = None
+        try:
+            lines = await self.at.command("AT+CPINR", timeout=5)
+        except CmeError as e:
+            raise _sim_error(_cme(e))
+        except AtException as e:
+            raise S.SimError("attempts unreadable: %s" % e.__class__.__name__)
+        for ln in lines:
+            if isinstance(ln, (bytes, bytearray)) and ln.startswith(b"+CPINR:"):
+                f = _after(ln, b"+CPINR:").split(",")
+                if len(f) >= 2:
+                    code = f[0].strip().strip('"').upper()
+                    try:
+                        n = int(f[1])
+                    except ValueError:
+                        continue
+                    if code == "SIM PIN":
+                        pin = n
+                    elif code == "SIM PUK":
+                        puk = n
+        if pin is None or puk is None:
+            raise S.SimError("attempts unreadable")
+        return pin, puk
+
+    async def _need_state(self, state):
+        st = await self.pin_state()
+        if st != state:
+            raise S.error_for(st)
+
+    async def _pin_cmd(self, cmd, what, idx):
+        """A PIN-carrying command.  +CME ERROR: 16 -> WrongPin / WrongPuk with the
+        attempts left (what "PIN1" / "PUK1", idx 0 / 1 of attempts()).  Sent
+        once: never retried here."""
+        code = None
+        fail = None
+        try:
+            await self.at.command(cmd, timeout=10)
+            return
+        except CmeError as e:
+            code = _cme(e)
+        except AtException as e:
+            fail = e.__class__.__name__
+        if code is None:
+            raise S.SimError("%s command failed: %s" % (what, fail))
+        if code == CME_BAD_PASSWORD or (code == CME_SIM_PUK and idx == 0):
+            left = (await self.attempts())[idx]
+            if idx == 0:
+                raise S.WrongPin("SIM rejected PIN1, %d attempts left" % left, left)
+            raise S.WrongPuk("SIM rejected PUK1, %d attempts left" % left, left)
+        raise _sim_error(code)
+
+    async def enter_pin(self, pin):
+        """AT+CPIN="<pin>" in state SIM PIN."""
+        p = S.check_pin(pin).decode()
+        await self._need_state(S.SIM_PIN)
+        await self._pin_cmd('AT+CPIN="%s"' % p, "PIN1", 0)
+        await self._remember(p)
+
+    async def enter_puk(self, puk, new_pin):
+        """AT+CPIN="<puk>","<new pin>" in state SIM PUK."""
+        k = S.check_puk(puk).decode()
+        p = S.check_pin(new_pin).decode()
+        await self._need_state(S.SIM_PUK)
+        await self._pin_cmd('AT+CPIN="%s","%s"' % (k, p), "PUK1", 1)
+        await self._remember(p)
+
+    async def set_pin_enabled(self, enabled, pin):
+        """AT+CLCK="SC",1|0,"<pin>" (27.007 7.4); SimError without sending the
+        PIN when PIN1 is already in that state."""
+        p = S.check_pin(pin).decode()
+        await self._need_state(S.READY)
+        if await self.pin_enabled() == bool(enabled):
+            raise S.SimError("PIN1 is already %s" % ("enabled" if enabled else "disabled"))
+        await self._pin_cmd('AT+CLCK="SC",%d,"%s"' % (1 if enabled else 0, p), "PIN1", 0)
+        await self._remember(p)
+
+    async def change_pin(self, old, new):
+        """AT+CPWD="SC","<old>","<new>" (27.007 7.5); PIN1 must be enabled."""
+        o = S.check_pin(old).decode()
+        n = S.check_pin(new).decode()
+        await self._need_state(S.READY)
+        if not await self.pin_enabled():
+            raise S.SimError("PIN1 is disabled: it cannot be changed")
+        await self._pin_cmd('AT+CPWD="SC","%s","%s"' % (o, n), "PIN1", 0)
+        await self._remember(n)
+
+    async def _remember(self, pin):
+        self._pin = pin
+        try:
+            self._pin_iccid = await self.iccid()
+        except S.SimError:
+            self._pin = None
+
+    async def pin_enabled(self):
+        """AT+CLCK="SC",2 -> +CLCK: 0|1."""
+        v = _ints(_find(await self._sim_cmd('AT+CLCK="SC",2'), b"+CLCK:") or "")
+        if not v or v[0] not in (0, 1):
+            raise S.SimError("bad +CLCK reply")
+        return v[0] == 1
+
+    async def imsi(self):
+        """AT+CIMI -> 15 digits."""
+        v = _digits_line(await self._sim_cmd("AT+CIMI"))
+        if v is None:
+            raise S.SimError("no IMSI in the AT+CIMI reply")
+        return v
+
+    async def iccid(self):
+        """AT+CICCID -> +ICCID: <digits> (a trailing F pad is dropped)."""
+        lines = await self._sim_cmd("AT+CICCID")
+        t = _find(lines, b"+ICCID:")
+        if t is None:
+            t = _digits_line(lines)
+        if not t:
+            raise S.SimError("no ICCID in the AT+CICCID reply")
+        return t.strip('"').rstrip("Ff")
+
+    async def sim_snapshot(self):
+        """A SimSnapshot of the card now (for SimGuard, which calls synchronously)."""
+        st = await self.pin_state()
+        snap = SimSnapshot(st, await self.imei())
+        if st == S.NO_SIM:
+            return snap
+        try:
+            snap._attempts = await self.attempts()
+            snap._iccid = await self.iccid()
+            snap._enabled = await self.pin_enabled()
+            if st == S.READY:
+                snap._imsi = await self.imsi()
+        except S.SimError:
+            pass
+        return snap
+
+    # == data service and links ===============================================
+
+    def net_is_open(self):
+        return self._net_gen == self.gen and not self._net_broken
+
+    async def net_open(self):
+        """Attach, set the APN and open the data service (idempotent).  Raises
+        NetworkError (code: the +NETOPEN <err>) or AT engine errors."""
+        await self.ensure_ready()
+        if self.net_is_open():
+            return
+        async with self._lock:
+            if not self.net_is_open():
+                await self._net_open()
+
+    async def _net_open(self):
+        at = self.at
+        gen = self.gen
+        if self.apn and self._apn_gen != gen:
+            await at.command('AT+CGDCONT=1,"IP","%s"' % self.apn)
+            self._apn_gen = gen
+        await self._attach()
+        v = _ints(_find(await at.command("AT+NETOPEN?"), b"+NETOPEN:") or "")
+        if v and v[0] == 1:
+            if not self._net_broken:
+                self._net_gen = gen          # already open (a restart of ours): use it
+                return
+            try:                             # MODEMS: after CIPEVENT, NETCLOSE and reopen
+                await at.command("AT+NETCLOSE", timeout=20, final="+NETCLOSE:")
+            except AtError:
+                pass
+        self._net_broken = False
+        refused = False
+        try:
+            lines = await at.command("AT+NETOPEN", timeout=self.netopen_timeout, final="+NETOPEN:")
+        except AtError as e:
+            if any(b"already opened" in ln for ln in e.lines if isinstance(ln, (bytes, bytearray))):
+                self._net_gen = gen
+                return
+            refused = True
+        if refused:
+            raise NetworkError("AT+NETOPEN refused")
+        v = _ints(_find(lines, b"+NETOPEN:") or "")
+        err = v[0] if v else None
+        if err != 0:
+            raise NetworkError("+NETOPEN: %s" % (err,), err)
+        if self.gen == gen:
+            self._net_gen = gen
+
+    async def _attach(self):
+        """Wait for +CGATT: 1 (asking AT+CGATT=1 once) for attach_wait s."""
+        at = self.at
+        t0 = _now()
+        asked = False
+        while True:
+            v = _ints(_find(await at.command("AT+CGATT?"), b"+CGATT:") or "")
+            if v and v[0] == 1:
+                return
+            if not asked:
+                asked = True
+                try:
+                    await at.command("AT+CGATT=1", timeout=30)
+                    continue
+                except (CmeError, AtError):
+                    pass
+            if _since(t0) >= self.attach_wait:
+                raise NetworkError("not attached to the packet network", 1)
+            await asyncio.sleep(1)
+
+    async def net_close(self):
+        """AT+NETCLOSE (every link closes)."""
+        for i in range(LINKS):
+            b = self._links[i]
+            self._links[i] = None
+            if b is not None:
+                b._lost("data service closed")
+        try:
+            await self.at.command("AT+NETCLOSE", timeout=20, final="+NETCLOSE:")
+        except AtError:
+            pass
+        self._net_gen = -1
+
+    async def ip_address(self):
+        """AT+IPADDR -> 'a.b.c.d'."""
+        return _find(await self.at.command("AT+IPADDR"), b"+IPADDR:")
+
+    async def open_link(self, bearer):
+        """AT+CIPOPEN for `bearer` (UDP: local port; TCP: the peer); -> the boot
+        generation it was opened in.  A link left in use (by an earlier run)
+        is closed and opened again; <err> 2 (network not opened) reopens the
+        data service once.  NetworkError(code=<err>) otherwise."""
+        await self.net_open()
+        at = self.at
+        link = bearer.link
+        if bearer.proto == "UDP":
+            cmd = 'AT+CIPOPEN=%d,"UDP",,,%d' % (link, bearer.local_port)
+            timeout = 15
+        else:
+            cmd = 'AT+CIPOPEN=%d,"TCP","%s",%d' % (link, bearer.host, bearer.port)
+            timeout = self.connect_timeout
+        for attempt in range(2):
+            gen = self.gen
+            old = self._links[link]
+            if old is not None and old is not bearer:
+                raise NetworkError("link %d is used by another bearer" % link, ERR_NOT_SUPPORTED)
+            self._links[link] = bearer       # data may follow +CIPOPEN at once
+            try:
+                lines = await at.command(cmd, timeout=timeout, final="+CIPOPEN:")
+                err = _cipopen_err(lines, link)
+            except AtError as e:
+                err = _cipopen_err(e.lines, link)
+                if err is None:
+                    err = -1
+            except AtException:
+                self._links[link] = None
+                raise
+            if self.gen != gen:
+                self._links[link] = None
+                raise LinkLost("module rebooted while link %d opened" % link)
+            if err == 0:
+                return gen
+            self._links[link] = None
+            if attempt == 0 and err in (ERR_NOT_SUPPORTED, ERR_OPENED):
+                try:
+                    await at.command("AT+CIPCLOSE=%d" % link, timeout=10, final="+CIPCLOSE:")
+                except AtError:
+                    pass
+                continue
+            if attempt == 0 and err == ERR_NOT_OPENED:
+                self._net_broken = True
+                await self.net_open()
+                continue
+            break
+        raise NetworkError("+CIPOPEN: %d,%s" % (link, err), err)
+
+    async def close_link(self, bearer):
+        """AT+CIPCLOSE=<link> (errors ignored: the link may be gone already)."""
+        if self._links[bearer.link] is bearer:
+            self._links[bearer.link] = None
+        try:
+            await self.at.command("AT+CIPCLOSE=%d" % bearer.link, timeout=10, final="+CIPCLOSE:")
+        except AtError:
+            pass
+
+    async def send_link(self, bearer, data, dest=None):
+        """AT+CIPSEND=<link>,<len>[,"<ip>",<port>], '>' prompt, raw bytes, in
+        chunks of at most 1500 bytes.  LinkLost when the module refuses
+        (+CIPERROR), reports nothing sent (-1) or reboots meanwhile."""
+        mv = memoryview(data)
+        off = 0
+        while off < len(data):
+            n = min(SEND_MAX, len(data) - off)
+            if dest is not None:
+                cmd = 'AT+CIPSEND=%d,%d,"%s",%d' % (bearer.link, n, dest[0], dest[1])
+            else:
+                cmd = "AT+CIPSEND=%d,%d" % (bearer.link, n)
+            why = None
+            try:
+                lines = await self.at.command_with_prompt(cmd, mv[off:off + n], timeout=self.send_timeout,
+                                                          final="+CIPSEND:")
+            except AtReboot:
+                why = "module rebooted during the send"
+            except AtError as e:
+                why = "send refused (%s)" % (e.line.decode() if e.line else "ERROR")
+            if why is not None:
+                bearer._lost(why)
+                raise LinkLost(why)
+            v = _ints(_find(lines, b"+CIPSEND:") or "")
+            sent = v[2] if len(v) >= 3 and v[2] is not None else n
+            if sent < 0:
+                bearer._lost("the module could not send")
+                raise LinkLost("the module could not send on link %d" % bearer.link)
+            if sent == 0 or (dest is not None and sent != n):    # a datagram goes whole or not at all
+                bearer._lost("the module sent %d of %d bytes" % (sent, n))
+                raise LinkLost("link %d sent %d of %d bytes" % (bearer.link, sent, n))
+            off += min(sent, n)
+
+    # == SMS ==================================================================
+
+    async def sms_setup(self, timeout=15):
+        """AT+CMGF=0 (PDU) and AT+CNMI=2,1,0,0,0 (+CMTI for each stored SMS);
+        waits while the SMS service is not ready (+CMS ERROR: 314)."""
+        t0 = _now()
+        while True:
+            try:
+                await self.at.command("AT+CMGF=0")
+                await self.at.command("AT+CNMI=2,1,0,0,0")
+                await self.at.command('AT+CPMS="SM","SM","SM"')
+                return
+            except CmsError as e:
+                if e.code != CMS_SIM_BUSY or _since(t0) >= timeout:
+                    raise
+            await asyncio.sleep(0.5)
+
+
+def _ignore(line, extra=None):
+    pass
+
+
+# == bearers ==================================================================
+
+class _LinkBearer:
+    """Common part of the socket bearers (wmmp.runner interface)."""
+
+    kind = P.BEARER_PACKET
+    proto = "UDP"
+
+    def __init__(self, driver, link, host, port, max_queue=8):
+        if not 0 <= link < LINKS:
+            raise BadValue("link must be 0..9")
+        self.d = driver
+        self.link = link
+        self.host = host
+        self.port = port
+        self.inbox = Inbox(max_queue)
+        self._open = False
+        self._gen = -1
+        self.bad_frames = 0
+
+    def __repr__(self):
+        return "<%s link %d %s:%d %s>" % (self.proto, self.link, self.host, self.port,
+                                          "open" if self.is_open else "closed")
+
+    @property
+    def is_open(self):
+        return self._open and self._gen == self.d.gen
+
+    @property
+    def dropped(self):
+        return self.inbox.dropped
+
+    async def open(self):
+        """Open the link (data service first); a no-op when open.  After a
+        network loss or a reboot this reopens everything (NETOPEN?, NETCLOSE,
+        NETOPEN, CIPOPEN)."""
+        if self.is_open:
+            return
+        self._open = False
+        self._reset()
+        gen = await self.d.open_link(self)
+        self._gen = gen
+        self._open = True
+        self.inbox.reset()
+
+    def _reset(self):
+        pass
+
+    def _check(self, data):
+        data = bytes(data)
+        why = frame_problem(data)
+        if why is not None:
+            raise BadLength("not one WMMP message: " + why)
+        return data
+
+    async def recv(self):
+        """The next whole message; LinkLost when the link is or goes down."""
+        return await self.inbox.get()
+
+    async def close(self):
+        was = self._open
+        self._open = False
+        self.inbox.fail("closed")
+        if was:
+            await self.d.close_link(self)
+
+    def _lost(self, why):
+        if self._open:
+            self.d.log("sim7600: link %d lost: %s" % (self.link, why))
+        self._open = False
+        self.inbox.fail(why)
+
+
+class UdpBearer(_LinkBearer):
+    """UDP to the platform at (host, port) on `link`; one datagram = one message
+    (at most 1500 bytes: one AT+CIPSEND).  AT+CIPOPEN=<link>,"UDP",,,<local_port>."""
+
+    proto = "UDP"
+
+    def __init__(self, driver, link, host, port, local_port=None, max_queue=8):
+        super().__init__(driver, link, host, port, max_queue)
+        self.local_port = local_port if local_port is not None else 5000 + link
+
+    async def send(self, data):
+        data = self._check(data)
+        if len(data) > SEND_MAX:
+            raise TooLongForBearer("UDP message of %d bytes exceeds %d" % (len(data), SEND_MAX))
+        if not self.is_open:
+            raise LinkLost("UDP link %d not open" % self.link)
+        await self.d.send_link(self, data, (self.host, self.port))
+
+    def _data(self, payload):
+        why = frame_problem(payload)
+        if why is not None:
+            self.bad_frames += 1
+            self.d.log("sim7600: UDP datagram dropped: %s" % why)
+            return
+        self.inbox.put(bytes(payload))
+
+
+class TcpBearer(_LinkBearer):
+    """TCP to the platform on `link`; the stream is split by total_length
+    (INTEROP 9).  The buffer holds at most `max_message` bytes: a longer
+    message is skipped byte-exactly (counted in `oversize`); a total_length
+    below 28 means the framing is lost: the link is dropped and reopened."""
+
+    proto = "TCP"
+
+    def __init__(self, driver, link, host, port, max_message=16384, max_queue=8):
+        super().__init__(driver, link, host, port, max_queue)
+        self.max_message = max_message
+        self._buf = bytearray()
+        self._skip = 0
+        self.oversize = 0
+
+    def _reset(self):
+        self._buf = bytearray()
+        self._skip = 0
+
+    _framing_lost = False
+
+    async def open(self):
+        if self._framing_lost and not self.is_open:    # the module may still hold the link
+            self._framing_lost = False
+            await self.d.close_link(self)
+        await super().open()
+
+    async def send(self, data):
+        data = self._check(data)
+        if not self.is_open:
+            raise LinkLost("TCP link %d not open" % self.link)
+        await self.d.send_link(self, data)
+
+    def _data(self, payload):
+        if not self._open:
+            return
+        mv = memoryview(payload)
+        i = 0
+        n = len(payload)
+        if self._skip:
+            k = min(self._skip, n)
+            self._skip -= k
+            i = k
+        buf = self._buf
+        while i < n:
+            if len(buf) < 2:
+                k = min(2 - len(buf), n - i)
+                buf += mv[i:i + k]
+                i += k
+                if len(buf) < 2:
+                    break
+            total = (buf[0] << 8) | buf[1]
+            if total < 28:
+                self._framing_lost = True
+                self._buf = bytearray()
+                self._lost("TCP framing lost (total_length %d)" % total)
+                return
+            if total > self.max_message:
+                self.oversize += 1
+                self.d.log("sim7600: TCP message of %d bytes skipped (max %d)" % (total, self.max_message))
+                skip = total - len(buf)
+                buf = bytearray()
+                k = min(skip, n - i)
+                i += k
+                self._skip = skip - k
+                continue
+            k = min(total - len(buf), n - i)
+            buf += mv[i:i + k]
+            i += k
+            if len(buf) == total:
+                self.inbox.put(bytes(buf))
+                buf = bytearray()
+        self._buf = buf
+
+
+class SmsBearer:
+    """Binary SMS in PDU mode (INTEROP 9): one WMMP message (<= 140 bytes) per
+    SMS, sent to the first platform number; only WMMP SMS (pdu.is_wmmp) from
+    the platform numbers are returned, every received SMS is deleted.
+
+    open(): AT+CMGF=0, AT+CNMI=2,1,0,0,0, AT+CPMS="SM","SM","SM", then the
+    stored SMS are read (AT+CMGL=4: what arrived while nobody listened).
+    send(): AT+CMGS=<TPDU octets> -> '> ', PDU hex, Ctrl-Z -> +CMGS: <mr>.
+    recv(): +CMTI: "SM",<idx> -> AT+CMGR=<idx> -> pdu.decode -> AT+CMGD=<idx>
+    -> filter.  +CMT (direct delivery, unconfirmed) is taken as well.
+    smsc: an SMSC address for the PDU (None: the module's, +CSCA)."""
+
+    kind = P.BEARER_SMS
+
+    def __init__(self, driver, platform_numbers, smsc=None, max_queue=8, max_pending=16):
+        if isinstance(platform_numbers, str):
+            platform_numbers = [platform_numbers]
+        numbers = [n.strip() for n in platform_numbers if n and n.strip()]
+        if not numbers:
+            raise BadValue("at least one platform number (TLV 0x0007) is needed", 0x0007)
+        self.d = driver
+        self.numbers = numbers
+        self.smsc = smsc
+        self.inbox = Inbox(max_queue)
+        self.max_pending = max_pending
+        self._idx = []               # storage indices announced by +CMTI, not read yet
+        self._sweep = True           # read the whole storage at the next chance
+        self._open = False
+        self._gen = -1
+        self.ignored = 0             # SMS read and deleted that were not WMMP for us
+        self.sent = 0
+        self.received = 0
+        driver._sms = self
+
+    def __repr__(self):
+        return "<SMS to %s %s>" % (self.numbers[0], "open" if self.is_open else "closed")
+
+    @property
+    def is_open(self):
+        return self._open and self._gen == self.d.gen
+
+    async def open(self):
+        if self.is_open:
+            return
+        await self.d.ensure_ready()
+        gen = self.d.gen
+        await self.d.sms_setup()
+        self._gen = gen
+        self._open = True
+        self._sweep = True
+        self.inbox.reset()
+        self.inbox.ev.set()
+
+    async def close(self):
+        self._open = False
+        self.inbox.fail("closed")
+
+    def _lost(self, why):
+        self._open = False
+        self.inbox.fail(why)
+
+    async def send(self, data):
+        data = bytes(data)
+        if len(data) > SMS_MAX:
+            raise TooLongForBearer("message of %d bytes exceeds one SMS (%d)" % (len(data), SMS_MAX))
+        why = frame_problem(data)
+        if why is not None:
+            raise BadLength("not one WMMP message: " + why)
+        if not self.is_open:
+            raise LinkLost("SMS bearer not open")
+        pdu, n = PDU.encode_submit(self.numbers[0], data, smsc=self.smsc)
+        try:
+            await self.d.at.command_with_prompt("AT+CMGS=%d" % n, PDU.to_hex(pdu), timeout=self.d.sms_timeout,
+                                                final="+CMGS:", ctrl_z=True)
+        except AtReboot:
+            self._lost("module rebooted during AT+CMGS")
+            raise LinkLost("module rebooted during AT+CMGS")
+        self.sent += 1
+
+    async def recv(self):
+        while True:
+            if self.inbox.items:
+                return self.inbox.items.pop(0)
+            if not self.is_open:
+                raise LinkLost(self.inbox.why or "SMS bearer not open")
+            if self._sweep:
+                self._sweep = False
+                await self._list()
+                continue
+            if self._idx:
+                msg = await self._read(self._idx.pop(0))
+                if msg is not None:
+                    return msg
+                continue
+            self.inbox.ev.clear()
+            await self.inbox.ev.wait()
+
+    # -- from the driver's URC handlers --------------------------------------
+
+    def _stored(self, idx):
+        if idx in self._idx:
+            return
+        if len(self._idx) >= self.max_pending:
+            self._sweep = True           # too many: read the whole storage later
+        else:
+            self._idx.append(idx)
+        self.inbox.ev.set()
+
+    def _direct(self, pdu_line, tpdu_len):
+        msg = self._accept(pdu_line, tpdu_len, "+CMT")
+        if msg is not None:
+            self.inbox.put(msg)
+
+    # -- reading -------------------------------------------------------------
+
+    def _accept(self, hexline, tpdu_len, where):
+        """The WMMP message in one PDU line, or None (logged, counted)."""
+        try:
+            sms = PDU.decode(bytes(hexline).decode(), True, tpdu_len)
+        except (WmmpError, ValueError) as e:
+            self.ignored += 1
+            self.d.log("sim7600: SMS %s undecodable: %s" % (where, e))
+            return None
+        if not PDU.is_wmmp(sms, self.numbers, SMS_MAX):
+            self.ignored += 1
+            self.d.log("sim7600: SMS %s from %s ignored: not WMMP from a platform number"
+                       % (where, sms.address))
+            return None
+        why = frame_problem(sms.data)
+        if why is not None:
+            self.ignored += 1
+            self.d.log("sim7600: SMS %s from %s dropped: %s" % (where, sms.address, why))
+            return None
+        self.received += 1
+        return bytes(sms.data)
+
+    async def _delete(self, idx):
+        try:
+            await self.d.at.command("AT+CMGD=%d" % idx, timeout=5)
+        except CmsError as e:
+            self.d.log("sim7600: AT+CMGD=%d failed: %s" % (idx, e))
+
+    async def _read(self, idx):
+        """AT+CMGR=<idx> -> +CMGR: <stat>,[<alpha>],<length> + PDU line; deleted
+        whatever it holds."""
+        try:
+            lines = await self.d.at.command("AT+CMGR=%d" % idx, timeout=5)
+        except CmsError as e:
+            self.d.log("sim7600: AT+CMGR=%d failed: %s" % (idx, e))
+            return None
+        msg = None
+        for i in range(len(lines) - 1):
+            ln = lines[i]
+            if isinstance(ln, (bytes, bytearray)) and ln.startswith(b"+CMGR:"):
+                v = _ints(_after(ln, b"+CMGR:"))
+                msg = self._accept(lines[i + 1], v[-1] if v else None, "%d" % idx)
+                break
+        await self._delete(idx)
+        return msg
+
+    async def _list(self):
+        """AT+CMGL=4: every stored SMS (+CMGL: <idx>,<stat>,[<alpha>],<length> +
+        PDU line), each taken and deleted.  A reply over the engine's bounds is
+        handled in parts (another sweep follows)."""
+        try:
+            lines = await self.d.at.command("AT+CMGL=4", timeout=10)
+        except AtOverflow as e:
+            lines = e.lines
+            self._sweep = True
+        except CmsError as e:
+            self.d.log("sim7600: AT+CMGL=4 failed: %s" % e)
+            return
+        for i in range(len(lines) - 1):
+            ln = lines[i]
+            if isinstance(ln, (bytes, bytearray)) and ln.startswith(b"+CMGL:"):
+                v = _ints(_after(ln, b"+CMGL:"))
+                if not v or v[0] is None:
+                    continue
+                if v[0] in self._idx:
+                    self._idx.remove(v[0])
+                msg = self._accept(lines[i + 1], v[-1], "%d" % v[0])
+                await self._delete(v[0])
+                if msg is not None:
+                    self.inbox.put(msg)
+
+
+class SimSnapshot:
+    """Synchronous SIM view for wmmp.simguard / the engine (which call the SIM
+    synchronously), made by `await Sim7600.sim_snapshot()`.
+
+    pin_state, attempts, pin_enabled, imsi, iccid, imei answer from the
+    snapshot (NoSim / PinRequired as the card would); enter_pin, enter_puk,
+    set_pin_enabled and change_pin raise SimError WITHOUT reaching the card, so
+    no attempt is used (SimGuard then finds the counter unchanged and keeps
+    its own count straight): PIN operations go through the driver's async
+    methods, then take a new snapshot."""
+
+    def __init__(self, state, imei):
+        self._state = state
+        self._imei = imei
+        self._attempts = None
+        self._iccid = None
+        self._imsi = None
+        self._enabled = None
+
+    def __repr__(self):
+        return "<SimSnapshot %s>" % self._state
+
+    def pin_state(self):
+        return self._state
+
+    def _have(self, v):
+        if self._state == S.NO_SIM:
+            raise S.NoSim("no SIM card")
+        if v is None:
+            raise S.SimError("not in the snapshot")
+        return v
+
+    def attempts(self):
+        return self._have(self._attempts)
+
+    def pin_enabled(self):
+        return self._have(self._enabled)
+
+    def iccid(self):
+        return self._have(self._iccid)
+
+    def imsi(self):
+        if self._state != S.READY:
+            raise S.error_for(self._state)
+        return self._have(self._imsi)
+
+    def imei(self):
+        return self._imei
+
+    def _refuse(self, *args):
+        raise S.SimError("PIN commands need the modem: use the Sim7600 async methods")
+
+    enter_pin = _refuse
+    enter_puk = _refuse
+    set_pin_enabled = _refuse
+    change_pin = _refuse
