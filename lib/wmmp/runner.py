@@ -116,6 +116,13 @@ class Runner:
                 else:
                     self.t.restarted(now)
 
+    async def _open(self, kind, b):
+        try:
+            await b.open()
+        except Exception as e:
+            self.log("wmmp: bearer %d failed to open: %r" % (kind, e))
+            self.t.bearer_failed(kind, self.clock())
+
     async def _probe_packet(self):
         """While the engine works over SMS, try the packet bearer again every
         `probe` seconds; when it opens, tell the engine (SMS fallback, issue 5)."""
@@ -136,12 +143,10 @@ class Runner:
         self.t.bearer_restored(2, self.clock())
 
     async def run(self):
-        """Open the bearers, boot the terminal and serve until stop()."""
+        """Open the bearers (all at once: a modem's NETOPEN can take over a
+        minute), boot the terminal and serve until stop()."""
+        await asyncio.gather(*[self._open(kind, b) for kind, b in self.bearers.items()])
         for kind, b in self.bearers.items():
-            try:
-                await b.open()
-            except Exception as e:
-                self.log("wmmp: bearer %d failed to open: %r" % (kind, e))
             self._tasks.append(asyncio.create_task(self._reader(kind, b)))
         self.t.start(self.clock())
         while not self._stop:

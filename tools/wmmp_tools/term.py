@@ -192,16 +192,22 @@ def modem_bearers(modem, args):
     return bearers
 
 
+# Through a module, one UDP datagram carries at most 1500 bytes (the SIM7600
+# driver's limit): longer messages go as sub-packets (appendix F), not as errors.
+MODEM_PROFILE = P.Profile(packet_message_max=1500)
+
+
 def build(args, transcript=None, on_event=None, bearers=None):
     """(terminal, runner) from parsed arguments; `bearers` ({kind: bearer})
-    replaces the host bearers (the modem drivers' bearers)."""
+    replaces the host bearers (the modem drivers' bearers, which also bring the
+    modem profile's 1500-byte packet limit)."""
     storage = FileStorage(args.state) if args.state else PM.MemoryStorage()
     params = PM.Params(storage)
     cfg = E.Config(args.imei, args.imsi, serial=args.serial.encode(),
                    software_version=args.software_version.encode(),
                    platform_numbers=tuple(args.platform_number),
                    session_key=not args.no_session_key)
-    term = E.Terminal(cfg, params)
+    term = E.Terminal(cfg, params, MODEM_PROFILE if bearers is not None else P.DEFAULT)
     if bearers is None:
         bearers = {}
         if args.tcp:
