@@ -32,6 +32,7 @@ from micropython import const
 
 from wmmp import md5
 from wmmp import codes as K
+from wmmp.digest import equal as _same   # compare without an early exit
 from wmmp.errors import WmmpError
 
 MAX_LINE = const(128)       # bytes in one command line (without CR/LF)
@@ -673,14 +674,6 @@ class Console:
         self._ok("AUDIT n=%d" % len(entries))
 
 
-def _same(a, b):
-    """Compare without an early exit (no timing hint)."""
-    if len(a) != len(b):
-        return False
-    d = 0
-    for i in range(len(a)):
-        d |= a[i] ^ b[i]
-    return d == 0
 
 
 def _int(v):

@@ -28,6 +28,7 @@ answers "contradiction with CHV status".
 
 from micropython import const
 
+from wmmp.digest import equal as _same   # compare without an early exit
 from wmmp.errors import WmmpError, BadValue
 
 READY = "READY"
@@ -122,14 +123,6 @@ def error_for(state):
     return SimError("SIM is %s: command not allowed" % state)
 
 
-def _same(a, b):
-    """Compare without an early exit (no timing hint)."""
-    if len(a) != len(b):
-        return False
-    d = 0
-    for i in range(len(a)):
-        d |= a[i] ^ b[i]
-    return d == 0
 
 
 class SimulatedSim:

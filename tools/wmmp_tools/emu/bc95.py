@@ -358,26 +358,9 @@ class Bc95(PduSms, Modem):
     def _camped(self):
         return self.booted and self.cfun == 1 and self.rssi != 99
 
-    def _reg_check(self):
-        """Re-evaluate registration after any change and report it."""
-        can = (self.booted and self.cfun == 1 and not self.ps_detached and self.rssi != 99
-               and not self.outage and self.sim.pin_state() == S.READY)
-        if not can:
-            self._reg_done = False
-            if self._reg_timer is not None:
-                self._reg_timer.cancel()
-                self._reg_timer = None
-        elif not self._reg_done and self._reg_timer is None:
-            if self.o.reg_delay:
-                self._reg_timer = self._spawn(self._later(self.o.reg_delay, self._reg_complete))
-            else:
-                self._reg_done = True
-        self._report_reg()
-
-    def _reg_complete(self):
-        self._reg_timer = None
-        self._reg_done = True
-        self._report_reg()
+    def _can_register(self):
+        return (self.booted and self.cfun == 1 and not self.ps_detached and self.rssi != 99
+                and not self.outage and self.sim.pin_state() == S.READY)
 
     def _report_reg(self):
         st = self._stat()

@@ -518,3 +518,24 @@ class Modem:
             if v == host:
                 return k
         return host
+
+    # -- registration (both modules): wait reg_delay, then report -------------
+    def _reg_check(self):
+        """Re-evaluate registration after any change (SIM, signal, radio, outage)
+        and report it; the module says when it can register (_can_register)."""
+        if not self._can_register():
+            self._reg_done = False
+            if self._reg_timer is not None:
+                self._reg_timer.cancel()
+                self._reg_timer = None
+        elif not self._reg_done and self._reg_timer is None:
+            if self.o.reg_delay:
+                self._reg_timer = self._spawn(self._later(self.o.reg_delay, self._reg_complete))
+            else:
+                self._reg_done = True
+        self._report_reg()
+
+    def _reg_complete(self):
+        self._reg_timer = None
+        self._reg_done = True
+        self._report_reg()

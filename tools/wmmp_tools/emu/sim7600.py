@@ -453,27 +453,9 @@ class Sim7600(PduSms, Modem):
     def attached(self):
         return self._ps_stat() in (1, 5)
 
-    def _reg_check(self):
-        """Re-evaluate registration after any change (SIM, signal, radio,
-        outage) and report it: URCs, lost sockets, SMS waiting."""
-        can = (self.booted and self.sim_up and self.cfun == 1 and self.rssi != 99
-               and self.sim.pin_state() == S.READY)
-        if not can:
-            self._reg_done = False
-            if self._reg_timer is not None:
-                self._reg_timer.cancel()
-                self._reg_timer = None
-        elif not self._reg_done and self._reg_timer is None:
-            if self.o.reg_delay:
-                self._reg_timer = self._spawn(self._later(self.o.reg_delay, self._reg_complete))
-            else:
-                self._reg_done = True
-        self._report_reg()
-
-    def _reg_complete(self):
-        self._reg_timer = None
-        self._reg_done = True
-        self._report_reg()
+    def _can_register(self):
+        return (self.booted and self.sim_up and self.cfun == 1 and self.rssi != 99
+                and self.sim.pin_state() == S.READY)
 
     def _report_reg(self):
         cs, ps = self._cs_stat(), self._ps_stat()
