@@ -15,11 +15,14 @@ import demo  # noqa: E402
 
 
 @pytest.mark.parametrize("transport,modem", [("udp", None), ("tcp", None), ("udp", "sim7600"),
-                                             ("tcp", "sim7600")])
+                                             ("tcp", "sim7600"), ("udp", "bc95")])
 def test_demo_scenario_end_to_end(transport, modem, tmp_path):
     """modem="sim7600" (issue 5 "Demonstrated", `make demo MODEM=sim7600`): the
     bearers are the SIM7600 driver's, talking AT over a pseudo-terminal to the
-    emulator, whose sockets and SMS reach the platform and the SMS centre."""
+    emulator, whose sockets and SMS reach the platform and the SMS centre.
+    modem="bc95" (`make demo MODEM=bc95`): the same with the BC95 driver and
+    emulator (MODEMS BC95: UDP through AT+NSOCR / AT+NSOST / +NSONMI /
+    AT+NSORF; a network that offers SMS: AT+CMGS out, +CMT in)."""
     out = io.StringIO()
     d = demo.Demo(out=out, transport=transport, modem=modem)
     ok = asyncio.run(asyncio.wait_for(d.run(str(tmp_path)), 60))
@@ -31,8 +34,14 @@ def test_demo_scenario_end_to_end(transport, modem, tmp_path):
         # identity from the module, radio TLVs at login, the AT traffic of each bearer
         assert "IMEI 860000000000001, IMSI 460001234567890" in text
         assert "tlvs=0011,3006,3007" in text
-        assert seen["AT+CIPOPEN"] >= 1 and seen["AT+CIPSEND"] >= 5 and seen["AT+CMGS"] >= 1
-        assert seen["AT+CMGR"] + seen["AT+CMGL"] >= 1 and seen["AT+CMGD"] >= 1
+        if modem == "sim7600":
+            assert seen["AT+CIPOPEN"] >= 1 and seen["AT+CIPSEND"] >= 5 and seen["AT+CMGS"] >= 1
+            assert seen["AT+CMGR"] + seen["AT+CMGL"] >= 1 and seen["AT+CMGD"] >= 1
+        else:
+            assert "cell TAC 0x5B0C CI 0xB8A9A12 (AT+CEREG=2)" in text
+            assert seen["AT+NSOCR"] == 1 and seen["AT+NSOST"] >= 5 and seen["AT+NSORF"] >= 5
+            assert seen["AT+CMGS"] >= 1 and seen["AT+CSMS"] == 1 and d.rig.sms.received >= 1
+            assert seen["AT+CIPSEND"] == 0 and d.rig.emu.uplinks >= 5
         assert d.rig.emu.sms_sent and d.rig.emu.boots == 1
     # the transcript shows both directions and the SMS leg
     assert "-> %s REGISTER" % "packet" in text and "<- sms    SECURITY_CONFIG" in text

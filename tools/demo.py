@@ -14,6 +14,17 @@ over a pseudo-terminal to the SIM7600 emulator (tools/wmmp_tools/emu), whose
 sockets reach the platform on loopback and whose SMS go through the same SMS
 centre; IMEI and IMSI come from the module, TLVs 0x3006/0x3007 from AT+CREG /
 AT+CSQ, and one more step checks that the traffic really crossed the module.
+
+`--modem bc95` (`make demo MODEM=bc95`): the same with the BC95 driver
+(lib/wmmp/modem/bc95.py) and the BC95 emulator on a pty: the packet bearer
+goes through AT+NSOCR / AT+NSOST / +NSONMI / AT+NSORF (AT+NSOCO / AT+NSOSD with
+--tcp: the emulated module is a BC95-G), TLV 0x3006 from +CEREG (TAC/CI).  The
+scenario delivers the keys by SMS after registration, so the emulated BC95 is
+one whose network offers SMS (most NB-IoT networks do not: the driver detects
+that and its SMS bearer then refuses to open); here SMS arrives by +CMT
+direct delivery.  `--psm` (DEMO_ARGS=--psm): the network puts the module into
+power saving 1 s after its last radio activity, so the platform's CONFIG_SET
+and REMOTE_CTRL wait in the network until the terminal's next heartbeat.
 """
 import argparse
 import asyncio
@@ -32,7 +43,7 @@ from wmmp_tools.platform.operator import Operator
 
 IMEI, IMSI, MSISDN, PLATFORM_NUMBER = "860000000000001", "460001234567890", "13800000001", "10658000"
 ICCID = "89860012345678901234"
-MODEMS = ("sim7600",)
+MODEMS = ("sim7600", "bc95")
 
 
 class AtTally:
@@ -47,7 +58,7 @@ class AtTally:
             return
         self._buf += data
         *lines, rest = bytes(self._buf).split(b"\r")
-        self._buf = bytearray(rest[-256:])
+        self._buf = bytearray(rest[-8192:])      # an AT+NSOST line carries its payload in hex
         for ln in lines:
             # a raw payload (after a '>' prompt) runs into the next command line:
             # the command is the printable tail
@@ -71,6 +82,8 @@ class Sim7600Rig:
     """The SIM7600 emulator on a pty, the AT engine on the other end through a
     SerialStream, and the driver."""
 
+    name = "SIM7600"
+
     def __init__(self, demo, smsc_port):
         self.demo = demo
         self.smsc_port = smsc_port
@@ -93,6 +106,66 @@ class Sim7600Rig:
         self.ident = await self.modem.identity()
         return self
 
+    def bearers(self, args):
+        return TERM.modem_bearers(self.modem, args)
+
+    def crossed(self):
+        seen = self.tally.seen
+        return seen["AT+CIPSEND"] > 0 and seen["AT+CMGR"] + seen["AT+CMGL"] > 0
+
+    async def close(self):
+        self.at.stop()
+        self.stream.close()
+        self.pty.close()
+        await self.emu.close()
+
+
+class Bc95Rig:
+    """The BC95 emulator (a BC95-G: TCP too; a network with SMS) on a pty, the AT
+    engine on the other end through a SerialStream at 9600 baud (MODEMS), and
+    the driver."""
+
+    name = "BC95"
+
+    def __init__(self, demo, smsc_port):
+        self.demo = demo
+        self.smsc_port = smsc_port
+        self.tally = AtTally()
+
+    async def start(self, log):
+        from wmmp.at import AtEngine
+        from wmmp.modem import bc95
+        psm = {"psm_idle": 1.0, "rrc_idle": 0.5} if self.demo.psm else {}
+        from wmmp.sim import SimulatedSim
+        from wmmp_tools.emu.bc95 import Bc95 as Emulator
+        from wmmp_tools.emu.ptyio import PtyPort
+        self.emu = Emulator(SimulatedSim(IMSI, ICCID, IMEI, pin_enabled=False), msisdn=MSISDN,
+                            smsc=("127.0.0.1", self.smsc_port), trace=self.tally, sms=True, tcp=True, **psm)
+        self.pty = PtyPort(self.emu).open()
+        await self.emu.start()
+        self.stream = TERM.SerialStream(self.pty.path, 9600).open()
+        self.at = AtEngine(self.stream, parser=bc95.at_parser(), log=log)
+        self.modem = bc95.Bc95(self.at, log=log, on_psm=lambda on: log(
+            "bc95: %s power saving (+NPSMR)" % ("entered" if on else "left")))
+        await self.modem.power_on()
+        self.ident = await self.modem.identity()
+        return self
+
+    def bearers(self, args):
+        from wmmp.modem import bc95
+        from wmmp import profile as P
+        if args.tcp:
+            packet = bc95.TcpBearer(self.modem, args.tcp[0], args.tcp[1])
+        else:
+            packet = bc95.UdpBearer(self.modem, args.udp[0], args.udp[1])
+        self.sms = bc95.SmsBearer(self.modem, list(args.platform_number))
+        return {P.BEARER_PACKET: packet, P.BEARER_SMS: self.sms}
+
+    def crossed(self):
+        seen = self.tally.seen
+        return (seen["AT+NSOST"] + seen["AT+NSOSD"] > 0 and seen["AT+NSORF"] > 0
+                and self.sms.received > 0 and seen["AT+CMGS"] > 0)
+
     async def close(self):
         self.at.stop()
         self.stream.close()
@@ -101,9 +174,12 @@ class Sim7600Rig:
 
 
 class Demo:
-    def __init__(self, out=sys.stdout, transport="udp", modem=None):
+    def __init__(self, out=sys.stdout, transport="udp", modem=None, psm=False):
         if modem is not None and modem not in MODEMS:
             raise ValueError("unknown modem %r (have: %s)" % (modem, ", ".join(MODEMS)))
+        if psm and modem != "bc95":
+            raise ValueError("--psm needs --modem bc95")
+        self.psm = psm
         self.out = out
         self.transport = transport
         self.modem = modem
@@ -151,26 +227,30 @@ class Demo:
         task = None
         ok = False
         try:
-            if self.modem == "sim7600":
-                self.rig = rig = Sim7600Rig(self, smsc.port)
+            if self.modem is not None:
+                self.rig = rig = (Sim7600Rig if self.modem == "sim7600" else Bc95Rig)(self, smsc.port)
                 await rig.start(log=lambda text: tr._w("   modem  " + text))
                 i = rig.ident
-                self.say("modem: SIM7600 emulator on %s (pty), driver over AT: firmware %s, IMEI %s, "
-                         "IMSI %s, ICCID %s" % (rig.pty.path, i["firmware"], i["imei"], i["imsi"], i["iccid"]))
+                self.say("modem: %s emulator on %s (pty), driver over AT: firmware %s, IMEI %s, "
+                         "IMSI %s, ICCID %s" % (rig.name, rig.pty.path, i["firmware"], i["imei"], i["imsi"],
+                                                i["iccid"]))
                 args.imei, args.imsi = i["imei"], i["imsi"]
-                bearers = TERM.modem_bearers(rig.modem, args)
+                bearers = rig.bearers(args)
             term, runner = TERM.build(args, tr, on_event=self.events.append, bearers=bearers)
             term.params.set(0x0011, struct.pack(">I", 3))    # factory setting of the demo unit: 3 s heartbeat
             if self.rig is not None:
                 sig, cell = await self.rig.modem.update_radio(term.params)
-                self.say("modem: signal %s/100 (AT+CSQ), cell LAC 0x%04X CI 0x%X (AT+CREG=2): TLVs 0x3007, "
-                         "0x3006 go with LOGIN and HEART_BEAT" % (sig, cell[0], cell[1]))
+                self.say("modem: signal %s/100 (AT+CSQ), cell %s 0x%04X CI 0x%X (%s): TLVs 0x3007, "
+                         "0x3006 go with LOGIN and HEART_BEAT"
+                         % (sig, "LAC" if self.modem == "sim7600" else "TAC", cell[0], cell[1],
+                            "AT+CREG=2" if self.modem == "sim7600" else "AT+CEREG=2"))
             task = asyncio.create_task(runner.run())
             ok = await self._scenario(pf, op, term, runner, tr)
             if ok and self.rig is not None:
-                seen = self.rig.tally.seen
-                ok = await self.wait("the traffic crossed the SIM7600 (AT+CIPSEND out, SMS in by +CMTI/AT+CMGR)",
-                                     lambda: seen["AT+CIPSEND"] > 0 and seen["AT+CMGR"] + seen["AT+CMGL"] > 0, 5)
+                what = ("AT+CIPSEND out, SMS in by +CMTI/AT+CMGR" if self.modem == "sim7600" else
+                        "AT+NSOST/NSOSD out, +NSONMI/AT+NSORF in, SMS out by AT+CMGS and in by +CMT")
+                ok = await self.wait("the traffic crossed the %s (%s)" % (self.rig.name, what),
+                                     self.rig.crossed, 5)
                 self.say("modem: commands the module received: %s" % self.rig.tally.summary())
         finally:
             if task is not None:
@@ -192,10 +272,20 @@ class Demo:
         serial = term.serial.rstrip(b"\x00").decode()
         hb = lambda: sum(1 for line in tr.lines if "<- packet HEART_BEAT_ACK" in line)
         ok = ok and await self.wait("two heartbeats answered", lambda: hb() >= 2, 15)
+        held = []
+        if ok and self.psm:
+            modem, emu = self.rig.modem, self.rig.emu
+            ok = await self.wait("the BC95 is in power saving (+NPSMR:1) before the platform's CONFIG_SET",
+                                 lambda: modem.psm is True, 5)
+            watch = asyncio.ensure_future(self._watch_held(emu, held))
         if ok:
             self.say("operator: wmmp-platform set %s APN=cmiot  (needs a restart)" % serial)
             ans = await op.set({"serial": serial, "tlvs": [["0x0002", b"cmiot".hex()]], "report_wait": 20})
             self.say("operator: CONFIG_SET_ACK result %s, reports %s" % (ans.get("result"), ans.get("reports")))
+            if self.psm:
+                watch.cancel()
+                ok = await self.wait("the CONFIG_SET waited in the network until the terminal's next uplink",
+                                     lambda: bool(held), 1)
             ok = await self.wait("CONFIG_SET applied after LOGOUT 0x07 and a restart",
                                  lambda: self.seen("restart", "config") and term.params.get(0x0002) == b"cmiot", 20)
             ok = ok and await self.wait("logged in again and reported 0x4010 + 0x4017",
@@ -218,13 +308,26 @@ class Demo:
         return ok
 
 
+    @staticmethod
+    async def _watch_held(emu, held):
+        """Note when the network holds downlink for the sleeping module."""
+        while True:
+            if emu.held():
+                held.append(emu.held())
+            await asyncio.sleep(0.02)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tcp", action="store_true", help="packet bearer over TCP instead of UDP")
     ap.add_argument("--modem", choices=MODEMS,
                     help="the terminal talks AT to this module's emulator over a pty")
+    ap.add_argument("--psm", action="store_true",
+                    help="with --modem bc95: the network grants power saving (PSM) after 1 s idle")
     a = ap.parse_args(argv)
-    demo = Demo(transport="tcp" if a.tcp else "udp", modem=a.modem)
+    if a.psm and a.modem != "bc95":
+        ap.error("--psm needs --modem bc95")
+    demo = Demo(transport="tcp" if a.tcp else "udp", modem=a.modem, psm=a.psm)
     with tempfile.TemporaryDirectory() as d:
         ok = asyncio.run(demo.run(d))
     print("\n%d steps, %d succeeded" % (len(demo.steps), sum(1 for _, s in demo.steps if s)))

@@ -121,7 +121,8 @@ class Runner:
             await b.open()
         except Exception as e:
             self.log("wmmp: bearer %d failed to open: %r" % (kind, e))
-            self.t.bearer_failed(kind, self.clock())
+            if kind == 2:       # only the packet bearer counts towards the SMS fallback
+                self.t.bearer_failed(kind, self.clock())
 
     async def _probe_packet(self):
         """While the engine works over SMS, try the packet bearer again every

@@ -192,9 +192,10 @@ def modem_bearers(modem, args):
     return bearers
 
 
-# Through a module, one UDP datagram carries at most 1500 bytes (the SIM7600
-# driver's limit): longer messages go as sub-packets (appendix F), not as errors.
-MODEM_PROFILE = P.Profile(packet_message_max=1500)
+# Through a module, one UDP datagram carries at most 1500 bytes (SIM7600) or 1358
+# (BC95; 512 on old firmware): longer messages go as sub-packets (appendix F), not
+# as errors.  The smaller current limit serves both drivers.
+MODEM_PROFILE = P.Profile(packet_message_max=1358)
 
 
 def build(args, transcript=None, on_event=None, bearers=None):
