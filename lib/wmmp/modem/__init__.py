@@ -1,7 +1,9 @@
 """Cellular module drivers (issue 5): the errors, the bounded inbox and the WMMP
-framing check their bearers share.  Portable (MicroPython and CPython).
+framing check their bearers share, plus the AT reply parsing, TLV 0x3006/0x3007
+values, SIM +CME error mapping and the synchronous SimSnapshot both drivers use.
+Portable (MicroPython and CPython).
 
-Drivers: wmmp.modem.sim7600 (SIMCom SIM7600).  Their bearers implement the
+Drivers: wmmp.modem.sim7600 (SIMCom SIM7600), wmmp.modem.bc95 (Quectel BC95).  Their bearers implement the
 interface wmmp.runner uses (kind, async open(), async send(data), async recv()).
 
 Errors (all WmmpError subclasses, so one except clause keeps a caller alive):
@@ -18,7 +20,10 @@ Errors (all WmmpError subclasses, so one except clause keeps a caller alive):
 """
 
 import asyncio
+import struct
+from micropython import const
 
+from wmmp import sim as S
 from wmmp.errors import WmmpError
 from wmmp.header import HEADER_SIZE, SEC_FEEDBACK
 
@@ -106,3 +111,154 @@ class Inbox:
                 raise LinkLost(self.why)     # a fresh instance each time
             self.ev.clear()
             await self.ev.wait()
+
+
+# == shared by the drivers: AT reply parsing, TLV values, SIM errors ==========
+
+# +CME ERROR codes of SIM commands (3GPP 27.007), the same on both modules.
+CME_NO_SIM = const(10)
+CME_SIM_PIN = const(11)
+CME_SIM_PUK = const(12)
+CME_SIM_FAILURE = const(13)
+CME_SIM_BUSY = const(14)
+CME_BAD_PASSWORD = const(16)
+CME_SIM_BLOCKED = const(262)      # "SIM blocked" on some firmware (unconfirmed)
+
+
+
+def after(line, prefix):
+    """Text after `prefix` (bytes) in `line`, stripped, as str."""
+    return bytes(line[len(prefix):]).strip().decode()
+
+
+def find(lines, prefix):
+    """Text after the first line starting with `prefix`, or None."""
+    for ln in lines:
+        if isinstance(ln, (bytes, bytearray)) and ln.startswith(prefix):
+            return after(ln, prefix)
+    return None
+
+
+def ints(text):
+    """'23,99' -> [23, 99]; empty / non-numeric fields -> None."""
+    out = []
+    for f in text.split(","):
+        f = f.strip().strip('"')
+        try:
+            out.append(int(f))
+        except ValueError:
+            out.append(None)
+    return out
+
+
+def digits_line(lines, prefix=None):
+    """The first reply line that is all digits (after an optional prefix such as
+    '+ICCID:' or '+NCCID:'), e.g. the IMSI of AT+CIMI; None when there is none."""
+    for ln in lines:
+        if not isinstance(ln, (bytes, bytearray)):
+            continue
+        t = bytes(ln)
+        if prefix is not None and t.startswith(prefix):
+            t = t[len(prefix):]
+        t = t.strip().strip(b'"')
+        if t and t.isdigit():
+            return t.decode()
+    return None
+
+
+def hex_int(s):
+    s = s.strip().strip('"').strip()
+    if s[:2] in ("0x", "0X"):
+        s = s[2:]
+    if not s:
+        raise ValueError("empty")
+    return int(s, 16)
+
+
+def ignore(line, extra=None):
+    pass
+
+
+def signal_tlv(percent):
+    """TLV 0x3007 value: one byte 0..100."""
+    return bytes((max(0, min(100, percent)),))
+
+
+def cell_tlv(lac, ci):
+    """TLV 0x3006 value (appendix E e): LAC (the TAC on LTE/NB-IoT) in the high 16 bits, CI in the low 16
+    bits.  An E-UTRAN cell identity has 28 bits: its low 16 bits are kept."""
+    return struct.pack(">HH", lac & 0xFFFF, ci & 0xFFFF)
+
+
+def sim_error(code):
+    """The wmmp.sim error for a +CME ERROR code met by a SIM command."""
+    if code == CME_NO_SIM:
+        return S.NoSim("no SIM card")
+    if code == CME_SIM_PIN:
+        return S.PinRequired("SIM PIN1 required")
+    if code == CME_SIM_PUK:
+        return S.PukRequired("PIN1 blocked: PUK1 required")
+    if code == CME_SIM_FAILURE or code == CME_SIM_BLOCKED:
+        return S.SimBlocked("SIM failure or blocked (+CME ERROR %s)" % code)
+    if code == CME_SIM_BUSY:
+        return S.SimError("SIM busy")
+    return S.SimError("module refused the SIM command (+CME ERROR %s)" % (code,))
+
+
+class SimSnapshot:
+    """Synchronous SIM view for wmmp.simguard / the engine (which call the SIM
+    synchronously), made by a driver's `await sim_snapshot()`.
+
+    pin_state, attempts, pin_enabled, imsi, iccid, imei answer from the
+    snapshot (NoSim / PinRequired as the card would); enter_pin, enter_puk,
+    set_pin_enabled and change_pin raise SimError WITHOUT reaching the card, so
+    no attempt is used (SimGuard then finds the counter unchanged and keeps
+    its own count straight): PIN operations go through the driver's async
+    methods, then take a new snapshot."""
+
+    def __init__(self, state, imei, driver="driver"):
+        self._driver = driver
+        self._state = state
+        self._imei = imei
+        self._attempts = None
+        self._iccid = None
+        self._imsi = None
+        self._enabled = None
+
+    def __repr__(self):
+        return "<SimSnapshot %s>" % self._state
+
+    def pin_state(self):
+        return self._state
+
+    def _have(self, v):
+        if self._state == S.NO_SIM:
+            raise S.NoSim("no SIM card")
+        if v is None:
+            raise S.SimError("not in the snapshot")
+        return v
+
+    def attempts(self):
+        return self._have(self._attempts)
+
+    def pin_enabled(self):
+        return self._have(self._enabled)
+
+    def iccid(self):
+        return self._have(self._iccid)
+
+    def imsi(self):
+        if self._state != S.READY:
+            raise S.error_for(self._state)
+        return self._have(self._imsi)
+
+    def imei(self):
+        return self._imei
+
+    def _refuse(self, *args):
+        raise S.SimError("PIN commands need the modem: use the %s async methods" % self._driver)
+
+    enter_pin = _refuse
+    enter_puk = _refuse
+    set_pin_enabled = _refuse
+    change_pin = _refuse

@@ -96,6 +96,10 @@ from wmmp.at import AtException, AtError, AtReboot, AtTimeout, CmeError, CmsErro
 from wmmp.atparse import AtParser
 from wmmp.errors import WmmpError, BadLength, BadValue, TooLongForBearer
 from wmmp.modem import ModemError, NotResponding, NetworkError, LinkLost, Inbox, frame_problem
+from wmmp.modem import (after as _after, find as _find, ints as _ints, digits_line as _digits_line,
+                        hex_int as _hex, ignore as _ignore, sim_error as _sim_error, signal_tlv, cell_tlv,
+                        SimSnapshot, CME_NO_SIM, CME_SIM_PIN, CME_SIM_PUK, CME_SIM_FAILURE, CME_SIM_BUSY,
+                        CME_BAD_PASSWORD, CME_SIM_BLOCKED)
 
 try:
     from time import ticks_ms, ticks_diff
@@ -120,14 +124,7 @@ EARLY_SMS = const(4)         # +CMT PDUs kept while no SMS bearer is open
 # +CME ERROR codes (3GPP 27.007 9.2)
 CME_NOT_ALLOWED = const(3)
 CME_NOT_SUPPORTED = const(4)
-CME_NO_SIM = const(10)
-CME_SIM_PIN = const(11)
-CME_SIM_PUK = const(12)
-CME_SIM_FAILURE = const(13)
-CME_SIM_BUSY = const(14)
-CME_BAD_PASSWORD = const(16)
 CME_NO_NETWORK = const(30)
-CME_SIM_BLOCKED = const(262)
 _CME_TEXT = {"operation not allowed": CME_NOT_ALLOWED, "operation not supported": CME_NOT_SUPPORTED,
              "sim not inserted": CME_NO_SIM, "sim pin required": CME_SIM_PIN,
              "sim puk required": CME_SIM_PUK, "sim failure": CME_SIM_FAILURE,
@@ -170,53 +167,14 @@ def _cme(e):
     return c
 
 
-def _after(line, prefix):
-    """Text after `prefix` (bytes) in `line`, stripped, as str."""
-    return bytes(line[len(prefix):]).strip().decode()
 
 
-def _find(lines, prefix):
-    """Text after the first line starting with `prefix`, or None."""
-    for ln in lines:
-        if isinstance(ln, (bytes, bytearray)) and ln.startswith(prefix):
-            return _after(ln, prefix)
-    return None
 
 
-def _ints(text):
-    """'21,99' -> [21, 99]; empty / non-numeric fields -> None."""
-    out = []
-    for f in text.split(","):
-        f = f.strip().strip('"')
-        try:
-            out.append(int(f))
-        except ValueError:
-            out.append(None)
-    return out
 
 
-def _digits_line(lines, prefix=None):
-    """The first reply line that is all digits (after an optional prefix such as
-    '+NCCID:'); None when there is none."""
-    for ln in lines:
-        if not isinstance(ln, (bytes, bytearray)):
-            continue
-        t = bytes(ln)
-        if prefix is not None and t.startswith(prefix):
-            t = t[len(prefix):]
-        t = t.strip().strip(b'"')
-        if t and t.isdigit():
-            return t.decode()
-    return None
 
 
-def _hex(s):
-    s = s.strip().strip('"').strip()
-    if s[:2] in ("0x", "0X"):
-        s = s[2:]
-    if not s:
-        raise ValueError("empty")
-    return int(s, 16)
 
 
 def signal_percent(rssi):
@@ -228,16 +186,8 @@ def signal_percent(rssi):
     return (rssi * 100 + 15) // 31          # exact round(): no x.5 ties for 0..31
 
 
-def cell_tlv(lac, ci):
-    """TLV 0x3006 value (appendix E e): LAC (here the TAC) in the high 16 bits,
-    CI in the low 16 bits.  An E-UTRAN cell identity has 28 bits: its low 16
-    bits are kept."""
-    return struct.pack(">HH", lac & 0xFFFF, ci & 0xFFFF)
 
 
-def signal_tlv(percent):
-    """TLV 0x3007 value: one byte 0..100."""
-    return bytes((max(0, min(100, percent)),))
 
 
 def parse_cereg(line, read_form=True):
@@ -336,23 +286,8 @@ def _left_in(text):
     return None
 
 
-def _sim_error(code):
-    """The wmmp.sim error for a +CME ERROR code met by a SIM command."""
-    if code == CME_NO_SIM:
-        return S.NoSim("no SIM card")
-    if code == CME_SIM_PIN:
-        return S.PinRequired("SIM PIN1 required")
-    if code == CME_SIM_PUK:
-        return S.PukRequired("PIN1 blocked: PUK1 required")
-    if code == CME_SIM_FAILURE or code == CME_SIM_BLOCKED:
-        return S.SimBlocked("SIM failure or blocked (+CME ERROR:%s)" % code)
-    if code == CME_SIM_BUSY:
-        return S.SimError("SIM busy")
-    return S.SimError("module refused the SIM command (+CME ERROR:%s)" % (code,))
 
 
-def _ignore(line, extra=None):
-    pass
 
 
 class Bc95:
@@ -1076,7 +1011,7 @@ class Bc95:
     async def sim_snapshot(self):
         """A SimSnapshot of the card now (for SimGuard, which calls synchronously)."""
         st = await self.pin_state()
-        snap = SimSnapshot(st, await self.imei())
+        snap = SimSnapshot(st, await self.imei(), "Bc95")
         if st == S.NO_SIM:
             return snap
         try:
@@ -1331,58 +1266,6 @@ class Bc95:
         self._sms_gen = gen
 
 
-class SimSnapshot:
-    """Synchronous SIM view for wmmp.simguard / the engine (which call the SIM
-    synchronously), made by `await Bc95.sim_snapshot()`.  Reads answer from the
-    snapshot (SimError for what the module could not tell, NoSim /
-    PinRequired as the card would); PIN commands raise SimError WITHOUT
-    reaching the card: they go through the driver's async methods."""
-
-    def __init__(self, state, imei):
-        self._state = state
-        self._imei = imei
-        self._attempts = None
-        self._iccid = None
-        self._imsi = None
-        self._enabled = None
-
-    def __repr__(self):
-        return "<SimSnapshot %s>" % self._state
-
-    def pin_state(self):
-        return self._state
-
-    def _have(self, v):
-        if self._state == S.NO_SIM:
-            raise S.NoSim("no SIM card")
-        if v is None:
-            raise S.SimError("not in the snapshot")
-        return v
-
-    def attempts(self):
-        return self._have(self._attempts)
-
-    def pin_enabled(self):
-        return self._have(self._enabled)
-
-    def iccid(self):
-        return self._have(self._iccid)
-
-    def imsi(self):
-        if self._state != S.READY:
-            raise S.error_for(self._state)
-        return self._have(self._imsi)
-
-    def imei(self):
-        return self._imei
-
-    def _refuse(self, *args):
-        raise S.SimError("PIN commands need the modem: use the Bc95 async methods")
-
-    enter_pin = _refuse
-    enter_puk = _refuse
-    set_pin_enabled = _refuse
-    change_pin = _refuse
 
 
 # == bearers ==================================================================

@@ -51,6 +51,10 @@ from wmmp import sim as S
 from wmmp.at import AtException, AtError, AtReboot, AtOverflow, CmeError, CmsError
 from wmmp.errors import WmmpError, BadLength, BadValue, TooLongForBearer
 from wmmp.modem import NotResponding, NetworkError, LinkLost, Inbox, frame_problem
+from wmmp.modem import (after as _after, find as _find, ints as _ints, digits_line as _digits_line,
+                        hex_int as _hex, ignore as _ignore, sim_error as _sim_error, signal_tlv, cell_tlv,
+                        SimSnapshot, CME_NO_SIM, CME_SIM_PIN, CME_SIM_PUK, CME_SIM_FAILURE, CME_SIM_BUSY,
+                        CME_BAD_PASSWORD, CME_SIM_BLOCKED)
 
 try:
     from time import ticks_ms, ticks_diff
@@ -71,13 +75,6 @@ SEND_MAX = const(1500)       # one AT+CIPSEND (MODEMS "send": chunk at <= 1500 b
 SMS_MAX = P.SMS_MESSAGE_MAX  # one binary SMS (INTEROP 9)
 
 # +CME ERROR codes (3GPP 27.007 9.2)
-CME_NO_SIM = const(10)
-CME_SIM_PIN = const(11)
-CME_SIM_PUK = const(12)
-CME_SIM_FAILURE = const(13)
-CME_SIM_BUSY = const(14)
-CME_BAD_PASSWORD = const(16)
-CME_SIM_BLOCKED = const(262)      # "SIM blocked" on some firmware (unconfirmed on SIM7600)
 # the same in verbose mode (AT+CMEE=2), should a module be left in it
 _CME_TEXT = {"sim not inserted": CME_NO_SIM, "sim pin required": CME_SIM_PIN,
              "sim puk required": CME_SIM_PUK, "sim failure": CME_SIM_FAILURE,
@@ -101,44 +98,12 @@ def _cme(e):
     return c
 
 
-def _after(line, prefix):
-    """Text after `prefix` (bytes) in `line`, stripped, as str."""
-    return bytes(line[len(prefix):]).strip().decode()
 
 
-def _find(lines, prefix):
-    """Text after the first line starting with `prefix`, or None."""
-    for ln in lines:
-        if isinstance(ln, (bytes, bytearray)) and ln.startswith(prefix):
-            return _after(ln, prefix)
-    return None
 
 
-def _ints(text):
-    """'23,99' -> [23, 99]; empty / non-numeric fields -> None."""
-    out = []
-    for f in text.split(","):
-        f = f.strip().strip('"')
-        try:
-            out.append(int(f))
-        except ValueError:
-            out.append(None)
-    return out
 
 
-def _digits_line(lines, prefix=None):
-    """The first reply line that is all digits (after an optional prefix such as
-    '+ICCID:'), e.g. the IMSI of AT+CIMI; None when there is none."""
-    for ln in lines:
-        if not isinstance(ln, (bytes, bytearray)):
-            continue
-        t = bytes(ln)
-        if prefix is not None and t.startswith(prefix):
-            t = t[len(prefix):]
-        t = t.strip().strip(b'"')
-        if t and t.isdigit():
-            return t.decode()
-    return None
 
 
 def signal_percent(rssi):
@@ -155,15 +120,8 @@ def signal_percent(rssi):
     return None
 
 
-def cell_tlv(lac, ci):
-    """TLV 0x3006 value (appendix E e): LAC in the high 16 bits, CI in the low 16
-    bits.  An E-UTRAN cell identity has 28 bits: its low 16 bits are kept."""
-    return struct.pack(">HH", lac & 0xFFFF, ci & 0xFFFF)
 
 
-def signal_tlv(percent):
-    """TLV 0x3007 value: one byte 0..100."""
-    return bytes((max(0, min(100, percent)),))
 
 
 def parse_reg(line, prefix):
@@ -184,13 +142,6 @@ def parse_reg(line, prefix):
     return stat, lac, ci
 
 
-def _hex(s):
-    s = s.strip().strip('"').strip()
-    if s[:2] in ("0x", "0X"):
-        s = s[2:]
-    if not s:
-        raise ValueError("empty")
-    return int(s, 16)
 
 
 def _cpin_state(text):
@@ -209,19 +160,6 @@ def _cpin_state(text):
     return text.strip()
 
 
-def _sim_error(code):
-    """The wmmp.sim error for a +CME ERROR code met by a SIM command."""
-    if code == CME_NO_SIM:
-        return S.NoSim("no SIM card")
-    if code == CME_SIM_PIN:
-        return S.PinRequired("SIM PIN1 required")
-    if code == CME_SIM_PUK:
-        return S.PukRequired("PIN1 blocked: PUK1 required")
-    if code == CME_SIM_FAILURE or code == CME_SIM_BLOCKED:
-        return S.SimBlocked("SIM failure or blocked (+CME ERROR: %s)" % code)
-    if code == CME_SIM_BUSY:
-        return S.SimError("SIM busy")
-    return S.SimError("module refused the SIM command (+CME ERROR: %s)" % (code,))
 
 
 def _cipopen_err(lines, link):
@@ -764,7 +702,7 @@ class Sim7600:
     async def sim_snapshot(self):
         """A SimSnapshot of the card now (for SimGuard, which calls synchronously)."""
         st = await self.pin_state()
-        snap = SimSnapshot(st, await self.imei())
+        snap = SimSnapshot(st, await self.imei(), "Sim7600")
         if st == S.NO_SIM:
             return snap
         try:
@@ -972,8 +910,6 @@ class Sim7600:
             await asyncio.sleep(0.5)
 
 
-def _ignore(line, extra=None):
-    pass
 
 
 # == bearers ==================================================================
@@ -1337,59 +1273,3 @@ class SmsBearer:
                     self.inbox.put(msg)
 
 
-class SimSnapshot:
-    """Synchronous SIM view for wmmp.simguard / the engine (which call the SIM
-    synchronously), made by `await Sim7600.sim_snapshot()`.
-
-    pin_state, attempts, pin_enabled, imsi, iccid, imei answer from the
-    snapshot (NoSim / PinRequired as the card would); enter_pin, enter_puk,
-    set_pin_enabled and change_pin raise SimError WITHOUT reaching the card, so
-    no attempt is used (SimGuard then finds the counter unchanged and keeps
-    its own count straight): PIN operations go through the driver's async
-    methods, then take a new snapshot."""
-
-    def __init__(self, state, imei):
-        self._state = state
-        self._imei = imei
-        self._attempts = None
-        self._iccid = None
-        self._imsi = None
-        self._enabled = None
-
-    def __repr__(self):
-        return "<SimSnapshot %s>" % self._state
-
-    def pin_state(self):
-        return self._state
-
-    def _have(self, v):
-        if self._state == S.NO_SIM:
-            raise S.NoSim("no SIM card")
-        if v is None:
-            raise S.SimError("not in the snapshot")
-        return v
-
-    def attempts(self):
-        return self._have(self._attempts)
-
-    def pin_enabled(self):
-        return self._have(self._enabled)
-
-    def iccid(self):
-        return self._have(self._iccid)
-
-    def imsi(self):
-        if self._state != S.READY:
-            raise S.error_for(self._state)
-        return self._have(self._imsi)
-
-    def imei(self):
-        return self._imei
-
-    def _refuse(self, *args):
-        raise S.SimError("PIN commands need the modem: use the Sim7600 async methods")
-
-    enter_pin = _refuse
-    enter_puk = _refuse
-    set_pin_enabled = _refuse
-    change_pin = _refuse
