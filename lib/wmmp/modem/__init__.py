@@ -24,6 +24,7 @@ import struct
 from micropython import const
 
 from wmmp import sim as S
+from wmmp.at import AtException
 from wmmp.errors import WmmpError
 from wmmp.header import HEADER_SIZE, SEC_FEEDBACK
 
@@ -262,3 +263,39 @@ class SimSnapshot:
     enter_puk = _refuse
     set_pin_enabled = _refuse
     change_pin = _refuse
+
+
+class DriverBase:
+    """What both drivers do the same way: probe the module with AT, press a
+    power/reset pin and wait for the boot URC, and run the init sequence once per
+    boot.  A driver provides at, log, boot_wait, gen (bumped on each boot URC),
+    _ready_gen, _lock, _booted (an asyncio.Event set by the boot URC) and _init()."""
+
+    async def _answers(self):
+        try:
+            await self.at.command("AT", timeout=1)
+            return True
+        except AtException:
+            return False
+
+    async def _press(self, pin, level, pulse, marker):
+        """Drive `pin` to `level` for `pulse` s unless the module already answers
+        AT, then wait up to boot_wait for its boot URC (`marker`, for the log)."""
+        if pin is None or await self._answers():
+            return
+        self._booted.clear()
+        pin.value(level)
+        await asyncio.sleep(pulse)
+        pin.value(1 - level)
+        try:
+            await asyncio.wait_for(self._booted.wait(), self.boot_wait)
+        except asyncio.TimeoutError:
+            self.log("%s: no %s within %s s; trying AT anyway" % (type(self).__name__.lower(), marker, self.boot_wait))
+
+    async def ensure_ready(self):
+        """Run the init sequence if it has not run since the last boot URC."""
+        if self._ready_gen == self.gen:
+            return
+        async with self._lock:
+            if self._ready_gen != self.gen:
+                await self._init()

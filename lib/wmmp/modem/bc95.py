@@ -95,7 +95,7 @@ from wmmp import sim as S
 from wmmp.at import AtException, AtError, AtReboot, AtTimeout, CmeError, CmsError
 from wmmp.atparse import AtParser
 from wmmp.errors import WmmpError, BadLength, BadValue, TooLongForBearer
-from wmmp.modem import ModemError, NotResponding, NetworkError, LinkLost, Inbox, frame_problem
+from wmmp.modem import DriverBase, ModemError, NotResponding, NetworkError, LinkLost, Inbox, frame_problem
 from wmmp.modem import (after as _after, find as _find, ints as _ints, digits_line as _digits_line,
                         hex_int as _hex, ignore as _ignore, sim_error as _sim_error, signal_tlv, cell_tlv,
                         SimSnapshot, CME_NO_SIM, CME_SIM_PIN, CME_SIM_PUK, CME_SIM_FAILURE, CME_SIM_BUSY,
@@ -290,7 +290,7 @@ def _left_in(text):
 
 
 
-class Bc95:
+class Bc95(DriverBase):
     """The BC95 on the AT engine `at` (see the module docstring).
 
     apn              APN for AT+CGDCONT=1 (None: the network's default)
@@ -508,31 +508,8 @@ class Bc95:
         powered; reset: a pin object with value() on its RESET line, pulsed to
         `level` for `pulse` s only when the module does not answer AT.
         Raises NotResponding when AT stays unanswered."""
-        if reset is not None and not await self._answers():
-            self._booted.clear()
-            reset.value(level)
-            await asyncio.sleep(pulse)
-            reset.value(1 - level)
-            try:
-                await asyncio.wait_for(self._booted.wait(), self.boot_wait)
-            except asyncio.TimeoutError:
-                self.log("bc95: no Neul within %s s; trying AT anyway" % self.boot_wait)
+        await self._press(reset, level, pulse, "Neul")
         await self.ensure_ready()
-
-    async def _answers(self):
-        try:
-            await self.at.command("AT", timeout=1)
-            return True
-        except AtException:
-            return False
-
-    async def ensure_ready(self):
-        """Run the init sequence if it has not run since the last Neul."""
-        if self._ready_gen == self.gen:
-            return
-        async with self._lock:
-            if self._ready_gen != self.gen:
-                await self._init()
 
     async def _retry(self, cmd, t0, limit, timeout=2):
         """`cmd`, retried while it times out or answers a plain ERROR (MODEMS: the

@@ -50,7 +50,7 @@ from wmmp import profile as P
 from wmmp import sim as S
 from wmmp.at import AtException, AtError, AtReboot, AtOverflow, CmeError, CmsError
 from wmmp.errors import WmmpError, BadLength, BadValue, TooLongForBearer
-from wmmp.modem import NotResponding, NetworkError, LinkLost, Inbox, frame_problem
+from wmmp.modem import DriverBase, NotResponding, NetworkError, LinkLost, Inbox, frame_problem
 from wmmp.modem import (after as _after, find as _find, ints as _ints, digits_line as _digits_line,
                         hex_int as _hex, ignore as _ignore, sim_error as _sim_error, signal_tlv, cell_tlv,
                         SimSnapshot, CME_NO_SIM, CME_SIM_PIN, CME_SIM_PUK, CME_SIM_FAILURE, CME_SIM_BUSY,
@@ -173,7 +173,7 @@ def _cipopen_err(lines, link):
     return None
 
 
-class Sim7600:
+class Sim7600(DriverBase):
     """The SIM7600 on the AT engine `at` (see the module docstring).
 
     apn              APN for AT+CGDCONT (None: the module's default context)
@@ -337,32 +337,9 @@ class Sim7600:
         with value(); it is driven to `level` for `pulse` s (the PWRKEY press,
         usually through a transistor) unless the module already answers AT.
         Raises NotResponding when AT stays unanswered."""
-        if pwrkey is not None and not await self._answers():
-            self._booted.clear()
-            pwrkey.value(level)
-            await asyncio.sleep(pulse)
-            pwrkey.value(1 - level)
-            try:
-                await asyncio.wait_for(self._booted.wait(), self.boot_wait)
-            except asyncio.TimeoutError:
-                self.log("sim7600: no RDY within %s s; trying AT anyway" % self.boot_wait)
+        await self._press(pwrkey, level, pulse, "RDY")
         await self.ensure_ready()
         await self.wait_sim()
-
-    async def _answers(self):
-        try:
-            await self.at.command("AT", timeout=1)
-            return True
-        except AtException:
-            return False
-
-    async def ensure_ready(self):
-        """Run the init sequence if it has not run since the last boot URC."""
-        if self._ready_gen == self.gen:
-            return
-        async with self._lock:
-            if self._ready_gen != self.gen:
-                await self._init()
 
     async def _init(self):
         at = self.at
