@@ -139,7 +139,9 @@ def test_status_ident_alarms_over_the_pty(term):
     assert "0x0006 terminal self-test fault (hardware)" in r.out and "0x0011 memory error" in r.out
     assert "reset" in r.out and "allowed" in r.out and "registered     yes" in r.out
     r = wmmp_tech("--port", term.path, "ident")
-    assert r.rc == 0 and "serial  M2MMAKER0000A1B2" in r.out and "imei    %s" % IMEI in r.out
+    shown = dict(line.split(None, 1) for line in r.out.splitlines())
+    assert r.rc == 0 and shown["serial"] == "M2MMAKER0000A1B2" and shown["imei"] == IMEI
+    assert shown["cred_id"] == "-"
     r = wmmp_tech("--port", term.path, "alarms")
     assert r.rc == 0 and r.out.splitlines()[0].startswith("0x0006 terminal self-test fault")
     _no_secret(r.out, r.err, term.seen.decode())

@@ -437,7 +437,7 @@ def test_status_ident_alarms_need_no_auth_and_show_no_secret():
     assert st.startswith("OK STATUS state=alarm alarms=0x0006,0x0011 registered=yes sim=READY pin1=off "
                          "pin1_left=3 puk1_left=10 pin1_errors=0/3 bind=0 cleared=0x00 ")
     assert "reset=allowed" in st
-    assert r.say("IDENT") == "OK IDENT serial=M2MMAKER0000A1B2 imei=%s imsi=%s iccid=%s fw=FW1.2" % (
+    assert r.say("IDENT") == "OK IDENT serial=M2MMAKER0000A1B2 imei=%s imsi=%s iccid=%s fw=FW1.2 cred_id=-" % (
         F.IMEI, F.IMSI, ICCID)
     assert r.say("ALARMS") == "OK ALARMS n=2 0x0006 0x0011"
     assert r.say("help").startswith("OK HELP STATUS")

@@ -19,6 +19,12 @@ passwords and base key, 4.4.4) need both checks of the standard:
   state     state_provider() -> (state name, alarm codes): refused while logged
             in ("online", "logging-out") and while working normally (no alarm
             and not in "alarm"/"backoff").
+The credential gets onto the device over the console too (docs/CONSOLE.md,
+"Provisioning"): PROVISION <32 hex> [<id>] stores it in the factory state only
+(no credential stored, the firmware's factory switch on, the terminal never
+registered, within PROVISION_WINDOW s of boot); REKEY <32 hex> [<id>] replaces
+it after a right AUTH and ends that authorisation.  The value is never echoed,
+logged or shown (STATUS says credential=yes|no, IDENT the non-secret id).
 What was cleared is kept as E020 bits for the engine: RESET KEYS sets "cleared"
 (REGISTER operation 0x04) and drops "registered"; RESET SIM sets "cleared_login"
 (E020 in the next LOGIN).  Every refusal and reset goes to the audit log
@@ -42,12 +48,20 @@ NONCE_TTL = const(60)       # s a challenge may be answered
 AUTH_TTL = const(300)       # s an accepted AUTH allows resets
 LOCK_CAP = const(600)       # longest wait after wrong answers, s
 AUDIT_BURST = const(8)      # refusal entries per minute (auth failures and resets always)
+CRED_HEX = const(32)        # hex digits of a service credential given by PROVISION/REKEY
+CRED_MIN_DIGITS = const(5)  # fewer different digits than this: a placeholder, refused
+ID_MAX = const(32)          # characters of a credential id
+PROVISION_WINDOW = const(600)   # s after boot PROVISION is accepted (factory switch on)
 
 KEY_CREDENTIAL = "secret_service"
 KEY_FAILS = "console_fails"     # u16: wrong AUTH answers since the last right one
 KEY_CLEARED = "cleared"         # E020 bits for REGISTER operation 0x04 (4.4.4)
 KEY_CLEARED_LOGIN = "cleared_login"  # E020 bits for the next LOGIN (4.4.1.4)
 KEY_REGISTERED = "registered"
+KEY_SERIAL = "serial"           # assigned by the platform at the first registration
+KEY_CRED_ID = "service_cred_id"  # non-secret id of the credential (e.g. "<IMEI>/<generation>")
+_HEX = "0123456789abcdef"
+_ID_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._:/-"
 
 LOGGED_IN = ("online", "logging-out")
 ABNORMAL = ("alarm", "backoff")
@@ -57,7 +71,8 @@ _KEY_TAGS = ((0xE025, K.CLEARED_UP_PASSWORD), (0xE027, 0), (0xE028, K.CLEARED_DO
              (0xE02A, 0), (0xE036, K.CLEARED_BASE_KEY), (0xE037, K.CLEARED_BASE_KEY),
              (0xE038, 0), (0xE039, 0))
 
-HELP = "STATUS | IDENT | ALARMS | CHALLENGE | AUTH <32 hex> | RESET SIM [<PUK1>] | RESET KEYS | AUDIT [<n>] | BYE | HELP"
+HELP = ("STATUS | IDENT | ALARMS | CHALLENGE | AUTH <32 hex> | RESET SIM [<PUK1>] | RESET KEYS | "
+        "AUDIT [<n>] | PROVISION <32 hex> [<id>] | REKEY <32 hex> [<id>] | BYE | HELP")
 
 
 def hmac_md5(key, msg):
@@ -77,6 +92,32 @@ def hmac_md5(key, msg):
 def response(credential, nonce):
     """The AUTH answer to `nonce` (bytes): HMAC-MD5(credential, nonce)."""
     return hmac_md5(credential, nonce)
+
+
+def parse_credential(text):
+    """(credential bytes, None) for a credential typed as CRED_HEX hex digits
+    (either case; stored lowercase, the AUTH key is those ASCII bytes), or
+    (None, problem): "length", "hex", or "weak" (fewer than CRED_MIN_DIGITS
+    different digits: a placeholder such as all zeros, never a random value)."""
+    if len(text) != CRED_HEX:
+        return None, "length"
+    t = text.lower()
+    for ch in t:
+        if ch not in _HEX:
+            return None, "hex"
+    if len(set(t)) < CRED_MIN_DIGITS:
+        return None, "weak"
+    return t.encode(), None
+
+
+def valid_id(text):
+    """A credential id: 1..ID_MAX characters of A-Z a-z 0-9 . _ : / -."""
+    if not 1 <= len(text) <= ID_MAX:
+        return False
+    for ch in text:
+        if ch not in _ID_CHARS:
+            return False
+    return True
 
 
 def lock_delay(fails):
@@ -197,13 +238,19 @@ class Console:
     rng             callable n -> n random bytes (default os.urandom)
     firmware, imei  shown by IDENT (imei when there is no SIM interface)
     production      True: disable_ctrl_c() now (MicroPython)
+    provisioning    the firmware's factory switch (a strap read at boot, or a
+                    factory image): PROVISION is refused whenever it is False
+    boot_time       monotonic time of boot (starts the PROVISION_WINDOW); None:
+                    the first time fed
+    provision_window  s after boot_time PROVISION is accepted
 
     feed(data, now) -> bytes to write; events() -> [("reset", "sim"|"keys", bits)]
     (after a reset the application restarts the engine: Terminal.start).
     Counters: dropped (flood bytes), suppressed (audit entries not written)."""
 
     def __init__(self, store, state_provider, sim=None, rng=None, firmware="", imei=None,
-                 production=True):
+                 production=True, provisioning=False, boot_time=None,
+                 provision_window=PROVISION_WINDOW):
         self.st = _Store(store)
         self.store = store
         self.state_provider = state_provider
@@ -226,6 +273,10 @@ class Console:
         self._nonce_until = 0
         self._auth_until = None
         self._locked_until = None   # armed from the first fed time (after a reboot too)
+        self.provisioning = bool(provisioning)
+        self.provision_window = provision_window
+        self._boot = boot_time      # start of the provisioning window
+        self._window_lost = False   # the clock went back: no window until the next boot
         self._out = []
         self._events = []
         self.now = None
@@ -257,7 +308,10 @@ class Console:
             self._locked_until = None
             self._win = None
             self._aw = None
+            self._window_lost = True
         self.now = now
+        if self._boot is None:
+            self._boot = now
         if self._locked_until is None:
             self._locked_until = now + lock_delay(self.fails)
         if self._win is None or now - self._win >= 1:
@@ -384,13 +438,18 @@ class Console:
             self._reset_keys()
         elif cmd == "AUDIT" and len(args) <= 1:
             self._audit_export(args)
+        elif cmd == "PROVISION" and 1 <= len(args) <= 2:
+            self._provision(args)
+        elif cmd == "REKEY" and 1 <= len(args) <= 2:
+            self._rekey(args)
         elif cmd == "BYE" and not args:
             self._auth_until = None
             self._nonce = None
             self._ok("BYE")
         elif cmd == "HELP" and not args:
             self._ok("HELP " + HELP)
-        elif cmd in ("STATUS", "IDENT", "ALARMS", "CHALLENGE", "RESET", "AUDIT", "BYE", "HELP"):
+        elif cmd in ("STATUS", "IDENT", "ALARMS", "CHALLENGE", "RESET", "AUDIT", "PROVISION", "REKEY",
+                     "BYE", "HELP"):
             self._refuse("syntax", "bad arguments for %s (see HELP)" % cmd, cmd)
         else:
             # the text is never echoed nor logged: it may be a mistyped secret
@@ -425,6 +484,8 @@ class Console:
             parts += self._sim_status()
         parts += ["cleared=0x%02X" % _int(v.get(KEY_CLEARED)),
                   "cleared_login=0x%02X" % _int(v.get(KEY_CLEARED_LOGIN)),
+                  "credential=" + ("yes" if v.get(KEY_CREDENTIAL) else "no"),
+                  "provisioning=" + ("closed" if self._provision_closed(v) else "open"),
                   "reset=" + ("allowed" if allowed else "refused"),
                   "auth=" + ("yes" if self._authed() else "no"),
                   "auth_failures=%d" % self.fails,
@@ -472,8 +533,9 @@ class Console:
                     imsi = val
                 else:
                     iccid = val
-        self._ok("IDENT serial=%s imei=%s imsi=%s iccid=%s fw=%s" % (
-            _word(v.get("serial")), _word(imei), _word(imsi), _word(iccid), _word(self.firmware)))
+        self._ok("IDENT serial=%s imei=%s imsi=%s iccid=%s fw=%s cred_id=%s" % (
+            _word(v.get(KEY_SERIAL)), _word(imei), _word(imsi), _word(iccid), _word(self.firmware),
+            _word(v.get(KEY_CRED_ID) if v.get(KEY_CREDENTIAL) else None)))
 
     def _alarms(self):
         name, alarms, _ = self._state()
@@ -648,6 +710,94 @@ class Console:
         (stored by simguard.unblock, never shown)."""
         r = self.rng(8)
         return "".join("%d" % (b % 10) for b in r)
+
+    # -- provisioning and rotation of the credential ---------------------------------
+    def _provision_closed(self, v):
+        """None while PROVISION may store a credential, else (code, reason, detail)."""
+        if v.get(KEY_CREDENTIAL):
+            return ("provisioned", "a service credential is already stored: REKEY after AUTH replaces it",
+                    "PROVISION stored")
+        if not self.provisioning:
+            return ("provision_closed", "provisioning is off in this firmware (factory switch)",
+                    "PROVISION switch=off")
+        if v.get(KEY_SERIAL):
+            return ("provision_closed", "terminal has registered: provisioning only before the first "
+                    "registration", "PROVISION registered")
+        if self._window_lost or self._boot is None or self.now is None or \
+                self.now - self._boot >= self.provision_window:
+            return ("provision_closed", "provisioning only in the first %d s after boot" %
+                    self.provision_window, "PROVISION window")
+        return None
+
+    def _new_credential(self, args, cmd):
+        """(credential bytes, id or None) from PROVISION/REKEY arguments, or None
+        after a refusal.  Neither the value nor its length goes into a reply or
+        the audit log."""
+        cred, problem = parse_credential(args[0])
+        if problem == "weak":
+            self._refuse("weak", "credential has fewer than %d different digits: use a random one" %
+                         CRED_MIN_DIGITS, "%s weak" % cmd)
+            return None
+        if cred is None:
+            self._refuse("syntax", "%s takes %d hex digits and an optional id" % (cmd, CRED_HEX),
+                         "%s %s" % (cmd, problem))
+            return None
+        cid = args[1] if len(args) == 2 else None
+        if cid is not None and not valid_id(cid):
+            self._refuse("syntax", "id: 1-%d characters of A-Z a-z 0-9 . _ : / -" % ID_MAX, "%s id" % cmd)
+            return None
+        return cred, cid
+
+    def _store_credential(self, cred, cid, event):
+        """One store write of the credential and its id (no id: none kept); False
+        (reply and audit done) when the flash write failed."""
+        puts = {KEY_CREDENTIAL: cred}
+        drops = ()
+        if cid is None:
+            drops = (KEY_CRED_ID,)
+        else:
+            puts[KEY_CRED_ID] = cid.encode()
+        try:
+            self.st.update(puts, drops)
+        except WmmpError:
+            self.st.audit(event, "flash write failed: nothing changed")
+            self._err("storage", "flash write failed: nothing changed")
+            return False
+        return True
+
+    def _provision(self, args):
+        new = self._new_credential(args, "PROVISION")
+        if new is None:
+            return
+        closed = self._provision_closed(self.st.view())
+        if closed is not None:
+            self._refuse(closed[0], closed[1], closed[2])
+            return
+        cred, cid = new
+        if not self._store_credential(cred, cid, "console_provision"):
+            return
+        self.st.audit("console_provision", "service credential stored id=%s" % _word(cid))
+        self._ok("PROVISION credential=stored id=%s" % _word(cid))
+
+    def _rekey(self, args):
+        new = self._new_credential(args, "REKEY")
+        if new is None:
+            return
+        if not self._authed():
+            self._refuse("need_auth", "REKEY needs CHALLENGE and AUTH first", "REKEY")
+            return
+        cred, cid = new
+        old = self._credential()
+        if old is not None and _same(old, cred):
+            self._refuse("unchanged", "the new credential is the stored one: nothing changed",
+                         "REKEY unchanged")
+            return
+        if not self._store_credential(cred, cid, "console_rekey"):
+            return
+        self._auth_until = None     # the old credential's authorisation ends with it
+        self._nonce = None
+        self.st.audit("console_rekey", "service credential replaced id=%s" % _word(cid))
+        self._ok("REKEY credential=replaced id=%s auth=ended" % _word(cid))
 
     def _audit_export(self, args):
         if not self._authed():
