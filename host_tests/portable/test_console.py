@@ -87,7 +87,7 @@ class Rig:
     """A console over a FlashStorage on a RAM filesystem, with a settable state."""
 
     def __init__(self, state="alarm", alarms=(K.ALARM_SELF_TEST_FAULT,), data=None, sim=None, fs=None,
-                 store=None):
+                 store=None, **kw):
         self.fs = fs or RamFS()
         self.flash = ST.FlashStorage(self.fs, "/state")
         if data is not None:
@@ -95,7 +95,7 @@ class Rig:
         self.state = (state, list(alarms))
         self.store = store if store is not None else self.flash
         self.con = CO.Console(self.store, lambda: self.state, sim=sim, firmware="FW1.2",
-                              imei=F.IMEI, production=False)
+                              imei=F.IMEI, production=False, **kw)
         self.replies = []
 
     def say(self, line, now=T0):
@@ -123,9 +123,13 @@ def _provisioned():
     return d
 
 
+NEW = b"9c2f7a1e5b3d8046e1a7c9f20b6d4e83"     # a credential given by PROVISION / REKEY
+NEW2 = b"05d1b8e7c3a94f2607e8d1c5b9a3f741"
+
+
 def _no_secret(texts):
     """No reply and no audit line carries a secret, in clear or in hex."""
-    secrets = [CRED, F.UP, F.DOWN, F.BASE, PIN.encode(), PUK.encode()]
+    secrets = [CRED, NEW, NEW2, F.UP, F.DOWN, F.BASE, PIN.encode(), PUK.encode()]
     for text in texts:
         for s in secrets:
             assert s.decode() not in text, text
@@ -552,3 +556,215 @@ def test_repr_has_no_secret():
         r.con.feed(b"ALARMS\n", T0 + 1)
     except WmmpError:
         assert False
+
+
+# -- provisioning and rotation of the service credential (4.4.1.4, 4.4.4) ----------
+
+def _factory(**kw):
+    """A terminal as it leaves the board test: no credential, never registered,
+    the firmware's factory switch on."""
+    kw.setdefault("provisioning", True)
+    return Rig("idle", [], data={"imsi": F.IMSI.encode()}, **kw)
+
+
+def _refusals(rig):
+    return [d for _, e, d in rig.audit() if e == "console_refused"]
+
+
+def test_parse_credential():
+    # The service credential behind the identity check of 4.4.1.4 / 4.4.4: 32 hex
+    # digits, either case, stored lowercase; placeholders refused.
+    assert CO.parse_credential(NEW.decode().upper()) == (NEW, None)
+    assert CO.parse_credential(NEW.decode()[:31]) == (None, "length")
+    assert CO.parse_credential(NEW.decode() + "0") == (None, "length")
+    assert CO.parse_credential("g" + NEW.decode()[1:]) == (None, "hex")
+    assert CO.parse_credential("0" * 32) == (None, "weak")
+    assert CO.parse_credential("0123" * 8) == (None, "weak")
+    assert CO.parse_credential("01234" * 6 + "01") == (CO.parse_credential("01234" * 6 + "01")[0], None)
+    assert CO.valid_id("860000000000001/1") and CO.valid_id("a" * CO.ID_MAX)
+    assert not CO.valid_id("a" * (CO.ID_MAX + 1)) and not CO.valid_id("x=y") and not CO.valid_id("")
+
+
+def test_provision_in_the_factory_state_stores_it_in_one_write():
+    # 4.4.1.4 / 4.4.4 identity check ("必须拥有相应的操作权限"): the per-device
+    # credential gets onto the terminal at the factory, in one store write with
+    # an audit entry; it is never echoed, logged or shown afterwards.
+    r = _factory()
+    st = r.say("STATUS")
+    assert "credential=no provisioning=open" in st
+    writes = r.flash.writes
+    assert r.say("PROVISION %s %s/1" % (NEW.decode().upper(), F.IMEI)) == \
+        "OK PROVISION credential=stored id=%s/1" % F.IMEI
+    assert r.flash.writes == writes + 1
+    d = r.flash.load()
+    assert d["secret_service"] == NEW and d["service_cred_id"] == ("%s/1" % F.IMEI).encode()
+    assert "credential=yes provisioning=closed" in r.say("STATUS")
+    assert r.say("IDENT").endswith(" cred_id=%s/1" % F.IMEI)
+    assert r.audit()[-1][1:] == ("console_provision", "service credential stored id=%s/1" % F.IMEI)
+    # the technician's challenge-response works with it at once
+    assert r.login(cred=NEW) == "OK AUTH valid=%d" % CO.AUTH_TTL
+    _no_secret(r.replies + _audit_text(r) + [repr(r.con)])
+    # after a power cycle it is there, and provisioning stays closed
+    con = CO.Console(ST.FlashStorage(r.fs, "/state"), lambda: ("idle", []), production=False,
+                     provisioning=True)
+    assert con.feed(b"PROVISION " + NEW2 + b"\n", 5).startswith(b"ERR provisioned ")
+    assert ST.FlashStorage(r.fs, "/state").load()["secret_service"] == NEW
+
+
+def test_provision_without_an_id():
+    # 4.4.1.4 / 4.4.4: the id is optional (shown as "-"); the credential is not.
+    r = _factory()
+    assert r.say("provision " + NEW.decode()) == "OK PROVISION credential=stored id=-"
+    assert "service_cred_id" not in r.flash.load()
+    assert r.say("IDENT").endswith(" cred_id=-")
+
+
+def test_provision_refused_once_a_credential_is_stored():
+    # 4.4.1.4 / 4.4.4: whoever holds the console must not replace the credential
+    # the identity check relies on: PROVISION only in the factory state.
+    r = Rig(data=_provisioned(), provisioning=True)
+    assert r.say("PROVISION " + NEW.decode()) == \
+        "ERR provisioned a service credential is already stored: REKEY after AUTH replaces it"
+    assert r.flash.load()["secret_service"] == CRED
+    assert _refusals(r) == ["provisioned PROVISION stored"]
+    _no_secret(r.replies + _audit_text(r))
+
+
+def test_provision_refused_without_the_factory_switch():
+    # 4.4.1.4 / 4.4.4: a production image (switch off) never accepts PROVISION,
+    # even on a terminal without a credential.
+    r = _factory(provisioning=False)
+    assert "credential=no provisioning=closed" in r.say("STATUS")
+    assert r.say("PROVISION " + NEW.decode()) == \
+        "ERR provision_closed provisioning is off in this firmware (factory switch)"
+    assert "secret_service" not in r.flash.load()
+    assert r.say("CHALLENGE").startswith("ERR no_credential ")
+    assert _refusals(r) == ["provision_closed PROVISION switch=off", "no_credential none stored"]
+
+
+def test_provision_refused_after_the_first_registration():
+    # 4.4.1.4 / 4.4.4: a terminal that has registered (serial stored) is in the
+    # field: a missing credential is fixed at the depot, not over the console.
+    r = Rig("alarm", [K.ALARM_SELF_TEST_FAULT], data={"serial": b"M2MMAKER0000A1B2"}, provisioning=True)
+    assert r.say("PROVISION " + NEW.decode()).startswith(
+        "ERR provision_closed terminal has registered: provisioning only before the first registration")
+    assert "secret_service" not in r.flash.load()
+    assert _refusals(r) == ["provision_closed PROVISION registered"]
+
+
+def test_provision_only_in_the_window_after_boot():
+    # 4.4.1.4 / 4.4.4: the factory window is PROVISION_WINDOW s from boot; a clock
+    # going back (wrapped ticks) closes it until the next boot.
+    r = _factory(boot_time=0)
+    assert "provisioning=open" in r.say("STATUS", CO.PROVISION_WINDOW - 1)
+    assert r.say("PROVISION " + NEW.decode(), CO.PROVISION_WINDOW) == \
+        "ERR provision_closed provisioning only in the first %d s after boot" % CO.PROVISION_WINDOW
+    assert _refusals(r) == ["provision_closed PROVISION window"]
+    r = _factory()                  # no boot_time: the window starts at the first fed time
+    assert "provisioning=open" in r.say("STATUS", 5000)
+    assert "provisioning=open" in r.say("STATUS", 5000 + CO.PROVISION_WINDOW - 1)
+    assert "provisioning=closed" in r.say("STATUS", 5000 + CO.PROVISION_WINDOW)
+    r = _factory(provision_window=30)
+    r.say("STATUS", 100)
+    assert r.say("PROVISION " + NEW.decode(), 50).startswith("ERR provision_closed provisioning only in "
+                                                               "the first 30 s")
+    assert "secret_service" not in r.flash.load()
+
+
+def test_provision_bad_input_each_refused_and_audited():
+    # 4.4.1.4 / 4.4.4 and issue 4 "Bad input": wrong length, non-hex, placeholder,
+    # bad id, extra words: one clear ERR each, an audit entry each, nothing stored,
+    # the typed value in no reply and no audit entry.
+    r = _factory()
+    hx = NEW.decode()
+    assert r.say("PROVISION " + hx[:31]) == "ERR syntax PROVISION takes 32 hex digits and an optional id"
+    assert r.say("PROVISION " + hx + "a").startswith("ERR syntax ")
+    assert r.say("PROVISION " + hx[:30] + "zz").startswith("ERR syntax ")
+    assert r.say("PROVISION " + "0" * 32) == \
+        "ERR weak credential has fewer than 5 different digits: use a random one"
+    assert r.say("PROVISION %s bad=id" % hx) == "ERR syntax id: 1-32 characters of A-Z a-z 0-9 . _ : / -"
+    assert r.say("PROVISION %s id extra" % hx).startswith("ERR syntax bad arguments for PROVISION")
+    assert r.say("PROVISION").startswith("ERR syntax bad arguments for PROVISION")
+    assert "secret_service" not in r.flash.load()
+    assert _refusals(r) == ["syntax PROVISION length", "syntax PROVISION length", "syntax PROVISION hex",
+                            "weak PROVISION weak", "syntax PROVISION id", "syntax PROVISION",
+                            "syntax PROVISION"]
+    _no_secret(r.replies + _audit_text(r))
+
+
+def test_provision_in_a_flood_is_never_run():
+    # Issue 4 "Bad input": a PROVISION line that lost bytes to the flood limit is
+    # discarded (what is left could be another value), refused and audited.
+    r = _factory()
+    burst = b"ALARMS\n" * 70 + b"PROVISION " + NEW + b"\n"
+    out = r.con.feed(burst, T0)
+    assert out.count(b"OK ALARMS") == 70 and out.endswith(b"ERR flood input over 512 bytes/s: 21 bytes dropped\r\n")
+    assert r.con.feed(b"\n", T0 + 1) == b""
+    assert "secret_service" not in r.flash.load()
+    assert _refusals(r) == ["flood dropped=21"]
+    assert r.say("PROVISION " + NEW.decode(), T0 + 2).startswith("OK PROVISION ")
+
+
+def test_provision_flash_failure_stores_nothing():
+    # 4.4.1.4 / 4.4.4: a failed write leaves the factory state (and says so).
+    r = _factory()
+    r.fs.fail_writes = True
+    assert r.say("PROVISION " + NEW.decode()) == "ERR storage flash write failed: nothing changed"
+    r.fs.fail_writes = False
+    assert "secret_service" not in (r.flash.load() or {})
+    assert r.audit()[-1][1:] == ("console_provision", "flash write failed: nothing changed")
+    assert "provisioning=open" in r.say("STATUS")
+
+
+def test_rekey_needs_auth_replaces_and_ends_the_authorisation():
+    # 4.4.1.4 / 4.4.4 identity check: rotating the credential needs the old one
+    # (a right AUTH); the authorisation ends with it, the next AUTH needs the new one.
+    r = Rig(data=_provisioned())
+    assert r.say("REKEY %s 860000000000001/2" % NEW.decode()).startswith("ERR need_auth REKEY needs ")
+    assert r.flash.load()["secret_service"] == CRED
+    r.login()
+    writes = r.flash.writes
+    assert r.say("REKEY %s 860000000000001/2" % NEW.decode().upper()) == \
+        "OK REKEY credential=replaced id=860000000000001/2 auth=ended"
+    assert r.flash.writes == writes + 1
+    d = r.flash.load()
+    assert d["secret_service"] == NEW and d["service_cred_id"] == b"860000000000001/2"
+    assert "auth=no" in r.say("STATUS")
+    assert r.say("RESET KEYS").startswith("ERR need_auth ")
+    assert r.login(T0 + 1, cred=NEW) == "OK AUTH valid=%d" % CO.AUTH_TTL
+    assert r.say("REKEY " + NEW.decode(), T0 + 1) == \
+        "ERR unchanged the new credential is the stored one: nothing changed"
+    assert r.say("REKEY " + NEW2.decode(), T0 + 1) == "OK REKEY credential=replaced id=- auth=ended"
+    assert "service_cred_id" not in r.flash.load()        # a stale id is not kept
+    assert r.login(T0 + 2, cred=NEW).startswith("ERR auth ")
+    events = [(e, d) for _, e, d in r.audit() if e == "console_rekey"]
+    assert events == [("console_rekey", "service credential replaced id=860000000000001/2"),
+                      ("console_rekey", "service credential replaced id=-")]
+    assert "unchanged REKEY unchanged" in _refusals(r) and "need_auth REKEY" in _refusals(r)
+    _no_secret(r.replies + _audit_text(r))
+
+
+def test_rekey_bad_input_and_flash_failure():
+    # 4.4.1.4 / 4.4.4: bad values refused and audited; a failed write keeps the
+    # old credential and the authorisation.
+    r = Rig(data=_provisioned())
+    r.login()
+    assert r.say("REKEY " + NEW.decode()[:20]).startswith("ERR syntax REKEY takes 32 hex digits")
+    assert r.say("REKEY " + "ab" * 16).startswith("ERR weak ")
+    r.fs.fail_writes = True
+    assert r.say("REKEY " + NEW.decode()) == "ERR storage flash write failed: nothing changed"
+    r.fs.fail_writes = False
+    assert r.flash.load()["secret_service"] == CRED and "auth=yes" in r.say("STATUS")
+    assert _refusals(r) == ["syntax REKEY length", "weak REKEY weak"]
+    _no_secret(r.replies + _audit_text(r))
+
+
+def test_rekey_through_a_live_params_while_the_engine_runs():
+    # The engine's Params is the store: the new credential survives its next commit.
+    p = F.provisioned_params()
+    p.set("secret_service", CRED)
+    r = Rig(store=p)
+    r.login()
+    assert r.say("REKEY %s x/2" % NEW.decode()).startswith("OK REKEY ")
+    p.commit()
+    assert p.storage.load()["secret_service"] == NEW and p.get("service_cred_id") == b"x/2"
