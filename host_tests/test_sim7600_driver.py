@@ -340,12 +340,46 @@ def test_spic_field_order_variants(order):
     run(main())
 
 
+def test_simguard_boots_and_changes_pin1_through_the_async_driver():
+    """4.4.1.1 boot checks and a 4.4.1.2 PIN1 change run by wmmp.simguard on the
+    driver itself (run_async: its SIM methods are coroutines): the stored PIN1
+    is entered once; a wrong stored PIN1 is refused by the card once and never
+    sent again (the next boot alarms without a PIN command); a change verifies
+    the old PIN1 on the card, and the next boot enters the new one."""
+    async def main():
+        r = await rig(sim=card(pin_enabled=True))
+        await r.m.power_on()
+        assert r.m.sim_async is True
+        store = PM.MemoryStorage({SG.KEY_PIN: b"1234"})
+        res = await SG.run_async(SG.SimGuard(r.m, store).boot_job(), r.m)
+        assert res.state == SG.WORKING and res.imsi == IMSI and res.imei == IMEI
+        assert r.emu.sim.pin_commands == 1
+        await SG.run_async(SG.change_pin_job(store, None, "8765"), r.m)
+        assert bytes(store.load()[SG.KEY_PIN]) == b"8765"
+        r.emu.reboot()
+        await eventually(lambda: r.m.reboots == 2)
+        r.m._pin = None                                 # the driver must not re-enter it itself
+        res = await SG.run_async(SG.SimGuard(r.m, store).boot_job(), r.m)
+        assert res.state == SG.WORKING and await r.m.pin_state() == S.READY
+        await r.close()
+
+        r = await rig(sim=card(pin_enabled=True))
+        await r.m.power_on()
+        store = PM.MemoryStorage({SG.KEY_PIN: b"9999"})
+        res = await SG.run_async(SG.SimGuard(r.m, store).boot_job(), r.m)
+        assert res.state == SG.ALARM and "refused" in res.reason
+        assert r.emu.sim.pin_commands == 1 and await r.m.attempts() == (2, 10)
+        res = await SG.run_async(SG.SimGuard(r.m, store).boot_job(), r.m)
+        assert res.state == SG.ALARM and r.emu.sim.pin_commands == 1
+        await r.close()
+    run(main())
+
+
 def test_simguard_over_a_snapshot_never_sends_a_pin():
-    """4.4.1.1 boot checks through SimGuard, which calls the SIM synchronously:
-    SimSnapshot answers reads from the module; with a READY card the guard
-    finds the IMSI and binds normally; with a card asking for PIN1 the
-    snapshot refuses the PIN command, so the guard alarms and the card's
-    counter is untouched (no locking retry, no attempt used)."""
+    """SimSnapshot, the synchronous read-only view for code that cannot await:
+    reads come from the module; with a READY card SimGuard finds the IMSI;
+    with a card asking for PIN1 the snapshot refuses the PIN command, so the
+    guard alarms and the card's counter is untouched (no attempt used)."""
     async def main():
         r = await rig()
         await r.m.power_on()

@@ -101,6 +101,8 @@ class Terminal:
     def __init__(self, config, params, profile=P.DEFAULT, rng=None, sim=None):
         self.cfg = config
         self.sim = sim                  # wmmp.sim interface (4.4.1); None: no SIM checks
+        self._sim_queue = []            # [(job, done)] for the runner (async SIM, see sim_jobs)
+        self._sim_open = []             # [(done, key)] of every SIM job not finished
         self.params = params
         self.profile = profile
         self.rng = rng
@@ -158,14 +160,25 @@ class Terminal:
         if self.sim is not None:
             # 4.4.1.1: PIN1 and binding checks before anything is sent
             from wmmp import simguard as SG
-            r = SG.SimGuard(self.sim, self.params).boot()
-            self._event("sim", r.state, r.reason)
-            if r.state == SG.ALARM:
-                self.raise_alarm(r.alarm, now, r.alarm_type)
-                self._enter_alarm(now, r.reason, r.alarm)
-                return
-            if r.imsi:
-                self.cfg.imsi = r.imsi if isinstance(r.imsi, str) else r.imsi.decode()
+            self._sim_run(SG.SimGuard(self.sim, self.params).boot_job(), self._booted)
+            return
+        self._boot_on(now)
+
+    def _booted(self, r, err, now):
+        """The SIM guard's boot checks are done (4.4.1.1, 4.4.1.3)."""
+        from wmmp import simguard as SG
+        if err is not None:
+            r = SG.Result(SG.ALARM, "SIM unreachable: %s" % (err,), K.ALARM_SELF_TEST_FAULT)
+        self._event("sim", r.state, r.reason)
+        if r.state == SG.ALARM:
+            self.raise_alarm(r.alarm, now, r.alarm_type)
+            self._enter_alarm(now, r.reason, r.alarm)
+            return
+        if r.imsi:
+            self.cfg.imsi = r.imsi if isinstance(r.imsi, str) else r.imsi.decode()
+        self._boot_on(now)
+
+    def _boot_on(self, now):
         if not self.registered:
             self._register(now)
         elif self.params.get("imsi") not in (None, self.cfg.imsi.encode()):
@@ -197,6 +210,40 @@ class Terminal:
     def outgoing(self):
         out, self._out = self._out, []
         return out
+
+    # == SIM work (4.4.1) ======================================================
+    # The SIM guard's work is a job (wmmp.simguard): on a synchronous SIM it runs
+    # at once; on an asynchronous one (a modem driver: its SIM methods are
+    # coroutines) it waits in sim_jobs() for the runner, which drives it with
+    # simguard.run_async and hands the outcome back through sim_done().
+    def sim_jobs(self):
+        """[(job, done)] to run with simguard.run_async, then pass each outcome
+        to sim_done(done, result, error, now)."""
+        jobs, self._sim_queue = self._sim_queue, []
+        return jobs
+
+    def sim_done(self, done, result, err, now):
+        self._now = now
+        self._sim_open = [o for o in self._sim_open if o[0] is not done]
+        done(result, err, now)
+
+    def sim_busy(self, key):
+        """True while the request `key` ((command, seq)) waits for its SIM job:
+        a duplicate of it is not executed again (4.4.6.1)."""
+        return [1 for _, k in self._sim_open if k == key] != []
+
+    def _sim_run(self, job, done, key=None):
+        from wmmp import simguard as SG
+        if SG.is_async(self.sim):
+            self._sim_queue.append((job, done))
+            self._sim_open.append((done, key))
+            return
+        try:
+            r = SG.run(job, self.sim)
+        except WmmpError as e:
+            done(None, e, self._now)
+            return
+        done(r, None, self._now)
 
     def events(self):
         ev, self._events = self._events, []
@@ -540,6 +587,9 @@ class Terminal:
                 self._out.append((b, raw))       # duplicate: answer again (4.4.6.1, fig. 32)
                 self._event("duplicate", C.name(msg.command), msg.seq)
                 return
+        if self._sim_open and self.sim_busy((msg.command, msg.seq)):
+            self._event("duplicate", C.name(msg.command), msg.seq)   # answered when the SIM is done
+            return
         if msg.subpacket is not None:
             self._on_subpacket(msg, bearer, now)
             return
@@ -1252,12 +1302,15 @@ class Terminal:
         elif op == K.SEC_OP_READ_DIGESTS and self.sim is not None and \
                 [t for t, _ in msg.tlvs if t in (0xE002, 0xE003, 0xE00D, 0xE016, 0xE018)]:
             from wmmp import simguard as SG
-            try:
-                out = SG.read_tlvs(self.sim, self.params, self.serial, [t for t, _ in msg.tlvs])
-                self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_OK}, out), bearer)
-            except WmmpError:
-                self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_UNSUPPORTED_TLV},
-                                                 [(t, b"") for t, _ in msg.tlvs]), bearer)
+
+            def answer(out, err, now2):
+                if err is None:
+                    self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_OK}, out), bearer)
+                else:
+                    self._respond(msg, codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_UNSUPPORTED_TLV},
+                                                     [(t, b"") for t, _ in msg.tlvs]), bearer)
+            self._sim_run(SG.read_tlvs_job(self.params, self.serial, [t for t, _ in msg.tlvs]), answer,
+                          (msg.command, msg.seq))
         elif op == K.SEC_OP_READ_DIGESTS:
             p = self.params
             out = []
@@ -1302,38 +1355,49 @@ class Terminal:
             self._respond(msg, ack, bearer)
             return
         bind = T.find(msg.tlvs, 0xE00D)
-        if bind is not None:
+        enable = T.find(msg.tlvs, 0xE003)
+        if bind is None:
+            self._sim_configured(msg, bearer, ack, pin, enable, None, None, now)
+        elif bind in (b"\x00", b"\x01", b"\x02"):
+            job = SG.unbind_job(self.params) if bind == b"\x00" else \
+                SG.bind_job(self.params) if bind == b"\x01" else SG.clear_job(self.params)
+            self._sim_run(job, lambda r, err, now2: self._sim_configured(msg, bearer, ack, pin, enable,
+                                                                          r, err, now2),
+                          (msg.command, msg.seq))
+        else:
+            ack.fields["result"] = K.SEC_ACK_SIM_DIGEST_ERROR
+            self._respond(msg, ack, bearer)
+
+    def _sim_configured(self, msg, bearer, ack, pin, enable, r, err, now):
+        """E00D done (or none): commit, ACK, then E001/E003 after LOGOUT 0x0A."""
+        from wmmp import simguard as SG
+        if r is not None or err is not None:
             try:
-                if bind == b"\x00":
-                    SG.unbind(self.params)
-                elif bind == b"\x01":
-                    SG.bind(self.params, self.sim.imsi(), self.sim.imei())
-                elif bind == b"\x02":
-                    SG.clear(self.sim, self.params)
-                else:
-                    raise ValueError
+                if err is not None:
+                    raise err
                 self.params.commit()
-            except (WmmpError, ValueError):
+            except WmmpError:
                 ack.fields["result"] = K.SEC_ACK_SIM_DIGEST_ERROR
                 self._respond(msg, ack, bearer)
                 return
-        enable = T.find(msg.tlvs, 0xE003)
         self._respond(msg, ack, bearer)
         if pin is None and enable is None:
             return
         seq = msg.seq
 
-        def apply_and_login(now2):
-            try:
-                SG.apply_pin1(self.sim, self.params, pin, enable)
+        def applied(r2, err2, now2):
+            if err2 is None:
                 self.params.commit()
                 self._after_login.append([(0x4010, b"\x00" + struct.pack(">I", seq))])
                 self._event("sim_pin_applied")
-            except WmmpError as e:
-                self._event("sim_pin_failed", type(e).__name__)
+            else:
+                self._event("sim_pin_failed", type(err2).__name__)
                 self._after_login.append([(0x4010, b"\x02" + struct.pack(">I", seq))])
                 self.raise_alarm(K.ALARM_SELF_TEST_FAULT, now2)
             self._login(now2)
+
+        def apply_and_login(now2):
+            self._sim_run(SG.apply_pin1_job(self.params, pin, enable), applied)
         if self.state == S_ONLINE:
             self.logout(K.LOGOUT_UPDATE_SIM_SECURITY, now, then=apply_and_login)
         else:

@@ -17,6 +17,8 @@ retransmission covers lost sends.
 import asyncio
 import time
 
+from wmmp.errors import WmmpError
+
 try:
     _ticks = time.ticks_ms
     _tdiff = time.ticks_diff
@@ -116,6 +118,24 @@ class Runner:
                 else:
                     self.t.restarted(now)
 
+    async def _sim_work(self):
+        """Drive the engine's SIM jobs on an asynchronous SIM (a modem driver):
+        one at a time, in order (4.4.1; wmmp.simguard)."""
+        jobs = self.t.sim_jobs() if hasattr(self.t, "sim_jobs") else None
+        if not jobs:
+            return
+        from wmmp import simguard as SG
+        for job, done in jobs:
+            r = err = None
+            try:
+                r = await SG.run_async(job, self.t.sim)
+            except WmmpError as e:
+                err = e
+            except Exception as e:   # a driver bug: the job ends as a SIM failure
+                self.log("wmmp: SIM job failed: %r" % (e,))
+                err = WmmpError("SIM job failed: %r" % (e,))
+            self.t.sim_done(done, r, err, self.clock())
+
     async def _open(self, kind, b):
         try:
             await b.open()
@@ -159,6 +179,7 @@ class Runner:
                         self.on_message("in", kind, data)
                     self.t.receive(data, kind, now)
                 self.t.tick(now)
+                await self._sim_work()
                 self._events(now)
                 await self._send_all()
                 self._events(now)

@@ -182,12 +182,65 @@ def _audit(store, event, detail):
         a(event, detail)
 
 
-def _settle(box, rec, sim):
+# -- SIM requests ---------------------------------------------------------------
+# The guard's work is written as generator "jobs" that yield SIM requests
+# (method name, args) and get each answer back (or the SimError it raised,
+# thrown in).  run() serves them from a synchronous SIM (wmmp.sim.SimulatedSim),
+# run_async() from an asynchronous one (the modem drivers, whose SIM methods
+# are coroutines): one copy of the 4.4.1 rules for both.
+
+def _step(job, val, err):
+    try:
+        return False, (job.send(val) if err is None else job.throw(err))
+    except StopIteration as s:
+        return True, s.value
+
+
+def run(job, sim):
+    """Run a guard job against a synchronous SIM: its result, or its exception."""
+    val = err = None
+    while True:
+        done, r = _step(job, val, err)
+        if done:
+            return r
+        val = err = None
+        try:
+            val = getattr(sim, r[0])(*r[1])
+        except WmmpError as e:
+            err = e
+
+
+async def run_async(job, sim):
+    """Run a guard job against a SIM whose methods are coroutines."""
+    val = err = None
+    while True:
+        done, r = _step(job, val, err)
+        if done:
+            return r
+        val = err = None
+        try:
+            val = await getattr(sim, r[0])(*r[1])
+        except WmmpError as e:
+            err = e
+
+
+def is_async(sim):
+    """True for a SIM whose methods are coroutines (it says so with sim_async)."""
+    return bool(getattr(sim, "sim_async", False))
+
+
+def _storage_fault(e):
+    """True for a failed flash write (imported only when something failed)."""
+    from wmmp.store import StorageError
+    return isinstance(e, StorageError)
+
+
+def _settle(box, rec):
     """A PIN command was in flight when the power went: the card's counter says
     whether it was refused (it only drops on a wrong PIN).  It stays counted."""
     if not rec.pending:
         return
-    left = sim.attempts()[0]
+    left = (yield ("attempts", ()))[0]
     if left < rec.left_before and rec.pending != B_OTHER:
         rec.rejected |= rec.pending
         box.audit("sim_pin_wrong", "interrupted attempt refused, left=%d" % left)
@@ -195,13 +248,14 @@ def _settle(box, rec, sim):
     box.save(rec)
 
 
-def _guarded(box, rec, sim, bit, send, *args):
-    """Send one PIN-carrying command under the persistent counter (4.4.1.1)."""
+def _guarded(box, rec, bit, name, *args):
+    """Send one PIN-carrying command (SIM method `name`) under the persistent
+    counter (4.4.1.1)."""
     if rec.rejected & bit:
         raise WouldLock("the SIM already refused this PIN1")
     if rec.fails >= rec.limit:
         raise WouldLock("PIN1 error count %d reached its limit %d" % (rec.fails, rec.limit))
-    left = sim.attempts()[0]
+    left = (yield ("attempts", ()))[0]
     if left <= 1:
         raise WouldLock("SIM has %d PIN1 attempt(s) left" % left)
     rec.fails += 1
@@ -209,7 +263,7 @@ def _guarded(box, rec, sim, bit, send, *args):
     rec.left_before = left
     box.save(rec)                       # BEFORE the card sees the PIN
     try:
-        send(*args)
+        yield (name, args)
     except S.WrongPin as e:
         rec.pending = 0
         if bit != B_OTHER:
@@ -221,7 +275,7 @@ def _guarded(box, rec, sim, bit, send, *args):
         # refused for its state, or no answer: the card's counter tells whether
         # the PIN was compared (and wrong); unreadable -> stays pending for _settle
         try:
-            dropped = sim.attempts()[0] < left
+            dropped = (yield ("attempts", ()))[0] < left
         except WmmpError:
             raise e
         rec.pending = 0
@@ -279,7 +333,10 @@ class Result:
 
 
 class SimGuard:
-    """The boot flow of 4.4.1.1 and the SIM swap check of 4.4.1.3."""
+    """The boot flow of 4.4.1.1 and the SIM swap check of 4.4.1.3.
+
+    boot() checks a synchronous SIM; boot_job() is the same work as a job for
+    run_async() (a modem driver's SIM)."""
 
     def __init__(self, sim, store):
         self.sim = sim
@@ -287,6 +344,9 @@ class SimGuard:
 
     def __repr__(self):
         return "<SimGuard sim=%r>" % (self.sim,)
+
+    def boot(self):
+        return run(self.boot_job(), self.sim)
 
     def _alarm(self, box, reason, code=K.ALARM_SELF_TEST_FAULT):
         if box is not None:
@@ -296,14 +356,17 @@ class SimGuard:
                 pass
         return Result(ALARM, reason, code)
 
-    def boot(self):
-        sim = self.sim
+    def boot_job(self):
+        """-> Result; never raises for a SIM or store fault (those are alarms)."""
         try:
             box = _Box(self.store)
             rec = box.rec()
         except WmmpError as e:
             return self._alarm(None, "SIM guard record unreadable: %s" % e, K.ALARM_MEMORY_ERROR)
-        state = sim.pin_state()
+        try:
+            state = yield ("pin_state", ())
+        except WmmpError as e:
+            return self._alarm(box, "SIM state unreadable: %s" % e)
         if state == S.NO_SIM:
             return self._alarm(box, "no SIM card")
         if state == S.BLOCKED:
@@ -311,17 +374,19 @@ class SimGuard:
         if state == S.SIM_PUK:
             return self._alarm(box, "PIN1 blocked: PUK1 needed")
         try:
-            _settle(box, rec, sim)
+            yield from _settle(box, rec)
             if state == S.SIM_PIN:
-                r = self._unlock(box, rec)
+                r = yield from self._unlock(box, rec)
                 if r is not None:
                     return r
-            imsi = sim.imsi()
-            imei = sim.imei()
+            imsi = yield ("imsi", ())
+            imei = yield ("imei", ())
         except S.SimError as e:
             return self._alarm(box, "SIM: %s" % e)
-        except WmmpError as e:         # the counter could not be saved: nothing sent after that
-            return self._alarm(box, "flash write failed: %s" % e, K.ALARM_MEMORY_ERROR)
+        except WmmpError as e:
+            if _storage_fault(e):      # the counter could not be saved: nothing sent after that
+                return self._alarm(box, "flash write failed: %s" % e, K.ALARM_MEMORY_ERROR)
+            return self._alarm(box, "SIM unreachable: %s" % e)     # e.g. the modem stopped answering
         return self._binding(box, rec, imsi, imei)
 
     def _unlock(self, box, rec):
@@ -334,7 +399,7 @@ class SimGuard:
             if p is None or rec.rejected & bit:
                 continue
             try:
-                _guarded(box, rec, self.sim, bit, self.sim.enter_pin, p)
+                yield from _guarded(box, rec, bit, "enter_pin", p)
             except WouldLock as e:
                 return self._alarm(box, str(e))
             except S.WrongPin as e:
@@ -371,11 +436,13 @@ class SimGuard:
 
 
 # -- platform-driven operations (4.4.1.2, appendix B 6) ------------------------
+# Each xxx(sim, ...) runs on a synchronous SIM and returns True or raises; each
+# xxx_job(...) is the same work for run() / run_async().
 
-def _start(sim, store):
+def _start(store):
     box = _Box(store)
     rec = box.rec()
-    _settle(box, rec, sim)
+    yield from _settle(box, rec)
     return box, rec
 
 
@@ -392,21 +459,21 @@ def _old(box, old_pin):
     return old, B_OTHER
 
 
-def _ready(sim):
-    st = sim.pin_state()
+def _ready():
+    st = yield ("pin_state", ())
     if st != S.READY:
         raise S.error_for(st)
 
 
-def enable_pin(sim, store, old_pin, enable):
+def enable_pin_job(store, old_pin, enable):
     """E003: switch the PIN1 check on or off, verifying the old PIN (None: the
     stored one) on the card.  True when done (also when nothing had to change)."""
-    box, rec = _start(sim, store)
+    box, rec = yield from _start(store)
     pin, bit = _old(box, old_pin)
-    _ready(sim)
+    yield from _ready()
     enable = bool(enable)
-    if sim.pin_enabled() != enable:
-        _guarded(box, rec, sim, bit, sim.set_pin_enabled, enable, pin)
+    if (yield ("pin_enabled", ())) != enable:
+        yield from _guarded(box, rec, bit, "set_pin_enabled", enable, pin)
         box.put(KEY_PIN, pin)          # verified: this is the card's PIN1
         rec.rejected = 0
     box.save(rec)
@@ -414,24 +481,24 @@ def enable_pin(sim, store, old_pin, enable):
     return True
 
 
-def change_pin(sim, store, old_pin, new_pin):
+def change_pin_job(store, old_pin, new_pin):
     """E001: PIN1 := new_pin on the card and in the store.  The old PIN (None:
     the stored one, the factory default before the first change) is verified on
     the card first; a disabled PIN1 is enabled for the change and disabled again.
     The new PIN is saved as "next" before the card changes, so a power cut at
     any step leaves the boot both candidates."""
     new = S.check_pin(new_pin)
-    box, rec = _start(sim, store)
+    box, rec = yield from _start(store)
     old, bit = _old(box, old_pin)
-    _ready(sim)
-    enabled = sim.pin_enabled()
+    yield from _ready()
+    enabled = yield ("pin_enabled", ())
     rec.rejected &= ~B_NEXT
     box.put(KEY_NEXT, new)
     box.save(rec)
     try:
         if not enabled:
-            _guarded(box, rec, sim, bit, sim.set_pin_enabled, True, old)
-        _guarded(box, rec, sim, bit, sim.change_pin, old, new)
+            yield from _guarded(box, rec, bit, "set_pin_enabled", True, old)
+        yield from _guarded(box, rec, bit, "change_pin", old, new)
     except WmmpError:
         box.drop(KEY_NEXT)             # the card still has the old PIN1
         box.save(rec)
@@ -441,13 +508,13 @@ def change_pin(sim, store, old_pin, new_pin):
     rec.rejected = 0
     box.save(rec)
     if not enabled:
-        _guarded(box, rec, sim, B_PIN, sim.set_pin_enabled, False, new)
+        yield from _guarded(box, rec, B_PIN, "set_pin_enabled", False, new)
         box.save(rec)
     box.audit("sim_pin_change", "PIN1 changed")
     return True
 
 
-def apply_pin1(sim, store, pin=None, enable=None):
+def apply_pin1_job(store, pin=None, enable=None):
     """SECURITY_CONFIG operation 0x00 with E001 (the PIN, TLV form) and/or E003
     (appendix B 6 formats 2, 3 and 6).  True when applied."""
     if pin is None and enable is None:
@@ -460,9 +527,9 @@ def apply_pin1(sim, store, pin=None, enable=None):
         if enable not in (0, 1):
             raise BadValue("E003 must be one byte, 0 or 1", 0xE003)
     if new is not None:
-        change_pin(sim, store, None, new)
+        yield from change_pin_job(store, None, new)
     if enable is not None:
-        enable_pin(sim, store, None, enable)
+        yield from enable_pin_job(store, None, enable)
     return True
 
 
@@ -478,6 +545,13 @@ def bind(store, imsi, imei):
     return True
 
 
+def bind_job(store):
+    """E00D = 0x01 with the IMSI and IMEI read from the SIM and module."""
+    imsi = yield ("imsi", ())
+    imei = yield ("imei", ())
+    return bind(store, imsi, imei)
+
+
 def unbind(store):
     """E00D = 0x00: no binding."""
     box = _Box(store)
@@ -490,31 +564,38 @@ def unbind(store):
     return True
 
 
-def clear(sim, store):
+def unbind_job(store):
+    """unbind() as a job (it needs no SIM)."""
+    return unbind(store)
+    yield                               # a generator: the job interface
+
+
+def clear_job(store):
     """E00D = 0x02: remove the binding first, then switch PIN1 off if it is on
     (appendix E g E00D, 4.4.1.3.1).  The stored PIN1 is kept: it is still the
     card's PIN1 value, needed to enable the check again (4.4.1.2)."""
     unbind(store)
-    if sim.pin_enabled():
-        enable_pin(sim, store, None, False)
+    if (yield ("pin_enabled", ())):
+        yield from enable_pin_job(store, None, False)
     _audit(store, "sim_clear", "binding and PIN1 check cleared")
     return True
 
 
-def unblock(sim, store, puk, new_pin):
+def unblock_job(store, puk, new_pin):
     """Technician: PUK1 + new PIN1 on a card in state SIM PUK (4.4.1.4 case 3).
     Refused when only 1 PUK attempt is left (the card would be lost for good)."""
     puk = S.check_puk(puk)
     new = S.check_pin(new_pin)
     box = _Box(store)
     rec = box.rec()
-    if sim.pin_state() != S.SIM_PUK:
-        raise S.SimError("SIM is %s, not waiting for PUK1" % sim.pin_state())
-    left = sim.attempts()[1]
+    st = yield ("pin_state", ())
+    if st != S.SIM_PUK:
+        raise S.SimError("SIM is %s, not waiting for PUK1" % st)
+    left = (yield ("attempts", ()))[1]
     if left <= 1:
         raise WouldLock("SIM has %d PUK1 attempt(s) left" % left)
     try:
-        sim.enter_puk(puk, new)
+        yield ("enter_puk", (puk, new))
     except S.WrongPuk as e:
         box.audit("sim_puk_wrong", "left=%d" % e.left)
         raise
@@ -526,6 +607,26 @@ def unblock(sim, store, puk, new_pin):
     box.save(rec)
     box.audit("sim_unblock", "PIN1 reset with PUK1")
     return True
+
+
+def enable_pin(sim, store, old_pin, enable):
+    return run(enable_pin_job(store, old_pin, enable), sim)
+
+
+def change_pin(sim, store, old_pin, new_pin):
+    return run(change_pin_job(store, old_pin, new_pin), sim)
+
+
+def apply_pin1(sim, store, pin=None, enable=None):
+    return run(apply_pin1_job(store, pin, enable), sim)
+
+
+def clear(sim, store):
+    return run(clear_job(store), sim)
+
+
+def unblock(sim, store, puk, new_pin):
+    return run(unblock_job(store, puk, new_pin), sim)
 
 
 # -- reads (SECURITY_CONFIG operation 0x02) ------------------------------------
@@ -549,6 +650,10 @@ def pin1_errors(store):
 
 
 def read_tlvs(sim, store, serial, tags):
+    return run(read_tlvs_job(store, serial, tags), sim)
+
+
+def read_tlvs_job(store, serial, tags):
     """[(tag, value)] for E002, E003, E00D, E016, E018; Unsupported for any
     other tag or one with no value (no PIN1 stored)."""
     box = _Box(store)
@@ -559,13 +664,15 @@ def read_tlvs(sim, store, serial, tags):
             pin = box.get(KEY_PIN)
             if pin is None:
                 raise Unsupported("no PIN1 stored")
-            v = pin_digest(serial, sim.imei(), sim.imsi(), bytes(pin))
+            imei = yield ("imei", ())
+            v = pin_digest(serial, imei, (yield ("imsi", ())), bytes(pin))
         elif t == 0xE003:
-            v = b"\x01" if sim.pin_enabled() else b"\x00"
+            v = b"\x01" if (yield ("pin_enabled", ())) else b"\x00"
         elif t == 0xE00D:
             v = bytes([rec.bind])
         elif t == 0xE016:
-            v = D.binding_digest(serial, sim.imei(), sim.imsi())
+            imei = yield ("imei", ())
+            v = D.binding_digest(serial, imei, (yield ("imsi", ())))
         elif t == 0xE018:
             v = bytes([rec.limit, min(rec.fails, 255)])
         else:

@@ -198,17 +198,18 @@ def modem_bearers(modem, args):
 MODEM_PROFILE = P.Profile(packet_message_max=1358)
 
 
-def build(args, transcript=None, on_event=None, bearers=None):
+def build(args, transcript=None, on_event=None, bearers=None, sim=None):
     """(terminal, runner) from parsed arguments; `bearers` ({kind: bearer})
     replaces the host bearers (the modem drivers' bearers, which also bring the
-    modem profile's 1500-byte packet limit)."""
+    modem profile's packet limit); `sim` is the SIM interface (a modem driver:
+    the PIN1 boot guard and the platform's SIM operations of 4.4.1 run on it)."""
     storage = FileStorage(args.state) if args.state else PM.MemoryStorage()
     params = PM.Params(storage)
     cfg = E.Config(args.imei, args.imsi, serial=args.serial.encode(),
                    software_version=args.software_version.encode(),
                    platform_numbers=tuple(args.platform_number),
                    session_key=not args.no_session_key)
-    term = E.Terminal(cfg, params, MODEM_PROFILE if bearers is not None else P.DEFAULT)
+    term = E.Terminal(cfg, params, MODEM_PROFILE if bearers is not None else P.DEFAULT, sim=sim)
     if bearers is None:
         bearers = {}
         if args.tcp:
@@ -268,7 +269,7 @@ async def run_with_sim7600(args, transcript=None):
         args.imei = ident["imei"]
         if ident["imsi"]:
             args.imsi = ident["imsi"]
-        term, runner = build(args, tr, bearers=modem_bearers(modem, args))
+        term, runner = build(args, tr, bearers=modem_bearers(modem, args), sim=modem)
         await modem.update_radio(term.params)
         await runner.run()
     finally:

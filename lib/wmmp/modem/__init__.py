@@ -207,8 +207,8 @@ def sim_error(code):
 
 
 class SimSnapshot:
-    """Synchronous SIM view for wmmp.simguard / the engine (which call the SIM
-    synchronously), made by a driver's `await sim_snapshot()`.
+    """Synchronous read-only SIM view, made by a driver's `await sim_snapshot()`,
+    for code that cannot await (the engine and SimGuard await the driver itself).
 
     pin_state, attempts, pin_enabled, imsi, iccid, imei answer from the
     snapshot (NoSim / PinRequired as the card would); enter_pin, enter_puk,
@@ -269,7 +269,11 @@ class DriverBase:
     """What both drivers do the same way: probe the module with AT, press a
     power/reset pin and wait for the boot URC, and run the init sequence once per
     boot.  A driver provides at, log, boot_wait, gen (bumped on each boot URC),
-    _ready_gen, _lock, _booted (an asyncio.Event set by the boot URC) and _init()."""
+    _ready_gen, _lock, _booted (an asyncio.Event set by the boot URC) and _init().
+    Its SIM methods are coroutines: sim_async tells the engine and
+    wmmp.simguard to await them."""
+
+    sim_async = True
 
     async def _answers(self):
         try:

@@ -43,9 +43,10 @@ NSONMI forms with inline data (AT+NSONMI=2/3) are taken as well.
 +NSOCLI:<s>: the TCP peer closed.
 
 SIM interface (wmmp.sim) as ASYNC methods: pin_state, attempts, enter_pin,
-enter_puk, set_pin_enabled, change_pin, pin_enabled, imsi, iccid, imei; and
-sim_snapshot() -> SimSnapshot for SimGuard (synchronous reads, PIN commands
-refused without reaching the card).  The BC95 has no AT+CPIN (MODEMS): the
+enter_puk, set_pin_enabled, change_pin, pin_enabled, imsi, iccid, imei (the
+driver is the engine's SIM: sim_async, driven by wmmp.simguard.run_async); and
+sim_snapshot() -> SimSnapshot (synchronous reads, PIN commands refused without
+reaching the card) for code that cannot await.  The BC95 has no AT+CPIN (MODEMS): the
 state comes from AT+CIMI (+CME ERROR 10/11/12/13) and AT+NCCID.  PIN
 commands use AT+NPIN=<op>,"<p1>"[,"<p2>"] (unconfirmed on BC95): its support
 is probed once (AT+NPIN=?); without it every PIN command raises

@@ -25,9 +25,10 @@ set_pin_enabled, change_pin, pin_enabled, imsi, iccid, imei.  Same errors as
 SimulatedSim (WrongPin(left), WrongPuk(left), PinRequired, PukRequired,
 NoSim, SimBlocked, SimError; BadValue for a malformed PIN before anything is
 sent).  The driver never retries a PIN-carrying command on its own.  The
-engine's SimGuard calls a SIM synchronously: sim_snapshot() gives it a
-synchronous view (SimSnapshot, below) whose reads come from the snapshot and
-whose PIN commands are refused without reaching the card.
+driver is the engine's SIM (Terminal(..., sim=driver)): sim_async is True, so
+the engine queues its SIM guard work and the runner drives it with
+wmmp.simguard.run_async.  sim_snapshot() gives a synchronous read-only view
+(SimSnapshot) for code that cannot await, e.g. a console status line.
 
 Data: attach (AT+CGATT), APN (AT+CGDCONT=1,"IP",<apn>), AT+NETOPEN (checked
 with AT+NETOPEN?; after +CIPEVENT: NETWORK CLOSED UNEXPECTEDLY: AT+NETCLOSE and
