@@ -3,6 +3,8 @@
 sections 4.4.1.4 (SIM) and 4.4.4 (access passwords and base key), E020 bits of
 appendix E g, identity and state checks, the persistent lockout (issue 4).
 CPython only: os.openpty, pyserial, subprocess."""
+import hashlib
+import hmac
 import os
 import select
 import subprocess
@@ -34,13 +36,13 @@ class PtyTerminal:
     the master side, feeds wmmp.console.Console with a clock the test can move,
     and writes the replies back.  `path` is the slave device wmmp-tech opens."""
 
-    def __init__(self, store, sim=None, state=("online", [])):
+    def __init__(self, store, sim=None, state=("online", []), **kw):
         self.state = state
         self.frozen = None
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
         self.path = os.ttyname(self.slave)
-        self.console = CO.Console(store, lambda: self.state, sim=sim, firmware="FW1.2", imei=IMEI)
+        self.console = CO.Console(store, lambda: self.state, sim=sim, firmware="FW1.2", imei=IMEI, **kw)
         self.seen = bytearray()
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._serve, daemon=True)
@@ -303,3 +305,237 @@ def test_answer_matches_the_terminal_side():
     # The tool's HMAC-MD5 (Python's hmac) and the terminal's (wmmp.md5) agree (RFC 2104).
     for cred, nonce in ((CRED, bytes(16)), (b"k" * 100, bytes(range(16)))):
         assert tech.answer(cred, nonce) == CO.response(cred, nonce)
+
+
+
+# -- per-device credentials: derivation, provisioning, rotation (4.4.1.4, 4.4.4) ---
+
+MASTER = b"operator-master-secret-for-tests-0123456789"
+DERIVED = hmac.new(MASTER, b"wmmp-service-credential|%s|1" % IMEI.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@pytest.fixture
+def master_file(tmp_path):
+    p = tmp_path / "master"
+    p.write_bytes(MASTER + b"\n")
+    p.chmod(0o600)
+    return str(p)
+
+
+@pytest.fixture
+def factory(tmp_path):
+    """A terminal fresh from the board test: no credential, never registered,
+    firmware with the factory switch on."""
+    st = ST.FlashStorage(fsio.OsFS(), str(tmp_path / "factory"))
+    st.save({"imsi": IMSI.encode()})
+    t = PtyTerminal(st, state=("idle", []), provisioning=True)
+    t.flash = st
+    yield t
+    t.close()
+
+
+def _secret_file(tmp_path, name, data, mode=0o600):
+    p = tmp_path / name
+    p.write_bytes(data)
+    p.chmod(mode)
+    return str(p)
+
+
+def _no(secret, *texts):
+    for text in texts:
+        assert secret.lower() not in text.lower()
+
+
+def test_derivation_known_answer():
+    # The identity check of 4.4.1.4 / 4.4.4 relies on a per-device credential:
+    # HMAC-SHA256(master, "wmmp-service-credential|<IMEI>|<generation>"), first
+    # 128 bits in hex (the vector of docs/CONSOLE.md); one per IMEI and generation.
+    assert tech.derive_credential(b"0123456789abcdef0123456789abcdef", "490154203237518") == \
+        b"227a7db42e99e8541fbcda810b9fad80"
+    assert tech.derive_credential(MASTER, IMEI).decode() == DERIVED
+    others = {tech.derive_credential(MASTER, IMEI, 2), tech.derive_credential(MASTER, "860000000000002"),
+              tech.derive_credential(MASTER + b"x", IMEI), tech.derive_credential(MASTER, IMEI)}
+    assert len(others) == 4
+    assert CO.parse_credential(DERIVED) == (DERIVED.encode(), None)
+    assert tech.credential_id(IMEI, 3) == IMEI + "/3" and CO.valid_id(tech.credential_id(IMEI, 99999))
+
+
+def test_credential_command_writes_a_0600_file_and_prints_nothing_secret(tmp_path, master_file):
+    # 4.4.1.4 / 4.4.4 identity: the operator derives a terminal's credential; it
+    # goes into a new file only its owner can read, never onto the screen.
+    out = str(tmp_path / "cred")
+    r = wmmp_tech("credential", "--master-file", master_file, "--imei", IMEI, "--out", out)
+    assert r.rc == 0, r.err
+    assert r.out == "service credential %s/1 written to %s (mode 0600)\n" % (IMEI, out)
+    assert "fails its check digit (Luhn)" in r.err          # the test IMEI is not a real one
+    assert os.stat(out).st_mode & 0o777 == 0o600
+    assert open(out, "rb").read() == DERIVED.encode() + b"\n"
+    _no(DERIVED, r.out, r.err)
+    # never overwritten, never through a symlink
+    r = wmmp_tech("credential", "--master-file", master_file, "--imei", IMEI, "--out", out)
+    assert r.rc == 2 and r.err.endswith("\nwmmp-tech: %s exists: not overwritten\n" % out)
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "elsewhere")
+    r = wmmp_tech("credential", "--master-file", master_file, "--imei", IMEI, "--out", str(link))
+    assert r.rc == 2 and not (tmp_path / "elsewhere").exists()
+    # shown only when asked
+    r = wmmp_tech("credential", "--master-file", master_file, "--imei", IMEI, "--generation", "2", "--show")
+    assert r.rc == 0 and r.out == tech.derive_credential(MASTER, IMEI, 2).decode() + "\n"
+    r = wmmp_tech("credential", "--master-file", master_file, "--imei", "490154203237518", "--show")
+    assert r.rc == 0 and r.err == ""                         # a valid check digit: no warning
+
+
+def test_credential_command_bad_input(tmp_path, master_file):
+    # Bad input: one line on stderr, exit 2, nothing written, no secret shown.
+    out = str(tmp_path / "cred")
+    r = wmmp_tech("credential", "--master-file", master_file, "--imei", IMEI)
+    assert r.rc == 2 and "give --out FILE (or --show" in r.err
+    r = wmmp_tech("credential", "--master-file", master_file, "--imei", "86000000000000", "--out", out)
+    assert r.rc == 2 and r.err == "wmmp-tech: an IMEI is 15 digits\n"
+    r = wmmp_tech("credential", "--imei", IMEI, "--out", out)
+    assert r.rc == 2 and "needs --master-file and --imei" in r.err
+    r = wmmp_tech("credential", "--master-file", master_file, "--imei", IMEI, "--generation", "0", "--out", out)
+    assert r.rc == 2 and "--generation is 1 to 99999" in r.err
+    loose = _secret_file(tmp_path, "loose", MASTER, 0o640)
+    r = wmmp_tech("credential", "--master-file", loose, "--imei", IMEI, "--out", out)
+    assert r.rc == 2 and "is readable by other users: chmod 600 it" in r.err
+    short = _secret_file(tmp_path, "short", b"0123456789\n")
+    r = wmmp_tech("credential", "--master-file", short, "--imei", IMEI, "--out", out)
+    assert r.rc == 2 and "fewer than 16 bytes" in r.err
+    assert not os.path.exists(out)
+    r = wmmp_tech("--port", "/dev/null", "--out", out, "status")
+    assert r.rc == 2 and "--out is only for credential" in r.err
+    r = wmmp_tech("status")
+    assert r.rc == 2 and r.err == "wmmp-tech: status needs --port\n"
+    _no(MASTER.decode(), r.err)
+
+
+def test_provision_from_the_master_over_the_pty(tmp_path, factory, master_file):
+    # 4.4.1.4 / 4.4.4 identity check set up at the factory: the tool reads the
+    # IMEI from IDENT, derives, PROVISIONs (the one time the credential crosses
+    # the line) and verifies it by challenge-response; the back office derives
+    # the same credential later from the IMEI alone.
+    r = wmmp_tech("--port", factory.path, "provision", "--master-file", master_file)
+    assert r.rc == 0, r.err
+    assert r.out == "service credential provisioned (id %s/1) and verified by challenge-response\n" % IMEI
+    d = factory.flash.load()
+    assert d["secret_service"] == DERIVED.encode() and d["service_cred_id"] == ("%s/1" % IMEI).encode()
+    events = [e for _, e, _ in factory.flash.audit_entries()]
+    assert events == ["console_provision", "console_auth_ok"]
+    sent = factory.seen.decode()
+    assert sent.count(DERIVED) == 1 and "BYE" in sent
+    _no(DERIVED, r.out, r.err, "\n".join("%s %s" % e[1:] for e in factory.flash.audit_entries()))
+    # the back office's derivation opens the console
+    out = str(tmp_path / "cred")
+    assert wmmp_tech("credential", "--master-file", master_file, "--imei", IMEI, "--out", out).rc == 0
+    r = wmmp_tech("--port", factory.path, "--credential-file", out, "audit")
+    assert r.rc == 0 and "console_provision service credential stored id=%s/1" % IMEI in r.out
+    # a second provisioning is refused before the credential is sent again
+    r = wmmp_tech("--port", factory.path, "provision", "--master-file", master_file)
+    assert r.rc == 1 and r.err == "wmmp-tech: terminal refused provisioning: the terminal already has " \
+        "a service credential (rekey replaces it after authentication)\n"
+    assert factory.seen.decode().count(DERIVED) == 1
+    shown = dict(line.split(None, 1) for line in wmmp_tech("--port", factory.path, "ident").out.splitlines())
+    assert shown["cred_id"] == "%s/1" % IMEI
+
+
+def test_provision_from_a_credential_file(tmp_path, factory):
+    # 4.4.1.4 / 4.4.4: a credential made elsewhere (32 hex digits, any case) with
+    # its id; stored lowercase, and the same file authenticates afterwards.
+    upper = _secret_file(tmp_path, "c", CRED.upper() + b"\n")
+    r = wmmp_tech("--port", factory.path, "provision", "--credential-file", upper, "--cred-id", "batch7/1")
+    assert r.rc == 0, r.err
+    d = factory.flash.load()
+    assert d["secret_service"] == CRED and d["service_cred_id"] == b"batch7/1"
+    factory.state = ("alarm", [K.ALARM_PLATFORM_CONNECT_FAILED])
+    r = wmmp_tech("--port", factory.path, "--credential-file", upper, "audit")
+    assert r.rc == 0, r.err
+    _no(CRED.decode(), r.out, r.err)
+
+
+def test_provision_refused_and_bad_input(tmp_path, factory, flash, master_file):
+    # 4.4.1.4 / 4.4.4: PROVISION only in the factory state; each refusal is one
+    # line, and the credential is not sent when it would not be stored.
+    good = _secret_file(tmp_path, "good", CRED + b"\n")
+    for data, msg in ((CRED[:31], "is not 32 hex digits"), (CRED[:31] + b"g", "is not 32 hex digits"),
+                      (b"0" * 32, "looks like a placeholder")):
+        bad = _secret_file(tmp_path, "bad", data)
+        r = wmmp_tech("--port", factory.path, "provision", "--credential-file", bad)
+        assert r.rc == 2 and msg in r.err and len(r.err.splitlines()) == 1
+        os.unlink(bad)
+    assert factory.seen.strip(b"\n") == b""                   # refused before the port was opened
+    r = wmmp_tech("--port", factory.path, "provision", "--master-file", master_file, "--imei", "490154203237518")
+    assert r.rc == 2 and r.err == "wmmp-tech: the terminal's IMEI is %s, not 490154203237518: nothing sent\n" % IMEI
+    r = wmmp_tech("--port", factory.path, "provision")
+    assert r.rc == 2 and "provision needs --credential-file or --master-file" in r.err
+    r = wmmp_tech("--port", factory.path, "provision", "--master-file", master_file, "--cred-id", "x")
+    assert r.rc == 2 and "--cred-id comes from the IMEI" in r.err
+    r = wmmp_tech("--port", factory.path, "provision", "--credential-file", good, "--cred-id", "a b")
+    assert r.rc == 2 and "--cred-id: 1-32 characters" in r.err
+    assert "PROVISION" not in factory.seen.decode()
+    # firmware without the factory switch
+    factory.console.provisioning = False
+    r = wmmp_tech("--port", factory.path, "provision", "--credential-file", good)
+    assert r.rc == 1 and "provisioning is off in the terminal's firmware (factory switch)" in r.err
+    # a terminal in service (registered, credential stored)
+    t = PtyTerminal(flash, provisioning=True)
+    try:
+        r = wmmp_tech("--port", t.path, "provision", "--credential-file", good)
+        assert r.rc == 1 and "already has a service credential" in r.err
+        assert CRED.decode() not in t.seen.decode()
+    finally:
+        t.close()
+    assert "PROVISION" not in factory.seen.decode() and "secret_service" not in factory.flash.load()
+
+
+def test_rekey_with_a_new_credential_file(tmp_path, term, cred_file, flash):
+    # 4.4.1.4 / 4.4.4 identity: rotation needs the current credential; the new one
+    # is verified at once; the old one no longer opens the console.  REKEY is not
+    # a local security setting of the standard: no state check (here online).
+    new = _secret_file(tmp_path, "new", b"9c2f7a1e5b3d8046e1a7c9f20b6d4e83\n")
+    r = wmmp_tech("--port", term.path, "--credential-file", cred_file, "rekey", "--new-credential-file", new,
+                  "--cred-id", "%s/2" % IMEI)
+    assert r.rc == 0, r.err
+    assert r.out == "service credential replaced (id %s/2) and verified by challenge-response\n" % IMEI
+    d = flash.load()
+    assert d["secret_service"] == b"9c2f7a1e5b3d8046e1a7c9f20b6d4e83" and d["service_cred_id"] == b"%s/2" % IMEI.encode()
+    assert [e for _, e, _ in flash.audit_entries()] == ["console_auth_ok", "console_rekey", "console_auth_ok"]
+    term.frozen = time.monotonic()
+    r = wmmp_tech("--port", term.path, "--credential-file", cred_file, "audit")
+    assert r.rc == 2 and r.err.startswith("wmmp-tech: wrong credential: ")
+    term.frozen += 2.0                       # past the wait after that wrong answer
+    r = wmmp_tech("--port", term.path, "--credential-file", new, "rekey", "--new-credential-file", new)
+    assert r.rc == 1 and "terminal refused the new credential: unchanged" in r.err
+    assert "BYE" in term.seen.decode().rsplit("REKEY", 1)[1]
+    _no("9c2f7a1e5b3d8046e1a7c9f20b6d4e83", r.out, r.err,
+        "\n".join("%s %s" % e[1:] for e in flash.audit_entries()))
+
+
+def test_rekey_from_the_master_takes_the_next_generation(tmp_path, factory, master_file):
+    # 4.4.1.4 / 4.4.4: rotation by derivation: generation n+1 of the IMEI the
+    # terminal reports, the id follows; the old generation stops working.
+    assert wmmp_tech("--port", factory.path, "provision", "--master-file", master_file).rc == 0
+    old = _secret_file(tmp_path, "old", DERIVED.encode())
+    r = wmmp_tech("--port", factory.path, "--credential-file", old, "rekey", "--master-file", master_file)
+    assert r.rc == 0, r.err
+    assert "(id %s/2)" % IMEI in r.out
+    d = factory.flash.load()
+    assert d["secret_service"] == tech.derive_credential(MASTER, IMEI, 2)
+    assert d["service_cred_id"] == b"%s/2" % IMEI.encode()
+    r = wmmp_tech("--port", factory.path, "--credential-file", old, "rekey", "--master-file", master_file,
+                  "--generation", "5")
+    assert r.rc == 2 and "wrong credential" in r.err
+    assert factory.flash.load()["secret_service"] == tech.derive_credential(MASTER, IMEI, 2)
+
+
+def test_rekey_with_a_wrong_current_credential_sends_nothing_new(tmp_path, term, wrong_file, flash):
+    # Identity check first: a wrong current credential stops the rotation; the
+    # new credential never goes over the line.
+    new = _secret_file(tmp_path, "new", b"9c2f7a1e5b3d8046e1a7c9f20b6d4e83")
+    r = wmmp_tech("--port", term.path, "--credential-file", wrong_file, "rekey", "--new-credential-file", new)
+    assert r.rc == 2 and r.err.startswith("wmmp-tech: wrong credential: ")
+    assert "REKEY" not in term.seen.decode() and flash.load()["secret_service"] == CRED
+    r = wmmp_tech("--port", term.path, "--credential-file", wrong_file, "rekey")
+    assert r.rc == 2 and "rekey needs --new-credential-file or --master-file" in r.err
+    r = wmmp_tech("--port", term.path, "--generation", "2", "rekey", "--new-credential-file", new)
+    assert r.rc == 2 and "--generation goes with --master-file" in r.err

@@ -598,7 +598,7 @@ def test_provision_in_the_factory_state_stores_it_in_one_write():
     assert r.flash.writes == writes + 1
     d = r.flash.load()
     assert d["secret_service"] == NEW and d["service_cred_id"] == ("%s/1" % F.IMEI).encode()
-    assert "credential=yes provisioning=closed" in r.say("STATUS")
+    assert "credential=yes provisioning=closed-stored" in r.say("STATUS")
     assert r.say("IDENT").endswith(" cred_id=%s/1" % F.IMEI)
     assert r.audit()[-1][1:] == ("console_provision", "service credential stored id=%s/1" % F.IMEI)
     # the technician's challenge-response works with it at once
@@ -634,12 +634,12 @@ def test_provision_refused_without_the_factory_switch():
     # 4.4.1.4 / 4.4.4: a production image (switch off) never accepts PROVISION,
     # even on a terminal without a credential.
     r = _factory(provisioning=False)
-    assert "credential=no provisioning=closed" in r.say("STATUS")
+    assert "credential=no provisioning=closed-switch" in r.say("STATUS")
     assert r.say("PROVISION " + NEW.decode()) == \
         "ERR provision_closed provisioning is off in this firmware (factory switch)"
     assert "secret_service" not in r.flash.load()
     assert r.say("CHALLENGE").startswith("ERR no_credential ")
-    assert _refusals(r) == ["provision_closed PROVISION switch=off", "no_credential none stored"]
+    assert _refusals(r) == ["provision_closed PROVISION switch", "no_credential none stored"]
 
 
 def test_provision_refused_after_the_first_registration():
@@ -650,6 +650,7 @@ def test_provision_refused_after_the_first_registration():
         "ERR provision_closed terminal has registered: provisioning only before the first registration")
     assert "secret_service" not in r.flash.load()
     assert _refusals(r) == ["provision_closed PROVISION registered"]
+    assert "credential=no provisioning=closed-registered" in r.say("STATUS")
 
 
 def test_provision_only_in_the_window_after_boot():
@@ -663,7 +664,7 @@ def test_provision_only_in_the_window_after_boot():
     r = _factory()                  # no boot_time: the window starts at the first fed time
     assert "provisioning=open" in r.say("STATUS", 5000)
     assert "provisioning=open" in r.say("STATUS", 5000 + CO.PROVISION_WINDOW - 1)
-    assert "provisioning=closed" in r.say("STATUS", 5000 + CO.PROVISION_WINDOW)
+    assert "provisioning=closed-window" in r.say("STATUS", 5000 + CO.PROVISION_WINDOW)
     r = _factory(provision_window=30)
     r.say("STATUS", 100)
     assert r.say("PROVISION " + NEW.decode(), 50).startswith("ERR provision_closed provisioning only in "

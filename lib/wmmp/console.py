@@ -485,7 +485,7 @@ class Console:
         parts += ["cleared=0x%02X" % _int(v.get(KEY_CLEARED)),
                   "cleared_login=0x%02X" % _int(v.get(KEY_CLEARED_LOGIN)),
                   "credential=" + ("yes" if v.get(KEY_CREDENTIAL) else "no"),
-                  "provisioning=" + ("closed" if self._provision_closed(v) else "open"),
+                  "provisioning=" + _closed_word(self._provision_closed(v)),
                   "reset=" + ("allowed" if allowed else "refused"),
                   "auth=" + ("yes" if self._authed() else "no"),
                   "auth_failures=%d" % self.fails,
@@ -713,20 +713,20 @@ class Console:
 
     # -- provisioning and rotation of the credential ---------------------------------
     def _provision_closed(self, v):
-        """None while PROVISION may store a credential, else (code, reason, detail)."""
+        """None while PROVISION may store a credential, else (code, reason, why):
+        why is the word STATUS shows as provisioning=closed-<why>."""
         if v.get(KEY_CREDENTIAL):
             return ("provisioned", "a service credential is already stored: REKEY after AUTH replaces it",
-                    "PROVISION stored")
+                    "stored")
         if not self.provisioning:
-            return ("provision_closed", "provisioning is off in this firmware (factory switch)",
-                    "PROVISION switch=off")
+            return ("provision_closed", "provisioning is off in this firmware (factory switch)", "switch")
         if v.get(KEY_SERIAL):
             return ("provision_closed", "terminal has registered: provisioning only before the first "
-                    "registration", "PROVISION registered")
+                    "registration", "registered")
         if self._window_lost or self._boot is None or self.now is None or \
                 self.now - self._boot >= self.provision_window:
             return ("provision_closed", "provisioning only in the first %d s after boot" %
-                    self.provision_window, "PROVISION window")
+                    self.provision_window, "window")
         return None
 
     def _new_credential(self, args, cmd):
@@ -771,7 +771,7 @@ class Console:
             return
         closed = self._provision_closed(self.st.view())
         if closed is not None:
-            self._refuse(closed[0], closed[1], closed[2])
+            self._refuse(closed[0], closed[1], "PROVISION " + closed[2])
             return
         cred, cid = new
         if not self._store_credential(cred, cid, "console_provision"):
@@ -824,6 +824,10 @@ class Console:
         self._ok("AUDIT n=%d" % len(entries))
 
 
+
+
+def _closed_word(closed):
+    return "open" if closed is None else "closed-" + closed[2]
 
 
 def _int(v):

@@ -5,13 +5,26 @@ USB serial line (issue 4, "Local manual security reset"; sections 4.4.1.4 and
     wmmp-tech --port /dev/ttyACM0 status | ident | alarms
     wmmp-tech --port /dev/ttyACM0 [--credential-file F] audit | reset-keys
     wmmp-tech --port /dev/ttyACM0 [--credential-file F] [--puk-file P] reset-sim
+    wmmp-tech credential --master-file M --imei IMEI [--generation N] --out FILE | --show
+    wmmp-tech --port /dev/ttyACM0 provision --credential-file F [--cred-id ID]
+    wmmp-tech --port /dev/ttyACM0 provision --master-file M [--imei IMEI] [--generation N]
+    wmmp-tech --port /dev/ttyACM0 [--credential-file F] rekey --new-credential-file F2 [--cred-id ID]
+    wmmp-tech --port /dev/ttyACM0 [--credential-file F] rekey --master-file M [--generation N]
 
 The per-device service credential is read from a file or asked for without
-echo; it is never taken from the command line, never printed and never sent:
-the terminal's CHALLENGE nonce is answered with HMAC-MD5(credential, nonce).
+echo; it is never taken from the command line and never printed (`credential
+--show` excepted).  Authentication never sends it: the terminal's CHALLENGE
+nonce is answered with HMAC-MD5(credential, nonce).  Only `provision` and
+`rekey` send a credential, once, to be stored (docs/CONSOLE.md, "Provisioning").
 
-Exit status: 0 done; 1 the terminal refused the reset (state check, SIM); 2 bad
-input, wrong credential or lockout, no answer, or the port cannot be opened.
+Per-device credentials derive from the operator's master secret:
+    credential = hex(HMAC-SHA256(master, "wmmp-service-credential|<IMEI>|<generation>"))[:32]
+so the operator keeps one master instead of a credential per terminal, and a
+credential that leaks reveals no other terminal's.
+
+Exit status: 0 done; 1 the terminal refused (state check, SIM, provisioning
+closed or done, unchanged credential); 2 bad input, wrong credential or
+lockout, no answer, or the port cannot be opened.
 """
 import argparse
 import getpass
@@ -27,8 +40,13 @@ EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_ERROR = 2
 
-COMMANDS = ("status", "ident", "alarms", "audit", "reset-sim", "reset-keys")
-_NEEDS_AUTH = ("audit", "reset-sim", "reset-keys")
+COMMANDS = ("status", "ident", "alarms", "audit", "reset-sim", "reset-keys", "credential", "provision",
+            "rekey")
+_NEEDS_AUTH = ("audit", "reset-sim", "reset-keys", "rekey")
+
+DERIVE_LABEL = b"wmmp-service-credential|"
+MASTER_MIN = 16                 # bytes of a master secret, at least
+GENERATION_MAX = 99999
 
 
 class TechError(Exception):
@@ -53,8 +71,9 @@ def answer(credential, nonce):
         return console.hmac_md5(credential, nonce)
 
 
-def read_secret_file(path, what):
-    """Bytes of a secret file without its trailing newline; never shown."""
+def read_secret_file(path, what, strict=False):
+    """Bytes of a secret file without its trailing newline; never shown.
+    strict: refuse (not only warn about) a file others may read."""
     try:
         st = os.stat(path)
         with open(path, "rb") as f:
@@ -67,20 +86,104 @@ def read_secret_file(path, what):
     if not data.strip():
         raise TechError("the %s file %s is empty" % (what, path))
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        if strict:
+            raise TechError("the %s file %s is readable by other users: chmod 600 it" % (what, path))
         print("wmmp-tech: warning: %s is readable by other users (chmod 600 it)" % path, file=sys.stderr)
     return data
 
 
-def load_credential(path):
-    if path:
-        return read_secret_file(path, "credential")
+def _canonical(cred):
+    """A credential of 32 hex digits is used as the terminal stores it (lowercase);
+    any other byte string as it is."""
+    from wmmp import console
     try:
-        c = getpass.getpass("service credential: ")
+        value, _ = console.parse_credential(cred.decode("ascii"))
+    except UnicodeError:
+        value = None
+    return value or cred
+
+
+def load_credential(path, prompt="service credential: "):
+    if path:
+        return _canonical(read_secret_file(path, "credential"))
+    try:
+        c = getpass.getpass(prompt)
     except (EOFError, KeyboardInterrupt):
         raise TechError("no credential given")
     if not c:
         raise TechError("no credential given")
-    return c.encode("utf-8")
+    return _canonical(c.encode("utf-8"))
+
+
+def load_new_credential(path):
+    """A credential file to be stored on a terminal: 32 hex digits, not a placeholder."""
+    from wmmp import console
+    data = read_secret_file(path, "credential")
+    try:
+        value, problem = console.parse_credential(data.strip().decode("ascii"))
+    except UnicodeError:
+        value, problem = None, "hex"
+    if problem == "weak":
+        raise TechError("the credential in %s looks like a placeholder (fewer than %d different digits)" % (
+            path, console.CRED_MIN_DIGITS))
+    if value is None:
+        raise TechError("the credential in %s is not %d hex digits" % (path, console.CRED_HEX))
+    return value
+
+
+def load_master(path):
+    """The operator's master secret: the file's bytes without the final newline,
+    at least MASTER_MIN of them, in a file only its owner can read."""
+    master = read_secret_file(path, "master", strict=True)
+    if len(master) < MASTER_MIN:
+        raise TechError("the master file %s holds fewer than %d bytes" % (path, MASTER_MIN))
+    return master
+
+
+def check_imei(imei):
+    """15 digits, else TechError; a failed check digit (Luhn) only warns."""
+    if len(imei) != 15 or not imei.isdigit() or not imei.isascii():
+        raise TechError("an IMEI is 15 digits")
+    total = 0
+    for i, ch in enumerate(reversed(imei)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    if total % 10:
+        print("wmmp-tech: warning: IMEI %s fails its check digit (Luhn): check it" % imei, file=sys.stderr)
+    return imei
+
+
+def derive_credential(master, imei, generation=1):
+    """The per-device service credential (32 lowercase hex digits, as bytes):
+    the first 128 bits of HMAC-SHA256(master, "wmmp-service-credential|<IMEI>|<generation>")."""
+    msg = DERIVE_LABEL + imei.encode("ascii") + b"|" + str(generation).encode("ascii")
+    return hmac.new(master, msg, hashlib.sha256).hexdigest()[:32].encode("ascii")
+
+
+def credential_id(imei, generation):
+    """The non-secret id stored next to a derived credential (IDENT cred_id=)."""
+    return "%s/%d" % (imei, generation)
+
+
+def write_secret_file(path, data):
+    """Create `path` (it must not exist; a symlink is not followed) with mode 0600."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise TechError("%s exists: not overwritten" % path)
+    except OSError as e:
+        raise TechError("cannot create %s: %s" % (path, e.strerror or e))
+    try:
+        os.fchmod(fd, 0o600)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError as e:
+        os.close(fd)
+        os.unlink(path)                     # no half-written credential left behind
+        raise TechError("cannot write %s: %s" % (path, e.strerror or e))
+    os.close(fd)
 
 
 def load_puk(path):
@@ -262,6 +365,134 @@ def _reset(link, command, out, what):
     _show(shown, out)
 
 
+# -- credentials: derivation, provisioning, rotation -------------------------------
+
+_CLOSED = {
+    "provisioned": "the terminal already has a service credential (rekey replaces it after authentication)",
+    "closed-stored": "the terminal already has a service credential (rekey replaces it after authentication)",
+    "closed-switch": "provisioning is off in the terminal's firmware (factory switch)",
+    "closed-registered": "the terminal has registered: provisioning only before its first registration",
+    "closed-window": "the provisioning window after boot is over (power-cycle it and provision at once)",
+}
+
+
+def do_credential(args, out):
+    """Derive a terminal's credential from the master secret; write it to a 0600
+    file, or print it only when --show asks for it."""
+    if not args.out and not args.show:
+        raise TechError("credential: give --out FILE (or --show to print the credential)")
+    check_imei(args.imei)
+    master = load_master(args.master_file)
+    cred = derive_credential(master, args.imei, args.generation)
+    cid = credential_id(args.imei, args.generation)
+    if args.out:
+        write_secret_file(args.out, cred + b"\n")
+    if args.show:
+        print(cred.decode(), file=out)
+    else:
+        print("service credential %s written to %s (mode 0600)" % (cid, args.out), file=out)
+
+
+def _ident(link):
+    _, final = link.ask("IDENT")
+    _expect_ok(final, "IDENT")
+    return dict(_fields(final, "IDENT"))
+
+
+def _status(link):
+    _, final = link.ask("STATUS")
+    _expect_ok(final, "STATUS")
+    return dict(_fields(final, "STATUS"))
+
+
+def _terminal_imei(link, expected=None):
+    imei = _ident(link).get("imei", "-")
+    if imei == "-" or len(imei) != 15 or not imei.isdigit():
+        raise TechError("the terminal reports no IMEI (modem not ready?): nothing sent")
+    if expected is not None and expected != imei:
+        raise TechError("the terminal's IMEI is %s, not %s: nothing sent" % (imei, expected))
+    return imei
+
+
+def _verify(link, cred, what):
+    """Authenticate with the credential just stored (proves the terminal holds
+    exactly it), then BYE."""
+    try:
+        authenticate(link, cred)
+    except TechError as e:
+        raise TechError("%s, but it did not verify: %s" % (what, e))
+    finally:
+        _bye(link)
+
+
+def _bye(link):
+    try:
+        link.ask("BYE")                 # end the authorisation at once
+    except TechError:
+        pass
+
+
+def do_provision(link, args, master, new, out):
+    """PROVISION the credential from --credential-file (`new`) or derived from
+    `master` and the IMEI the terminal reports, then verify it."""
+    if master is not None:
+        imei = _terminal_imei(link, args.imei)
+        new = derive_credential(master, imei, args.generation)
+        cid = credential_id(imei, args.generation)
+    else:
+        cid = args.cred_id
+    # the credential goes over the line only when the terminal will store it
+    prov = _status(link).get("provisioning", "?")
+    if prov != "open":
+        raise TechError("terminal refused provisioning: %s" % _CLOSED.get(
+            prov, "it does not offer provisioning (provisioning=%s)" % prov), EXIT_REFUSED)
+    _, final = link.ask("PROVISION " + new.decode() + (" " + cid if cid else ""))
+    if not final.startswith("OK PROVISION"):
+        code, reason = _err_parts(final)
+        raise TechError("terminal refused provisioning: %s %s" % (code, reason),
+                        EXIT_REFUSED if code in ("provisioned", "provision_closed") else EXIT_ERROR)
+    _verify(link, new, "the credential was stored")
+    print("service credential provisioned (id %s) and verified by challenge-response" % (cid or "-"),
+          file=out)
+
+
+def _next_generation(link, imei):
+    """The generation after the one the terminal's cred_id names for this IMEI;
+    1 when its credential was derived for another IMEI (a replaced modem)."""
+    cid = _ident(link).get("cred_id", "-")
+    owner, _, gen = cid.partition("/")
+    if owner.isdigit() and len(owner) == 15 and gen.isdigit() and len(gen) <= 5:
+        return int(gen) + 1 if owner == imei else 1
+    raise TechError("the terminal's credential id is %s: give --generation" % cid)
+
+
+def do_rekey(link, args, old, master, new, out):
+    """Authenticate with the current credential, REKEY to the one from
+    --new-credential-file (`new`) or derived from `master` (next generation),
+    then verify the new one."""
+    if master is not None:
+        imei = _terminal_imei(link)
+        gen = args.generation if args.generation_given else _next_generation(link, imei)
+        if not 1 <= gen <= GENERATION_MAX:
+            raise TechError("generation %d is out of range" % gen)
+        new = derive_credential(master, imei, gen)
+        cid = credential_id(imei, gen)
+    else:
+        cid = args.cred_id
+    authenticate(link, old)
+    try:
+        _, final = link.ask("REKEY " + new.decode() + (" " + cid if cid else ""))
+        if not final.startswith("OK REKEY"):
+            code, reason = _err_parts(final)
+            raise TechError("terminal refused the new credential: %s %s" % (code, reason),
+                            EXIT_REFUSED if code == "unchanged" else EXIT_ERROR)
+    except TechError:
+        _bye(link)
+        raise
+    _verify(link, new, "the credential was replaced")
+    print("service credential replaced (id %s) and verified by challenge-response" % (cid or "-"), file=out)
+
+
 class _Parser(argparse.ArgumentParser):
     """No abbreviated options, and unrecognised arguments are not echoed: a
     credential typed on the command line by mistake must not be printed."""
@@ -279,26 +510,99 @@ def build_parser():
         description="Technician's program for a WMMP terminal's service console (4.4.1.4, 4.4.4).",
         epilog="Exit status: 0 done, 1 the terminal refused the reset, 2 bad input, wrong "
                "credential, lockout or no answer.  The credential is never taken from the command line.")
-    p.add_argument("--port", required=True, help="serial port of the terminal (e.g. /dev/ttyACM0)")
+    p.add_argument("--port", help="serial port of the terminal (e.g. /dev/ttyACM0); every command but "
+                                  "credential needs it")
     p.add_argument("--baud", type=int, default=115200)
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each answer")
     p.add_argument("--credential-file", metavar="FILE",
                    help="file holding the terminal's service credential (else asked for, not echoed)")
     p.add_argument("--puk-file", metavar="FILE", help="reset-sim: file holding the SIM's PUK1 (8 digits), "
                                                       "needed when PIN1 is blocked")
+    p.add_argument("--master-file", metavar="FILE",
+                   help="credential, provision, rekey: file holding the operator's master secret "
+                        "(mode 0600, at least %d bytes)" % MASTER_MIN)
+    p.add_argument("--imei", help="credential: the terminal's IMEI (15 digits); provision: checked "
+                                  "against the IMEI the terminal reports")
+    p.add_argument("--generation", type=int, metavar="N",
+                   help="with --master-file: credential generation (default 1; rekey: the one after "
+                        "the terminal's cred_id)")
+    p.add_argument("--out", metavar="FILE", help="credential: write it to this new file (mode 0600)")
+    p.add_argument("--show", action="store_true", help="credential: print it on standard output")
+    p.add_argument("--new-credential-file", metavar="FILE",
+                   help="rekey: file holding the new credential (32 hex digits)")
+    p.add_argument("--cred-id", metavar="ID",
+                   help="provision/rekey with a credential file: its non-secret id (e.g. <IMEI>/<generation>)")
     p.add_argument("command", choices=COMMANDS)
     return p
 
 
+def check_args(args):
+    """Options that do not fit the command: TechError before anything is read or sent."""
+    from wmmp import console
+    cmd = args.command
+    args.generation_given = args.generation is not None
+    if args.generation is None:
+        args.generation = 1
+    def only(opt, value, cmds):
+        if value and cmd not in cmds:
+            raise TechError("%s is only for %s" % (opt, " and ".join(cmds)))
+    only("--puk-file", args.puk_file, ("reset-sim",))
+    only("--master-file", args.master_file, ("credential", "provision", "rekey"))
+    only("--imei", args.imei, ("credential", "provision"))
+    only("--out", args.out, ("credential",))
+    only("--show", args.show, ("credential",))
+    only("--new-credential-file", args.new_credential_file, ("rekey",))
+    only("--cred-id", args.cred_id, ("provision", "rekey"))
+    if args.generation_given and not args.master_file:
+        raise TechError("--generation goes with --master-file")
+    if not 1 <= args.generation <= GENERATION_MAX:
+        raise TechError("--generation is 1 to %d" % GENERATION_MAX)
+    if args.cred_id and not console.valid_id(args.cred_id):
+        raise TechError("--cred-id: 1-%d characters of A-Z a-z 0-9 . _ : / -" % console.ID_MAX)
+    if cmd == "credential":
+        if not args.master_file or not args.imei:
+            raise TechError("credential needs --master-file and --imei")
+        return
+    if not args.port:
+        raise TechError("%s needs --port" % cmd)
+    if cmd == "provision":
+        if bool(args.master_file) == bool(args.credential_file):
+            raise TechError("provision needs --credential-file or --master-file (one of them)")
+        if args.master_file and args.cred_id:
+            raise TechError("--cred-id comes from the IMEI and generation with --master-file")
+        if args.imei and not args.master_file:
+            raise TechError("--imei goes with --master-file")
+    if cmd == "rekey":
+        if bool(args.master_file) == bool(args.new_credential_file):
+            raise TechError("rekey needs --new-credential-file or --master-file (one of them)")
+        if args.master_file and args.cred_id:
+            raise TechError("--cred-id comes from the IMEI and generation with --master-file")
+
+
 def run(args, out=None):
     out = out or sys.stdout
+    check_args(args)
+    if args.command == "credential":
+        do_credential(args, out)
+        return EXIT_OK
+    # every file is read and checked before the port is opened
     puk = load_puk(args.puk_file) if args.puk_file else None
-    if puk is not None and args.command != "reset-sim":
-        raise TechError("--puk-file is only for reset-sim")
+    master = load_master(args.master_file) if args.master_file else None
+    new = None
+    if args.command == "provision" and args.credential_file:
+        new = load_new_credential(args.credential_file)
+    elif args.command == "rekey" and args.new_credential_file:
+        new = load_new_credential(args.new_credential_file)
+    if args.imei:
+        check_imei(args.imei)
     credential = load_credential(args.credential_file) if args.command in _NEEDS_AUTH else None
     link = Link(args.port, args.baud, args.timeout)
     try:
-        if args.command == "status":
+        if args.command == "provision":
+            do_provision(link, args, master, new, out)
+        elif args.command == "rekey":
+            do_rekey(link, args, credential, master, new, out)
+        elif args.command == "status":
             do_status(link, out)
         elif args.command == "ident":
             do_ident(link, out)
@@ -314,10 +618,7 @@ def run(args, out=None):
                 else:
                     _reset(link, "RESET SIM" + (" " + puk if puk else ""), out, "SIM security")
             finally:
-                try:
-                    link.ask("BYE")        # end the authorisation at once
-                except TechError:
-                    pass
+                _bye(link)
     finally:
         link.close()
     return EXIT_OK
