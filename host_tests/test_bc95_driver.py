@@ -921,3 +921,34 @@ def test_driver_runs_on_micropython_asyncio():
     assert out == ["IDENT 863703030000001 460111176313522 89860317492038271544 V100R100C10B657SP3",
                    "RADIO %d (23308, 193632786)" % round(17 * 100 / 31),
                    "UDP True 1", "SMS False", "LOST False", "END"], p.stdout + p.stderr
+
+
+def test_packet_profile_follows_the_modules_datagram_limit():
+    """MODEMS BC95 "UDP send" (max 512 bytes on old firmware, 1358 on current)
+    and SIM7600 "send" (1500 per AT+CIPSEND): modem.packet_profile lowers the
+    engine's packet message limit to the UDP bearer's send_max, so a 1 KB
+    TRANSPARENT_DATA (4.3.11) leaves as appendix F sub-packets that each fit
+    one AT+NSOST, instead of failing at the module.  TCP keeps the default."""
+    from wmmp import commands as C
+    from wmmp.modem import packet_profile
+    import fakeplatform as F
+    from wmmp.modem import sim7600
+    from test_engine_online import online
+
+    at = AtEngine(HostPort(Emu(card())), parser=at_parser())     # never started
+    old = Bc95(at, udp_max=512)
+    udp = UdpBearer(old, "127.0.0.1", 7301)
+    assert udp.send_max == 512
+    prof = packet_profile(udp)
+    assert prof.packet_message_max == 512 and prof.sms_message_max == P.DEFAULT.sms_message_max
+    assert packet_profile(UdpBearer(Bc95(at), "127.0.0.1", 7301)).packet_message_max == 1358
+    assert packet_profile(sim7600.UdpBearer(None, 0, "127.0.0.1", 7301)).packet_message_max == 1500
+    assert packet_profile(TcpBearer(old, "127.0.0.1", 7302)) is P.DEFAULT
+
+    t, pf, clk = online()
+    t.profile = prof
+    t.send_data(bytes(range(256)) * 4, clk.advance(1), dest_serial=b"M2MMAKER0000BEEF")
+    raw = F.only(t.outgoing())[1]
+    first = pf.read(raw)
+    assert len(raw) <= 512 and first.command == C.TRANSPARENT_DATA
+    assert first.subpacket is not None and first.subpacket.total >= 3

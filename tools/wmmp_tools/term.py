@@ -192,12 +192,6 @@ def modem_bearers(modem, args):
     return bearers
 
 
-# Through a module, one UDP datagram carries at most 1500 bytes (SIM7600) or 1358
-# (BC95; 512 on old firmware): longer messages go as sub-packets (appendix F), not
-# as errors.  The smaller current limit serves both drivers.
-MODEM_PROFILE = P.Profile(packet_message_max=1358)
-
-
 def build(args, transcript=None, on_event=None, bearers=None, sim=None):
     """(terminal, runner) from parsed arguments; `bearers` ({kind: bearer})
     replaces the host bearers (the modem drivers' bearers, which also bring the
@@ -209,7 +203,14 @@ def build(args, transcript=None, on_event=None, bearers=None, sim=None):
                    software_version=args.software_version.encode(),
                    platform_numbers=tuple(args.platform_number),
                    session_key=not args.no_session_key)
-    term = E.Terminal(cfg, params, MODEM_PROFILE if bearers is not None else P.DEFAULT, sim=sim)
+    # Through a module one UDP datagram carries at most 1500 bytes (SIM7600) or
+    # udp_max (BC95: 1358, 512 on old firmware): longer messages go as
+    # sub-packets (appendix F), not as errors.
+    profile = P.DEFAULT
+    if bearers is not None and P.BEARER_PACKET in bearers:
+        from wmmp.modem import packet_profile
+        profile = packet_profile(bearers[P.BEARER_PACKET])
+    term = E.Terminal(cfg, params, profile, sim=sim)
     if bearers is None:
         bearers = {}
         if args.tcp:

@@ -265,6 +265,22 @@ class SimSnapshot:
     change_pin = _refuse
 
 
+def packet_profile(bearer, base=None):
+    """The interop profile for a terminal whose packet bearer is `bearer`: `base`
+    (wmmp.profile.DEFAULT) with packet_message_max lowered to what one send()
+    of the bearer takes (its send_max: a SIM7600 UDP datagram 1500 bytes, a
+    BC95 one udp_max, 1358 or 512 on old firmware).  Longer messages then go
+    as sub-packets (appendix F) instead of failing at the module.  A bearer
+    without a limit (TCP: the drivers split the stream) keeps base's."""
+    from wmmp import profile as P
+    base = base or P.DEFAULT
+    limit = getattr(bearer, "send_max", None)
+    if not limit or limit >= base.packet_message_max:
+        return base
+    return P.Profile(base.version, base.crc16, base.cipher_mode, base.iv, base.sms_tlv_max,
+                     base.packet_tlv_max, base.sms_message_max, limit)
+
+
 class DriverBase:
     """What both drivers do the same way: probe the module with AT, press a
     power/reset pin and wait for the boot URC, and run the init sequence once per

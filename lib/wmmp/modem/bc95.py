@@ -1402,6 +1402,12 @@ class UdpBearer(_SocketBearer):
     def __init__(self, driver, host, port, local_port=5000, max_queue=8):
         super().__init__(driver, host, port, local_port, max_queue)
 
+    @property
+    def send_max(self):
+        """Largest message one send() takes: the driver's udp_max (1358; 512 on
+        old firmware), see modem.packet_profile."""
+        return self.d.udp_max
+
     async def send(self, data):
         data = self._check(data)
         if len(data) > self.d.udp_max:

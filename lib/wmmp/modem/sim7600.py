@@ -968,6 +968,7 @@ class UdpBearer(_LinkBearer):
     (at most 1500 bytes: one AT+CIPSEND).  AT+CIPOPEN=<link>,"UDP",,,<local_port>."""
 
     proto = "UDP"
+    send_max = SEND_MAX         # largest message one send() takes (see modem.packet_profile)
 
     def __init__(self, driver, link, host, port, local_port=None, max_queue=8):
         super().__init__(driver, link, host, port, max_queue)
