@@ -636,3 +636,30 @@ def test_live_params_store_keeps_changes():
     p.commit()
     assert ms.data[G.KEY_PIN] == NEW.encode() and G.KEY_NEXT not in ms.data
     assert G.pin1_errors(ms) == (3, 0)
+
+
+def test_recover_with_the_cards_pin_after_a_wrong_stored_pin():
+    # 4.4.1.1 / 4.4.1.4: the stored PIN1 was wrong, the boot stopped in the alarm
+    # state and never sends it again; the technician enters the card's real PIN1
+    # (never-lock rule still applies): it becomes the stored PIN1, the error
+    # count is cleared and the next boot works; a following clear switches the
+    # check off.  Refused when the card is not waiting for PIN1 or has 1 left.
+    sim, st = _sim(), _store(pin="1357")
+    assert G.SimGuard(sim, st).boot().state == G.ALARM
+    assert sim.attempts() == (2, 10) and G.pin1_errors(st) == (3, 1)
+    _raises(BadValue, G.recover, sim, st, "12a4")
+    _raises(S.WrongPin, G.recover, sim, st, "8642")
+    assert sim.attempts() == (1, 10) and G.pin1_errors(st) == (3, 2)
+    _raises(G.WouldLock, G.recover, sim, st, PIN)           # 1 attempt left: not sent
+    assert sim.attempts() == (1, 10)
+    sim2, st2 = _sim(), _store(pin="1357")
+    G.SimGuard(sim2, st2).boot()
+    assert G.recover(sim2, st2, PIN)
+    assert st2.data[G.KEY_PIN] == PIN.encode() and G.pin1_errors(st2) == (3, 0)
+    assert sim2.pin_state() == S.READY and sim2.attempts() == (3, 10)
+    assert "sim_recover" in [e for e, _ in st2.log]
+    assert all(PIN not in str(d) for _, d in st2.log)
+    sim2.power_cycle()
+    assert G.SimGuard(sim2, st2).boot().state == G.WORKING
+    _raises(S.SimError, G.recover, sim2, st2, PIN)          # READY: nothing to recover
+    assert G.clear(sim2, st2) and not sim2.pin_enabled()

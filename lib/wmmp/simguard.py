@@ -248,12 +248,13 @@ def _settle(box, rec):
     box.save(rec)
 
 
-def _guarded(box, rec, bit, name, *args):
+def _guarded(box, rec, bit, name, *args, capped=True):
     """Send one PIN-carrying command (SIM method `name`) under the persistent
-    counter (4.4.1.1)."""
+    counter (4.4.1.1); capped=False: the E018 limit does not stop it (a
+    technician's own attempt), the card's attempts left still do."""
     if rec.rejected & bit:
         raise WouldLock("the SIM already refused this PIN1")
-    if rec.fails >= rec.limit:
+    if capped and rec.fails >= rec.limit:
         raise WouldLock("PIN1 error count %d reached its limit %d" % (rec.fails, rec.limit))
     left = (yield ("attempts", ()))[0]
     if left <= 1:
@@ -607,6 +608,37 @@ def unblock_job(store, puk, new_pin):
     box.save(rec)
     box.audit("sim_unblock", "PIN1 reset with PUK1")
     return True
+
+
+def recover_job(store, pin):
+    """Technician: the card asks for PIN1 and the stored one is wrong or missing
+    (the boot stopped in the alarm state, 4.4.1.1); `pin` is the card's PIN1
+    from its documentation.  It is entered under the same never-lock rule
+    (refused with 1 attempt left; the stored error count does not stop it: a
+    person chose to send it, and the counter still records the attempt); when
+    the card takes it, it becomes the stored PIN1 and the error count, refusals
+    and any half-done change are cleared, so the next boot works (and a
+    following clear_job can switch the check off, 4.4.1.4)."""
+    new = S.check_pin(pin)
+    box = _Box(store)
+    rec = box.rec()
+    st = yield ("pin_state", ())
+    if st != S.SIM_PIN:
+        raise S.SimError("SIM is %s, not waiting for PIN1" % st)
+    yield from _settle(box, rec)
+    yield from _guarded(box, rec, B_OTHER, "enter_pin", new, capped=False)
+    box.put(KEY_PIN, new)
+    box.drop(KEY_NEXT)
+    rec.fails = 0
+    rec.pending = 0
+    rec.rejected = 0
+    box.save(rec)
+    box.audit("sim_recover", "PIN1 given by the technician accepted; error count cleared")
+    return True
+
+
+def recover(sim, store, pin):
+    return run(recover_job(store, pin), sim)
 
 
 def enable_pin(sim, store, old_pin, enable):
