@@ -582,6 +582,17 @@ def clear_job(store):
     return True
 
 
+def _known_good(box, rec, pin, event, detail):
+    """The card took `pin` as its PIN1: store it, clear the count and refusals."""
+    box.put(KEY_PIN, pin)
+    box.drop(KEY_NEXT)
+    rec.fails = 0
+    rec.pending = 0
+    rec.rejected = 0
+    box.save(rec)
+    box.audit(event, detail)
+
+
 def unblock_job(store, puk, new_pin):
     """Technician: PUK1 + new PIN1 on a card in state SIM PUK (4.4.1.4 case 3).
     Refused when only 1 PUK attempt is left (the card would be lost for good)."""
@@ -600,13 +611,7 @@ def unblock_job(store, puk, new_pin):
     except S.WrongPuk as e:
         box.audit("sim_puk_wrong", "left=%d" % e.left)
         raise
-    box.put(KEY_PIN, new)
-    box.drop(KEY_NEXT)
-    rec.fails = 0
-    rec.pending = 0
-    rec.rejected = 0
-    box.save(rec)
-    box.audit("sim_unblock", "PIN1 reset with PUK1")
+    _known_good(box, rec, new, "sim_unblock", "PIN1 reset with PUK1")
     return True
 
 
@@ -627,13 +632,7 @@ def recover_job(store, pin):
         raise S.SimError("SIM is %s, not waiting for PIN1" % st)
     yield from _settle(box, rec)
     yield from _guarded(box, rec, B_OTHER, "enter_pin", new, capped=False)
-    box.put(KEY_PIN, new)
-    box.drop(KEY_NEXT)
-    rec.fails = 0
-    rec.pending = 0
-    rec.rejected = 0
-    box.save(rec)
-    box.audit("sim_recover", "PIN1 given by the technician accepted; error count cleared")
+    _known_good(box, rec, new, "sim_recover", "PIN1 given by the technician accepted; error count cleared")
     return True
 
 
