@@ -507,9 +507,11 @@ class _Parser(argparse.ArgumentParser):
 def build_parser():
     p = _Parser(
         prog="wmmp-tech", allow_abbrev=False,
-        description="Technician's program for a WMMP terminal's service console (4.4.1.4, 4.4.4).",
-        epilog="Exit status: 0 done, 1 the terminal refused the reset, 2 bad input, wrong "
-               "credential, lockout or no answer.  The credential is never taken from the command line.")
+        description="Technician's program for a WMMP terminal's service console (4.4.1.4, 4.4.4), "
+                    "and the provisioning of its per-device service credential (docs/CONSOLE.md).",
+        epilog="Exit status: 0 done, 1 the terminal refused (the reset, provisioning, an unchanged "
+               "credential), 2 bad input, wrong credential, lockout or no answer.  The credential is "
+               "never taken from the command line.")
     p.add_argument("--port", help="serial port of the terminal (e.g. /dev/ttyACM0); every command but "
                                   "credential needs it")
     p.add_argument("--baud", type=int, default=115200)
