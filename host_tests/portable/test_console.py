@@ -617,6 +617,7 @@ def test_provision_without_an_id():
     assert r.say("provision " + NEW.decode()) == "OK PROVISION credential=stored id=-"
     assert "service_cred_id" not in r.flash.load()
     assert r.say("IDENT").endswith(" cred_id=-")
+    assert "PROVISION <32 hex> [<id>] | REKEY <32 hex> [<id>]" in r.say("HELP")
 
 
 def test_provision_refused_once_a_credential_is_stored():
