@@ -42,6 +42,7 @@ The board (a module or any object; only MODEM is required):
     factory_switch()  -> True when the console may PROVISION (factory strap)
     watchdog()        -> an object with feed() (machine.WDT) or None
     prepare()         board set-up before anything else (e.g. a FLIGHT pin high)
+    modem_status()    -> the module's STATUS pin (logged at start), optional
     clock()           monotonic seconds, default wmmp.runner.monotonic
     reset()           restart the board (machine.reset)
     log(text)         log sink, default print
@@ -306,6 +307,9 @@ class Device:
         """Start everything and serve for ever (cancelling this stops the tasks)."""
         self.log("device: starting (%s)" % self.kind)
         self._call("prepare")
+        on = self._call("modem_status")
+        if on is not None:
+            self.log("device: modem STATUS pin %s" % on)
         self.open_store()
         wdt = self._call("watchdog")
         if wdt is not None:

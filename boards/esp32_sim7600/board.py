@@ -1,0 +1,104 @@
+"""ESP32-DevKitC (ESP32-WROOM-32) wired to a SIMCom SIM7600 module: pins, UART and
+the factory settings of this terminal.  Frozen as the module `board`
+(manifest.py) and handed to wmmp.device.main by firmware/main.py; wmmp.device
+documents every name used here.  `machine` is imported only inside functions.
+
+Wiring (SIM7600 breakouts bring the module's 1.8 V UART to 3.3 V through a level
+translator: check that yours does):
+    GPIO17  UART2 TX  -> module RXD
+    GPIO16  UART2 RX  <- module TXD
+    GPIO4   PWRKEY, through the breakout's NPN transistor: high = key pressed
+    GPIO25  FLIGHT: high = radio on
+    GPIO34  STATUS (input only): high while the module is on (logged at start)
+    RESET   not wired: the driver restarts the module with AT+CRESET
+    USB     the DevKitC's USB-UART bridge on UART0 = the REPL line = the service
+            console (docs/CONSOLE.md)
+Sources:
+  * UART2 on GPIO16 (RX) / GPIO17 (TX) are the DevKitC's default UART2 pins; an
+    ESP32 + SIMCom driver using them: nguyenhuy5997/vTag_3.0.3z,
+    main/simcom7070/7070_config.h (UART 2, TXD 17, RXD 16, 115200).
+  * PWRKEY on GPIO4 pressed high for 300 ms, FLIGHT on GPIO25 held high, STATUS
+    on GPIO34: LilyGO's ESP32 + SIM7600 board, Xinyuan-LilyGO/T-SIM7600X,
+    examples/AllFunctions/utilities.h and AllFunctions.ino ("MODEM_PWRKEY IO:4",
+    "MODEM_FLIGHT IO:25 ... this pin must be set to high", "MODEM_STATUS 34").
+    That board puts the UART on GPIO27/26 instead: change UART_TX/UART_RX for it.
+  * 115200 8N1 is the SIM7600's default (shared/spec/MODEMS.md).
+"""
+
+MODEM = "sim7600"
+
+UART_ID = 2
+UART_TX = 17
+UART_RX = 16
+UART_BAUD = 115200
+PWRKEY = 4
+PWRKEY_PULSE = 0.5        # s; LilyGO presses 300 ms, the driver's default is 500 ms
+FLIGHT = 25
+STATUS = 34
+
+PRODUCTION = True         # False: development image (Ctrl-C reaches the REPL, no watchdog)
+FACTORY_IMAGE = False     # True only in the factory image: the console accepts PROVISION
+FIRMWARE = "WMMP-ESP32-SIM7600 0.1"
+STATE_DIR = "/state"
+WATCHDOG_MS = 30000       # machine.WDT timeout; fed every WATCHDOG_FEED s by the device
+WATCHDOG_FEED = 1
+
+# Factory settings (wmmp.settings); the platform's CONFIG_SET of 0x0002 (APN),
+# 0x0007 (SMS number), 0x0009 (IP) and 0x000A (ports) overrides them.  The
+# address below is a documentation address (RFC 5737): set the real platform's
+# before building a production image.
+SETTINGS = {
+    "transport": "udp",
+    "host": "203.0.113.5",
+    "udp_port": 7301,
+    "tcp_port": 7302,
+    "apn": "cmnet",
+    "platform_numbers": ["10658000"],
+    "serial": b"M2MMAKER",
+    "software_version": b"WMMP0.1",
+}
+
+
+def prepare():
+    import machine
+    machine.Pin(FLIGHT, machine.Pin.OUT, value=1)
+
+
+def modem_stream():
+    from wmmp.uartstream import open_uart
+    return open_uart(UART_ID, UART_BAUD, UART_TX, UART_RX)
+
+
+def modem_power():
+    import machine
+    return machine.Pin(PWRKEY, machine.Pin.OUT, value=0), 1, PWRKEY_PULSE
+
+
+def modem_status():
+    import machine
+    return machine.Pin(STATUS, machine.Pin.IN).value()
+
+
+def console_stream():
+    from wmmp.uartstream import stdio_console
+    return stdio_console()
+
+
+def factory_switch():
+    return FACTORY_IMAGE
+
+
+def watchdog():
+    if not PRODUCTION:
+        return None
+    import machine
+    return machine.WDT(timeout=WATCHDOG_MS)
+
+
+def reset():
+    import machine
+    machine.reset()
+
+
+def log(text):
+    print("# " + text)
