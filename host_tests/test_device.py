@@ -149,8 +149,9 @@ class Rig:
     """SMS centre, platform simulator (the SIM's subscription provisioned), an
     emulated module and a device on it."""
 
-    def __init__(self, tmp_path, modem="sim7600", transport="udp", settings=None, fs=None):
+    def __init__(self, tmp_path, modem="sim7600", transport="udp", settings=None, fs=None, pin=None):
         self.tmp = tmp_path
+        self.pin = pin
         self.modem = modem
         self.transport = transport
         self.extra = settings or {}
@@ -165,7 +166,7 @@ class Rig:
         await self.pf.start()
         self.op = Operator(self.pf)
         await self.op.provision({"imsi": IMSI, "msisdn": MSISDN})
-        card = SimulatedSim(IMSI, ICCID, IMEI, pin_enabled=False)
+        card = SimulatedSim(IMSI, ICCID, IMEI, pin=self.pin or "1234", pin_enabled=self.pin is not None)
         if self.modem == "sim7600":
             self.emu = Sim7600Emu(card, msisdn=MSISDN, smsc=("127.0.0.1", self.smsc.port))
         else:
@@ -244,6 +245,43 @@ def test_tcp_transport_through_the_sim7600(tmp_path):
             await r.online()
             assert b'AT+CIPOPEN=1,"TCP"' in bytes(r.board.port.written)
             assert type(dev.bearers[P.BEARER_PACKET]).__name__ == "TcpBearer"
+    run(main())
+
+
+@pytest.mark.parametrize("stored_pin", [True, False])
+def test_the_engine_checks_the_sim_through_the_driver(tmp_path, stored_pin):
+    """The driver is the engine's SIM (4.4.1.1).  A card that asks for PIN1: the
+    IMSI cannot be read at power-on; with the PIN1 stored the engine's SIM guard
+    enters it through the module (AT+CPIN), reads the IMSI and registers with
+    it; with none stored it sends nothing and stops in alarm 0x0006 (self-test
+    fault), which the console shows.
+    The runner opens the bearers before it starts the engine, and a locked card
+    cannot attach: attach_wait is cut to 0.5 s here so that opening fails fast
+    (on a board it waits attach_wait, 30 s, before the SIM guard runs)."""
+    async def main():
+        async with Rig(tmp_path, "sim7600", pin="1234") as r:
+            r.board.MODEM_OPTIONS = {"attach_wait": 0.5}
+            if stored_pin:
+                p = PM.Params(FlashStorage(OsFS(), r.state_dir))
+                p.set("secret_pin1", b"1234")
+                # the first REGISTER goes before the link is up (see above): given up after
+                # 2 s (packet ACK timeout, 0x0107) and sent again 1 s later (0x002B)
+                p.set(0x0107, bytes([0x02, 0, 0, 2]))
+                p.set(0x002B, struct.pack(">II", 1, 5))
+                p.commit()
+            dev = r.start()
+            b = r.board
+            if stored_pin:
+                await r.online()
+                assert dev.ident["imsi"] is None and dev.term.cfg.imsi == IMSI
+                assert b'AT+CPIN="1234"' in bytes(b.port.written) and b.seen("registered")
+            else:
+                await eventually(lambda: dev.term is not None and dev.term.state == E.S_ALARM, "SIM alarm")
+                assert 0x0006 in dev.term.alarms and b"AT+CPIN=" not in bytes(b.port.written)
+                assert not b.sent(C.REGISTER)
+                b.console("STATUS")
+                await eventually(lambda: any("state=alarm alarms=0x0006" in x for x in b.replies()),
+                                 "console shows the SIM alarm")
     run(main())
 
 

@@ -7,8 +7,9 @@ It opens the flash store and the parameters (a record that had to be discarded
 is reported by the engine at start as alarm 0x0011 memory error; a flash that
 cannot be read at all leaves the terminal on RAM storage with the same alarm),
 powers the module and reads its identity with retries and back-off
-(wmmp.cellular), builds the engine (wmmp.engine.Terminal, the driver as its
-SIM), the driver's bearers for the settings (wmmp.settings) and the runner
+(wmmp.cellular), builds the engine (wmmp.engine.Terminal with the driver as
+its SIM: the PIN1 boot guard and binding checks of 4.4.1 run on the card), the
+driver's bearers for the settings (wmmp.settings) and the runner
 (wmmp.runner.Runner), and serves the service console (wmmp.consoletask).
 
 Restarts.  An engine "restart" event (a CONFIG_SET or local setting that
@@ -57,10 +58,6 @@ from wmmp.errors import WmmpError
 from wmmp.supervise import Backoff, supervise
 
 _LOGGED = ("boot", "state", "alarm", "restart", "registered", "sim")
-
-
-class NoIdentity(WmmpError):
-    """Neither the SIM nor the store gives an IMSI (SIM missing or locked)."""
 
 
 def _print(text):
@@ -202,16 +199,15 @@ class Device:
             self.term = None          # after a failure the next start is a fresh boot
 
     def _terminal(self, s):
-        # TODO(async SIM): remove this guard once the engine that awaits an async SIM
-        # (Terminal.sim_jobs, driven by the runner) is committed; the driver is the SIM.
-        sim = self.drv if hasattr(E.Terminal, "sim_jobs") else None
+        # The IMSI read at power-on, else the one registered with: the engine's SIM
+        # guard reads the card again (after PIN1, 4.4.1.1) before anything is sent.
         imsi = self.ident.get("imsi") or _text(self.params.get("imsi")) or ""
-        if not imsi and sim is None:
-            raise NoIdentity("no IMSI: SIM missing or locked, and none stored")
         cfg = E.Config(self.ident["imei"], imsi, serial=s["serial"],
                        software_version=s["software_version"],
                        platform_numbers=tuple(s["platform_numbers"]), session_key=s["session_key"])
-        return E.Terminal(cfg, self.params, cellular.profile(self.kind, self.drv), sim=sim)
+        # the driver is the SIM: its SIM methods are coroutines (sim_async), the
+        # engine queues the 4.4.1 work and the runner drives it
+        return E.Terminal(cfg, self.params, cellular.profile(self.kind, self.drv), sim=self.drv)
 
     async def _session(self):
         s = settings.resolve(getattr(self.board, "SETTINGS", None), self.params)
