@@ -411,17 +411,23 @@ def test_reset_sim_blocked_pin_with_puk_then_login_reports_e020():
 
 
 def test_reset_sim_refused_when_the_card_waits_for_pin1():
-    # The PIN1 cannot be cleared without it: a clear refusal, nothing changed.
-    sim = S.SimulatedSim(F.IMSI, ICCID, F.IMEI, pin=PIN)
+    # 4.4.1.4: the PIN1 check cannot be cleared without PIN1: a clear refusal
+    # that names RESET SIM PIN1, nothing sent, nothing changed.
+    sim = S.SimulatedSim(F.IMSI, ICCID, F.IMEI, pin=PIN, puk=PUK)
     d = _provisioned()
     r = Rig(data=d, sim=sim)
     G.bind(r.flash, F.IMSI, F.IMEI)
     r.login()
-    assert r.say("RESET SIM").startswith("ERR sim_state SIM waits for PIN1")
+    assert r.say("RESET SIM").startswith("ERR need_pin SIM waits for PIN1 ")
+    assert "RESET SIM PIN1 <PIN1>" in r.replies[-1]
+    assert r.say("RESET SIM " + PUK).startswith("ERR need_pin ")
+    assert sim.pin_commands == 0 and sim.attempts() == (3, 10)
     assert G.read_tlvs(sim, r.flash, b"", [0xE00D]) == [(0xE00D, b"\x01")]
     assert "cleared_login" not in r.flash.load()
     sim.remove()
     assert r.say("RESET SIM").startswith("ERR sim_state no SIM card")
+    assert r.say("RESET SIM PIN1 " + PIN).startswith("ERR sim_state no SIM card")
+    _no_secret(r.replies + _audit_text(r))
 
 
 def test_reset_sim_without_a_sim_interface():
@@ -770,3 +776,282 @@ def test_rekey_through_a_live_params_while_the_engine_runs():
     assert r.say("REKEY %s x/2" % NEW.decode()).startswith("OK REKEY ")
     p.commit()
     assert p.storage.load()["secret_service"] == NEW and p.get("service_cred_id") == b"x/2"
+
+
+# -- RESET SIM PIN1: the card's real PIN1 from the technician (4.4.1.1, 4.4.1.4) ------
+
+def _live_rig(sim, pin=None):
+    """A console over live Params on a FlashStorage (the audit log stays readable)."""
+    d = _provisioned()
+    if pin is not None:
+        d["secret_pin1"] = pin
+    r = Rig(data=d, sim=sim)
+    p = PM.Params(r.flash)
+    r.store = p
+    r.con = CO.Console(p, lambda: r.state, sim=sim, firmware="FW1.2", imei=F.IMEI, production=False)
+    return r, p
+
+
+def test_reset_sim_pin1_recovers_a_card_whose_stored_pin_was_refused():
+    # 4.4.1.1: the card refused the stored PIN1 once; the boot stops in the alarm
+    # state and never sends it again.  4.4.1.4: after both checks the technician
+    # gives the card's real PIN1: entered under the never-lock rule, stored, the
+    # E018 count cleared; then the binding and the PIN1 check are cleared and the
+    # next LOGIN reports E020 = 0x80 (appendix E g).
+    sim = S.SimulatedSim(F.IMSI, ICCID, F.IMEI, pin=PIN, puk=PUK)
+    r, p = _live_rig(sim, b"1357")
+    G.bind(p, F.IMSI, F.IMEI)
+    t = _guarded_engine(sim, p)
+    assert t.state_name == "alarm" and sim.attempts() == (2, 10) and sim.pin_commands == 1
+    r.state = (t.state_name, t.alarms)
+    assert r.say("RESET SIM PIN1 " + PIN).startswith("ERR need_auth ")
+    r.login()
+    assert "sim=SIM_PIN pin1=on pin1_left=2 puk1_left=10 pin1_errors=1/3 bind=1 " in r.say("STATUS")
+    r.state = ("online", [])
+    assert r.say("RESET SIM PIN1 " + PIN).startswith("ERR state ")
+    r.state = (t.state_name, t.alarms)
+    assert sim.pin_commands == 1
+    assert r.say("reset sim pin1 " + PIN) == "OK RESET SIM cleared=0x80 bind=0 pin1=off next=login-e020"
+    assert sim.pin_state() == S.READY and not sim.pin_enabled() and sim.attempts() == (3, 10)
+    assert p.get("secret_pin1") == PIN.encode() and G.pin1_errors(p) == (3, 0)
+    assert p.get("cleared_login") == bytes([K.CLEARED_PIN1]) and r.con.events() == [("reset", "sim", 0x80)]
+    assert "sim=READY pin1=off pin1_left=3 puk1_left=10 pin1_errors=0/3 bind=0 " in r.say("STATUS")
+    audit = _audit_text(r)
+    assert "console_reset_sim binding removed, PIN1 check off (PIN1 from the technician): E020=0x80 at LOGIN" \
+        in audit and [a for a in audit if a.startswith("sim_recover ")]
+    _no_secret(r.replies + audit)
+    sim.power_cycle()
+    t2 = _guarded_engine(sim, p)
+    login = F.Platform().read(F.only(t2.outgoing())[1], ts=0)
+    assert login.command == C.LOGIN and login.tlv(0xE020) == b"\x80"
+
+
+def test_reset_sim_pin1_wrong_pin_then_never_lock():
+    # 4.4.1.1 never-lock rule for the technician's PIN1 too: a wrong one is
+    # refused by the card (attempts left in the reply) and nothing is cleared;
+    # with 1 attempt left nothing is sent (the card would need PUK1).
+    sim = S.SimulatedSim(F.IMSI, ICCID, F.IMEI, pin=PIN, puk=PUK)
+    r, p = _live_rig(sim, b"1357")
+    G.bind(p, F.IMSI, F.IMEI)
+    _guarded_engine(sim, p)                                 # stored PIN1 refused: 2 left
+    r.login()
+    out = r.say("RESET SIM PIN1 8642")
+    assert out.startswith("ERR sim WrongPin: ") and out.endswith(" left=1"), out
+    assert sim.attempts() == (1, 10) and p.get("secret_pin1") == b"1357"
+    assert G.read_tlvs(sim, p, b"", [0xE00D]) == [(0xE00D, b"\x01")]
+    assert p.get("cleared_login") is None and r.con.events() == []
+    n = sim.pin_commands
+    assert r.say("RESET SIM PIN1 " + PIN).startswith("ERR sim WouldLock: SIM_has_1_PIN1_attempt")
+    assert sim.pin_commands == n and sim.pin_state() == S.SIM_PIN
+    assert "console_reset_sim failed: WrongPin" in _audit_text(r)
+    _no_secret(r.replies + _audit_text(r))
+
+
+def test_reset_sim_pin1_syntax_and_card_states():
+    # 4.4.1.4: RESET SIM [<PUK1>] | RESET SIM PIN1 <4-8 digits>; bad forms are
+    # refused before anything is checked or sent; a blocked PIN1 needs the PUK1.
+    sim = S.SimulatedSim(F.IMSI, ICCID, F.IMEI, pin=PIN, puk=PUK)
+    r = Rig(data=_provisioned(), sim=sim)
+    r.login()
+    for line in ("RESET SIM PIN1", "RESET SIM PIN1 12", "RESET SIM PIN1 123456789", "RESET SIM PIN1 12a4",
+                 "RESET SIM PIN 2468", "RESET SIM PIN1 2468 5"):
+        assert r.say(line).startswith("ERR syntax "), line
+    assert sim.pin_commands == 0
+    for bad in ("1111", "2222", "3333"):
+        try:
+            sim.enter_pin(bad)
+        except S.WrongPin:
+            pass
+    assert r.say("RESET SIM PIN1 " + PIN).startswith("ERR need_puk PIN1 is blocked")
+    assert sim.pin_commands == 3
+    _no_secret(r.replies + _audit_text(r))
+
+
+def test_reset_sim_pin1_on_a_ready_card_with_no_stored_pin():
+    # 4.4.1.4: the PIN1 check is on, the card is READY, no PIN1 is stored (RESET
+    # SIM alone cannot switch it off): the technician's PIN1 switches it off
+    # (4.4.1.2: verified on the card first), then it is the stored PIN1.
+    sim = S.SimulatedSim(F.IMSI, ICCID, F.IMEI, pin=PIN, puk=PUK)
+    sim.enter_pin(PIN)
+    r = Rig(data=_provisioned(), sim=sim)
+    G.bind(r.flash, F.IMSI, F.IMEI)
+    r.login()
+    assert r.say("RESET SIM").startswith("ERR sim PIN1 check is on and no PIN1 is stored: RESET SIM PIN1")
+    assert r.say("RESET SIM PIN1 8642").startswith("ERR sim WrongPin: ")
+    assert G.read_tlvs(sim, r.flash, b"", [0xE00D]) == [(0xE00D, b"\x01")]      # nothing cleared
+    assert r.say("RESET SIM PIN1 " + PIN) == "OK RESET SIM cleared=0x80 bind=0 pin1=off next=login-e020"
+    assert not sim.pin_enabled() and G.stored_pin1(r.flash) == PIN.encode()
+    assert G.read_tlvs(sim, r.flash, b"", [0xE00D]) == [(0xE00D, b"\x00")]
+    _no_secret(r.replies + _audit_text(r))
+
+
+# -- an asynchronous SIM (a modem driver): SIM jobs --------------------------------------
+
+class _DeferredSim(S.SimulatedSim):
+    """A SIM that says it is asynchronous (as the modem drivers do): the console
+    must hand its SIM work out as jobs instead of calling it."""
+    sim_async = True
+
+
+def _serve(con, sim, now=T0):
+    """What the firmware does with the console's SIM jobs (run here on the
+    synchronous card underneath, so the test runs on every port): the replies."""
+    out = b""
+    while True:
+        jobs = con.sim_jobs()
+        if not jobs:
+            return out.decode()
+        for job, done in jobs:
+            try:
+                res, err = G.run(job, sim), None
+            except WmmpError as e:
+                res, err = None, e
+            out += con.sim_done(done, res, err, now)
+
+
+def test_async_sim_status_and_ident_answer_when_the_job_is_done():
+    # 4.4.1: STATUS's SIM fields and IDENT come from a SIM whose methods are
+    # coroutines: feed() hands the reads out as one job and answers nothing
+    # yet; sim_done() returns the line a synchronous SIM gives at once.
+    sync = Rig(data=_provisioned(), sim=S.SimulatedSim(F.IMSI, ICCID, F.IMEI, pin=PIN, puk=PUK))
+    sim = _DeferredSim(F.IMSI, ICCID, F.IMEI, pin=PIN, puk=PUK)
+    r = Rig(data=_provisioned(), sim=sim)
+    assert sync.con.sim_jobs() == [] and not sync.con.busy()
+    assert r.con.feed(b"STATUS\r\n", T0) == b"" and r.con.busy()
+    jobs = r.con.sim_jobs()
+    assert len(jobs) == 1 and r.con.sim_jobs() == []
+    out = r.con.sim_done(jobs[0][1], G.run(jobs[0][0], sim), None, T0 + 1).decode()
+    assert not r.con.busy() and sim.pin_commands == 0
+    assert out == sync.con.feed(b"STATUS\r\n", T0 + 1).decode()
+    assert "sim=SIM_PIN pin1=on pin1_left=3 puk1_left=10 pin1_errors=0/3 bind=0 " in out
+    assert r.con.feed(b"IDENT\n", T0) == b""
+    assert _serve(r.con, sim) == sync.con.feed(b"IDENT\n", T0).decode()
+    assert r.con.sim_done(jobs[0][1], None, None, T0) == b""        # an old done: ignored
+
+
+def test_async_sim_gives_the_same_replies_audit_and_e020_as_a_synchronous_one():
+    # 4.4.1.1 / 4.4.1.4 through SIM jobs: the card asks for PIN1 and none is
+    # stored (the boot alarmed); RESET SIM is refused, a wrong PIN1 from the
+    # technician is refused by the card, the right one recovers it and the
+    # binding and PIN1 check are cleared (E020 0x80).  Replies, audit entries,
+    # the E020 mark, the reset event and the PIN commands are those of a
+    # synchronous SIM.
+    script = ["STATUS", "IDENT", "RESET SIM", "RESET SIM PIN1 8642", "STATUS", "RESET SIM PIN1 " + PIN,
+              "STATUS", "RESET SIM"]
+    seen = []
+    for cls in (S.SimulatedSim, _DeferredSim):
+        sim = cls(F.IMSI, ICCID, F.IMEI, pin=PIN, puk=PUK)
+        r = Rig(data=_provisioned(), sim=sim)
+        G.bind(r.flash, F.IMSI, F.IMEI)
+        assert G.SimGuard(sim, r.flash).boot().state == G.ALARM
+        r.login()
+        replies = []
+        for line in script:
+            out = r.con.feed(line.encode() + b"\n", T0 + 1).decode()
+            if cls is _DeferredSim:
+                assert out == "" and r.con.busy(), line
+            replies.append(out + _serve(r.con, sim, T0 + 1))
+        seen.append((replies, _audit_text(r), r.flash.load().get("cleared_login"), r.con.events(),
+                     sim.pin_commands, sim.pin_state(), sim.pin_enabled()))
+    assert seen[0] == seen[1]
+    replies = seen[1][0]
+    assert replies[2].startswith("ERR need_pin ")
+    assert replies[3].startswith("ERR sim WrongPin: ") and replies[3].endswith(" left=2\r\n")
+    assert replies[5] == replies[7] == "OK RESET SIM cleared=0x80 bind=0 pin1=off next=login-e020\r\n"
+    assert "sim=READY pin1=off pin1_left=3 puk1_left=10 pin1_errors=0/3 bind=0 " in replies[6]
+    assert seen[1][2:5] == (b"\x80", [("reset", "sim", 0x80)] * 2, 3)    # wrong, right, check off
+    _no_secret(replies + seen[1][1])
+
+
+def test_async_sim_unblock_with_puk():
+    # 4.4.1.4 case 3 through a SIM job: PUK1 + the stored PIN1, then cleared.
+    sim = _DeferredSim(F.IMSI, ICCID, F.IMEI, pin=PIN, puk=PUK)
+    for bad in ("1111", "2222", "3333"):
+        try:
+            sim.enter_pin(bad)
+        except S.WrongPin:
+            pass
+    d = _provisioned()
+    d["secret_pin1"] = PIN.encode()
+    r = Rig(data=d, sim=sim)
+    r.login()
+    assert r.con.feed(b"RESET SIM\n", T0) == b""
+    assert _serve(r.con, sim).startswith("ERR need_puk ")
+    assert r.con.feed(("RESET SIM " + PUK + "\n").encode(), T0) == b""
+    assert _serve(r.con, sim) == "OK RESET SIM cleared=0x80 bind=0 pin1=off next=login-e020\r\n"
+    assert sim.pin_state() == S.READY and not sim.pin_enabled() and sim.attempts() == (3, 10)
+    assert r.con.events() == [("reset", "sim", 0x80)]
+
+
+def test_async_sim_failure_gives_the_synchronous_errors():
+    # A SIM that cannot be asked (the modem stopped answering: a WmmpError from
+    # the driver) gives what a failing synchronous SIM gives: STATUS sim=unreadable,
+    # IDENT the stored identities, RESET SIM "ERR sim", audited, nothing cleared.
+    from wmmp.errors import WmmpError as WE
+    sim = _DeferredSim(F.IMSI, ICCID, F.IMEI, pin=PIN, puk=PUK, pin_enabled=False)
+    r = Rig(data=_provisioned(), sim=sim)
+    r.login()
+    fail = WE("modem not responding")
+    for line in ("STATUS", "IDENT", "RESET SIM"):
+        assert r.con.feed(line.encode() + b"\n", T0) == b""
+        (job, done), = r.con.sim_jobs()
+        r.replies.append(r.con.sim_done(done, None, fail, T0).decode())
+    assert "registered=yes sim=unreadable cleared=0x00 " in r.replies[-3]
+    assert r.replies[-2] == ("OK IDENT serial=M2MMAKER0000A1B2 imei=%s imsi=%s iccid=- fw=FW1.2 "
+                             "cred_id=-\r\n" % (F.IMEI, F.IMSI))
+    assert r.replies[-1] == "ERR sim WmmpError: modem_not_responding\r\n"
+    assert _audit_text(r)[-1] == "console_reset_sim failed: WmmpError"
+    assert "cleared_login" not in r.flash.load() and r.con.events() == []
+
+
+def test_async_sim_lines_wait_and_run_in_order():
+    # While a SIM job is pending, further lines (and the refusals of bad ones)
+    # wait and are answered in order after it; a line that needs the SIM again
+    # waits for its own job.  Past the hold, lines are not run: one ERR busy
+    # says how many, in their place.
+    sim = _DeferredSim(F.IMSI, ICCID, F.IMEI, pin=PIN, puk=PUK, pin_enabled=False)
+    r = Rig(data=_provisioned(), sim=sim)
+    assert r.con.feed(b"STATUS\nALARMS\n\x01bad\nIDENT\nHELP\n", T0) == b""
+    (job, done), = r.con.sim_jobs()
+    out = r.con.sim_done(done, G.run(job, sim), None, T0).decode().split("\r\n")
+    assert [x.split()[:2] for x in out[:-1]] == [["OK", "STATUS"], ["OK", "ALARMS"], ["ERR", "bad_char"]]
+    assert r.con.busy() and r.con.feed(b"BYE\n", T0) == b""        # IDENT's job is pending now
+    out = _serve(r.con, sim).split("\r\n")
+    assert [x.split()[:2] for x in out[:-1]] == [["OK", "IDENT"], ["OK", "HELP"], ["OK", "BYE"]]
+    assert not r.con.busy() and r.con.feed(b"ALARMS\n", T0).startswith(b"OK ALARMS")
+    assert r.con.feed(b"STATUS\n" + b"ALARMS\n" * (CO.HOLD + 3), T0) == b""
+    out = _serve(r.con, sim).split("\r\n")
+    assert len(out) == CO.HOLD + 3 and out[0].startswith("OK STATUS")
+    assert all(x.startswith("OK ALARMS") for x in out[1:CO.HOLD + 1])
+    assert out[CO.HOLD + 1].startswith("ERR busy 3 line(s) not run")
+    assert "console_refused busy n=3" in _audit_text(r)
+
+
+def test_async_sim_job_that_never_ends_is_answered_after_sim_wait():
+    # A job nobody runs (the firmware's SIM task died) or a SIM that never
+    # answers must not keep the console busy: after SIM_WAIT s the command is
+    # answered as a failed SIM.  A job no runner took never runs; one that ends
+    # late gets no second reply, but what it did is recorded (E020 0x80, audit,
+    # reset event), so the platform still learns of it (4.4.1.4).
+    sim = _DeferredSim(F.IMSI, ICCID, F.IMEI, pin=PIN, puk=PUK, pin_enabled=False)
+    r = Rig(data=_provisioned(), sim=sim)
+    r.login()
+    assert r.con.feed(b"RESET SIM\nALARMS\n", T0) == b""
+    assert r.con.feed(b"", T0 + CO.SIM_WAIT - 1) == b""
+    out = r.con.feed(b"", T0 + CO.SIM_WAIT).decode().split("\r\n")
+    assert out[0] == "ERR sim SimTimeout: no_SIM_runner_took_the_job_within_%d_s:_nothing_sent" % CO.SIM_WAIT
+    assert out[1].startswith("OK ALARMS") and r.con.sim_jobs() == [] and not r.con.busy()
+    assert "cleared_login" not in r.flash.load() and r.con.events() == []
+    t = T0 + CO.SIM_WAIT
+    r.login(t)
+    G.bind(r.flash, F.IMSI, F.IMEI)
+    assert r.con.feed(b"RESET SIM\n", t) == b""
+    (job, done), = r.con.sim_jobs()                              # taken by a runner ...
+    assert r.con.feed(b"", t + CO.SIM_WAIT).startswith(b"ERR sim SimTimeout: no_answer_from_the_SIM")
+    assert r.con.feed(b"ALARMS\n", t + CO.SIM_WAIT).startswith(b"OK ALARMS")
+    assert r.con.sim_done(done, G.run(job, sim), None, t + CO.SIM_WAIT + 1) == b""   # ... ends late
+    assert r.flash.load()["cleared_login"] == b"\x80" and r.con.events() == [("reset", "sim", 0x80)]
+    assert G.read_tlvs(sim, r.flash, b"", [0xE00D]) == [(0xE00D, b"\x00")]
+    audit = _audit_text(r)
+    assert "console_reset_sim failed: SimTimeout" in audit
+    assert audit[-1].startswith("console_reset_sim binding removed")

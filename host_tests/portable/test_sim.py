@@ -663,3 +663,28 @@ def test_recover_with_the_cards_pin_after_a_wrong_stored_pin():
     assert G.SimGuard(sim2, st2).boot().state == G.WORKING
     _raises(S.SimError, G.recover, sim2, st2, PIN)          # READY: nothing to recover
     assert G.clear(sim2, st2) and not sim2.pin_enabled()
+
+
+def test_status_job_reads_only():
+    # 4.4.1 / appendix E g E00D, E018: what the service console's STATUS shows
+    # of the SIM, read without a PIN command or a store write; a value that
+    # cannot be read is None, never an exception.
+    sim, st = _sim(), _store(pin="1357")
+    G.SimGuard(sim, st).boot()                           # wrong stored PIN: 1 refusal
+    G.bind(st, IMSI, IMEI)
+    n, saves = sim.pin_commands, st.saves
+    r = G.run(G.status_job(st), sim)
+    assert r == {"state": S.SIM_PIN, "pin1": True, "left": (2, 10), "errors": (3, 1), "bind": 1}
+    assert sim.pin_commands == n and st.saves == saves
+    st.data[G.KEY] = b"\x07" * 37                        # damaged record: guard values unknown
+    r = G.run(G.status_job(st), sim)
+    assert r["state"] == S.SIM_PIN and r["errors"] is None and r["bind"] is None
+    sim.remove()                                         # no card: its reads fail one by one
+    assert G.run(G.status_job(_store()), sim) == {"state": S.NO_SIM, "pin1": None, "left": None,
+                                                  "errors": (3, 0), "bind": 0}
+
+    class Dead:                                          # the modem stopped answering
+        def pin_state(self):
+            raise S.SimError("modem not responding")
+    assert G.run(G.status_job(_store()), Dead()) == {"state": None, "pin1": None, "left": None,
+                                                     "errors": None, "bind": None}

@@ -30,6 +30,16 @@ What was cleared is kept as E020 bits for the engine: RESET KEYS sets "cleared"
 (E020 in the next LOGIN).  Every refusal and reset goes to the audit log
 (refusals of malformed or unauthorised input at most AUDIT_BURST per minute, the
 rest counted), never with a secret or the text of an input line.
+
+The SIM (STATUS, IDENT, RESET SIM) is asked through SIM jobs (generators of
+(method, args) requests, wmmp.simguard): on a synchronous SIM they run at once;
+on an asynchronous one (simguard.is_async: the modem drivers) feed() queues the
+job and answers that command later: the firmware takes the jobs from
+sim_jobs(), runs each with simguard.run_async and hands the outcome to
+sim_done(done, result, err, now), which returns the reply.  Until then further
+lines wait (at most HOLD items, run in order afterwards; beyond that they are
+not run and get one "ERR busy"); a job not done within SIM_WAIT s is answered
+"ERR sim SimTimeout ...".
 """
 
 import struct
@@ -52,6 +62,8 @@ CRED_HEX = const(32)        # hex digits of a service credential given by PROVIS
 CRED_MIN_DIGITS = const(5)  # fewer different digits than this: a placeholder, refused
 ID_MAX = const(32)          # characters of a credential id
 PROVISION_WINDOW = const(600)   # s after boot PROVISION is accepted (factory switch on)
+HOLD = const(8)             # lines (or their refusals) kept while a SIM job is pending
+SIM_WAIT = const(120)       # s a SIM job may take before its command is answered as failed
 
 KEY_CREDENTIAL = "secret_service"
 KEY_FAILS = "console_fails"     # u16: wrong AUTH answers since the last right one
@@ -71,8 +83,13 @@ _KEY_TAGS = ((0xE025, K.CLEARED_UP_PASSWORD), (0xE027, 0), (0xE028, K.CLEARED_DO
              (0xE02A, 0), (0xE036, K.CLEARED_BASE_KEY), (0xE037, K.CLEARED_BASE_KEY),
              (0xE038, 0), (0xE039, 0))
 
-HELP = ("STATUS | IDENT | ALARMS | CHALLENGE | AUTH <32 hex> | RESET SIM [<PUK1>] | RESET KEYS | "
-        "AUDIT [<n>] | PROVISION <32 hex> [<id>] | REKEY <32 hex> [<id>] | BYE | HELP")
+HELP = ("STATUS | IDENT | ALARMS | CHALLENGE | AUTH <32 hex> | RESET SIM [<PUK1>] | RESET SIM PIN1 <PIN1> | "
+        "RESET KEYS | AUDIT [<n>] | PROVISION <32 hex> [<id>] | REKEY <32 hex> [<id>] | BYE | HELP")
+
+
+class SimTimeout(WmmpError):
+    """A console SIM job was not done within SIM_WAIT s (no runner took it, or
+    the SIM never answered)."""
 
 
 def hmac_md5(key, msg):
@@ -234,7 +251,8 @@ class Console:
     store           live Params (engine running) or a load()/save() storage
     state_provider  callable -> (state name, [alarm codes]), e.g.
                     lambda: (terminal.state_name, terminal.alarms)
-    sim             wmmp.sim interface (RESET SIM, STATUS, IDENT), or None
+    sim             wmmp.sim interface (RESET SIM, STATUS, IDENT), or None; when
+                    simguard.is_async(sim) its work is handed out by sim_jobs()
     rng             callable n -> n random bytes (default os.urandom)
     firmware, imei  shown by IDENT (imei when there is no SIM interface)
     production      True: disable_ctrl_c() now (MicroPython)
@@ -246,6 +264,8 @@ class Console:
 
     feed(data, now) -> bytes to write; events() -> [("reset", "sim"|"keys", bits)]
     (after a reset the application restarts the engine: Terminal.start).
+    Asynchronous SIM: sim_jobs() -> [(job, done)], sim_done(done, result, err,
+    now) -> bytes to write; busy() while a SIM job is pending.
     Counters: dropped (flood bytes), suppressed (audit entries not written)."""
 
     def __init__(self, store, state_provider, sim=None, rng=None, firmware="", imei=None,
@@ -279,6 +299,12 @@ class Console:
         self._window_lost = False   # the clock went back: no window until the next boot
         self._out = []
         self._events = []
+        self._jobs = []             # [(job, done)] not yet taken by sim_jobs()
+        self._pending = None        # done of the SIM job the console waits for
+        self._since = 0             # when it was queued
+        self._held = []             # lines (str), replies (bytes), a count of lines not run (int)
+        self._stale = []            # dones answered by the timeout, still out with a runner
+        self._mute = False          # True while such a late outcome is recorded
         self.now = None
         try:
             self.fails = self._stored_fails()
@@ -296,10 +322,93 @@ class Console:
         ev, self._events = self._events, []
         return ev
 
+    # -- SIM jobs --------------------------------------------------------------------
+    def busy(self):
+        """True while the console waits for a SIM job (see sim_jobs)."""
+        return self._pending is not None
+
+    def sim_jobs(self):
+        """[(job, done)] for an asynchronous SIM (at most one: the console waits
+        for each): run the job with simguard.run_async(job, sim), then pass its
+        outcome to sim_done(done, result, error, now)."""
+        jobs, self._jobs = self._jobs, []
+        return jobs
+
+    def sim_done(self, done, result, err, now):
+        """The outcome of a job from sim_jobs(): its result, or the WmmpError it
+        raised as `err`.  Returns the bytes to write: the command's reply, then
+        the replies of the lines that waited for it.  A job already answered by
+        the SIM_WAIT timeout gets no second reply, but what it did is recorded
+        (audit entries, E020 marks, reset events).  Never raises."""
+        # a time read before the job ended may be a little older than the last
+        # feed's: not a clock going back (feed() notices a real wrap)
+        self._clock(now if self.now is None or now >= self.now else self.now)
+        if done is not self._pending:
+            if done in self._stale:
+                self._stale.remove(done)
+                self._mute = True
+                try:
+                    self._finish(done, result, err)
+                finally:
+                    self._mute = False
+            return b""
+        self._pending = None
+        self._finish(done, result, err)
+        self._release()
+        return self._take()
+
+    def _sim_call(self, job, done):
+        """Run a SIM job for a command; done(result, err) writes its reply: at
+        once on a synchronous SIM, after sim_done() on an asynchronous one."""
+        from wmmp import simguard as G
+        if G.is_async(self.sim):
+            self._jobs.append((job, done))
+            self._pending = done
+            self._since = self.now
+            return
+        try:
+            r = G.run(job, self.sim)
+        except WmmpError as e:
+            done(None, e)
+            return
+        done(r, None)
+
+    def _finish(self, done, result, err):
+        try:
+            done(result, err)
+        except Exception as e:      # as for any command: the console carries on
+            self._err("internal", "command failed")
+            self._audit_limited("console_error", "%s" % type(e).__name__)
+
+    def _sim_timeout(self):
+        done = self._pending
+        self._pending = None
+        queued = [j for j in self._jobs if j[1] is done]
+        if queued:                  # never taken: it never runs, nothing was sent
+            self._jobs = [j for j in self._jobs if j[1] is not done]
+            queued[0][0].close()
+            e = SimTimeout("no SIM runner took the job within %d s: nothing sent" % SIM_WAIT)
+        else:                       # with a runner: its late outcome is still recorded
+            self._stale = self._stale[-3:] + [done]
+            e = SimTimeout("no answer from the SIM within %d s" % SIM_WAIT)
+        self._finish(done, None, e)
+        self._release()
+
+    def _release(self):
+        """Run what waited for the SIM job, in order, until another job starts."""
+        h = self._held
+        while h and self._pending is None:
+            item = h.pop(0)
+            if isinstance(item, bytes):
+                self._out.append(item)
+            elif isinstance(item, int):
+                self._refuse("busy", "%d line(s) not run: the console was waiting for the SIM" % item,
+                             "n=%d" % item)
+            else:
+                self._run(item)
+
     # -- input -------------------------------------------------------------------
-    def feed(self, data, now):
-        """Process bytes read from the line at monotonic time `now` (s); returns
-        the reply bytes.  Never raises on any input."""
+    def _clock(self, now):
         if self.now is not None and now < self.now:
             # the clock went back (a wrapped ticks counter): no authorisation, nonce
             # or wait may outlive it; the full wait starts again
@@ -309,11 +418,20 @@ class Console:
             self._win = None
             self._aw = None
             self._window_lost = True
+            self._since = now
         self.now = now
         if self._boot is None:
             self._boot = now
         if self._locked_until is None:
             self._locked_until = now + lock_delay(self.fails)
+
+    def feed(self, data, now):
+        """Process bytes read from the line at monotonic time `now` (s); returns
+        the reply bytes.  Never raises on any input.  With a SIM job pending,
+        feed(b"", now) also ends it after SIM_WAIT s."""
+        self._clock(now)
+        if self._pending is not None and now - self._since >= SIM_WAIT:
+            self._sim_timeout()
         if self._win is None or now - self._win >= 1:
             self._win = now
             self._used = 0
@@ -337,6 +455,9 @@ class Console:
                 self._flood_told = True
                 self._refuse("flood", "input over %d bytes/s: %d bytes dropped" % (BUDGET, extra),
                              "dropped=%d" % self.dropped)
+        return self._take()
+
+    def _take(self):
         out = b"".join(self._out)
         self._out = []
         return out
@@ -379,6 +500,12 @@ class Console:
             text = None
         if not text:
             return
+        if self._pending is not None:
+            self._hold(text)        # run after the SIM job, in order
+            return
+        self._run(text)
+
+    def _run(self, text):
         try:
             self._command(text.split())
         except Exception as e:      # the console must outlive any fault behind it
@@ -387,7 +514,24 @@ class Console:
 
     # -- output --------------------------------------------------------------------
     def _reply(self, text):
-        self._out.append(text.encode() + b"\r\n")
+        if self._mute:
+            return                  # a late job outcome: answered already
+        b = text.encode() + b"\r\n"
+        if self._pending is not None:
+            self._hold(b)           # a refusal of a line read meanwhile: after the job's reply
+        else:
+            self._out.append(b)
+
+    def _hold(self, item):
+        """Keep a line (str) or a reply (bytes) while a SIM job is pending; past
+        HOLD items only counted (answered by one ERR busy in their place)."""
+        h = self._held
+        if len(h) < HOLD:
+            h.append(item)
+        elif h and isinstance(h[-1], int):
+            h[-1] += 1
+        else:
+            h.append(1)
 
     def _ok(self, text):
         self._reply("OK " + text)
@@ -432,8 +576,8 @@ class Console:
             self._challenge()
         elif cmd == "AUTH":
             self._auth(args)
-        elif cmd == "RESET" and args and args[0].upper() == "SIM" and len(args) <= 2:
-            self._reset_sim(args[1] if len(args) == 2 else None)
+        elif cmd == "RESET" and args and args[0].upper() == "SIM" and len(args) <= 3:
+            self._reset_sim(args[1:])
         elif cmd == "RESET" and len(args) == 1 and args[0].upper() == "KEYS":
             self._reset_keys()
         elif cmd == "AUDIT" and len(args) <= 1:
@@ -474,14 +618,20 @@ class Console:
         return int(w) + (1 if w > int(w) else 0) if w > 0 else 0
 
     def _status(self):
+        if self.sim is None:
+            self._status_reply([])
+            return
+        from wmmp import simguard as G
+        self._sim_call(G.status_job(self.store),
+                       lambda r, err: self._status_reply(_sim_fields(r if err is None else None)))
+
+    def _status_reply(self, sim_parts):
         name, alarms, allowed = self._state()
         v = self.st.view()
         parts = ["state=" + name,
                  "alarms=" + (",".join("0x%04X" % a for a in alarms) or "none"),
                  "registered=" + ("yes" if v.get(KEY_REGISTERED) == b"\x01" else "no")]
-        sim = self.sim
-        if sim is not None:
-            parts += self._sim_status()
+        parts += sim_parts
         parts += ["cleared=0x%02X" % _int(v.get(KEY_CLEARED)),
                   "cleared_login=0x%02X" % _int(v.get(KEY_CLEARED_LOGIN)),
                   "credential=" + ("yes" if v.get(KEY_CREDENTIAL) else "no"),
@@ -492,47 +642,17 @@ class Console:
                   "auth_wait=%d" % self._wait()]
         self._ok("STATUS " + " ".join(parts))
 
-    def _sim_status(self):
-        from wmmp import simguard as G
-        sim = self.sim
-        out = []
-        try:
-            state = sim.pin_state()
-            out.append("sim=" + _word(state))
-        except WmmpError:
-            return ["sim=unreadable"]
-        try:
-            out.append("pin1=" + ("on" if sim.pin_enabled() else "off"))
-            left = sim.attempts()
-            out.append("pin1_left=%d puk1_left=%d" % (left[0], left[1]))
-        except WmmpError:
-            pass
-        try:
-            limit, count = G.pin1_errors(self.store)
-            out.append("pin1_errors=%d/%d" % (count, limit))
-            out.append("bind=%d" % G.read_tlvs(sim, self.store, b"", (0xE00D,))[0][1][0])
-        except WmmpError:
-            out.append("guard=unreadable")
-        return out
-
     def _ident(self):
+        if self.sim is None:
+            self._ident_reply({})
+            return
+        self._sim_call(_ident_job(), lambda r, err: self._ident_reply(r if err is None else {}))
+
+    def _ident_reply(self, read):
         v = self.st.view()
-        sim = self.sim
-        imei = self.imei
-        imsi = v.get("imsi")
-        iccid = None
-        if sim is not None:
-            for attr in ("imei", "imsi", "iccid"):
-                try:
-                    val = getattr(sim, attr)()
-                except WmmpError:
-                    continue
-                if attr == "imei":
-                    imei = val
-                elif attr == "imsi":
-                    imsi = val
-                else:
-                    iccid = val
+        imei = read.get("imei") or self.imei
+        imsi = read.get("imsi") or v.get("imsi")
+        iccid = read.get("iccid")
         self._ok("IDENT serial=%s imei=%s imsi=%s iccid=%s fw=%s cred_id=%s" % (
             _word(v.get(KEY_SERIAL)), _word(imei), _word(imsi), _word(iccid), _word(self.firmware),
             _word(v.get(KEY_CRED_ID) if v.get(KEY_CREDENTIAL) else None)))
@@ -658,42 +778,45 @@ class Console:
         self._events.append(("reset", "keys", bits))
         self._ok("RESET KEYS cleared=0x%02X next=register-0x04" % bits)
 
-    def _reset_sim(self, puk):
-        from wmmp import sim as S, simguard as G
-        if puk is not None:
-            try:
-                puk = S.check_puk(puk)
-            except WmmpError:
-                self._refuse("syntax", "PUK must be 8 digits", "RESET SIM PUK")
-                return
+    def _reset_sim(self, words):
+        """RESET SIM [<PUK1>] | RESET SIM PIN1 <PIN1> (words: what follows SIM)."""
+        from wmmp import sim as S
+        puk = pin = None
+        try:
+            if len(words) == 2 and words[0].upper() == "PIN1":
+                what = "PIN1"
+                pin = S.check_pin(words[1])
+            elif len(words) == 1 and words[0].upper() != "PIN1":
+                what = "PUK"
+                puk = S.check_puk(words[0])
+            elif words:
+                what = "args"
+                raise WmmpError("RESET SIM arguments")
+        except WmmpError:
+            self._refuse("syntax", "RESET SIM [<PUK1: 8 digits>] or RESET SIM PIN1 <PIN1: 4-8 digits>",
+                         "RESET SIM %s" % what)
+            return
         if not self._may_reset("SIM"):
             return
-        sim = self.sim
-        if sim is None:
+        if self.sim is None:
             self._refuse("sim", "no SIM interface on this terminal", "RESET SIM no interface")
             return
-        store = self.store
-        try:
-            state = sim.pin_state()
-            if state == S.SIM_PUK:
-                if puk is None:
-                    self._refuse("need_puk", "PIN1 is blocked: RESET SIM <PUK1>", "RESET SIM")
-                    return
-                new = G.stored_pin1(store) or self._new_pin()
-                G.unblock(sim, store, puk, new)
-            elif state != S.READY:
-                self._refuse("sim_state", _sim_hint(state), "RESET SIM sim=%s" % _word(state))
-                return
-            elif sim.pin_enabled() and G.stored_pin1(store) is None:
-                self._refuse("sim", "PIN1 check is on and no PIN1 is stored: nothing changed",
-                             "RESET SIM no stored PIN1")
-                return
-            G.clear(sim, store)
-        except WmmpError as e:
-            # e.g. the card refused the PUK (attempts left in the message), or the
-            # never-lock rule of 4.4.1.1 stopped a command; never carries a PIN
-            self.st.audit("console_reset_sim", "failed: %s" % type(e).__name__)
-            self._err("sim", "%s: %s" % (type(e).__name__, _word(str(e).replace(" ", "_"), 80)))
+        new = self._new_pin() if puk is not None else None
+        self._sim_call(_reset_sim_job(self.store, puk, pin, new),
+                       lambda r, err: self._reset_sim_done(r, err, pin is not None))
+
+    def _reset_sim_done(self, refusal, err, given_pin):
+        if err is not None:
+            # e.g. the card refused the PUK1 or PIN1 (attempts left in the reason),
+            # the never-lock rule of 4.4.1.1 stopped a command, or the SIM did not
+            # answer; never carries a PIN
+            self.st.audit("console_reset_sim", "failed: %s" % type(err).__name__)
+            left = getattr(err, "left", None)
+            self._err("sim", "%s: %s%s" % (type(err).__name__, _word(str(err).replace(" ", "_"), 80),
+                                           "" if left is None else " left=%d" % left))
+            return
+        if refusal is not None:
+            self._refuse(refusal[0], refusal[1], refusal[2])
             return
         try:
             self._mark(KEY_CLEARED_LOGIN, K.CLEARED_PIN1)
@@ -701,7 +824,8 @@ class Console:
             self.st.audit("console_reset_sim", "cleared; E020 report could not be saved")
             self._err("storage", "SIM security cleared but the E020 report could not be saved")
             return
-        self.st.audit("console_reset_sim", "binding removed, PIN1 check off: E020=0x80 at LOGIN")
+        self.st.audit("console_reset_sim", "binding removed, PIN1 check off%s: E020=0x80 at LOGIN" % (
+            " (PIN1 from the technician)" if given_pin else ""))
         self._events.append(("reset", "sim", K.CLEARED_PIN1))
         self._ok("RESET SIM cleared=0x%02X bind=0 pin1=off next=login-e020" % K.CLEARED_PIN1)
 
@@ -824,6 +948,68 @@ class Console:
         self._ok("AUDIT n=%d" % len(entries))
 
 
+
+
+def _sim_fields(r):
+    """STATUS words for a simguard.status_job result (None: the job failed)."""
+    if r is None or r.get("state") is None:
+        return ["sim=unreadable"]
+    out = ["sim=" + _word(r["state"])]
+    if r.get("pin1") is not None:
+        out.append("pin1=" + ("on" if r["pin1"] else "off"))
+    left = r.get("left")
+    if left is not None:
+        out.append("pin1_left=%d puk1_left=%d" % (left[0], left[1]))
+    errors = r.get("errors")
+    if errors is None or r.get("bind") is None:
+        out.append("guard=unreadable")
+    else:
+        out.append("pin1_errors=%d/%d" % (errors[1], errors[0]))
+        out.append("bind=%d" % r["bind"])
+    return out
+
+
+def _ident_job():
+    """IDENT's reads as a SIM job: {"imei", "imsi", "iccid": value} of those
+    the SIM and module answered."""
+    out = {}
+    for attr in ("imei", "imsi", "iccid"):
+        try:
+            out[attr] = yield (attr, ())
+        except WmmpError:
+            pass
+    return out
+
+
+def _reset_sim_job(store, puk, pin, new_pin):
+    """RESET SIM's SIM work (4.4.1.4) as a SIM job.  puk: PUK1 for a blocked
+    PIN1 (simguard.unblock; new_pin when no PIN1 is stored); pin: the card's
+    PIN1 from the technician (simguard.recover when the card asks for it, else
+    the PIN1 that switches the check off).  A technician's PIN/PUK is tried on
+    the card before anything is cleared.  None when cleared, else (code, reason,
+    audit detail) of a refusal (nothing sent); raises the WmmpError of a card
+    or guard refusal."""
+    from wmmp import sim as S, simguard as G
+    state = yield ("pin_state", ())
+    if state == S.SIM_PUK:
+        if puk is None:
+            return ("need_puk", "PIN1 is blocked: RESET SIM <PUK1>", "RESET SIM")
+        yield from G.unblock_job(store, puk, G.stored_pin1(store) or new_pin)
+    elif state == S.SIM_PIN:
+        if pin is None:
+            return ("need_pin", "SIM waits for PIN1 (the stored one is missing or refused): "
+                    "RESET SIM PIN1 <PIN1>; nothing changed", "RESET SIM sim=SIM_PIN")
+        yield from G.recover_job(store, pin)
+    elif state != S.READY:
+        return ("sim_state", _sim_hint(state), "RESET SIM sim=%s" % _word(state))
+    elif (yield ("pin_enabled", ())):
+        if pin is not None:
+            yield from G.enable_pin_job(store, pin, False)     # verified, then stored
+        elif G.stored_pin1(store) is None:
+            return ("sim", "PIN1 check is on and no PIN1 is stored: RESET SIM PIN1 <PIN1>; "
+                    "nothing changed", "RESET SIM no stored PIN1")
+    yield from G.clear_job(store)
+    return None
 
 
 def _closed_word(closed):

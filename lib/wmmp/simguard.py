@@ -43,8 +43,13 @@ as sent), bind, unbind, clear (E00D 0x02), unblock (PUK, technician); reads for
 SECURITY_CONFIG operation 0x02: read_tlvs (E002, E003, E00D, E016, E018).
 Every PIN1 command first verifies the old PIN on the card (the stored one: the
 factory default before the first change, 4.4.1.2 last paragraph) and obeys the
-same never-lock rule.  Audit entries go to store.audit() (or store.storage.audit)
-when there is one, and never carry a PIN.
+same never-lock rule.  For the technician (local console, 4.4.1.4), next to
+unblock: recover (the card's real PIN1 when the stored one was refused or is
+missing), and status_job, which reads what the console's STATUS shows (card
+state, PIN1 check, attempts left, E018, E00D) without sending a PIN or
+writing anything.
+Audit entries go to store.audit() (or store.storage.audit) when there is one,
+and never carry a PIN.
 """
 
 import struct
@@ -678,6 +683,39 @@ def pin1_errors(store):
     """(limit, count) of E018."""
     rec = _Box(store).rec()
     return rec.limit, rec.fails
+
+
+def status_job(store):
+    """What the service console's STATUS shows of the SIM (4.4.1; appendix E g
+    E00D, E018), as a dict; reads only (no PIN is sent, nothing is written) and
+    never raises for a SIM or store fault, a value it could not read is None:
+      "state"   pin_state() (None: the card could not be asked; then nothing
+                else is read from it)
+      "pin1"    pin_enabled() (bool)
+      "left"    attempts(): (pin1_left, puk1_left)
+      "errors"  (limit, count) of E018, from the guard record
+      "bind"    E00D (0 or 1), from the guard record"""
+    out = {"state": None, "pin1": None, "left": None, "errors": None, "bind": None}
+    try:
+        out["state"] = yield ("pin_state", ())
+    except WmmpError:
+        return out
+    try:
+        out["pin1"] = bool((yield ("pin_enabled", ())))
+    except WmmpError:
+        pass
+    try:
+        left = yield ("attempts", ())
+        out["left"] = (left[0], left[1])
+    except WmmpError:
+        pass
+    try:
+        rec = _Box(store).rec()
+        out["errors"] = (rec.limit, rec.fails)
+        out["bind"] = rec.bind
+    except WmmpError:
+        pass
+    return out
 
 
 def read_tlvs(sim, store, serial, tags):
