@@ -16,6 +16,7 @@ import tty
 import pytest
 
 from wmmp import console as CO, store as ST, fsio, sim as S, simguard as G, codes as K
+from wmmp.errors import WmmpError
 from wmmp_tools import tech
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,12 +30,20 @@ IMEI = "860000000000001"
 IMSI = "460001234567890"
 ICCID = "89860012345678901234"
 PUK = "11223344"
+PIN = "2468"
+
+
+class _AsyncSim(S.SimulatedSim):
+    """A SIM that says it is asynchronous, as the modem drivers do: the console
+    hands its work out as SIM jobs."""
+    sim_async = True
 
 
 class PtyTerminal:
     """A terminal's service console served on a pseudo-terminal: a thread reads
     the master side, feeds wmmp.console.Console with a clock the test can move,
-    and writes the replies back.  `path` is the slave device wmmp-tech opens."""
+    and writes the replies back; the console's SIM jobs (an asynchronous SIM)
+    are run there too.  `path` is the slave device wmmp-tech opens."""
 
     def __init__(self, store, sim=None, state=("online", []), **kw):
         self.state = state
@@ -63,8 +72,24 @@ class PtyTerminal:
                 continue
             self.seen += data
             out = self.console.feed(data, self.now())
+            out += self._sim_work()
             if out:
                 os.write(self.master, out)
+
+    def _sim_work(self):
+        """What the firmware's console task does with SIM jobs (here on the
+        synchronous card underneath an _AsyncSim)."""
+        out = b""
+        while True:
+            jobs = self.console.sim_jobs()
+            if not jobs:
+                return out
+            for job, done in jobs:
+                try:
+                    res, err = G.run(job, self.console.sim), None
+                except WmmpError as e:
+                    res, err = None, e
+                out += self.console.sim_done(done, res, err, self.now())
 
     def close(self):
         self._stop.set()
@@ -124,7 +149,7 @@ def wmmp_tech(*args, timeout=20):
 
 def _no_secret(*texts):
     for text in texts:
-        for s in (CRED, UP, DOWN, BASE, PUK.encode()):
+        for s in (CRED, UP, DOWN, BASE, PUK.encode(), PIN.encode()):
             assert s.decode() not in text
             assert s.hex() not in text.lower()
 
@@ -209,6 +234,64 @@ def test_reset_sim_allowed_in_alarm_state(tmp_path, cred_file):
         term.close()
 
 
+def _secret(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text + "\n")
+    p.chmod(0o600)
+    return str(p)
+
+
+def test_reset_sim_with_the_cards_pin1_from_a_file(tmp_path, cred_file):
+    # 4.4.1.1 / 4.4.1.4: the card asks for PIN1 and refused the stored one (the
+    # boot alarmed); the technician's PIN1 comes from --pin-file (never from the
+    # command line): RESET SIM PIN1 recovers the card, then the binding and the
+    # PIN1 check are cleared; E020 = 0x80 for the next LOGIN.  The console's SIM
+    # is asynchronous here (SIM jobs), as on a board with a modem.
+    flash = ST.FlashStorage(fsio.OsFS(), str(tmp_path / "state"))
+    d = _provisioned()
+    d["secret_pin1"] = b"1357"
+    flash.save(d)
+    G.bind(flash, IMSI, IMEI)
+    sim = _AsyncSim(IMSI, ICCID, IMEI, pin=PIN, puk=PUK)
+    assert G.SimGuard(sim, flash).boot().state == G.ALARM and sim.attempts() == (2, 10)
+    wrong = _secret(tmp_path, "wrongpin", "8642")
+    pin_file = _secret(tmp_path, "pin", PIN)
+    term = PtyTerminal(flash, sim=sim, state=("alarm", [K.ALARM_SELF_TEST_FAULT]))
+    try:
+        r = wmmp_tech("--port", term.path, "status")
+        assert r.rc == 0 and "SIM_PIN" in r.out and "pin1_left" in r.out, r.err
+        r = wmmp_tech("--port", term.path, "--credential-file", cred_file, "reset-sim")
+        assert r.rc == 1 and "need_pin" in r.err and "--pin-file" in r.err
+        r = wmmp_tech("--port", term.path, "--credential-file", cred_file, "--pin-file", wrong, "reset-sim")
+        assert r.rc == 1 and "WrongPin" in r.err and "left=1" in r.err and "8642" not in r.err
+        assert sim.attempts() == (1, 10)
+        r = wmmp_tech("--port", term.path, "--credential-file", cred_file, "--pin-file", pin_file,
+                      "reset-sim")
+        assert r.rc == 1 and "WouldLock" in r.err                  # 1 attempt left: nothing sent
+        assert sim.attempts() == (1, 10) and sim.pin_state() == S.SIM_PIN
+    finally:
+        term.close()
+    # again with a fresh card that refused the stored PIN1 once: the right PIN1 recovers it
+    flash.save(d)
+    G.bind(flash, IMSI, IMEI)
+    sim = _AsyncSim(IMSI, ICCID, IMEI, pin=PIN, puk=PUK)
+    assert G.SimGuard(sim, flash).boot().state == G.ALARM and sim.attempts() == (2, 10)
+    term = PtyTerminal(flash, sim=sim, state=("alarm", [K.ALARM_SELF_TEST_FAULT]))
+    try:
+        r = wmmp_tech("--port", term.path, "--credential-file", cred_file, "--pin-file", pin_file,
+                      "reset-sim")
+        assert r.rc == 0, r.err
+        assert "SIM security reset done" in r.out and "0x80 (PIN1 cleared)" in r.out
+        assert sim.pin_state() == S.READY and not sim.pin_enabled() and sim.attempts() == (3, 10)
+        assert flash.load()["cleared_login"] == b"\x80" and flash.load()["secret_pin1"] == PIN.encode()
+        assert G.read_tlvs(sim, flash, b"", [0xE00D]) == [(0xE00D, b"\x00")]
+        _no_secret(r.out, r.err, "\n".join("%s %s" % e[1:] for e in flash.audit_entries()),
+                   term.seen.decode().replace("PIN1 " + PIN, ""))
+        assert term.seen.count(PIN.encode()) == 1          # sent once, for RESET SIM PIN1
+    finally:
+        term.close()
+
+
 def test_wrong_credential_then_lockout_delay(term, cred_file, wrong_file, flash):
     # Issue 4: a wrong answer raises the persistent counter and the next AUTH waits
     # 2 s (then 4, 8 ...); during the wait even the right credential is refused.
@@ -266,6 +349,18 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, term, cred_file):
     bad.write_text("1234\n")
     r = wmmp_tech("--port", term.path, "--credential-file", cred_file, "--puk-file", str(bad), "reset-sim")
     assert r.rc == 2 and "must be 8 digits" in r.err and "1234" not in r.err
+    # a PIN1 that is not 4-8 digits, likewise; PIN and PUK files do not go together
+    bad.write_text("123\n")
+    r = wmmp_tech("--port", term.path, "--credential-file", cred_file, "--pin-file", str(bad), "reset-sim")
+    assert r.rc == 2 and "must be 4 to 8 digits" in r.err and "123\n" not in r.err
+    r = wmmp_tech("--port", term.path, "--credential-file", cred_file, "--pin-file", str(bad),
+                  "--puk-file", str(bad), "reset-sim")
+    assert r.rc == 2 and "do not go together" in r.err
+    r = wmmp_tech("--port", term.path, "--pin-file", str(bad), "status")
+    assert r.rc == 2 and "--pin-file is only for reset-sim" in r.err
+    r = wmmp_tech("--port", term.path, "--pin", "2468", "reset-sim")
+    assert r.rc == 2 and "2468" not in r.err
+    assert b"RESET" not in term.seen
     # no such port
     r = wmmp_tech("--port", str(tmp_path / "ttyNONE"), "status")
     assert r.rc == 2 and r.err.startswith("wmmp-tech: cannot open ") and len(r.err.splitlines()) == 1

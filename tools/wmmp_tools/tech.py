@@ -4,7 +4,7 @@ USB serial line (issue 4, "Local manual security reset"; sections 4.4.1.4 and
 
     wmmp-tech --port /dev/ttyACM0 status | ident | alarms
     wmmp-tech --port /dev/ttyACM0 [--credential-file F] audit | reset-keys
-    wmmp-tech --port /dev/ttyACM0 [--credential-file F] [--puk-file P] reset-sim
+    wmmp-tech --port /dev/ttyACM0 [--credential-file F] [--puk-file P | --pin-file P] reset-sim
     wmmp-tech credential --master-file M --imei IMEI [--generation N] --out FILE | --show
     wmmp-tech --port /dev/ttyACM0 provision --credential-file F [--cred-id ID]
     wmmp-tech --port /dev/ttyACM0 provision --master-file M [--imei IMEI] [--generation N]
@@ -12,7 +12,8 @@ USB serial line (issue 4, "Local manual security reset"; sections 4.4.1.4 and
     wmmp-tech --port /dev/ttyACM0 [--credential-file F] rekey --master-file M [--generation N]
 
 The per-device service credential is read from a file or asked for without
-echo; it is never taken from the command line and never printed (`credential
+echo (the SIM's PUK1 and PIN1 for reset-sim only from files); it is never
+taken from the command line and never printed (`credential
 --show` excepted).  Authentication never sends it: the terminal's CHALLENGE
 nonce is answered with HMAC-MD5(credential, nonce).  Only `provision` and
 `rekey` send a credential, once, to be stored (docs/CONSOLE.md, "Provisioning").
@@ -46,6 +47,7 @@ _NEEDS_AUTH = ("audit", "reset-sim", "reset-keys", "rekey")
 
 DERIVE_LABEL = b"wmmp-service-credential|"
 MASTER_MIN = 16                 # bytes of a master secret, at least
+RESET_SIM_WAIT = 30.0           # s RESET SIM may take at least (a modem's SIM answers AT commands slowly)
 GENERATION_MAX = 99999
 
 
@@ -193,6 +195,15 @@ def load_puk(path):
     return puk.decode()
 
 
+def load_pin(path):
+    """The SIM's PIN1 (4-8 digits) from a file: RESET SIM PIN1 when the card asks
+    for it and the terminal's stored PIN1 was refused or is missing."""
+    pin = read_secret_file(path, "PIN").strip()
+    if not 4 <= len(pin) <= 8 or not pin.isdigit() or not pin.isascii():
+        raise TechError("the PIN1 in %s must be 4 to 8 digits" % path)
+    return pin.decode()
+
+
 class Link:
     """The console line: send one command, read its reply."""
 
@@ -218,16 +229,18 @@ class Link:
         except Exception:
             pass
 
-    def ask(self, line):
-        """(data lines, final line) of one command; TechError on no answer."""
+    def ask(self, line, timeout=None):
+        """(data lines, final line) of one command; TechError on no answer
+        within `timeout` s (default: the link's)."""
+        timeout = self.timeout if timeout is None else timeout
         self.ser.write(line.encode("ascii") + b"\n")
         self.ser.flush()
         data = []
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + timeout
         while True:
             while b"\n" not in self._buf:
                 if time.monotonic() > deadline:
-                    raise TechError("no answer from the terminal within %g s" % self.timeout)
+                    raise TechError("no answer from the terminal within %g s" % timeout)
                 chunk = self.ser.read(256)
                 self._buf += chunk
                 if len(self._buf) > 65536:
@@ -353,11 +366,18 @@ def do_audit(link, out):
     print("(%d entries)" % len(data), file=out)
 
 
-def _reset(link, command, out, what):
-    _, final = link.ask(command)
+_RESET_HINTS = {
+    "need_puk": " (give the card's PUK1 with --puk-file)",
+    "need_pin": " (give the card's PIN1 with --pin-file)",
+}
+
+
+def _reset(link, command, out, what, timeout=None, hints=None):
+    _, final = link.ask(command, timeout)
     if not final.startswith("OK RESET"):
         code, reason = _err_parts(final)
-        raise TechError("terminal refused the %s reset: %s %s" % (what, code, reason), EXIT_REFUSED)
+        raise TechError("terminal refused the %s reset: %s %s%s" % (
+            what, code, reason, (hints or {}).get(code, "")), EXIT_REFUSED)
     pairs = _fields(final, "RESET")[1:]
     shown = [(k, _cleared_names(v) if k == "cleared" else v) for k, v in pairs if v]
     note = " ".join(k for k, v in pairs if not v)
@@ -520,6 +540,9 @@ def build_parser():
                    help="file holding the terminal's service credential (else asked for, not echoed)")
     p.add_argument("--puk-file", metavar="FILE", help="reset-sim: file holding the SIM's PUK1 (8 digits), "
                                                       "needed when PIN1 is blocked")
+    p.add_argument("--pin-file", metavar="FILE", help="reset-sim: file holding the SIM's PIN1 (4-8 digits), "
+                                                      "needed when the card asks for PIN1 and the terminal's "
+                                                      "stored PIN1 was refused or is missing")
     p.add_argument("--master-file", metavar="FILE",
                    help="credential, provision, rekey: file holding the operator's master secret "
                         "(mode 0600, at least %d bytes)" % MASTER_MIN)
@@ -549,6 +572,9 @@ def check_args(args):
         if value and cmd not in cmds:
             raise TechError("%s is only for %s" % (opt, " and ".join(cmds)))
     only("--puk-file", args.puk_file, ("reset-sim",))
+    only("--pin-file", args.pin_file, ("reset-sim",))
+    if args.puk_file and args.pin_file:
+        raise TechError("--puk-file and --pin-file do not go together: the card needs one or the other")
     only("--master-file", args.master_file, ("credential", "provision", "rekey"))
     only("--imei", args.imei, ("credential", "provision"))
     only("--out", args.out, ("credential",))
@@ -589,6 +615,7 @@ def run(args, out=None):
         return EXIT_OK
     # every file is read and checked before the port is opened
     puk = load_puk(args.puk_file) if args.puk_file else None
+    pin = load_pin(args.pin_file) if args.pin_file else None
     master = load_master(args.master_file) if args.master_file else None
     new = None
     if args.command == "provision" and args.credential_file:
@@ -618,7 +645,9 @@ def run(args, out=None):
                 elif args.command == "reset-keys":
                     _reset(link, "RESET KEYS", out, "access passwords and base key")
                 else:
-                    _reset(link, "RESET SIM" + (" " + puk if puk else ""), out, "SIM security")
+                    arg = (" " + puk) if puk else (" PIN1 " + pin) if pin else ""
+                    _reset(link, "RESET SIM" + arg, out, "SIM security",
+                           max(args.timeout, RESET_SIM_WAIT), _RESET_HINTS)
             finally:
                 _bye(link)
     finally:
