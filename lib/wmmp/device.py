@@ -133,9 +133,8 @@ class Device:
             st = PM.MemoryStorage()
             st.memory_error = True
             params = PM.Params(st)
-        if getattr(st, "memory_error", False):
-            self.log("device: damaged store record discarded %s: alarm 0x0011 at start"
-                     % (getattr(st, "discarded", ""),))
+        if getattr(st, "discarded", None):
+            self.log("device: damaged store record discarded %s: alarm 0x0011 at start" % (st.discarded,))
         self.storage = st
         self.params = params
 
@@ -310,7 +309,11 @@ class Device:
         wdt = self._call("watchdog")
         if wdt is not None:
             self._spawn("watchdog", lambda: self.watchdog_once(wdt))
-        stream = self.make_console()
+        try:
+            stream = self.make_console()
+        except Exception as e:        # no console is better than no terminal
+            self.log("device: console not started: %r" % (e,))
+            stream = None
         if stream is not None:
             self._spawn("console", lambda: self.console_once(stream))
         self._spawn("engine", self.engine_once)
