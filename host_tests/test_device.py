@@ -484,3 +484,24 @@ def test_console_reset_restarts_the_engine_or_the_board(tmp_path):
             dev.on_console_reset("sim", 0x80)
             assert r.board.resets == 1
     run(main())
+
+
+def test_the_watchdog_is_fed_while_the_loop_runs(tmp_path):
+    """board.watchdog() gives an object with feed(): a supervised task feeds it
+    every WATCHDOG_FEED s for as long as the asyncio loop runs."""
+    class Wdt:
+        feeds = 0
+
+        def feed(self):
+            Wdt.feeds += 1
+
+    async def main():
+        async with Rig(tmp_path, "bc95") as r:
+            r.board.watchdog = Wdt
+            r.board.WATCHDOG_FEED = 0.02
+            r.start()
+            await r.online()
+            n = Wdt.feeds
+            await asyncio.sleep(0.2)
+            assert n >= 1 and Wdt.feeds >= n + 5
+    run(main())
