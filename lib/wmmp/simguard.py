@@ -216,7 +216,17 @@ def run(job, sim):
 
 
 async def run_async(job, sim):
-    """Run a guard job against a SIM whose methods are coroutines."""
+    """Run a guard job against a SIM whose methods are coroutines.  A SIM with a
+    sim_lock (an asyncio.Lock: the modem drivers) runs one job at a time, so the
+    engine's and the console's jobs never interleave their PIN commands."""
+    lock = getattr(sim, "sim_lock", None)
+    if lock is None:
+        return await _run_async(job, sim)
+    async with lock:
+        return await _run_async(job, sim)
+
+
+async def _run_async(job, sim):
     val = err = None
     while True:
         done, r = _step(job, val, err)

@@ -291,6 +291,15 @@ class DriverBase:
 
     sim_async = True
 
+    @property
+    def sim_lock(self):
+        """One asyncio.Lock per driver: wmmp.simguard.run_async holds it for a
+        whole job (the engine's and the console's SIM work never interleave)."""
+        lock = getattr(self, "_sim_lock", None)
+        if lock is None:
+            lock = self._sim_lock = asyncio.Lock()
+        return lock
+
     async def _answers(self):
         try:
             await self.at.command("AT", timeout=1)
