@@ -769,6 +769,50 @@ def test_sms_off_by_default_and_pdu_sms_through_the_sms_centre():
     run(main())
 
 
+def test_data_only_outage_keeps_registration_and_sms():
+    """Fault injection for the SMS fallback (issue 5): set_outage(data_only=True)
+    takes the PDN away but not the registration: no +CEREG URC, +CGATT:0, no
+    address in +CGPADDR, AT+NSOST and AT+NSOCR answer +CME ERROR:30 (27.007 9.2
+    no network service), downlink lost, while AT+CMGS still reaches the SMS
+    centre; set_outage(False) gives the PDN back."""
+    async def main():
+        centre = await SmsCentre("127.0.0.1", 0).start()
+        platform = await SmsClient("127.0.0.1", centre.port, PLATFORM).connect()
+        server, sport = await peer()
+        emu, port, at, reboots = await rig(sms=True, smsc=("127.0.0.1", centre.port))
+        await wait_for(lambda: MSISDN in centre.attached())
+        await at.command("AT+CMEE=1")
+        await at.command("AT+CEREG=1")
+        s = await open_udp(at)
+        await at.command(nsost(s, sport, b"up"))
+        _, dev = await server.next()
+        emu.set_outage(True, data_only=True)
+        assert await urcs(at) == []                                  # still registered
+        assert await at.command("AT+CEREG?") == [b"+CEREG:1,1"]
+        assert await at.command("AT+CGATT?") == [b"+CGATT:0"]
+        assert await at.command("AT+CGPADDR") == [b"+CGPADDR:0"]
+        for cmd in (nsost(s, sport, b"x"), "AT+NSOCR=DGRAM,17,5684,1"):
+            with pytest.raises(CmeError) as e:
+                await at.command(cmd)
+            assert e.value.code == 30
+        server.t.sendto(b"into the void", dev)
+        await wait_for(lambda: emu.lost_downlink == 1)
+        pdu, n = PDU.encode_submit(PLATFORM, b"\x00\x1c\x10\x01alarm")
+        assert await at.command_with_prompt("AT+CMGS=%d" % n, PDU.to_hex(pdu), timeout=5,
+                                            final="+CMGS:", ctrl_z=True) == [b"+CMGS:0"]
+        assert await asyncio.wait_for(platform.recv(), 3) == (MSISDN, b"\x00\x1c\x10\x01alarm")
+        emu.set_outage(False)
+        assert await at.command("AT+CGATT?") == [b"+CGATT:1"]
+        await at.command(nsost(s, sport, b"back"))
+        assert (await server.next())[0] == b"back"
+        assert await open_udp(at, 5684) == 1
+        await done(emu, at)
+        server.t.close()
+        await platform.close()
+        await centre.close()
+    run(main())
+
+
 # -- over a pseudo-terminal ------------------------------------------------------------------------
 
 async def _pty_read_until(fd, token, timeout=5.0):

@@ -269,6 +269,30 @@ def test_loss_one_drops_everything():
     run(main())
 
 
+def test_lose_next_loses_exactly_the_matching_sms():
+    """lose_next(count, sender, to, match) (docs/SMSC.md "lose next"): a certain
+    loss of the next matching SMS only, for tests that need one lost message."""
+    async def main():
+        smsc = await centre()
+        a, b, c = await client(smsc, A), await client(smsc, B), await client(smsc, C)
+        smsc.lose_next(1, to=B, match=lambda data: data.startswith(b"key"))
+        smsc.lose_next(2, sender=C)
+        assert await a.send(B, b"first") == "delivered"       # does not match: delivered
+        assert await b.recv() == (A, b"first")
+        assert await a.send(B, b"key 1") == "delivered"       # the sender cannot tell
+        assert await a.send(B, b"key 2") == "delivered"       # the rule is used up
+        assert await b.recv() == (A, b"key 2")
+        for i in range(3):
+            await c.send(A, bytes([i]))
+        assert await a.recv() == (C, b"\x02")
+        assert [r["outcome"] for r in smsc.log] == ["delivered", "lost", "delivered", "lost", "lost",
+                                                    "delivered"]
+        with pytest.raises(ValueError):
+            smsc.lose_next(0)
+        await a.close(); await b.close(); await c.close(); await smsc.close()
+    run(main())
+
+
 def test_partial_loss_follows_the_rng():
     """Loss draws come from the given rng: a twin Random predicts which SMS are lost."""
     async def main():

@@ -78,15 +78,30 @@ class AtTally:
         return ", ".join("%s x%d" % kv for kv in sorted(self.seen.items()))
 
 
+async def _close_rig(rig):
+    """Stop what a rig started, in reverse order (also after a failed start)."""
+    if getattr(rig, "at", None) is not None:
+        rig.at.stop()
+    if getattr(rig, "stream", None) is not None:
+        rig.stream.close()
+    if getattr(rig, "pty", None) is not None:
+        rig.pty.close()
+    if getattr(rig, "emu", None) is not None:
+        await rig.emu.close()
+
+
 class Sim7600Rig:
     """The SIM7600 emulator on a pty, the AT engine on the other end through a
-    SerialStream, and the driver."""
+    SerialStream, and the driver.  emu / driver: extra keyword options of the
+    emulator (emu.sim7600.Options) and of the driver (modem.sim7600.Sim7600),
+    e.g. a short attach_wait for tests that cut the packet network."""
 
     name = "SIM7600"
 
-    def __init__(self, demo, smsc_port):
-        self.demo = demo
+    def __init__(self, smsc_port, emu=None, driver=None):
         self.smsc_port = smsc_port
+        self.emu_kw = dict(emu or {})
+        self.driver_kw = dict(driver or {})
         self.tally = AtTally()
 
     async def start(self, log):
@@ -96,57 +111,63 @@ class Sim7600Rig:
         from wmmp_tools.emu.ptyio import PtyPort
         from wmmp_tools.emu.sim7600 import Sim7600 as Emulator
         self.emu = Emulator(SimulatedSim(IMSI, ICCID, IMEI, pin_enabled=False), msisdn=MSISDN,
-                            smsc=("127.0.0.1", self.smsc_port), trace=self.tally)
+                            smsc=("127.0.0.1", self.smsc_port), trace=self.tally, **self.emu_kw)
         self.pty = PtyPort(self.emu).open()
         await self.emu.start()
         self.stream = TERM.SerialStream(self.pty.path).open()
         self.at = AtEngine(self.stream, log=log)
-        self.modem = Sim7600(self.at, apn="cmnet", log=log)
+        self.modem = Sim7600(self.at, **dict({"apn": "cmnet", "log": log}, **self.driver_kw))
         await self.modem.power_on()
         self.ident = await self.modem.identity()
         return self
 
     def bearers(self, args):
-        return TERM.modem_bearers(self.modem, args)
+        from wmmp import profile as P
+        bearers = TERM.modem_bearers(self.modem, args)
+        self.packet, self.sms = bearers[P.BEARER_PACKET], bearers[P.BEARER_SMS]
+        return bearers
 
     def crossed(self):
         seen = self.tally.seen
         return seen["AT+CIPSEND"] > 0 and seen["AT+CMGR"] + seen["AT+CMGL"] > 0
 
     async def close(self):
-        self.at.stop()
-        self.stream.close()
-        self.pty.close()
-        await self.emu.close()
+        await _close_rig(self)
 
 
 class Bc95Rig:
-    """The BC95 emulator (a BC95-G: TCP too; a network with SMS) on a pty, the AT
-    engine on the other end through a SerialStream at 9600 baud (MODEMS), and
-    the driver."""
+    """The BC95 emulator (a BC95-G: TCP too; a network with SMS unless emu says
+    sms=False) on a pty, the AT engine on the other end through a SerialStream
+    at 9600 baud (MODEMS), and the driver.  psm: the network grants power
+    saving after 1 s idle; emu / driver: extra keyword options of the emulator
+    (emu.bc95.Options) and of the driver (modem.bc95.Bc95)."""
 
     name = "BC95"
 
-    def __init__(self, demo, smsc_port):
-        self.demo = demo
+    def __init__(self, smsc_port, psm=False, emu=None, driver=None):
         self.smsc_port = smsc_port
+        self.psm = psm
+        self.emu_kw = dict(emu or {})
+        self.driver_kw = dict(driver or {})
         self.tally = AtTally()
 
     async def start(self, log):
         from wmmp.at import AtEngine
         from wmmp.modem import bc95
-        psm = {"psm_idle": 1.0, "rrc_idle": 0.5} if self.demo.psm else {}
+        psm = {"psm_idle": 1.0, "rrc_idle": 0.5} if self.psm else {}
         from wmmp.sim import SimulatedSim
         from wmmp_tools.emu.bc95 import Bc95 as Emulator
         from wmmp_tools.emu.ptyio import PtyPort
+        kw = dict({"sms": True, "tcp": True}, **psm)
+        kw.update(self.emu_kw)
         self.emu = Emulator(SimulatedSim(IMSI, ICCID, IMEI, pin_enabled=False), msisdn=MSISDN,
-                            smsc=("127.0.0.1", self.smsc_port), trace=self.tally, sms=True, tcp=True, **psm)
+                            smsc=("127.0.0.1", self.smsc_port), trace=self.tally, **kw)
         self.pty = PtyPort(self.emu).open()
         await self.emu.start()
         self.stream = TERM.SerialStream(self.pty.path, 9600).open()
         self.at = AtEngine(self.stream, parser=bc95.at_parser(), log=log)
-        self.modem = bc95.Bc95(self.at, log=log, on_psm=lambda on: log(
-            "bc95: %s power saving (+NPSMR)" % ("entered" if on else "left")))
+        self.modem = bc95.Bc95(self.at, **dict({"log": log, "on_psm": lambda on: log(
+            "bc95: %s power saving (+NPSMR)" % ("entered" if on else "left"))}, **self.driver_kw))
         await self.modem.power_on()
         self.ident = await self.modem.identity()
         return self
@@ -158,6 +179,7 @@ class Bc95Rig:
             packet = bc95.TcpBearer(self.modem, args.tcp[0], args.tcp[1])
         else:
             packet = bc95.UdpBearer(self.modem, args.udp[0], args.udp[1])
+        self.packet = packet
         self.sms = bc95.SmsBearer(self.modem, list(args.platform_number))
         return {P.BEARER_PACKET: packet, P.BEARER_SMS: self.sms}
 
@@ -167,10 +189,113 @@ class Bc95Rig:
                 and self.sms.received > 0 and seen["AT+CMGS"] > 0)
 
     async def close(self):
-        self.at.stop()
-        self.stream.close()
-        self.pty.close()
-        await self.emu.close()
+        await _close_rig(self)
+
+
+class Stack:
+    """What `make demo` starts, as one object the demo and the tests share
+    (host_tests/test_fallback_emulated.py drives it under injected outages):
+    the emulated SMS centre, the platform simulator with the demo unit's
+    subscription provisioned, optionally a modem emulator on a pty with its
+    driver (Sim7600Rig / Bc95Rig), and the terminal engine with its runner
+    (wmmp-term's build()), all on loopback.
+
+        st = Stack(state_dir, out, modem="sim7600", heartbeat=1,
+                   platform={...},      # extra platform Config options
+                   provision={...},     # extra subscription fields (force_sms)
+                   emu={...},           # extra emulator options
+                   driver={...},        # extra driver options (attach_wait)
+                   serial="M2MMAKER")   # 16 bytes, or the first 8 to have one assigned
+        await st.start()     # st.smsc, st.pf, st.op, st.rig, st.term, st.runner, st.tr
+        st.run()             # the runner's task (adjust st.term / st.runner before)
+        ...
+        await st.close()
+    """
+
+    def __init__(self, state_dir, out=sys.stdout, transport="udp", modem=None, psm=False, platform=None,
+                 provision=None, emu=None, driver=None, heartbeat=3, serial="M2MMAKER", t0=None, on_event=None):
+        if modem is not None and modem not in MODEMS:
+            raise ValueError("unknown modem %r (have: %s)" % (modem, ", ".join(MODEMS)))
+        self.state_dir = state_dir
+        self.out = out
+        self.transport = transport
+        self.modem = modem
+        self.psm = psm
+        self.platform_kw = dict(platform or {})
+        self.provision_kw = dict(provision or {})
+        self.emu_kw = emu
+        self.driver_kw = driver
+        self.heartbeat = heartbeat
+        self.serial = serial
+        self.t0 = time.monotonic() if t0 is None else t0
+        self.on_event = on_event
+        self.smsc = self.pf = self.op = self.rig = self.term = self.runner = self.task = None
+        self.tr = TERM.Transcript("terminal", out, self.t0)
+
+    async def start(self, say=lambda text: None):
+        self.smsc = smsc = SmsCentre("127.0.0.1", 0)
+        await smsc.start()
+        cfg = {"udp_port": 0, "tcp_port": 0, "smsc": ("127.0.0.1", smsc.port), "msisdn": PLATFORM_NUMBER,
+               "key_delay": 0.3}
+        cfg.update(self.platform_kw)
+        self.pf = pf = Platform(PlatformConfig(**cfg))
+        await pf.start()
+        self.op = Operator(pf)
+        await self.op.provision(dict({"imsi": IMSI, "msisdn": MSISDN}, **self.provision_kw))
+        say("SMS centre on 127.0.0.1:%d, platform UDP 127.0.0.1:%d TCP 127.0.0.1:%d (SMS number %s); "
+            "terminal uses %s%s" % (smsc.port, pf.udp_port, pf.tcp_port, PLATFORM_NUMBER, self.transport,
+                                    " through a %s" % self.modem.upper() if self.modem else ""))
+        port = pf.udp_port if self.transport == "udp" else pf.tcp_port
+        args = TERM.parser().parse_args([
+            "--" + self.transport, "127.0.0.1:%d" % port, "--smsc", "127.0.0.1:%d" % smsc.port,
+            "--msisdn", MSISDN, "--platform-number", PLATFORM_NUMBER, "--state", self.state_dir,
+            "--imei", IMEI, "--imsi", IMSI, "--serial", self.serial])
+        tr = self.tr
+        bearers = None
+        if self.modem is not None:
+            if self.modem == "sim7600":
+                rig = Sim7600Rig(smsc.port, self.emu_kw, self.driver_kw)
+            else:
+                rig = Bc95Rig(smsc.port, self.psm, self.emu_kw, self.driver_kw)
+            self.rig = rig
+            await rig.start(log=lambda text: tr._w("   modem  " + text))
+            i = rig.ident
+            say("modem: %s emulator on %s (pty), driver over AT: firmware %s, IMEI %s, "
+                "IMSI %s, ICCID %s" % (rig.name, rig.pty.path, i["firmware"], i["imei"], i["imsi"],
+                                       i["iccid"]))
+            args.imei, args.imsi = i["imei"], i["imsi"]
+            bearers = rig.bearers(args)
+        self.term, self.runner = TERM.build(args, tr, on_event=self.on_event, bearers=bearers)
+        # factory setting of the demo unit: a short heartbeat (0x0011)
+        self.term.params.set(0x0011, struct.pack(">I", self.heartbeat))
+        if self.rig is not None:
+            sig, cell = await self.rig.modem.update_radio(self.term.params)
+            say("modem: signal %s/100 (AT+CSQ), cell %s 0x%04X CI 0x%X (%s): TLVs 0x3007, "
+                "0x3006 go with LOGIN and HEART_BEAT"
+                % (sig, "LAC" if self.modem == "sim7600" else "TAC", cell[0], cell[1],
+                   "AT+CREG=2" if self.modem == "sim7600" else "AT+CEREG=2"))
+        return self
+
+    def run(self):
+        """Start the runner (opens the bearers, boots the terminal)."""
+        self.task = asyncio.create_task(self.runner.run())
+        return self.task
+
+    async def close(self):
+        if self.task is not None:
+            self.runner.stop()
+            await asyncio.sleep(0.1)
+            self.task.cancel()
+            try:
+                await self.task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self.rig is not None:
+            await self.rig.close()
+        if self.pf is not None:
+            await self.pf.close()
+        if self.smsc is not None:
+            await self.smsc.close()
 
 
 class Demo:
@@ -207,45 +332,14 @@ class Demo:
         return any(e[0] == name and e[1:1 + len(args)] == args for e in self.events)
 
     async def run(self, state_dir):
-        smsc = SmsCentre("127.0.0.1", 0)
-        await smsc.start()
-        pf = Platform(PlatformConfig(udp_port=0, tcp_port=0, smsc=("127.0.0.1", smsc.port),
-                                     msisdn=PLATFORM_NUMBER, key_delay=0.3))
-        await pf.start()
-        op = Operator(pf)
-        await op.provision({"imsi": IMSI, "msisdn": MSISDN})
-        self.say("SMS centre on 127.0.0.1:%d, platform UDP 127.0.0.1:%d TCP 127.0.0.1:%d (SMS number %s); "
-                 "terminal uses %s%s" % (smsc.port, pf.udp_port, pf.tcp_port, PLATFORM_NUMBER, self.transport,
-                                         " through a %s" % self.modem.upper() if self.modem else ""))
-        port = pf.udp_port if self.transport == "udp" else pf.tcp_port
-        args = TERM.parser().parse_args([
-            "--" + self.transport, "127.0.0.1:%d" % port, "--smsc", "127.0.0.1:%d" % smsc.port,
-            "--msisdn", MSISDN, "--platform-number", PLATFORM_NUMBER, "--state", state_dir,
-            "--imei", IMEI, "--imsi", IMSI, "--serial", "M2MMAKER"])
-        tr = TERM.Transcript("terminal", self.out, self.t0)
-        bearers = None
-        task = None
+        st = Stack(state_dir, self.out, self.transport, self.modem, self.psm, t0=self.t0,
+                   on_event=self.events.append)
         ok = False
         try:
-            if self.modem is not None:
-                self.rig = rig = (Sim7600Rig if self.modem == "sim7600" else Bc95Rig)(self, smsc.port)
-                await rig.start(log=lambda text: tr._w("   modem  " + text))
-                i = rig.ident
-                self.say("modem: %s emulator on %s (pty), driver over AT: firmware %s, IMEI %s, "
-                         "IMSI %s, ICCID %s" % (rig.name, rig.pty.path, i["firmware"], i["imei"], i["imsi"],
-                                                i["iccid"]))
-                args.imei, args.imsi = i["imei"], i["imsi"]
-                bearers = rig.bearers(args)
-            term, runner = TERM.build(args, tr, on_event=self.events.append, bearers=bearers)
-            term.params.set(0x0011, struct.pack(">I", 3))    # factory setting of the demo unit: 3 s heartbeat
-            if self.rig is not None:
-                sig, cell = await self.rig.modem.update_radio(term.params)
-                self.say("modem: signal %s/100 (AT+CSQ), cell %s 0x%04X CI 0x%X (%s): TLVs 0x3007, "
-                         "0x3006 go with LOGIN and HEART_BEAT"
-                         % (sig, "LAC" if self.modem == "sim7600" else "TAC", cell[0], cell[1],
-                            "AT+CREG=2" if self.modem == "sim7600" else "AT+CEREG=2"))
-            task = asyncio.create_task(runner.run())
-            ok = await self._scenario(pf, op, term, runner, tr)
+            await st.start(self.say)
+            self.rig = st.rig
+            st.run()
+            ok = await self._scenario(st.pf, st.op, st.term, st.runner, st.tr)
             if ok and self.rig is not None:
                 what = ("AT+CIPSEND out, SMS in by +CMTI/AT+CMGR" if self.modem == "sim7600" else
                         "AT+NSOST/NSOSD out, +NSONMI/AT+NSORF in, SMS out by AT+CMGS and in by +CMT")
@@ -253,14 +347,7 @@ class Demo:
                                      self.rig.crossed, 5)
                 self.say("modem: commands the module received: %s" % self.rig.tally.summary())
         finally:
-            if task is not None:
-                runner.stop()
-                await asyncio.sleep(0.1)
-                task.cancel()
-            if self.rig is not None:
-                await self.rig.close()
-            await pf.close()
-            await smsc.close()
+            await st.close()
         return ok and all(s for _, s in self.steps)
 
     async def _scenario(self, pf, op, term, runner, tr):

@@ -117,6 +117,7 @@ class SmsCentre:
     await close() stops it and drops every connection.  Fault injection: every SMS
     is held `delay_ms` before it is routed and is lost with probability `loss`
     (drawn from `rng`, a random.Random); change both with set_faults().
+    lose_next(count, sender, to, match) loses the next matching SMS for certain.
     pause(msisdn) holds delivery to that MSISDN (its SMS queue up) until resume().
     `log` lists every submitted SMS as a dict: time, id, from, to, length, outcome
     (and reason for a rejection); each change of outcome is also logged at INFO
@@ -135,6 +136,7 @@ class SmsCentre:
         self._attached = {}                                  # msisdn -> _Conn
         self._queues = collections.defaultdict(collections.deque)   # msisdn -> deque of sms
         self._paused = set()
+        self._lose = []                                      # [count, from, to, match] of lose_next()
         self._conns = set()
         self._handlers = set()
         self._ids = itertools.count(1)
@@ -154,6 +156,25 @@ class SmsCentre:
             if not 0.0 <= loss <= 1.0:
                 raise ValueError("loss must be within 0..1")
             self.loss = float(loss)
+
+    def lose_next(self, count=1, sender=None, to=None, match=None):
+        """Lose the next `count` accepted SMS (only those from `sender`, to `to`,
+        and whose user data satisfies match(data), when given), whatever the loss
+        probability: a deterministic loss for tests.  Rules add up; each SMS is
+        lost by at most one of them."""
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        self._lose.append([count, sender, to, match])
+
+    def _lose_rule(self, sms):
+        for r in self._lose:
+            if (r[1] is None or r[1] == sms["from"]) and (r[2] is None or r[2] == sms["to"]) \
+                    and (r[3] is None or r[3](sms["data"])):
+                r[0] -= 1
+                if r[0] <= 0:
+                    self._lose.remove(r)
+                return True
+        return False
 
     def pause(self, msisdn):
         """Hold delivery to `msisdn`: its SMS queue (up to 64) until resume()."""
@@ -317,7 +338,7 @@ class SmsCentre:
         target = self._attached.get(to)
         reply["status"] = DELIVERED if target is not None and to not in self._paused else QUEUED
         conn.write(reply)
-        if self.loss > 0.0 and self.rng.random() < self.loss:
+        if self._lose_rule(sms) or (self.loss > 0.0 and self.rng.random() < self.loss):
             self._outcome(rec, LOST)
         elif self.delay_ms > 0 or self._transit:
             due = time.monotonic() + self.delay_ms / 1000.0

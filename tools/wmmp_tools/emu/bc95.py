@@ -43,7 +43,8 @@ commands after boot).
 Fault injection (methods; `wmmp-emu bc95` has flags for them): faults
 (OutputFaults: dropped / delayed / corrupted output lines), inject() (raw
 noise), set_outage() (packet network gone: +CEREG stat 2, +CGATT:0, sends
-fail, downlink lost), set_signal(99) (no signal), reboot() / reboot_after() /
+fail, downlink lost; data_only=True: the PDN alone, registration and SMS
+stay), set_signal(99) (no signal), reboot() / reboot_after() /
 reboot_on() (a crash: the banner with a watchdog cause, no reply to the
 command in flight), lose_uplink() (datagrams the network loses:
 +NSOSTR status 0), swap_sim() / remove_sim(); the SMS centre's set_faults()
@@ -254,6 +255,7 @@ class Bc95(PduSms, Modem):
         self.rssi = options.rssi
         self.ber = options.ber
         self.outage = False
+        self.data_outage = False    # PDN gone, registration (and SMS) kept
         self._lose_uplink = 0
         self._next_cause = CAUSE_POWER_ON
         # counters
@@ -353,7 +355,10 @@ class Bc95(PduSms, Modem):
     def registered(self):
         return self._stat() in (1, 5)
 
-    attached = registered          # NB-IoT: registration is the EPS attach
+    def attached(self):
+        """Packet data usable.  NB-IoT: registration is the EPS attach, unless a
+        data-only outage (set_outage(data_only=True)) took the PDN away."""
+        return self.registered() and not self.data_outage
 
     def _camped(self):
         return self.booted and self.cfun == 1 and self.rssi != 99
@@ -882,6 +887,8 @@ class Bc95(PduSms, Modem):
             raise self._cme(CME_NOT_SUPPORTED if kind == "STREAM" else CME_BAD_PARAMS)
         lport = self._int(a[2], 0, 65535)
         recv = self._int(a[3], 0, 1) if len(a) > 3 and a[3] is not None else 1
+        if self.data_outage:
+            raise self._cme(CME_NO_NETWORK)     # no PDN, no address to bind (choice)
         if len(a) > 4 and a[4] is not None and a[4].upper() != "AF_INET":
             raise self._cme(CME_NOT_SUPPORTED)
         if lport and any(s is not None and s.lport == lport for s in self.socks):
@@ -1222,10 +1229,23 @@ class Bc95(PduSms, Modem):
 
     # ------------------------------------------------------------------ faults
 
-    def set_outage(self, on=True):
+    def set_outage(self, on=True, data_only=False):
         """Packet network outage: +CEREG stat 2 (searching), +CGATT:0, sends
-        ERROR, downlink lost; a network back re-attaches after reg_delay."""
-        self.outage = bool(on)
+        ERROR, downlink lost; a network back re-attaches after reg_delay.
+
+        data_only=True: only the packet data service goes (the network released
+        the PDN connection; the module stays registered, so SMS over NAS still
+        works where the network offers SMS): +CEREG unchanged and no URC,
+        +CGATT:0, no address in +CGPADDR, AT+NSOCR / AT+NSOST / AT+NSOSD
+        answer +CME ERROR:30 (no network service), downlink lost (choices: no
+        source describes a BC95 losing its PDN).  set_outage(False) ends
+        either kind."""
+        if on and data_only:
+            self.data_outage = True
+        elif on:
+            self.outage = True
+        else:
+            self.outage = self.data_outage = False
         self._reg_check()
 
     def set_signal(self, rssi, ber=99):
