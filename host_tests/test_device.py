@@ -231,6 +231,8 @@ def test_boots_registers_logs_in_and_answers_the_console(tmp_path, modem):
             assert st.startswith("OK STATUS state=online alarms=none registered=yes"), st
             assert ident.startswith("OK IDENT serial=M2MMAKER") and "imei=%s" % IMEI in ident, ident
             assert "fw=test-1" in ident
+            # the console reads the card through the driver (its SIM jobs, 4.4.1.4)
+            assert " sim=READY " in st and "pin1=off" in st and "imsi=%s" % IMSI in ident, (st, ident)
             assert any(l.startswith("device: %s firmware" % modem) for l in b.logs)
         st = FlashStorage(OsFS(), r.state_dir)
         assert PM.Params(st).get("registered") == b"\x01" and st.last_load == "ok"

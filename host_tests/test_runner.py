@@ -119,3 +119,70 @@ def test_runner_falls_back_to_sms_and_probes_the_packet_bearer():
     assert ("bearer", "sms") in events and ("bearer", "packet") in events
     assert sms.sent and F.command(sms.sent[0]) == C.LOGIN
     assert len(opens) >= 2                   # opened at start, then probed
+
+
+class _OrderBearer(MemBearer):
+    """Records when it was opened relative to the SIM's PIN1 entry."""
+
+    def __init__(self, kind, trail):
+        super().__init__(kind)
+        self.trail = trail
+
+    async def open(self):
+        self.trail.append("open %d" % self.kind)
+
+
+def test_runner_enters_pin1_before_opening_bearers_and_resumes():
+    # 4.4.1.1: the PIN1 check comes first: a module cannot attach (so a packet
+    # bearer cannot open) before PIN1 is entered, so the runner runs the engine's
+    # SIM jobs before it opens the bearers.  run(resume=True) restarts a running
+    # terminal in place (terminal.restarted: log in again) instead of booting it.
+    from wmmp import sim as S
+
+    trail = []
+
+    class Card:
+        """A SimulatedSim behind coroutines (as a modem driver offers it)."""
+        sim_async = True
+
+        def __init__(self, card):
+            self.card = card
+
+        def __getattr__(self, name):
+            f = getattr(self.card, name)
+
+            async def call(*a):
+                if name == "enter_pin":
+                    trail.append("pin")
+                return f(*a)
+            return call
+
+    async def main():
+        p = F.provisioned_params()
+        p.set("secret_pin1", b"1234")
+        card = Card(S.SimulatedSim(F.IMSI, "89860000000000000001", F.IMEI))
+        t = E.Terminal(E.Config(F.IMEI, F.IMSI, serial=b"M2MMAKER0000A1B2"), p, sim=card)
+        pkt = _OrderBearer(P.BEARER_PACKET, trail)
+        r = R.Runner(t, {P.BEARER_PACKET: pkt}, clock=lambda: 100.0, log=lambda s: None, poll=0.005)
+        task = asyncio.create_task(r.run())
+        for _ in range(200):
+            await asyncio.sleep(0.002)
+            if pkt.sent:
+                break
+        assert trail == ["pin", "open 2"]
+        assert F.Platform().read(pkt.sent[0], ts=0).command == C.LOGIN
+        r.stop()
+        await task
+        pkt.sent.clear()
+        t.state = E.S_ONLINE                # as if online when the restart came
+        r2 = R.Runner(t, {P.BEARER_PACKET: pkt}, clock=lambda: 200.0, log=lambda s: None, poll=0.005)
+        task = asyncio.create_task(r2.run(resume=True))
+        for _ in range(200):
+            await asyncio.sleep(0.002)
+            if pkt.sent:
+                break
+        assert trail.count("pin") == 1      # no second boot: no SIM checks again
+        assert F.Platform().read(pkt.sent[0], ts=0).command == C.LOGIN
+        r2.stop()
+        await task
+    asyncio.run(main())

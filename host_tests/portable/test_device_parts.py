@@ -13,6 +13,7 @@ import sys
 from wmmp import cellular, device, fsio, params as PM, profile as P, settings, store as ST
 from wmmp import uartstream as U
 from wmmp.supervise import Backoff, describe
+from wmmp.modem import packet_profile
 
 _n = [0]
 
@@ -142,7 +143,7 @@ def test_driver_bearers_and_packet_limit_per_module():
         bs = cellular.bearers(kind, drv, s)
         assert sorted(bs) == [P.BEARER_SMS, P.BEARER_PACKET]
         assert type(bs[P.BEARER_PACKET]).__name__ == "UdpBearer" and bs[P.BEARER_PACKET].port == 7301
-        assert cellular.profile(kind, drv).packet_message_max == limit
+        assert packet_profile(bs[P.BEARER_PACKET]).packet_message_max == limit
         tcp = cellular.bearers(kind, drv, settings.resolve({"host": "10.0.0.2", "tcp_port": 7302,
                                                              "transport": "tcp"}))
         assert list(tcp) == [P.BEARER_PACKET] and type(tcp[P.BEARER_PACKET]).__name__ == "TcpBearer"
@@ -152,26 +153,6 @@ def test_driver_bearers_and_packet_limit_per_module():
         assert False, "unknown module accepted"
     except ValueError:
         pass
-
-
-class _Term:
-    def __init__(self):
-        self.calls = []
-        self.packet_down = True
-
-    def restarted(self, now):
-        self.calls.append(("restarted", now))
-
-    def tick(self, now):
-        self.calls.append(("tick", now))
-
-
-def test_restart_proxy_turns_start_into_restarted():
-    t = _Term()
-    r = device._Resumed(t)
-    r.start(5)
-    r.tick(6)
-    assert t.calls == [("restarted", 5), ("tick", 6)] and r.packet_down is True
 
 
 class _Board:

@@ -1,11 +1,10 @@
 """The cellular module of a board, for wmmp.device: the AT engine and driver of
-its type, power-on with retries and back-off, the bearers and the packet
-limit the settings (wmmp.settings) ask for, and a new APN.  Portable.
+its type, power-on with retries and back-off, the bearers the settings
+(wmmp.settings) ask for, and a new APN.  Portable.
 
     at, drv = cellular.driver("sim7600", stream, log, apn="cmnet")
     ident = await cellular.bring_up("sim7600", drv, power, log)
     bearers = cellular.bearers("sim7600", drv, s)     # {kind: bearer}
-    profile = cellular.profile("sim7600", drv)
 
 `power` is None (the module is powered with the board) or (pin, level,
 pulse): the SIM7600's PWRKEY or the BC95's RESET line, driven to `level` for
@@ -83,16 +82,6 @@ def bearers(kind, drv, s):
     if s["platform_numbers"]:
         out[P.BEARER_SMS] = M.SmsBearer(drv, list(s["platform_numbers"]))
     return out
-
-
-def profile(kind, drv):
-    """The engine's profile with the module's largest datagram (SIM7600: one
-    AT+CIPSEND, 1500 bytes; BC95: udp_max, 1358 or 512 on old firmware): longer
-    messages go as sub-packets (appendix F)."""
-    if kind == "sim7600":
-        from wmmp.modem.sim7600 import SEND_MAX
-        return P.Profile(packet_message_max=SEND_MAX)
-    return P.Profile(packet_message_max=drv.udp_max)
 
 
 async def close_bearers(bs, log):

@@ -53,7 +53,8 @@ The board (a module or any object; only MODEM is required):
 import asyncio
 
 from wmmp import cellular, consoletask, settings
-from wmmp import engine as E, params as PM, runner as R
+from wmmp import engine as E, params as PM, profile as P, runner as R
+from wmmp.modem import packet_profile
 from wmmp.errors import WmmpError
 from wmmp.supervise import Backoff, supervise
 
@@ -66,21 +67,6 @@ def _print(text):
 
 def _text(v):
     return bytes(v).decode() if isinstance(v, (bytes, bytearray)) else v
-
-
-class _Resumed:
-    """The same Terminal handed to a new Runner after a restart with new bearers:
-    the Runner's start(now) becomes restarted(now) (log in again; the pending
-    CONFIG_SET report stays), everything else is the Terminal's."""
-
-    def __init__(self, term):
-        self._t = term
-
-    def start(self, now):
-        self._t.restarted(now)
-
-    def __getattr__(self, name):
-        return getattr(self._t, name)
 
 
 class Device:
@@ -150,9 +136,8 @@ class Device:
         if stream is None:
             return None
         from wmmp.console import Console
-        # TODO(async SIM): the console calls its SIM synchronously; the driver's SIM
-        # methods are coroutines, so RESET SIM and the sim= fields of STATUS/IDENT are
-        # not available on a board until wmmp.console can await them.
+        # the driver becomes its SIM once the module is up (engine_once); its SIM
+        # methods are coroutines: consoletask runs the console's SIM jobs
         self.console = Console(self.params, self.state, sim=None,
                                firmware=getattr(self.board, "FIRMWARE", ""),
                                production=getattr(self.board, "PRODUCTION", True),
@@ -191,13 +176,14 @@ class Device:
                 "ready" if self.ident.get("imsi") else "not readable"))
             if self.console is not None:
                 self.console.imei = self.ident.get("imei")
+                self.console.sim = self.drv
             while True:
                 await self._session()
         finally:
             await self._end_session()
             self.term = None          # after a failure the next start is a fresh boot
 
-    def _terminal(self, s):
+    def _terminal(self, s, profile):
         # The IMSI read at power-on, else the one registered with: the engine's SIM
         # guard reads the card again (after PIN1, 4.4.1.1) before anything is sent.
         imsi = self.ident.get("imsi") or _text(self.params.get("imsi")) or ""
@@ -206,7 +192,7 @@ class Device:
                        platform_numbers=tuple(s["platform_numbers"]), session_key=s["session_key"])
         # the driver is the SIM: its SIM methods are coroutines (sim_async), the
         # engine queues the 4.4.1 work and the runner drives it
-        return E.Terminal(cfg, self.params, cellular.profile(self.kind, self.drv), sim=self.drv)
+        return E.Terminal(cfg, self.params, profile, sim=self.drv)
 
     async def _session(self):
         s = settings.resolve(getattr(self.board, "SETTINGS", None), self.params)
@@ -214,20 +200,24 @@ class Device:
             self.log("device: APN %s: module restarted" % (s["apn"],))
         resume = self._restart == "config" and self.term is not None
         self._restart = None
-        if not resume:
-            self.term = self._terminal(s)
         self.settings = s
         self.bearers = cellular.bearers(self.kind, self.drv, s)
         if not self.bearers:
             self.log("device: no platform address nor SMS number configured")
+        # the module's largest datagram: longer messages go as sub-packets (appendix F)
+        profile = packet_profile(self.bearers.get(P.BEARER_PACKET))
+        if resume:
+            self.term.profile = profile
+        else:
+            self.term = self._terminal(s, profile)
         await self.update_radio()
         b = self.board
-        self.runner = R.Runner(_Resumed(self.term) if resume else self.term, self.bearers,
+        self.runner = R.Runner(self.term, self.bearers,
                                clock=self.clock, on_event=self._on_event,
                                on_message=getattr(b, "on_message", None),
                                on_restart=self._on_restart, log=self.log)
         self.sessions += 1
-        await self.runner.run()       # returns after runner.stop(): a restart
+        await self.runner.run(resume)     # returns after runner.stop(): a restart
         await self._end_session()
 
     async def _end_session(self):

@@ -163,13 +163,24 @@ class Runner:
             return
         self.t.bearer_restored(2, self.clock())
 
-    async def run(self):
-        """Open the bearers (all at once: a modem's NETOPEN can take over a
-        minute), boot the terminal and serve until stop()."""
+    async def run(self, resume=False):
+        """Boot the terminal (resume: it was running and restarts in place:
+        terminal.restarted, e.g. with new bearers after a configuration
+        change), run its SIM checks (4.4.1.1: the module cannot attach before
+        PIN1 is entered), open the bearers (all at once: a modem's NETOPEN can
+        take over a minute) and serve until stop()."""
+        now = self.clock()
+        if resume:
+            self.t.restarted(now)
+        else:
+            self.t.start(now)
+        try:
+            await self._sim_work()
+        except Exception as e:      # never fatal: the loop below retries nothing, the engine alarms
+            self.log("wmmp: SIM work failed: %r" % (e,))
         await asyncio.gather(*[self._open(kind, b) for kind, b in self.bearers.items()])
         for kind, b in self.bearers.items():
             self._tasks.append(asyncio.create_task(self._reader(kind, b)))
-        self.t.start(self.clock())
         while not self._stop:
             try:
                 now = self.clock()
