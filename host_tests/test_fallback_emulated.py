@@ -11,7 +11,9 @@ goes) and in the SMS centre (lose_next, set_faults delay).
 What the standard asks and where:
   4.2      a logical connection may mix bearers, but a request and its response
            use the same bearer (INTEROP 9);
-  4.3.4    heartbeats keep a long connection, a terminal missing them logs in anew;
+  4.3.4    heartbeats keep a long connection; heartbeat ACKs missing past a
+           threshold mean a communication failure (the engine then logs out
+           with reason 0x04 and logs in again);
   4.3.5    "for alarms caused by communication failures the terminal may report
            directly by SMS without being logged in";
   4.3.1 / appendix G a  REGISTER_ACK 0x02: register again by SMS; after
@@ -20,11 +22,11 @@ What the standard asks and where:
   appendix E d  statistics 0x2008 SMS sent, 0x2009 SMS that failed, 0x200A SMS
            received, 0x200B packet-bearer bytes.
 
-Each scenario runs once (a module fixture, at most ~20 s, short timeouts set
-through 0x0107, 0x002A, 0x0027 and the drivers' attach_wait) and the tests read
-what it recorded.  Tests marked xfail(strict) show engine/runner bugs this file
-found; the fixes are in their reasons (engine.py and runner.py are not edited
-here).
+Each scenario runs once (a module fixture: 5 to 15 s, cut off at 30 s; short
+timeouts set through 0x0107, 0x0026, 0x002A, 0x002B, 0x0027 and the drivers'
+attach_wait) and the tests read what it recorded.  Tests marked xfail(strict)
+show engine / runner bugs this file found; the fixes are in their reasons
+(engine.py and runner.py are not edited here).
 
 CPython only (asyncio.run, a pty, real sockets).
 """
@@ -191,7 +193,7 @@ class Rig:
         self.final_state = t.state_name
 
 
-def run_rig(rig, scenario, timeout=40):
+def run_rig(rig, scenario, timeout=30):
     async def main():
         await rig.start()
         try:
@@ -257,13 +259,11 @@ async def _sim7600_outage(r):
 
 @pytest.fixture(scope="module")
 def sim7600_outage(tmp_path_factory):
-    t0 = time.monotonic()
     rig = Rig(str(tmp_path_factory.mktemp("sim7600")), "sim7600",
               params={0x0107: timeouts(2, 3)},
               platform={"offline_factor": 60, "sms_timeout": 3.0, "packet_timeout": 2.0, "retries": 1},
               driver={"attach_wait": 0, "netopen_timeout": 3})
     run_rig(rig, _sim7600_outage)
-    rig.seconds = time.monotonic() - t0
     return rig
 
 
@@ -276,14 +276,14 @@ def test_sim7600_registers_and_logs_in_over_udp(sim7600_outage):
     assert [c["cmd"] for c in before if c["kind"] == SMS] == ["SECURITY_CONFIG", "SECURITY_CONFIG_ACK"]
     assert all(c["ok"] for c in before)
     assert pf_rows(r, "in", "udp", "LOGIN") and pf_rows(r, "out", "udp", "HEART_BEAT_ACK")
-    assert r.seconds < 25
 
 
 def test_sim7600_outage_moves_the_terminal_to_sms_after_the_threshold(sim7600_outage):
     """Issue 5: packet send failures past the threshold (engine.FALLBACK_AFTER)
     move new requests to SMS; no heartbeat goes by SMS; 4.3.4: the heartbeats
-    that could not be sent are missed ones, so the terminal logs out (0x04) and
-    in again, by SMS, and gets a session key by SMS."""
+    that could not be sent count as unanswered, so the engine declares a
+    communication failure and logs out (0x04) and in again, both by SMS, and
+    gets its session key by SMS."""
     r = sim7600_outage
     failed = r.carried_in(phase="outage", kind=PKT, direction="out", ok=False)
     assert [c["cmd"] for c in failed] == ["HEART_BEAT"] * E.FALLBACK_AFTER
@@ -404,7 +404,6 @@ async def _sim7600_register_by_sms(r):
 
 @pytest.fixture(scope="module")
 def sim7600_register_by_sms(tmp_path_factory):
-    t0 = time.monotonic()
     rig = Rig(str(tmp_path_factory.mktemp("sim7600reg")), "sim7600",
               params={0x0107: timeouts(2, 3), 0x0026: struct.pack(">H", 2),
                       0x002B: struct.pack(">II", 1, 1)},
@@ -412,7 +411,6 @@ def sim7600_register_by_sms(tmp_path_factory):
               platform={"sms_timeout": 3.0, "packet_timeout": 2.0, "retries": 1},
               driver={"attach_wait": 0, "netopen_timeout": 3})
     run_rig(rig, _sim7600_register_by_sms)
-    rig.seconds = time.monotonic() - t0
     return rig
 
 
@@ -451,7 +449,6 @@ def test_sim7600_sms_window_0026_expires_with_alarm_001c(sim7600_register_by_sms
     traps = [m for m in pf_rows(r, "out", None, "CONFIG_TRAP_ACK") if "0x001C" in m["note"]]
     assert len(traps) == 1
     assert r.platform_params[0x300D] == b"\x00\x1c" and r.platform_params[0x300C] == b"\x01"
-    assert r.seconds < 25
 
 
 # == SIM7600: a lossy, slow SMS centre while on SMS ==========================
@@ -478,13 +475,11 @@ async def _sim7600_lossy_smsc(r):
 
 @pytest.fixture(scope="module")
 def sim7600_lossy_smsc(tmp_path_factory):
-    t0 = time.monotonic()
     rig = Rig(str(tmp_path_factory.mktemp("sim7600smsc")), "sim7600",
               params={0x0107: timeouts(30, 2)},        # no 4.3.4 relogin inside the run
               platform={"offline_factor": 60, "sms_timeout": 2.0, "packet_timeout": 2.0, "retries": 2},
               driver={"attach_wait": 0, "netopen_timeout": 3})
     run_rig(rig, _sim7600_lossy_smsc)
-    rig.seconds = time.monotonic() - t0
     return rig
 
 
@@ -512,7 +507,6 @@ def test_sim7600_lost_sms_are_retransmitted_on_sms(sim7600_lossy_smsc):
     assert r.get_seconds >= 2.0                      # one platform SMS timeout, plus the delays
     # both SMS the module sent count as sent (the module cannot see the loss)
     assert r.stats[0x2008] == truth(r)[0x2008] and r.stats[0x2009] == 0
-    assert r.seconds < 25
 
 
 # == BC95 with SMS: PDN outage -> SMS -> back =================================
@@ -540,13 +534,11 @@ async def _bc95_outage(r):
 
 @pytest.fixture(scope="module")
 def bc95_outage(tmp_path_factory):
-    t0 = time.monotonic()
     rig = Rig(str(tmp_path_factory.mktemp("bc95")), "bc95",
               params={0x0107: timeouts(2, 3)},
               platform={"offline_factor": 60, "sms_timeout": 3.0, "packet_timeout": 2.0, "retries": 1},
               driver={"attach_wait": 0, "attach_poll": 0.2})
     run_rig(rig, _bc95_outage)
-    rig.seconds = time.monotonic() - t0
     return rig
 
 
@@ -575,7 +567,6 @@ def test_bc95_pdn_outage_falls_back_to_sms_and_returns(bc95_outage):
     want = truth(r)
     assert r.stats[0x2008] == want[0x2008] >= 3 and r.stats[0x200A] == want[0x200A] >= 3
     assert r.stats[0x2009] == 0 and r.stats[0x200B] >= want[0x200B]
-    assert r.seconds < 25
 
 
 # == BC95 on a network without SMS ============================================
@@ -616,10 +607,8 @@ async def _bc95_no_sms(r):
 
 @pytest.fixture(scope="module")
 def bc95_no_sms(tmp_path_factory):
-    t0 = time.monotonic()
     rig = _no_sms_rig(tmp_path_factory, "bc95nosms", {})
     run_rig(rig, _bc95_no_sms)
-    rig.seconds = time.monotonic() - t0
     return rig
 
 
@@ -644,7 +633,6 @@ def test_bc95_without_sms_survives_a_short_outage(bc95_no_sms):
     assert r.seen("bearer", "packet", phase="restore") and r.final_state == "online"
     assert r.platform_row["state"] == "online" and r.platform_row["last_bearer"] == "udp"
     assert not pf_rows(r, bearer="sms")
-    assert r.seconds < 25
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -682,10 +670,8 @@ async def _bc95_no_sms_long(r):
 
 @pytest.fixture(scope="module")
 def bc95_no_sms_long(tmp_path_factory):
-    t0 = time.monotonic()
     rig = _no_sms_rig(tmp_path_factory, "bc95nosmslong", {0x0027: b"\x01"})
     run_rig(rig, _bc95_no_sms_long)
-    rig.seconds = time.monotonic() - t0
     return rig
 
 
@@ -702,7 +688,6 @@ def test_bc95_without_sms_long_outage_ends_in_alarm_state(bc95_no_sms_long):
         not c["ok"] for c in r.carried_in(phase="outage", kind=SMS))
     assert r.seen("bearer", "packet", phase="restore")
     assert r.stats[0x2008] == 0 and r.stats[0x2009] == len(r.carried_in(kind=SMS)) > 0
-    assert r.seconds < 28
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -741,14 +726,12 @@ async def _probe_latency(r):
 
 @pytest.fixture(scope="module")
 def probe_latency(tmp_path_factory):
-    t0 = time.monotonic()
     # a packet network that takes 4 s to refuse the attach (driver attach_wait)
     rig = Rig(str(tmp_path_factory.mktemp("probe")), "sim7600", probe=1,
               params={0x0107: timeouts(30, 10)},
               platform={"offline_factor": 60, "sms_timeout": 10.0, "packet_timeout": 2.0, "retries": 0},
               driver={"attach_wait": 4, "netopen_timeout": 3})
     run_rig(rig, _probe_latency)
-    rig.seconds = time.monotonic() - t0
     return rig
 
 
@@ -761,7 +744,6 @@ def test_sms_requests_are_answered_while_the_packet_bearer_is_probed(probe_laten
     assert [o for o in r.opens if o["kind"] == PKT and not o["reader"] and o["phase"] == "outage"]
     assert r.carried_in(phase="get", kind=SMS, direction="out", cmd="CONFIG_GET_ACK", ok=True)
     assert r.latency < 9
-    assert r.seconds < 25
 
 
 @pytest.mark.xfail(strict=True, reason=(
