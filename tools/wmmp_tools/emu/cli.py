@@ -8,7 +8,8 @@ firmware's UART code or any pyserial program talks AT to it (issue 5).
              [--swap-at S:IMSI:ICCID] [--trace] ...
     wmmp-emu bc95 --pty [the same] [--tcp] [--udp-max N] [--boot-errors N]
              [--psm-idle S] [--rrc-idle S] [--no-autoconnect] [--no-npin]
-             [--npin-prefixed] [--sms] [--sms-off-cme] [--echo] ...
+             [--npin-prefixed] [--sms] [--sms-off-cme] [--echo]
+             [--data-outage-at S[:DUR]] ...
 
 Prints the slave device path (e.g. /dev/pts/7) on stdout as its first line and
 runs until SIGINT/SIGTERM.  While it runs, SIGUSR1 reboots the module and
@@ -163,6 +164,9 @@ def build_parser():
                    help="without --sms: +CME ERROR:4 instead of ERROR")
     b.add_argument("--cmti", action="store_true",
                    help="receive SMS into storage with +CMTI (default: +CMT direct delivery)")
+    b.add_argument("--data-outage-at", type=_at_for, action="append", default=[], metavar="S[:DUR]",
+                   help="from S seconds, for DUR seconds (or for good), the PDN alone is gone: "
+                        "sockets fail, registration and SMS stay")
     b.add_argument("--nsorf-remaining", choices=("socket", "datagram"), default="socket",
                    help="what NSORF's <remaining> counts (default: every unread byte)")
     # faults
@@ -240,6 +244,10 @@ async def _schedule(emu, args):
         events.append((t, "outage", True))
         if dur is not None:
             events.append((t + dur, "outage", False))
+    for t, dur in args.data_outage_at:
+        events.append((t, "data-outage", True))
+        if dur is not None:
+            events.append((t + dur, "data-outage", False))
     for t, dur in args.no_signal_at:
         events.append((t, "signal", 99))
         if dur is not None:
@@ -256,6 +264,8 @@ async def _schedule(emu, args):
             emu.reboot()
         elif what == "outage":
             emu.set_outage(arg)
+        elif what == "data-outage":
+            emu.set_outage(arg, data_only=True)
         elif what == "signal":
             emu.set_signal(arg)
         else:
@@ -291,6 +301,10 @@ def main(argv=None):
         args = build_parser().parse_args(argv)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 2
+    if args.data_outage_at and args.model != "bc95":
+        print("wmmp-emu: --data-outage-at is a BC95 option (a SIM7600 outage keeps SMS already)",
+              file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(name)s: %(message)s", stream=sys.stderr)
     try:
