@@ -3,7 +3,7 @@ response on one bearer, appendix E d 0x2008-0x200B per-bearer statistics).
 Portable."""
 import struct
 
-from wmmp import engine as E, commands as C, codes as K
+from wmmp import engine as E, commands as C, codes as K, params as PM
 from wmmp import profile as P
 import fakeplatform as F
 from test_engine_online import online
@@ -74,3 +74,59 @@ def test_statistics_per_bearer():
     assert t.params.get_int(0x2008) == 1 and t.params.get_int(0x2009) == 1
     t.receive(pf.make(C.CONFIG_GET, tlvs=[(0x0011, b"")], bearer=SMS, digest=False), SMS, clk.advance(1))
     assert t.params.get_int(0x200A) == 1 and t.params.get_int(0x200B) >= base > 0
+
+
+def test_failed_packet_send_is_not_counted_as_traffic():
+    # Appendix E d 0x200B counts packet-bearer traffic: the bytes of a message
+    # the bearer could not send leave the counter again (as a failed SMS moves
+    # from 0x2008 to 0x2009).
+    t, pf, clk = online()
+    base = t.params.get_int(0x200B)
+    t.report([(0x3007, b"\x20")], clk.t)
+    b, raw = F.only(t.outgoing())
+    assert b == PKT and t.params.get_int(0x200B) == base + len(raw)
+    t.bearer_failed(PKT, clk.t, len(raw))
+    assert t.params.get_int(0x200B) == base
+    t.bearer_failed(PKT, clk.t, 10 ** 6)            # never below zero
+    assert t.params.get_int(0x200B) == 0
+
+
+def test_login_given_up_during_an_outage_is_retried_when_the_packet_bearer_is_back():
+    # 4.3.2 login retries (0x0027) ran out while the network was gone (and the SMS
+    # bearer could not carry them): the terminal waits in the alarm state, and
+    # logs in again by itself as soon as the packet bearer works again.
+    p = F.provisioned_params()
+    p.set(0x0027, b"\x01")                          # one retry
+    clk, pf = F.Clock(), F.Platform()
+    pf.serial = b"M2MMAKER0000A1B2"
+    t = E.Terminal(E.Config(F.IMEI, F.IMSI, serial=pf.serial), p)
+    t.start(clk.t)
+    _fall_back(t, clk)
+    for _ in range(40):
+        clk.advance(30)
+        t.tick(clk.t)
+        t.outgoing()
+        if t.state == E.S_ALARM:
+            break
+    assert t.state == E.S_ALARM and K.ALARM_PLATFORM_CONNECT_FAILED in t.alarms
+    t.bearer_restored(PKT, clk.t)
+    b, raw = F.only([o for o in t.outgoing() if F.command(o[1]) == C.LOGIN])
+    assert b == PKT and t.state == E.S_LOGGING_IN
+    t.receive(pf.login_ack(pf.read(raw, ts=0)), PKT, clk.advance(1))
+    assert t.state == E.S_ONLINE
+
+
+def test_refused_registration_is_not_retried_when_the_bearer_comes_back():
+    # 4.3.1 / appendix G a: a registration the platform refused needs a person;
+    # a returning packet bearer does not make the terminal try again on its own.
+    clk, pf = F.Clock(), F.Platform()
+    t = E.Terminal(E.Config(F.IMEI, F.IMSI, serial=b"M2MMAKER"), PM.Params(PM.MemoryStorage()))
+    t.start(clk.t)
+    reg = pf.read(F.only(t.outgoing())[1], ts=0)
+    assert reg.command == C.REGISTER
+    t.receive(pf.ack(reg, {"result": K.REG_ACK_BAD_IMSI, "terminal_id": b"M2MMAKER"}, digest=False),
+              PKT, clk.advance(1))
+    assert t.state == E.S_ALARM
+    _fall_back(t, clk)
+    t.bearer_restored(PKT, clk.t)
+    assert t.state == E.S_ALARM and t.outgoing() == []

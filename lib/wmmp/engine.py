@@ -140,6 +140,7 @@ class Terminal:
         self._pending_data = []         # TRANSPARENT_DATA waiting for a login
         self._resend = []               # requests of an ended session, sent again after login
         self._packet_fail = 0           # packet bearer failures in a row (attach, socket, send)
+        self._gave_up = None            # "register"/"login": retries ran out (not a refusal)
         self.packet_down = False        # True while working over SMS (SMS fallback)
         self.serial = bytes(self.params.get("serial") or self.cfg.serial)
 
@@ -610,6 +611,7 @@ class Terminal:
 
     # == registration (4.3.1, appendix G a) ==================================
     def _register(self, now, op=None):
+        self._gave_up = None
         self._set_state(S_REGISTERING)
         tlvs = []
         if op is None:
@@ -681,6 +683,7 @@ class Terminal:
         limit = self.params.get_int(0x0029, 0)
         if limit and self._reg_attempts >= limit:
             self._enter_alarm(now, "registration retries exhausted", K.ALARM_PLATFORM_CONNECT_FAILED)
+            self._gave_up = "register"
             return
         self._backoff(now, "register", 0x002B, self._reg_attempts)
 
@@ -697,6 +700,7 @@ class Terminal:
 
     # == login (4.3.2, appendix G b) =========================================
     def _login(self, now):
+        self._gave_up = None
         self._set_state(S_LOGGING_IN)
         self.session = None
         # Requests still open from the previous session would be retransmitted with
@@ -760,7 +764,10 @@ class Terminal:
                 t = self._resend.pop(0)
                 t.msg.security = 0
                 t.msg.encryption = codec.ENC_NONE
-                self._request(t.msg, t.bearer, t.on_ack, t.on_fail)
+                # a new request (new seq) of the new session: it goes on the
+                # session's bearer, not on the one the old request used (which may
+                # be the SMS of an outage, or none at all)
+                self._request(t.msg, self._bearer, t.on_ack, t.on_fail)
             while self._pending_data:
                 payload, dest, ec = self._pending_data.pop(0)
                 self.send_data(payload, now, dest, ec)
@@ -806,6 +813,7 @@ class Terminal:
             return
         if limit != 0xFF and self._login_attempts > limit:
             self._enter_alarm(now, "login retries exhausted", K.ALARM_PLATFORM_CONNECT_FAILED)
+            self._gave_up = "login"
             return
         self._backoff(now, "login", 0x002A, self._login_attempts)
 
@@ -910,15 +918,20 @@ class Terminal:
             self.report(tl, now)
 
     # == bearers: SMS fallback (issue 5; 4.3.5, 4.2) ==========================
-    def bearer_failed(self, kind, now):
+    def bearer_failed(self, kind, now, size=0):
         """The runner or the modem driver reports a failure of a bearer (attach,
-        socket open, send).  Packet failures count towards the SMS fallback; an
-        SMS that could not be sent is counted in 0x2009 instead of 0x2008."""
+        socket open, send of a `size`-byte message).  Packet failures count
+        towards the SMS fallback; statistics keep only what the bearer carried
+        (appendix E d): an SMS that could not be sent is counted in 0x2009
+        instead of 0x2008, the bytes of a packet message that could not be sent
+        leave 0x200B."""
         self._now = now
         if kind == P.BEARER_SMS:
             self.params.set(0x2008, PMu32(max(0, self.params.get_int(0x2008) - 1)))
             self.params.count(0x2009)
         else:
+            if size:
+                self.params.set(0x200B, PMu32(max(0, self.params.get_int(0x200B) - size)))
             self._packet_failure(now)
 
     def bearer_restored(self, kind, now):
@@ -932,6 +945,20 @@ class Terminal:
             self._event("bearer", "packet")
             if self.state == S_ONLINE:
                 self._arm_heartbeat()
+            elif self.state in (S_ALARM, S_BACKOFF) and self._gave_up or self.state == S_BACKOFF:
+                # register/login failed while the network was gone (retries
+                # exhausted or backing off): try again at once on the bearer
+                # that works again; a refusal by the platform (alarm without
+                # _gave_up) still waits for a person
+                what = self._gave_up or ("register" if "register" in self._timers else "login")
+                self._gave_up = None
+                self._timers.pop(what, None)
+                if what == "register":
+                    self._reg_attempts = 0
+                    self._register(now)
+                else:
+                    self._login_attempts = 0
+                    self._login(now)
 
     def _packet_failure(self, now):
         self._packet_fail += 1

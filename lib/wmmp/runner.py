@@ -62,6 +62,8 @@ class Runner:
         self.poll = poll           # longest sleep between looks at the clock, s
         self.probe = probe         # s between packet-bearer probes while on SMS
         self._next_probe = 0
+        self._probing = False
+        self._probe_task = None
         self._inbox = []
         self._wake = asyncio.Event()
         self._stop = False
@@ -103,7 +105,7 @@ class Runner:
                 await b.send(raw)
             except Exception as e:
                 self.log("wmmp: send on bearer %d failed: %r" % (kind, e))
-                self.t.bearer_failed(kind, self.clock())
+                self.t.bearer_failed(kind, self.clock(), len(raw))
 
     def _events(self, now):
         for ev in self.t.events():
@@ -144,24 +146,34 @@ class Runner:
             if kind == 2:       # only the packet bearer counts towards the SMS fallback
                 self.t.bearer_failed(kind, self.clock())
 
-    async def _probe_packet(self):
+    def _probe_packet(self):
         """While the engine works over SMS, try the packet bearer again every
-        `probe` seconds; when it opens, tell the engine (SMS fallback, issue 5)."""
-        if not getattr(self.t, "packet_down", False):
+        `probe` seconds in a task of its own (a module's attach can take a
+        minute: the loop keeps serving SMS and timers meanwhile); when it
+        opens, tell the engine (SMS fallback, issue 5)."""
+        if not getattr(self.t, "packet_down", False) or self._probing:
             return
         now = self.clock()
         if now < self._next_probe:
             return
-        self._next_probe = now + self.probe
         b = self.bearers.get(2)
         if b is None:
             return
+        self._probing = True
+        self._probe_task = asyncio.create_task(self._probe(b))
+
+    async def _probe(self, b):
         try:
             await b.open()
+            self.t.bearer_restored(2, self.clock())
+        except asyncio.CancelledError:
+            raise
         except Exception as e:
             self.log("wmmp: packet bearer still down: %r" % (e,))
-            return
-        self.t.bearer_restored(2, self.clock())
+        finally:
+            self._next_probe = self.clock() + self.probe
+            self._probing = False
+            self._wake.set()
 
     async def run(self, resume=False):
         """Boot the terminal (resume: it was running and restarts in place:
@@ -194,7 +206,7 @@ class Runner:
                 self._events(now)
                 await self._send_all()
                 self._events(now)
-                await self._probe_packet()
+                self._probe_packet()
                 dl = self.t.deadline()
                 wait = self.poll if dl is None else max(0.0, min(self.poll, dl - self.clock()))
                 if not self._inbox:
@@ -208,5 +220,7 @@ class Runner:
             except Exception as e:   # the main loop never dies
                 self.log("wmmp: runner error: %r" % (e,))
                 await asyncio.sleep(0.1)
+        if self._probe_task is not None:
+            self._tasks.append(self._probe_task)
         for task in self._tasks:
             task.cancel()
