@@ -24,9 +24,10 @@ What the standard asks and where:
 
 Each scenario runs once (a module fixture: 5 to 15 s, cut off at 30 s; short
 timeouts set through 0x0107, 0x0026, 0x002A, 0x002B, 0x0027 and the drivers'
-attach_wait) and the tests read what it recorded.  Tests marked xfail(strict)
-show engine / runner bugs this file found; the fixes are in their reasons
-(engine.py and runner.py are not edited here).
+attach_wait) and the tests read what it recorded.  Four of them first failed
+on engine / runner bugs (statistics, resend bearer, alarm state after an
+outage, a probe that froze the runner), fixed in commit 9bebb29; their
+docstrings say what each guards.
 
 CPython only (asyncio.run, a pty, real sockets).
 """
@@ -369,17 +370,11 @@ def test_sim7600_statistics_count_what_each_bearer_carried(sim7600_outage):
     assert r.stats[0x200B] >= want[0x200B] > 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: Terminal._emit adds a packet message's bytes to 0x200B before the runner "
-    "sends it, and a failed send (Runner._send_all -> bearer_failed(PKT)) never takes them "
-    "back, so the heartbeats that could not be sent during the outage are counted as "
-    "traffic.  Fix: runner.py Runner._send_all calls self.t.bearer_failed(kind, self.clock(), "
-    "len(raw)); engine.py Terminal.bearer_failed(self, kind, now, size=0) subtracts `size` "
-    "from 0x200B (floor 0) for a packet failure, as it already moves an SMS from 0x2008 to "
-    "0x2009."))
 def test_sim7600_packet_byte_count_is_what_the_bearer_carried(sim7600_outage):
     """Appendix E d 0x200B "packet-bearer traffic (bytes)": only bytes that
-    crossed the bearer."""
+    crossed the bearer; the heartbeats that could not be sent during the
+    outage are not traffic (this run found them counted: the runner now passes
+    the size of a failed send to Terminal.bearer_failed, which takes it back)."""
     r = sim7600_outage
     failed = sum(c["n"] for c in r.carried_in(kind=PKT, ok=False))
     assert failed > 0
@@ -635,18 +630,11 @@ def test_bc95_without_sms_survives_a_short_outage(bc95_no_sms):
     assert not pf_rows(r, bearer="sms")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: a request left open when a session ends is sent again after the next login "
-    "on the bearer it first used (Terminal._on_login_ack: self._request(t.msg, t.bearer, ...)), "
-    "so the alarm CONFIG_TRAP raised on SMS keeps going to the SMS bearer that cannot send "
-    "although the packet bearer is back and the terminal is online over it; the alarm never "
-    "reaches the platform.  Fix: engine.py Terminal._on_login_ack, in the `while self._resend` "
-    "loop, send on the session's bearer: self._request(t.msg, self._bearer, t.on_ack, t.on_fail) "
-    "(a resend is a new request with a new seq, so 4.2 does not bind it to the old bearer)."))
 def test_bc95_without_sms_alarm_reaches_the_platform_once_udp_is_back(bc95_no_sms):
     """4.3.5: the alarm raised during the outage could not go by SMS (there is
-    none); once the terminal is online over UDP again it must still reach the
-    platform."""
+    none); once the terminal is online over UDP again it still reaches the
+    platform (this run found it resent on the dead SMS bearer after the login:
+    a request of an ended session now goes again on the new session's bearer)."""
     r = bc95_no_sms
     assert r.platform_params.get(0x300D) == b"\x00\x03"
 
@@ -675,7 +663,7 @@ def bc95_no_sms_long(tmp_path_factory):
     return rig
 
 
-def test_bc95_without_sms_long_outage_ends_in_alarm_state(bc95_no_sms_long):
+def test_bc95_without_sms_long_outage_runs_out_of_login_retries(bc95_no_sms_long):
     """What a longer outage does on a network without SMS: the heartbeats are
     missed (4.3.4), LOGOUT 0x04 and every LOGIN go to the SMS bearer and fail,
     the login retries (0x0027 = 1 here) run out and the engine enters its alarm
@@ -690,19 +678,12 @@ def test_bc95_without_sms_long_outage_ends_in_alarm_state(bc95_no_sms_long):
     assert r.stats[0x2008] == 0 and r.stats[0x2009] == len(r.carried_in(kind=SMS)) > 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: login retries that failed only because the packet bearer was down and the "
-    "SMS bearer could not send put the engine in S_ALARM for good: bearer_restored() re-arms "
-    "the heartbeat only when online, nothing leaves S_ALARM, so the terminal stays silent "
-    "after the network is back (the platform cannot wake it either: it has no SMS).  Fix: "
-    "engine.py Terminal.bearer_restored, after switching back to the packet bearer: "
-    "`elif self.state in (S_ALARM, S_BACKOFF) and self.registered and "
-    "K.ALARM_PLATFORM_CONNECT_FAILED in self.alarms: self._login_attempts = 0; "
-    "self._timers.pop('login', None); self._login(now)` (log in at once over the bearer "
-    "that works again)."))
 def test_bc95_without_sms_logs_in_again_once_udp_is_back(bc95_no_sms_long):
     """Issue 5 "returns to the packet bearer when it is back": the terminal logs
-    in again over UDP by itself."""
+    in again over UDP by itself, although its login retries ran out by SMS (this
+    run found it left in its alarm state for good: a register / login given up
+    or backing off during an outage is now retried when the probe reports the
+    packet bearer back; a refusal by the platform still waits for a person)."""
     r = bc95_no_sms_long
     assert r.carried_in(phase="restore", kind=PKT, direction="in", cmd="LOGIN_ACK")
 
@@ -746,18 +727,9 @@ def test_sms_requests_are_answered_while_the_packet_bearer_is_probed(probe_laten
     assert r.latency < 9
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "runner bug: Runner.run awaits _probe_packet() in its main loop, and the probe awaits the "
-    "driver's open() (SIM7600: AT+CGATT? polled up to attach_wait = 30 s, +NETOPEN up to 75 s; "
-    "BC95: attach_wait = 60 s), so while the packet network is down the engine is frozen for "
-    "each whole probe (and the next probe starts as soon as the loop is free when open() "
-    "takes longer than `probe`): SMS that arrive wait in the inbox, timers do not run.  "
-    "Fix: runner.py Runner._probe_packet starts the open as its own task "
-    "(asyncio.create_task, one at a time: a self._probing flag) and that task calls "
-    "self.t.bearer_restored(2, self.clock()) and self._wake.set() when open() succeeds; the "
-    "main loop never awaits it."))
 def test_sms_requests_are_answered_promptly_while_the_packet_bearer_is_probed(probe_latency):
     """An SMS request over loopback is answered in well under a second, probe or
-    not (the probe here takes 4 s to fail)."""
+    not (the probe here takes 4 s to fail; this run found the runner's main loop
+    frozen for the whole probe: the probe now runs in a task of its own)."""
     r = probe_latency
     assert r.latency < 1.5, r.latency
