@@ -265,7 +265,9 @@ class Stack:
                                        i["iccid"]))
             args.imei, args.imsi = i["imei"], i["imsi"]
             bearers = rig.bearers(args)
-        self.term, self.runner = TERM.build(args, tr, on_event=self.on_event, bearers=bearers)
+        # through a module the driver is the SIM: the 4.4.1 PIN1 boot guard runs on the card
+        self.term, self.runner = TERM.build(args, tr, on_event=self.on_event, bearers=bearers,
+                                            sim=self.rig.modem if self.rig is not None else None)
         # factory setting of the demo unit: a short heartbeat (0x0011)
         self.term.params.set(0x0011, struct.pack(">I", self.heartbeat))
         if self.rig is not None:
