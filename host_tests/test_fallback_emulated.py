@@ -56,6 +56,11 @@ def timeouts(packet, sms):
     return struct.pack(">BBH", 0x02, 0, packet) + struct.pack(">BBH", 0x01, 0, sms)
 
 
+def is_(command):
+    """SMS-centre match: the SMS carries a WMMP message with this command ID."""
+    return lambda data: len(data) >= H.HEADER_SIZE and H.unpack(data).command == command
+
+
 class Tally:
     """Wraps a driver bearer and records what it really carried: every send
     (ok or failed) and every receive, as dicts kind / dir / cmd / seq / n / ok /
@@ -168,6 +173,15 @@ class Rig:
         raise AssertionError("%s: not within %.0f s (phase %s)\n%s"
                              % (what, timeout, self.phase, self.out.getvalue()[-6000:]))
 
+    async def online_over_packet(self, what="online over UDP, a heartbeat answered"):
+        """Wait until the terminal is online and a heartbeat was answered over the
+        packet bearer: an outage from then on is first met by heartbeats (each
+        sent alone, retries 0), so the failures that reach the fallback threshold
+        are FALLBACK_AFTER heartbeats, and those heartbeats are the ones that go
+        unanswered (4.3.4)."""
+        await self.until(what, lambda: self.term.state == E.S_ONLINE and self.carried_in(
+            kind=PKT, direction="in", cmd="HEART_BEAT_ACK"), 15)
+
     # -- watching ----------------------------------------------------------------
     def seen(self, *ev, phase=None):
         return [p for p, e in self.events if e[:len(ev)] == ev and (phase is None or p == phase)] != []
@@ -225,9 +239,7 @@ def pf_rows(rig, direction=None, bearer=None, command=None):
 async def _sim7600_outage(r):
     t, st = r.term, r.st
     r.enter("online")
-    await r.until("registered and online over UDP, a heartbeat answered",
-                  lambda: t.state == E.S_ONLINE and r.carried_in(kind=PKT, direction="in", cmd="HEART_BEAT_ACK"),
-                  15)
+    await r.online_over_packet()
     r.enter("outage")
     r.emu.set_outage(True)
     await r.until("the engine falls back to SMS", lambda: t.packet_down, 10)
@@ -386,7 +398,7 @@ def test_sim7600_packet_byte_count_is_what_the_bearer_carried(sim7600_outage):
 async def _sim7600_register_by_sms(r):
     t, st = r.term, r.st
     st.smsc.set_faults(delay_ms=300)                # every SMS takes 0.3 s
-    st.smsc.lose_next(1, to=demo.MSISDN, match=lambda data: H.unpack(data).command == C.SECURITY_CONFIG)
+    st.smsc.lose_next(1, to=demo.MSISDN, match=is_(C.SECURITY_CONFIG))
     r.enter("register")
     await r.until("the SMS window opens", lambda: r.seen("sms_window", True), 10)
     r.enter("window")
@@ -450,19 +462,19 @@ def test_sim7600_sms_window_0026_expires_with_alarm_001c(sim7600_register_by_sms
 
 async def _sim7600_lossy_smsc(r):
     t, st = r.term, r.st
-    await r.until("online over UDP", lambda: t.state == E.S_ONLINE, 15)
+    await r.online_over_packet()
     r.enter("outage")
     r.emu.set_outage(True)
     await r.until("fallback to SMS", lambda: t.packet_down, 10)
     r.enter("lost-uplink")
-    st.smsc.lose_next(1, sender=demo.MSISDN)
+    st.smsc.lose_next(1, sender=demo.MSISDN, match=is_(C.CONFIG_TRAP))
     t.raise_alarm(K.ALARM_PACKET_CONNECT_FAILED, r.now(), K.ALARM_TYPE_COMM)
     r.poke()
     await r.until("the platform recorded the alarm from the retransmission",
                   lambda: st.pf.db.param(r.serial, 0x300D) == b"\x00\x03", 10)
     r.enter("lost-downlink")
     st.smsc.set_faults(delay_ms=400)
-    st.smsc.lose_next(1, to=demo.MSISDN)
+    st.smsc.lose_next(1, to=demo.MSISDN, match=is_(C.CONFIG_GET))
     r.get_t0 = time.monotonic()
     r.get_answer = await st.op.get({"serial": r.serial, "tags": ["0x0011"], "via": "sms", "timeout": 12})
     r.get_seconds = time.monotonic() - r.get_t0
@@ -509,9 +521,7 @@ def test_sim7600_lost_sms_are_retransmitted_on_sms(sim7600_lossy_smsc):
 async def _bc95_outage(r):
     t, st = r.term, r.st
     r.enter("online")
-    await r.until("online over UDP (AT+NSOST), a heartbeat answered",
-                  lambda: t.state == E.S_ONLINE and r.carried_in(kind=PKT, direction="in", cmd="HEART_BEAT_ACK"),
-                  15)
+    await r.online_over_packet("online over UDP (AT+NSOST), a heartbeat answered")
     r.enter("outage")
     r.emu.set_outage(True, data_only=True)
     await r.until("fallback to SMS", lambda: t.packet_down, 10)
@@ -580,34 +590,32 @@ def _no_sms_rig(tmp_path_factory, name, params):
 async def _bc95_no_sms(r):
     t, st = r.term, r.st
     r.enter("online")
-    await r.until("registered with preset secrets (REGISTER 0x03 -> 0x09) and online over UDP",
-                  lambda: t.state == E.S_ONLINE, 15)
+    await r.online_over_packet("registered with preset secrets (REGISTER 0x03 -> 0x09), online over UDP")
     r.enter("outage")
     r.emu.set_outage(True)
     await r.until("fallback to SMS", lambda: t.packet_down, 10)
+    await r.until("the session ended (4.3.4: LOGOUT 0x04 tried by SMS)", lambda: r.seen("logged_out", 4), 15)
     r.enter("alarm")
+    # 4.3.5: not logged in, packet bearer down: the alarm goes to the SMS bearer at once
     t.raise_alarm(K.ALARM_PACKET_CONNECT_FAILED, r.now(), K.ALARM_TYPE_COMM)
     r.poke()
     await r.until("the SMS could not be sent", lambda: r.carried_in(phase="alarm", kind=SMS, ok=False), 5)
-    await asyncio.sleep(0.5)
     r.enter("restore")
     r.emu.set_outage(False)
-    await r.until("back on the packet bearer, a heartbeat answered over UDP", lambda: not t.packet_down
-                  and r.carried_in(phase="restore", kind=PKT, direction="in", cmd="HEART_BEAT_ACK"), 10)
-    # give the alarm every chance to reach the platform now that UDP works again
-    end = time.monotonic() + 3
-    while time.monotonic() < end and st.pf.db.param(r.serial, 0x300D) is None:
-        await asyncio.sleep(0.05)
+    await r.until("back on the packet bearer, logged in, the alarm at the platform, a heartbeat answered",
+                  lambda: r.seen("bearer", "packet") and st.pf.db.param(r.serial, 0x300D) is not None
+                  and r.carried_in(phase="restore", kind=PKT, direction="in", cmd="HEART_BEAT_ACK"), 15)
 
 
 @pytest.fixture(scope="module")
 def bc95_no_sms(tmp_path_factory):
-    rig = _no_sms_rig(tmp_path_factory, "bc95nosms", {})
+    # SMS timeout 2 s: the alarm's request (4 tries) is still open at the next login
+    rig = _no_sms_rig(tmp_path_factory, "bc95nosms", {0x0107: timeouts(2, 2)})
     run_rig(rig, _bc95_no_sms)
     return rig
 
 
-def test_bc95_without_sms_survives_a_short_outage(bc95_no_sms):
+def test_bc95_without_sms_survives_the_outage(bc95_no_sms):
     """MODEMS BC95 "most operators offer no SMS on NB-IoT": the driver finds no
     SMS (AT+CSMS refused) and its SMS bearer refuses to open; the terminal still
     registers (preset secrets, 4.3.1.1.1.2) and logs in over UDP.  Under an
@@ -631,18 +639,25 @@ def test_bc95_without_sms_survives_a_short_outage(bc95_no_sms):
 
 
 def test_bc95_without_sms_alarm_reaches_the_platform_once_udp_is_back(bc95_no_sms):
-    """4.3.5: the alarm raised during the outage could not go by SMS (there is
-    none); once the terminal is online over UDP again it still reaches the
-    platform (this run found it resent on the dead SMS bearer after the login:
-    a request of an ended session now goes again on the new session's bearer)."""
+    """4.3.5: the alarm raised while logged out during the outage could not go
+    by SMS (there is none); the next login moves the open request to the new
+    session, which sends it again over UDP once the network is back, and the
+    platform records it (this run found it resent on the dead SMS bearer: a
+    request of an ended session now goes again on the new session's bearer)."""
     r = bc95_no_sms
+    first = r.carried_in(phase="alarm", kind=SMS, cmd="CONFIG_TRAP")
+    assert first and not first[0]["ok"]
+    again = r.carried_in(phase="restore", kind=PKT, direction="out", cmd="CONFIG_TRAP", ok=True)
+    assert again and [c["cmd"] for c in r.carried_in(phase="restore", kind=PKT, direction="out")][0] == "LOGIN"
     assert r.platform_params.get(0x300D) == b"\x00\x03"
+    rows = [m for m in pf_rows(r, "out", "udp", "CONFIG_TRAP_ACK") if "ALARM codes 0x0003" in m["note"]]
+    assert len(rows) == 1
 
 
 async def _bc95_no_sms_long(r):
     t, st = r.term, r.st
     r.enter("online")
-    await r.until("online over UDP", lambda: t.state == E.S_ONLINE, 15)
+    await r.online_over_packet()
     r.enter("outage")
     r.emu.set_outage(True)
     await r.until("fallback to SMS", lambda: t.packet_down, 10)
@@ -692,7 +707,7 @@ def test_bc95_without_sms_logs_in_again_once_udp_is_back(bc95_no_sms_long):
 
 async def _probe_latency(r):
     t, st = r.term, r.st
-    await r.until("online over UDP", lambda: t.state == E.S_ONLINE, 15)
+    await r.online_over_packet()
     r.enter("outage")
     r.emu.set_outage(True)
     await r.until("fallback to SMS", lambda: t.packet_down, 10)
