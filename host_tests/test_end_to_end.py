@@ -49,3 +49,22 @@ def test_demo_scenario_end_to_end(transport, modem, tmp_path):
     assert "LOGOUT seq=" in text and "reason=0x7" in text
     # the state directory persisted the registration
     assert (tmp_path / "params.json").exists()
+
+
+def test_demo_scenario_through_a_bc95_in_power_saving(tmp_path):
+    """Issue 5 BC95 "PSM awareness: a terminal in PSM hears nothing until it
+    sends": the network grants PSM after 1 s idle (+NPSMR:1); the platform's
+    CONFIG_SET (4.3.9.3) is held by the network until the terminal's next
+    uplink (its heartbeat, 4.3.4, is the poll) and is then answered; silence
+    while in PSM is not a failure (no LOGOUT 0x04, no fallback), and the whole
+    scenario succeeds (`make demo MODEM=bc95 DEMO_ARGS=--psm`)."""
+    out = io.StringIO()
+    d = demo.Demo(out=out, transport="udp", modem="bc95", psm=True)
+    ok = asyncio.run(asyncio.wait_for(d.run(str(tmp_path)), 90))
+    text = out.getvalue()
+    assert ok, text[-4000:]
+    names = [n for n, _ in d.steps]
+    assert len(d.steps) == 11 and all(s for _, s in d.steps), d.steps
+    assert any("power saving" in n for n in names) and any("waited in the network" in n for n in names)
+    assert "entered power saving (+NPSMR)" in text
+    assert "reason=0x4" not in text and "event  bearer sms" not in text
