@@ -130,3 +130,25 @@ def test_refused_registration_is_not_retried_when_the_bearer_comes_back():
     _fall_back(t, clk)
     t.bearer_restored(PKT, clk.t)
     assert t.state == E.S_ALARM and t.outgoing() == []
+
+
+def test_alarm_open_on_sms_moves_to_the_packet_bearer_when_it_is_back():
+    # 4.3.5: an alarm raised during the outage went by SMS; when the packet bearer
+    # is back before its ACK, it is sent again there as a new request (new seq)
+    # instead of spending its retries on the SMS bearer; the heartbeat stays.
+    t, pf, clk = online()
+    _fall_back(t, clk)
+    t.raise_alarm(K.ALARM_POWER_FAULT, clk.t)
+    b, raw = F.only(t.outgoing())
+    first = pf.read(raw, SMS)
+    assert b == SMS and first.command == C.CONFIG_TRAP
+    t.bearer_restored(PKT, clk.advance(1))
+    b, raw = F.only(t.outgoing())
+    again = pf.read(raw)
+    assert b == PKT and again.command == C.CONFIG_TRAP and again.seq != first.seq
+    assert again.tlv(0x300D) == first.tlv(0x300D)
+    t.receive(pf.ack(again, {"result": 0}), PKT, clk.advance(1))
+    for _ in range(10):                              # nothing left to retransmit on SMS
+        clk.advance(60)
+        t.tick(clk.t)
+        assert [o for o in t.outgoing() if o[0] == SMS] == []

@@ -51,6 +51,9 @@ _CACHE = const(8)               # responses kept to answer duplicate requests (4
 # REGISTER_ACK results that need a person (operator or technician), not a retry.
 _REG_FATAL = (0x03, 0x05, 0x08, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x12)
 
+# Requests that belong to the session's own flow: never moved between bearers.
+_SESSION_CMDS = (C.REGISTER, C.LOGIN, C.LOGOUT, C.HEART_BEAT)
+
 # Local-reset report bits of E020 (appendix E g).
 E020_UPLINK = const(0x08)
 E020_DOWNLINK = const(0x04)
@@ -943,6 +946,7 @@ class Terminal:
             self._packet_fail = 0
             self._bearer = P.BEARER_PACKET
             self._event("bearer", "packet")
+            self._move_off_sms()
             if self.state == S_ONLINE:
                 self._arm_heartbeat()
             elif self.state in (S_ALARM, S_BACKOFF) and self._gave_up or self.state == S_BACKOFF:
@@ -959,6 +963,25 @@ class Terminal:
                 else:
                     self._login_attempts = 0
                     self._login(now)
+
+    def _move_off_sms(self):
+        """Requests of ours still open on SMS (alarms, reports raised during the
+        outage) go again as new requests on the packet bearer (online) or after
+        the next login, instead of spending their retries on an SMS bearer that
+        may not work (4.3.5: the alarm must arrive; a repeat is harmless).  The
+        session's own messages (REGISTER, LOGIN, LOGOUT, HEART_BEAT) and
+        sub-packet transfers finish where they started (4.2)."""
+        for seq in list(self._txns):
+            t = self._txns[seq]
+            if t.bearer != P.BEARER_SMS or t.msg is None or t.command in _SESSION_CMDS:
+                continue
+            del self._txns[seq]
+            t.msg.security = 0
+            t.msg.encryption = codec.ENC_NONE
+            if self.state == S_ONLINE:
+                self._request(t.msg, P.BEARER_PACKET, t.on_ack, t.on_fail)
+            else:
+                self._resend.append(t)
 
     def _packet_failure(self, now):
         self._packet_fail += 1
