@@ -24,10 +24,10 @@ What the standard asks and where:
 
 Each scenario runs once (a module fixture: 5 to 15 s, cut off at 30 s; short
 timeouts set through 0x0107, 0x0026, 0x002A, 0x002B, 0x0027 and the drivers'
-attach_wait) and the tests read what it recorded.  Four of them first failed
+attach_wait) and the tests read what it recorded.  Five of them first failed
 on engine / runner bugs (statistics, resend bearer, alarm state after an
-outage, a probe that froze the runner), fixed in commit 9bebb29; their
-docstrings say what each guards.
+outage, a probe that froze the runner: fixed in 9bebb29; an alarm left on a
+dead SMS bearer: fixed in 98b5535); their docstrings say what each guards.
 
 CPython only (asyncio.run, a pty, real sockets).
 """
@@ -685,25 +685,12 @@ def bc95_no_sms_online(tmp_path_factory):
     return rig
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: a request sent on the SMS bearer during an outage is retransmitted on SMS "
-    "only (same seq, same bearer: right while SMS may carry it) even when the SMS bearer "
-    "cannot send and the packet bearer is back; when its retries run out the alarm is "
-    "dropped (no on_fail for a CONFIG_TRAP), although the session never ended and UDP "
-    "works.  Fix: engine.py Terminal.bearer_restored, after switching back to the packet "
-    "bearer: take every request still open on SMS other than REGISTER / LOGIN / LOGOUT / "
-    "HEART_BEAT out of self._txns (`for seq in list(self._txns): t = self._txns[seq]; if "
-    "t.bearer == P.BEARER_SMS and t.msg is not None and t.command not in (C.LOGIN, C.LOGOUT, "
-    "C.REGISTER, C.HEART_BEAT): del self._txns[seq]; t.msg.security = 0; t.msg.encryption = "
-    "codec.ENC_NONE; ...`) and, when online, send it again as a new request on the packet "
-    "bearer (self._request(t.msg, P.BEARER_PACKET, t.on_ack, t.on_fail)), otherwise put it "
-    "in self._resend for the next login.  (An SMS that did reach the platform is then "
-    "answered twice at worst: a repeated CONFIG_TRAP is harmless.)"))
 def test_bc95_without_sms_alarm_of_a_live_session_reaches_the_platform(bc95_no_sms_online):
     """4.3.5 and issue 5 on a network without SMS, when the session outlives a
     short outage: the alarm raised while on SMS could not be sent; once the
-    packet bearer is back the terminal, still logged in, must get it to the
-    platform over UDP (and not let its retries run out on the dead SMS bearer)."""
+    packet bearer is back the terminal, still logged in, gets it to the
+    platform over UDP as a new request (this run found it left to run out its
+    retries on the dead SMS bearer and dropped; fixed in 98b5535)."""
     r = bc95_no_sms_online
     assert r.restored_state == "online" and not r.seen("logged_out")
     assert r.carried_in(phase="alarm", kind=SMS, cmd="CONFIG_TRAP", ok=False)
