@@ -152,3 +152,18 @@ def test_alarm_open_on_sms_moves_to_the_packet_bearer_when_it_is_back():
         clk.advance(60)
         t.tick(clk.t)
         assert [o for o in t.outgoing() if o[0] == SMS] == []
+
+
+def test_sms_traffic_does_not_postpone_the_heartbeat():
+    # 4.3.4: the heartbeat keeps the packet link alive, so only packet traffic
+    # postpones it; answering a request by SMS (4.2: on its own bearer) does not.
+    t, pf, clk = online()
+    hb = t.params.get_int(0x0011)
+    due = t.deadline()
+    clk.advance(hb // 2)
+    t.receive(pf.make(C.CONFIG_GET, tlvs=[(0x0011, b"")], bearer=SMS, digest=False), SMS, clk.t)
+    b, _ = F.only(t.outgoing())
+    assert b == SMS and t.deadline() == due
+    clk.t = due
+    t.tick(clk.t)
+    assert [F.command(r) for b, r in t.outgoing() if b == PKT] == [C.HEART_BEAT]

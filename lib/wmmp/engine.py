@@ -487,8 +487,10 @@ class Terminal:
             self.params.count(0x2008)
         else:
             self.params.count(0x200B, len(raw))
-        if self.state == S_ONLINE:
-            self._arm_heartbeat()
+            if self.state == S_ONLINE:
+                # the heartbeat keeps the packet link (and its NAT binding) alive:
+                # only packet traffic postpones it (4.3.4)
+                self._arm_heartbeat()
 
     def _retransmit_or_fail(self, t, now):
         if t.retries != 0:
