@@ -186,3 +186,32 @@ def test_runner_enters_pin1_before_opening_bearers_and_resumes():
         r2.stop()
         await task
     asyncio.run(main())
+
+
+def test_concurrent_opens_of_one_bearer_share_one_open():
+    # A module cannot open the same socket twice at once (the BC95 answers the
+    # second AT+NSOCR with +CME ERROR:3): the reader's reopen and the packet
+    # probe arriving together share one open() and its outcome.
+    class Slow(MemBearer):
+        def __init__(self, kind, fail=False):
+            super().__init__(kind)
+            self.opens = 0
+            self.fail = fail
+
+        async def open(self):
+            self.opens += 1
+            await asyncio.sleep(0.05)
+            if self.fail:
+                raise OSError("attach failed")
+
+    async def main():
+        t = E.Terminal(E.Config(F.IMEI, F.IMSI), F.provisioned_params())
+        ok, bad = Slow(P.BEARER_PACKET), Slow(P.BEARER_SMS, fail=True)
+        r = R.Runner(t, {P.BEARER_PACKET: ok, P.BEARER_SMS: bad}, log=lambda s: None)
+        await asyncio.gather(r._open_bearer(2, ok), r._open_bearer(2, ok))
+        assert ok.opens == 1
+        await r._open_bearer(2, ok)                  # a later open is a new one
+        assert ok.opens == 2
+        res = await asyncio.gather(r._open_bearer(1, bad), r._open_bearer(1, bad), return_exceptions=True)
+        assert bad.opens == 1 and all(isinstance(e, OSError) for e in res)
+    asyncio.run(main())

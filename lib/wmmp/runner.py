@@ -64,6 +64,8 @@ class Runner:
         self._next_probe = 0
         self._probing = False
         self._probe_task = None
+        self._locks = {}            # kind -> asyncio.Lock held while that bearer opens
+        self._open_err = {}         # kind -> the exception of its last open, or None
         self._inbox = []
         self._wake = asyncio.Event()
         self._stop = False
@@ -83,7 +85,7 @@ class Runner:
                 self.log("wmmp: bearer %d receive failed: %r" % (kind, e))
                 await asyncio.sleep(1)
                 try:
-                    await bearer.open()
+                    await self._open_bearer(kind, bearer)
                 except Exception as e2:
                     self.log("wmmp: bearer %d reopen failed: %r" % (kind, e2))
                 continue
@@ -138,9 +140,31 @@ class Runner:
                 err = WmmpError("SIM job failed: %r" % (e,))
             self.t.sim_done(done, r, err, self.clock())
 
+    async def _open_bearer(self, kind, b):
+        """Open `b` once: a caller that comes while another open of the same
+        bearer is under way (the reader's reopen and the packet probe) waits for
+        that one and shares its outcome instead of opening a second time."""
+        lock = self._locks.get(kind)
+        if lock is None:
+            lock = self._locks[kind] = asyncio.Lock()
+        if lock.locked():
+            async with lock:
+                pass
+            err = self._open_err.get(kind)
+            if err is not None:
+                raise err
+            return
+        async with lock:
+            self._open_err[kind] = None
+            try:
+                await b.open()
+            except Exception as e:
+                self._open_err[kind] = e
+                raise
+
     async def _open(self, kind, b):
         try:
-            await b.open()
+            await self._open_bearer(kind, b)
         except Exception as e:
             self.log("wmmp: bearer %d failed to open: %r" % (kind, e))
             if kind == 2:       # only the packet bearer counts towards the SMS fallback
@@ -164,7 +188,7 @@ class Runner:
 
     async def _probe(self, b):
         try:
-            await b.open()
+            await self._open_bearer(2, b)
             self.t.bearer_restored(2, self.clock())
         except asyncio.CancelledError:
             raise
