@@ -757,7 +757,7 @@ async def _probe_latency(r):
     # the platform asks by SMS as soon as the runner starts probing the packet bearer
     # (its probe task runs; the open itself may be the receive loop's reopen, which
     # the probe then shares: one open of a bearer at a time)
-    await r.until("the runner probes the packet bearer", lambda: st.runner._probing, 5)
+    await r.until("the runner probes the packet bearer", lambda: st.runner.probing(), 5)
     r.probed = True
     r.enter("get")
     t0 = time.monotonic()

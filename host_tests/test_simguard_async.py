@@ -68,3 +68,32 @@ def test_jobs_on_one_driver_do_not_interleave():
         assert seq[:seq.index("change_pin") + 1].count("pin_enabled") == 1
         assert bytes(store.load()[SG.KEY_PIN]) == b"5678"
     asyncio.run(main())
+
+
+def test_outcome_async_never_raises():
+    # The runner and the console task hand a job's outcome on and must not die
+    # of a driver bug (the terminal's loop never dies): (result, None), (None,
+    # WmmpError) as raised, or a logged WmmpError for any other fault.
+    from wmmp.errors import WmmpError
+
+    class Broken(AsyncCard):
+        def __getattr__(self, name):
+            if name.startswith("_"):
+                raise AttributeError(name)
+
+            async def call(*a):
+                raise KeyError(name)
+            return call
+
+    async def main():
+        card = S.SimulatedSim(IMSI, ICCID, IMEI, pin="1234", pin_enabled=False)
+        store = PM.MemoryStorage()
+        r, err = await SG.outcome_async(SG.read_tlvs_job(store, b"M2MMAKER00000001", [0xE003]),
+                                        AsyncCard(card))
+        assert err is None and r == [(0xE003, b"\x00")]
+        r, err = await SG.outcome_async(SG.recover_job(store, "1234"), AsyncCard(card))
+        assert r is None and isinstance(err, S.SimError)          # READY: nothing to recover
+        logs = []
+        r, err = await SG.outcome_async(SG.recover_job(store, "1234"), Broken(card), logs.append)
+        assert r is None and type(err) is WmmpError and "KeyError" in str(err) and len(logs) == 1
+    asyncio.run(main())

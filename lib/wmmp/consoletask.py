@@ -14,8 +14,6 @@ ConsoleStream on a board); `clock` is the monotonic clock the engine uses
 
 import asyncio
 
-from wmmp.errors import WmmpError
-
 CHUNK = 64      # bytes read at most at once (the console takes 512 a second)
 IDLE = 1.0      # s between feed(b"", now) calls while the console waits for a SIM job
 
@@ -28,12 +26,7 @@ async def _sim_work(console, clock):
     jobs = console.sim_jobs()
     while jobs:
         for job, done in jobs:
-            try:
-                r, err = await simguard.run_async(job, console.sim), None
-            except WmmpError as e:
-                r, err = None, e
-            except Exception as e:      # a driver bug: a failed SIM, the console lives on
-                r, err = None, WmmpError("SIM job failed: %r" % (e,))
+            r, err = await simguard.outcome_async(job, console.sim)   # never raises
             out += console.sim_done(done, r, err, clock())
         jobs = console.sim_jobs()
     return out

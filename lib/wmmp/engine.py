@@ -951,7 +951,7 @@ class Terminal:
             self._move_off_sms()
             if self.state == S_ONLINE:
                 self._arm_heartbeat()
-            elif self.state in (S_ALARM, S_BACKOFF) and self._gave_up or self.state == S_BACKOFF:
+            elif self.state == S_BACKOFF or (self.state == S_ALARM and self._gave_up):
                 # register/login failed while the network was gone (retries
                 # exhausted or backing off): try again at once on the bearer
                 # that works again; a refusal by the platform (alarm without
@@ -1423,15 +1423,15 @@ class Terminal:
     def _sim_configured(self, msg, bearer, ack, pin, enable, r, err, now):
         """E00D done (or none): commit, ACK, then E001/E003 after LOGOUT 0x0A."""
         from wmmp import simguard as SG
-        if r is not None or err is not None:
+        if r is not None and err is None:
             try:
-                if err is not None:
-                    raise err
                 self.params.commit()
-            except WmmpError:
-                ack.fields["result"] = K.SEC_ACK_SIM_DIGEST_ERROR
-                self._respond(msg, ack, bearer)
-                return
+            except WmmpError as e:
+                err = e
+        if err is not None:
+            ack.fields["result"] = K.SEC_ACK_SIM_DIGEST_ERROR
+            self._respond(msg, ack, bearer)
+            return
         self._respond(msg, ack, bearer)
         if pin is None and enable is None:
             return

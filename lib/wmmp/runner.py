@@ -17,7 +17,6 @@ retransmission covers lost sends.
 import asyncio
 import time
 
-from wmmp.errors import WmmpError
 
 try:
     _ticks = time.ticks_ms
@@ -62,8 +61,7 @@ class Runner:
         self.poll = poll           # longest sleep between looks at the clock, s
         self.probe = probe         # s between packet-bearer probes while on SMS
         self._next_probe = 0
-        self._probing = False
-        self._probe_task = None
+        self._probe_task = None     # the packet probe while on SMS (one at a time)
         self._locks = {}            # kind -> asyncio.Lock held while that bearer opens
         self._open_err = {}         # kind -> the exception of its last open, or None
         self._inbox = []
@@ -130,14 +128,7 @@ class Runner:
             return
         from wmmp import simguard as SG
         for job, done in jobs:
-            r = err = None
-            try:
-                r = await SG.run_async(job, self.t.sim)
-            except WmmpError as e:
-                err = e
-            except Exception as e:   # a driver bug: the job ends as a SIM failure
-                self.log("wmmp: SIM job failed: %r" % (e,))
-                err = WmmpError("SIM job failed: %r" % (e,))
+            r, err = await SG.outcome_async(job, self.t.sim, self.log)
             self.t.sim_done(done, r, err, self.clock())
 
     async def _open_bearer(self, kind, b):
@@ -175,7 +166,7 @@ class Runner:
         `probe` seconds in a task of its own (a module's attach can take a
         minute: the loop keeps serving SMS and timers meanwhile); when it
         opens, tell the engine (SMS fallback, issue 5)."""
-        if not getattr(self.t, "packet_down", False) or self._probing:
+        if not getattr(self.t, "packet_down", False) or self.probing():
             return
         now = self.clock()
         if now < self._next_probe:
@@ -183,7 +174,6 @@ class Runner:
         b = self.bearers.get(2)
         if b is None:
             return
-        self._probing = True
         self._probe_task = asyncio.create_task(self._probe(b))
 
     async def _probe(self, b):
@@ -196,8 +186,11 @@ class Runner:
             self.log("wmmp: packet bearer still down: %r" % (e,))
         finally:
             self._next_probe = self.clock() + self.probe
-            self._probing = False
             self._wake.set()
+
+    def probing(self):
+        """True while a probe of the packet bearer runs."""
+        return self._probe_task is not None and not self._probe_task.done()
 
     async def run(self, resume=False):
         """Boot the terminal (resume: it was running and restarts in place:

@@ -226,6 +226,21 @@ async def run_async(job, sim):
         return await _run_async(job, sim)
 
 
+async def outcome_async(job, sim, log=None):
+    """(result, error) of run_async(job, sim), for a caller that hands the
+    outcome on (the runner to the engine, the console task to the console)
+    and must never raise: a fault outside WmmpError (a driver bug) is logged
+    and becomes a WmmpError, so the job still ends as a SIM failure."""
+    try:
+        return await run_async(job, sim), None
+    except WmmpError as e:
+        return None, e
+    except Exception as e:
+        if log is not None:
+            log("wmmp: SIM job failed: %r" % (e,))
+        return None, WmmpError("SIM job failed: %r" % (e,))
+
+
 async def _run_async(job, sim):
     val = err = None
     while True:
