@@ -300,6 +300,29 @@ class DriverBase:
             lock = self._sim_lock = asyncio.Lock()
         return lock
 
+    async def update_radio(self, params):
+        """Set TLVs 0x3006 and 0x3007 in `params` (wmmp.params.Params; volatile
+        monitoring tags) from the module's signal() and cell(); -> (signal,
+        cell).  Unknown values leave the previous ones."""
+        sig = await self.signal()
+        cell = await self.cell()
+        if sig is not None:
+            params.set(0x3007, signal_tlv(sig))
+        if cell is not None:
+            params.set(0x3006, cell_tlv(cell[0], cell[1]))
+        return sig, cell
+
+    async def monitor_radio(self, params, period=60):
+        """Keep TLVs 0x3006/0x3007 fresh: update_radio() every `period` s, for
+        ever (run it as a task); failures are logged, never raised.  (On a
+        BC95, AT commands do not wake the radio: this costs no PSM sleep.)"""
+        while True:
+            try:
+                await self.update_radio(params)
+            except WmmpError as e:
+                self.log("%s: radio update failed: %r" % (type(self).__name__.lower(), e))
+            await asyncio.sleep(period)
+
     async def _answers(self):
         try:
             await self.at.command("AT", timeout=1)

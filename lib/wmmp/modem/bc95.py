@@ -688,28 +688,6 @@ class Bc95(DriverBase):
         v = _ints(t or "")
         return len(v) >= 2 and v[1] in (1, 5)
 
-    async def update_radio(self, params):
-        """Set TLVs 0x3006 and 0x3007 in `params` (wmmp.params.Params) from the
-        module; -> (signal, cell).  Unknown values leave the previous ones."""
-        sig = await self.signal()
-        cell = await self.cell()
-        if sig is not None:
-            params.set(0x3007, signal_tlv(sig))
-        if cell is not None:
-            params.set(0x3006, cell_tlv(cell[0], cell[1]))
-        return sig, cell
-
-    async def monitor_radio(self, params, period=60):
-        """Keep TLVs 0x3006/0x3007 fresh: update_radio() every `period` s, for
-        ever (run it as a task); failures are logged, never raised.  AT
-        commands do not wake the radio: this costs no PSM sleep."""
-        while True:
-            try:
-                await self.update_radio(params)
-            except WmmpError as e:
-                self.log("bc95: radio update failed: %r" % (e,))
-            await asyncio.sleep(period)
-
     # == power saving =========================================================
 
     async def set_psm(self, enable, t3412=None, t3324=None):

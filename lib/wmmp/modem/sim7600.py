@@ -484,28 +484,6 @@ class Sim7600(DriverBase):
                 return True
         return False
 
-    async def update_radio(self, params):
-        """Set TLVs 0x3006 and 0x3007 in `params` (wmmp.params.Params; volatile
-        monitoring tags) from the module; -> (signal, cell).  Unknown values
-        leave the previous ones."""
-        sig = await self.signal()
-        cell = await self.cell()
-        if sig is not None:
-            params.set(0x3007, signal_tlv(sig))
-        if cell is not None:
-            params.set(0x3006, cell_tlv(cell[0], cell[1]))
-        return sig, cell
-
-    async def monitor_radio(self, params, period=60):
-        """Keep TLVs 0x3006/0x3007 fresh: update_radio() every `period` s, for
-        ever (run it as a task); failures are logged, never raised."""
-        while True:
-            try:
-                await self.update_radio(params)
-            except WmmpError as e:
-                self.log("sim7600: radio update failed: %r" % (e,))
-            await asyncio.sleep(period)
-
     # == SIM interface (async; see the module docstring) ======================
 
     async def _sim_cmd(self, cmd, timeout=5):
