@@ -5,6 +5,7 @@ appendix B 6, appendix E g E001-E01B, appendix E e 0x300D.  Portable."""
 from wmmp import sim as S, simguard as G, store as ST, params as PM, md5
 from wmmp import codes as K
 from wmmp.errors import WmmpError, BadValue, Unsupported
+from ramfs import RamFS
 
 IMSI = "460001234567890"
 IMSI2 = "460009876543210"
@@ -35,72 +36,6 @@ class Mem:
 
     def audit(self, event, detail=None):
         self.log.append((event, detail))
-
-
-class _RF:
-    def __init__(self, b):
-        self.b = b
-        self.i = 0
-
-    def read(self, n=-1):
-        j = len(self.b) if n < 0 else min(len(self.b), self.i + n)
-        out = self.b[self.i:j]
-        self.i = j
-        return out
-
-    def close(self):
-        pass
-
-
-class _WF:
-    def __init__(self, buf):
-        self.buf = buf
-
-    def write(self, b):
-        self.buf.extend(b)
-        return len(b)
-
-    def flush(self):
-        pass
-
-    def close(self):
-        pass
-
-
-class RamFS:
-    """The wmmp.fsio interface in RAM: survives a "reboot" (a new FlashStorage)."""
-
-    def __init__(self):
-        self.files = {}
-        self.dirs = set()
-
-    def open(self, path, mode):
-        if mode == "rb":
-            if path not in self.files:
-                raise OSError(2)
-            return _RF(bytes(self.files[path]))
-        if mode == "wb" or path not in self.files:
-            self.files[path] = bytearray()
-        return _WF(self.files[path])
-
-    def rename(self, a, b):
-        self.files[b] = self.files.pop(a)
-
-    def remove(self, p):
-        if p not in self.files:
-            raise OSError(2)
-        del self.files[p]
-
-    def listdir(self, d):
-        return [p[len(d) + 1:] for p in self.files if p.startswith(d + "/")]
-
-    def exists(self, p):
-        return p in self.files or p in self.dirs
-
-    def mkdir(self, p):
-        if p in self.dirs:
-            raise OSError(17)
-        self.dirs.add(p)
 
 
 class PowerCut(Exception):
