@@ -63,6 +63,21 @@ def run(script, args=(), heap=HEAP, mounts=None, timeout=600, source=False):
     return p
 
 
+def run_async_script(name, script, heap=HEAP, timeout=120):
+    """Run the source `script` (it sets up asyncio tasks and prints "END" when
+    they are done, or "FAIL ...") under MicroPython with lib/ as .mpy, through
+    tools/mp/run_async.mjs; the finished process (stdout lines are the
+    script's output).  `name` names the script file written to build/."""
+    node = require_micropython()
+    os.makedirs(BUILD, exist_ok=True)
+    scr = os.path.join(BUILD, name + ".py")
+    with open(scr, "w") as f:
+        f.write(script)
+    return subprocess.run([node, os.path.join(ROOT, "tools", "mp", "run_async.mjs"),
+                           os.path.join(PKG, "micropython.mjs"), compiled_lib(), scr, str(heap)],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
 def figures(out):
     """MPRESIDENT / MPPEAK / ALLOC figures printed by portable/mp_runner.py."""
     res = {"alloc": {}}

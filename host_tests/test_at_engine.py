@@ -493,32 +493,8 @@ def test_readinto_stream_and_sync_write():
 
 # -- the same engine on MicroPython's asyncio -----------------------------------
 
-# tools/mp/run.mjs exits as soon as the script returns, before asyncio tasks on
-# the JS event loop run; this driver keeps Node alive until the script prints
-# its last line (or 20 s pass).
-_MP_DRIVER = r"""
-import fs from "node:fs";
-import path from "node:path";
-const [pkg, lib, script] = process.argv.slice(2);
-const mod = await import(pkg);
-let out = [];
-const mp = await mod.loadMicroPython({heapsize: 64 * 1024, linebuffer: true,
-  stdout: (l) => { out.push(l); process.stdout.write(l + "\n"); },
-  stderr: (l) => process.stderr.write(l + "\n")});
-function copyTree(host, dest) {
-  mp.FS.mkdirTree(dest);
-  for (const ent of fs.readdirSync(host, { withFileTypes: true })) {
-    const h = path.join(host, ent.name), d = dest + "/" + ent.name;
-    if (ent.isDirectory()) { if (ent.name !== "__pycache__") copyTree(h, d); }
-    else if (/\.(py|mpy)$/.test(ent.name)) mp.FS.writeFile(d, fs.readFileSync(h));
-  }
-}
-copyTree(lib, "/lib");
-mp.runPython(fs.readFileSync(script, "utf8"));
-for (let i = 0; i < 200 && !out.some((l) => l.startsWith("END")); i++)
-  await new Promise((r) => setTimeout(r, 100));
-process.exit(out.some((l) => l.startsWith("END")) ? 0 : 1);
-"""
+# run through tools/mp/run_async.mjs (mp_harness.run_async_script), which keeps
+# Node alive until the script's asyncio tasks print their last line.
 
 _MP_SCRIPT = r'''
 import sys
@@ -602,20 +578,8 @@ def test_engine_runs_on_micropython_asyncio():
     """issue 5 AT engine: the engine (lib compiled by mpy-cross) on MicroPython
     1.27's own asyncio: reply + URC, +CME ERROR code, timeout, BC95 reboot with
     banner OK, prompt + payload with a +IPD (CR/LF inside) mid-reply."""
-    import os
-    import subprocess
     import mp_harness as H
-    node = H.require_micropython()
-    os.makedirs(H.BUILD, exist_ok=True)
-    drv = os.path.join(H.BUILD, "at_engine_mp.mjs")
-    scr = os.path.join(H.BUILD, "at_engine_mp.py")
-    with open(drv, "w") as f:
-        f.write(_MP_DRIVER)
-    with open(scr, "w") as f:
-        f.write(_MP_SCRIPT)
-    entry = os.path.join(H.PKG, "micropython.mjs")
-    p = subprocess.run([node, drv, entry, H.compiled_lib(), scr], capture_output=True, text=True,
-                       timeout=120, cwd=H.ROOT)
+    p = H.run_async_script("at_engine_mp", _MP_SCRIPT)
     out = p.stdout.splitlines()
     assert p.returncode == 0, p.stdout + p.stderr
     assert out == ["CSQ [b'+CSQ: 23,0'] [b'+CMTI: \"SM\",1']", "CME 10", "TIMEOUT", "REBOOT b'Neul'",

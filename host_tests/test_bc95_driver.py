@@ -11,9 +11,7 @@ module.  CPython: asyncio.run inside plain tests.
 """
 
 import asyncio
-import os
 import struct
-import subprocess
 import time
 
 import pytest
@@ -747,29 +745,6 @@ def test_recovery_after_a_module_reboot():
 
 MP_HEAP = 64 * 1024
 
-_MP_DRIVER = r"""
-import fs from "node:fs";
-import path from "node:path";
-const [pkg, lib, script, heap] = process.argv.slice(2);
-const mod = await import(pkg);
-let out = [];
-const mp = await mod.loadMicroPython({heapsize: parseInt(heap, 10), linebuffer: true,
-  stdout: (l) => { out.push(l); process.stdout.write(l + "\n"); },
-  stderr: (l) => process.stderr.write(l + "\n")});
-function copyTree(host, dest) {
-  mp.FS.mkdirTree(dest);
-  for (const ent of fs.readdirSync(host, { withFileTypes: true })) {
-    const h = path.join(host, ent.name), d = dest + "/" + ent.name;
-    if (ent.isDirectory()) { if (ent.name !== "__pycache__") copyTree(h, d); }
-    else if (/\.(py|mpy)$/.test(ent.name)) mp.FS.writeFile(d, fs.readFileSync(h));
-  }
-}
-copyTree(lib, "/lib");
-mp.runPython(fs.readFileSync(script, "utf8"));
-for (let i = 0; i < 300 && !out.some((l) => l.startsWith("END") || l.startsWith("FAIL")); i++)
-  await new Promise((r) => setTimeout(r, 100));
-process.exit(out.some((l) => l.startsWith("END")) ? 0 : 1);
-"""
 
 _MP_SCRIPT = r'''
 import sys
@@ -905,17 +880,7 @@ def test_driver_runs_on_micropython_asyncio():
     round trip through AT+NSOST / +NSONMI / AT+NSORF, SMS detected as
     unavailable (SmsUnavailable), and +CEREG:2 making recv() raise LinkLost."""
     import mp_harness as H
-    node = H.require_micropython()
-    os.makedirs(H.BUILD, exist_ok=True)
-    drv = os.path.join(H.BUILD, "bc95_mp.mjs")
-    scr = os.path.join(H.BUILD, "bc95_mp.py")
-    with open(drv, "w") as f:
-        f.write(_MP_DRIVER)
-    with open(scr, "w") as f:
-        f.write(_MP_SCRIPT)
-    entry = os.path.join(H.PKG, "micropython.mjs")
-    p = subprocess.run([node, drv, entry, H.compiled_lib(), scr, str(MP_HEAP)], capture_output=True,
-                       text=True, timeout=120, cwd=H.ROOT)
+    p = H.run_async_script("bc95_mp", _MP_SCRIPT, MP_HEAP)
     out = p.stdout.splitlines()
     assert p.returncode == 0, p.stdout + p.stderr
     assert out == ["IDENT 863703030000001 460111176313522 89860317492038271544 V100R100C10B657SP3",

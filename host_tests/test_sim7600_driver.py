@@ -10,9 +10,7 @@ module.  CPython: asyncio.run inside plain tests.
 """
 
 import asyncio
-import os
 import struct
-import subprocess
 import time
 
 import pytest
@@ -779,29 +777,6 @@ def test_frame_problem():
 
 MP_HEAP = 64 * 1024         # heapsize given to the interpreter
 
-_MP_DRIVER = r"""
-import fs from "node:fs";
-import path from "node:path";
-const [pkg, lib, script, heap] = process.argv.slice(2);
-const mod = await import(pkg);
-let out = [];
-const mp = await mod.loadMicroPython({heapsize: parseInt(heap, 10), linebuffer: true,
-  stdout: (l) => { out.push(l); process.stdout.write(l + "\n"); },
-  stderr: (l) => process.stderr.write(l + "\n")});
-function copyTree(host, dest) {
-  mp.FS.mkdirTree(dest);
-  for (const ent of fs.readdirSync(host, { withFileTypes: true })) {
-    const h = path.join(host, ent.name), d = dest + "/" + ent.name;
-    if (ent.isDirectory()) { if (ent.name !== "__pycache__") copyTree(h, d); }
-    else if (/\.(py|mpy)$/.test(ent.name)) mp.FS.writeFile(d, fs.readFileSync(h));
-  }
-}
-copyTree(lib, "/lib");
-mp.runPython(fs.readFileSync(script, "utf8"));
-for (let i = 0; i < 300 && !out.some((l) => l.startsWith("END") || l.startsWith("FAIL")); i++)
-  await new Promise((r) => setTimeout(r, 100));
-process.exit(out.some((l) => l.startsWith("END")) ? 0 : 1);
-"""
 
 _MP_SCRIPT = r'''
 import sys
@@ -961,17 +936,7 @@ def test_driver_runs_on_micropython_asyncio():
     CI), UDP open/send/push-mode receive with CR/LF in the payload, SMS +CMTI ->
     AT+CMGR -> AT+CMGD and AT+CMGS, and +CIPEVENT making recv() raise LinkLost."""
     import mp_harness as H
-    node = H.require_micropython()
-    os.makedirs(H.BUILD, exist_ok=True)
-    drv = os.path.join(H.BUILD, "sim7600_mp.mjs")
-    scr = os.path.join(H.BUILD, "sim7600_mp.py")
-    with open(drv, "w") as f:
-        f.write(_MP_DRIVER)
-    with open(scr, "w") as f:
-        f.write(_MP_SCRIPT)
-    entry = os.path.join(H.PKG, "micropython.mjs")
-    p = subprocess.run([node, drv, entry, H.compiled_lib(), scr, str(MP_HEAP)], capture_output=True,
-                       text=True, timeout=120, cwd=H.ROOT)
+    p = H.run_async_script("sim7600_mp", _MP_SCRIPT, MP_HEAP)
     out = p.stdout.splitlines()
     assert p.returncode == 0, p.stdout + p.stderr
     assert out == ["IDENT 860000000000001 460001234567890 89860012345678901234 LE11B08SIM7600CE-A",
