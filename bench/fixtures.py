@@ -7,8 +7,9 @@ parses without digest check, to separate the two costs.
 """
 import struct
 
-from wmmp import codec, commands as C, digest as D, subpacket as S, cipher as CI
-from wmmp.profile import DEFAULT, BEARER_PACKET
+from wmmp.wire import codec, commands as C, digest as D, subpacket as S
+from wmmp.crypto import cipher as CI
+from wmmp.wire.profile import DEFAULT, BEARER_PACKET
 
 UP = D.DigestKey("860000000000001", "460001234567890", "Up123456", 0)
 SESSION = D.DigestKey("860000000000001", "460001234567890", "Up123456", 1700000000)

@@ -2,9 +2,9 @@
 changed; report the number of flash writes per day for a terminal with 30 s
 heartbeats and hourly statistics").
 
-One simulated day of the real engine (lib/wmmp/engine.py) logged in to the
+One simulated day of the real engine (lib/wmmp/terminal/engine.py) logged in to the
 scripted platform of host_tests/portable/fakeplatform.py on a fake clock, its
-Params on wmmp.store.FlashStorage over an in-memory filesystem that counts what
+Params on wmmp.board.store.FlashStorage over an in-memory filesystem that counts what
 would reach flash: files opened for writing, write calls, bytes, flushes,
 renames, removes.  Heartbeat 0x0011 = 30 s, statistics policy 0x2001 = 0x01
 every 0x2003 = 3600 s (the defaults).  Variants: session key valid 24 h or 1 h
@@ -24,14 +24,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "lib"), os.path.join(ROOT, "tools"),
                 os.path.join(ROOT, "host_tests", "portable")]
 
-from wmmp import engine as E, commands as C, keys, cipher as CI, store as S, params as PM  # noqa: E402
+from wmmp.terminal import engine as E, params as PM   # noqa: E402
+from wmmp.wire import commands as C, keys
+from wmmp.crypto import cipher as CI
+from wmmp.board import store as S
 import fakeplatform as F  # noqa: E402
 
 DAY = 86400
 
 
 class CountingFS:
-    """wmmp.fsio interface in RAM, counting every mutating operation."""
+    """wmmp.board.fsio interface in RAM, counting every mutating operation."""
 
     def __init__(self):
         self.files = {}

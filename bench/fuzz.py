@@ -18,8 +18,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "lib"), os.path.join(ROOT, "tools")]
 
-from wmmp import codec, commands as C, digest as D, subpacket as S  # noqa: E402
-from wmmp import cipher as CI, profile as P  # noqa: E402
+from wmmp.wire import codec, commands as C, digest as D, subpacket as S   # noqa: E402
+from wmmp.crypto import cipher as CI   # noqa: E402
+from wmmp.wire import profile as P
 from wmmp.errors import WmmpError  # noqa: E402
 
 KEY = D.DigestKey("860000000000001", "460001234567890", "Up123456", 1700000000)

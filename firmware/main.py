@@ -2,7 +2,7 @@
 main.py in preference to one on the filesystem: pyexec_file_if_exists in
 shared/runtime/pyexec.c).  It takes the board module `board` (frozen from
 boards/<name>/board.py), switches Ctrl-C off in production, runs
-wmmp.device.main(board) for ever and, if anything ever escapes it, logs the
+wmmp.board.device.main(board) for ever and, if anything ever escapes it, logs the
 traceback and resets the board: a production image never reaches the REPL.
 
 A development image (board.PRODUCTION = False) keeps Ctrl-C: a KeyboardInterrupt
@@ -17,7 +17,7 @@ CRASH_MAX = 1024
 
 def note(e):
     try:
-        from wmmp.supervise import describe     # the traceback as text
+        from wmmp.board.supervise import describe     # the traceback as text
         text = describe(e)
     except BaseException:
         text = repr(e)
@@ -36,7 +36,7 @@ def run():
     try:
         import asyncio
         import board
-        from wmmp import console, device
+        from wmmp.board import console, device
         production = getattr(board, "PRODUCTION", True)
         if production:
             console.disable_ctrl_c()

@@ -1,4 +1,4 @@
-"""AT engine (wmmp.at) over an in-memory scripted modem stream (CPython asyncio;
+"""AT engine (wmmp.modem.at) over an in-memory scripted modem stream (CPython asyncio;
 plain tests calling asyncio.run).  Sections: "MODEMS SIM7600 <area>" /
 "MODEMS BC95 <area>" are rows of shared/spec/MODEMS.md; "issue 5 AT engine" is
 the engine section of issue 5."""
@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from wmmp import atparse
-from wmmp.at import (AtEngine, AtException, AtTimeout, AtError, CmeError, CmsError, AtReboot,
+from wmmp.modem import atparse
+from wmmp.modem.at import (AtEngine, AtException, AtTimeout, AtError, CmeError, CmsError, AtReboot,
                      AtOverflow)
 from wmmp.errors import WmmpError
 
@@ -500,7 +500,7 @@ _MP_SCRIPT = r'''
 import sys
 sys.path.insert(0, "/lib")
 import asyncio
-from wmmp.at import AtEngine, CmeError, AtTimeout, AtReboot
+from wmmp.modem.at import AtEngine, CmeError, AtTimeout, AtReboot
 
 
 class Modem:

@@ -16,11 +16,11 @@ import time
 
 import pytest
 
-from wmmp import params as PM
-from wmmp import profile as P
-from wmmp import sim as S
-from wmmp import simguard as SG
-from wmmp.at import AtEngine
+from wmmp.terminal import params as PM
+from wmmp.wire import profile as P
+from wmmp.terminal import simcard as S
+from wmmp.terminal import simguard as SG
+from wmmp.modem.at import AtEngine
 from wmmp.errors import BadLength, BadValue, TooLongForBearer
 from wmmp.modem import LinkLost, NetworkError, NotResponding
 from wmmp.modem.bc95 import (Bc95, PinUnsupported, SimSnapshot, SmsBearer, SmsUnavailable, TcpBearer,
@@ -751,7 +751,7 @@ import sys
 sys.path.insert(0, "/lib")
 import asyncio
 import binascii
-from wmmp.at import AtEngine
+from wmmp.modem.at import AtEngine
 from wmmp.modem import LinkLost
 from wmmp.modem.bc95 import Bc95, UdpBearer, SmsBearer, SmsUnavailable, at_parser
 
@@ -894,7 +894,7 @@ def test_packet_profile_follows_the_modules_datagram_limit():
     engine's packet message limit to the UDP bearer's send_max, so a 1 KB
     TRANSPARENT_DATA (4.3.11) leaves as appendix F sub-packets that each fit
     one AT+NSOST, instead of failing at the module.  TCP keeps the default."""
-    from wmmp import commands as C
+    from wmmp.wire import commands as C
     from wmmp.modem import packet_profile
     import fakeplatform as F
     from wmmp.modem import sim7600

@@ -13,7 +13,7 @@ import struct
 
 import pytest
 
-from wmmp import profile as P
+from wmmp.wire import profile as P
 from wmmp_tools.bearers import UdpBearer, TcpBearer, SmsBearer, TCP_BUFFER_MAX
 from wmmp_tools.smsc import SmsCentre, SmsClient
 

@@ -16,8 +16,8 @@ import types
 
 import pytest
 
-from wmmp import cellular, settings
-from wmmp.uartstream import ConsoleStream, UartStream
+from wmmp.board import cellular, settings
+from wmmp.board.uartstream import ConsoleStream, UartStream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BOARDS = sorted(d for d in os.listdir(os.path.join(ROOT, "boards"))
@@ -77,7 +77,7 @@ def test_manifest_names_existing_paths_and_freezes_the_whole_package(board):
     for name, src in (("board.py", "boards/%s/board.py" % board), ("main.py", "firmware/main.py"),
                       ("boot.py", "firmware/boot.py")):
         assert os.path.samefile(frozen[name], os.path.join(ROOT, src)), name
-    assert "wmmp/device.py" in frozen and "wmmp/modem/sim7600.py" in frozen
+    assert "wmmp/board/device.py" in frozen and "wmmp/modem/sim7600.py" in frozen
 
 
 class FakePin:
@@ -192,7 +192,7 @@ def load_main():
 
 
 def firmware_fakes(monkeypatch, production, fault, tmp_path):
-    from wmmp import console, device
+    from wmmp.board import console, device
     m = fake_machine()
     monkeypatch.setitem(sys.modules, "machine", m)
     board = types.ModuleType("board")

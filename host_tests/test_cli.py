@@ -22,9 +22,9 @@ from wmmp_tools import tagnames
 
 from Crypto.Cipher import AES, DES
 
-from wmmp import codec
-from wmmp import commands as C
-from wmmp import header as H
+from wmmp.wire import codec
+from wmmp.wire import commands as C
+from wmmp.wire import header as H
 from wmmp_tools import cli
 from wmmp_tools import jsonform as J
 
@@ -74,7 +74,7 @@ def hx(b):
 
 def md5_digest(signed, timestamp, password=UP_PW):
     """E021 = MD5(header || content || timestamp || IMEI(16) || IMSI(15) || password)
-    (INTEROP 3), computed with hashlib, independent of wmmp.digest."""
+    (INTEROP 3), computed with hashlib, independent of wmmp.wire.digest."""
     return hashlib.md5(signed + struct.pack(">I", timestamp) + IMEI.encode() + b"\x00"
                        + IMSI.encode() + password.encode()).digest()
 
@@ -313,7 +313,7 @@ def test_dump_names():
 
 def test_dump_result_code_meaning():
     """REGISTER_ACK result 0x09: registered, preset keys valid (appendix G a)."""
-    from wmmp import codes
+    from wmmp.wire import codes
     r = run(["decode", hx(REGISTER_ACK)])
     assert "result             0x09 (%s)" % tagnames.describe_code("register_ack", 9) in r.out
     assert "not yet assigned" in r.out                           # serial bytes 9..16 zero, G a
@@ -328,7 +328,7 @@ def test_dump_dates_utc_and_beijing():
 
 def test_dump_alarm_codes_and_command_lists():
     """0x300D alarm codes by name (appendix E e); E023 lists command IDs (appendix E g)."""
-    from wmmp import codes
+    from wmmp.wire import codes
     data = msg(C.CONFIG_TRAP, {}, [(0x300D, b"\x00\x1c"), (0xE023, b"\x00\x01\x80\x01")])
     r = run(["decode", hx(data)])
     assert tagnames.describe_code("alarm", 0x1C) in r.out

@@ -12,8 +12,9 @@ import tracemalloc
 
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from wmmp import codec, commands as C, digest as D, header as H, subpacket as S
-from wmmp import cipher as CI, profile as P
+from wmmp.wire import codec, commands as C, digest as D, header as H, subpacket as S
+from wmmp.crypto import cipher as CI
+from wmmp.wire import profile as P
 from wmmp.errors import WmmpError
 
 KEY = D.DigestKey("860000000000001", "460001234567890", "Up123456", 1700000000)

@@ -1,4 +1,4 @@
-"""The service console (wmmp.console) over the SIM7600 driver and its emulator:
+"""The service console (wmmp.board.console) over the SIM7600 driver and its emulator:
 the driver's SIM methods are coroutines (simguard.is_async), so STATUS, IDENT
 and RESET SIM reach the card as SIM jobs that the test runs the way a board's
 console task does, with `await simguard.run_async(job, driver)`.  Sections
@@ -8,7 +8,9 @@ E g E020/E00D/E018.  CPython: asyncio.run inside plain tests."""
 import asyncio
 from binascii import hexlify, unhexlify
 
-from wmmp import console as CO, fsio, params as PM, simguard as SG, sim as S, store as ST, codes as K
+from wmmp.board import console as CO, fsio, store as ST
+from wmmp.terminal import params as PM, simguard as SG, simcard as S
+from wmmp.wire import codes as K
 from wmmp.errors import WmmpError
 
 from test_sim7600_driver import ICCID, IMEI, IMSI, rig, run

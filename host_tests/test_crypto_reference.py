@@ -1,4 +1,4 @@
-"""Property tests of wmmp.md5 / des / aes / cipher against independent implementations.
+"""Property tests of wmmp.crypto.md5 / des / aes / cipher against independent implementations.
 
 CPython only: pycryptodome (Crypto.Cipher DES, DES3, AES) and hashlib are the
 references; hypothesis supplies random keys, data and chunkings (INTEROP 5).
@@ -10,9 +10,9 @@ from hypothesis import given, settings, strategies as st
 from Crypto.Cipher import AES, DES, DES3
 from Crypto.Util.Padding import pad, unpad
 
-from wmmp import aes, cipher, des, md5
+from wmmp.crypto import aes, cipher, des, md5
 from wmmp.errors import DecryptError
-from wmmp.profile import MODE_ECB, Profile
+from wmmp.wire.profile import MODE_ECB, Profile
 
 EXAMPLES = settings(max_examples=150, deadline=None)
 

@@ -1,8 +1,8 @@
-"""wmmp.device (the terminal's life on a board) on CPython: device.main against the
+"""wmmp.board.device (the terminal's life on a board) on CPython: device.main against the
 SIM7600 and BC95 emulators (tools/wmmp_tools/emu) over in-process UARTs
 (HostPort), the platform simulator and the SMS centre on loopback; the console
-line is a wmmp.uartstream.ConsoleStream over fakes; the flash store is a real
-directory (wmmp.fsio.OsFS).  Each test is bounded by a few seconds.
+line is a wmmp.board.uartstream.ConsoleStream over fakes; the flash store is a real
+directory (wmmp.board.fsio.OsFS).  Each test is bounded by a few seconds.
 
 Covers: boot, registration with keys by SMS and login through each module;
 STATUS on the console; an exception inside a bearer (logged by the runner, the
@@ -20,11 +20,13 @@ import time
 
 import pytest
 
-from wmmp import codec, commands as C, device, engine as E, params as PM, profile as P
-from wmmp.fsio import OsFS
-from wmmp.sim import SimulatedSim
-from wmmp.store import FlashStorage, SLOTS
-from wmmp.uartstream import ConsoleStream
+from wmmp.wire import codec, commands as C, profile as P
+from wmmp.board import device
+from wmmp.terminal import engine as E, params as PM
+from wmmp.board.fsio import OsFS
+from wmmp.terminal.simcard import SimulatedSim
+from wmmp.board.store import FlashStorage, SLOTS
+from wmmp.board.uartstream import ConsoleStream
 
 from wmmp_tools.emu.bc95 import Bc95 as Bc95Emu
 from wmmp_tools.emu.sim7600 import Sim7600 as Sim7600Emu
@@ -357,8 +359,8 @@ def test_a_module_that_does_not_answer_is_retried_with_back_off(tmp_path):
         async with Rig(tmp_path, "sim7600") as r:
             r.emu.power_off()
             r.board.MODEM_OPTIONS = {"at_wait": 0.3, "boot_wait": 0.1}
-            from wmmp import cellular
-            from wmmp.supervise import Backoff
+            from wmmp.board import cellular
+            from wmmp.board.supervise import Backoff
             real = cellular.bring_up
 
             async def quick(kind, drv, power, log, backoff=None, attempts=None):

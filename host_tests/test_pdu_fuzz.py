@@ -1,4 +1,4 @@
-"""Property tests of the SMS PDU codec (lib/wmmp/pdu.py; INTEROP 9, 3GPP TS
+"""Property tests of the SMS PDU codec (lib/wmmp/modem/pdu.py; INTEROP 9, 3GPP TS
 23.040 / 23.038).  CPython + hypothesis.
 
 - decode raises nothing but WmmpError subclasses on random bytes, random hex
@@ -10,7 +10,7 @@
 """
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from wmmp import pdu as P
+from wmmp.modem import pdu as P
 from wmmp.errors import TooLongForBearer, WmmpError
 
 SETTINGS = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])

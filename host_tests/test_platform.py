@@ -23,13 +23,13 @@ import time
 import pytest
 from Crypto.Cipher import AES, DES3
 
-from wmmp import codec
-from wmmp import commands as C
-from wmmp import digest as D
-from wmmp import header as H
-from wmmp import keys as KEYS
-from wmmp import profile as P
-from wmmp import subpacket as S
+from wmmp.wire import codec
+from wmmp.wire import commands as C
+from wmmp.wire import digest as D
+from wmmp.wire import header as H
+from wmmp.wire import keys as KEYS
+from wmmp.wire import profile as P
+from wmmp.wire import subpacket as S
 
 from wmmp_tools.bearers import SmsBearer, TcpBearer, UdpBearer
 from wmmp_tools.smsc import SmsCentre

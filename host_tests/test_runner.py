@@ -9,8 +9,10 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "portable"))
 import asyncio
 
-from wmmp import engine as E, runner as R, commands as C, params as PM
-from wmmp import profile as P
+from wmmp.terminal import engine as E, params as PM
+from wmmp.board import runner as R
+from wmmp.wire import commands as C
+from wmmp.wire import profile as P
 import fakeplatform as F
 
 
@@ -137,7 +139,7 @@ def test_runner_enters_pin1_before_opening_bearers_and_resumes():
     # bearer cannot open) before PIN1 is entered, so the runner runs the engine's
     # SIM jobs before it opens the bearers.  run(resume=True) restarts a running
     # terminal in place (terminal.restarted: log in again) instead of booting it.
-    from wmmp import sim as S
+    from wmmp.terminal import simcard as S
 
     trail = []
 

@@ -15,11 +15,11 @@ import time
 
 import pytest
 
-from wmmp import params as PM
-from wmmp import profile as P
-from wmmp import sim as S
-from wmmp import simguard as SG
-from wmmp.at import AtEngine
+from wmmp.terminal import params as PM
+from wmmp.wire import profile as P
+from wmmp.terminal import simcard as S
+from wmmp.terminal import simguard as SG
+from wmmp.modem.at import AtEngine
 from wmmp.errors import BadLength, BadValue, TooLongForBearer
 from wmmp.modem import LinkLost, NetworkError, NotResponding, frame_problem
 from wmmp.modem.sim7600 import (Sim7600, SimSnapshot, SmsBearer, TcpBearer, UdpBearer, cell_tlv,
@@ -339,7 +339,7 @@ def test_spic_field_order_variants(order):
 
 
 def test_simguard_boots_and_changes_pin1_through_the_async_driver():
-    """4.4.1.1 boot checks and a 4.4.1.2 PIN1 change run by wmmp.simguard on the
+    """4.4.1.1 boot checks and a 4.4.1.2 PIN1 change run by wmmp.terminal.simguard on the
     driver itself (run_async: its SIM methods are coroutines): the stored PIN1
     is entered once; a wrong stored PIN1 is refused by the card once and never
     sent again (the next boot alarms without a PIN command); a change verifies
@@ -782,8 +782,8 @@ _MP_SCRIPT = r'''
 import sys
 sys.path.insert(0, "/lib")
 import asyncio
-from wmmp.at import AtEngine
-from wmmp import pdu as PDU
+from wmmp.modem.at import AtEngine
+from wmmp.modem import pdu as PDU
 from wmmp.modem import LinkLost
 from wmmp.modem.sim7600 import Sim7600, UdpBearer, SmsBearer
 

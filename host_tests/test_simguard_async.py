@@ -1,12 +1,12 @@
-"""wmmp.simguard jobs on an asynchronous SIM (the modem drivers' SIM methods are
+"""wmmp.terminal.simguard jobs on an asynchronous SIM (the modem drivers' SIM methods are
 coroutines): run_async serves the same 4.4.1 rules as run, and a SIM with a
 sim_lock runs one job at a time, so two jobs (the engine's and the console's)
 never interleave their commands on the card.  CPython asyncio."""
 import asyncio
 
-from wmmp import params as PM
-from wmmp import sim as S
-from wmmp import simguard as SG
+from wmmp.terminal import params as PM
+from wmmp.terminal import simcard as S
+from wmmp.terminal import simguard as SG
 from wmmp.modem import DriverBase
 
 IMSI = "460001234567890"

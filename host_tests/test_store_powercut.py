@@ -1,4 +1,4 @@
-"""Power cuts and bit flips against wmmp.store.FlashStorage (issue 4 "Persistent
+"""Power cuts and bit flips against wmmp.board.store.FlashStorage (issue 4 "Persistent
 store": "cut power at every single write, flush and rename step of a key change
 and a parameter change, and random bit flips: after every cut the store loads
 either the old or the new state.  Count and report the cases.")
@@ -27,7 +27,8 @@ import os
 import random
 import struct
 
-from wmmp import store as S, params as PM
+from wmmp.board import store as S
+from wmmp.terminal import params as PM
 
 DIR = "/flash/state"
 V = struct.pack(">I", 1763700000 + 86400 * 365)
@@ -94,7 +95,7 @@ class _File:
 
 
 class SimFS:
-    """The wmmp.fsio interface in memory, with a power cut at step `cut` (1-based)."""
+    """The wmmp.board.fsio interface in memory, with a power cut at step `cut` (1-based)."""
 
     def __init__(self, disk=None, dirs=(), cut=None, variant="lost", model="atomic"):
         self.disk = dict(disk or {})
@@ -147,7 +148,7 @@ class SimFS:
             self.dead = True
             raise PowerCut()
 
-    # -- wmmp.fsio interface
+    # -- wmmp.board.fsio interface
     def open(self, path, mode):
         if mode[0] == "r":
             if path not in self.disk:

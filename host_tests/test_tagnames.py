@@ -1,8 +1,8 @@
 """Host-only name tables (tools/wmmp_tools/tagnames.py): a name and an English
 description for every appendix E tag and every appendix G code.  Moved out of
 lib/ so a device never loads them."""
-from wmmp import catalogue as cat
-from wmmp import codes as C
+from wmmp.wire import catalogue as cat
+from wmmp.wire import codes as C
 from wmmp.errors import BadValue
 from wmmp_tools import tagnames
 

@@ -1,5 +1,5 @@
 """`wmmp-tech` against a terminal running on the host with its service console
-(wmmp.console) on a real pseudo-terminal: the local manual security resets of
+(wmmp.board.console) on a real pseudo-terminal: the local manual security resets of
 sections 4.4.1.4 (SIM) and 4.4.4 (access passwords and base key), E020 bits of
 appendix E g, identity and state checks, the persistent lockout (issue 4).
 CPython only: os.openpty, pyserial, subprocess."""
@@ -15,7 +15,9 @@ import tty
 
 import pytest
 
-from wmmp import console as CO, store as ST, fsio, sim as S, simguard as G, codes as K
+from wmmp.board import console as CO, store as ST, fsio
+from wmmp.terminal import simcard as S, simguard as G
+from wmmp.wire import codes as K
 from wmmp.errors import WmmpError
 from wmmp_tools import tech
 
@@ -41,7 +43,7 @@ class _AsyncSim(S.SimulatedSim):
 
 class PtyTerminal:
     """A terminal's service console served on a pseudo-terminal: a thread reads
-    the master side, feeds wmmp.console.Console with a clock the test can move,
+    the master side, feeds wmmp.board.console.Console with a clock the test can move,
     and writes the replies back; the console's SIM jobs (an asynchronous SIM)
     are run there too.  `path` is the slave device wmmp-tech opens."""
 
@@ -397,7 +399,7 @@ def test_terminal_text_is_sanitised():
 
 
 def test_answer_matches_the_terminal_side():
-    # The tool's HMAC-MD5 (Python's hmac) and the terminal's (wmmp.md5) agree (RFC 2104).
+    # The tool's HMAC-MD5 (Python's hmac) and the terminal's (wmmp.crypto.md5) agree (RFC 2104).
     for cred, nonce in ((CRED, bytes(16)), (b"k" * 100, bytes(range(16)))):
         assert tech.answer(cred, nonce) == CO.response(cred, nonce)
 

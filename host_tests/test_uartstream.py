@@ -1,9 +1,9 @@
-"""The board-side helpers of wmmp.device on CPython with fakes: wmmp.uartstream
+"""The board-side helpers of wmmp.board.device on CPython with fakes: wmmp.board.uartstream
 (UartStream over a fake machine.UART in its polling mode and over a fake
 asyncio stream, the AT engine talking through it; ConsoleStream over fake
 stdin/stdout/poll; open_uart and stdio_console with fake machine/select),
-wmmp.supervise (back-off, restart after failures, cancellation),
-wmmp.settings (parameters over factory values) and wmmp.consoletask."""
+wmmp.board.supervise (back-off, restart after failures, cancellation),
+wmmp.board.settings (parameters over factory values) and wmmp.board.consoletask."""
 
 import asyncio
 import struct
@@ -12,10 +12,11 @@ import types
 
 import pytest
 
-from wmmp import consoletask, params as PM, settings, uartstream as U
-from wmmp.at import AtEngine
-from wmmp.console import Console
-from wmmp.supervise import Backoff, describe, supervise
+from wmmp.board import consoletask, settings, uartstream as U
+from wmmp.terminal import params as PM
+from wmmp.modem.at import AtEngine
+from wmmp.board.console import Console
+from wmmp.board.supervise import Backoff, describe, supervise
 
 
 def run(coro, timeout=5.0):
@@ -208,7 +209,7 @@ def test_stdio_console_polls_stdin_and_uses_the_byte_buffers(monkeypatch):
     assert regs == [(fake_sys.stdin, 1)] and c.inp == "IN" and c.out == "OUT"
 
 
-# -- wmmp.supervise ----------------------------------------------------------------
+# -- wmmp.board.supervise ----------------------------------------------------------------
 
 def test_backoff_doubles_up_to_its_cap_and_resets():
     b = Backoff(1, 10)
@@ -267,7 +268,7 @@ def test_describe_gives_the_traceback():
     assert text.startswith("Traceback") and "KeyError: 'k'" in text
 
 
-# -- wmmp.settings -----------------------------------------------------------------
+# -- wmmp.board.settings -----------------------------------------------------------------
 
 def test_settings_from_the_factory_and_the_platform():
     factory = {"host": "10.0.0.1", "udp_port": 7301, "tcp_port": 7302, "apn": "cmnet",
@@ -288,7 +289,7 @@ def test_settings_from_the_factory_and_the_platform():
     assert settings.resolve(None)["port"] is None
 
 
-# -- wmmp.consoletask --------------------------------------------------------------
+# -- wmmp.board.consoletask --------------------------------------------------------------
 
 def test_console_task_feeds_the_console_and_answers():
     async def main():

@@ -13,7 +13,8 @@ import subprocess
 import sys
 import os
 
-from wmmp import codec, commands as C, digest as D, keys, cipher as CI, codes
+from wmmp.wire import codec, commands as C, digest as D, keys, codes
+from wmmp.crypto import cipher as CI
 
 IMEI, IMSI = "860000000000001", "460001234567890"
 UP, DOWN = "Up123456", "Dn654321"

@@ -34,7 +34,8 @@ import sys
 import tempfile
 import time
 
-from wmmp import engine as E, codes as K, commands as C
+from wmmp.terminal import engine as E
+from wmmp.wire import codes as K, commands as C
 from wmmp_tools import term as TERM
 from wmmp_tools.smsc import SmsCentre
 from wmmp_tools.platform.model import Config as PlatformConfig
@@ -105,9 +106,9 @@ class Sim7600Rig:
         self.tally = AtTally()
 
     async def start(self, log):
-        from wmmp.at import AtEngine
+        from wmmp.modem.at import AtEngine
         from wmmp.modem.sim7600 import Sim7600
-        from wmmp.sim import SimulatedSim
+        from wmmp.terminal.simcard import SimulatedSim
         from wmmp_tools.emu.ptyio import PtyPort
         from wmmp_tools.emu.sim7600 import Sim7600 as Emulator
         self.emu = Emulator(SimulatedSim(IMSI, ICCID, IMEI, pin_enabled=False), msisdn=MSISDN,
@@ -122,7 +123,7 @@ class Sim7600Rig:
         return self
 
     def bearers(self, args):
-        from wmmp import profile as P
+        from wmmp.wire import profile as P
         bearers = TERM.modem_bearers(self.modem, args)
         self.packet, self.sms = bearers[P.BEARER_PACKET], bearers[P.BEARER_SMS]
         return bearers
@@ -152,10 +153,10 @@ class Bc95Rig:
         self.tally = AtTally()
 
     async def start(self, log):
-        from wmmp.at import AtEngine
+        from wmmp.modem.at import AtEngine
         from wmmp.modem import bc95
         psm = {"psm_idle": 1.0, "rrc_idle": 0.5} if self.psm else {}
-        from wmmp.sim import SimulatedSim
+        from wmmp.terminal.simcard import SimulatedSim
         from wmmp_tools.emu.bc95 import Bc95 as Emulator
         from wmmp_tools.emu.ptyio import PtyPort
         kw = dict({"sms": True, "tcp": True}, **psm)
@@ -174,7 +175,7 @@ class Bc95Rig:
 
     def bearers(self, args):
         from wmmp.modem import bc95
-        from wmmp import profile as P
+        from wmmp.wire import profile as P
         if args.tcp:
             packet = bc95.TcpBearer(self.modem, args.tcp[0], args.tcp[1])
         else:

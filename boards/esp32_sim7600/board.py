@@ -1,6 +1,6 @@
 """ESP32-DevKitC (ESP32-WROOM-32) wired to a SIMCom SIM7600 module: pins, UART and
 the factory settings of this terminal.  Frozen as the module `board`
-(manifest.py) and handed to wmmp.device.main by firmware/main.py; wmmp.device
+(manifest.py) and handed to wmmp.board.device.main by firmware/main.py; wmmp.board.device
 documents every name used here.  `machine` is imported only inside functions.
 
 Wiring (SIM7600 breakouts bring the module's 1.8 V UART to 3.3 V through a level
@@ -43,7 +43,7 @@ STATE_DIR = "/state"
 WATCHDOG_MS = 30000       # machine.WDT timeout; fed every WATCHDOG_FEED s by the device
 WATCHDOG_FEED = 1
 
-# Factory settings (wmmp.settings); the platform's CONFIG_SET of 0x0002 (APN),
+# Factory settings (wmmp.board.settings); the platform's CONFIG_SET of 0x0002 (APN),
 # 0x0007 (SMS number), 0x0009 (IP) and 0x000A (ports) overrides them.  The
 # address below is a documentation address (RFC 5737): set the real platform's
 # before building a production image.
@@ -65,7 +65,7 @@ def prepare():
 
 
 def modem_stream():
-    from wmmp.uartstream import open_uart
+    from wmmp.board.uartstream import open_uart
     return open_uart(UART_ID, UART_BAUD, UART_TX, UART_RX)
 
 
@@ -80,7 +80,7 @@ def modem_status():
 
 
 def console_stream():
-    from wmmp.uartstream import stdio_console
+    from wmmp.board.uartstream import stdio_console
     return stdio_console()
 
 

@@ -1,6 +1,6 @@
 """Raspberry Pi Pico (RP2040) wired to a Quectel BC95 / BC95-G NB-IoT module: pins,
 UART and the factory settings of this terminal.  Frozen as the module `board`
-(manifest.py) and handed to wmmp.device.main by firmware/main.py; wmmp.device
+(manifest.py) and handed to wmmp.board.device.main by firmware/main.py; wmmp.board.device
 documents every name used here.  `machine` is imported only inside functions.
 
 Wiring (the BC95's UART runs at 3.0 V: use a module board with a level
@@ -38,7 +38,7 @@ WATCHDOG_MS = 8000
 WATCHDOG_FEED = 1
 RADIO_PERIOD = 0          # signal/cell only before each login: no AT traffic while in PSM
 
-# Factory settings (wmmp.settings); the platform's CONFIG_SET of 0x0002 (APN),
+# Factory settings (wmmp.board.settings); the platform's CONFIG_SET of 0x0002 (APN),
 # 0x0007 (SMS number), 0x0009 (IP) and 0x000A (ports) overrides them.  The BC95
 # needs an IP address (no name resolution).  The address below is a documentation
 # address (RFC 5737): set the real platform's before building a production image.
@@ -60,7 +60,7 @@ def prepare():
 
 
 def modem_stream():
-    from wmmp.uartstream import open_uart
+    from wmmp.board.uartstream import open_uart
     return open_uart(UART_ID, UART_BAUD, UART_TX, UART_RX)
 
 
@@ -70,7 +70,7 @@ def modem_power():
 
 
 def console_stream():
-    from wmmp.uartstream import stdio_console
+    from wmmp.board.uartstream import stdio_console
     return stdio_console()
 
 

@@ -4,8 +4,10 @@ platform messages with the project's codec.  It has no policy of its own: each
 test says what the platform answers."""
 import struct
 
-from wmmp import codec, commands as C, digest as D, keys, cipher as CI
-from wmmp import params as PM, profile as P
+from wmmp.wire import codec, commands as C, digest as D, keys
+from wmmp.crypto import cipher as CI
+from wmmp.terminal import params as PM
+from wmmp.wire import profile as P
 
 IMEI = "860000000000001"
 IMSI = "460001234567890"

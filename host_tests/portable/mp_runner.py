@@ -25,8 +25,7 @@ _args = json.load(open("/argv.json"))
 _names = [a for a in _args if not a.startswith("--")]
 # --message-layer: import only the message layer (issue 2): not the engine, the
 # store or the modem drivers that build on it
-_LAYER = ("errors", "profile", "header", "tlv", "catalogue", "commands", "codes", "codec", "digest",
-          "md5", "des", "aes", "cipher", "keys", "subpacket", "crc")
+_LAYER = ("wmmp.errors", "wmmp.wire", "wmmp.crypto")
 _layer_only = "--message-layer" in _args
 if not _names:
     _names = sorted(f[:-3] for f in os.listdir("/tests") if f.startswith("test_") and f.endswith(".py"))
@@ -35,10 +34,28 @@ _state = {"queue": None, "passed": 0, "failed": 0, "resident": 0, "max_alloc": 0
 
 
 # Import steps first (one module per step, so compile garbage is collected in
-# between): every lib/wmmp module (.py or .mpy), then the test modules.
-_imports = ["wmmp." + f.rsplit(".", 1)[0] for f in sorted(os.listdir("/lib/wmmp"))
-            if f.endswith(".py") or f.endswith(".mpy")]
-_imports = [m for m in _imports if m != "wmmp.__init__" and not (_layer_only and m[5:] not in _LAYER)]
+# between): every lib/wmmp module (.py or .mpy, sub-packages included), then
+# the test modules.
+def _walk(path, mod, out):
+    names = sorted(os.listdir(path))
+    for f in names:
+        if f.endswith(".py") or f.endswith(".mpy"):
+            base = f.rsplit(".", 1)[0]
+            out.append(mod if base == "__init__" else mod + "." + base)
+    for f in names:
+        if os.stat(path + "/" + f)[0] & 0x4000:       # a sub-package
+            _walk(path + "/" + f, mod + "." + f, out)
+    return out
+
+
+def _in_layer(m):
+    for p in _LAYER:
+        if m == p or m.startswith(p + "."):
+            return True
+    return False
+
+
+_imports = [m for m in _walk("/lib/wmmp", "wmmp", []) if m != "wmmp" and not (_layer_only and not _in_layer(m))]
 _imports += list(_names)
 
 

@@ -1,4 +1,4 @@
-"""The wmmp.fsio filesystem interface in RAM for the portable tests: its files
+"""The wmmp.board.fsio filesystem interface in RAM for the portable tests: its files
 outlive a "power cycle" (a new FlashStorage over the same RamFS).  remove of a
 missing file and mkdir of an existing directory fail as on a board;
 fail_writes = True makes every write of a ".tmp" file fail (a full flash)."""

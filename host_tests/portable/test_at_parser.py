@@ -1,10 +1,10 @@
-"""AT output parser (wmmp.atparse) against recorded-style transcripts of both
+"""AT output parser (wmmp.modem.atparse) against recorded-style transcripts of both
 modules, spaced as in shared/spec/MODEMS.md (SIM7600: space after the colon;
 BC95: none).  Portable: runs under CPython and MicroPython.
 
 Sections named below: "MODEMS SIM7600 <area>" / "MODEMS BC95 <area>" are rows of
 the fact sheet; "issue 5 AT engine" is the engine section of issue 5."""
-from wmmp import atparse as A
+from wmmp.modem import atparse as A
 
 
 def _events(p, chunks=()):

@@ -1,8 +1,8 @@
-"""Portable tests of wmmp.catalogue and wmmp.tagnames against appendix E of the
+"""Portable tests of wmmp.wire.catalogue and wmmp.tagnames against appendix E of the
 standard and INTEROP 1/5/6/8."""
 
-from wmmp import catalogue as cat
-from wmmp.catalogue import (T_STR, T_NUM, T_DATE, T_BIN, T_TAGS, T_NONE, T_RESERVED,
+from wmmp.wire import catalogue as cat
+from wmmp.wire.catalogue import (T_STR, T_NUM, T_DATE, T_BIN, T_TAGS, T_NONE, T_RESERVED,
                             L_FIXED, L_MAX, L_VAR, L_MULT)
 from wmmp.errors import BadTlv, BadValue, TooLongForBearer
 

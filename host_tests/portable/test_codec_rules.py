@@ -2,13 +2,13 @@
 typed fixed parts (appendix A, D, G; INTEROP 1-5, 9).  Portable.
 
 Expected bytes are built here by hand with struct; MD5 itself is checked against
-RFC 1321 in test_crypto_kat, so using wmmp.md5 to compute expectations tests
+RFC 1321 in test_crypto_kat, so using wmmp.crypto.md5 to compute expectations tests
 which bytes the digest covers, not MD5."""
 import struct
 
-from wmmp import codec, commands as C, digest as D, header as H
-from wmmp import profile as P
-from wmmp.md5 import md5
+from wmmp.wire import codec, commands as C, digest as D, header as H
+from wmmp.wire import profile as P
+from wmmp.crypto.md5 import md5
 from wmmp.errors import (BadLength, BadValue, DigestMismatch, DigestMissing, Truncated,
                          TooLongForBearer, UnknownCommand, WmmpError)
 
@@ -216,7 +216,7 @@ def test_bad_field_values_rejected_on_encode():
 def test_derived_crc_fields():
     # Appendix G j: TRANSPARENT_DATA crc16 is the CRC16 of USER_DATA (0x4007);
     # G l: FILE_REQ_ACK crc16 covers FILE_BLOCK, block_size its length.
-    from wmmp import crc
+    from wmmp.wire import crc
     m = codec.Message(C.TRANSPARENT_DATA, tlvs=[(0x4014, b"EC01"), (0x4007, b"123456789")])
     d = codec.decode(codec.encode(m))
     assert d.fields["crc16"] == 0x29B1

@@ -1,6 +1,6 @@
-"""Portable tests of wmmp.codes against appendix G (and the code values of appendix E)."""
+"""Portable tests of wmmp.wire.codes against appendix G (and the code values of appendix E)."""
 
-from wmmp import codes as C
+from wmmp.wire import codes as C
 from wmmp.errors import BadValue
 
 

@@ -1,4 +1,4 @@
-"""The service console (wmmp.console): local manual security resets of sections
+"""The service console (wmmp.board.console): local manual security resets of sections
 4.4.1.4 (SIM security: binding and PIN1) and 4.4.4 (access passwords and base
 key), both only after identity AND state checks; E020 bits of appendix E g
 reported by REGISTER operation 0x04 (4.4.4) or the next LOGIN (4.4.1.4); the
@@ -6,8 +6,10 @@ persistent AUTH lockout; floods, long and malformed lines; no secret in any
 reply or audit line (issue 4).  Portable."""
 from binascii import hexlify, unhexlify
 
-from wmmp import console as CO, store as ST, params as PM, sim as S, simguard as G
-from wmmp import engine as E, commands as C, codes as K
+from wmmp.board import console as CO, store as ST
+from wmmp.terminal import params as PM, simcard as S, simguard as G
+from wmmp.terminal import engine as E
+from wmmp.wire import commands as C, codes as K
 from wmmp.errors import WmmpError
 import fakeplatform as F
 from ramfs import RamFS

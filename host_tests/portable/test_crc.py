@@ -3,9 +3,9 @@
 Check values are the published catalogue ones for "123456789" (Greg Cook's CRC
 catalogue: CRC-16/CCITT-FALSE 0x29B1, CRC-16/XMODEM 0x31C3, CRC-16/ARC 0xBB3D,
 CRC-32 0xCBF43926)."""
-from wmmp import crc
-from wmmp import profile as P
-from wmmp import tlv as T
+from wmmp.wire import crc
+from wmmp.wire import profile as P
+from wmmp.wire import tlv as T
 
 CHECK = b"123456789"
 

@@ -1,4 +1,4 @@
-"""Known-answer tests of wmmp.md5, wmmp.des, wmmp.aes and wmmp.cipher (INTEROP 5, 8).
+"""Known-answer tests of wmmp.crypto.md5, wmmp.crypto.des, wmmp.crypto.aes and wmmp.crypto.cipher (INTEROP 5, 8).
 
 Portable: runs under pytest on CPython and under MicroPython.  Every vector
 names the publication it comes from; none is computed by the code under test.
@@ -6,9 +6,9 @@ names the publication it comes from; none is computed by the code under test.
 
 from binascii import unhexlify
 
-from wmmp import aes, cipher, des, md5
+from wmmp.crypto import aes, cipher, des, md5
 from wmmp.errors import BadValue, DecryptError, Unsupported, WmmpError
-from wmmp.profile import MODE_CBC, MODE_ECB, Profile
+from wmmp.wire.profile import MODE_CBC, MODE_ECB, Profile
 
 
 def h(s):

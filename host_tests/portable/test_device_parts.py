@@ -1,4 +1,4 @@
-"""The board-side parts of wmmp.device that run without an event loop, on
+"""The board-side parts of wmmp.board.device that run without an event loop, on
 MicroPython and CPython: settings over parameters, back-off, tracebacks as text,
 UartStream in its polling mode and ConsoleStream (coroutines driven by hand
 where they never sleep), the driver / bearers / packet limit per module type,
@@ -10,9 +10,11 @@ import os
 import struct
 import sys
 
-from wmmp import cellular, device, fsio, params as PM, profile as P, settings, store as ST
-from wmmp import uartstream as U
-from wmmp.supervise import Backoff, describe
+from wmmp.board import cellular, device, fsio, settings, store as ST
+from wmmp.terminal import params as PM
+from wmmp.wire import profile as P
+from wmmp.board import uartstream as U
+from wmmp.board.supervise import Backoff, describe
 from wmmp.modem import packet_profile
 
 _n = [0]

@@ -5,8 +5,9 @@ MicroPython the runner reports what it allocates (the engine's heap use during t
 demo scenario, issue 3)."""
 import struct
 
-from wmmp import engine as E, commands as C, codes as K, params as PM
-from wmmp import profile as P
+from wmmp.terminal import engine as E, params as PM
+from wmmp.wire import commands as C, codes as K
+from wmmp.wire import profile as P
 import fakeplatform as F
 
 

@@ -3,8 +3,9 @@ response on one bearer, appendix E d 0x2008-0x200B per-bearer statistics).
 Portable."""
 import struct
 
-from wmmp import engine as E, commands as C, codes as K, params as PM
-from wmmp import profile as P
+from wmmp.terminal import engine as E, params as PM
+from wmmp.wire import commands as C, codes as K
+from wmmp.wire import profile as P
 import fakeplatform as F
 from test_engine_online import online
 

@@ -2,8 +2,9 @@
 management flows (4.3.3-4.3.11, 4.4.5, 4.4.6; appendix G c-m).  Portable."""
 import struct
 
-from wmmp import engine as E, commands as C, codes as K, header as H, crc, params as PM
-from wmmp import profile as P
+from wmmp.terminal import engine as E, params as PM
+from wmmp.wire import commands as C, codes as K, header as H, crc
+from wmmp.wire import profile as P
 import fakeplatform as F
 
 
@@ -165,7 +166,7 @@ def test_config_set_applied_and_reported_with_0x4010_0x4017():
     assert ack.fields["result"] == 0
     seq = struct.unpack(">I", req[22:26])[0]
     assert trap.tlv(0x4010) == b"\x00" + struct.pack(">I", seq)
-    from wmmp import tlv
+    from wmmp.wire import tlv
     assert trap.tlv(0x4017) == struct.pack(">I", crc.crc32(tlv.encode(0x0011, struct.pack(">I", 60))))
     assert t.params.get_int(0x0011) == 60 and t.params.storage.writes >= 1
 
@@ -272,7 +273,7 @@ def test_seq_wraps_around():
 
 
 def _new_password(t, pf, clk):
-    from wmmp import codec
+    from wmmp.wire import codec
     v = struct.pack(">I", F.CURTIME + 999)
     m = codec.Message(C.SECURITY_CONFIG, {"operation": 0}, [(0xE025, b"NewUp123"), (0xE027, v)],
                       serial=pf.serial, seq=900)
@@ -292,7 +293,7 @@ def test_password_change_logout_0x09_and_login_with_new_secret():
     # 4.4.3.1.3.2 b: new password (inside E043 on a packet bearer) -> LOGOUT 0x09 ->
     # apply after LOGOUT_ACK -> log in with the new uplink password; saved once
     # that login succeeds.
-    from wmmp import codec, digest as D
+    from wmmp.wire import codec, digest as D
     t, pf, clk = online()
     login = _new_password(t, pf, clk)
     assert codec.decode(login, key=D.DigestKey(F.IMEI, F.IMSI, b"NewUp123", 0)).digest_ok is True
@@ -305,7 +306,7 @@ def test_password_change_logout_0x09_and_login_with_new_secret():
 def test_password_change_falls_back_when_new_login_fails():
     # 4.4.3.1.3.3: no LOGIN_ACK to the new secret until the retries run out ->
     # restore the old secret and log in with it.
-    from wmmp import codec, digest as D
+    from wmmp.wire import codec, digest as D
     t, pf, clk = online()
     _new_password(t, pf, clk)
     for _ in range(4):                     # the first try and 3 retries (0x0027)
@@ -334,7 +335,7 @@ def test_plain_passwords_refused_on_packet_bearer():
 
 def test_encryption_policy_full_and_partial():
     # E032 / E033 / E034 (appendix E g; INTEROP 5): 0x01 all -> E042; 0x03 by TLV -> E043.
-    from wmmp import codec
+    from wmmp.wire import codec
     p = F.provisioned_params()
     p.set(0xE032, b"\x01")
     t, pf, clk = online(p)
@@ -436,7 +437,7 @@ def test_sms_update_window_and_timeout_alarm():
 
 def test_security_read_encrypted_op_0x01():
     # G m 0x01: the values come back only inside E043 under the session key.
-    from wmmp import codec
+    from wmmp.wire import codec
     t, pf, clk = online()
     t.receive(pf.make(C.SECURITY_CONFIG, {"operation": K.SEC_OP_READ_ENCRYPTED}, [(0xE025, b""), (0xE039, b"")]),
               2, clk.advance(1))
@@ -466,7 +467,7 @@ def test_short_connection_logs_in_to_send_and_out_when_done():
 def test_terminal_security_requests_ops_0x04_to_0x07():
     # G m: 0x04 report digests in clear; 0x05 ask in clear -> SMS window; 0x06 ask
     # encrypted -> values in E043, applied after LOGOUT 0x09; 0x07 ask to enable.
-    from wmmp import codec, digest as D
+    from wmmp.wire import codec, digest as D
     t, pf, clk = online()
     t.security_request(K.SEC_OP_REPORT, clk.t)
     raw = F.only(t.outgoing())[1]
@@ -508,7 +509,7 @@ def test_acks_out_of_order_matched_by_seq():
 def test_register_0x04_after_local_reset_reports_e020():
     # 4.4.4 / G a: after a local security reset the terminal registers with op 0x04
     # and E020 naming what was cleared.
-    from wmmp import engine as EN
+    from wmmp.terminal import engine as EN
     p = F.provisioned_params()
     for tag in (0xE025, 0xE028, 0xE036):
         p.delete(tag)

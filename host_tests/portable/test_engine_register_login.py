@@ -3,8 +3,9 @@ INTEROP 3, 5, 8).  Portable: a fake clock and the scripted platform of
 fakeplatform.py."""
 import struct
 
-from wmmp import engine as E, commands as C, codes as K, header as H, params as PM
-from wmmp import profile as P
+from wmmp.terminal import engine as E, params as PM
+from wmmp.wire import commands as C, codes as K, header as H
+from wmmp.wire import profile as P
 import fakeplatform as F
 
 
@@ -84,7 +85,7 @@ def test_register_ack_0x09_and_0x13_log_in_at_once():
 
 def test_preset_keys_register_op_0x03():
     # G a: op 0x03 carries E026/E029/E03A computed per INTEROP 8.
-    from wmmp import digest as D
+    from wmmp.wire import digest as D
     p = F.provisioned_params()
     p.delete("registered")
     p.set("preset", b"\x01")
@@ -172,7 +173,7 @@ def test_login_ack_0x01_reports_core_config():
     t = _term(p)
     t.start(clk.t)
     login = pf.read(F.only(t.outgoing())[1], ts=0)
-    from wmmp import crc, tlv
+    from wmmp.wire import crc, tlv
     assert login.fields["config_crc32"] == crc.crc32(tlv.encode(0x0011, p.get(0x0011)) + tlv.encode(0x0026, p.get(0x0026)))
     t.receive(pf.login_ack(login, result=K.LOGIN_ACK_OK_REPORT_CONFIG), 2, clk.advance(1))
     trap = pf.read(F.only(t.outgoing())[1])

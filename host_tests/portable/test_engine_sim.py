@@ -1,10 +1,11 @@
 """Engine with a SIM (4.4.1; appendix B 6; appendix E g E001-E018): the PIN1 boot
 guard before anything is sent, binding, and the platform's SIM operations through
-SECURITY_CONFIG.  Portable; the SIM is wmmp.sim.SimulatedSim with real counters."""
+SECURITY_CONFIG.  Portable; the SIM is wmmp.terminal.simcard.SimulatedSim with real counters."""
 import struct
 
-from wmmp import engine as E, commands as C, codes as K, codec, sim as S
-from wmmp import profile as P
+from wmmp.terminal import engine as E, simcard as S
+from wmmp.wire import commands as C, codes as K, codec
+from wmmp.wire import profile as P
 import fakeplatform as F
 from test_engine_online import online
 
@@ -51,7 +52,7 @@ def test_boot_never_sends_a_pin_that_could_lock():
 
 def test_foreign_sim_with_binding_is_an_alarm():
     # 4.4.1.3: binding enabled and another IMSI -> alarm state instead of working.
-    from wmmp import simguard as SG
+    from wmmp.terminal import simguard as SG
     p = F.provisioned_params()
     p.set("secret_pin1", b"1234")
     SG.bind(p, F.IMSI, F.IMEI)
@@ -129,7 +130,7 @@ class _DeferredSim(S.SimulatedSim):
 def _serve(t, sim, now):
     """What the runner does with the engine's SIM jobs (here on the synchronous
     card underneath, so the test runs on every port)."""
-    from wmmp import simguard as SG
+    from wmmp.terminal import simguard as SG
     n = 0
     for job, done in t.sim_jobs():
         try:

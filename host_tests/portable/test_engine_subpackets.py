@@ -2,8 +2,9 @@
 0x4008 / E044; table A-2 bit 8; INTEROP 6).  Portable."""
 import struct
 
-from wmmp import engine as E, commands as C, codec, subpacket as S, header as H
-from wmmp import profile as P
+from wmmp.terminal import engine as E
+from wmmp.wire import commands as C, codec, subpacket as S, header as H
+from wmmp.wire import profile as P
 import fakeplatform as F
 from test_engine_online import online
 

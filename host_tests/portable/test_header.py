@@ -1,7 +1,7 @@
 """Header and security byte (appendix A table A-1, A-2; INTEROP 1, 4).  Portable."""
 import struct
 
-from wmmp import header as H
+from wmmp.wire import header as H
 from wmmp.errors import Truncated, BadLength, WmmpError
 
 

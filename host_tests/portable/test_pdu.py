@@ -1,4 +1,4 @@
-"""SMS PDU encoder/decoder (lib/wmmp/pdu.py; INTEROP 9, MODEMS.md SMS rows;
+"""SMS PDU encoder/decoder (lib/wmmp/modem/pdu.py; INTEROP 9, MODEMS.md SMS rows;
 3GPP TS 23.040, TS 23.038, TS 24.011).  Portable.
 
 Published PDUs used as known answers (every expected field below was written
@@ -36,7 +36,7 @@ explanation where it gives one):
 """
 from binascii import unhexlify as H
 
-from wmmp import pdu as P
+from wmmp.modem import pdu as P
 from wmmp.errors import BadLength, BadValue, TooLongForBearer, Truncated, Unsupported, WmmpError
 
 SUB_HELLO = "0011000B916407281553F80000AA0AE8329BFD4697D9EC37"

@@ -4,8 +4,9 @@ Portable.  Cipher primitives are checked against FIPS/NIST vectors in
 test_crypto_kat; here the wire rules are checked."""
 import struct
 
-from wmmp import codec, commands as C, cipher as CI, digest as D, keys, tlv as T
-from wmmp.md5 import md5
+from wmmp.wire import codec, commands as C, digest as D, keys, tlv as T
+from wmmp.crypto import cipher as CI
+from wmmp.crypto.md5 import md5
 from wmmp.errors import BadValue, DecryptError, DigestMismatch, Unsupported
 
 IMEI = "860000000000001"

@@ -1,9 +1,11 @@
-"""SIM interface (wmmp.sim), the simulated SIM's PIN1/PUK1 counters, and the SIM
-PIN1 boot guard, binding and platform PIN operations (wmmp.simguard): section
+"""SIM interface (wmmp.terminal.simcard), the simulated SIM's PIN1/PUK1 counters, and the SIM
+PIN1 boot guard, binding and platform PIN operations (wmmp.terminal.simguard): section
 4.4.1 of the standard (4.4.1.1 boot, 4.4.1.2 platform settings, 4.4.1.3 SIM swap),
 appendix B 6, appendix E g E001-E01B, appendix E e 0x300D.  Portable."""
-from wmmp import sim as S, simguard as G, store as ST, params as PM, md5
-from wmmp import codes as K
+from wmmp.terminal import simcard as S, simguard as G, params as PM
+from wmmp.board import store as ST
+from wmmp.crypto import md5
+from wmmp.wire import codes as K
 from wmmp.errors import WmmpError, BadValue, Unsupported
 from ramfs import RamFS
 

@@ -1,12 +1,13 @@
-"""FlashStorage (wmmp.store): keys and parameters on flash that survive power loss
+"""FlashStorage (wmmp.board.store): keys and parameters on flash that survive power loss
 (issue 4 "Persistent store"; appendix E b 0x002C: persistent user parameters survive
 power loss; 4.4.3: new passwords and keys are "stored safely at once"; appendix E e
-alarm 0x0011 memory error).  Portable: the real filesystem through wmmp.fsio.OsFS,
+alarm 0x0011 memory error).  Portable: the real filesystem through wmmp.board.fsio.OsFS,
 in /tmp on MicroPython (its in-memory FS) and in a temporary directory on CPython."""
 import os
 import sys
 
-from wmmp import store as S, fsio, params as PM
+from wmmp.board import store as S, fsio
+from wmmp.terminal import params as PM
 from wmmp.errors import WmmpError, BadValue, BadLength
 
 UP = b"Up123456"

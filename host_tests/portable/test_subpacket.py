@@ -2,8 +2,9 @@
 Portable."""
 import struct
 
-from wmmp import codec, commands as C, cipher as CI, digest as D, subpacket as S
-from wmmp import profile as P, tlv as T
+from wmmp.wire import codec, commands as C, digest as D, subpacket as S
+from wmmp.crypto import cipher as CI
+from wmmp.wire import profile as P, tlv as T
 from wmmp.errors import SubpacketError, TooLongForBearer
 
 IMEI = "860000000000001"

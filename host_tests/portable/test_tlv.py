@@ -1,5 +1,5 @@
 """TLV layer (appendix E a; INTEROP 1).  Portable."""
-from wmmp import tlv as T
+from wmmp.wire import tlv as T
 from wmmp.errors import Truncated, TooLongForBearer
 
 

@@ -31,8 +31,9 @@ _TS_PROBE = _OWN_TS + (0x0007, 0x8007)
 def _imports():
     global codec, digest, errors, P
     if codec is None:
-        from wmmp import codec, digest, errors
-        from wmmp import profile as P
+        from wmmp.wire import codec, digest
+        from wmmp import errors
+        from wmmp.wire import profile as P
 
 
 def _enc(name):
@@ -153,7 +154,7 @@ def _extras(v, data, key):
     if cmd in (0x0004, 0x800D):
         # INTEROP 7, appendix G j/l: the codec's CRC-16/CCITT-FALSE equals the
         # builder's, and encode derives crc16 (and block_size) when left out.
-        from wmmp import crc
+        from wmmp.wire import crc
         f = _fields(v["fields"])
         if cmd == 0x0004:
             checked = [b for t, b in _tlvs(v["tlvs"]) if t == 0x4007][0]
@@ -167,7 +168,7 @@ def _extras(v, data, key):
         assert codec.encode(m, key=key) == data, v["name"]
     elif cmd == 0x0008 and v["fields"]["operation"] == 0:
         # Appendix G a, INTEROP 1: operation 0x00 leaves serial bytes 9..16 zero.
-        from wmmp import header
+        from wmmp.wire import header
         s = _unhex(v["serial"])
         assert header.serial_is_unassigned(s) and s[:8] != bytes(8), v["name"]
     if "security_digests" in v:
@@ -191,7 +192,7 @@ def test_all_28_commands_known():
     # and their ACKs (ID | 0x8000), and no other ID in the range.  Runs first (name
     # order) and light, as it pays for importing the layer.
     _imports()
-    from wmmp import commands
+    from wmmp.wire import commands
     ids = (1, 2, 3, 4, 5, 6, 7, 8, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F)
     for c in range(0x12):
         assert commands.is_known(c) == (c in ids), c
@@ -478,7 +479,7 @@ def test_with_base_key_e040():
     # Appendix G b, INTEROP 3, 5: LOGIN_ACK 0x00 (digest over its own CURTIME) with
     # E040 = Encrypt_base_key(TLV(E03B)||TLV(E03D)), two-key 3DES (K3 = K1), CBC,
     # zero IV, PKCS#7.
-    from wmmp import cipher
+    from wmmp.crypto import cipher
     v = _crypto("login_ack_00_session_key")
     _good(v)
     e = v["e040"]
@@ -491,7 +492,7 @@ def test_with_base_key_e040():
 def test_with_3des_e044_split():
     # Appendix F (encrypted split), INTEROP 5, 6: 3DES-encrypted CONFIG_GET_ACK content
     # cut into 1017-byte chunks (E044 value 1024), decrypted after reassembly.
-    from wmmp import cipher
+    from wmmp.crypto import cipher
     s = _load("e044.json", "subpackets")[0]
     assert s["chunk"] == 1017 and s["tag"] == 0xE044 and len(s["parts"]) == 2
     c = _cipher(s["cipher"])

@@ -64,3 +64,8 @@ class Unsupported(WmmpError):
 
 class SubpacketError(WmmpError):
     """Inconsistent sub-packet set: wrong total, index, transaction or op (appendix F)."""
+
+
+class StorageError(WmmpError):
+    """The filesystem failed while saving; the previous state is intact
+    (raised by the flash store, wmmp.board.store)."""

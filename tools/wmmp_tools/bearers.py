@@ -4,7 +4,7 @@ running on the host: UDP, TCP and SMS through the emulated SMS centre (INTEROP 9
 Every bearer has the same interface; the terminal runner uses only this:
 
     class Bearer:
-        kind                          # wmmp.profile.BEARER_SMS (1) or BEARER_PACKET (2)
+        kind                          # wmmp.wire.profile.BEARER_SMS (1) or BEARER_PACKET (2)
         async def open()              # connect / bind; raises OSError on failure;
                                       # a no-op when already open, reconnects after close()
         async def send(data: bytes)   # one whole WMMP message; ValueError if `data` is not
@@ -34,8 +34,8 @@ import asyncio
 import logging
 import struct
 
-from wmmp import header as H
-from wmmp import profile as P
+from wmmp.wire import header as H
+from wmmp.wire import profile as P
 
 from wmmp_tools.smsc import SmsClient, valid_msisdn
 

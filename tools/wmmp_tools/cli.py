@@ -20,11 +20,11 @@ import re
 import sys
 import textwrap
 
-from wmmp import codec
-from wmmp import commands as C
-from wmmp import digest as D
-from wmmp import header as H
-from wmmp import profile as P
+from wmmp.wire import codec
+from wmmp.wire import commands as C
+from wmmp.wire import digest as D
+from wmmp.wire import header as H
+from wmmp.wire import profile as P
 from wmmp.errors import (WmmpError, Truncated, BadLength, UnknownCommand, BadTlv, BadValue,
                          DigestMismatch, DigestMissing, DecryptError, TooLongForBearer,
                          Unsupported, SubpacketError)
@@ -37,7 +37,7 @@ EXIT_DIGEST = 1
 EXIT_ERROR = 2
 
 BEARERS = {"packet": P.BEARER_PACKET, "sms": P.BEARER_SMS}
-ALGS = {"des": 1, "3des": 2, "aes": 3}   # wmmp.cipher algorithm numbers (= E035 codes)
+ALGS = {"des": 1, "3des": 2, "aes": 3}   # wmmp.crypto.cipher algorithm numbers (= E035 codes)
 
 # Table A-2 / INTEROP 4, one line per security bit.
 FLAG_MEANINGS = {
@@ -190,7 +190,7 @@ def session_cipher(args):
         raise UsageError("--session-key needs --alg des|3des|aes")
     ci = J.optional("cipher")
     if ci is None:
-        raise UsageError("decryption needs wmmp.cipher, which is not available")
+        raise UsageError("decryption needs wmmp.crypto.cipher, which is not available")
     k = args.session_key
     if k.startswith("hex:"):
         key = J.parse_hex(k[4:], "--session-key")

@@ -5,8 +5,8 @@
 a message, so that decode -> encode gives the same bytes.  Names, code meanings
 and value rendering shared with the text dump also live here.
 
-The optional device modules (wmmp_tools.tagnames, wmmp.codes, wmmp.catalogue,
-wmmp.cipher) are imported on first use; without them names fall back to
+The optional device modules (wmmp_tools.tagnames, wmmp.wire.codes, wmmp.wire.catalogue,
+wmmp.crypto.cipher) are imported on first use; without them names fall back to
 "TAG_0x0002" and values are shown as hex.
 """
 
@@ -15,12 +15,12 @@ import datetime
 import importlib
 import re
 
-from wmmp import codec
-from wmmp import commands as C
-from wmmp import digest as D
-from wmmp import header as H
-from wmmp import profile as P
-from wmmp import tlv as T
+from wmmp.wire import codec
+from wmmp.wire import commands as C
+from wmmp.wire import digest as D
+from wmmp.wire import header as H
+from wmmp.wire import profile as P
+from wmmp.wire import tlv as T
 from wmmp.errors import WmmpError
 
 CARRIER_TAGS = (codec.TAG_FULL, codec.TAG_SUBPACKET, codec.TAG_ENC_SUBPACKET)
@@ -32,7 +32,7 @@ SUBPACKET_OPS = {0: "data", 1: "receiver asks for this sub-packet",
                  2: "sender aborts", 3: "receiver aborts"}
 
 
-# Fixed fields whose value is a code of a wmmp.codes table (appendix G).
+# Fixed fields whose value is a code of a wmmp.wire.codes table (appendix G).
 _FIELD_TABLES = {
     (C.REGISTER, "operation"): "register_op",
     (C.REGISTER_ACK, "result"): "register_ack",
@@ -46,7 +46,7 @@ _FIELD_TABLES = {
     (C.SECURITY_CONFIG_ACK, "result"): "security_ack",
 }
 
-# TLVs whose number is a code of a wmmp.codes table (appendix E).
+# TLVs whose number is a code of a wmmp.wire.codes table (appendix E).
 _TLV_TABLES = {
     0x1000: "download_protocol", 0x2001: "stats_policy", 0x300B: "alarm_status",
     0x300C: "alarm_type", 0x4001: "remote_ctrl", 0x4002: "conn_mode", 0x4003: "flow_mode",
@@ -64,7 +64,7 @@ _HEX_FIELDS = ("config_crc32", "crc16")
 # Date-valued fixed fields (INTEROP 8).
 _DATE_FIELDS = ("curtime",)
 
-# Used only while wmmp.catalogue is missing: tags never shown in clear.
+# Used only while wmmp.wire.catalogue is missing: tags never shown in clear.
 _FALLBACK_SECRETS = (0x0004, 0x0006, 0x1004, 0xE001, 0xE004, 0xE007, 0xE00A, 0xE025,
                      0xE028, 0xE036, 0xE037, 0xE03B, 0xE03C, 0xE040, 0xE042, 0xE043, 0xE044)
 
@@ -78,14 +78,15 @@ class FormError(ValueError):
 # -- optional device modules ---------------------------------------------------
 
 _modules = {}
+_OPTIONAL = {"tagnames": "wmmp_tools.", "cipher": "wmmp.crypto."}    # else wmmp.wire.<name>
 
 
 def optional(name):
-    """wmmp.<name>, or None while that module is missing or broken."""
+    """The module `name` ("tagnames", "codes", "catalogue", "cipher"), or None
+    while it is missing or broken."""
     if name not in _modules:
         try:
-            pkg = "wmmp_tools." if name == "tagnames" else "wmmp."
-            _modules[name] = importlib.import_module(pkg + name)
+            _modules[name] = importlib.import_module(_OPTIONAL.get(name, "wmmp.wire.") + name)
         except Exception:  # absent or half-written: degrade, never fail the tool
             _modules[name] = None
     return _modules[name]
@@ -118,7 +119,7 @@ def tag_description(tag):
 
 
 def code_meaning(table, code):
-    """Meaning of `code` in a wmmp.codes table, or None."""
+    """Meaning of `code` in a wmmp.wire.codes table, or None."""
     tn = optional("tagnames")
     if tn is None:
         return None
@@ -660,7 +661,7 @@ def from_json(doc, profile=P.DEFAULT, bearer=P.BEARER_PACKET, key=None, cipher=N
                                 "give --session-key and --alg to re-encrypt it (INTEROP 5)")
             ci = optional("cipher")
             if ci is None:
-                raise FormError("encryption needs wmmp.cipher, which is not available")
+                raise FormError("encryption needs wmmp.crypto.cipher, which is not available")
             content = T.encode(codec.TAG_FULL, ci.encrypt(cipher[0], cipher[1], content, profile))
             carrier = True
 

@@ -24,7 +24,7 @@ import re
 import sys
 import time
 
-from wmmp import profile as P
+from wmmp.wire import profile as P
 
 log = logging.getLogger("wmmp.smsc")
 

@@ -1,4 +1,4 @@
-"""Host storage for wmmp.params: the terminal's persistent values as one JSON file
+"""Host storage for wmmp.terminal.params: the terminal's persistent values as one JSON file
 in a state directory, written atomically (temporary file + rename) and only when
 something changed.  The board's flash store with checksums and generations is
 issue 4; this is for terminals running on a host."""
@@ -7,7 +7,7 @@ import os
 
 
 class FileStorage:
-    """load()/save() of wmmp.params' storage interface over DIR/params.json.
+    """load()/save() of wmmp.terminal.params' storage interface over DIR/params.json.
     Keys are tags (stored as "0x0011") or short names; values are bytes (hex)."""
 
     def __init__(self, directory):

@@ -1,7 +1,7 @@
 """Names and English descriptions of TLV tags (appendix E) and of the codes of
 appendix G, for tools and logs.  Devices need not load this module."""
 
-# Short names of every tag in wmmp.catalogue.
+# Short names of every tag in wmmp.wire.catalogue.
 NAMES = {
     # appendix E b) configuration
     0x0001: "DIAL_NUMBER",
@@ -355,7 +355,7 @@ DESCRIPTIONS = {
     0xE044: "Encrypted sub-packet: trans ID, total, index, operation, encrypted data",
 }
 
-# Descriptions of the codes named in wmmp.codes, by table (see codes.describe).
+# Descriptions of the codes named in wmmp.wire.codes, by table (see codes.describe).
 CODE_DESCRIPTIONS = {
     # appendix G a) REGISTER OPERATION
     "register_op": {

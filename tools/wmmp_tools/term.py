@@ -23,8 +23,10 @@ import termios
 import time
 import tty
 
-from wmmp import engine as E, params as PM, profile as P, runner as R
-from wmmp import codec, commands as C, header as H
+from wmmp.terminal import engine as E, params as PM
+from wmmp.wire import profile as P
+from wmmp.board import runner as R
+from wmmp.wire import codec, commands as C, header as H
 from wmmp.errors import WmmpError
 
 from wmmp_tools.bearers import UdpBearer, TcpBearer, SmsBearer
@@ -256,7 +258,7 @@ def parser():
 async def run_with_sim7600(args, transcript=None):
     """Power the module on, read IMEI/IMSI from it, and run the terminal over
     its bearers until interrupted."""
-    from wmmp.at import AtEngine
+    from wmmp.modem.at import AtEngine
     from wmmp.modem.sim7600 import Sim7600
     tr = transcript or Transcript()
     stream = SerialStream(args.sim7600, args.baud).open()

@@ -4,7 +4,7 @@ values, SIM +CME error mapping and the synchronous SimSnapshot both drivers use.
 Portable (MicroPython and CPython).
 
 Drivers: wmmp.modem.sim7600 (SIMCom SIM7600), wmmp.modem.bc95 (Quectel BC95).  Their bearers implement the
-interface wmmp.runner uses (kind, async open(), async send(data), async recv()).
+interface wmmp.board.runner uses (kind, async open(), async send(data), async recv()).
 
 Errors (all WmmpError subclasses, so one except clause keeps a caller alive):
     ModemError       the module did not do what was asked
@@ -23,10 +23,10 @@ import asyncio
 import struct
 from micropython import const
 
-from wmmp import sim as S
-from wmmp.at import AtException
+from wmmp.terminal import simcard as S
+from wmmp.modem.at import AtException
 from wmmp.errors import WmmpError
-from wmmp.header import HEADER_SIZE, SEC_FEEDBACK
+from wmmp.wire.header import HEADER_SIZE, SEC_FEEDBACK
 
 
 class ModemError(WmmpError):
@@ -192,7 +192,7 @@ def cell_tlv(lac, ci):
 
 
 def sim_error(code):
-    """The wmmp.sim error for a +CME ERROR code met by a SIM command."""
+    """The wmmp.terminal.simcard error for a +CME ERROR code met by a SIM command."""
     if code == CME_NO_SIM:
         return S.NoSim("no SIM card")
     if code == CME_SIM_PIN:
@@ -267,12 +267,12 @@ class SimSnapshot:
 
 def packet_profile(bearer, base=None):
     """The interop profile for a terminal whose packet bearer is `bearer`: `base`
-    (wmmp.profile.DEFAULT) with packet_message_max lowered to what one send()
+    (wmmp.wire.profile.DEFAULT) with packet_message_max lowered to what one send()
     of the bearer takes (its send_max: a SIM7600 UDP datagram 1500 bytes, a
     BC95 one udp_max, 1358 or 512 on old firmware).  Longer messages then go
     as sub-packets (appendix F) instead of failing at the module.  A bearer
     without a limit (TCP: the drivers split the stream) keeps base's."""
-    from wmmp import profile as P
+    from wmmp.wire import profile as P
     base = base or P.DEFAULT
     limit = getattr(bearer, "send_max", None)
     if not limit or limit >= base.packet_message_max:
@@ -287,13 +287,13 @@ class DriverBase:
     boot.  A driver provides at, log, boot_wait, gen (bumped on each boot URC),
     _ready_gen, _lock, _booted (an asyncio.Event set by the boot URC) and _init().
     Its SIM methods are coroutines: sim_async tells the engine and
-    wmmp.simguard to await them."""
+    wmmp.terminal.simguard to await them."""
 
     sim_async = True
 
     @property
     def sim_lock(self):
-        """One asyncio.Lock per driver: wmmp.simguard.run_async holds it for a
+        """One asyncio.Lock per driver: wmmp.terminal.simguard.run_async holds it for a
         whole job (the engine's and the console's SIM work never interleave)."""
         lock = getattr(self, "_sim_lock", None)
         if lock is None:
@@ -301,7 +301,7 @@ class DriverBase:
         return lock
 
     async def update_radio(self, params):
-        """Set TLVs 0x3006 and 0x3007 in `params` (wmmp.params.Params; volatile
+        """Set TLVs 0x3006 and 0x3007 in `params` (wmmp.terminal.params.Params; volatile
         monitoring tags) from the module's signal() and cell(); -> (signal,
         cell).  Unknown values leave the previous ones."""
         sig = await self.signal()

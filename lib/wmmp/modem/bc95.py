@@ -1,4 +1,4 @@
-"""Quectel BC95 / BC95-G (NB-IoT) driver over the AT engine (wmmp.at), with the
+"""Quectel BC95 / BC95-G (NB-IoT) driver over the AT engine (wmmp.modem.at), with the
 UDP, TCP and SMS bearers the engine runner uses (issue 5 "Drivers"; command
 facts from shared/spec/MODEMS.md, BC95 part).  Portable: MicroPython and
 CPython asyncio.
@@ -42,9 +42,9 @@ pauses every max_reads reads; an empty or refused read ends the run.  The
 NSONMI forms with inline data (AT+NSONMI=2/3) are taken as well.
 +NSOCLI:<s>: the TCP peer closed.
 
-SIM interface (wmmp.sim) as ASYNC methods: pin_state, attempts, enter_pin,
+SIM interface (wmmp.terminal.simcard) as ASYNC methods: pin_state, attempts, enter_pin,
 enter_puk, set_pin_enabled, change_pin, pin_enabled, imsi, iccid, imei (the
-driver is the engine's SIM: sim_async, driven by wmmp.simguard.run_async); and
+driver is the engine's SIM: sim_async, driven by wmmp.terminal.simguard.run_async); and
 sim_snapshot() -> SimSnapshot (synchronous reads, PIN commands refused without
 reaching the card) for code that cannot await.  The BC95 has no AT+CPIN (MODEMS): the
 state comes from AT+CIMI (+CME ERROR 10/11/12/13) and AT+NCCID.  PIN
@@ -82,7 +82,7 @@ what the platform tolerates as command latency): see the issue 5 report.
 
 All errors are WmmpError subclasses (wmmp.modem: NotResponding,
 NetworkError, LinkLost; here: SmsUnavailable, TcpUnavailable, PinUnsupported;
-wmmp.sim errors for the SIM).  Receive queues are bounded (Inbox).
+wmmp.terminal.simcard errors for the SIM).  Receive queues are bounded (Inbox).
 """
 
 import asyncio
@@ -90,11 +90,11 @@ import binascii
 import struct
 from micropython import const
 
-from wmmp import pdu as PDU
-from wmmp import profile as P
-from wmmp import sim as S
-from wmmp.at import AtException, AtError, AtReboot, AtTimeout, CmeError, CmsError
-from wmmp.atparse import AtParser
+from wmmp.modem import pdu as PDU
+from wmmp.wire import profile as P
+from wmmp.terminal import simcard as S
+from wmmp.modem.at import AtException, AtError, AtReboot, AtTimeout, CmeError, CmsError
+from wmmp.modem.atparse import AtParser
 from wmmp.errors import WmmpError, BadLength, BadValue, TooLongForBearer
 from wmmp.modem import DriverBase, ModemError, NotResponding, NetworkError, LinkLost, Inbox, frame_problem
 from wmmp.modem import (after as _after, find as _find, ints as _ints, digits_line as _digits_line,
@@ -738,7 +738,7 @@ class Bc95(DriverBase):
         raise S.SimError("SIM command failed: %s" % fail)
 
     async def pin_state(self):
-        """READY | SIM PIN | SIM PUK | BLOCKED | NO SIM (wmmp.sim) from AT+CIMI
+        """READY | SIM PIN | SIM PUK | BLOCKED | NO SIM (wmmp.terminal.simcard) from AT+CIMI
         (the BC95 has no AT+CPIN): an IMSI -> READY, +CME ERROR 11 / 12 / 13 /
         10 -> SIM PIN / SIM PUK / BLOCKED / NO SIM; SimError otherwise (SIM busy)."""
         try:
@@ -1227,7 +1227,7 @@ class Bc95(DriverBase):
 # == bearers ==================================================================
 
 class _SocketBearer:
-    """Common part of the socket bearers (wmmp.runner interface)."""
+    """Common part of the socket bearers (wmmp.board.runner interface)."""
 
     kind = P.BEARER_PACKET
     proto = "UDP"

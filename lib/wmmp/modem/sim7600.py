@@ -1,4 +1,4 @@
-"""SIMCom SIM7600 driver over the AT engine (wmmp.at), with the UDP, TCP and SMS
+"""SIMCom SIM7600 driver over the AT engine (wmmp.modem.at), with the UDP, TCP and SMS
 bearers the engine runner uses (issue 5 "Drivers"; command facts from
 shared/spec/MODEMS.md, SIM7600 part).  Portable: MicroPython and CPython asyncio.
 
@@ -19,7 +19,7 @@ marked gone, every bearer's recv() raises LinkLost, and the next open() runs
 the init sequence again (and, if PIN1 was entered this session on the same
 card, enters it again when the card has 2 or more attempts left).
 
-SIM interface (wmmp.sim) as ASYNC methods, because every answer needs the AT
+SIM interface (wmmp.terminal.simcard) as ASYNC methods, because every answer needs the AT
 engine's reader task: pin_state, attempts, enter_pin, enter_puk,
 set_pin_enabled, change_pin, pin_enabled, imsi, iccid, imei.  Same errors as
 SimulatedSim (WrongPin(left), WrongPuk(left), PinRequired, PukRequired,
@@ -27,7 +27,7 @@ NoSim, SimBlocked, SimError; BadValue for a malformed PIN before anything is
 sent).  The driver never retries a PIN-carrying command on its own.  The
 driver is the engine's SIM (Terminal(..., sim=driver)): sim_async is True, so
 the engine queues its SIM guard work and the runner drives it with
-wmmp.simguard.run_async.  sim_snapshot() gives a synchronous read-only view
+wmmp.terminal.simguard.run_async.  sim_snapshot() gives a synchronous read-only view
 (SimSnapshot) for code that cannot await, e.g. a console status line.
 
 Data: attach (AT+CGATT), APN (AT+CGDCONT=1,"IP",<apn>), AT+NETOPEN (checked
@@ -46,10 +46,10 @@ import asyncio
 import struct
 from micropython import const
 
-from wmmp import pdu as PDU
-from wmmp import profile as P
-from wmmp import sim as S
-from wmmp.at import AtException, AtError, AtReboot, AtOverflow, CmeError, CmsError
+from wmmp.modem import pdu as PDU
+from wmmp.wire import profile as P
+from wmmp.terminal import simcard as S
+from wmmp.modem.at import AtException, AtError, AtReboot, AtOverflow, CmeError, CmsError
 from wmmp.errors import WmmpError, BadLength, BadValue, TooLongForBearer
 from wmmp.modem import DriverBase, NotResponding, NetworkError, LinkLost, Inbox, frame_problem
 from wmmp.modem import (after as _after, find as _find, ints as _ints, digits_line as _digits_line,
@@ -146,7 +146,7 @@ def parse_reg(line, prefix):
 
 
 def _cpin_state(text):
-    """+CPIN: <code> -> a wmmp.sim state.  SIM PIN2 / SIM PUK2 concern PIN2 only
+    """+CPIN: <code> -> a wmmp.terminal.simcard state.  SIM PIN2 / SIM PUK2 concern PIN2 only
     (the card is usable): READY.  Unknown codes (PH-SIM PIN, NOT READY) are
     returned as they are: SimGuard then meets a SimError at imsi() and alarms."""
     t = text.strip().upper()
@@ -502,7 +502,7 @@ class Sim7600(DriverBase):
         raise S.SimError("SIM command failed: %s" % fail)
 
     async def pin_state(self):
-        """AT+CPIN? -> READY | SIM PIN | SIM PUK | BLOCKED | NO SIM (wmmp.sim),
+        """AT+CPIN? -> READY | SIM PIN | SIM PUK | BLOCKED | NO SIM (wmmp.terminal.simcard),
         or the module's text for anything else (PH-SIM PIN, NOT READY)."""
         try:
             lines = await self.at.command("AT+CPIN?", timeout=5)
@@ -871,7 +871,7 @@ class Sim7600(DriverBase):
 # == bearers ==================================================================
 
 class _LinkBearer:
-    """Common part of the socket bearers (wmmp.runner interface)."""
+    """Common part of the socket bearers (wmmp.board.runner interface)."""
 
     kind = P.BEARER_PACKET
     proto = "UDP"

@@ -1,7 +1,7 @@
 """Quectel BC95 / BC95-G (NB-IoT) emulated at the AT level (issue 5
 "Emulators"; dialect from shared/spec/MODEMS.md, BC95 part): it consumes what
 the host writes to the UART and answers as the module does, with a
-SimulatedSim (wmmp.sim: PIN1/PUK1 counters that really lock) as its SIM, real
+SimulatedSim (wmmp.terminal.simcard: PIN1/PUK1 counters that really lock) as its SIM, real
 loopback UDP sockets behind AT+NSOCR/NSOST/NSORF (TCP behind
 AT+NSOCR=STREAM/NSOCO/NSOSD when Options.tcp, as on the BC95-G), optional PDU
 SMS through the emulated SMS centre (pdusms, docs/SMSC.md) and a model of
@@ -58,7 +58,7 @@ import ipaddress
 import logging
 import socket
 
-from wmmp import sim as S
+from wmmp.terminal import simcard as S
 from wmmp.errors import BadValue
 
 from wmmp_tools.emu import atline as L

@@ -24,7 +24,7 @@ import re
 import signal
 import sys
 
-from wmmp import sim as S
+from wmmp.terminal import simcard as S
 
 from wmmp_tools.emu import bc95 as BC95
 from wmmp_tools.emu import sim7600 as SIM7600

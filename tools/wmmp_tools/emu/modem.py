@@ -22,7 +22,7 @@ import logging
 import random
 import re
 
-from wmmp import sim as S
+from wmmp.terminal import simcard as S
 from wmmp.errors import BadValue
 
 from wmmp_tools.emu import atline as L

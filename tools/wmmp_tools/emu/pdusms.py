@@ -1,5 +1,5 @@
 """PDU-mode SMS of the emulated modules (3GPP 27.005 commands, 23.040 PDUs via
-wmmp.pdu), shared by the SIM7600 and the BC95 emulators: the SMS goes through
+wmmp.modem.pdu), shared by the SIM7600 and the BC95 emulators: the SMS goes through
 the emulated SMS centre (wmmp_tools.smsc, docs/SMSC.md) under the module's
 MSISDN.
 
@@ -22,8 +22,8 @@ import collections
 import logging
 import time
 
-from wmmp import pdu as PDU
-from wmmp import sim as S
+from wmmp.modem import pdu as PDU
+from wmmp.terminal import simcard as S
 from wmmp.errors import WmmpError
 
 from wmmp_tools.emu import atline as L

@@ -1,6 +1,6 @@
 """SIMCom SIM7600 emulated at the AT level (issue 5 "Emulators"; dialect from
 shared/spec/MODEMS.md, SIM7600 part): it consumes what the host writes to the
-UART and answers as the module does, with a SimulatedSim (wmmp.sim: PIN1/PUK1
+UART and answers as the module does, with a SimulatedSim (wmmp.terminal.simcard: PIN1/PUK1
 counters that really lock) as its SIM, real loopback UDP/TCP sockets behind
 AT+CIPOPEN and SMS through the emulated SMS centre (docs/SMSC.md).
 
@@ -39,7 +39,7 @@ import asyncio
 import logging
 import socket
 
-from wmmp import sim as S
+from wmmp.terminal import simcard as S
 from wmmp.errors import BadValue, WmmpError
 
 from wmmp_tools.emu import atline as L

@@ -1,5 +1,5 @@
 """In-process serial line to an emulator, for tests: the host's end behaves as
-the stream the AT engine (wmmp.at) reads and writes.
+the stream the AT engine (wmmp.modem.at) reads and writes.
 
     port = HostPort(emu)               # emu: an emulator with attach()/feed()
     at = AtEngine(port)                # async read(n), write(data), drain()

@@ -9,7 +9,7 @@ as long as the algorithm needs (INTEROP 5: DES 8, 3DES 16 = K1||K2, AES 16/24/32
 import secrets
 import string
 
-from wmmp import cipher as CI
+from wmmp.crypto import cipher as CI
 
 ALPHABET = string.ascii_letters + string.digits
 
@@ -56,7 +56,7 @@ def alg_code(name):
 
 
 def cipher_alg(code):
-    """wmmp.cipher algorithm of an E039/E03E code."""
+    """wmmp.crypto.cipher algorithm of an E039/E03E code."""
     return CI.alg_from_key_alg(code)
 
 

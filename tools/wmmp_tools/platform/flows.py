@@ -11,13 +11,13 @@ import json
 import logging
 import struct
 
-from wmmp import catalogue as CAT
-from wmmp import codec
-from wmmp import commands as C
-from wmmp import crc
-from wmmp import digest as D
-from wmmp import header as H
-from wmmp import keys as KEYS
+from wmmp.wire import catalogue as CAT
+from wmmp.wire import codec
+from wmmp.wire import commands as C
+from wmmp.wire import crc
+from wmmp.wire import digest as D
+from wmmp.wire import header as H
+from wmmp.wire import keys as KEYS
 from wmmp.errors import WmmpError
 
 from wmmp_tools.platform import creds

@@ -6,8 +6,8 @@ the platform's own requests waiting for an answer."""
 import itertools
 import random
 
-from wmmp import header as H
-from wmmp import profile as P
+from wmmp.wire import header as H
+from wmmp.wire import profile as P
 
 from wmmp_tools.platform import creds
 
@@ -139,7 +139,7 @@ class Runtime:
         self.serial = serial
         self.route = None            # last packet route (UDP address / TCP connection)
         self.curtime = None          # CURTIME of the LOGIN_ACK that opened the connection
-        self.session = None          # wmmp.keys.SessionKey
+        self.session = None          # wmmp.wire.keys.SessionKey
         self.feedback = 0            # bits 0x08/0x04/0x02/0x01 for the next message (table A-2)
         self.seq = random.randrange(1, 1 << 16)
         self.reassemblers = {}       # (command, trans_id) -> [Reassembler, created]

@@ -8,9 +8,9 @@ InputError, a request that fails raises PlatformError.
 import asyncio
 import json
 
-from wmmp import codec
-from wmmp import commands as C
-from wmmp import digest as D
+from wmmp.wire import codec
+from wmmp.wire import commands as C
+from wmmp.wire import digest as D
 from wmmp.errors import WmmpError
 
 from wmmp_tools import jsonform as J

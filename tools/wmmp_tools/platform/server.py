@@ -30,11 +30,11 @@ import random
 import struct
 import time
 
-from wmmp import codec
-from wmmp import commands as C
-from wmmp import digest as D
-from wmmp import header as H
-from wmmp import subpacket as S
+from wmmp.wire import codec
+from wmmp.wire import commands as C
+from wmmp.wire import digest as D
+from wmmp.wire import header as H
+from wmmp.wire import subpacket as S
 from wmmp.errors import (WmmpError, DecryptError, DigestMismatch, TooLongForBearer,
                          SubpacketError)
 

@@ -5,7 +5,7 @@ reasons (appendix E f, G c, G m)."""
 
 import re
 
-from wmmp import catalogue as CAT
+from wmmp.wire import catalogue as CAT
 from wmmp.errors import WmmpError
 
 from wmmp_tools import jsonform as J

@@ -1,11 +1,11 @@
-"""The service console task of a board (wmmp.device): bytes read from the
-console line go to wmmp.console.Console.feed, its replies go back; each
+"""The service console task of a board (wmmp.board.device): bytes read from the
+console line go to wmmp.board.console.Console.feed, its replies go back; each
 ("reset", what, bits) event it reports is handed to on_reset(what, bits) (the
 device then starts the engine again, or resets the board).  Console SIM jobs
 (an asynchronous SIM: the modem driver, console.sim) are run here with
 simguard.run_async.  Portable.
 
-`stream` has async read(n), write(data) and async drain() (wmmp.uartstream
+`stream` has async read(n), write(data) and async drain() (wmmp.board.uartstream
 ConsoleStream on a board); `clock` is the monotonic clock the engine uses
 (docs/CONSOLE.md: the console must see the same time).
 
@@ -21,7 +21,7 @@ IDLE = 1.0      # s between feed(b"", now) calls while the console waits for a S
 async def _sim_work(console, clock):
     """Run the console's SIM jobs (one at a time; a finished one may start the
     next waiting line's job); the replies."""
-    from wmmp import simguard
+    from wmmp.terminal import simguard
     out = b""
     jobs = console.sim_jobs()
     while jobs:

@@ -1,10 +1,10 @@
 """SIM PIN1 boot guard, SIM binding and the platform-driven PIN1 operations
 (section 4.4.1 of the standard, appendix B 6, appendix E g E001-E01B), sans-I/O
-over a SIM (wmmp.sim interface) and a persistent store.
+over a SIM (wmmp.terminal.simcard interface) and a persistent store.
 
-Store: either a storage object with load()/save(dict) (wmmp.store.FlashStorage,
+Store: either a storage object with load()/save(dict) (wmmp.board.store.FlashStorage,
 params.MemoryStorage: use it at boot, before Params is built over it) or a live
-wmmp.params.Params (get/set/delete/commit: use it while the engine runs, so a
+wmmp.terminal.params.Params (get/set/delete/commit: use it while the engine runs, so a
 later Params.commit() does not write back stale values).  Keys used:
 
     "simguard"          the guard record (below)
@@ -38,7 +38,7 @@ a damaged guard record or a flash write that fails is 0x0011 "memory error".
 
 Platform operations (4.4.1.2, appendix B 6; each returns True or raises a
 WmmpError subclass: sim.SimError and subclasses, WouldLock, NoStoredPin,
-BadValue, store.StorageError): enable_pin, change_pin, apply_pin1 (E001/E003
+BadValue, errors.StorageError): enable_pin, change_pin, apply_pin1 (E001/E003
 as sent), bind, unbind, clear (E00D 0x02), unblock (PUK, technician); reads for
 SECURITY_CONFIG operation 0x02: read_tlvs (E002, E003, E00D, E016, E018).
 Every PIN1 command first verifies the old PIN on the card (the stored one: the
@@ -55,10 +55,10 @@ and never carry a PIN.
 import struct
 from micropython import const
 
-from wmmp import sim as S
-from wmmp import codes as K
-from wmmp import digest as D
-from wmmp.errors import WmmpError, BadValue, Unsupported
+from wmmp.terminal import simcard as S
+from wmmp.wire import codes as K
+from wmmp.wire import digest as D
+from wmmp.errors import WmmpError, BadValue, Unsupported, StorageError
 
 KEY = "simguard"
 KEY_PIN = "secret_pin1"
@@ -190,7 +190,7 @@ def _audit(store, event, detail):
 # -- SIM requests ---------------------------------------------------------------
 # The guard's work is written as generator "jobs" that yield SIM requests
 # (method name, args) and get each answer back (or the SimError it raised,
-# thrown in).  run() serves them from a synchronous SIM (wmmp.sim.SimulatedSim),
+# thrown in).  run() serves them from a synchronous SIM (wmmp.terminal.simcard.SimulatedSim),
 # run_async() from an asynchronous one (the modem drivers, whose SIM methods
 # are coroutines): one copy of the 4.4.1 rules for both.
 
@@ -260,8 +260,7 @@ def is_async(sim):
 
 
 def _storage_fault(e):
-    """True for a failed flash write (imported only when something failed)."""
-    from wmmp.store import StorageError
+    """True for a failed flash write."""
     return isinstance(e, StorageError)
 
 

@@ -28,7 +28,7 @@ answers "contradiction with CHV status".
 
 from micropython import const
 
-from wmmp.digest import equal as _same   # compare without an early exit
+from wmmp.wire.digest import equal as _same   # compare without an early exit
 from wmmp.errors import WmmpError, BadValue
 
 READY = "READY"

@@ -14,18 +14,19 @@ and drain:
     t.events()    -> [(name, ...)]       what happened, for the application
 
 `now` is monotonic seconds (int or float); wall time is learned from LOGIN_ACK
-CURTIME.  Bearers are wmmp.profile.BEARER_SMS / BEARER_PACKET.
+CURTIME.  Bearers are wmmp.wire.profile.BEARER_SMS / BEARER_PACKET.
 """
 
 import struct
 from micropython import const
 
-from wmmp import codec, commands as C, codes as K, digest as D, header as H
-from wmmp import keys as KEYS, cipher as CI, tlv as T, crc
-from wmmp import profile as P
-from wmmp import subpacket as SP
-from wmmp import catalogue as CAT
-from wmmp.params import u32 as PMu32
+from wmmp.wire import codec, commands as C, codes as K, digest as D, header as H
+from wmmp.wire import keys as KEYS, tlv as T, crc
+from wmmp.crypto import cipher as CI
+from wmmp.wire import profile as P
+from wmmp.wire import subpacket as SP
+from wmmp.wire import catalogue as CAT
+from wmmp.terminal.params import u32 as PMu32
 from wmmp.errors import WmmpError, DecryptError, TooLongForBearer, SubpacketError
 
 # States.
@@ -103,7 +104,7 @@ class _Txn:
 class Terminal:
     def __init__(self, config, params, profile=P.DEFAULT, rng=None, sim=None):
         self.cfg = config
-        self.sim = sim                  # wmmp.sim interface (4.4.1); None: no SIM checks
+        self.sim = sim                  # wmmp.terminal.simcard interface (4.4.1); None: no SIM checks
         self._sim_queue = []            # [(job, done)] for the runner (async SIM, see sim_jobs)
         self._sim_open = []             # [(done, key)] of every SIM job not finished
         self.params = params
@@ -163,14 +164,14 @@ class Terminal:
             st.memory_error = False
         if self.sim is not None:
             # 4.4.1.1: PIN1 and binding checks before anything is sent
-            from wmmp import simguard as SG
+            from wmmp.terminal import simguard as SG
             self._sim_run(SG.SimGuard(self.sim, self.params).boot_job(), self._booted)
             return
         self._boot_on(now)
 
     def _booted(self, r, err, now):
         """The SIM guard's boot checks are done (4.4.1.1, 4.4.1.3)."""
-        from wmmp import simguard as SG
+        from wmmp.terminal import simguard as SG
         if err is not None:
             r = SG.Result(SG.ALARM, "SIM unreachable: %s" % (err,), K.ALARM_SELF_TEST_FAULT)
         self._event("sim", r.state, r.reason)
@@ -216,7 +217,7 @@ class Terminal:
         return out
 
     # == SIM work (4.4.1) ======================================================
-    # The SIM guard's work is a job (wmmp.simguard): on a synchronous SIM it runs
+    # The SIM guard's work is a job (wmmp.terminal.simguard): on a synchronous SIM it runs
     # at once; on an asynchronous one (a modem driver: its SIM methods are
     # coroutines) it waits in sim_jobs() for the runner, which drives it with
     # simguard.run_async and hands the outcome back through sim_done().
@@ -237,7 +238,7 @@ class Terminal:
         return [1 for _, k in self._sim_open if k == key] != []
 
     def _sim_run(self, job, done, key=None):
-        from wmmp import simguard as SG
+        from wmmp.terminal import simguard as SG
         if SG.is_async(self.sim):
             self._sim_queue.append((job, done))
             self._sim_open.append((done, key))
@@ -1353,7 +1354,7 @@ class Terminal:
                 self._respond(msg, ack, bearer)
         elif op == K.SEC_OP_READ_DIGESTS and self.sim is not None and \
                 [t for t, _ in msg.tlvs if t in (0xE002, 0xE003, 0xE00D, 0xE016, 0xE018)]:
-            from wmmp import simguard as SG
+            from wmmp.terminal import simguard as SG
 
             def answer(out, err, now2):
                 if err is None:
@@ -1393,7 +1394,7 @@ class Terminal:
         E00D 0x00/0x01/0x02 unbind, bind, clear; E001/E003 (PIN1 in clear only by
         SMS, else inside E043): ACK, LOGOUT 0x0A, apply on the SIM after checking
         the old PIN, log in again, report success (0x4010) or raise the alarm."""
-        from wmmp import simguard as SG
+        from wmmp.terminal import simguard as SG
         ack = codec.Message(C.SECURITY_CONFIG_ACK, {"result": K.SEC_ACK_OK})
         if self.sim is None:
             ack.fields["result"] = K.SEC_ACK_UNSUPPORTED_TLV
@@ -1422,7 +1423,7 @@ class Terminal:
 
     def _sim_configured(self, msg, bearer, ack, pin, enable, r, err, now):
         """E00D done (or none): commit, ACK, then E001/E003 after LOGOUT 0x0A."""
-        from wmmp import simguard as SG
+        from wmmp.terminal import simguard as SG
         if r is not None and err is None:
             try:
                 self.params.commit()

@@ -13,12 +13,12 @@ first, then cut, and carried in E044 instead of 0x4008.
 
 from micropython import const
 
-from wmmp import codec
-from wmmp import header as H
-from wmmp import tlv as T
-from wmmp import profile as P
-from wmmp.codec import Subpacket, SUBPACKET_HEADER
-from wmmp.digest import DIGEST_TLV_SIZE
+from wmmp.wire import codec
+from wmmp.wire import header as H
+from wmmp.wire import tlv as T
+from wmmp.wire import profile as P
+from wmmp.wire.codec import Subpacket, SUBPACKET_HEADER
+from wmmp.wire.digest import DIGEST_TLV_SIZE
 from wmmp.errors import SubpacketError, TooLongForBearer, BadValue
 
 OP_DATA = const(0x00)            # data of sub-packet `index`
@@ -80,7 +80,7 @@ class Splitter:
         self.encrypted = msg.encryption == codec.ENC_FULL
         content = codec.encode_content(msg, cipher, profile)
         if self.encrypted:
-            from wmmp import cipher as CI
+            from wmmp.crypto import cipher as CI
             if cipher is None:
                 raise BadValue("full encryption needs a session key")
             content = CI.encrypt(cipher[0], cipher[1], content, profile)
@@ -219,7 +219,7 @@ class Reassembler:
         value limit (appendix E a), not to the carrier's."""
         content = self.content()
         if self.encrypted:
-            from wmmp import cipher as CI
+            from wmmp.crypto import cipher as CI
             if cipher is None:
                 raise BadValue("encrypted sub-packets need the session key")
             content = CI.decrypt(cipher[0], cipher[1], content, profile)

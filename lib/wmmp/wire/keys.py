@@ -11,8 +11,8 @@ seconds) are wrapped with the base key (E036) under the base key's algorithm
 import struct
 from micropython import const
 
-from wmmp import cipher as CI
-from wmmp import tlv as T
+from wmmp.crypto import cipher as CI
+from wmmp.wire import tlv as T
 from wmmp.errors import BadTlv, BadValue
 
 TAG_SESSION_KEY = const(0xE03B)
@@ -20,7 +20,7 @@ TAG_SESSION_VALIDITY = const(0xE03D)
 
 
 class SessionKey:
-    """An unwrapped session key: algorithm (wmmp.cipher ALG_*), key bytes, and the
+    """An unwrapped session key: algorithm (wmmp.crypto.cipher ALG_*), key bytes, and the
     Unix time it stops being valid.  repr never shows the key."""
 
     def __init__(self, alg, key, valid_until):

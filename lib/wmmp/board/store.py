@@ -1,13 +1,13 @@
-"""Flash storage for wmmp.params.Params that survives power loss at any instant,
+"""Flash storage for wmmp.terminal.params.Params that survives power loss at any instant,
 and the terminal's security audit log (issue 4, "Persistent store").
 
-FlashStorage(fs, directory) offers the storage interface of wmmp.params:
+FlashStorage(fs, directory) offers the storage interface of wmmp.terminal.params:
 
     load() -> dict or None      {key: bytes}, keys int tags (0..0xFFFF) or short
                                 ASCII strings; None when nothing valid is stored
     save(dict)                  writes only when the content differs
 
-over the small filesystem interface of wmmp.fsio (on a board: `os` over littlefs,
+over the small filesystem interface of wmmp.board.fsio (on a board: `os` over littlefs,
 wrapped by fsio.OsFS).
 
 Files in `directory`:
@@ -49,9 +49,9 @@ import struct
 from binascii import hexlify
 from micropython import const
 
-from wmmp import catalogue as CAT
-from wmmp import crc
-from wmmp.errors import WmmpError, BadValue, BadLength
+from wmmp.wire import catalogue as CAT
+from wmmp.wire import crc
+from wmmp.errors import WmmpError, BadValue, BadLength, StorageError
 
 MAGIC = b"WMST"
 VERSION = const(1)
@@ -75,10 +75,6 @@ FALLBACK = "fallback"   # a record was bad and discarded: the other (good) gener
                         # (a bad record's own header cannot be trusted to say which was newer)
 EMPTY = "empty"         # nothing stored yet
 CORRUPT = "corrupt"     # records exist but none is valid: load() returned None
-
-
-class StorageError(WmmpError):
-    """The filesystem failed while saving; the previous state is intact."""
 
 
 def is_secret_key(key):
@@ -274,7 +270,7 @@ def redact(detail):
 
 
 class FlashStorage:
-    """load()/save() for wmmp.params.Params over `fs` (wmmp.fsio interface) in
+    """load()/save() for wmmp.terminal.params.Params over `fs` (wmmp.board.fsio interface) in
     `directory`, plus audit().  After load():
 
         last_load     "ok" | "fallback" | "empty" | "corrupt" (module constants)
@@ -294,7 +290,7 @@ class FlashStorage:
 
     def __init__(self, fs=None, directory="/state", max_size=MAX_SIZE, audit_max=AUDIT_MAX):
         if fs is None:
-            from wmmp import fsio
+            from wmmp.board import fsio
             fs = fsio.OsFS()
         self.fs = fs
         self.directory = directory.rstrip("/")

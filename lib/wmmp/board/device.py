@@ -7,10 +7,10 @@ It opens the flash store and the parameters (a record that had to be discarded
 is reported by the engine at start as alarm 0x0011 memory error; a flash that
 cannot be read at all leaves the terminal on RAM storage with the same alarm),
 powers the module and reads its identity with retries and back-off
-(wmmp.cellular), builds the engine (wmmp.engine.Terminal with the driver as
+(wmmp.board.cellular), builds the engine (wmmp.terminal.engine.Terminal with the driver as
 its SIM: the PIN1 boot guard and binding checks of 4.4.1 run on the card), the
-driver's bearers for the settings (wmmp.settings) and the runner
-(wmmp.runner.Runner), and serves the service console (wmmp.consoletask).
+driver's bearers for the settings (wmmp.board.settings) and the runner
+(wmmp.board.runner.Runner), and serves the service console (wmmp.board.consoletask).
 
 Restarts.  An engine "restart" event (a CONFIG_SET or local setting that
 needs one, after LOGOUT 0x07 / 0x03) restarts the same Terminal in place; when
@@ -19,14 +19,14 @@ platform numbers) the bearers are rebuilt first and a new APN restarts the
 module.  A console RESET SIM / RESET KEYS starts a new Terminal over the same
 Params (or calls board.reset() with CONSOLE_RESET = "board").
 
-Supervision (wmmp.supervise).  The engine, console, radio and watchdog tasks
+Supervision (wmmp.board.supervise).  The engine, console, radio and watchdog tasks
 each run under a supervisor: an exception is logged with its traceback and the
 task starts again after a delay doubling up to RESTART_BACKOFF[1] s (an engine
 task that failed starts a new Terminal).  main() never returns.
 
 The board (a module or any object; only MODEM is required):
     MODEM             "sim7600" or "bc95"
-    SETTINGS          factory settings (wmmp.settings: host, udp_port, apn ...)
+    SETTINGS          factory settings (wmmp.board.settings: host, udp_port, apn ...)
     MODEM_OPTIONS     driver keyword arguments (timeouts), default {}
     STATE_DIR         flash store directory, default "/state"
     FIRMWARE          version text of the console's IDENT
@@ -36,15 +36,15 @@ The board (a module or any object; only MODEM is required):
                       300; 0: only before each login
     RESTART_BACKOFF   (first, cap) s of the supervisors' delays, default (1, 60)
     WATCHDOG_FEED     s between watchdog feeds, default 1
-    modem_stream()    -> the AT stream (wmmp.uartstream.UartStream over the UART)
+    modem_stream()    -> the AT stream (wmmp.board.uartstream.UartStream over the UART)
     modem_power()     -> None or (pin, level, pulse): PWRKEY (SIM7600) / RESET (BC95)
-    console_stream()  -> the console line (wmmp.uartstream.ConsoleStream) or None
-    filesystem()      -> a wmmp.fsio filesystem, default fsio.OsFS()
+    console_stream()  -> the console line (wmmp.board.uartstream.ConsoleStream) or None
+    filesystem()      -> a wmmp.board.fsio filesystem, default fsio.OsFS()
     factory_switch()  -> True when the console may PROVISION (factory strap)
     watchdog()        -> an object with feed() (machine.WDT) or None
     prepare()         board set-up before anything else (e.g. a FLIGHT pin high)
     modem_status()    -> the module's STATUS pin (logged at start), optional
-    clock()           monotonic seconds, default wmmp.runner.monotonic
+    clock()           monotonic seconds, default wmmp.board.runner.monotonic
     reset()           restart the board (machine.reset)
     log(text)         log sink, default print
     on_event(ev), on_message(direction, kind, raw)   optional hooks (LEDs, tests)
@@ -52,11 +52,13 @@ The board (a module or any object; only MODEM is required):
 
 import asyncio
 
-from wmmp import cellular, consoletask, settings
-from wmmp import engine as E, params as PM, profile as P, runner as R
+from wmmp.board import cellular, consoletask, settings
+from wmmp.terminal import engine as E, params as PM
+from wmmp.wire import profile as P
+from wmmp.board import runner as R
 from wmmp.modem import packet_profile
 from wmmp.errors import WmmpError
-from wmmp.supervise import Backoff, supervise
+from wmmp.board.supervise import Backoff, supervise
 
 _LOGGED = ("boot", "state", "alarm", "restart", "registered", "sim")
 
@@ -104,8 +106,8 @@ class Device:
     # == store and console ====================================================
 
     def open_store(self):
-        from wmmp import fsio
-        from wmmp.store import FlashStorage
+        from wmmp.board import fsio
+        from wmmp.board.store import FlashStorage
         try:
             fs = self._call("filesystem") or fsio.OsFS()
             d = getattr(self.board, "STATE_DIR", "/state")
@@ -135,7 +137,7 @@ class Device:
         stream = self._call("console_stream")
         if stream is None:
             return None
-        from wmmp.console import Console
+        from wmmp.board.console import Console
         # the driver becomes its SIM once the module is up (engine_once); its SIM
         # methods are coroutines: consoletask runs the console's SIM jobs
         self.console = Console(self.params, self.state, sim=None,

@@ -11,9 +11,9 @@ the connection for every later message.
 import struct
 from micropython import const
 
-from wmmp import md5
-from wmmp import commands as C
-from wmmp import tlv
+from wmmp.crypto import md5
+from wmmp.wire import commands as C
+from wmmp.wire import tlv
 from wmmp.errors import BadValue
 
 DIGEST_TAG = const(0xE021)
@@ -125,13 +125,13 @@ def _u32(v):
 def sim_digest(serial, imei, imsi, pin):
     """E002/E005/E008/E00B = MD5(serial || IMEI || IMSI || PIN); serial 16 bytes,
     IMEI 16, IMSI 15, the PIN/PUK as its ASCII digits."""
-    from wmmp.header import pad_serial
+    from wmmp.wire.header import pad_serial
     return _md5_concat(pad_serial(serial), imei_field(imei), imsi_field(imsi), _ascii(pin))
 
 
 def binding_digest(serial, imei, imsi):
     """E016 (and E017 with the old IMEI/IMSI) = MD5(serial || IMEI || IMSI)."""
-    from wmmp.header import pad_serial
+    from wmmp.wire.header import pad_serial
     return _md5_concat(pad_serial(serial), imei_field(imei), imsi_field(imsi))
 
 

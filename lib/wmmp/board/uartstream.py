@@ -4,13 +4,13 @@ async drain() (waits until the bytes left).  Portable: `machine`, `select` and
 `sys.stdin` are only touched by open_uart() and stdio_console(), so CPython
 tests drive the classes with fakes.
 
-UartStream(uart)     a machine.UART as the AT engine's stream (wmmp.at).  On
+UartStream(uart)     a machine.UART as the AT engine's stream (wmmp.modem.at).  On
                      MicroPython through asyncio.StreamReader(uart): the UART's
                      poll support wakes the reader, no busy loop.  Where asyncio
                      has no such stream (CPython, the WebAssembly port) it polls
                      uart.any() every `poll` s and keeps unwritten bytes itself.
 ConsoleStream(inp, out, poller)
-                     the service console's line (wmmp.console): on a board the
+                     the service console's line (wmmp.board.console): on a board the
                      REPL's USB CDC / UART line, sys.stdin.buffer and
                      sys.stdout.buffer.  MicroPython's stdin.buffer.read(n)
                      blocks until n bytes arrived, so bytes are taken one at a

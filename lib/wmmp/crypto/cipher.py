@@ -3,13 +3,13 @@
 encrypt() / decrypt() use the interop profile's mode (CBC with a zero IV unless
 the profile says otherwise, or ECB) and always PKCS#7 padding.  AES goes through
 the port's `cryptolib` when it has one; everything else uses the pure-Python
-block ciphers of wmmp.des and wmmp.aes, imported only when first needed.
+block ciphers of wmmp.crypto.des and wmmp.crypto.aes, imported only when first needed.
 """
 
 from micropython import const
 
 from wmmp.errors import BadValue, DecryptError, Unsupported
-from wmmp import profile as _profile
+from wmmp.wire import profile as _profile
 
 try:
     import cryptolib
@@ -127,13 +127,13 @@ def _block_cipher(alg, key):
     if _last[0] == alg and _last[1] == key:
         return _last[2]
     if alg == ALG_AES:
-        from wmmp.aes import Aes
+        from wmmp.crypto.aes import Aes
         c = Aes(key)
     elif alg == ALG_DES:
-        from wmmp.des import Des
+        from wmmp.crypto.des import Des
         c = Des(key)
     else:
-        from wmmp.des import TripleDes
+        from wmmp.crypto.des import TripleDes
         c = TripleDes(key)
     _last[0] = alg
     _last[1] = key

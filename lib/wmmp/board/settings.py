@@ -1,4 +1,4 @@
-"""The deployment settings a board boots with (wmmp.device): the factory values
+"""The deployment settings a board boots with (wmmp.board.device): the factory values
 of the board module (board.SETTINGS), overridden by what the platform set in
 the parameters (appendix E b).  Portable.
 

@@ -14,11 +14,11 @@ with `notice` set.
 import struct
 from micropython import const
 
-from wmmp import commands as C
-from wmmp import header as H
-from wmmp import tlv as T
-from wmmp import digest as D
-from wmmp import profile as P
+from wmmp.wire import commands as C
+from wmmp.wire import header as H
+from wmmp.wire import tlv as T
+from wmmp.wire import digest as D
+from wmmp.wire import profile as P
 from wmmp.errors import (WmmpError, Truncated, BadLength, UnknownCommand, BadTlv, BadValue,
                          DigestMismatch, DigestMissing, DecryptError, TooLongForBearer)
 
@@ -125,7 +125,7 @@ def _pad(value, size, fname):
 def _auto_fields(msg):
     """Fill the derived fields the caller may leave out: TRANSPARENT_DATA crc16 of
     the user data (G j), FILE_REQ_ACK block_size and crc16 of the block (G l)."""
-    from wmmp import crc
+    from wmmp.wire import crc
     f = msg.fields
     cmd = msg.command
     if cmd == C.TRANSPARENT_DATA and "crc16" not in f:
@@ -199,7 +199,7 @@ def _body_tlvs(msg, cipher, profile):
     encrypt_tags are replaced by one E043 at the place of the first (INTEROP 5)."""
     if msg.encryption != ENC_PARTIAL or not msg.encrypt_tags:
         return msg.tlvs
-    from wmmp import cipher as CI
+    from wmmp.crypto import cipher as CI
     if cipher is None:
         raise BadValue("partial encryption needs a session key")
     inner = [tv for tv in msg.tlvs if tv[0] in msg.encrypt_tags]
@@ -255,7 +255,7 @@ def encode(msg, profile=P.DEFAULT, bearer=P.BEARER_PACKET, key=None, cipher=None
         fixed = b""
         security |= H.SEC_FULL_OR_SUBPACKET
     elif msg.encryption == ENC_FULL:
-        from wmmp import cipher as CI
+        from wmmp.crypto import cipher as CI
         if cipher is None:
             raise BadValue("full encryption needs a session key")
         enc = CI.encrypt(cipher[0], cipher[1], encode_content(msg, cipher, profile), profile)
@@ -404,7 +404,7 @@ def _decode_carrier(msg, mv, end, limit, cipher, profile):
         if cipher is None:
             msg.ciphertext = value
         else:
-            from wmmp import cipher as CI
+            from wmmp.crypto import cipher as CI
             plain = CI.decrypt(cipher[0], cipher[1], value, profile)
             _decode_content_into(msg, memoryview(plain), 0, len(plain), limit, cipher, profile)
     else:
@@ -437,7 +437,7 @@ def _decode_content_into(msg, mv, off, end, limit, cipher, profile):
 
 
 def _decrypt_partial(msg, tlvs, cipher, limit, profile):
-    from wmmp import cipher as CI
+    from wmmp.crypto import cipher as CI
     out = []
     tags = []
     for tag, v in tlvs:

@@ -32,7 +32,7 @@ What was cleared is kept as E020 bits for the engine: RESET KEYS sets "cleared"
 rest counted), never with a secret or the text of an input line.
 
 The SIM (STATUS, IDENT, RESET SIM) is asked through SIM jobs (generators of
-(method, args) requests, wmmp.simguard): on a synchronous SIM they run at once;
+(method, args) requests, wmmp.terminal.simguard): on a synchronous SIM they run at once;
 on an asynchronous one (simguard.is_async: the modem drivers) feed() queues the
 job and answers that command later: the firmware takes the jobs from
 sim_jobs(), runs each with simguard.run_async and hands the outcome to
@@ -46,9 +46,9 @@ import struct
 from binascii import hexlify, unhexlify
 from micropython import const
 
-from wmmp import md5
-from wmmp import codes as K
-from wmmp.digest import equal as _same   # compare without an early exit
+from wmmp.crypto import md5
+from wmmp.wire import codes as K
+from wmmp.wire.digest import equal as _same   # compare without an early exit
 from wmmp.errors import WmmpError
 
 MAX_LINE = const(128)       # bytes in one command line (without CR/LF)
@@ -93,7 +93,7 @@ class SimTimeout(WmmpError):
 
 
 def hmac_md5(key, msg):
-    """HMAC-MD5 (RFC 2104) over wmmp.md5 (MicroPython's hashlib may lack MD5)."""
+    """HMAC-MD5 (RFC 2104) over wmmp.crypto.md5 (MicroPython's hashlib may lack MD5)."""
     key = bytes(key)
     if len(key) > 64:
         key = md5.md5(key)
@@ -188,9 +188,9 @@ def _word(v, limit=40):
 
 
 class _Store:
-    """The console's view of the store: a live wmmp.params.Params (get/set/
+    """The console's view of the store: a live wmmp.terminal.params.Params (get/set/
     delete/commit, audit through its .storage) while the engine runs, or a
-    load()/save() storage (wmmp.store.FlashStorage) before it does."""
+    load()/save() storage (wmmp.board.store.FlashStorage) before it does."""
 
     def __init__(self, store):
         self.s = store
@@ -251,7 +251,7 @@ class Console:
     store           live Params (engine running) or a load()/save() storage
     state_provider  callable -> (state name, [alarm codes]), e.g.
                     lambda: (terminal.state_name, terminal.alarms)
-    sim             wmmp.sim interface (RESET SIM, STATUS, IDENT), or None; when
+    sim             wmmp.terminal.simcard interface (RESET SIM, STATUS, IDENT), or None; when
                     simguard.is_async(sim) its work is handed out by sim_jobs()
     rng             callable n -> n random bytes (default os.urandom)
     firmware, imei  shown by IDENT (imei when there is no SIM interface)
@@ -360,7 +360,7 @@ class Console:
     def _sim_call(self, job, done):
         """Run a SIM job for a command; done(result, err) writes its reply: at
         once on a synchronous SIM, after sim_done() on an asynchronous one."""
-        from wmmp import simguard as G
+        from wmmp.terminal import simguard as G
         if G.is_async(self.sim):
             self._jobs.append((job, done))
             self._pending = done
@@ -621,7 +621,7 @@ class Console:
         if self.sim is None:
             self._status_reply([])
             return
-        from wmmp import simguard as G
+        from wmmp.terminal import simguard as G
         self._sim_call(G.status_job(self.store),
                        lambda r, err: self._status_reply(_sim_fields(r if err is None else None)))
 
@@ -780,7 +780,7 @@ class Console:
 
     def _reset_sim(self, words):
         """RESET SIM [<PUK1>] | RESET SIM PIN1 <PIN1> (words: what follows SIM)."""
-        from wmmp import sim as S
+        from wmmp.terminal import simcard as S
         puk = pin = None
         try:
             if len(words) == 2 and words[0].upper() == "PIN1":
@@ -989,7 +989,7 @@ def _reset_sim_job(store, puk, pin, new_pin):
     the card before anything is cleared.  None when cleared, else (code, reason,
     audit detail) of a refusal (nothing sent); raises the WmmpError of a card
     or guard refusal."""
-    from wmmp import sim as S, simguard as G
+    from wmmp.terminal import simcard as S, simguard as G
     state = yield ("pin_state", ())
     if state == S.SIM_PUK:
         if puk is None:

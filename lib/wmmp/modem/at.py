@@ -9,7 +9,7 @@ Works with MicroPython's asyncio and CPython's.
     lines = await at.command('AT+CIPOPEN=0,"TCP","1.2.3.4",80', timeout=75, final="+CIPOPEN:")
     lines = await at.command_with_prompt("AT+CIPSEND=0,5", b"hello", final="+CIPSEND:")
 
-One reader task feeds every byte to an AtParser (wmmp.atparse): no input is ever
+One reader task feeds every byte to an AtParser (wmmp.modem.atparse): no input is ever
 flushed, so URCs between commands are never lost.  One command at a time (a
 lock).  Failures raise AtException subclasses, never a boolean.  Handlers must
 not await AT commands themselves (the command in flight needs the reader): a
@@ -23,7 +23,7 @@ where that matters.
 import asyncio
 
 from wmmp.errors import WmmpError
-from wmmp.atparse import AtParser, URC
+from wmmp.modem.atparse import AtParser, URC
 
 
 class AtException(WmmpError):
@@ -127,7 +127,7 @@ class AtEngine:
     def on(self, prefix, handler, kind=URC, arg=None):
         """Call handler(line, extra) for each URC starting with prefix (str or
         bytes; the longest registered prefix of a line decides).  A prefix the
-        parser does not know yet is registered as `kind` (wmmp.atparse URC,
+        parser does not know yet is registered as `kind` (wmmp.modem.atparse URC,
         URC_DATA, URC_2LINE, BOOT).  For a boot marker (RDY, Neul) extra is None."""
         prefix = _bytes(prefix)
         if not self.p.is_urc(prefix):

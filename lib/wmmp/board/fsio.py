@@ -1,4 +1,4 @@
-"""The small filesystem interface wmmp.store writes through, and its adapter over
+"""The small filesystem interface wmmp.board.store writes through, and its adapter over
 the real `os` module (littlefs on a board, the host's filesystem on CPython).
 
 A filesystem object has:

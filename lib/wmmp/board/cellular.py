@@ -1,6 +1,6 @@
-"""The cellular module of a board, for wmmp.device: the AT engine and driver of
+"""The cellular module of a board, for wmmp.board.device: the AT engine and driver of
 its type, power-on with retries and back-off, the bearers the settings
-(wmmp.settings) ask for, and a new APN.  Portable.
+(wmmp.board.settings) ask for, and a new APN.  Portable.
 
     at, drv = cellular.driver("sim7600", stream, log, apn="cmnet")
     ident = await cellular.bring_up("sim7600", drv, power, log)
@@ -13,9 +13,9 @@ pulse): the SIM7600's PWRKEY or the BC95's RESET line, driven to `level` for
 
 import asyncio
 
-from wmmp import profile as P
+from wmmp.wire import profile as P
 from wmmp.errors import WmmpError
-from wmmp.supervise import Backoff
+from wmmp.board.supervise import Backoff
 
 MODEMS = ("sim7600", "bc95")
 
@@ -23,7 +23,7 @@ MODEMS = ("sim7600", "bc95")
 def driver(kind, stream, log, apn=None, options=None):
     """(AtEngine, driver) for module `kind` on `stream`; options: driver keyword
     arguments (timeouts)."""
-    from wmmp.at import AtEngine
+    from wmmp.modem.at import AtEngine
     opts = options or {}
     if kind == "sim7600":
         from wmmp.modem.sim7600 import Sim7600

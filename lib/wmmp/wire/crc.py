@@ -4,7 +4,7 @@ the configuration CRC32 of LOGIN / TLV 0x4017 (INTEROP 7).
 
 from micropython import const
 
-from wmmp import profile as _profile
+from wmmp.wire import profile as _profile
 
 try:
     from binascii import crc32 as _crc32

@@ -1,4 +1,4 @@
-"""The terminal's parameters by TLV tag, with the schema of wmmp.catalogue.
+"""The terminal's parameters by TLV tag, with the schema of wmmp.wire.catalogue.
 
 Persistent values (configuration 0x0001-0x0FFF, statistics 0x2001-0x2FFF,
 security settings, user tags named in 0x002C) are saved through a storage
@@ -15,8 +15,8 @@ board (flash, issue 4), under tests and on the host:
 import struct
 from micropython import const
 
-from wmmp import catalogue as CAT
-from wmmp import crc
+from wmmp.wire import catalogue as CAT
+from wmmp.wire import crc
 from wmmp.errors import BadValue, BadTlv
 
 TAG_CORE_TAGS = const(0x0025)     # core params synced at login (config CRC32)

@@ -1,9 +1,9 @@
-"""Thin asyncio runner: does the I/O for a wmmp.engine.Terminal.  Works with
+"""Thin asyncio runner: does the I/O for a wmmp.terminal.engine.Terminal.  Works with
 MicroPython's asyncio and CPython's.
 
 Bearers are objects with
 
-    kind                        wmmp.profile.BEARER_SMS or BEARER_PACKET
+    kind                        wmmp.wire.profile.BEARER_SMS or BEARER_PACKET
     async open()                connect / bind (raises OSError)
     async send(data)            one whole WMMP message
     async recv() -> bytes       the next whole message received
@@ -122,11 +122,11 @@ class Runner:
 
     async def _sim_work(self):
         """Drive the engine's SIM jobs on an asynchronous SIM (a modem driver):
-        one at a time, in order (4.4.1; wmmp.simguard)."""
+        one at a time, in order (4.4.1; wmmp.terminal.simguard)."""
         jobs = self.t.sim_jobs() if hasattr(self.t, "sim_jobs") else None
         if not jobs:
             return
-        from wmmp import simguard as SG
+        from wmmp.terminal import simguard as SG
         for job, done in jobs:
             r, err = await SG.outcome_async(job, self.t.sim, self.log)
             self.t.sim_done(done, r, err, self.clock())

@@ -1,4 +1,4 @@
-"""Supervision of a board's long-running asyncio tasks (wmmp.device): a task that
+"""Supervision of a board's long-running asyncio tasks (wmmp.board.device): a task that
 raises (or returns) is logged and started again after a delay that doubles from
 `first` up to `cap` seconds; a run that lasted `healthy` seconds starts the
 delay again from `first`.  Portable (MicroPython and CPython asyncio).
@@ -54,7 +54,7 @@ async def supervise(name, factory, log, backoff=None, healthy=60.0, clock=None):
     if backoff is None:
         backoff = Backoff()
     if clock is None:
-        from wmmp.runner import monotonic as clock
+        from wmmp.board.runner import monotonic as clock
     while True:
         t0 = clock()
         try:
