@@ -509,12 +509,11 @@ def test_acks_out_of_order_matched_by_seq():
 def test_register_0x04_after_local_reset_reports_e020():
     # 4.4.4 / G a: after a local security reset the terminal registers with op 0x04
     # and E020 naming what was cleared.
-    from wmmp.terminal import engine as EN
     p = F.provisioned_params()
     for tag in (0xE025, 0xE028, 0xE036):
         p.delete(tag)
     p.delete("registered")
-    p.set("cleared", bytes([EN.E020_UPLINK | EN.E020_DOWNLINK | EN.E020_BASE_KEY]))
+    p.set("cleared", bytes([K.CLEARED_UP_PASSWORD | K.CLEARED_DOWN_PASSWORD | K.CLEARED_BASE_KEY]))
     t = E.Terminal(E.Config(F.IMEI, F.IMSI, serial=b"M2MMAKER0000A1B2"), p)
     t.start(1)
     reg = F.Platform().read(F.only(t.outgoing())[1])

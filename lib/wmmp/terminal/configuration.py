@@ -1,0 +1,133 @@
+"""Configuration (sections 4.3.6 and 4.3.9, appendix G f, g, h): the
+platform's CONFIG_GET and CONFIG_SET, the terminal's CONFIG_REQ, parameters set
+by hand on the terminal, and when a change is applied (at once, after the
+application's business operation, or through LOGOUT and a restart).
+
+A flow of wmmp.terminal.engine: functions over the terminal `t`.
+"""
+
+import struct
+
+from wmmp.wire import codec, codes as K, commands as C, tlv as T
+from wmmp.terminal.core import S_ONLINE, S_RESTARTING
+
+
+def init(t):
+    t._pending_apply = None      # (seq, tags) of a CONFIG_SET applied across a restart
+    t._deferred = None           # (seq, tlvs) waiting for the application to be idle
+    t.busy = False               # the application is in the middle of a business operation
+
+
+def on_config_get(t, msg, bearer, now):
+    """4.3.6 / G g: values of the requested tags; any unsupported -> 0x01 with
+    those tags at L=0, nothing else."""
+    bad = [(tag, b"") for tag, _ in msg.tlvs if t.params.readable(tag) is None]
+    if bad:
+        t.respond(msg, codec.Message(C.CONFIG_GET_ACK, {"result": K.ACK_INVALID}, bad), bearer)
+        return
+    out = [(tag, t.params.readable(tag)) for tag, _ in msg.tlvs]
+    t.respond(msg, codec.Message(C.CONFIG_GET_ACK, {"result": K.ACK_OK}, out), bearer)
+
+
+def on_config_set(t, msg, bearer, now):
+    """4.3.9.3 / G h: all or nothing; 0x4009 forces immediate application; a
+    parameter that needs a restart is applied after LOGOUT 0x07."""
+    bad = t.params.check(msg.tlvs)
+    if bad:
+        t.respond(msg, codec.Message(C.CONFIG_SET_ACK, {"result": K.ACK_INVALID},
+                                     [(tag, b"") for tag in bad]), bearer)
+        return
+    t.respond(msg, codec.Message(C.CONFIG_SET_ACK, {"result": K.ACK_OK}), bearer)
+    tlvs = [(tag, v) for tag, v in msg.tlvs if tag != 0x4009]
+    force = T.find(msg.tlvs, 0x4009) == b"\x01"
+    if t.busy and not force:
+        t._deferred = (msg.seq, tlvs)
+        t.trap([(0x4010, b"\x01" + struct.pack(">I", msg.seq))])
+        return
+    apply(t, msg.seq, tlvs, now)
+
+
+def idle(t, now):
+    """The application finished its business operation: apply deferred config."""
+    t.busy = False
+    if t._deferred is not None:
+        seq, tlvs = t._deferred
+        t._deferred = None
+        apply(t, seq, tlvs, now)
+
+
+def apply(t, seq, tlvs, now):
+    """Apply the platform's values of request `seq`, report 0x4010 + 0x4017;
+    one that needs a restart is applied after LOGOUT 0x07 (4.3.9.3)."""
+    tags = [tag for tag, _ in tlvs]
+    if t.params.needs_restart(tags):
+        def apply_and_restart(t, now2):
+            for tag, v in tlvs:
+                t.params.set(tag, v)
+            t.params.commit()
+            t._pending_apply = (seq, tags)
+            t.set_state(S_RESTARTING)
+            t.event("restart", "config")
+        t.logout(K.LOGOUT_PLATFORM_CONFIG, now, then=apply_and_restart)
+        return
+    for tag, v in tlvs:
+        t.params.set(tag, v)
+    t.params.commit()
+    t.event("config_applied", tags)
+    if 0x0011 in tags:
+        t.arm_heartbeat()
+    t.trap([(0x4010, b"\x00" + struct.pack(">I", seq)),
+            (0x4017, struct.pack(">I", t.params.applied_crc32(tags)))])
+
+
+def core_params(t):
+    """The core parameters named by 0x0025, with their values (4.3.2, 0x400B)."""
+    return [(tag, t.params.get(tag) or b"") for tag in t.params.tag_list(0x0025)]
+
+
+def request_config(t, tags, now):
+    """CONFIG_REQ for `tags` (4.3.9.1): the platform's values are applied at
+    once (the terminal asks only when idle); a restart-needing value goes
+    through LOGOUT 0x07 and restart; the result is reported with 0x4010."""
+    t._now = now
+    msg = codec.Message(C.CONFIG_REQ, tlvs=[(tag, b"") for tag in tags])
+    return t.request(msg, on_ack=_config_answered)
+
+
+def _config_answered(t, ack, now):
+    if ack.fields.get("result") != K.ACK_OK:
+        t.event("config_req_refused", [tag for tag, _ in ack.tlvs])
+        return
+    bad = t.params.check(ack.tlvs)
+    if bad:
+        t.event("config_req_invalid", bad)
+        return
+    changed = [(tag, v) for tag, v in ack.tlvs if t.params.get(tag) != v]
+    if changed:          # 4.3.9.1: same as local values -> nothing to apply
+        apply(t, ack.seq, changed, now)
+
+
+def local_config(t, tlvs, now):
+    """Parameters set by hand on the terminal (4.3.9.2): applied, then reported
+    with 0x4011; one that needs a restart logs out with reason 0x03 first."""
+    t._now = now
+    bad = t.params.check(tlvs)
+    if bad:
+        t.event("local_config_invalid", bad)
+        return bad
+    tags = [tag for tag, _ in tlvs]
+    if t.state == S_ONLINE and t.params.needs_restart(tags):
+        def apply_and_restart(t, now2):
+            for tag, v in tlvs:
+                t.params.set(tag, v)
+            t.params.commit()
+            t._after_login.append([(0x4011, b"")] + list(tlvs))
+            t.set_state(S_RESTARTING)
+            t.event("restart", "local config")
+        t.logout(K.LOGOUT_LOCAL_CONFIG, now, then=apply_and_restart)
+        return []
+    for tag, v in tlvs:
+        t.params.set(tag, v)
+    t.params.commit()
+    t.report([(0x4011, b"")] + list(tlvs), now)   # offline: after the next login
+    return []

@@ -1,0 +1,97 @@
+"""Reporting (section 4.3.5, appendix E d, e): CONFIG_TRAP reports, alarms
+raised and cleared (0x300B-0x300E), and the statistics 0x2004, 0x2008-0x200E
+with their policy 0x2001-0x2006.
+
+A flow of wmmp.terminal.engine: functions over the terminal `t`.
+"""
+
+import struct
+
+from wmmp.wire import codec, codes as K, commands as C, profile as P
+from wmmp.terminal.core import S_ONLINE
+
+
+def init(t):
+    t.alarms = []                   # alarm codes raised and not cleared (0x300D)
+
+
+def report(t, tlvs, now):
+    """CONFIG_TRAP of `tlvs` now, or after the next login."""
+    t._now = now
+    if t.state == S_ONLINE:
+        t.trap(list(tlvs))
+    else:
+        t._after_login.append(list(tlvs))
+
+
+def raise_alarm(t, code, now, alarm_type=0x02):
+    """Report an alarm (0x300B-0x300D, 4.3.5); queued until online."""
+    if code not in t.alarms:
+        t.alarms.append(code)
+    tl = [(0x300B, b"\x01"), (0x300C, bytes([alarm_type])), (0x300D, struct.pack(">H", code))]
+    if t.packet_down and t.state != S_ONLINE and t.registered:
+        # 4.3.5: over SMS an alarm goes at once, even without a login
+        t._now = now
+        t.request(codec.Message(C.CONFIG_TRAP, tlvs=tl), P.BEARER_SMS)
+        return
+    report(t, tl, now)
+
+
+def clear_alarm(t, code, now):
+    if code in t.alarms:
+        t.alarms.remove(code)
+        tl = [(0x300E, struct.pack(">H", code))]
+        if not t.alarms:
+            tl.insert(0, (0x300B, b"\x00"))   # E e note: normal only when all recovered
+        report(t, tl, now)
+
+
+# == statistics (appendix E d) ===============================================
+def stats_on(t):
+    return t.params.get_int(0x2006) != 0xFFFFFFFF    # start time all F: no statistics
+
+
+def arm_stats(t, now):
+    """0x2001 policy: 0x00 at the time in 0x2002, 0x01 every 0x2003 s,
+    0x02 with the first business use of each month (send_data)."""
+    t._timers.pop("stats", None)
+    if not stats_on(t):
+        return
+    policy = t.params.get_int(0x2001, 1)
+    if policy == 0x01:
+        period = t.params.get_int(0x2003, 3600)
+        if period:
+            t._timers["stats"] = now + period
+    elif policy == 0x00:
+        at = t.params.get_int(0x2002)
+        wall = t.wall_time(now)
+        if at and wall is not None and at > wall:
+            t._timers["stats"] = now + (at - wall)
+
+
+def report_statistics(t, now):
+    """CONFIG_TRAP of 0x2004 and 0x2008-0x200E; cleared after the ACK when
+    0x2005 says so (appendix E d)."""
+    t._now = now
+    tl = [(0x2004, t.params.get(0x2004) or b"\x00")]
+    for tag in (0x2008, 0x2009, 0x200A, 0x200B, 0x200C, 0x200D, 0x200E):
+        tl.append((tag, t.params.get(tag) or b"\x00\x00\x00\x00"))
+    if t.state == S_ONLINE:
+        t.trap(tl, on_ack=_stats_reported)
+    else:
+        t._after_login.append(tl)
+
+
+def _stats_reported(t, ack, now):
+    if ack.fields.get("result") == K.ACK_OK and t.params.get_int(0x2005) == 1:
+        t.params.clear_stats()
+    t.params.commit()
+
+
+def on_stats(t, now):
+    """The statistics timer.  Due while offline (e.g. the session key expired in
+    the same tick): report_statistics queues it for the next login, which
+    re-arms the timer."""
+    report_statistics(t, now)
+    if t.state == S_ONLINE and t.params.get_int(0x2001, 1) == 0x01:
+        arm_stats(t, now)
