@@ -19,13 +19,14 @@ import pytest
 from wmmp.terminal import params as PM
 from wmmp.wire import profile as P
 from wmmp.terminal import simcard as S
-from wmmp.terminal import simguard as SG
+from wmmp.terminal import simguard as SG, simrecord as SR
 from wmmp.modem.at import AtEngine
 from wmmp.errors import BadLength, BadValue, TooLongForBearer
-from wmmp.modem import LinkLost, NetworkError, NotResponding
-from wmmp.modem.bc95 import (Bc95, PinUnsupported, SimSnapshot, SmsBearer, SmsUnavailable, TcpBearer,
-                             TcpUnavailable, UdpBearer, at_parser, cell_tlv, parse_cereg, parse_nsorf,
-                             parse_nuestats, signal_percent)
+from wmmp.modem import LinkLost, NetworkError, NotResponding, SimSnapshot, cell_tlv
+from wmmp.modem.bc95 import (Bc95, SmsBearer, TcpBearer, UdpBearer, at_parser, parse_cereg, parse_nuestats,
+                             signal_percent)
+from wmmp.modem.bc95_net import SmsUnavailable, TcpUnavailable, parse_nsorf
+from wmmp.modem.bc95_sim import PinUnsupported
 
 from wmmp_tools.emu.bc95 import Bc95 as Emu
 from wmmp_tools.emu.stream import HostPort
@@ -317,7 +318,7 @@ def test_npin_enable_change_disable_and_reentry_after_reboot():
             snap.imsi()
         with pytest.raises(S.SimError):
             snap.attempts()                                 # unknown: not invented
-        res = SG.SimGuard(snap, PM.MemoryStorage({SG.KEY_PIN: b"1234"})).boot()
+        res = SG.SimGuard(snap, PM.MemoryStorage({SR.KEY_PIN: b"1234"})).boot()
         assert res.state == SG.ALARM and r.emu.sim.pin_commands == 0
         await r.close()
     run(main())
@@ -753,7 +754,8 @@ import asyncio
 import binascii
 from wmmp.modem.at import AtEngine
 from wmmp.modem import LinkLost
-from wmmp.modem.bc95 import Bc95, UdpBearer, SmsBearer, SmsUnavailable, at_parser
+from wmmp.modem.bc95 import Bc95, UdpBearer, SmsBearer, at_parser
+from wmmp.modem.bc95_net import SmsUnavailable
 
 HDR = b"M2MMAKER00000001\x03\x00\x00\x04\x00\x00\x00\x01\x00\x00"
 

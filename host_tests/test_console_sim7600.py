@@ -9,7 +9,7 @@ import asyncio
 from binascii import hexlify, unhexlify
 
 from wmmp.board import console as CO, fsio, store as ST
-from wmmp.terminal import params as PM, simguard as SG, simcard as S
+from wmmp.terminal import params as PM, simguard as SG, simrecord as SR, simcard as S
 from wmmp.wire import codes as K
 from wmmp.errors import WmmpError
 
@@ -58,7 +58,7 @@ def test_console_status_and_reset_sim_pin1_through_the_sim7600_driver(tmp_path):
         assert SG.is_async(r.m)
         flash = ST.FlashStorage(fsio.OsFS(), str(tmp_path / "state"))
         flash.save({"secret_service": CRED, "serial": b"M2MMAKER0000A1B2", "registered": b"\x01",
-                    "imsi": IMSI.encode(), SG.KEY_PIN: WRONG.encode()})
+                    "imsi": IMSI.encode(), SR.KEY_PIN: WRONG.encode()})
         SG.bind(flash, IMSI, IMEI)
         res = await SG.run_async(SG.SimGuard(r.m, flash).boot_job(), r.m)
         assert res.state == SG.ALARM and await r.m.attempts() == (2, 10)
@@ -84,7 +84,7 @@ def test_console_status_and_reset_sim_pin1_through_the_sim7600_driver(tmp_path):
         assert b'AT+CLCK="SC",0,"%s"' % PIN.encode() in r.written()
         assert await r.m.pin_state() == S.READY and await r.m.pin_enabled() is False
         d = flash.load()
-        assert d[SG.KEY_PIN] == PIN.encode() and d["cleared_login"] == b"\x80"
+        assert d[SR.KEY_PIN] == PIN.encode() and d["cleared_login"] == b"\x80"
         assert SG.pin1_errors(flash) == (3, 0)
         st = await ask("STATUS", 11)
         assert "sim=READY pin1=off pin1_left=3 puk1_left=10 pin1_errors=0/3 bind=0 " in st, st

@@ -10,7 +10,7 @@
 """
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from wmmp.modem import pdu as P
+from wmmp.modem import pdu as P, pdufields as PF
 from wmmp.errors import TooLongForBearer, WmmpError
 
 SETTINGS = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -21,7 +21,7 @@ smscs = st.one_of(st.none(), numbers)
 times = st.tuples(st.integers(1980, 2079), st.integers(1, 12), st.integers(1, 31), st.integers(0, 23),
                   st.integers(0, 59), st.integers(0, 59), st.integers(-79, 79))
 vps = st.one_of(st.none(), st.integers(0, 635040), times, st.binary(min_size=7, max_size=7))
-gsm_chars = [c for c in P._GSM7 if c != "\x1b"] + list(P._EXT.values())
+gsm_chars = [c for c in PF._GSM7 if c != "\x1b"] + list(PF._EXT.values())
 gsm_text = st.text(alphabet=gsm_chars, max_size=80)
 ucs2_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=35)
 ies = st.lists(st.tuples(st.integers(0, 255), st.binary(max_size=6)), max_size=3)
@@ -76,7 +76,7 @@ def test_submit_round_trip(case):
     assert s.udh == kw["udh"] and s.udhi == (kw["udh"] is not None)
     vp = kw["vp"]
     if isinstance(vp, int):
-        assert s.vp >= vp and P.vp_octet(s.vp) == P.vp_octet(vp)
+        assert s.vp >= vp and PF.vp_octet(s.vp) == PF.vp_octet(vp)
     elif isinstance(vp, tuple):
         assert s.vp == vp
     else:
@@ -102,7 +102,7 @@ def test_gsm7_round_trip(text, udh):
         pdu, _ = P.encode_submit("10086", text, dcs=0, udh=udh)
     except TooLongForBearer:
         hdr = len(udh) + 1 if udh is not None else 0
-        assert (hdr * 8 + 6) // 7 + len(P.gsm_encode(text)) > 160
+        assert (hdr * 8 + 6) // 7 + len(PF.gsm_encode(text)) > 160
         return
     s = P.decode(pdu)
     assert s.data == text and s.udh == udh
@@ -114,7 +114,7 @@ def test_ucs2_round_trip(text):
     try:
         pdu, _ = P.encode_submit("10086", text, dcs=0x08)
     except TooLongForBearer:
-        assert len(P.ucs2_encode(text)) > 140
+        assert len(PF.ucs2_encode(text)) > 140
         return
     assert P.decode(pdu).data == text
 

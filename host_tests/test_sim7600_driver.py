@@ -18,12 +18,11 @@ import pytest
 from wmmp.terminal import params as PM
 from wmmp.wire import profile as P
 from wmmp.terminal import simcard as S
-from wmmp.terminal import simguard as SG
+from wmmp.terminal import simguard as SG, simrecord as SR
 from wmmp.modem.at import AtEngine
 from wmmp.errors import BadLength, BadValue, TooLongForBearer
-from wmmp.modem import LinkLost, NetworkError, NotResponding, frame_problem
-from wmmp.modem.sim7600 import (Sim7600, SimSnapshot, SmsBearer, TcpBearer, UdpBearer, cell_tlv,
-                                parse_reg, signal_percent)
+from wmmp.modem import LinkLost, NetworkError, NotResponding, SimSnapshot, cell_tlv, frame_problem
+from wmmp.modem.sim7600 import Sim7600, SmsBearer, TcpBearer, UdpBearer, parse_reg, signal_percent
 
 from wmmp_tools.emu.sim7600 import Sim7600 as Emu
 from wmmp_tools.emu.stream import HostPort
@@ -348,12 +347,12 @@ def test_simguard_boots_and_changes_pin1_through_the_async_driver():
         r = await rig(sim=card(pin_enabled=True))
         await r.m.power_on()
         assert r.m.sim_async is True
-        store = PM.MemoryStorage({SG.KEY_PIN: b"1234"})
+        store = PM.MemoryStorage({SR.KEY_PIN: b"1234"})
         res = await SG.run_async(SG.SimGuard(r.m, store).boot_job(), r.m)
         assert res.state == SG.WORKING and res.imsi == IMSI and res.imei == IMEI
         assert r.emu.sim.pin_commands == 1
         await SG.run_async(SG.change_pin_job(store, None, "8765"), r.m)
-        assert bytes(store.load()[SG.KEY_PIN]) == b"8765"
+        assert bytes(store.load()[SR.KEY_PIN]) == b"8765"
         r.emu.reboot()
         await eventually(lambda: r.m.reboots == 2)
         r.m._pin = None                                 # the driver must not re-enter it itself
@@ -363,7 +362,7 @@ def test_simguard_boots_and_changes_pin1_through_the_async_driver():
 
         r = await rig(sim=card(pin_enabled=True))
         await r.m.power_on()
-        store = PM.MemoryStorage({SG.KEY_PIN: b"9999"})
+        store = PM.MemoryStorage({SR.KEY_PIN: b"9999"})
         res = await SG.run_async(SG.SimGuard(r.m, store).boot_job(), r.m)
         assert res.state == SG.ALARM and "refused" in res.reason
         assert r.emu.sim.pin_commands == 1 and await r.m.attempts() == (2, 10)
@@ -394,12 +393,12 @@ def test_simguard_over_a_snapshot_never_sends_a_pin():
         snap = await r.m.sim_snapshot()
         with pytest.raises(S.PinRequired):
             snap.imsi()
-        store = PM.MemoryStorage({SG.KEY_PIN: b"1234"})
+        store = PM.MemoryStorage({SR.KEY_PIN: b"1234"})
         res = SG.SimGuard(snap, store).boot()
         assert res.state == SG.ALARM
         assert r.emu.sim.pin_commands == 0 and await r.m.attempts() == (3, 10)
         # the PIN goes through the async driver, then a fresh snapshot boots
-        await r.m.enter_pin(bytes(store.load()[SG.KEY_PIN]))
+        await r.m.enter_pin(bytes(store.load()[SR.KEY_PIN]))
         res = SG.SimGuard(await r.m.sim_snapshot(), store).boot()
         assert res.state == SG.WORKING
         await r.close()

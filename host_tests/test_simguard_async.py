@@ -6,7 +6,7 @@ import asyncio
 
 from wmmp.terminal import params as PM
 from wmmp.terminal import simcard as S
-from wmmp.terminal import simguard as SG
+from wmmp.terminal import simguard as SG, simrecord as SR
 from wmmp.modem import DriverBase
 
 IMSI = "460001234567890"
@@ -37,11 +37,11 @@ def test_run_async_applies_the_same_rules_as_run():
     # 4.4.1.1: the stored PIN1 is entered once; a refused one is never sent again.
     async def main():
         sim = AsyncCard(S.SimulatedSim(IMSI, ICCID, IMEI, pin="1234"))
-        store = PM.MemoryStorage({SG.KEY_PIN: b"1234"})
+        store = PM.MemoryStorage({SR.KEY_PIN: b"1234"})
         r = await SG.run_async(SG.SimGuard(sim, store).boot_job(), sim)
         assert r.state == SG.WORKING and sim.card.pin_commands == 1
         bad = AsyncCard(S.SimulatedSim(IMSI, ICCID, IMEI, pin="1234"))
-        store = PM.MemoryStorage({SG.KEY_PIN: b"9999"})
+        store = PM.MemoryStorage({SR.KEY_PIN: b"9999"})
         assert (await SG.run_async(SG.SimGuard(bad, store).boot_job(), bad)).state == SG.ALARM
         bad.card.power_cycle()
         assert (await SG.run_async(SG.SimGuard(bad, store).boot_job(), bad)).state == SG.ALARM
@@ -56,7 +56,7 @@ def test_jobs_on_one_driver_do_not_interleave():
         card = S.SimulatedSim(IMSI, ICCID, IMEI, pin="1234")
         card.enter_pin("1234")
         sim = AsyncCard(card)
-        store = PM.MemoryStorage({SG.KEY_PIN: b"1234"})
+        store = PM.MemoryStorage({SR.KEY_PIN: b"1234"})
         change = SG.change_pin_job(store, None, "5678")
         reads = SG.read_tlvs_job(store, b"M2MMAKER00000001", [0xE003, 0xE00D])
         ok, tlvs = await asyncio.gather(SG.run_async(change, sim), SG.run_async(reads, sim))
@@ -66,7 +66,7 @@ def test_jobs_on_one_driver_do_not_interleave():
         assert seq[-1] == "pin_enabled" and "change_pin" in seq
         assert seq.index("change_pin") < len(seq) - 1 and seq.count("pin_enabled") == 2
         assert seq[:seq.index("change_pin") + 1].count("pin_enabled") == 1
-        assert bytes(store.load()[SG.KEY_PIN]) == b"5678"
+        assert bytes(store.load()[SR.KEY_PIN]) == b"5678"
     asyncio.run(main())
 
 

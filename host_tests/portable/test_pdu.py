@@ -36,7 +36,7 @@ explanation where it gives one):
 """
 from binascii import unhexlify as H
 
-from wmmp.modem import pdu as P
+from wmmp.modem import pdu as P, pdufields as PF
 from wmmp.errors import BadLength, BadValue, TooLongForBearer, Truncated, Unsupported, WmmpError
 
 SUB_HELLO = "0011000B916407281553F80000AA0AE8329BFD4697D9EC37"
@@ -146,7 +146,7 @@ def test_jdsms_how_are_you():
 def test_alphanumeric_originator_nikolas():
     # 23.040 9.1.2.5: TON 101 alphanumeric, 7-bit packed; Address-Length counts
     # useful semi-octets: 7 chars = 49 bits -> 13 (0x0D).  Some senders count
-    # whole octets (0x0E): the padding '@' is then dropped (pdu.py docstring).
+    # whole octets (0x0E): the padding '@' is then dropped (pdufields.py docstring).
     for ln in ("0D", "0E"):
         s = P.decode(_deliver_hex(ln + "D0" + NIKOLAS))
         assert s.originator == "Nikolas" and s.toa == 0xD0
@@ -174,9 +174,9 @@ def test_reply_address_udh_and_fill_bits():
 
 def test_published_address_encodings():
     # Sony Ericsson LZT 123 7632 4.4, Zoom 4575 p.29, dreamfabric (module docstring).
-    assert P.encode_address("0706876902") == H("0A817060789620")
-    assert P.encode_address("+15551234567") == H("0B915155214365F7")
-    assert P.encode_address("0708251358") == H("0A817080523185")
+    assert PF.encode_address("0706876902") == H("0A817060789620")
+    assert PF.encode_address("+15551234567") == H("0B915155214365F7")
+    assert PF.encode_address("0708251358") == H("0A817080523185")
 
 
 # ---------------------------------------------------------------- round trips
@@ -234,18 +234,18 @@ def test_status_report_optional_parameters():
 
 def test_address_encodings():
     # 23.040 9.1.2.5: length = digits, TOA 91 international / 81 unknown, F filler.
-    assert P.encode_address(PLATFORM) == H("0D91683108000000F1")       # 13 digits, odd
-    assert P.encode_address("+861380000000") == H("0C91683108000000")  # even
-    assert P.encode_address("10658000") == H("088101560800")           # short code, national
-    assert P.encode_address("10086") == H("05810180F6")                # odd short code
-    assert P.encode_address("*#1") == H("0381BAF1")                    # 24.008 BCD: * = A, # = B
-    assert P.encode_smsc(None) == b"\x00"
-    assert P.encode_smsc("+8613800100500") == H("0891683108100005F0")   # length counts TOA (24.011)
+    assert PF.encode_address(PLATFORM) == H("0D91683108000000F1")       # 13 digits, odd
+    assert PF.encode_address("+861380000000") == H("0C91683108000000")  # even
+    assert PF.encode_address("10658000") == H("088101560800")           # short code, national
+    assert PF.encode_address("10086") == H("05810180F6")                # odd short code
+    assert PF.encode_address("*#1") == H("0381BAF1")                    # 24.008 BCD: * = A, # = B
+    assert PF.encode_smsc(None) == b"\x00"
+    assert PF.encode_smsc("+8613800100500") == H("0891683108100005F0")   # length counts TOA (24.011)
     for number in ("+8613800000001", "13800000001", "10658000", "1", "+1", "12345678901234567890"):
         pdu, _ = P.encode_deliver(number, b"x", (2024, 1, 5, 0, 0, 0, 0))
         assert P.decode(pdu).originator == number
     for bad in ("", "+", "12a4", "+86 138", "123456789012345678901", 13800000001):
-        _raises(BadValue, P.encode_address, bad)
+        _raises(BadValue, PF.encode_address, bad)
 
 
 def test_decode_address_variants():
@@ -276,18 +276,18 @@ def test_gsm7_packing_edges():
     assert pdu[-141] == 160 and P.decode(pdu).data == text       # 140 octets
     _raises(TooLongForBearer, P.encode_submit, "1", text + "x", dcs=0)
     assert P.decode(P.encode_submit("1", "", dcs=0)[0]).data == ""
-    assert P.unpack7(P.pack7(b"\x01\x02\x7f", 3), 3, 0, 3) == b"\x01\x02\x7f"
+    assert PF.unpack7(PF.pack7(b"\x01\x02\x7f", 3), 3, 0, 3) == b"\x01\x02\x7f"
 
 
 def test_gsm7_alphabet_and_extension():
     # 23.038 6.2.1 default alphabet and 6.2.1.1 extension table.
-    assert P.gsm_encode("@\u00a3$") == b"\x00\x01\x02"
-    assert P.gsm_encode("\u20ac") == b"\x1b\x65"
-    assert P.gsm_encode("{}") == b"\x1b\x28\x1b\x29"
-    assert P.gsm_decode(b"\x1b\x3c\x1b\x3e\x11\x10\x7f") == "[]_\u0394\u00e0"
-    assert P.gsm_decode(b"\x1b\x1b") == " "              # reserved escape: a space
-    assert P.gsm_decode(b"\x1b\x41") == "A"              # unknown escape: main table
-    assert len(P._GSM7) == 128 and P._GSM7[0x24] == "\u00a4" and P._GSM7[0x5F] == "\u00a7"
+    assert PF.gsm_encode("@\u00a3$") == b"\x00\x01\x02"
+    assert PF.gsm_encode("\u20ac") == b"\x1b\x65"
+    assert PF.gsm_encode("{}") == b"\x1b\x28\x1b\x29"
+    assert PF.gsm_decode(b"\x1b\x3c\x1b\x3e\x11\x10\x7f") == "[]_\u0394\u00e0"
+    assert PF.gsm_decode(b"\x1b\x1b") == " "              # reserved escape: a space
+    assert PF.gsm_decode(b"\x1b\x41") == "A"              # unknown escape: main table
+    assert len(PF._GSM7) == 128 and PF._GSM7[0x24] == "\u00a4" and PF._GSM7[0x5F] == "\u00a7"
     text = "\x0c^{}\\[~]|\u20ac \u00c9\u00df\u00c6"
     s = P.decode(P.encode_submit("1", text, dcs=0)[0])
     assert s.data == text
@@ -295,7 +295,7 @@ def test_gsm7_alphabet_and_extension():
     assert P.decode(P.encode_submit("1", euro, dcs=0)[0]).data == euro
     _raises(TooLongForBearer, P.encode_submit, "1", euro + "a", dcs=0)
     for bad in ("\u4e2d", "\x1b", "`"):
-        _raises(BadValue, P.gsm_encode, bad)
+        _raises(BadValue, PF.gsm_encode, bad)
     _raises(BadValue, P.encode_submit, "1", b"bytes", dcs=0)
     _raises(BadValue, P.encode_submit, "1", "text")       # DCS 04 wants bytes
 
@@ -305,10 +305,10 @@ def test_ucs2():
     pdu, _ = P.encode_submit("1", "\u4e2d\u6587", dcs=0x08)
     assert P.to_hex(pdu).endswith("044E2D6587")
     assert P.decode(pdu).data == "\u4e2d\u6587"
-    assert P.ucs2_encode("\U0001F600") == H("D83DDE00")
-    assert P.ucs2_decode(H("D83DDE00")) == "\U0001F600"
-    assert P.ucs2_decode(H("D83D0041")) == "\ufffdA"       # lone high surrogate
-    assert P.ucs2_decode(H("DE00")) == "\ufffd"
+    assert PF.ucs2_encode("\U0001F600") == H("D83DDE00")
+    assert PF.ucs2_decode(H("D83DDE00")) == "\U0001F600"
+    assert PF.ucs2_decode(H("D83D0041")) == "\ufffdA"       # lone high surrogate
+    assert PF.ucs2_decode(H("DE00")) == "\ufffd"
     text = "\u4e2d" * 70
     assert P.decode(P.encode_submit("1", text, dcs=0x08)[0]).data == text
     _raises(TooLongForBearer, P.encode_submit, "1", text + "a", dcs=0x08)
@@ -336,13 +336,13 @@ def test_concatenation_header_reported_not_reassembled():
 
 def test_validity_period():
     # 23.040 9.2.3.12.1 relative format boundaries, in minutes.
-    assert [P.vp_minutes(o) for o in (0, 143, 144, 167, 168, 196, 197, 255)] == \
+    assert [PF.vp_minutes(o) for o in (0, 143, 144, 167, 168, 196, 197, 255)] == \
         [5, 720, 750, 1440, 2880, 43200, 50400, 635040]
-    assert P.vp_octet(0) == 0 and P.vp_octet(6) == 1 and P.vp_octet(720) == 143
-    assert P.vp_octet(721) == 144 and P.vp_octet(1440) == 167 and P.vp_octet(1441) == 168
-    assert P.vp_octet(4 * 1440) == 0xAA and P.vp_octet(43201) == 197 and P.vp_octet(635040) == 255
-    _raises(BadValue, P.vp_octet, 635041)
-    _raises(BadValue, P.vp_octet, -1)
+    assert PF.vp_octet(0) == 0 and PF.vp_octet(6) == 1 and PF.vp_octet(720) == 143
+    assert PF.vp_octet(721) == 144 and PF.vp_octet(1440) == 167 and PF.vp_octet(1441) == 168
+    assert PF.vp_octet(4 * 1440) == 0xAA and PF.vp_octet(43201) == 197 and PF.vp_octet(635040) == 255
+    _raises(BadValue, PF.vp_octet, 635041)
+    _raises(BadValue, PF.vp_octet, -1)
     t = (2024, 2, 29, 23, 0, 0, 32)
     pdu, _ = P.encode_submit(PLATFORM, b"x", vp=t)             # absolute, VPF 11
     s = P.decode(pdu)
@@ -356,18 +356,18 @@ def test_validity_period():
 
 def test_dcs_groups():
     # TS 23.038 4 coding groups.
-    assert P.dcs_info(0x04) == ("8bit", False, None)
-    assert P.dcs_info(0x14) == ("8bit", False, 0)
-    assert P.dcs_info(0x00) == ("gsm7", False, None)
-    assert P.dcs_info(0x08) == ("ucs2", False, None)
-    assert P.dcs_info(0x0C) == ("gsm7", False, None)      # reserved alphabet -> default
-    assert P.dcs_info(0x24) == ("8bit", True, None)
-    assert P.dcs_info(0x44) == ("8bit", False, None)      # automatic deletion group
-    assert P.dcs_info(0xF5) == ("8bit", False, 1)
-    assert P.dcs_info(0xF1) == ("gsm7", False, 1)
-    assert P.dcs_info(0xE0) == ("ucs2", False, None)
-    assert P.dcs_info(0xC0) == ("gsm7", False, None)
-    assert P.dcs_info(0x84) == ("gsm7", False, None)      # reserved group -> default
+    assert PF.dcs_info(0x04) == ("8bit", False, None)
+    assert PF.dcs_info(0x14) == ("8bit", False, 0)
+    assert PF.dcs_info(0x00) == ("gsm7", False, None)
+    assert PF.dcs_info(0x08) == ("ucs2", False, None)
+    assert PF.dcs_info(0x0C) == ("gsm7", False, None)      # reserved alphabet -> default
+    assert PF.dcs_info(0x24) == ("8bit", True, None)
+    assert PF.dcs_info(0x44) == ("8bit", False, None)      # automatic deletion group
+    assert PF.dcs_info(0xF5) == ("8bit", False, 1)
+    assert PF.dcs_info(0xF1) == ("gsm7", False, 1)
+    assert PF.dcs_info(0xE0) == ("ucs2", False, None)
+    assert PF.dcs_info(0xC0) == ("gsm7", False, None)
+    assert PF.dcs_info(0x84) == ("gsm7", False, None)      # reserved group -> default
     # compressed: TP-UDL in octets, data left raw, not WMMP (23.040 9.2.3.16)
     s = P.decode(_deliver_hex("0D91683108000000F1", dcs="24", ud="03010203"))
     assert s.compressed and s.data == b"\x01\x02\x03" and not P.is_wmmp(s, [PLATFORM])
@@ -391,7 +391,7 @@ def test_is_wmmp_filter():
     assert not P.is_wmmp(P.decode(P.encode_submit(PLATFORM, b"\x01")[0]), [PLATFORM])
     assert P.is_wmmp(P.decode(P.encode_deliver(PLATFORM, b"\x01", t, dcs=0xF5)[0]), [PLATFORM])
     # an alphanumeric sender spelling a platform number never matches
-    alpha = P.pack7(P.gsm_encode("13800000001"))
+    alpha = PF.pack7(PF.gsm_encode("13800000001"))
     s = P.decode(_deliver_hex("%02XD0" % ((11 * 7 + 3) // 4) + P.to_hex(alpha)))
     assert s.originator == "13800000001" and not P.is_wmmp(s, ["13800000001"])
     assert P.normalise_number("+4413800000001") == "+4413800000001"

@@ -2,7 +2,7 @@
 PIN1 boot guard, binding and platform PIN operations (wmmp.terminal.simguard): section
 4.4.1 of the standard (4.4.1.1 boot, 4.4.1.2 platform settings, 4.4.1.3 SIM swap),
 appendix B 6, appendix E g E001-E01B, appendix E e 0x300D.  Portable."""
-from wmmp.terminal import simcard as S, simguard as G, params as PM
+from wmmp.terminal import simcard as S, simguard as G, simrecord as R, params as PM
 from wmmp.board import store as ST
 from wmmp.crypto import md5
 from wmmp.wire import codes as K
@@ -79,7 +79,7 @@ def _sim(pin=PIN, **kw):
 
 
 def _store(pin=PIN):
-    return Mem({G.KEY_PIN: pin.encode()})
+    return Mem({R.KEY_PIN: pin.encode()})
 
 
 def _flash(fs=None):
@@ -251,7 +251,7 @@ def test_guard_counts_before_sending():
 def test_guard_power_cut_before_card_then_reboot():
     fs = RamFS()
     st = _flash(fs)
-    st.save({G.KEY_PIN: PIN.encode()})
+    st.save({R.KEY_PIN: PIN.encode()})
     sim = _sim()
     try:
         G.SimGuard(CutSim(sim, "enter_pin", "before"), st).boot()
@@ -269,7 +269,7 @@ def test_guard_power_cut_before_card_then_reboot():
 def test_guard_power_cut_after_card_refused():
     fs = RamFS()
     st = _flash(fs)
-    st.save({G.KEY_PIN: b"1357"})                    # not the card's PIN
+    st.save({R.KEY_PIN: b"1357"})                    # not the card's PIN
     sim = _sim()
     try:
         G.SimGuard(CutSim(sim, "enter_pin", "after"), st).boot()
@@ -325,7 +325,7 @@ def test_guard_no_stored_pin_and_disabled_pin():
 def test_guard_damaged_record_is_memory_alarm():
     # appendix E e 0x0011: a record that cannot be trusted stops before any PIN
     sim = _sim()
-    st = Mem({G.KEY_PIN: PIN.encode(), G.KEY: b"\x01\x02"})
+    st = Mem({R.KEY_PIN: PIN.encode(), R.KEY: b"\x01\x02"})
     r = G.SimGuard(sim, st).boot()
     assert r.state == G.ALARM and r.alarm == K.ALARM_MEMORY_ERROR and sim.pin_commands == 0
 
@@ -352,7 +352,7 @@ def test_binding_other_module_alarm():
 def test_unbound_imsi_change_registers_op_0x02():
     # 4.4.1.3.2 / 4.3.1.2: no binding, new SIM -> REGISTER operation 0x02
     sim = _sim()
-    st = Mem({G.KEY_PIN: PIN.encode(), G.KEY_REGISTERED_IMSI: IMSI.encode()})
+    st = Mem({R.KEY_PIN: PIN.encode(), R.KEY_REGISTERED_IMSI: IMSI.encode()})
     assert G.SimGuard(sim, st).boot().state == G.WORKING
     sim.swap(IMSI2, ICCID2, pin=PIN)
     r = G.SimGuard(sim, st).boot()
@@ -362,7 +362,7 @@ def test_unbound_imsi_change_registers_op_0x02():
 
 def test_unbind_then_swap_registers_op_0x02():
     sim = _sim()
-    st = Mem({G.KEY_PIN: PIN.encode(), G.KEY_REGISTERED_IMSI: IMSI.encode()})
+    st = Mem({R.KEY_PIN: PIN.encode(), R.KEY_REGISTERED_IMSI: IMSI.encode()})
     G.bind(st, IMSI, IMEI)
     assert G.unbind(st)
     sim.swap(IMSI2, ICCID2, pin=PIN)
@@ -383,11 +383,11 @@ def test_enable_pin_verifies_old_pin_first():
     st = _store(pin="1357")                          # stored PIN is not the card's
     _raises(S.WrongPin, G.enable_pin, sim, st, None, True)
     assert not sim.pin_enabled() and sim.attempts() == (2, 10)
-    _raises(G.WouldLock, G.enable_pin, sim, st, None, True)   # known wrong: not resent
+    _raises(R.WouldLock, G.enable_pin, sim, st, None, True)   # known wrong: not resent
     assert sim.pin_commands == 1
     assert G.enable_pin(sim, st, PIN, True)          # the right one, given explicitly
     assert sim.pin_enabled() and sim.attempts() == (3, 10)
-    assert st.data[G.KEY_PIN] == PIN.encode()        # verified: now stored
+    assert st.data[R.KEY_PIN] == PIN.encode()        # verified: now stored
     assert G.enable_pin(sim, st, None, False) and not sim.pin_enabled()
 
 
@@ -395,12 +395,12 @@ def test_change_pin_verifies_old_pin_first():
     sim, st = _sim(), _store(pin="1357")
     G.SimGuard(sim, _store()).boot()                 # card unlocked
     _raises(S.WrongPin, G.change_pin, sim, st, None, NEW)
-    assert st.data[G.KEY_PIN] == b"1357" and G.KEY_NEXT not in st.data
+    assert st.data[R.KEY_PIN] == b"1357" and R.KEY_NEXT not in st.data
     sim.power_cycle()
     sim.enter_pin(PIN)                               # card kept its PIN
     st = _store()
     assert G.change_pin(sim, st, None, NEW)
-    assert st.data[G.KEY_PIN] == NEW.encode() and G.KEY_NEXT not in st.data
+    assert st.data[R.KEY_PIN] == NEW.encode() and R.KEY_NEXT not in st.data
     sim.power_cycle()
     assert G.SimGuard(sim, st).boot().state == G.WORKING
     _raises(BadValue, G.change_pin, sim, st, None, "12")
@@ -409,7 +409,7 @@ def test_change_pin_verifies_old_pin_first():
 def test_change_pin_while_disabled_keeps_it_disabled():
     sim, st = _sim(pin_enabled=False), _store()
     assert G.change_pin(sim, st, None, NEW)
-    assert not sim.pin_enabled() and st.data[G.KEY_PIN] == NEW.encode()
+    assert not sim.pin_enabled() and st.data[R.KEY_PIN] == NEW.encode()
     sim.set_pin_enabled(True, NEW)                   # the card holds the new PIN
 
 
@@ -420,11 +420,11 @@ def test_change_pin_power_cut_after_card_changed():
         G.change_pin(CutSim(sim, "change_pin", "after"), st, None, NEW)
     except PowerCut:
         pass
-    assert st.data[G.KEY_PIN] == PIN.encode() and st.data[G.KEY_NEXT] == NEW.encode()
+    assert st.data[R.KEY_PIN] == PIN.encode() and st.data[R.KEY_NEXT] == NEW.encode()
     sim.power_cycle()
     r = G.SimGuard(sim, st).boot()                   # old refused, new accepted
-    assert r.state == G.WORKING and st.data[G.KEY_PIN] == NEW.encode()
-    assert G.KEY_NEXT not in st.data and sim.attempts() == (3, 10)
+    assert r.state == G.WORKING and st.data[R.KEY_PIN] == NEW.encode()
+    assert R.KEY_NEXT not in st.data and sim.attempts() == (3, 10)
 
 
 def test_change_pin_power_cut_before_card():
@@ -436,8 +436,8 @@ def test_change_pin_power_cut_before_card():
         pass
     sim.power_cycle()
     r = G.SimGuard(sim, st).boot()
-    assert r.state == G.WORKING and st.data[G.KEY_PIN] == PIN.encode()
-    assert G.KEY_NEXT not in st.data and sim.pin_commands == 2
+    assert r.state == G.WORKING and st.data[R.KEY_PIN] == PIN.encode()
+    assert R.KEY_NEXT not in st.data and sim.pin_commands == 2
 
 
 def test_pin_operations_refuse_with_one_attempt_left():
@@ -446,16 +446,16 @@ def test_pin_operations_refuse_with_one_attempt_left():
     _raises(S.WrongPin, sim.change_pin, "1111", "2222")
     _raises(S.WrongPin, sim.change_pin, "1111", "2222")
     sent = sim.pin_commands
-    _raises(G.WouldLock, G.change_pin, sim, st, None, NEW)
-    _raises(G.WouldLock, G.enable_pin, sim, st, None, False)
+    _raises(R.WouldLock, G.change_pin, sim, st, None, NEW)
+    _raises(R.WouldLock, G.enable_pin, sim, st, None, False)
     assert sim.pin_commands == sent and sim.attempts() == (1, 10)
-    assert st.data[G.KEY_PIN] == PIN.encode() and G.KEY_NEXT not in st.data
+    assert st.data[R.KEY_PIN] == PIN.encode() and R.KEY_NEXT not in st.data
 
 
 def test_operations_need_a_ready_card():
     sim, st = _sim(), _store()
     _raises(S.PinRequired, G.enable_pin, sim, st, None, False)
-    _raises(G.NoStoredPin, G.change_pin, _sim(pin_enabled=False), Mem(), None, NEW)
+    _raises(R.NoStoredPin, G.change_pin, _sim(pin_enabled=False), Mem(), None, NEW)
     assert sim.pin_commands == 0
 
 
@@ -463,7 +463,7 @@ def test_apply_pin1_tlv_forms():
     # appendix B 6 (3): E001 + E003 on a card with the factory default PIN, disabled
     sim, st = _sim(pin_enabled=False), _store()
     assert G.apply_pin1(sim, st, b"97531\x00\x00\x00", b"\x01")
-    assert sim.pin_enabled() and st.data[G.KEY_PIN] == NEW.encode()
+    assert sim.pin_enabled() and st.data[R.KEY_PIN] == NEW.encode()
     assert G.apply_pin1(sim, st, enable=0) and not sim.pin_enabled()      # (6)
     _raises(BadValue, G.apply_pin1, sim, st, None, b"\x02")
     _raises(BadValue, G.apply_pin1, sim, st, None, b"")
@@ -475,7 +475,7 @@ def test_apply_pin1_tlv_forms():
 def test_clear_unbinds_and_disables_pin():
     # appendix E g E00D 0x02: unbind first, then clear the PIN if set
     sim = _sim()
-    st = Mem({G.KEY_PIN: PIN.encode(), G.KEY_REGISTERED_IMSI: IMSI.encode()})
+    st = Mem({R.KEY_PIN: PIN.encode(), R.KEY_REGISTERED_IMSI: IMSI.encode()})
     G.bind(st, IMSI, IMEI)
     G.SimGuard(sim, st).boot()
     assert G.clear(sim, st)
@@ -495,7 +495,7 @@ def test_unblock_with_puk():
     _raises(BadValue, G.unblock, sim, st, "123", NEW)
     _raises(S.WrongPuk, G.unblock, sim, st, "99999999", NEW)
     assert G.unblock(sim, st, PUK, NEW)
-    assert st.data[G.KEY_PIN] == NEW.encode() and sim.attempts() == (3, 10)
+    assert st.data[R.KEY_PIN] == NEW.encode() and sim.attempts() == (3, 10)
     sim.power_cycle()
     assert G.SimGuard(sim, st).boot().state == G.WORKING
     sim.power_cycle()
@@ -503,7 +503,7 @@ def test_unblock_with_puk():
         _raises(S.WrongPin, sim.enter_pin, "1111")
     for _ in range(9):
         _raises(S.WrongPuk, sim.enter_puk, "99999999", "1111")
-    _raises(G.WouldLock, G.unblock, sim, st, PUK, NEW)   # last PUK attempt kept
+    _raises(R.WouldLock, G.unblock, sim, st, PUK, NEW)   # last PUK attempt kept
     assert sim.attempts() == (0, 1)
 
 
@@ -537,7 +537,7 @@ def test_read_tlvs_digests():
 def test_no_pin_in_repr_audit_or_errors():
     fs = RamFS()
     fst = _flash(fs)
-    fst.save({G.KEY_PIN: b"1357"})
+    fst.save({R.KEY_PIN: b"1357"})
     sim = _sim()
     texts = [repr(sim), str(sim)]
     r = G.SimGuard(sim, fst).boot()                 # wrong stored PIN: refused
@@ -557,13 +557,13 @@ def test_no_pin_in_repr_audit_or_errors():
     for t in texts:
         for secret in ("1357", "9753", PIN, NEW, PUK):
             assert secret not in t, t
-    assert G.KEY_PIN.startswith(ST.SECRET_PREFIX) and G.KEY_NEXT.startswith(ST.SECRET_PREFIX)
+    assert R.KEY_PIN.startswith(ST.SECRET_PREFIX) and R.KEY_NEXT.startswith(ST.SECRET_PREFIX)
 
 
 def test_live_params_store_keeps_changes():
     # while the engine runs, the guard goes through Params so its commit never
     # writes back a stale PIN (issue 4 persistent store)
-    ms = PM.MemoryStorage({G.KEY_PIN: PIN.encode()})
+    ms = PM.MemoryStorage({R.KEY_PIN: PIN.encode()})
     p = PM.Params(ms)
     sim = _sim()
     assert G.SimGuard(sim, ms).boot().state == G.WORKING
@@ -571,7 +571,7 @@ def test_live_params_store_keeps_changes():
     G.change_pin(sim, p, None, NEW)
     p.set(0x0011, b"\x00\x00\x00\x3c")
     p.commit()
-    assert ms.data[G.KEY_PIN] == NEW.encode() and G.KEY_NEXT not in ms.data
+    assert ms.data[R.KEY_PIN] == NEW.encode() and R.KEY_NEXT not in ms.data
     assert G.pin1_errors(ms) == (3, 0)
 
 
@@ -587,12 +587,12 @@ def test_recover_with_the_cards_pin_after_a_wrong_stored_pin():
     _raises(BadValue, G.recover, sim, st, "12a4")
     _raises(S.WrongPin, G.recover, sim, st, "8642")
     assert sim.attempts() == (1, 10) and G.pin1_errors(st) == (3, 2)
-    _raises(G.WouldLock, G.recover, sim, st, PIN)           # 1 attempt left: not sent
+    _raises(R.WouldLock, G.recover, sim, st, PIN)           # 1 attempt left: not sent
     assert sim.attempts() == (1, 10)
     sim2, st2 = _sim(), _store(pin="1357")
     G.SimGuard(sim2, st2).boot()
     assert G.recover(sim2, st2, PIN)
-    assert st2.data[G.KEY_PIN] == PIN.encode() and G.pin1_errors(st2) == (3, 0)
+    assert st2.data[R.KEY_PIN] == PIN.encode() and G.pin1_errors(st2) == (3, 0)
     assert sim2.pin_state() == S.READY and sim2.attempts() == (3, 10)
     assert "sim_recover" in [e for e, _ in st2.log]
     assert all(PIN not in str(d) for _, d in st2.log)
@@ -613,7 +613,7 @@ def test_status_job_reads_only():
     r = G.run(G.status_job(st), sim)
     assert r == {"state": S.SIM_PIN, "pin1": True, "left": (2, 10), "errors": (3, 1), "bind": 1}
     assert sim.pin_commands == n and st.saves == saves
-    st.data[G.KEY] = b"\x07" * 37                        # damaged record: guard values unknown
+    st.data[R.KEY] = b"\x07" * 37                        # damaged record: guard values unknown
     r = G.run(G.status_job(st), sim)
     assert r["state"] == S.SIM_PIN and r["errors"] is None and r["bind"] is None
     sim.remove()                                         # no card: its reads fail one by one

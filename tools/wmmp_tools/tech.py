@@ -69,7 +69,7 @@ def answer(credential, nonce):
     try:
         return hmac.new(credential, nonce, hashlib.md5).digest()
     except ValueError:                 # a FIPS build refusing MD5: the pure one
-        from wmmp.board import console
+        from wmmp.board import consoleauth as console
         return console.hmac_md5(credential, nonce)
 
 
@@ -97,7 +97,7 @@ def read_secret_file(path, what, strict=False):
 def _canonical(cred):
     """A credential of 32 hex digits is used as the terminal stores it (lowercase);
     any other byte string as it is."""
-    from wmmp.board import console
+    from wmmp.board import consoleauth as console
     try:
         value, _ = console.parse_credential(cred.decode("ascii"))
     except UnicodeError:
@@ -119,7 +119,7 @@ def load_credential(path, prompt="service credential: "):
 
 def load_new_credential(path):
     """A credential file to be stored on a terminal: 32 hex digits, not a placeholder."""
-    from wmmp.board import console
+    from wmmp.board import consoleauth as console
     data = read_secret_file(path, "credential")
     try:
         value, problem = console.parse_credential(data.strip().decode("ascii"))
@@ -563,7 +563,7 @@ def build_parser():
 
 def check_args(args):
     """Options that do not fit the command: TechError before anything is read or sent."""
-    from wmmp.board import console
+    from wmmp.board import consoleauth as console
     cmd = args.command
     args.generation_given = args.generation is not None
     if args.generation is None:

@@ -8,7 +8,9 @@
     store       the power-cut-safe flash store of parameters and secrets
     fsio        the filesystem calls the store needs
     uartstream  UART and USB console streams for asyncio
-    console     the service console (sans-I/O): status, AUTH, local resets
+    console     the service console (sans-I/O): input, replies, STATUS, IDENT
+    consoleauth the service credential: CHALLENGE/AUTH, PROVISION/REKEY
+    consolereset the local security resets: RESET SIM, RESET KEYS
     consoletask the asyncio task that serves the console
 
 Imports downward only: wmmp.modem, wmmp.terminal, wmmp.wire, wmmp.crypto.

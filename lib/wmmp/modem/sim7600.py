@@ -19,16 +19,9 @@ marked gone, every bearer's recv() raises LinkLost, and the next open() runs
 the init sequence again (and, if PIN1 was entered this session on the same
 card, enters it again when the card has 2 or more attempts left).
 
-SIM interface (wmmp.terminal.simcard) as ASYNC methods, because every answer needs the AT
-engine's reader task: pin_state, attempts, enter_pin, enter_puk,
-set_pin_enabled, change_pin, pin_enabled, imsi, iccid, imei.  Same errors as
-SimulatedSim (WrongPin(left), WrongPuk(left), PinRequired, PukRequired,
-NoSim, SimBlocked, SimError; BadValue for a malformed PIN before anything is
-sent).  The driver never retries a PIN-carrying command on its own.  The
-driver is the engine's SIM (Terminal(..., sim=driver)): sim_async is True, so
-the engine queues its SIM guard work and the runner drives it with
-wmmp.terminal.simguard.run_async.  sim_snapshot() gives a synchronous read-only view
-(SimSnapshot) for code that cannot await, e.g. a console status line.
+SIM interface (wmmp.terminal.simcard): async methods inherited from
+SimInterface (wmmp.modem.sim7600_sim, see there); the driver is the engine's
+SIM (Terminal(..., sim=driver)).
 
 Data: attach (AT+CGATT), APN (AT+CGDCONT=1,"IP",<apn>), AT+NETOPEN (checked
 with AT+NETOPEN?; after +CIPEVENT: NETWORK CLOSED UNEXPECTEDLY: AT+NETCLOSE and
@@ -37,25 +30,22 @@ AT+CIPCLOSE, receive in push mode (RECV FROM:<ip>:<port> + +IPD<len> + raw
 bytes).  +IPD names no link: it goes to the open link whose peer matches the
 RECV FROM address, else to the only open link, else it is dropped (counted).
 
-Receive queues are bounded (Inbox: oldest message dropped); the TCP stream
-buffer never holds more than `max_message` bytes (longer messages are skipped
-byte-exactly, the framing is kept).
+Bearers: UdpBearer, TcpBearer, SmsBearer live in wmmp.modem.sim7600_bearers and
+are importable from here.
 """
 
 import asyncio
-import struct
 from micropython import const
 
-from wmmp.modem import pdu as PDU
-from wmmp.wire import profile as P
 from wmmp.terminal import simcard as S
-from wmmp.modem.at import AtException, AtError, AtReboot, AtOverflow, CmeError, CmsError
-from wmmp.errors import WmmpError, BadLength, BadValue, TooLongForBearer
-from wmmp.modem import DriverBase, NotResponding, NetworkError, LinkLost, Inbox, frame_problem
+from wmmp.modem.at import AtException, AtError, AtReboot, CmeError, CmsError
+from wmmp.errors import BadValue
+from wmmp.modem import NotResponding, NetworkError, LinkLost
 from wmmp.modem import (after as _after, find as _find, ints as _ints, digits_line as _digits_line,
-                        hex_int as _hex, ignore as _ignore, sim_error as _sim_error, signal_tlv, cell_tlv,
-                        SimSnapshot, CME_NO_SIM, CME_SIM_PIN, CME_SIM_PUK, CME_SIM_FAILURE, CME_SIM_BUSY,
-                        CME_BAD_PASSWORD, CME_SIM_BLOCKED)
+                        hex_int as _hex, ignore as _ignore)
+from wmmp.modem.sim7600_sim import SimInterface
+# the bearers are re-exported: wmmp.modem.sim7600.UdpBearer etc.
+from wmmp.modem.sim7600_bearers import LINKS, SEND_MAX, UdpBearer, TcpBearer, SmsBearer  # noqa: F401
 
 try:
     from time import ticks_ms, ticks_diff
@@ -71,16 +61,6 @@ except ImportError:                       # CPython
     def _since(t0):
         return _now() - t0
 
-LINKS = const(10)            # link numbers 0-9 (MODEMS "TCP")
-SEND_MAX = const(1500)       # one AT+CIPSEND (MODEMS "send": chunk at <= 1500 bytes)
-SMS_MAX = P.SMS_MESSAGE_MAX  # one binary SMS (INTEROP 9)
-
-# +CME ERROR codes (3GPP 27.007 9.2)
-# the same in verbose mode (AT+CMEE=2), should a module be left in it
-_CME_TEXT = {"sim not inserted": CME_NO_SIM, "sim pin required": CME_SIM_PIN,
-             "sim puk required": CME_SIM_PUK, "sim failure": CME_SIM_FAILURE,
-             "sim busy": CME_SIM_BUSY, "incorrect password": CME_BAD_PASSWORD,
-             "sim blocked": CME_SIM_BLOCKED}
 CMS_SIM_BUSY = const(314)         # 27.005 3.2.5: SMS not ready yet after boot
 
 # <err> of +CIPOPEN / +NETOPEN (MODEMS.md)
@@ -89,22 +69,6 @@ ERR_NOT_SUPPORTED = const(4)      # also "link already in use"
 ERR_OPENED = const(9)
 
 NET_CLOSED = b"NETWORK CLOSED"
-
-
-def _cme(e):
-    """Numeric code of a CmeError (verbose text mapped), else None."""
-    c = e.code
-    if isinstance(c, str):
-        c = _CME_TEXT.get(c.lower())
-    return c
-
-
-
-
-
-
-
-
 
 
 def signal_percent(rssi):
@@ -119,10 +83,6 @@ def signal_percent(rssi):
     if 100 <= rssi <= 191:
         return ((rssi - 100) * 100 + 45) // 91
     return None
-
-
-
-
 
 
 def parse_reg(line, prefix):
@@ -143,26 +103,6 @@ def parse_reg(line, prefix):
     return stat, lac, ci
 
 
-
-
-def _cpin_state(text):
-    """+CPIN: <code> -> a wmmp.terminal.simcard state.  SIM PIN2 / SIM PUK2 concern PIN2 only
-    (the card is usable): READY.  Unknown codes (PH-SIM PIN, NOT READY) are
-    returned as they are: SimGuard then meets a SimError at imsi() and alarms."""
-    t = text.strip().upper()
-    if t == "READY" or t == "SIM PIN2" or t == "SIM PUK2":
-        return S.READY
-    if t == "SIM PIN":
-        return S.SIM_PIN
-    if t == "SIM PUK":
-        return S.SIM_PUK
-    if "REMOVED" in t or "NOT INSERTED" in t:
-        return S.NO_SIM
-    return text.strip()
-
-
-
-
 def _cipopen_err(lines, link):
     """<err> of '+CIPOPEN: <link>,<err>' among `lines`, or None."""
     t = _find(lines, b"+CIPOPEN:")
@@ -174,7 +114,7 @@ def _cipopen_err(lines, link):
     return None
 
 
-class Sim7600(DriverBase):
+class Sim7600(SimInterface):
     """The SIM7600 on the AT engine `at` (see the module docstring).
 
     apn              APN for AT+CGDCONT (None: the module's default context)
@@ -382,24 +322,6 @@ class Sim7600(DriverBase):
                 return st
             await asyncio.sleep(0.5)
 
-    async def _resume_pin(self):
-        """After a reboot: enter the PIN1 that this card accepted this session,
-        only with 2 or more attempts left (never a locking retry), only once."""
-        if self._pin is None:
-            return
-        try:
-            if await self.wait_sim() != S.SIM_PIN or await self.iccid() != self._pin_iccid:
-                return
-            if (await self.attempts())[0] < 2:
-                self.log("sim7600: SIM asks for PIN1 again; too few attempts left to re-enter it")
-                return
-            pin = self._pin
-            self._pin = None                 # one try: never sent again if refused
-            await self.enter_pin(pin)
-            self.log("sim7600: PIN1 entered again after the reboot")
-        except S.SimError as e:
-            self.log("sim7600: PIN1 not re-entered after the reboot: %s" % e)
-
     async def reset(self):
         """AT+CRESET (MODEMS reset): the module restarts; wait for it."""
         self._booted.clear()
@@ -483,193 +405,6 @@ class Sim7600(DriverBase):
             if len(v) >= 2 and v[1] in (1, 5):
                 return True
         return False
-
-    # == SIM interface (async; see the module docstring) ======================
-
-    async def _sim_cmd(self, cmd, timeout=5):
-        """A SIM command; AT failures become SimError subclasses.  The message
-        never repeats the command (it may carry a PIN)."""
-        code = None
-        fail = None
-        try:
-            return await self.at.command(cmd, timeout=timeout)
-        except CmeError as e:
-            code = _cme(e)
-        except AtException as e:
-            fail = e.__class__.__name__
-        if code is not None:
-            raise _sim_error(code)
-        raise S.SimError("SIM command failed: %s" % fail)
-
-    async def pin_state(self):
-        """AT+CPIN? -> READY | SIM PIN | SIM PUK | BLOCKED | NO SIM (wmmp.terminal.simcard),
-        or the module's text for anything else (PH-SIM PIN, NOT READY)."""
-        try:
-            lines = await self.at.command("AT+CPIN?", timeout=5)
-        except CmeError as e:
-            c = _cme(e)
-            if c == CME_NO_SIM:
-                return S.NO_SIM
-            if c == CME_SIM_FAILURE or c == CME_SIM_BLOCKED:
-                return S.BLOCKED
-            raise _sim_error(c)
-        except AtException as e:
-            raise S.SimError("AT+CPIN? failed: %s" % e.__class__.__name__)
-        t = _find(lines, b"+CPIN:")
-        if t is None:
-            raise S.SimError("no +CPIN: in the reply")
-        return _cpin_state(t)
-
-    async def attempts(self):
-        """(pin1_left, puk1_left): AT+SPIC (order: see spic_order), else the
-        27.007 AT+CPINR="SIM PIN" / "SIM PUK" replies."""
-        try:
-            lines = await self.at.command("AT+SPIC", timeout=5)
-            v = _ints(_find(lines, b"+SPIC:") or "")
-            if len(v) >= 4 and None not in v[:4]:
-                a, b, c, d = v[:4]
-                if b > 3:                    # only a PUK counter exceeds 3
-                    return a, b
-                if c > 3:
-                    return a, c
-                return (a, b) if self.spic_order == "pin1,puk1,pin2,puk2" else (a, c)
-        except CmeError as e:
-            if _cme(e) == CME_NO_SIM:
-                raise S.NoSim("no SIM card")
-        except AtException:
-            pass
-        pin = puk = None
-        try:
-            lines = await self.at.command("AT+CPINR", timeout=5)
-        except CmeError as e:
-            raise _sim_error(_cme(e))
-        except AtException as e:
-            raise S.SimError("attempts unreadable: %s" % e.__class__.__name__)
-        for ln in lines:
-            if isinstance(ln, (bytes, bytearray)) and ln.startswith(b"+CPINR:"):
-                f = _after(ln, b"+CPINR:").split(",")
-                if len(f) >= 2:
-                    code = f[0].strip().strip('"').upper()
-                    try:
-                        n = int(f[1])
-                    except ValueError:
-                        continue
-                    if code == "SIM PIN":
-                        pin = n
-                    elif code == "SIM PUK":
-                        puk = n
-        if pin is None or puk is None:
-            raise S.SimError("attempts unreadable")
-        return pin, puk
-
-    async def _need_state(self, state):
-        st = await self.pin_state()
-        if st != state:
-            raise S.error_for(st)
-
-    async def _pin_cmd(self, cmd, what, idx):
-        """A PIN-carrying command.  +CME ERROR: 16 -> WrongPin / WrongPuk with the
-        attempts left (what "PIN1" / "PUK1", idx 0 / 1 of attempts()).  Sent
-        once: never retried here."""
-        code = None
-        fail = None
-        try:
-            await self.at.command(cmd, timeout=10)
-            return
-        except CmeError as e:
-            code = _cme(e)
-        except AtException as e:
-            fail = e.__class__.__name__
-        if code is None:
-            raise S.SimError("%s command failed: %s" % (what, fail))
-        if code == CME_BAD_PASSWORD or (code == CME_SIM_PUK and idx == 0):
-            left = (await self.attempts())[idx]
-            if idx == 0:
-                raise S.WrongPin("SIM rejected PIN1, %d attempts left" % left, left)
-            raise S.WrongPuk("SIM rejected PUK1, %d attempts left" % left, left)
-        raise _sim_error(code)
-
-    async def enter_pin(self, pin):
-        """AT+CPIN="<pin>" in state SIM PIN."""
-        p = S.check_pin(pin).decode()
-        await self._need_state(S.SIM_PIN)
-        await self._pin_cmd('AT+CPIN="%s"' % p, "PIN1", 0)
-        await self._remember(p)
-
-    async def enter_puk(self, puk, new_pin):
-        """AT+CPIN="<puk>","<new pin>" in state SIM PUK."""
-        k = S.check_puk(puk).decode()
-        p = S.check_pin(new_pin).decode()
-        await self._need_state(S.SIM_PUK)
-        await self._pin_cmd('AT+CPIN="%s","%s"' % (k, p), "PUK1", 1)
-        await self._remember(p)
-
-    async def set_pin_enabled(self, enabled, pin):
-        """AT+CLCK="SC",1|0,"<pin>" (27.007 7.4); SimError without sending the
-        PIN when PIN1 is already in that state."""
-        p = S.check_pin(pin).decode()
-        await self._need_state(S.READY)
-        if await self.pin_enabled() == bool(enabled):
-            raise S.SimError("PIN1 is already %s" % ("enabled" if enabled else "disabled"))
-        await self._pin_cmd('AT+CLCK="SC",%d,"%s"' % (1 if enabled else 0, p), "PIN1", 0)
-        await self._remember(p)
-
-    async def change_pin(self, old, new):
-        """AT+CPWD="SC","<old>","<new>" (27.007 7.5); PIN1 must be enabled."""
-        o = S.check_pin(old).decode()
-        n = S.check_pin(new).decode()
-        await self._need_state(S.READY)
-        if not await self.pin_enabled():
-            raise S.SimError("PIN1 is disabled: it cannot be changed")
-        await self._pin_cmd('AT+CPWD="SC","%s","%s"' % (o, n), "PIN1", 0)
-        await self._remember(n)
-
-    async def _remember(self, pin):
-        self._pin = pin
-        try:
-            self._pin_iccid = await self.iccid()
-        except S.SimError:
-            self._pin = None
-
-    async def pin_enabled(self):
-        """AT+CLCK="SC",2 -> +CLCK: 0|1."""
-        v = _ints(_find(await self._sim_cmd('AT+CLCK="SC",2'), b"+CLCK:") or "")
-        if not v or v[0] not in (0, 1):
-            raise S.SimError("bad +CLCK reply")
-        return v[0] == 1
-
-    async def imsi(self):
-        """AT+CIMI -> 15 digits."""
-        v = _digits_line(await self._sim_cmd("AT+CIMI"))
-        if v is None:
-            raise S.SimError("no IMSI in the AT+CIMI reply")
-        return v
-
-    async def iccid(self):
-        """AT+CICCID -> +ICCID: <digits> (a trailing F pad is dropped)."""
-        lines = await self._sim_cmd("AT+CICCID")
-        t = _find(lines, b"+ICCID:")
-        if t is None:
-            t = _digits_line(lines)
-        if not t:
-            raise S.SimError("no ICCID in the AT+CICCID reply")
-        return t.strip('"').rstrip("Ff")
-
-    async def sim_snapshot(self):
-        """A SimSnapshot of the card now (for SimGuard, which calls synchronously)."""
-        st = await self.pin_state()
-        snap = SimSnapshot(st, await self.imei(), "Sim7600")
-        if st == S.NO_SIM:
-            return snap
-        try:
-            snap._attempts = await self.attempts()
-            snap._iccid = await self.iccid()
-            snap._enabled = await self.pin_enabled()
-            if st == S.READY:
-                snap._imsi = await self.imsi()
-        except S.SimError:
-            pass
-        return snap
 
     # == data service and links ===============================================
 
@@ -864,369 +599,3 @@ class Sim7600(DriverBase):
                 if e.code != CMS_SIM_BUSY or _since(t0) >= timeout:
                     raise
             await asyncio.sleep(0.5)
-
-
-
-
-# == bearers ==================================================================
-
-class _LinkBearer:
-    """Common part of the socket bearers (wmmp.board.runner interface)."""
-
-    kind = P.BEARER_PACKET
-    proto = "UDP"
-
-    def __init__(self, driver, link, host, port, max_queue=8):
-        if not 0 <= link < LINKS:
-            raise BadValue("link must be 0..9")
-        self.d = driver
-        self.link = link
-        self.host = host
-        self.port = port
-        self.inbox = Inbox(max_queue)
-        self._open = False
-        self._gen = -1
-        self.bad_frames = 0
-
-    def __repr__(self):
-        return "<%s link %d %s:%d %s>" % (self.proto, self.link, self.host, self.port,
-                                          "open" if self.is_open else "closed")
-
-    @property
-    def is_open(self):
-        return self._open and self._gen == self.d.gen
-
-    @property
-    def dropped(self):
-        return self.inbox.dropped
-
-    async def open(self):
-        """Open the link (data service first); a no-op when open.  After a
-        network loss or a reboot this reopens everything (NETOPEN?, NETCLOSE,
-        NETOPEN, CIPOPEN)."""
-        if self.is_open:
-            return
-        self._open = False
-        self._reset()
-        gen = await self.d.open_link(self)
-        self._gen = gen
-        self._open = True
-        self.inbox.reset()
-
-    def _reset(self):
-        pass
-
-    def _check(self, data):
-        data = bytes(data)
-        why = frame_problem(data)
-        if why is not None:
-            raise BadLength("not one WMMP message: " + why)
-        return data
-
-    async def recv(self):
-        """The next whole message; LinkLost when the link is or goes down."""
-        return await self.inbox.get()
-
-    async def close(self):
-        was = self._open
-        self._open = False
-        self.inbox.fail("closed")
-        if was:
-            await self.d.close_link(self)
-
-    def _lost(self, why):
-        if self._open:
-            self.d.log("sim7600: link %d lost: %s" % (self.link, why))
-        self._open = False
-        self.inbox.fail(why)
-
-
-class UdpBearer(_LinkBearer):
-    """UDP to the platform at (host, port) on `link`; one datagram = one message
-    (at most 1500 bytes: one AT+CIPSEND).  AT+CIPOPEN=<link>,"UDP",,,<local_port>."""
-
-    proto = "UDP"
-    send_max = SEND_MAX         # largest message one send() takes (see modem.packet_profile)
-
-    def __init__(self, driver, link, host, port, local_port=None, max_queue=8):
-        super().__init__(driver, link, host, port, max_queue)
-        self.local_port = local_port if local_port is not None else 5000 + link
-
-    async def send(self, data):
-        data = self._check(data)
-        if len(data) > SEND_MAX:
-            raise TooLongForBearer("UDP message of %d bytes exceeds %d" % (len(data), SEND_MAX))
-        if not self.is_open:
-            raise LinkLost("UDP link %d not open" % self.link)
-        await self.d.send_link(self, data, (self.host, self.port))
-
-    def _data(self, payload):
-        why = frame_problem(payload)
-        if why is not None:
-            self.bad_frames += 1
-            self.d.log("sim7600: UDP datagram dropped: %s" % why)
-            return
-        self.inbox.put(bytes(payload))
-
-
-class TcpBearer(_LinkBearer):
-    """TCP to the platform on `link`; the stream is split by total_length
-    (INTEROP 9).  The buffer holds at most `max_message` bytes: a longer
-    message is skipped byte-exactly (counted in `oversize`); a total_length
-    below 28 means the framing is lost: the link is dropped and reopened."""
-
-    proto = "TCP"
-
-    def __init__(self, driver, link, host, port, max_message=16384, max_queue=8):
-        super().__init__(driver, link, host, port, max_queue)
-        self.max_message = max_message
-        self._buf = bytearray()
-        self._skip = 0
-        self.oversize = 0
-
-    def _reset(self):
-        self._buf = bytearray()
-        self._skip = 0
-
-    _framing_lost = False
-
-    async def open(self):
-        if self._framing_lost and not self.is_open:    # the module may still hold the link
-            self._framing_lost = False
-            await self.d.close_link(self)
-        await super().open()
-
-    async def send(self, data):
-        data = self._check(data)
-        if not self.is_open:
-            raise LinkLost("TCP link %d not open" % self.link)
-        await self.d.send_link(self, data)
-
-    def _data(self, payload):
-        if not self._open:
-            return
-        mv = memoryview(payload)
-        i = 0
-        n = len(payload)
-        if self._skip:
-            k = min(self._skip, n)
-            self._skip -= k
-            i = k
-        buf = self._buf
-        while i < n:
-            if len(buf) < 2:
-                k = min(2 - len(buf), n - i)
-                buf += mv[i:i + k]
-                i += k
-                if len(buf) < 2:
-                    break
-            total = (buf[0] << 8) | buf[1]
-            if total < 28:
-                self._framing_lost = True
-                self._buf = bytearray()
-                self._lost("TCP framing lost (total_length %d)" % total)
-                return
-            if total > self.max_message:
-                self.oversize += 1
-                self.d.log("sim7600: TCP message of %d bytes skipped (max %d)" % (total, self.max_message))
-                skip = total - len(buf)
-                buf = bytearray()
-                k = min(skip, n - i)
-                i += k
-                self._skip = skip - k
-                continue
-            k = min(total - len(buf), n - i)
-            buf += mv[i:i + k]
-            i += k
-            if len(buf) == total:
-                self.inbox.put(bytes(buf))
-                buf = bytearray()
-        self._buf = buf
-
-
-class SmsBearer:
-    """Binary SMS in PDU mode (INTEROP 9): one WMMP message (<= 140 bytes) per
-    SMS, sent to the first platform number; only WMMP SMS (pdu.is_wmmp) from
-    the platform numbers are returned, every received SMS is deleted.
-
-    open(): AT+CMGF=0, AT+CNMI=2,1,0,0,0, AT+CPMS="SM","SM","SM", then the
-    stored SMS are read (AT+CMGL=4: what arrived while nobody listened).
-    send(): AT+CMGS=<TPDU octets> -> '> ', PDU hex, Ctrl-Z -> +CMGS: <mr>.
-    recv(): +CMTI: "SM",<idx> -> AT+CMGR=<idx> -> pdu.decode -> AT+CMGD=<idx>
-    -> filter.  +CMT (direct delivery, unconfirmed) is taken as well.
-    smsc: an SMSC address for the PDU (None: the module's, +CSCA)."""
-
-    kind = P.BEARER_SMS
-
-    def __init__(self, driver, platform_numbers, smsc=None, max_queue=8, max_pending=16):
-        if isinstance(platform_numbers, str):
-            platform_numbers = [platform_numbers]
-        numbers = [n.strip() for n in platform_numbers if n and n.strip()]
-        if not numbers:
-            raise BadValue("at least one platform number (TLV 0x0007) is needed", 0x0007)
-        self.d = driver
-        self.numbers = numbers
-        self.smsc = smsc
-        self.inbox = Inbox(max_queue)
-        self.max_pending = max_pending
-        self._idx = []               # storage indices announced by +CMTI, not read yet
-        self._sweep = True           # read the whole storage at the next chance
-        self._open = False
-        self._gen = -1
-        self.ignored = 0             # SMS read and deleted that were not WMMP for us
-        self.sent = 0
-        self.received = 0
-        driver._sms = self
-
-    def __repr__(self):
-        return "<SMS to %s %s>" % (self.numbers[0], "open" if self.is_open else "closed")
-
-    @property
-    def is_open(self):
-        return self._open and self._gen == self.d.gen
-
-    async def open(self):
-        if self.is_open:
-            return
-        await self.d.ensure_ready()
-        gen = self.d.gen
-        await self.d.sms_setup()
-        self._gen = gen
-        self._open = True
-        self._sweep = True
-        self.inbox.reset()
-        self.inbox.ev.set()
-
-    async def close(self):
-        self._open = False
-        self.inbox.fail("closed")
-
-    def _lost(self, why):
-        self._open = False
-        self.inbox.fail(why)
-
-    async def send(self, data):
-        data = bytes(data)
-        if len(data) > SMS_MAX:
-            raise TooLongForBearer("message of %d bytes exceeds one SMS (%d)" % (len(data), SMS_MAX))
-        why = frame_problem(data)
-        if why is not None:
-            raise BadLength("not one WMMP message: " + why)
-        if not self.is_open:
-            raise LinkLost("SMS bearer not open")
-        pdu, n = PDU.encode_submit(self.numbers[0], data, smsc=self.smsc)
-        try:
-            await self.d.at.command_with_prompt("AT+CMGS=%d" % n, PDU.to_hex(pdu), timeout=self.d.sms_timeout,
-                                                final="+CMGS:", ctrl_z=True)
-        except AtReboot:
-            self._lost("module rebooted during AT+CMGS")
-            raise LinkLost("module rebooted during AT+CMGS")
-        self.sent += 1
-
-    async def recv(self):
-        while True:
-            if self.inbox.items:
-                return self.inbox.items.pop(0)
-            if not self.is_open:
-                raise LinkLost(self.inbox.why or "SMS bearer not open")
-            if self._sweep:
-                self._sweep = False
-                await self._list()
-                continue
-            if self._idx:
-                msg = await self._read(self._idx.pop(0))
-                if msg is not None:
-                    return msg
-                continue
-            self.inbox.ev.clear()
-            await self.inbox.ev.wait()
-
-    # -- from the driver's URC handlers --------------------------------------
-
-    def _stored(self, idx):
-        if idx in self._idx:
-            return
-        if len(self._idx) >= self.max_pending:
-            self._sweep = True           # too many: read the whole storage later
-        else:
-            self._idx.append(idx)
-        self.inbox.ev.set()
-
-    def _direct(self, pdu_line, tpdu_len):
-        msg = self._accept(pdu_line, tpdu_len, "+CMT")
-        if msg is not None:
-            self.inbox.put(msg)
-
-    # -- reading -------------------------------------------------------------
-
-    def _accept(self, hexline, tpdu_len, where):
-        """The WMMP message in one PDU line, or None (logged, counted)."""
-        try:
-            sms = PDU.decode(bytes(hexline).decode(), True, tpdu_len)
-        except (WmmpError, ValueError) as e:
-            self.ignored += 1
-            self.d.log("sim7600: SMS %s undecodable: %s" % (where, e))
-            return None
-        if not PDU.is_wmmp(sms, self.numbers, SMS_MAX):
-            self.ignored += 1
-            self.d.log("sim7600: SMS %s from %s ignored: not WMMP from a platform number"
-                       % (where, sms.address))
-            return None
-        why = frame_problem(sms.data)
-        if why is not None:
-            self.ignored += 1
-            self.d.log("sim7600: SMS %s from %s dropped: %s" % (where, sms.address, why))
-            return None
-        self.received += 1
-        return bytes(sms.data)
-
-    async def _delete(self, idx):
-        try:
-            await self.d.at.command("AT+CMGD=%d" % idx, timeout=5)
-        except CmsError as e:
-            self.d.log("sim7600: AT+CMGD=%d failed: %s" % (idx, e))
-
-    async def _read(self, idx):
-        """AT+CMGR=<idx> -> +CMGR: <stat>,[<alpha>],<length> + PDU line; deleted
-        whatever it holds."""
-        try:
-            lines = await self.d.at.command("AT+CMGR=%d" % idx, timeout=5)
-        except CmsError as e:
-            self.d.log("sim7600: AT+CMGR=%d failed: %s" % (idx, e))
-            return None
-        msg = None
-        for i in range(len(lines) - 1):
-            ln = lines[i]
-            if isinstance(ln, (bytes, bytearray)) and ln.startswith(b"+CMGR:"):
-                v = _ints(_after(ln, b"+CMGR:"))
-                msg = self._accept(lines[i + 1], v[-1] if v else None, "%d" % idx)
-                break
-        await self._delete(idx)
-        return msg
-
-    async def _list(self):
-        """AT+CMGL=4: every stored SMS (+CMGL: <idx>,<stat>,[<alpha>],<length> +
-        PDU line), each taken and deleted.  A reply over the engine's bounds is
-        handled in parts (another sweep follows)."""
-        try:
-            lines = await self.d.at.command("AT+CMGL=4", timeout=10)
-        except AtOverflow as e:
-            lines = e.lines
-            self._sweep = True
-        except CmsError as e:
-            self.d.log("sim7600: AT+CMGL=4 failed: %s" % e)
-            return
-        for i in range(len(lines) - 1):
-            ln = lines[i]
-            if isinstance(ln, (bytes, bytearray)) and ln.startswith(b"+CMGL:"):
-                v = _ints(_after(ln, b"+CMGL:"))
-                if not v or v[0] is None:
-                    continue
-                if v[0] in self._idx:
-                    self._idx.remove(v[0])
-                msg = self._accept(lines[i + 1], v[-1], "%d" % v[0])
-                await self._delete(v[0])
-                if msg is not None:
-                    self.inbox.put(msg)
-
-

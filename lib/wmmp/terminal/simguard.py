@@ -2,25 +2,10 @@
 (section 4.4.1 of the standard, appendix B 6, appendix E g E001-E01B), sans-I/O
 over a SIM (wmmp.terminal.simcard interface) and a persistent store.
 
-Store: either a storage object with load()/save(dict) (wmmp.board.store.FlashStorage,
-params.MemoryStorage: use it at boot, before Params is built over it) or a live
-wmmp.terminal.params.Params (get/set/delete/commit: use it while the engine runs, so a
-later Params.commit() does not write back stale values).  Keys used:
-
-    "simguard"          the guard record (below)
-    "secret_pin1"       the PIN1 the terminal sends (ASCII digits; "secret_"
-                        keys are redacted by the store)
-    "secret_pin1_next"  a new PIN1 while a change is being applied to the card
-    "imsi"              read only: the IMSI the engine registered with
-
-Record "simguard", 37 bytes: version u8 (1) | fails u8 | pending u8 | left_before
-u8 | rejected u8 | limit u8 | bind u8 (E00D) | bound IMSI 15 | bound IMEI 15.
-`fails` counts PIN1 commands sent since the last success (E018 second byte; the
-limit is E018's first byte); it is saved BEFORE each command with `pending` (which
-PIN is in flight: 1 stored, 2 next, 4 given by the caller) and the card's
-attempts left, so a power cut during the command is counted, and the next boot
-learns from the card's counter whether that PIN was wrong.  `rejected` remembers
-which stored PIN the card refused (bit 1 stored, 2 next): it is never sent again.
+The store, its keys ("simguard" record, "secret_pin1", "secret_pin1_next",
+"imsi"), the guard record (E018 count, PIN in flight, refused PINs, E00D
+binding) and the never-lock rule every PIN-carrying command obeys live in
+wmmp.terminal.simrecord.
 
 Boot (4.4.1.1), SimGuard(sim, store).boot() -> Result:
   no card, PUK needed, blocked -> alarm; the SIM asks for PIN1 -> send the
@@ -37,10 +22,11 @@ is reported as 0x0006 "terminal self-test fault" (a hardware alarm, type 0x02);
 a damaged guard record or a flash write that fails is 0x0011 "memory error".
 
 Platform operations (4.4.1.2, appendix B 6; each returns True or raises a
-WmmpError subclass: sim.SimError and subclasses, WouldLock, NoStoredPin,
-BadValue, errors.StorageError): enable_pin, change_pin, apply_pin1 (E001/E003
-as sent), bind, unbind, clear (E00D 0x02), unblock (PUK, technician); reads for
-SECURITY_CONFIG operation 0x02: read_tlvs (E002, E003, E00D, E016, E018).
+WmmpError subclass: sim.SimError and subclasses, simrecord.WouldLock,
+simrecord.NoStoredPin, BadValue, errors.StorageError): enable_pin, change_pin,
+apply_pin1 (E001/E003 as sent), bind, unbind, clear (E00D 0x02), unblock (PUK,
+technician); reads for SECURITY_CONFIG operation 0x02: read_tlvs (E002, E003,
+E00D, E016, E018).
 Every PIN1 command first verifies the old PIN on the card (the stored one: the
 factory default before the first change, 4.4.1.2 last paragraph) and obeys the
 same never-lock rule.  For the technician (local console, 4.4.1.4), next to
@@ -52,139 +38,14 @@ Audit entries go to store.audit() (or store.storage.audit) when there is one,
 and never carry a PIN.
 """
 
-import struct
-from micropython import const
-
-from wmmp.terminal import simcard as S
+from wmmp.terminal import simcard as S, simrecord as R
 from wmmp.wire import codes as K
 from wmmp.wire import digest as D
 from wmmp.errors import WmmpError, BadValue, Unsupported, StorageError
 
-KEY = "simguard"
-KEY_PIN = "secret_pin1"
-KEY_NEXT = "secret_pin1_next"
-KEY_REGISTERED_IMSI = "imsi"          # written by the engine at registration
-
-_FMT = ">BBBBBBB15s15s"
-_SIZE = const(37)
-_VERSION = const(1)
-FAIL_LIMIT = const(3)       # default E018 limit: PIN1 commands not known to have succeeded
-
-B_PIN = const(1)            # the stored PIN1
-B_NEXT = const(2)           # the PIN1 being introduced by a change
-B_OTHER = const(4)          # a PIN1 the caller gave
-
 WORKING = "working"
 CHANGE_MAPPING = "change-mapping"
 ALARM = "alarm"
-
-
-class GuardError(WmmpError):
-    """The guard refused a SIM operation."""
-
-
-class WouldLock(GuardError):
-    """Sending this PIN/PUK could lock the card (1 attempt left, error limit
-    reached, or the card already refused this PIN): nothing was sent."""
-
-
-class NoStoredPin(GuardError):
-    """The operation needs the stored PIN1 and none is stored."""
-
-
-class _Rec:
-    def __init__(self):
-        self.fails = 0
-        self.pending = 0
-        self.left_before = 0
-        self.rejected = 0
-        self.limit = FAIL_LIMIT
-        self.bind = 0
-        self.imsi = None
-        self.imei = None
-
-    def encode(self):
-        return struct.pack(_FMT, _VERSION, min(self.fails, 255), self.pending, self.left_before,
-                           self.rejected, self.limit, self.bind,
-                           self.imsi or bytes(15), self.imei or bytes(15))
-
-
-def _ident(b):
-    if b == bytes(15):
-        return None
-    for c in b:
-        if not 0x30 <= c <= 0x39:
-            raise BadValue("simguard: damaged identity")
-    return bytes(b)
-
-
-def _decode(v):
-    r = _Rec()
-    if v is None:
-        return r
-    if len(v) != _SIZE:
-        raise BadValue("simguard: record length %d" % len(v))
-    (ver, r.fails, r.pending, r.left_before, r.rejected, r.limit, r.bind,
-     imsi, imei) = struct.unpack(_FMT, bytes(v))
-    if ver != _VERSION or r.pending not in (0, B_PIN, B_NEXT, B_OTHER) or r.rejected > 3 \
-            or r.limit == 0 or r.bind > 1:
-        raise BadValue("simguard: damaged record")
-    r.imsi = _ident(imsi)
-    r.imei = _ident(imei)
-    if r.bind and (r.imsi is None or r.imei is None):
-        raise BadValue("simguard: binding without identities")
-    return r
-
-
-class _Box:
-    """The guard's view of the store: a load()/save() storage or a live Params."""
-
-    def __init__(self, store):
-        self.s = store
-        self.live = hasattr(store, "commit") and hasattr(store, "get")
-        self.data = None
-        if not self.live:
-            d = store.load()
-            self.data = dict(d) if d else {}
-
-    def get(self, k):
-        return self.s.get(k) if self.live else self.data.get(k)
-
-    def put(self, k, v):
-        if self.live:
-            self.s.set(k, v)
-        else:
-            self.data[k] = bytes(v)
-
-    def drop(self, k):
-        if self.live:
-            self.s.delete(k)
-        elif k in self.data:
-            del self.data[k]
-
-    def rec(self):
-        return _decode(self.get(KEY))
-
-    def save(self, rec):
-        """Write the record (and whatever was put) to flash now."""
-        self.put(KEY, rec.encode())
-        if self.live:
-            self.s.commit()
-        else:
-            self.s.save(self.data)
-
-    def audit(self, event, detail=None):
-        _audit(self.s, event, detail)
-
-
-def _audit(store, event, detail):
-    """An audit entry through store.audit (FlashStorage) or store.storage.audit
-    (Params over one); nothing when there is no audit log."""
-    a = getattr(store, "audit", None)
-    if a is None:
-        a = getattr(getattr(store, "storage", None), "audit", None)
-    if a is not None:
-        a(event, detail)
 
 
 # -- SIM requests ---------------------------------------------------------------
@@ -264,62 +125,6 @@ def _storage_fault(e):
     return isinstance(e, StorageError)
 
 
-def _settle(box, rec):
-    """A PIN command was in flight when the power went: the card's counter says
-    whether it was refused (it only drops on a wrong PIN).  It stays counted."""
-    if not rec.pending:
-        return
-    left = (yield ("attempts", ()))[0]
-    if left < rec.left_before and rec.pending != B_OTHER:
-        rec.rejected |= rec.pending
-        box.audit("sim_pin_wrong", "interrupted attempt refused, left=%d" % left)
-    rec.pending = 0
-    box.save(rec)
-
-
-def _guarded(box, rec, bit, name, *args, capped=True):
-    """Send one PIN-carrying command (SIM method `name`) under the persistent
-    counter (4.4.1.1); capped=False: the E018 limit does not stop it (a
-    technician's own attempt), the card's attempts left still do."""
-    if rec.rejected & bit:
-        raise WouldLock("the SIM already refused this PIN1")
-    if capped and rec.fails >= rec.limit:
-        raise WouldLock("PIN1 error count %d reached its limit %d" % (rec.fails, rec.limit))
-    left = (yield ("attempts", ()))[0]
-    if left <= 1:
-        raise WouldLock("SIM has %d PIN1 attempt(s) left" % left)
-    rec.fails += 1
-    rec.pending = bit
-    rec.left_before = left
-    box.save(rec)                       # BEFORE the card sees the PIN
-    try:
-        yield (name, args)
-    except S.WrongPin as e:
-        rec.pending = 0
-        if bit != B_OTHER:
-            rec.rejected |= bit
-        box.save(rec)
-        box.audit("sim_pin_wrong", "left=%d fails=%d" % (e.left, rec.fails))
-        raise
-    except S.SimError as e:
-        # refused for its state, or no answer: the card's counter tells whether
-        # the PIN was compared (and wrong); unreadable -> stays pending for _settle
-        try:
-            dropped = (yield ("attempts", ()))[0] < left
-        except WmmpError:
-            raise e
-        rec.pending = 0
-        if not dropped:
-            rec.fails -= 1
-        elif bit != B_OTHER:
-            rec.rejected |= bit
-        box.save(rec)
-        raise e
-    rec.fails = 0
-    rec.pending = 0
-    rec.rejected &= ~bit
-
-
 class Result:
     """Outcome of the boot checks.
 
@@ -389,7 +194,7 @@ class SimGuard:
     def boot_job(self):
         """-> Result; never raises for a SIM or store fault (those are alarms)."""
         try:
-            box = _Box(self.store)
+            box = R.Box(self.store)
             rec = box.rec()
         except WmmpError as e:
             return self._alarm(None, "SIM guard record unreadable: %s" % e, K.ALARM_MEMORY_ERROR)
@@ -404,7 +209,7 @@ class SimGuard:
         if state == S.SIM_PUK:
             return self._alarm(box, "PIN1 blocked: PUK1 needed")
         try:
-            yield from _settle(box, rec)
+            yield from R.settle(box, rec)
             if state == S.SIM_PIN:
                 r = yield from self._unlock(box, rec)
                 if r is not None:
@@ -420,24 +225,24 @@ class SimGuard:
         return self._binding(box, rec, imsi, imei)
 
     def _unlock(self, box, rec):
-        pin = box.get(KEY_PIN)
-        nxt = box.get(KEY_NEXT)
+        pin = box.get(R.KEY_PIN)
+        nxt = box.get(R.KEY_NEXT)
         if pin is None and nxt is None:
             return self._alarm(box, "SIM asks for PIN1 and none is stored")
         why = "the SIM refused the stored PIN1"
-        for bit, p in ((B_PIN, pin), (B_NEXT, nxt)):
+        for bit, p in ((R.B_PIN, pin), (R.B_NEXT, nxt)):
             if p is None or rec.rejected & bit:
                 continue
             try:
-                yield from _guarded(box, rec, bit, "enter_pin", p)
-            except WouldLock as e:
+                yield from R.guarded(box, rec, bit, "enter_pin", p)
+            except R.WouldLock as e:
                 return self._alarm(box, str(e))
             except S.WrongPin as e:
                 why = "the SIM refused the stored PIN1 (%d attempts left)" % e.left
                 continue
-            if bit == B_NEXT:              # a change had reached the card
-                box.put(KEY_PIN, p)
-            box.drop(KEY_NEXT)
+            if bit == R.B_NEXT:            # a change had reached the card
+                box.put(R.KEY_PIN, p)
+            box.drop(R.KEY_NEXT)
             rec.rejected = 0
             box.save(rec)
             box.audit("sim_pin_ok", "PIN1 accepted")
@@ -456,7 +261,7 @@ class SimGuard:
                 box.audit("sim_alarm", "module IMEI %s is not the bound one" % imei)
                 return Result(ALARM, "IMEI %s is not the bound %s (E00D=1)" % (imei, rec.imei.decode()),
                               K.ALARM_SELF_TEST_FAULT, imsi=imsi, imei=imei)
-        reg = box.get(KEY_REGISTERED_IMSI)
+        reg = box.get(R.KEY_REGISTERED_IMSI)
         if reg is not None and bytes(reg) != bi:
             old = bytes(reg).decode()
             box.audit("sim_swap", "IMSI %s -> %s: REGISTER 0x02" % (old, imsi))
@@ -469,25 +274,6 @@ class SimGuard:
 # Each xxx(sim, ...) runs on a synchronous SIM and returns True or raises; each
 # xxx_job(...) is the same work for run() / run_async().
 
-def _start(store):
-    box = _Box(store)
-    rec = box.rec()
-    yield from _settle(box, rec)
-    return box, rec
-
-
-def _old(box, old_pin):
-    """(PIN, bit) to verify with: the stored PIN1 unless the caller gives one."""
-    stored = box.get(KEY_PIN)
-    if old_pin is None:
-        if stored is None:
-            raise NoStoredPin("no PIN1 stored")
-        return bytes(stored), B_PIN
-    old = S.check_pin(old_pin)
-    if stored is not None and S._same(old, bytes(stored)):
-        return old, B_PIN
-    return old, B_OTHER
-
 
 def _ready():
     st = yield ("pin_state", ())
@@ -498,13 +284,13 @@ def _ready():
 def enable_pin_job(store, old_pin, enable):
     """E003: switch the PIN1 check on or off, verifying the old PIN (None: the
     stored one) on the card.  True when done (also when nothing had to change)."""
-    box, rec = yield from _start(store)
-    pin, bit = _old(box, old_pin)
+    box, rec = yield from R.start(store)
+    pin, bit = R.old_pin(box, old_pin)
     yield from _ready()
     enable = bool(enable)
     if (yield ("pin_enabled", ())) != enable:
-        yield from _guarded(box, rec, bit, "set_pin_enabled", enable, pin)
-        box.put(KEY_PIN, pin)          # verified: this is the card's PIN1
+        yield from R.guarded(box, rec, bit, "set_pin_enabled", enable, pin)
+        box.put(R.KEY_PIN, pin)        # verified: this is the card's PIN1
         rec.rejected = 0
     box.save(rec)
     box.audit("sim_pin_enable", "PIN1 %s" % ("enabled" if enable else "disabled"))
@@ -518,27 +304,27 @@ def change_pin_job(store, old_pin, new_pin):
     The new PIN is saved as "next" before the card changes, so a power cut at
     any step leaves the boot both candidates."""
     new = S.check_pin(new_pin)
-    box, rec = yield from _start(store)
-    old, bit = _old(box, old_pin)
+    box, rec = yield from R.start(store)
+    old, bit = R.old_pin(box, old_pin)
     yield from _ready()
     enabled = yield ("pin_enabled", ())
-    rec.rejected &= ~B_NEXT
-    box.put(KEY_NEXT, new)
+    rec.rejected &= ~R.B_NEXT
+    box.put(R.KEY_NEXT, new)
     box.save(rec)
     try:
         if not enabled:
-            yield from _guarded(box, rec, bit, "set_pin_enabled", True, old)
-        yield from _guarded(box, rec, bit, "change_pin", old, new)
+            yield from R.guarded(box, rec, bit, "set_pin_enabled", True, old)
+        yield from R.guarded(box, rec, bit, "change_pin", old, new)
     except WmmpError:
-        box.drop(KEY_NEXT)             # the card still has the old PIN1
+        box.drop(R.KEY_NEXT)           # the card still has the old PIN1
         box.save(rec)
         raise
-    box.put(KEY_PIN, new)
-    box.drop(KEY_NEXT)
+    box.put(R.KEY_PIN, new)
+    box.drop(R.KEY_NEXT)
     rec.rejected = 0
     box.save(rec)
     if not enabled:
-        yield from _guarded(box, rec, B_PIN, "set_pin_enabled", False, new)
+        yield from R.guarded(box, rec, R.B_PIN, "set_pin_enabled", False, new)
         box.save(rec)
     box.audit("sim_pin_change", "PIN1 changed")
     return True
@@ -565,7 +351,7 @@ def apply_pin1_job(store, pin=None, enable=None):
 
 def bind(store, imsi, imei):
     """E00D = 0x01: bind the terminal to this IMSI and IMEI (4.4.1.3)."""
-    box = _Box(store)
+    box = R.Box(store)
     rec = box.rec()
     rec.bind = 1
     rec.imsi = D.imsi_field(imsi)
@@ -584,7 +370,7 @@ def bind_job(store):
 
 def unbind(store):
     """E00D = 0x00: no binding."""
-    box = _Box(store)
+    box = R.Box(store)
     rec = box.rec()
     rec.bind = 0
     rec.imsi = None
@@ -607,19 +393,8 @@ def clear_job(store):
     unbind(store)
     if (yield ("pin_enabled", ())):
         yield from enable_pin_job(store, None, False)
-    _audit(store, "sim_clear", "binding and PIN1 check cleared")
+    R.audit(store, "sim_clear", "binding and PIN1 check cleared")
     return True
-
-
-def _known_good(box, rec, pin, event, detail):
-    """The card took `pin` as its PIN1: store it, clear the count and refusals."""
-    box.put(KEY_PIN, pin)
-    box.drop(KEY_NEXT)
-    rec.fails = 0
-    rec.pending = 0
-    rec.rejected = 0
-    box.save(rec)
-    box.audit(event, detail)
 
 
 def unblock_job(store, puk, new_pin):
@@ -627,20 +402,20 @@ def unblock_job(store, puk, new_pin):
     Refused when only 1 PUK attempt is left (the card would be lost for good)."""
     puk = S.check_puk(puk)
     new = S.check_pin(new_pin)
-    box = _Box(store)
+    box = R.Box(store)
     rec = box.rec()
     st = yield ("pin_state", ())
     if st != S.SIM_PUK:
         raise S.SimError("SIM is %s, not waiting for PUK1" % st)
     left = (yield ("attempts", ()))[1]
     if left <= 1:
-        raise WouldLock("SIM has %d PUK1 attempt(s) left" % left)
+        raise R.WouldLock("SIM has %d PUK1 attempt(s) left" % left)
     try:
         yield ("enter_puk", (puk, new))
     except S.WrongPuk as e:
         box.audit("sim_puk_wrong", "left=%d" % e.left)
         raise
-    _known_good(box, rec, new, "sim_unblock", "PIN1 reset with PUK1")
+    R.known_good(box, rec, new, "sim_unblock", "PIN1 reset with PUK1")
     return True
 
 
@@ -654,14 +429,14 @@ def recover_job(store, pin):
     and any half-done change are cleared, so the next boot works (and a
     following clear_job can switch the check off, 4.4.1.4)."""
     new = S.check_pin(pin)
-    box = _Box(store)
+    box = R.Box(store)
     rec = box.rec()
     st = yield ("pin_state", ())
     if st != S.SIM_PIN:
         raise S.SimError("SIM is %s, not waiting for PIN1" % st)
-    yield from _settle(box, rec)
-    yield from _guarded(box, rec, B_OTHER, "enter_pin", new, capped=False)
-    _known_good(box, rec, new, "sim_recover", "PIN1 given by the technician accepted; error count cleared")
+    yield from R.settle(box, rec)
+    yield from R.guarded(box, rec, R.B_OTHER, "enter_pin", new, capped=False)
+    R.known_good(box, rec, new, "sim_recover", "PIN1 given by the technician accepted; error count cleared")
     return True
 
 
@@ -699,13 +474,13 @@ def pin_digest(serial, imei, imsi, pin):
 def stored_pin1(store):
     """The stored PIN1 (bytes) or None: only for an encrypted answer (operation
     0x01, E043), never for logs."""
-    v = _Box(store).get(KEY_PIN)
+    v = R.Box(store).get(R.KEY_PIN)
     return bytes(v) if v is not None else None
 
 
 def pin1_errors(store):
     """(limit, count) of E018."""
-    rec = _Box(store).rec()
+    rec = R.Box(store).rec()
     return rec.limit, rec.fails
 
 
@@ -734,7 +509,7 @@ def status_job(store):
     except WmmpError:
         pass
     try:
-        rec = _Box(store).rec()
+        rec = R.Box(store).rec()
         out["errors"] = (rec.limit, rec.fails)
         out["bind"] = rec.bind
     except WmmpError:
@@ -749,12 +524,12 @@ def read_tlvs(sim, store, serial, tags):
 def read_tlvs_job(store, serial, tags):
     """[(tag, value)] for E002, E003, E00D, E016, E018; Unsupported for any
     other tag or one with no value (no PIN1 stored)."""
-    box = _Box(store)
+    box = R.Box(store)
     rec = box.rec()
     out = []
     for t in tags:
         if t == 0xE002:
-            pin = box.get(KEY_PIN)
+            pin = box.get(R.KEY_PIN)
             if pin is None:
                 raise Unsupported("no PIN1 stored")
             imei = yield ("imei", ())
