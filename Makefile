@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 STAMP_VENV := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 
-.PHONY: all setup test bench fuzz demo tour clean
+.PHONY: all setup test bench fuzz mem demo tour clean
 
 all: test
 
@@ -36,6 +36,10 @@ bench: setup
 
 fuzz: setup
 	$(PY) bench/fuzz.py --cases 200000
+
+# The whole package's resident size under MicroPython (lib/ as .mpy).
+mem: setup
+	$(PY) tools/mem.py
 
 # Terminal + platform simulator + SMS centre, end to end on loopback (UDP;
 # `make demo DEMO_ARGS=--tcp` for TCP).  `make demo MODEM=sim7600`: the same
