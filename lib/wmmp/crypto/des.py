@@ -77,12 +77,22 @@ def _build_sp():
     return th, tl
 
 
-_SPH, _SPL = _build_sp()
-del _build_sp, _SBOX, _P     # only needed to build the tables: free the RAM
+# Built on the first key schedule, not at import: 4 KB that a terminal which
+# never uses DES (no DES session or base key) never pays for.
+_SPH = None
+_SPL = None
+
+
+def _tables():
+    global _SPH, _SPL, _SBOX, _P
+    _SPH, _SPL = _build_sp()
+    _SBOX = _P = None           # only needed to build the tables: free the RAM
 
 
 def _key_schedule(key):
     """FIPS 46-3 key schedule: 128 six-bit subkey chunks, round r S-box j at 8 * r + j."""
+    if _SPH is None:
+        _tables()
     c = 0
     d = 0
     for i in range(28):

@@ -53,11 +53,18 @@ def _round_table(r):
     return tuple(out)
 
 
-_R1 = _round_table(0)
-_R2 = _round_table(1)
-_R3 = _round_table(2)
-_R4 = _round_table(3)
-del _K, _G, _round_table     # only needed to build the round tuples
+# Built by the first PureMd5, not at import: a port with hashlib.md5 never
+# pays for them.
+_R1 = _R2 = _R3 = _R4 = None
+
+
+def _tables():
+    global _R1, _R2, _R3, _R4, _K, _G
+    _R1 = _round_table(0)
+    _R2 = _round_table(1)
+    _R3 = _round_table(2)
+    _R4 = _round_table(3)
+    _K = _G = None              # only needed to build the round tuples
 
 _INIT = (0x6745, 0x2301, 0xefcd, 0xab89, 0x98ba, 0xdcfe, 0x1032, 0x5476)
 
@@ -211,6 +218,8 @@ class PureMd5:
     """
 
     def __init__(self, data=b""):
+        if _R1 is None:
+            _tables()
         self._st = list(_INIT)
         self._buf = bytearray(64)
         self._fill = 0      # bytes waiting in _buf
