@@ -9,7 +9,6 @@ block ciphers of wmmp.crypto.des and wmmp.crypto.aes, imported only when first n
 from micropython import const
 
 from wmmp.errors import BadValue, DecryptError, Unsupported
-from wmmp.wire import profile as _profile
 
 try:
     import cryptolib
@@ -150,7 +149,7 @@ def forget_keys():
 
 def _mode_iv(profile, bs):
     if profile is None:
-        profile = _profile.DEFAULT
+        return _MODE_CBC, None          # the default profile: CBC with a zero IV
     mode = profile.cipher_mode
     if mode != _MODE_CBC and mode != _MODE_ECB:
         raise BadValue("unknown cipher mode in profile")
