@@ -1,10 +1,13 @@
 """Cellular module drivers (issue 5): the errors, the bounded inbox and the WMMP
-framing check their bearers share, plus the AT reply parsing, TLV 0x3006/0x3007
-values, SIM +CME error mapping and the synchronous SimSnapshot both drivers use.
-Portable (MicroPython and CPython).
+framing check their bearers share, plus the AT reply parsing, timing helpers
+(now, since), TLV 0x3006/0x3007 values, SIM +CME error mapping, the synchronous
+SimSnapshot and the driver bases both drivers use: DriverBase (AT probe, power
+pin, init once per boot, radio TLVs, sim_lock) and ModemBase (the SIM reads,
+identity, +CSQ, wait_sim, +CMTI).  Portable (MicroPython and CPython).
 
-Drivers: wmmp.modem.sim7600 (SIMCom SIM7600), wmmp.modem.bc95 (Quectel BC95).  Their bearers implement the
-interface wmmp.board.runner uses (kind, async open(), async send(data), async recv()).
+Drivers: wmmp.modem.sim7600 (SIMCom SIM7600), wmmp.modem.bc95 (Quectel BC95).  Their bearers
+(on the bases of wmmp.modem.bearers) implement the interface wmmp.board.runner
+uses (kind, async open(), async send(data), async recv()).
 
 Errors (all WmmpError subclasses, so one except clause keeps a caller alive):
     ModemError       the module did not do what was asked
@@ -24,9 +27,20 @@ import struct
 from micropython import const
 
 from wmmp.terminal import simcard as S
-from wmmp.modem.at import AtException
-from wmmp.errors import WmmpError
+from wmmp.modem.at import AtException, CmeError
+from wmmp.errors import WmmpError, BadValue
 from wmmp.wire.header import HEADER_SIZE, SEC_FEEDBACK
+
+try:                                      # now() -> a time stamp; since(t0) -> s since it
+    from time import ticks_ms as now, ticks_diff
+
+    def since(t0):
+        return ticks_diff(now(), t0) / 1000
+except ImportError:                       # CPython
+    from time import monotonic as now
+
+    def since(t0):
+        return now() - t0
 
 
 class ModemError(WmmpError):
@@ -124,7 +138,11 @@ CME_SIM_FAILURE = const(13)
 CME_SIM_BUSY = const(14)
 CME_BAD_PASSWORD = const(16)
 CME_SIM_BLOCKED = const(262)      # "SIM blocked" on some firmware (unconfirmed)
-
+# the same in verbose mode (AT+CMEE=2), should a module be left in it
+CME_TEXT = {"sim not inserted": CME_NO_SIM, "sim pin required": CME_SIM_PIN,
+            "sim puk required": CME_SIM_PUK, "sim failure": CME_SIM_FAILURE,
+            "sim busy": CME_SIM_BUSY, "incorrect password": CME_BAD_PASSWORD,
+            "sim blocked": CME_SIM_BLOCKED}
 
 
 def after(line, prefix):
@@ -351,3 +369,114 @@ class DriverBase:
         async with self._lock:
             if self._ready_gen != self.gen:
                 await self._init()
+
+
+class ModemBase(DriverBase):
+    """What both drivers do the same way beyond DriverBase (kept apart from it:
+    a DriverBase may stand for a card whose SIM methods it forwards): the SIM
+    reads imsi() (AT+CIMI), iccid() and imei() (the module's commands:
+    _iccid_cmd, _iccid_prefix, _imei_cmd; the defaults are the SIM7600's, the
+    BC95's SimInterface sets its own), the +CME ERROR code of a CmeError
+    (_cme: verbose texts mapped through cme_text), SIM commands whose AT
+    failures become SimError subclasses (_sim_cmd), identity(), rssi(),
+    wait_sim() and the +CMTI handler.  A driver provides pin_state(),
+    firmware(), _sms and the DriverBase needs."""
+
+    cme_text = CME_TEXT
+    _imei_cmd = "AT+CGSN"
+    _iccid_cmd = "AT+CICCID"
+    _iccid_prefix = b"+ICCID:"
+
+    def _cme(self, e):
+        """Numeric code of a CmeError (verbose text mapped), else None."""
+        c = e.code
+        if isinstance(c, str):
+            c = self.cme_text.get(c.lower())
+        return c
+
+    def _on_cmti(self, line, extra):
+        if self._sms is not None:
+            v = ints(after(line, b"+CMTI:"))
+            if v and v[-1] is not None:
+                self._sms._stored(v[-1])
+
+    async def _sim_cmd(self, cmd, timeout=5):
+        """A SIM command; AT failures become SimError subclasses.  The message
+        never repeats the command (it may carry a PIN)."""
+        code = None
+        fail = None
+        try:
+            return await self.at.command(cmd, timeout=timeout)
+        except CmeError as e:
+            code = self._cme(e)
+        except AtException as e:
+            fail = e.__class__.__name__
+        if code is not None:
+            raise sim_error(code)
+        raise S.SimError("SIM command failed: %s" % fail)
+
+    async def _need_state(self, state):
+        st = await self.pin_state()
+        if st != state:
+            raise S.error_for(st)
+
+    async def wait_sim(self, timeout=10):
+        """Wait while the SIM is busy after boot (+CME ERROR: 14, +CPIN: NOT
+        READY); -> the pin_state() reached (READY, SIM PIN, SIM PUK, BLOCKED or
+        NO SIM; when `timeout` s pass first, the last answer or None)."""
+        t0 = now()
+        while True:
+            try:
+                st = await self.pin_state()
+            except S.SimError:
+                st = None
+            if st in (S.READY, S.SIM_PIN, S.SIM_PUK, S.BLOCKED, S.NO_SIM) or since(t0) >= timeout:
+                return st
+            await asyncio.sleep(0.5)
+
+    async def imsi(self):
+        """AT+CIMI -> 15 digits."""
+        v = digits_line(await self._sim_cmd("AT+CIMI"))
+        if v is None:
+            raise S.SimError("no IMSI in the AT+CIMI reply")
+        return v
+
+    async def iccid(self):
+        """_iccid_cmd -> _iccid_prefix <digits> or bare digits (a trailing F pad
+        is dropped); NoSim without a card."""
+        cmd = self._iccid_cmd
+        lines = await self._sim_cmd(cmd)
+        t = find(lines, self._iccid_prefix)
+        if t is None:
+            t = digits_line(lines)
+        if not t:
+            raise S.SimError("no ICCID in the %s reply" % cmd)
+        return t.strip('"').rstrip("Ff")
+
+    async def imei(self):
+        """_imei_cmd -> 15 digits (bare, or after '+CGSN:')."""
+        cmd = self._imei_cmd
+        v = digits_line(await self.at.command(cmd), b"+CGSN:")
+        if v is None:
+            raise S.SimError("no IMEI in the %s reply" % cmd)
+        return v
+
+    async def identity(self):
+        """{'imei', 'imsi', 'iccid', 'firmware'}; imsi/iccid None when the SIM
+        does not give them (PIN needed, no card).  Cached in self.ident."""
+        d = {"imei": await self.imei(), "firmware": await self.firmware(), "imsi": None,
+             "iccid": None}
+        try:
+            d["iccid"] = await self.iccid()
+            d["imsi"] = await self.imsi()
+        except S.SimError:
+            pass
+        self.ident = d
+        return d
+
+    async def rssi(self):
+        """AT+CSQ -> (rssi, ber) as the module reports them (99: unknown)."""
+        v = ints(find(await self.at.command("AT+CSQ"), b"+CSQ:") or "")
+        if len(v) < 2 or v[0] is None:
+            raise BadValue("bad +CSQ reply")
+        return v[0], v[1]

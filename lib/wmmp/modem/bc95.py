@@ -13,10 +13,11 @@ CPython asyncio.
 
 This module: the driver class Bc95 (URC handlers, power and readiness,
 identity and radio, power saving) and its reply parsers.  Bc95 inherits the
-SIM interface (SimInterface, wmmp.modem.bc95_sim) and the attach, socket and
-SMS commands (NetInterface, wmmp.modem.bc95_net, see there); the bearers
-(UdpBearer, TcpBearer, SmsBearer) live in wmmp.modem.bc95_bearers and are
-importable from here.
+SIM interface (SimInterface, wmmp.modem.bc95_sim), the attach, socket and
+SMS commands (NetInterface, wmmp.modem.bc95_net, see there) and what both
+drivers share (wmmp.modem.ModemBase: identity, imei, +CSQ, wait_sim); the
+bearers (UdpBearer, TcpBearer, SmsBearer) live in wmmp.modem.bc95_bearers and
+are importable from here.
 
 Dialect: no space after the colon (`+CSQ:21,99`; the parser of a reply is
 lenient either way), echo off, plain ERROR until AT+CMEE=1.
@@ -51,14 +52,12 @@ import asyncio
 import binascii
 from micropython import const
 
-from wmmp.terminal import simcard as S
 from wmmp.modem.at import AtError, AtReboot, AtTimeout, CmeError
 from wmmp.modem.atparse import AtParser
 from wmmp.errors import BadValue
-from wmmp.modem import NotResponding
-from wmmp.modem import (after as _after, find as _find, ints as _ints, digits_line as _digits_line,
-                        hex_int as _hex, ignore as _ignore)
-from wmmp.modem.bc95_net import NetInterface, _now, _since
+from wmmp.modem import NotResponding, now as _now, since as _since
+from wmmp.modem import after as _after, find as _find, ints as _ints, hex_int as _hex, ignore as _ignore
+from wmmp.modem.bc95_net import NetInterface
 # the bearers are re-exported: wmmp.modem.bc95.UdpBearer etc.
 from wmmp.modem.bc95_bearers import UdpBearer, TcpBearer, SmsBearer  # noqa: F401
 
@@ -342,12 +341,6 @@ class Bc95(NetInterface):
             self._early.pop(0)
         self._early.append((bytes(line), bytes(extra)))
 
-    def _on_cmti(self, line, extra):
-        if self._sms is not None:
-            v = _ints(_after(line, b"+CMTI:"))
-            if v and v[-1] is not None:
-                self._sms._stored(v[-1])
-
     # == power and readiness ==================================================
 
     async def power_on(self, reset=None, level=1, pulse=0.1):
@@ -408,32 +401,13 @@ class Bc95(NetInterface):
             return
         raise NotResponding("BC95 keeps rebooting")
 
-    async def wait_sim(self, timeout=10):
-        """Wait while the SIM is busy after boot; -> the pin_state() reached."""
-        t0 = _now()
-        while True:
-            try:
-                st = await self.pin_state()
-            except S.SimError:
-                st = None
-            if st is not None or _since(t0) >= timeout:
-                return st
-            await asyncio.sleep(0.5)
-
     async def reboot(self):
         """AT+NRB (MODEMS reboot: REBOOTING, banner, Neul, OK; allow 30 s), then
         the init sequence."""
         await self.at.command("AT+NRB", timeout=self.boot_wait, reboot=True)
         await self.ensure_ready()
 
-    # == identity and radio ===================================================
-
-    async def imei(self):
-        """AT+CGSN=1 -> +CGSN:<imei> (bare digits accepted)."""
-        v = _digits_line(await self.at.command("AT+CGSN=1"), b"+CGSN:")
-        if v is None:
-            raise S.SimError("no IMEI in the AT+CGSN=1 reply")
-        return v
+    # == identity and radio (imei, identity, rssi: wmmp.modem.ModemBase) ========
 
     async def firmware(self):
         """AT+CGMR (several lines, 'APPLICATION,V100R100C10B657SP3', ...) -> the
@@ -447,26 +421,6 @@ class Bc95(NetInterface):
             if ln.upper().startswith("APPLICATION,"):
                 return ln[12:]
         return ";".join(lines)
-
-    async def identity(self):
-        """{'imei', 'imsi', 'iccid', 'firmware'}; imsi/iccid None when the SIM
-        does not give them (PIN needed, no card).  Cached in self.ident."""
-        d = {"imei": await self.imei(), "firmware": await self.firmware(), "imsi": None,
-             "iccid": None}
-        try:
-            d["iccid"] = await self.iccid()
-            d["imsi"] = await self.imsi()
-        except S.SimError:
-            pass
-        self.ident = d
-        return d
-
-    async def rssi(self):
-        """AT+CSQ -> (rssi, ber) as the module reports them (99: unknown)."""
-        v = _ints(_find(await self.at.command("AT+CSQ"), b"+CSQ:") or "")
-        if len(v) < 2 or v[0] is None:
-            raise BadValue("bad +CSQ reply")
-        return v[0], v[1]
 
     async def signal(self):
         """Signal 0..100 for TLV 0x3007 (signal_percent of +CSQ), None if unknown."""

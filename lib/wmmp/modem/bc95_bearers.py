@@ -1,10 +1,12 @@
 """The BC95 driver's bearers (the wmmp.board.runner interface: kind, async
 open(), send(data), recv()): UdpBearer and TcpBearer on a module socket
-(AT+NSO*), SmsBearer (binary SMS in PDU mode).  They work through the
-wmmp.modem.bc95.Bc95 driver given to them (open_socket, send_socket,
-read_socket, close_socket, probe_sms, sms_setup: wmmp.modem.bc95_net; at, gen,
-log), whose URC handlers feed them.  The driver module imports this one and
-re-exports the three bearers; this module never imports the driver.
+(AT+NSO*), SmsBearer (binary SMS in PDU mode), on the bases both drivers
+share (wmmp.modem.bearers: datagram check, TCP stream split, SMS send, PDU
+check, AT+CMGR / AT+CMGD).  They work through the wmmp.modem.bc95.Bc95 driver
+given to them (open_socket, send_socket, read_socket, close_socket,
+probe_sms, sms_setup: wmmp.modem.bc95_net; at, gen, log, _cme), whose URC
+handlers feed them.  The driver module imports this one and re-exports the
+three bearers; this module never imports the driver.
 
 Socket receive: +NSONMI:<s>,<len> -> AT+NSORF=<s>,<max> ->
 `<s>,<ip>,<port>,<len>,<HEX>,<remaining>`, read again while remaining > 0.
@@ -28,50 +30,33 @@ Receive queues are bounded (Inbox).
 
 import asyncio
 
-from wmmp.modem import pdu as PDU
-from wmmp.wire import profile as P
 from wmmp.modem.at import AtError, AtReboot, CmeError, CmsError
-from wmmp.errors import WmmpError, BadLength, BadValue, TooLongForBearer
-from wmmp.modem import LinkLost, Inbox, frame_problem, after as _after, ints as _ints
-from wmmp.modem.bc95_sim import _cme, CME_NOT_ALLOWED
+from wmmp.errors import BadValue, TooLongForBearer
+from wmmp.modem import LinkLost, after as _after, ints as _ints
+from wmmp.modem.bearers import PacketBase, SmsBase
+from wmmp.modem.bc95_sim import CME_NOT_ALLOWED
 from wmmp.modem.bc95_net import SmsUnavailable
 
-SMS_MAX = P.SMS_MESSAGE_MAX  # one binary SMS (INTEROP 9)
 
-
-class _SocketBearer:
+class _SocketBearer(PacketBase):
     """Common part of the socket bearers (wmmp.board.runner interface)."""
 
-    kind = P.BEARER_PACKET
-    proto = "UDP"
+    tag = "bc95"
+    # instance state, from these class defaults until first set
+    sid = None
+    _more = False                # data may wait in the module: AT+NSORF
+    _reads = 0
+    reads = 0                    # AT+NSORF commands sent
+    empty_reads = 0              # ... that found nothing
+    rounds = 0                   # pauses after max_reads reads in a row
 
-    def __init__(self, driver, host, port, local_port, max_queue=8):
-        self.d = driver
-        self.host = host
-        self.port = port
+    def __init__(self, driver, host, port, local_port=5000, max_queue=8):
+        super().__init__(driver, host, port, max_queue)
         self.local_port = local_port
-        self.sid = None
-        self.inbox = Inbox(max_queue)
-        self._open = False
-        self._gen = -1
-        self._more = False           # data may wait in the module: AT+NSORF
-        self._reads = 0
-        self.bad_frames = 0
-        self.reads = 0               # AT+NSORF commands sent
-        self.empty_reads = 0         # ... that found nothing
-        self.rounds = 0              # pauses after max_reads reads in a row
 
     def __repr__(self):
         return "<%s socket %s %s:%d %s>" % (self.proto, self.sid, self.host, self.port,
                                             "open" if self.is_open else "closed")
-
-    @property
-    def is_open(self):
-        return self._open and self._gen == self.d.gen
-
-    @property
-    def dropped(self):
-        return self.inbox.dropped
 
     async def open(self):
         """Open the socket (attach first); a no-op when open.  After a lost
@@ -92,16 +77,6 @@ class _SocketBearer:
         self._gen = gen
         self._open = True
         self.inbox.reset()
-
-    def _reset(self):
-        pass
-
-    def _check(self, data):
-        data = bytes(data)
-        why = frame_problem(data)
-        if why is not None:
-            raise BadLength("not one WMMP message: " + why)
-        return data
 
     async def recv(self):
         """The next whole message; LinkLost when the socket is or goes down.  In
@@ -129,7 +104,7 @@ class _SocketBearer:
             self._more = False
             self._reads = 0
             d.log("bc95: AT+NSORF on socket %s refused: %s" % (self.sid, e))
-            if isinstance(e, CmeError) and _cme(e) == CME_NOT_ALLOWED:
+            if isinstance(e, CmeError) and d._cme(e) == CME_NOT_ALLOWED:
                 self._lost("socket %s unknown to the module" % self.sid)
             return
         except BadValue as e:
@@ -190,9 +165,6 @@ class UdpBearer(_SocketBearer):
 
     proto = "UDP"
 
-    def __init__(self, driver, host, port, local_port=5000, max_queue=8):
-        super().__init__(driver, host, port, local_port, max_queue)
-
     @property
     def send_max(self):
         """Largest message one send() takes: the driver's udp_max (1358; 512 on
@@ -206,14 +178,6 @@ class UdpBearer(_SocketBearer):
         if not self.is_open:
             raise LinkLost("UDP socket not open")
         await self.d.send_socket(self, data)
-
-    def _data(self, payload):
-        why = frame_problem(payload)
-        if why is not None:
-            self.bad_frames += 1
-            self.d.log("bc95: UDP datagram dropped: %s" % why)
-            return
-        self.inbox.put(bytes(payload))
 
 
 class TcpBearer(_SocketBearer):
@@ -233,9 +197,8 @@ class TcpBearer(_SocketBearer):
         self._skip = 0
         self.oversize = 0
 
-    def _reset(self):
-        self._buf = bytearray()
-        self._skip = 0
+    _reset = PacketBase._stream_reset
+    _data = PacketBase._stream
 
     async def send(self, data):
         data = self._check(data)
@@ -243,48 +206,8 @@ class TcpBearer(_SocketBearer):
             raise LinkLost("TCP socket not open")
         await self.d.send_socket(self, data)
 
-    def _data(self, payload):
-        if not self._open:
-            return
-        mv = memoryview(payload)
-        i = 0
-        n = len(payload)
-        if self._skip:
-            k = min(self._skip, n)
-            self._skip -= k
-            i = k
-        buf = self._buf
-        while i < n:
-            if len(buf) < 2:
-                k = min(2 - len(buf), n - i)
-                buf += mv[i:i + k]
-                i += k
-                if len(buf) < 2:
-                    break
-            total = (buf[0] << 8) | buf[1]
-            if total < 28:
-                self._buf = bytearray()
-                self._lost("TCP framing lost (total_length %d)" % total)
-                return
-            if total > self.max_message:
-                self.oversize += 1
-                self.d.log("bc95: TCP message of %d bytes skipped (max %d)" % (total, self.max_message))
-                skip = total - len(buf)
-                buf = bytearray()
-                k = min(skip, n - i)
-                i += k
-                self._skip = skip - k
-                continue
-            k = min(total - len(buf), n - i)
-            buf += mv[i:i + k]
-            i += k
-            if len(buf) == total:
-                self.inbox.put(bytes(buf))
-                buf = bytearray()
-        self._buf = buf
 
-
-class SmsBearer:
+class SmsBearer(SmsBase):
     """Binary SMS in PDU mode (INTEROP 9), only when the module and the network
     offer SMS (Bc95.probe_sms): one WMMP message (<= 140 bytes) per SMS, sent
     to the first platform number; only WMMP SMS (pdu.is_wmmp) from the
@@ -297,35 +220,10 @@ class SmsBearer:
     +CMTI -> AT+CMGR -> AT+CMGD; without SMS it waits until close().
     smsc: an SMSC address for the PDU (None: the module's, +CSCA)."""
 
-    kind = P.BEARER_SMS
-
-    def __init__(self, driver, platform_numbers, smsc=None, max_queue=8, max_pending=16):
-        if isinstance(platform_numbers, str):
-            platform_numbers = [platform_numbers]
-        numbers = [n.strip() for n in platform_numbers if n and n.strip()]
-        if not numbers:
-            raise BadValue("at least one platform number (TLV 0x0007) is needed", 0x0007)
-        self.d = driver
-        self.numbers = numbers
-        self.smsc = smsc
-        self.inbox = Inbox(max_queue)
-        self.max_pending = max_pending
-        self._idx = []               # storage indices announced by +CMTI, not read yet
-        self._acks = 0               # +CMT to acknowledge (AT+CNMA)
-        self._open = False
-        self._gen = -1
-        self._none = False           # no SMS: recv() waits
-        self.ignored = 0
-        self.sent = 0
-        self.received = 0
-        driver._sms = self
-
-    def __repr__(self):
-        return "<SMS to %s %s>" % (self.numbers[0], "open" if self.is_open else "closed")
-
-    @property
-    def is_open(self):
-        return self._open and self._gen == self.d.gen
+    tag = "bc95"
+    _at_errors = (CmsError, AtError)
+    _acks = 0                    # +CMT to acknowledge (AT+CNMA)
+    _none = False                # no SMS: recv() waits
 
     async def open(self):
         if self.is_open:
@@ -357,29 +255,9 @@ class SmsBearer:
         self._none = False
         self.inbox.fail("closed")
 
-    def _lost(self, why):
-        self._open = False
-        self.inbox.fail(why)
-
-    async def send(self, data):
-        data = bytes(data)
-        if len(data) > SMS_MAX:
-            raise TooLongForBearer("message of %d bytes exceeds one SMS (%d)" % (len(data), SMS_MAX))
-        why = frame_problem(data)
-        if why is not None:
-            raise BadLength("not one WMMP message: " + why)
+    def _usable(self):
         if self.d.sms_available is False:
             raise SmsUnavailable("SMS not available: %s" % self.d.sms_why)
-        if not self.is_open:
-            raise LinkLost("SMS bearer not open")
-        pdu, n = PDU.encode_submit(self.numbers[0], data, smsc=self.smsc)
-        try:
-            await self.d.at.command_with_prompt("AT+CMGS=%d" % n, PDU.to_hex(pdu), timeout=self.d.sms_timeout,
-                                                final="+CMGS:", ctrl_z=True)
-        except AtReboot:
-            self._lost("module rebooted during AT+CMGS")
-            raise LinkLost("module rebooted during AT+CMGS")
-        self.sent += 1
 
     async def recv(self):
         while True:
@@ -422,47 +300,3 @@ class SmsBearer:
         if idx not in self._idx and len(self._idx) < self.max_pending:
             self._idx.append(idx)
         self.inbox.ev.set()
-
-    # -- reading -------------------------------------------------------------
-
-    def _accept(self, hexline, tpdu_len, where):
-        """The WMMP message in one PDU line, or None (logged, counted)."""
-        try:
-            sms = PDU.decode(bytes(hexline).decode(), True, tpdu_len)
-        except (WmmpError, ValueError) as e:
-            self.ignored += 1
-            self.d.log("bc95: SMS %s undecodable: %s" % (where, e))
-            return None
-        if not PDU.is_wmmp(sms, self.numbers, SMS_MAX):
-            self.ignored += 1
-            self.d.log("bc95: SMS %s from %s ignored: not WMMP from a platform number"
-                       % (where, sms.address))
-            return None
-        why = frame_problem(sms.data)
-        if why is not None:
-            self.ignored += 1
-            self.d.log("bc95: SMS %s from %s dropped: %s" % (where, sms.address, why))
-            return None
-        self.received += 1
-        return bytes(sms.data)
-
-    async def _read(self, idx):
-        """AT+CMGR=<idx> -> +CMGR:<stat>,[<alpha>],<length> + PDU line; deleted
-        whatever it holds."""
-        try:
-            lines = await self.d.at.command("AT+CMGR=%d" % idx, timeout=5)
-        except (CmsError, AtError) as e:
-            self.d.log("bc95: AT+CMGR=%d failed: %s" % (idx, e))
-            return None
-        msg = None
-        for i in range(len(lines) - 1):
-            ln = lines[i]
-            if isinstance(ln, (bytes, bytearray)) and ln.startswith(b"+CMGR:"):
-                v = _ints(_after(ln, b"+CMGR:"))
-                msg = self._accept(lines[i + 1], v[-1] if v else None, "%d" % idx)
-                break
-        try:
-            await self.d.at.command("AT+CMGD=%d" % idx, timeout=5)
-        except (CmsError, AtError) as e:
-            self.d.log("bc95: AT+CMGD=%d failed: %s" % (idx, e))
-        return msg

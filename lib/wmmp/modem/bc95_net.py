@@ -30,24 +30,10 @@ from micropython import const
 
 from wmmp.modem.at import AtException, AtError, AtReboot, CmeError, CmsError
 from wmmp.errors import BadValue
-from wmmp.modem import ModemError, NetworkError, LinkLost
+from wmmp.modem import ModemError, NetworkError, LinkLost, now as _now, since as _since
 from wmmp.modem import (find as _find, ints as _ints, digits_line as _digits_line, sim_error as _sim_error,
                         CME_NO_SIM, CME_SIM_PIN, CME_SIM_PUK, CME_SIM_FAILURE, CME_SIM_BUSY)
-from wmmp.modem.bc95_sim import SimInterface, _cme, CME_NOT_ALLOWED, CME_NOT_SUPPORTED, CME_NO_NETWORK
-
-try:
-    from time import ticks_ms, ticks_diff
-
-    def _now():
-        return ticks_ms()
-
-    def _since(t0):
-        return ticks_diff(ticks_ms(), t0) / 1000
-except ImportError:                       # CPython
-    from time import monotonic as _now
-
-    def _since(t0):
-        return _now() - t0
+from wmmp.modem.bc95_sim import SimInterface, CME_NOT_ALLOWED, CME_NOT_SUPPORTED, CME_NO_NETWORK
 
 SOCKETS = const(7)           # socket ids 0-6
 CMS_NOT_SUPPORTED = const(303)    # 27.005 3.2.5
@@ -117,7 +103,7 @@ class NetInterface(SimInterface):
             try:
                 await at.command("AT+CFUN=1", timeout=10)
             except CmeError as e:
-                raise NetworkError("AT+CFUN=1 refused (+CME ERROR:%s)" % e.code, _cme(e))
+                raise NetworkError("AT+CFUN=1 refused (+CME ERROR:%s)" % e.code, self._cme(e))
         if self.apn and self._apn_gen != gen:
             try:
                 await at.command('AT+CGDCONT=1,"IP","%s"' % self.apn)
@@ -136,7 +122,7 @@ class NetInterface(SimInterface):
                     await at.command("AT+CGATT=1", timeout=10)
                     continue
                 except CmeError as e:
-                    c = _cme(e)
+                    c = self._cme(e)
                     if c in (CME_NO_SIM, CME_SIM_PIN, CME_SIM_PUK, CME_SIM_FAILURE):
                         raise NetworkError("attach refused: %s" % _sim_error(c), c)
                 except AtError:
@@ -187,7 +173,7 @@ class NetInterface(SimInterface):
             try:
                 lines = await at.command(cmd, timeout=10)
             except CmeError as e:
-                code = _cme(e)
+                code = self._cme(e)
             except AtError:
                 code = -1
             if code is None:
@@ -212,7 +198,7 @@ class NetInterface(SimInterface):
                 await at.command("AT+NSOCO=%d,%s,%d" % (sid, bearer.host, bearer.port),
                                  timeout=self.connect_timeout)
             except CmeError as e:
-                code = _cme(e)
+                code = self._cme(e)
             except AtError:
                 code = -1
             except AtException:
@@ -252,7 +238,7 @@ class NetInterface(SimInterface):
                 why = "module rebooted during the send"
             except CmeError as e:
                 why = "send refused (+CME ERROR:%s%s)" % (
-                    e.code, ": no network" if _cme(e) == CME_NO_NETWORK else "")
+                    e.code, ": no network" if self._cme(e) == CME_NO_NETWORK else "")
             except AtError as e:
                 why = "send refused (%s)" % (e.line.decode() if e.line else "ERROR")
             if why is not None:
@@ -297,8 +283,8 @@ class NetInterface(SimInterface):
                 raise SmsUnavailable("SMS not ready yet (+CMS ERROR:314)")
             why = "refused (+CMS ERROR:%s)" % e.code
         except CmeError as e:
-            if _cme(e) in (CME_SIM_PIN, CME_SIM_PUK, CME_SIM_BUSY):
-                raise SmsUnavailable("SMS not usable yet: %s" % _sim_error(_cme(e)))
+            if self._cme(e) in (CME_SIM_PIN, CME_SIM_PUK, CME_SIM_BUSY):
+                raise SmsUnavailable("SMS not usable yet: %s" % _sim_error(self._cme(e)))
             why = "not supported (+CME ERROR:%s)" % e.code
         except AtError:
             why = "no SMS commands (ERROR)"

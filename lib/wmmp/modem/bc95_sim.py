@@ -1,13 +1,14 @@
 """The BC95 driver's SIM interface (wmmp.terminal.simcard): SimInterface, the base
 class of the driver (wmmp.modem.bc95.Bc95, through wmmp.modem.bc95_net.NetInterface),
-which provides at, log, npin_timeout, the SIM knowledge (_npin, _npin_wait,
-_left, _enabled, _sim_iccid, _pin), imei() and wait_sim(); its +NPIN URC
-handler feeds _learn_npin() and the awaited result.  Also the +CME ERROR
-codes all the BC95 modules share (_cme).  This module never imports the
-driver.
+which provides at, log, npin_timeout and the SIM knowledge (_npin, _npin_wait,
+_left, _enabled, _sim_iccid, _pin); its +NPIN URC handler feeds _learn_npin()
+and the awaited result.  Also the +CME ERROR codes all the BC95 modules share
+(the driver's _cme() maps their verbose texts, cme_text).  This module never
+imports the driver.
 
 The methods are ASYNC: pin_state, attempts, enter_pin, enter_puk,
-set_pin_enabled, change_pin, pin_enabled, imsi, iccid, imei (the driver is the
+set_pin_enabled, change_pin, pin_enabled; imsi (AT+CIMI), iccid (AT+NCCID),
+imei (AT+CGSN=1) and wait_sim come from wmmp.modem.ModemBase (the driver is the
 engine's SIM: sim_async, driven by wmmp.terminal.simguard.run_async); and
 sim_snapshot() -> SimSnapshot (synchronous reads, PIN commands refused without
 reaching the card) for code that cannot await.  The BC95 has no AT+CPIN (MODEMS): the
@@ -33,7 +34,7 @@ from micropython import const
 
 from wmmp.terminal import simcard as S
 from wmmp.modem.at import AtException, AtError, CmeError
-from wmmp.modem import (DriverBase, SimSnapshot, find as _find, digits_line as _digits_line,
+from wmmp.modem import (ModemBase, SimSnapshot, digits_line as _digits_line,
                         sim_error as _sim_error, CME_NO_SIM, CME_SIM_PIN, CME_SIM_PUK, CME_SIM_FAILURE,
                         CME_SIM_BUSY, CME_BAD_PASSWORD, CME_SIM_BLOCKED)
 
@@ -59,14 +60,6 @@ class PinUnsupported(S.SimError):
     """The module has no PIN command (AT+NPIN): PIN1 cannot be entered or changed."""
 
 
-def _cme(e):
-    """Numeric code of a CmeError (verbose text mapped), else None."""
-    c = e.code
-    if isinstance(c, str):
-        c = _CME_TEXT.get(c.lower())
-    return c
-
-
 def _left_in(text):
     """'ERROR wrong PIN (2)' -> 2; None without a number in parentheses."""
     a = text.rfind("(")
@@ -79,22 +72,13 @@ def _left_in(text):
     return None
 
 
-class SimInterface(DriverBase):
+class SimInterface(ModemBase):
     """The SIM methods of Bc95 (see the module docstring)."""
 
-    async def _sim_cmd(self, cmd, timeout=5):
-        """A SIM command; AT failures become SimError subclasses."""
-        code = None
-        fail = None
-        try:
-            return await self.at.command(cmd, timeout=timeout)
-        except CmeError as e:
-            code = _cme(e)
-        except AtException as e:
-            fail = e.__class__.__name__
-        if code is not None:
-            raise _sim_error(code)
-        raise S.SimError("SIM command failed: %s" % fail)
+    cme_text = _CME_TEXT
+    _imei_cmd = "AT+CGSN=1"
+    _iccid_cmd = "AT+NCCID"
+    _iccid_prefix = b"+NCCID:"
 
     async def pin_state(self):
         """READY | SIM PIN | SIM PUK | BLOCKED | NO SIM (wmmp.terminal.simcard) from AT+CIMI
@@ -103,7 +87,7 @@ class SimInterface(DriverBase):
         try:
             lines = await self.at.command("AT+CIMI", timeout=5)
         except CmeError as e:
-            c = _cme(e)
+            c = self._cme(e)
             if c == CME_NO_SIM:
                 return S.NO_SIM
             if c == CME_SIM_PIN:
@@ -179,11 +163,6 @@ class SimInterface(DriverBase):
         if not await self.npin_supported():
             raise PinUnsupported("PIN not supported: this module has no AT+NPIN")
 
-    async def _need_state(self, state):
-        st = await self.pin_state()
-        if st != state:
-            raise S.error_for(st)
-
     def _learn_npin(self, text, op):
         """Counters and lock state from an AT+NPIN result text."""
         if text == "OK":
@@ -219,7 +198,7 @@ class SimInterface(DriverBase):
             try:
                 await self.at.command(cmd, timeout=10)
             except CmeError as e:
-                code = _cme(e)
+                code = self._cme(e)
             except AtException as e:
                 fail = e.__class__.__name__
             if code is None and fail is None:
@@ -327,24 +306,6 @@ class SimInterface(DriverBase):
             self.log("bc95: PIN1 entered again after the reboot")
         except S.SimError as e:
             self.log("bc95: SIM after boot: %s" % e)
-
-    async def imsi(self):
-        """AT+CIMI -> 15 digits."""
-        v = _digits_line(await self._sim_cmd("AT+CIMI"))
-        if v is None:
-            raise S.SimError("no IMSI in the AT+CIMI reply")
-        return v
-
-    async def iccid(self):
-        """AT+NCCID -> +NCCID:<digits> (a trailing F pad is dropped); NoSim
-        without a card (MODEMS: SIM presence via AT+NCCID)."""
-        lines = await self._sim_cmd("AT+NCCID")
-        t = _find(lines, b"+NCCID:")
-        if t is None:
-            t = _digits_line(lines)
-        if not t:
-            raise S.SimError("no ICCID in the AT+NCCID reply")
-        return t.strip('"').rstrip("Ff")
 
     async def sim_snapshot(self):
         """A SimSnapshot of the card now (for SimGuard, which calls synchronously)."""

@@ -20,8 +20,9 @@ the init sequence again (and, if PIN1 was entered this session on the same
 card, enters it again when the card has 2 or more attempts left).
 
 SIM interface (wmmp.terminal.simcard): async methods inherited from
-SimInterface (wmmp.modem.sim7600_sim, see there); the driver is the engine's
-SIM (Terminal(..., sim=driver)).
+SimInterface (wmmp.modem.sim7600_sim, see there) and wmmp.modem.ModemBase
+(imsi, iccid, imei, identity, +CSQ, wait_sim: what both drivers share); the
+driver is the engine's SIM (Terminal(..., sim=driver)).
 
 Data: attach (AT+CGATT), APN (AT+CGDCONT=1,"IP",<apn>), AT+NETOPEN (checked
 with AT+NETOPEN?; after +CIPEVENT: NETWORK CLOSED UNEXPECTEDLY: AT+NETCLOSE and
@@ -37,29 +38,13 @@ are importable from here.
 import asyncio
 from micropython import const
 
-from wmmp.terminal import simcard as S
 from wmmp.modem.at import AtException, AtError, AtReboot, CmeError, CmsError
 from wmmp.errors import BadValue
-from wmmp.modem import NotResponding, NetworkError, LinkLost
-from wmmp.modem import (after as _after, find as _find, ints as _ints, digits_line as _digits_line,
-                        hex_int as _hex, ignore as _ignore)
+from wmmp.modem import NotResponding, NetworkError, LinkLost, now as _now, since as _since
+from wmmp.modem import after as _after, find as _find, ints as _ints, hex_int as _hex, ignore as _ignore
 from wmmp.modem.sim7600_sim import SimInterface
 # the bearers are re-exported: wmmp.modem.sim7600.UdpBearer etc.
 from wmmp.modem.sim7600_bearers import LINKS, SEND_MAX, UdpBearer, TcpBearer, SmsBearer  # noqa: F401
-
-try:
-    from time import ticks_ms, ticks_diff
-
-    def _now():
-        return ticks_ms()
-
-    def _since(t0):
-        return ticks_diff(ticks_ms(), t0) / 1000
-except ImportError:                       # CPython
-    from time import monotonic as _now
-
-    def _since(t0):
-        return _now() - t0
 
 CMS_SIM_BUSY = const(314)         # 27.005 3.2.5: SMS not ready yet after boot
 
@@ -260,12 +245,6 @@ class Sim7600(SimInterface):
                 if b is not None:
                     b._lost("network closed unexpectedly")
 
-    def _on_cmti(self, line, extra):
-        if self._sms is not None:
-            v = _ints(_after(line, b"+CMTI:"))
-            if v and v[-1] is not None:
-                self._sms._stored(v[-1])
-
     def _on_cmt(self, line, extra):
         if self._sms is not None and extra is not None:
             v = _ints(_after(line, b"+CMT:"))
@@ -309,19 +288,6 @@ class Sim7600(SimInterface):
             return
         raise NotResponding("SIM7600 keeps rebooting")
 
-    async def wait_sim(self, timeout=10):
-        """Wait while the SIM is busy after boot (+CME ERROR: 14, +CPIN: NOT
-        READY); -> the pin_state() reached (READY, SIM PIN, ... or NO SIM)."""
-        t0 = _now()
-        while True:
-            try:
-                st = await self.pin_state()
-            except S.SimError:
-                st = None
-            if st in (S.READY, S.SIM_PIN, S.SIM_PUK, S.BLOCKED, S.NO_SIM) or _since(t0) >= timeout:
-                return st
-            await asyncio.sleep(0.5)
-
     async def reset(self):
         """AT+CRESET (MODEMS reset): the module restarts; wait for it."""
         self._booted.clear()
@@ -332,14 +298,7 @@ class Sim7600(SimInterface):
             pass
         await self.ensure_ready()
 
-    # == identity and radio ===================================================
-
-    async def imei(self):
-        """AT+CGSN -> 15 digits (bare, or after '+CGSN:' on some firmware)."""
-        v = _digits_line(await self.at.command("AT+CGSN"), b"+CGSN:")
-        if v is None:
-            raise S.SimError("no IMEI in the AT+CGSN reply")
-        return v
+    # == identity and radio (imei, identity, rssi: wmmp.modem.ModemBase) ========
 
     async def firmware(self):
         """AT+CGMR -> the revision text ('+CGMR: LE11B08SIM7600CE-A')."""
@@ -350,27 +309,6 @@ class Sim7600(SimInterface):
                 if isinstance(ln, (bytes, bytearray)):
                     return bytes(ln).decode()
         return v
-
-    async def identity(self):
-        """{'imei', 'imsi', 'iccid', 'firmware'}; imsi/iccid None when the SIM
-        does not give them yet (PIN needed, no card).  Cached in self.ident."""
-        d = {"imei": await self.imei(), "firmware": await self.firmware(), "imsi": None,
-             "iccid": None}
-        try:
-            d["iccid"] = await self.iccid()
-            d["imsi"] = await self.imsi()
-        except S.SimError:
-            pass
-        self.ident = d
-        return d
-
-    async def rssi(self):
-        """AT+CSQ -> (rssi, ber) as the module reports them (99: unknown)."""
-        t = _find(await self.at.command("AT+CSQ"), b"+CSQ:")
-        v = _ints(t or "")
-        if len(v) < 2 or v[0] is None:
-            raise BadValue("bad +CSQ reply")
-        return v[0], v[1]
 
     async def signal(self):
         """Signal 0..100 for TLV 0x3007 (signal_percent of +CSQ), None if unknown."""

@@ -1,10 +1,11 @@
 """The SIM7600 driver's bearers (the wmmp.board.runner interface: kind, async
 open(), send(data), recv()): UdpBearer and TcpBearer on a link 0-9
-(AT+CIPOPEN), SmsBearer (binary SMS in PDU mode).  They work through the
-wmmp.modem.sim7600.Sim7600 driver given to them (open_link, send_link,
-close_link, sms_setup, at, gen, log), whose URC handlers feed them.  The driver
-module imports this one and re-exports the three bearers; this module never
-imports the driver.
+(AT+CIPOPEN), SmsBearer (binary SMS in PDU mode), on the bases both drivers
+share (wmmp.modem.bearers: datagram check, TCP stream split, SMS send, PDU
+check, AT+CMGR / AT+CMGD).  They work through the wmmp.modem.sim7600.Sim7600
+driver given to them (open_link, send_link, close_link, sms_setup, at, gen,
+log), whose URC handlers feed them.  The driver module imports this one and
+re-exports the three bearers; this module never imports the driver.
 
 Receive queues are bounded (Inbox: oldest message dropped); the TCP stream
 buffer never holds more than `max_message` bytes (longer messages are skipped
@@ -13,46 +14,29 @@ byte-exactly, the framing is kept).
 
 from micropython import const
 
-from wmmp.modem import pdu as PDU
-from wmmp.wire import profile as P
-from wmmp.modem.at import AtReboot, AtOverflow, CmsError
-from wmmp.errors import WmmpError, BadLength, BadValue, TooLongForBearer
-from wmmp.modem import LinkLost, Inbox, frame_problem, after as _after, ints as _ints
+from wmmp.modem.at import AtOverflow, CmsError
+from wmmp.errors import BadValue, TooLongForBearer
+from wmmp.modem import LinkLost, after as _after, ints as _ints
+from wmmp.modem.bearers import PacketBase, SmsBase
 
 LINKS = const(10)            # link numbers 0-9 (MODEMS "TCP")
 SEND_MAX = const(1500)       # one AT+CIPSEND (MODEMS "send": chunk at <= 1500 bytes)
-SMS_MAX = P.SMS_MESSAGE_MAX  # one binary SMS (INTEROP 9)
 
 
-class _LinkBearer:
+class _LinkBearer(PacketBase):
     """Common part of the socket bearers (wmmp.board.runner interface)."""
 
-    kind = P.BEARER_PACKET
-    proto = "UDP"
+    tag = "sim7600"
 
     def __init__(self, driver, link, host, port, max_queue=8):
         if not 0 <= link < LINKS:
             raise BadValue("link must be 0..9")
-        self.d = driver
+        super().__init__(driver, host, port, max_queue)
         self.link = link
-        self.host = host
-        self.port = port
-        self.inbox = Inbox(max_queue)
-        self._open = False
-        self._gen = -1
-        self.bad_frames = 0
 
     def __repr__(self):
         return "<%s link %d %s:%d %s>" % (self.proto, self.link, self.host, self.port,
                                           "open" if self.is_open else "closed")
-
-    @property
-    def is_open(self):
-        return self._open and self._gen == self.d.gen
-
-    @property
-    def dropped(self):
-        return self.inbox.dropped
 
     async def open(self):
         """Open the link (data service first); a no-op when open.  After a
@@ -66,16 +50,6 @@ class _LinkBearer:
         self._gen = gen
         self._open = True
         self.inbox.reset()
-
-    def _reset(self):
-        pass
-
-    def _check(self, data):
-        data = bytes(data)
-        why = frame_problem(data)
-        if why is not None:
-            raise BadLength("not one WMMP message: " + why)
-        return data
 
     async def recv(self):
         """The next whole message; LinkLost when the link is or goes down."""
@@ -114,14 +88,6 @@ class UdpBearer(_LinkBearer):
             raise LinkLost("UDP link %d not open" % self.link)
         await self.d.send_link(self, data, (self.host, self.port))
 
-    def _data(self, payload):
-        why = frame_problem(payload)
-        if why is not None:
-            self.bad_frames += 1
-            self.d.log("sim7600: UDP datagram dropped: %s" % why)
-            return
-        self.inbox.put(bytes(payload))
-
 
 class TcpBearer(_LinkBearer):
     """TCP to the platform on `link`; the stream is split by total_length
@@ -138,10 +104,8 @@ class TcpBearer(_LinkBearer):
         self._skip = 0
         self.oversize = 0
 
-    def _reset(self):
-        self._buf = bytearray()
-        self._skip = 0
-
+    _reset = PacketBase._stream_reset
+    _data = PacketBase._stream
     _framing_lost = False
 
     async def open(self):
@@ -156,49 +120,8 @@ class TcpBearer(_LinkBearer):
             raise LinkLost("TCP link %d not open" % self.link)
         await self.d.send_link(self, data)
 
-    def _data(self, payload):
-        if not self._open:
-            return
-        mv = memoryview(payload)
-        i = 0
-        n = len(payload)
-        if self._skip:
-            k = min(self._skip, n)
-            self._skip -= k
-            i = k
-        buf = self._buf
-        while i < n:
-            if len(buf) < 2:
-                k = min(2 - len(buf), n - i)
-                buf += mv[i:i + k]
-                i += k
-                if len(buf) < 2:
-                    break
-            total = (buf[0] << 8) | buf[1]
-            if total < 28:
-                self._framing_lost = True
-                self._buf = bytearray()
-                self._lost("TCP framing lost (total_length %d)" % total)
-                return
-            if total > self.max_message:
-                self.oversize += 1
-                self.d.log("sim7600: TCP message of %d bytes skipped (max %d)" % (total, self.max_message))
-                skip = total - len(buf)
-                buf = bytearray()
-                k = min(skip, n - i)
-                i += k
-                self._skip = skip - k
-                continue
-            k = min(total - len(buf), n - i)
-            buf += mv[i:i + k]
-            i += k
-            if len(buf) == total:
-                self.inbox.put(bytes(buf))
-                buf = bytearray()
-        self._buf = buf
 
-
-class SmsBearer:
+class SmsBearer(SmsBase):
     """Binary SMS in PDU mode (INTEROP 9): one WMMP message (<= 140 bytes) per
     SMS, sent to the first platform number; only WMMP SMS (pdu.is_wmmp) from
     the platform numbers are returned, every received SMS is deleted.
@@ -210,34 +133,8 @@ class SmsBearer:
     -> filter.  +CMT (direct delivery, unconfirmed) is taken as well.
     smsc: an SMSC address for the PDU (None: the module's, +CSCA)."""
 
-    kind = P.BEARER_SMS
-
-    def __init__(self, driver, platform_numbers, smsc=None, max_queue=8, max_pending=16):
-        if isinstance(platform_numbers, str):
-            platform_numbers = [platform_numbers]
-        numbers = [n.strip() for n in platform_numbers if n and n.strip()]
-        if not numbers:
-            raise BadValue("at least one platform number (TLV 0x0007) is needed", 0x0007)
-        self.d = driver
-        self.numbers = numbers
-        self.smsc = smsc
-        self.inbox = Inbox(max_queue)
-        self.max_pending = max_pending
-        self._idx = []               # storage indices announced by +CMTI, not read yet
-        self._sweep = True           # read the whole storage at the next chance
-        self._open = False
-        self._gen = -1
-        self.ignored = 0             # SMS read and deleted that were not WMMP for us
-        self.sent = 0
-        self.received = 0
-        driver._sms = self
-
-    def __repr__(self):
-        return "<SMS to %s %s>" % (self.numbers[0], "open" if self.is_open else "closed")
-
-    @property
-    def is_open(self):
-        return self._open and self._gen == self.d.gen
+    tag = "sim7600"
+    _sweep = True                # read the whole storage at the next chance
 
     async def open(self):
         if self.is_open:
@@ -250,32 +147,6 @@ class SmsBearer:
         self._sweep = True
         self.inbox.reset()
         self.inbox.ev.set()
-
-    async def close(self):
-        self._open = False
-        self.inbox.fail("closed")
-
-    def _lost(self, why):
-        self._open = False
-        self.inbox.fail(why)
-
-    async def send(self, data):
-        data = bytes(data)
-        if len(data) > SMS_MAX:
-            raise TooLongForBearer("message of %d bytes exceeds one SMS (%d)" % (len(data), SMS_MAX))
-        why = frame_problem(data)
-        if why is not None:
-            raise BadLength("not one WMMP message: " + why)
-        if not self.is_open:
-            raise LinkLost("SMS bearer not open")
-        pdu, n = PDU.encode_submit(self.numbers[0], data, smsc=self.smsc)
-        try:
-            await self.d.at.command_with_prompt("AT+CMGS=%d" % n, PDU.to_hex(pdu), timeout=self.d.sms_timeout,
-                                                final="+CMGS:", ctrl_z=True)
-        except AtReboot:
-            self._lost("module rebooted during AT+CMGS")
-            raise LinkLost("module rebooted during AT+CMGS")
-        self.sent += 1
 
     async def recv(self):
         while True:
@@ -311,52 +182,7 @@ class SmsBearer:
         if msg is not None:
             self.inbox.put(msg)
 
-    # -- reading -------------------------------------------------------------
-
-    def _accept(self, hexline, tpdu_len, where):
-        """The WMMP message in one PDU line, or None (logged, counted)."""
-        try:
-            sms = PDU.decode(bytes(hexline).decode(), True, tpdu_len)
-        except (WmmpError, ValueError) as e:
-            self.ignored += 1
-            self.d.log("sim7600: SMS %s undecodable: %s" % (where, e))
-            return None
-        if not PDU.is_wmmp(sms, self.numbers, SMS_MAX):
-            self.ignored += 1
-            self.d.log("sim7600: SMS %s from %s ignored: not WMMP from a platform number"
-                       % (where, sms.address))
-            return None
-        why = frame_problem(sms.data)
-        if why is not None:
-            self.ignored += 1
-            self.d.log("sim7600: SMS %s from %s dropped: %s" % (where, sms.address, why))
-            return None
-        self.received += 1
-        return bytes(sms.data)
-
-    async def _delete(self, idx):
-        try:
-            await self.d.at.command("AT+CMGD=%d" % idx, timeout=5)
-        except CmsError as e:
-            self.d.log("sim7600: AT+CMGD=%d failed: %s" % (idx, e))
-
-    async def _read(self, idx):
-        """AT+CMGR=<idx> -> +CMGR: <stat>,[<alpha>],<length> + PDU line; deleted
-        whatever it holds."""
-        try:
-            lines = await self.d.at.command("AT+CMGR=%d" % idx, timeout=5)
-        except CmsError as e:
-            self.d.log("sim7600: AT+CMGR=%d failed: %s" % (idx, e))
-            return None
-        msg = None
-        for i in range(len(lines) - 1):
-            ln = lines[i]
-            if isinstance(ln, (bytes, bytearray)) and ln.startswith(b"+CMGR:"):
-                v = _ints(_after(ln, b"+CMGR:"))
-                msg = self._accept(lines[i + 1], v[-1] if v else None, "%d" % idx)
-                break
-        await self._delete(idx)
-        return msg
+    # -- reading (_accept, _read, _delete: SmsBase) ----------------------------
 
     async def _list(self):
         """AT+CMGL=4: every stored SMS (+CMGL: <idx>,<stat>,[<alpha>],<length> +

@@ -1,14 +1,14 @@
 """The SIM7600 driver's SIM interface (wmmp.terminal.simcard): SimInterface, the base
-class of wmmp.modem.sim7600.Sim7600, which provides at, log, spic_order, the
-PIN1 memory (_pin, _pin_iccid), imei() and wait_sim().  This module never
-imports the driver.
+class of wmmp.modem.sim7600.Sim7600, which provides at, log, spic_order and the
+PIN1 memory (_pin, _pin_iccid).  This module never imports the driver.
 
 The methods are ASYNC, because every answer needs the AT engine's reader task:
 pin_state, attempts, enter_pin, enter_puk, set_pin_enabled, change_pin,
-pin_enabled, imsi, iccid (imei is the driver's).  Same errors as SimulatedSim
-(WrongPin(left), WrongPuk(left), PinRequired, PukRequired, NoSim, SimBlocked,
-SimError; BadValue for a malformed PIN before anything is sent).  The driver
-never retries a PIN-carrying command on its own.  The driver is the engine's
+pin_enabled; imsi (AT+CIMI), iccid (AT+CICCID), imei (AT+CGSN), wait_sim and
+the +CME ERROR mapping (verbose texts too) come from wmmp.modem.ModemBase.
+Same errors as SimulatedSim (WrongPin(left), WrongPuk(left), PinRequired,
+PukRequired, NoSim, SimBlocked, SimError; BadValue for a malformed PIN before
+anything is sent).  The driver never retries a PIN-carrying command on its own.  The driver is the engine's
 SIM (Terminal(..., sim=driver)): sim_async is True, so the engine queues its
 SIM guard work and the runner drives it with wmmp.terminal.simguard.run_async.
 sim_snapshot() gives a synchronous read-only view (SimSnapshot) for code that
@@ -19,24 +19,9 @@ init sequence) when 2 or more attempts are left.
 
 from wmmp.terminal import simcard as S
 from wmmp.modem.at import AtException, CmeError
-from wmmp.modem import (DriverBase, SimSnapshot, after as _after, find as _find, ints as _ints,
-                        digits_line as _digits_line, sim_error as _sim_error, CME_NO_SIM, CME_SIM_PIN,
-                        CME_SIM_PUK, CME_SIM_FAILURE, CME_SIM_BUSY, CME_BAD_PASSWORD, CME_SIM_BLOCKED)
-
-# +CME ERROR codes (3GPP 27.007 9.2)
-# the same in verbose mode (AT+CMEE=2), should a module be left in it
-_CME_TEXT = {"sim not inserted": CME_NO_SIM, "sim pin required": CME_SIM_PIN,
-             "sim puk required": CME_SIM_PUK, "sim failure": CME_SIM_FAILURE,
-             "sim busy": CME_SIM_BUSY, "incorrect password": CME_BAD_PASSWORD,
-             "sim blocked": CME_SIM_BLOCKED}
-
-
-def _cme(e):
-    """Numeric code of a CmeError (verbose text mapped), else None."""
-    c = e.code
-    if isinstance(c, str):
-        c = _CME_TEXT.get(c.lower())
-    return c
+from wmmp.modem import (ModemBase, SimSnapshot, after as _after, find as _find, ints as _ints,
+                        sim_error as _sim_error, CME_NO_SIM, CME_SIM_PUK, CME_SIM_FAILURE,
+                        CME_BAD_PASSWORD, CME_SIM_BLOCKED)
 
 
 def _cpin_state(text):
@@ -55,23 +40,8 @@ def _cpin_state(text):
     return text.strip()
 
 
-class SimInterface(DriverBase):
+class SimInterface(ModemBase):
     """The SIM methods of Sim7600 (see the module docstring)."""
-
-    async def _sim_cmd(self, cmd, timeout=5):
-        """A SIM command; AT failures become SimError subclasses.  The message
-        never repeats the command (it may carry a PIN)."""
-        code = None
-        fail = None
-        try:
-            return await self.at.command(cmd, timeout=timeout)
-        except CmeError as e:
-            code = _cme(e)
-        except AtException as e:
-            fail = e.__class__.__name__
-        if code is not None:
-            raise _sim_error(code)
-        raise S.SimError("SIM command failed: %s" % fail)
 
     async def pin_state(self):
         """AT+CPIN? -> READY | SIM PIN | SIM PUK | BLOCKED | NO SIM (wmmp.terminal.simcard),
@@ -79,7 +49,7 @@ class SimInterface(DriverBase):
         try:
             lines = await self.at.command("AT+CPIN?", timeout=5)
         except CmeError as e:
-            c = _cme(e)
+            c = self._cme(e)
             if c == CME_NO_SIM:
                 return S.NO_SIM
             if c == CME_SIM_FAILURE or c == CME_SIM_BLOCKED:
@@ -106,7 +76,7 @@ class SimInterface(DriverBase):
                     return a, c
                 return (a, b) if self.spic_order == "pin1,puk1,pin2,puk2" else (a, c)
         except CmeError as e:
-            if _cme(e) == CME_NO_SIM:
+            if self._cme(e) == CME_NO_SIM:
                 raise S.NoSim("no SIM card")
         except AtException:
             pass
@@ -114,7 +84,7 @@ class SimInterface(DriverBase):
         try:
             lines = await self.at.command("AT+CPINR", timeout=5)
         except CmeError as e:
-            raise _sim_error(_cme(e))
+            raise _sim_error(self._cme(e))
         except AtException as e:
             raise S.SimError("attempts unreadable: %s" % e.__class__.__name__)
         for ln in lines:
@@ -134,11 +104,6 @@ class SimInterface(DriverBase):
             raise S.SimError("attempts unreadable")
         return pin, puk
 
-    async def _need_state(self, state):
-        st = await self.pin_state()
-        if st != state:
-            raise S.error_for(st)
-
     async def _pin_cmd(self, cmd, what, idx):
         """A PIN-carrying command.  +CME ERROR: 16 -> WrongPin / WrongPuk with the
         attempts left (what "PIN1" / "PUK1", idx 0 / 1 of attempts()).  Sent
@@ -149,7 +114,7 @@ class SimInterface(DriverBase):
             await self.at.command(cmd, timeout=10)
             return
         except CmeError as e:
-            code = _cme(e)
+            code = self._cme(e)
         except AtException as e:
             fail = e.__class__.__name__
         if code is None:
@@ -227,23 +192,6 @@ class SimInterface(DriverBase):
         if not v or v[0] not in (0, 1):
             raise S.SimError("bad +CLCK reply")
         return v[0] == 1
-
-    async def imsi(self):
-        """AT+CIMI -> 15 digits."""
-        v = _digits_line(await self._sim_cmd("AT+CIMI"))
-        if v is None:
-            raise S.SimError("no IMSI in the AT+CIMI reply")
-        return v
-
-    async def iccid(self):
-        """AT+CICCID -> +ICCID: <digits> (a trailing F pad is dropped)."""
-        lines = await self._sim_cmd("AT+CICCID")
-        t = _find(lines, b"+ICCID:")
-        if t is None:
-            t = _digits_line(lines)
-        if not t:
-            raise S.SimError("no ICCID in the AT+CICCID reply")
-        return t.strip('"').rstrip("Ff")
 
     async def sim_snapshot(self):
         """A SimSnapshot of the card now (for SimGuard, which calls synchronously)."""
