@@ -223,6 +223,11 @@ def test_remote_ctrl_codes():
     t.receive(pf.make(C.REMOTE_CTRL, tlvs=[(0x4001, b"\x0e")]), 2, clk.advance(1))
     assert pf.read(F.only(t.outgoing())[1]).fields["result"] == K.ACK_INVALID
     t.receive(pf.make(C.REMOTE_CTRL, tlvs=[(0x4001, bytes([K.RC_RESTART]))]), 2, clk.advance(1))
+    # 0x02 restart: answered, then LOGOUT before the board resets (issue 10, 4.3.7)
+    out = [pf.read(r) for _, r in t.outgoing()]
+    assert out[0].command == C.REMOTE_CTRL_ACK and out[0].fields["result"] == K.ACK_OK
+    assert out[1].command == C.LOGOUT and out[1].fields["reason"] == K.LOGOUT_FAULT_RELOGIN
+    t.receive(pf.ack(out[1]), 2, clk.advance(1))
     assert ("restart", "remote") in t.events() and t.state == E.S_RESTARTING
 
 

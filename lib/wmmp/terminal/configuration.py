@@ -8,8 +8,15 @@ A flow of wmmp.terminal.engine: functions over the terminal `t`.
 
 import struct
 
-from wmmp.wire import codec, codes as K, commands as C, tlv as T
+from wmmp.wire import catalogue as CAT, codec, codes as K, commands as C, tlv as T
 from wmmp.terminal.core import S_ONLINE, S_RESTARTING
+
+# Parameters the engine itself applies (appendix E b, d): heartbeat, core tags,
+# SMS wait, login/register retries and gaps, user tag lists, response timeouts,
+# retransmissions, the statistics policy.  The board declares what it applies
+# (Config.applies); any other tag is refused rather than stored and ignored.
+ENGINE_TAGS = (0x0011, 0x0025, 0x0026, 0x0027, 0x0029, 0x002A, 0x002B, 0x002C, 0x002D, 0x0107, 0x0108,
+               0x2001, 0x2002, 0x2003, 0x2005, 0x2006, 0x2007)
 
 
 def init(t):
@@ -19,20 +26,75 @@ def init(t):
 
 
 def on_config_get(t, msg, bearer, now):
-    """4.3.6 / G g: values of the requested tags; any unsupported -> 0x01 with
-    those tags at L=0, nothing else."""
-    bad = [(tag, b"") for tag, _ in msg.tlvs if t.params.readable(tag) is None]
+    """4.3.6 / G g: the current value of every requested tag; a tag the
+    terminal does not recognise or may not reveal (a secret) -> 0x01 with those
+    tags at L=0, nothing else (INTEROP 10)."""
+    out = [(tag, current(t, tag)) for tag, _ in msg.tlvs]
+    bad = [(tag, b"") for tag, v in out if v is None]
     if bad:
         t.respond(msg, codec.Message(C.CONFIG_GET_ACK, {"result": K.ACK_INVALID}, bad), bearer)
         return
-    out = [(tag, t.params.readable(tag)) for tag, _ in msg.tlvs]
     t.respond(msg, codec.Message(C.CONFIG_GET_ACK, {"result": K.ACK_OK}, out), bearer)
+
+
+def current(t, tag):
+    """What CONFIG_GET answers for `tag`: the stored value, else the value the
+    terminal produces (protocol version, serial, software version, system time,
+    alarms, platform number, link figures, counters; INTEROP 10), else empty for
+    a known tag that has none; None for a tag not recognised or secret."""
+    p = t.params
+    v = p.readable(tag)
+    if v is not None:
+        return v
+    if not p.supports(tag) or CAT.is_secret(tag) or tag >= 0xE001:
+        return None
+    if tag == 0x3001:
+        return struct.pack(">H", t.profile.version)
+    if tag == 0x3002:
+        return t.serial
+    if tag == 0x3004 or tag == 0x100C:
+        return t.cfg.software_version
+    if tag == 0x3009:
+        return struct.pack(">I", t.wall_time() or 0)
+    if tag == 0x300B:
+        return b"\x01" if t.alarms else b"\x00"
+    if tag == 0x300D:
+        return b"".join(struct.pack(">H", a) for a in t.alarms)
+    if tag == 0x3005:
+        return struct.pack(">I", t._last_hb_delay)
+    if tag == 0x3011:
+        return struct.pack(">I", t._lost)
+    if tag == 0x3010:
+        return b"".join(struct.pack(">H", o) for o in t.cfg.outputs)
+    if tag == 0x0007 and t.cfg.platform_numbers:
+        return t.cfg.platform_numbers[0].encode()
+    if 0x2008 <= tag <= 0x200E:
+        return b"\x00\x00\x00\x00"
+    if tag == 0x2004:
+        return b"\x00"
+    return b""
+
+
+def refused(t, tlvs):
+    """Tags of `tlvs` that cannot be set (appendix G h): unknown, read-only or
+    invalid values (params.check), or parameters nothing on this terminal
+    applies (neither the engine nor, per Config.applies, the board)."""
+    bad = t.params.check(tlvs)
+    applies = t.cfg.applies
+    if applies is None:
+        return bad
+    user = t.params.tag_list(0x002C) + t.params.tag_list(0x002D)
+    for tag, _ in tlvs:
+        if tag != 0x4009 and tag not in bad and tag not in ENGINE_TAGS and tag not in applies \
+                and tag not in user:
+            bad.append(tag)
+    return bad
 
 
 def on_config_set(t, msg, bearer, now):
     """4.3.9.3 / G h: all or nothing; 0x4009 forces immediate application; a
     parameter that needs a restart is applied after LOGOUT 0x07."""
-    bad = t.params.check(msg.tlvs)
+    bad = refused(t, msg.tlvs)
     if bad:
         t.respond(msg, codec.Message(C.CONFIG_SET_ACK, {"result": K.ACK_INVALID},
                                      [(tag, b"") for tag in bad]), bearer)
@@ -98,7 +160,7 @@ def _config_answered(t, ack, now):
     if ack.fields.get("result") != K.ACK_OK:
         t.event("config_req_refused", [tag for tag, _ in ack.tlvs])
         return
-    bad = t.params.check(ack.tlvs)
+    bad = refused(t, ack.tlvs)
     if bad:
         t.event("config_req_invalid", bad)
         return
@@ -111,7 +173,7 @@ def local_config(t, tlvs, now):
     """Parameters set by hand on the terminal (4.3.9.2): applied, then reported
     with 0x4011; one that needs a restart logs out with reason 0x03 first."""
     t._now = now
-    bad = t.params.check(tlvs)
+    bad = refused(t, tlvs)
     if bad:
         t.event("local_config_invalid", bad)
         return bad

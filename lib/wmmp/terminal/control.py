@@ -1,39 +1,96 @@
-"""Remote control (section 4.3.7, appendix G i, appendix E f 0x4001): the
-platform's REMOTE_CTRL, answered first, then carried out.  Operations that the
-application or the board carries out are handed on as events.
+"""Remote control (section 4.3.7, appendix G i, appendix E f 0x4001, 0x4021):
+the platform's REMOTE_CTRL, answered first, then carried out.  What the board
+carries out is handed on as events, and only when the board says it can
+(Config.controls, Config.outputs); anything else is refused "data invalid"
+with the TLV at L=0.  Outcomes that come later (an APN switch, a restart) are
+reported with 0x4010 and the request's seq (4.3.7: asynchronous results).
+
+Events for the board: ("service", on) suspend/resume the EC application
+(0x00/0x01, kept across restarts); ("restart", "remote") after LOGOUT: reset
+the MCU (0x02; 0x4010 follows the next login); ("upload",) send buffered
+application data now (0x07); ("apn", code, seq) switch the APN, then call
+t.control_done(seq, ok) (0x09 to the platform's, 0x0C to the application's);
+("peripheral", id, on) switch an output (0x4021).
 
 A flow of wmmp.terminal.engine: functions over the terminal `t`.
 """
 
 import struct
 
-from wmmp.wire import codec, codes as K, commands as C
+from wmmp.wire import codec, codes as K, commands as C, profile as P
 from wmmp.terminal.core import S_ONLINE, S_RESTARTING, relogin
+
+# 0x4001 codes the board carries out (the engine does the others alone).
+BOARD_CODES = (K.RC_SUSPEND_SERVICE, K.RC_RESUME_SERVICE, K.RC_RESTART, K.RC_UPLOAD_SERVICE_DATA,
+               K.RC_APN_TO_PLATFORM, K.RC_APN_TO_APPLICATION)
+
+
+def _valid(t, tag, v):
+    if tag == 0x4001:
+        if len(v) != 1 or v[0] > 0x0D:
+            return False
+        c = t.cfg.controls
+        return v[0] not in BOARD_CODES or c is None or v[0] in c
+    if tag == 0x4021:       # peripheral id:u16, 0 off / 1 on
+        return len(v) == 3 and v[2] <= 1 and (v[0] << 8 | v[1]) in t.cfg.outputs
+    return False
 
 
 def on_remote_ctrl(t, msg, bearer, now):
-    """4.3.7 / G i: every TLV must be 0x4001 with a known code, else 0x01 with
-    the bad ones at L=0 and nothing done."""
-    bad = [(tag, b"") for tag, v in msg.tlvs if tag != 0x4001 or len(v) != 1 or v[0] > 0x0D]
+    """4.3.7 / G i: every TLV must be 0x4001 with a code this terminal carries
+    out, or 0x4021 for an output the board has, else 0x01 with the bad ones at
+    L=0 and nothing done."""
+    bad = [(tag, b"") for tag, v in msg.tlvs if not _valid(t, tag, v)]
     if bad or not msg.tlvs:
         t.respond(msg, codec.Message(C.REMOTE_CTRL_ACK, {"result": K.ACK_INVALID}, bad), bearer)
         return
     t.respond(msg, codec.Message(C.REMOTE_CTRL_ACK, {"result": K.ACK_OK}), bearer)
-    for _, v in msg.tlvs:
-        control(t, v[0], now)
+    for tag, v in msg.tlvs:
+        if tag == 0x4021:
+            t.event("peripheral", v[0] << 8 | v[1], v[2] == 1)
+        else:
+            control(t, v[0], now, msg.seq)
 
 
-def control(t, code, now):
-    """Carry out 0x4001 `code` (appendix E f)."""
+def service_off(t):
+    """True while the platform has the EC application suspended (0x4001 0x00)."""
+    return t.params.get("service_off") == b"\x01"
+
+
+def control_done(t, seq, ok, now):
+    """The board finished REMOTE_CTRL `seq` (an APN switch): 0x4010 executed
+    (0x00) or failed and the old setting kept (0x02)."""
+    t._now = now
+    t.report([(0x4010, (b"\x00" if ok else b"\x02") + struct.pack(">I", seq))], now)
+
+
+def _restart(t, now2, seq):
+    t.params.set("ctrl_restart", struct.pack(">I", seq))     # reported after the next login
+    t.params.commit()
+    t.set_state(S_RESTARTING)
+    t.event("restart", "remote")
+
+
+def control(t, code, now, seq=0):
+    """Carry out 0x4001 `code` (appendix E f) of REMOTE_CTRL `seq`."""
     t.event("remote_ctrl", code)
     p = t.params
-    if code == K.RC_SUSPEND_SERVICE:
-        t.event("service", False)
-    elif code == K.RC_RESUME_SERVICE:
-        t.event("service", True)
+    if code == K.RC_SUSPEND_SERVICE or code == K.RC_RESUME_SERVICE:
+        on = code == K.RC_RESUME_SERVICE
+        if on:
+            p.delete("service_off")
+        else:
+            p.set("service_off", b"\x01")
+        p.commit()
+        t.event("service", on)
     elif code == K.RC_RESTART:
-        t.set_state(S_RESTARTING)
-        t.event("restart", "remote")
+        # log out (the session ends with the board), keep what must survive,
+        # then the board resets the MCU
+        t.logout(K.LOGOUT_FAULT_RELOGIN, now, then=lambda t, now2: _restart(t, now2, seq))
+    elif code == K.RC_UPLOAD_SERVICE_DATA:
+        t.event("upload")
+    elif code == K.RC_APN_TO_PLATFORM or code == K.RC_APN_TO_APPLICATION:
+        t.event("apn", code, seq)
     elif code == K.RC_WAKE_UP:
         if t.state != S_ONLINE:
             t.login(now)
@@ -51,7 +108,9 @@ def control(t, code, now):
                 tl.append((tag, p.get(tag)))
         t.trap(tl)
     elif code == K.RC_REPORT_CONNECTION:
-        t.trap([(0x4005, b"\x03"), (0x4006, b"\x00\x00")])
+        # 0x4005: 0x01 SMS, 0x03 packet; 0x4006: UDP 0x00 / TCP 0x01, transparent
+        t.trap([(0x4005, b"\x01" if t._bearer == P.BEARER_SMS else b"\x03"),
+                (0x4006, b"\x01\x00" if t.cfg.tcp else b"\x00\x00")])
     elif code == K.RC_FACTORY_RESET:
         p.factory_reset()
         p.commit()
@@ -60,5 +119,3 @@ def control(t, code, now):
         t.trap(t.core_params())
     elif code == K.RC_RELOGIN_ENCRYPTED:
         t.logout(K.LOGOUT_NORMAL, now, then=relogin)
-    else:   # 0x07 upload business data, 0x09 / 0x0C switch APN: the application acts
-        t.event("app_ctrl", code)

@@ -59,10 +59,21 @@ class Config:
     platform_numbers SMS numbers WMMP SMS are accepted from (INTEROP 9)
     supports_encryption / session_key: security byte bit 0x80 / ask for E040 at login
     long_connection  keep the session with heartbeats (4.2.1)
+    applies          parameter tags the runtime around the engine applies (the
+                     board: APN, platform address...); CONFIG_SET of any other
+                     tag the engine does not apply itself is refused "data
+                     invalid" (4.3.9.3).  None: every stored parameter accepted
+                     (tests and tools that drive the engine alone)
+    outputs          peripheral IDs (0x4021) the board can switch; empty: refused
+    controls         0x4001 codes among 0x00, 0x01, 0x02, 0x07, 0x09, 0x0C the
+                     board carries out (the others the engine does alone); None:
+                     all accepted and handed on as events (tests, tools)
+    tcp              the packet bearer is TCP (0x4006)
     """
 
     def __init__(self, imei, imsi, serial=b"", software_version=b"WMMP0.1", platform_numbers=(),
-                 supports_encryption=True, session_key=True, long_connection=True, sms_digest=False):
+                 supports_encryption=True, session_key=True, long_connection=True, sms_digest=False,
+                 applies=None, outputs=(), controls=None, tcp=False):
         self.imei = imei
         self.imsi = imsi
         self.serial = H.pad_serial(serial)
@@ -72,6 +83,10 @@ class Config:
         self.session_key = session_key
         self.long_connection = long_connection
         self.sms_digest = sms_digest
+        self.applies = applies
+        self.outputs = outputs
+        self.controls = controls
+        self.tcp = tcp
 
 
 def relogin(t, now):

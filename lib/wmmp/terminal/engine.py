@@ -78,6 +78,8 @@ class Terminal(core.Core):
     idle = configuration.idle
     security_request = security.security_request
     send_data = transparent.send_data
+    control_done = control.control_done
+    service_off = control.service_off
 
     # == calls between flows (and from the core) ================================
     boot_on = registration.boot_on
@@ -86,6 +88,7 @@ class Terminal(core.Core):
     login = session.login
     arm_heartbeat = session.arm_heartbeat
     stats_on = reporting.stats_on
+    business_used = reporting.business_used
     arm_stats = reporting.arm_stats
     core_params = configuration.core_params
     fall_back = security.fall_back

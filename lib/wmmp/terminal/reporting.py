@@ -48,7 +48,49 @@ def clear_alarm(t, code, now):
 
 # == statistics (appendix E d) ===============================================
 def stats_on(t):
-    return t.params.get_int(0x2006) != 0xFFFFFFFF    # start time all F: no statistics
+    """Statistics are kept: 0x2006 (start) is not all F, and 0x2007 (end, all F
+    or unset: none) has not passed."""
+    if t.params.get_int(0x2006) == 0xFFFFFFFF:
+        return False
+    end = t.params.get_int(0x2007)
+    wall = t.wall_time()
+    return not (end and end != 0xFFFFFFFF and wall is not None and wall >= end)
+
+
+def month(unix):
+    """Calendar month of Unix time `unix` in China Standard Time (UTC+8), as
+    year * 12 + month - 1 (civil-from-days, proleptic Gregorian)."""
+    z = (unix + 28800) // 86400 + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    m = mp + 3 if mp < 10 else mp - 9
+    return (yoe + era * 400 + (1 if m <= 2 else 0)) * 12 + m - 1
+
+
+def _new_month(t, now):
+    """0x2004 is "used this month": back to 0x00 when the month changes."""
+    wall = t.wall_time(now)
+    if wall is None:
+        return
+    m = month(wall)
+    seen = t.params.get("stats_month")
+    if seen is None or int.from_bytes(seen, "big") != m:
+        t.params.set("stats_month", m.to_bytes(2, "big"))
+        if seen is not None:
+            t.params.set(0x2004, b"\x00")
+
+
+def business_used(t, now):
+    """The application used the M2M service (TRANSPARENT_DATA): 0x2004 := 0x01;
+    with policy 0x2001 = 0x02 the first use of a month reports the statistics."""
+    _new_month(t, now)
+    if t.params.get(0x2004) != b"\x01":
+        t.params.set(0x2004, b"\x01")
+        if t.params.get_int(0x2001, 1) == 0x02 and stats_on(t):
+            report_statistics(t, now)
 
 
 def arm_stats(t, now):
@@ -73,6 +115,7 @@ def report_statistics(t, now):
     """CONFIG_TRAP of 0x2004 and 0x2008-0x200E; cleared after the ACK when
     0x2005 says so (appendix E d)."""
     t._now = now
+    _new_month(t, now)
     tl = [(0x2004, t.params.get(0x2004) or b"\x00")]
     for tag in (0x2008, 0x2009, 0x200A, 0x200B, 0x200C, 0x200D, 0x200E):
         tl.append((tag, t.params.get(tag) or b"\x00\x00\x00\x00"))

@@ -12,7 +12,7 @@ from wmmp.wire import catalogue as CAT, codec, codes as K, commands as C, digest
 from wmmp.wire import keys as KEYS, profile as P
 from wmmp.crypto import cipher as CI
 from wmmp.errors import WmmpError
-from wmmp.terminal.core import S_WAIT_KEYS, S_ONLINE, relogin
+from wmmp.terminal.core import S_REGISTERING, S_WAIT_KEYS, S_ONLINE, relogin
 
 _SECRETS = (0xE025, 0xE028, 0xE036)          # uplink, downlink password; base key
 _SIM_TAGS = (0xE001, 0xE003, 0xE00D)         # SECURITY_CONFIG op 0x00 for the SIM flow
@@ -123,6 +123,10 @@ def _set(t, msg, bearer, now):
     if first:
         t.keys_received(now)
         return
+    if secret and t.state == S_REGISTERING:
+        # the key SMS overtook REGISTER_ACK (INTEROP 10): keep the keys; REGISTER_ACK
+        # 0x00 then logs in at once instead of opening the SMS window
+        t._early_keys = True
     t.params.commit()
     t.event("security_set", [tag for tag, _ in msg.tlvs])
 

@@ -58,8 +58,21 @@ def _on_login_ack(t, msg, now):
         _online(t, msg, r, now)
     elif t._fallback is not None and r in (K.LOGIN_ACK_BAD_MAPPING, K.LOGIN_ACK_MISSING_KEY_DIGEST):
         t.fall_back(now)
+    elif r == K.LOGIN_ACK_NOT_REGISTERED:
+        # the platform has no registration for this terminal: register again
+        t.params.delete("registered")
+        t.params.commit()
+        t.event("login_refused", r)
+        t._login_attempts = 0
+        t.register(now)
+    elif r == K.LOGIN_ACK_SERIAL_CONFLICT:
+        _retry(t, now)          # the platform still holds an old session of ours: it ends
     else:
-        _retry(t, now)
+        # a refusal (bad mapping, bad serial, incompatible version, no key
+        # digest, or a reserved code) is not a lost message: retrying cannot
+        # help, a person (operator or technician) must act
+        t.event("login_refused", r)
+        t.enter_alarm(now, "login refused 0x%02X" % r, K.ALARM_PLATFORM_CONNECT_FAILED)
 
 
 def _online(t, msg, r, now):
@@ -96,6 +109,12 @@ def _online(t, msg, r, now):
     while t._pending_data:
         payload, dest, ec = t._pending_data.pop(0)
         t.send_data(payload, now, dest, ec)
+    done = t.params.get("ctrl_restart")
+    if done is not None:
+        # the REMOTE_CTRL restart (0x4001 0x02) is done: 0x4010 executed (4.3.7)
+        t.params.delete("ctrl_restart")
+        t.params.commit()
+        t.trap([(0x4010, b"\x00" + done)])
     if t._pending_apply is not None:
         seq, tags = t._pending_apply
         t._pending_apply = None
@@ -162,7 +181,9 @@ def _on_hb_fail(t, now):
 # == logout (4.3.3, appendix G c) ============================================
 def logout(t, reason, now, then=None, on_fail=None):
     """LOGOUT with `reason` (G c); on the ACK `then(t, now)` runs (e.g. log in
-    again), on its timeout `on_fail(t, now)` (default: the same), else idle."""
+    again), on its timeout `on_fail(t, now)` (default: the same), else idle.
+    LOGOUT 0x09 (new password or base key) is sent again until its ACK
+    arrives (4.4.3.1.3.3): only the ACK makes both sides switch secrets."""
     t._now = now
     t.set_state(S_LOGGING_OUT)
     t._timers.pop("heartbeat", None)
@@ -177,7 +198,7 @@ def logout(t, reason, now, then=None, on_fail=None):
     t.request(codec.Message(C.LOGOUT, {"reason": reason}),
               on_ack=lambda t, m, now2: finish(t, then, now2),
               on_fail=lambda t, now2: finish(t, on_fail if on_fail is not None else then, now2),
-              retries=1)
+              retries=-1 if reason == K.LOGOUT_UPDATE_KEYS else 1)
 
 
 def on_logout(t, msg, bearer, now):

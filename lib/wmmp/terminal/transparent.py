@@ -22,10 +22,10 @@ def send_data(t, payload, now, dest_serial=None, ec_code=None):
         if t.state in (S_IDLE, S_OFF):
             t.login(now)
         return None
-    if t.params.get(0x2004) != b"\x01":
-        t.params.set(0x2004, b"\x01")        # first business use this month
-        if t.params.get_int(0x2001, 1) == 0x02 and t.stats_on():
-            t.report_statistics(now)
+    if t.service_off():
+        t.event("data_refused", "service suspended (0x4001 0x00)")
+        return None
+    t.business_used(now)
     addr = (0x4012, H.pad_serial(dest_serial)) if dest_serial is not None else (0x4014, ec_code)
     msg = codec.Message(C.TRANSPARENT_DATA, {"crc16": crc.crc16(payload, t.profile.crc16)},
                         [addr, (0x4007, payload)])
