@@ -636,3 +636,132 @@ def test_rekey_with_a_wrong_current_credential_sends_nothing_new(tmp_path, term,
     assert r.rc == 2 and "rekey needs --new-credential-file or --master-file" in r.err
     r = wmmp_tech("--port", term.path, "--generation", "2", "rekey", "--new-credential-file", new)
     assert r.rc == 2 and "--generation goes with --master-file" in r.err
+
+
+# -- local configuration (4.3.9.2) and requests to the platform (4.3.9.1, 4.4.3.1.3.1) --
+
+@pytest.fixture
+def engine(flash):
+    """A real engine logged in with the fake platform over Params on the flash,
+    and a console on a pty that reaches it (terminal=)."""
+    import fakeplatform as F
+    from wmmp.terminal import engine as E, params as PM
+    p = PM.Params(flash)
+    clk, pf = F.Clock(), F.Platform()
+    pf.serial = b"M2MMAKER0000A1B2"
+    t = E.Terminal(E.Config(IMEI, IMSI, serial=pf.serial), p)
+    t.start(clk.t)
+    req = pf.read(F.only(t.outgoing())[1], ts=0)
+    t.receive(pf.login_ack(req), 2, clk.advance(1))
+    trap = pf.read(F.only(t.outgoing())[1])
+    t.receive(pf.ack(trap, {"result": 0}), 2, clk.advance(1))
+    assert t.state == E.S_ONLINE
+    pty = PtyTerminal(p, terminal=lambda: t)
+    pty.frozen = float(clk.t)
+    pty.engine, pty.pf = t, pf
+    yield pty
+    pty.close()
+
+
+def _out(pty):
+    return [pty.pf.read(raw) for _, raw in pty.engine.outgoing()]
+
+
+def test_get_and_set_over_the_pty(engine, cred_file, flash):
+    # 4.3.9.2: the technician reads and sets parameters by name or number, in
+    # human form; the engine applies the setting and reports it to the platform
+    # with CONFIG_TRAP 0x4011; secrets are never shown.
+    from wmmp.wire import commands as C
+    r = wmmp_tech("--port", engine.path, "--credential-file", cred_file, "get", "HEARTBEAT_PERIOD", "apn",
+                  "0xE025", "0026")
+    assert r.rc == 0, r.err
+    shown = dict(line.split("  ", 1) for line in r.out.splitlines())
+    assert shown["HEARTBEAT_PERIOD (0x0011)"].strip() == "30 (0x0000001E)"
+    assert shown["APN (0x0002)"].strip() == "(not set)"
+    assert shown["UPLINK_PASSWORD (0xE025)"].strip() == "(hidden: secret or security parameter)"
+    assert shown["SMS_WAIT (0x0026)"].strip() == "120 (0x0078)"
+    assert b"GET 0011 0002 E025 0026" in engine.seen
+    r = wmmp_tech("--port", engine.path, "--credential-file", cred_file, "set", "HEARTBEAT_PERIOD=60",
+                  "APP_SERVER_IP=10.0.0.1")
+    assert r.rc == 0, r.err
+    assert r.out.splitlines() == ["HEARTBEAT_PERIOD (0x0011) = 60 (0x0000003C)",
+                                  "APP_SERVER_IP (0x000D) = 167772161 (0x0A000001): 10.0.0.1",
+                                  "applied; the platform was told (CONFIG_TRAP 0x4011)"]
+    trap, = _out(engine)
+    assert trap.command == C.CONFIG_TRAP and trap.tlv(0x4011) == b""
+    assert trap.tlv(0x0011) == b"\x00\x00\x00\x3c" and trap.tlv(0x000D) == b"\x0a\x00\x00\x01"
+    assert flash.load()[0x0011] == b"\x00\x00\x00\x3c"
+    r = wmmp_tech("--port", engine.path, "--credential-file", cred_file, "set", "0011=90")
+    assert r.rc == 0 and engine.engine.params.get_int(0x0011) == 90
+    assert "BYE" in engine.seen.decode().rsplit("SET", 1)[1]
+    _no_secret(r.out, r.err, engine.seen.decode())
+    assert "console_set 0011 0000003c>0000005a applied=now" in ["%s %s" % e[1:] for e in flash.audit_entries()]
+
+
+def test_set_restart_tag_and_refusals_over_the_pty(engine, cred_file, flash, tmp_path):
+    # 4.3.9.2: a restart-needing tag: LOGOUT 0x03 first.  A value the terminal
+    # refuses exits 2; one it cannot take now (no engine) exits 1.  One line each.
+    from wmmp.wire import commands as C
+    r = wmmp_tech("--port", engine.path, "--credential-file", cred_file, "set", "E022=0")
+    assert r.rc == 2 and r.err.startswith("wmmp-tech: terminal refused the setting: invalid E022:")
+    assert len(r.err.splitlines()) == 1
+    r = wmmp_tech("--port", engine.path, "--credential-file", cred_file, "set", "APN=cmiot")
+    assert r.rc == 0, r.err
+    assert r.out.splitlines()[-1] == ("the terminal logs out (reason 0x03), applies it and restarts; "
+                                      "the platform is told (0x4011) after the next login")
+    lo, = _out(engine)
+    assert lo.command == C.LOGOUT and lo.fields["reason"] == 0x03
+    r = wmmp_tech("--port", engine.path, "--credential-file", cred_file, "request-config", "HEARTBEAT_PERIOD")
+    assert r.rc == 1 and "not_online terminal is logging-out" in r.err
+    idle = PtyTerminal(ST.FlashStorage(fsio.OsFS(), flash.directory), terminal=lambda: None)
+    try:
+        r = wmmp_tech("--port", idle.path, "--credential-file", cred_file, "set", "HEARTBEAT_PERIOD=60")
+        assert r.rc == 1 and r.err.startswith("wmmp-tech: terminal refused the setting: not_ready ")
+    finally:
+        idle.close()
+    assert "Traceback" not in r.err
+
+
+def test_requests_to_the_platform_over_the_pty(engine, cred_file):
+    # 4.3.9.1 CONFIG_REQ and 4.4.3.1.3.1 SECURITY_CONFIG 0x04-0x07 started by the technician.
+    from wmmp.wire import commands as C
+    r = wmmp_tech("--port", engine.path, "--credential-file", cred_file, "request-config", "HEARTBEAT_PERIOD",
+                  "SMS_WAIT")
+    assert r.rc == 0, r.err
+    req, = _out(engine)
+    assert req.command == C.CONFIG_REQ and [t for t, _ in req.tlvs] == [0x0011, 0x0026]
+    assert r.out == "CONFIG_REQ sent to the platform (seq %d); the terminal acts on its answer (see get)\n" % req.seq
+    r = wmmp_tech("--port", engine.path, "--credential-file", cred_file, "request-security", "request-enable",
+                  "ENCRYPTION_MODE=1")
+    assert r.rc == 0, r.err
+    m, = _out(engine)
+    assert m.command == C.SECURITY_CONFIG and m.fields["operation"] == 7 and m.tlvs == [(0xE032, b"\x01")]
+    r = wmmp_tech("--port", engine.path, "--credential-file", cred_file, "request-security", "5",
+                  "UPLINK_PASSWORD")
+    assert r.rc == 0 and r.out.startswith("SECURITY_CONFIG operation 0x05 (request-update-clear) sent to the "
+                                          "platform (seq ")
+    m, = _out(engine)
+    assert m.fields["operation"] == 5 and m.tlvs == [(0xE025, b"")]
+
+
+def test_config_bad_arguments_exit_2_without_a_traceback(engine, cred_file):
+    # Bad input is one line on stderr, exit 2, checked before the port is opened
+    # (nothing sent); a secret is never set from the console, its value never echoed.
+    for args, text in ((["get"], "get needs TAG"), (["get", "FROB"], "unknown tag FROB"),
+                       (["get", "0011=5"], "get takes TAG words"),
+                       (["set", "HEARTBEAT_PERIOD"], "set takes TAG=VALUE words"),
+                       (["set", "HEARTBEAT_PERIOD=abc"], "bad value for HEARTBEAT_PERIOD (0x0011): expected a number"),
+                       (["set", "0011=99999999999"], "bad value for HEARTBEAT_PERIOD (0x0011): not a value"),
+                       (["set", "SERIAL_PARITY=9"], "bad value for SERIAL_PARITY (0x0104)"),
+                       (["set", "PLATFORM_IP=10.0.0.256"], "bad value for PLATFORM_IP (0x0009): expected an IPv4"),
+                       (["set", "UPLINK_PASSWORD=Zz987654"], "UPLINK_PASSWORD (0xE025) is a secret"),
+                       (["set", "NOSUCH=1"], "unknown tag NOSUCH"),
+                       (["request-security", "frob"], "request-security: OP is one of"),
+                       (["request-security"], "request-security needs OP"),
+                       (["status", "0011"], "status takes no further arguments (not shown)")):
+        r = wmmp_tech("--port", engine.path, "--credential-file", cred_file, *args)
+        assert r.rc == 2 and r.err.startswith("wmmp-tech: " + text), (args, r.err)
+        assert len(r.err.splitlines()) == 1 and "Traceback" not in r.err and "Zz987654" not in r.err
+    seen = engine.seen.decode()
+    assert "CHALLENGE" not in seen and "GET" not in seen and "SET" not in seen
+    assert engine.engine.outgoing() == []

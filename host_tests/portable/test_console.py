@@ -3,7 +3,9 @@
 key), both only after identity AND state checks; E020 bits of appendix E g
 reported by REGISTER operation 0x04 (4.4.4) or the next LOGIN (4.4.1.4); the
 persistent AUTH lockout; floods, long and malformed lines; no secret in any
-reply or audit line (issue 4).  Portable."""
+reply or audit line (issue 4).  Local configuration by the technician (GET, SET:
+4.3.9.2) and the requests to the platform (REQUEST CONFIG 4.3.9.1, REQUEST
+SECURITY 4.4.3.1.3.1) through a real engine.  Portable."""
 from binascii import hexlify, unhexlify
 
 from wmmp.board import console as CO, store as ST
@@ -993,3 +995,202 @@ def test_async_sim_job_that_never_ends_is_answered_after_sim_wait():
     audit = _audit_text(r)
     assert "console_reset_sim failed: SimTimeout" in audit
     assert audit[-1].startswith("console_reset_sim binding removed")
+
+
+# -- local configuration: GET, SET (4.3.9.2), REQUEST (4.3.9.1, 4.4.3.1.3.1) ------------
+
+def _engine_rig(login=True):
+    """A real engine (wmmp.terminal.engine.Terminal) over Params on a FlashStorage
+    holding the credential, logged in with the fake platform (or only started),
+    and a console that reaches it through terminal=."""
+    fs = RamFS()
+    flash = ST.FlashStorage(fs, "/state")
+    flash.save(_provisioned())
+    p = PM.Params(flash)
+    clk, pf = F.Clock(), F.Platform()
+    pf.serial = b"M2MMAKER0000A1B2"
+    t = E.Terminal(E.Config(F.IMEI, F.IMSI, serial=pf.serial), p)
+    t.start(clk.t)
+    if login:
+        req = pf.read(F.only(t.outgoing())[1], ts=0)
+        t.receive(pf.login_ack(req), 2, clk.advance(1))
+        trap = pf.read(F.only(t.outgoing())[1])
+        t.receive(pf.ack(trap, {"result": 0}), 2, clk.advance(1))
+        assert t.state == E.S_ONLINE
+    t.events()
+    r = Rig(t.state_name, (), fs=fs, store=p, terminal=lambda: t)
+    r.login(clk.t)
+    return r, t, pf, clk
+
+
+def _sent(t, pf):
+    return [pf.read(raw) for _, raw in t.outgoing()]
+
+
+def test_get_set_request_refused_before_auth_and_audited():
+    # 4.3.9.2 local configuration is for the technician only: without a right
+    # AUTH nothing is read, changed or sent, and each refusal is audited.
+    r = Rig(data=_provisioned())
+    for line in ("GET 0011", "SET 0011=0000003c", "REQUEST CONFIG 0011", "REQUEST SECURITY 04"):
+        assert r.say(line).startswith("ERR need_auth "), line
+    assert r.flash.load().get(0x0011) is None
+    assert _audit_text(r)[-4:] == ["console_refused need_auth GET", "console_refused need_auth SET",
+                                   "console_refused need_auth REQUEST CONFIG",
+                                   "console_refused need_auth REQUEST SECURITY"]
+    r.login()
+    assert r.say("BYE") == "OK BYE"
+    assert r.say("GET 0011").startswith("ERR need_auth ")
+
+
+def test_get_shows_what_config_get_would_and_never_a_secret():
+    # 4.3.9.2 / 4.3.6: values as CONFIG_GET shows them (Params.readable, the
+    # defaults included); secrets and security parameters only as ***.
+    d = _provisioned()
+    d[0x0002] = b"cmnet"
+    d[0x0004] = b"dialpw12"                 # a secret outside E0xx (dial-up password)
+    r = Rig(data=d)
+    r.login()
+    assert r.say("GET 0011 0002 0003 e025 E036 0004 E022") == \
+        "OK GET 0011=0000001e 0002=636d6e6574 0003=- E025=*** E036=*** 0004=*** E022=***"
+    assert r.say("GET 1234").startswith("ERR unknown_tag 1234")
+    assert r.say("GET 11").startswith("ERR syntax ")
+    assert r.say("GET 0x11").startswith("ERR syntax ")
+    assert _audit_text(r)[-4:] == ["console_get 0011,0002,0003,E025,E036,0004,E022",
+                                   "console_get_refused unknown_tag 1234"] + ["console_refused syntax GET"] * 2
+    _no_secret(r.replies + _audit_text(r))
+    assert "dialpw12" not in "".join(r.replies) and hexlify(b"dialpw12").decode() not in "".join(r.replies)
+
+
+def test_set_bad_input_changes_nothing():
+    # 4.3.9.2 (checked as a CONFIG_SET, appendix G h: all or nothing): an invalid
+    # value, an unknown tag, a secret or a malformed word refuses the whole line,
+    # audited without any value.
+    r, t, pf, clk = _engine_rig()
+    before = r.flash.load()
+    for line, code in (("SET 0011=0000003c 0104=09", "ERR invalid 0104:"),      # parity 9: no such value
+                       ("SET 0011=003c", "ERR invalid 0011:"),                  # a u32 of 2 bytes
+                       ("SET 0011=0000003c 1234=00", "ERR unknown_tag 1234:"),
+                       ("SET 0011=0000003c E025=3132333435363738", "ERR secret E025:"),
+                       ("SET 0004=3132333435363738", "ERR secret 0004:"),       # dial-up password
+                       ("SET E022=00", "ERR invalid E022:"),                    # security: not here
+                       ("SET 4009=01", "ERR invalid 4009:"),
+                       ("SET 0011=0000003", "ERR syntax "), ("SET 0011", "ERR syntax "),
+                       ("SET 0011=", "ERR syntax "), ("SET 0011=0000003c 0011=0000003d", "ERR syntax ")):
+        assert r.say(line, clk.t).startswith(code), (line, r.replies[-1])
+    assert t.outgoing() == [] and t.params.get_int(0x0011) == 30 and r.flash.load() == before
+    audit = _audit_text(r)
+    assert "console_set_refused secret E025" in audit and "console_set_refused invalid 0104" in audit
+    assert not [a for a in audit if a.startswith("console_set ")]
+    _no_secret(r.replies + audit)
+    assert "31323334" not in " ".join(audit)
+
+
+def test_set_heartbeat_reaches_the_engine_and_the_platform_gets_0x4011():
+    # 4.3.9.2: a parameter set by hand is applied at once and reported to the
+    # platform with CONFIG_TRAP 0x4011 and its new value; audited old > new.
+    r, t, pf, clk = _engine_rig()
+    assert r.say("SET 0011=0000003c 0026=003c", clk.t) == "OK SET tags=0011,0026 applied=now report=now"
+    trap, = _sent(t, pf)
+    assert trap.command == C.CONFIG_TRAP and trap.tlv(0x4011) == b""
+    assert trap.tlv(0x0011) == b"\x00\x00\x00\x3c" and trap.tlv(0x0026) == b"\x00\x3c"
+    assert t.params.get_int(0x0011) == 60 and r.flash.load()[0x0011] == b"\x00\x00\x00\x3c"
+    assert r.say("GET 0011", clk.t) == "OK GET 0011=0000003c"
+    assert _audit_text(r)[-3:-1] == ["console_set 0011 0000001e>0000003c applied=now",
+                                     "console_set 0026 0078>003c applied=now"]
+
+
+def test_set_while_logging_in_is_reported_after_the_login():
+    # 4.3.9.2: set while not logged in: applied now, 0x4011 sent after the next login.
+    r, t, pf, clk = _engine_rig(login=False)
+    login = pf.read(F.only(t.outgoing())[1], ts=0)
+    assert r.say("SET 0011=0000003c", clk.t) == "OK SET tags=0011 applied=now report=next-login"
+    assert t.outgoing() == [] and t.params.get_int(0x0011) == 60
+    t.receive(pf.login_ack(login), 2, clk.advance(1))
+    traps = [m for m in _sent(t, pf) if m.command == C.CONFIG_TRAP]
+    assert [m.tlv(0x0011) for m in traps if m.tlv(0x4011) is not None] == [b"\x00\x00\x00\x3c"]
+
+
+def test_set_of_a_restart_tag_logs_out_with_reason_0x03():
+    # 4.3.9.2: a local setting that needs a restart: LOGOUT reason 0x03, applied,
+    # restart, and 0x4011 with the value after the new login.
+    r, t, pf, clk = _engine_rig()
+    assert r.say("SET 0002=636d696f74", clk.t) == \
+        "OK SET tags=0002 applied=after-logout logout=0x03 report=next-login"
+    lo, = _sent(t, pf)
+    assert lo.command == C.LOGOUT and lo.fields["reason"] == K.LOGOUT_LOCAL_CONFIG
+    assert t.params.get(0x0002) is None
+    t.receive(pf.ack(lo), 2, clk.advance(1))
+    assert ("restart", "local config") in t.events() and t.params.get(0x0002) == b"cmiot"
+    assert r.flash.load()[0x0002] == b"cmiot"
+    t.restarted(clk.advance(1))
+    login = pf.read(F.only(t.outgoing())[1], ts=0)
+    t.receive(pf.login_ack(login), 2, clk.advance(1))
+    traps = [m for m in _sent(t, pf) if m.command == C.CONFIG_TRAP and m.tlv(0x4011) is not None]
+    assert [m.tlv(0x0002) for m in traps] == [b"cmiot"]
+    assert "console_set 0002 ->636d696f74 applied=after-logout" in _audit_text(r)
+
+
+def test_set_without_a_running_engine_is_refused():
+    # 4.3.9.2 needs the platform told (0x4011): with no engine to queue that
+    # report (the module is still starting) SET is refused and nothing changes.
+    r = Rig(data=_provisioned(), terminal=lambda: None)
+    r.login()
+    assert r.say("GET 0011") == "OK GET 0011=0000001e"
+    assert r.say("SET 0011=0000003c").startswith("ERR not_ready ")
+    assert r.say("SET 0104=09").startswith("ERR invalid 0104")         # still checked first
+    assert 0x0011 not in r.flash.load()
+    assert "console_set_refused not_ready 0011" in _audit_text(r)
+    assert r.say("REQUEST CONFIG 0011").startswith("ERR not_online terminal is starting")
+
+
+def test_set_flash_failure_restores_the_old_value():
+    # 4.3.9.2 and "loses nothing": the store write fails: old value back, nothing reported.
+    r, t, pf, clk = _engine_rig()
+    r.fs.fail_writes = True
+    assert r.say("SET 0011=0000003c", clk.t).startswith("ERR storage ")
+    r.fs.fail_writes = False
+    assert t.params.get_int(0x0011) == 30 and t.outgoing() == []
+    assert _audit_text(r)[-1] == "console_set_refused storage 0011"
+
+
+def test_request_config_asks_the_platform():
+    # 4.3.9.1: CONFIG_REQ for the tags, only while logged in; the platform's
+    # answer is applied and reported with 0x4010 by the engine.
+    r, t, pf, clk = _engine_rig()
+    reply = r.say("REQUEST CONFIG 0011 0026", clk.t)
+    req, = _sent(t, pf)
+    assert reply == "OK REQUEST CONFIG tags=0011,0026 seq=%d sent" % req.seq
+    assert req.command == C.CONFIG_REQ and [tag for tag, _ in req.tlvs] == [0x0011, 0x0026]
+    t.receive(pf.ack(req, {"result": 0}, [(0x0011, b"\x00\x00\x00\x3c"), (0x0026, b"\x00\x78")]), 2,
+              clk.advance(1))
+    assert t.params.get_int(0x0011) == 60
+    for line in ("REQUEST CONFIG E025", "REQUEST CONFIG 3007", "REQUEST CONFIG 0011=00", "REQUEST FROB"):
+        assert r.say(line, clk.t).startswith(("ERR invalid ", "ERR syntax ")), line
+    assert "console_request CONFIG tags=0011,0026 seq=%d" % req.seq in _audit_text(r)
+
+
+def test_request_security_operations_0x04_to_0x07():
+    # 4.4.3.1.3.1: the terminal-initiated SECURITY_CONFIG operations: 0x04
+    # report, 0x05/0x06 ask for new secrets (named), 0x07 enable switches.
+    r, t, pf, clk = _engine_rig()
+    assert r.say("REQUEST SECURITY 04", clk.t).startswith("OK REQUEST SECURITY op=0x04 seq=")
+    m, = _sent(t, pf)
+    assert m.command == C.SECURITY_CONFIG and m.fields["operation"] == 4 and m.tlv(0xE026) is not None
+    assert r.say("REQUEST SECURITY 0x05 E025 E028", clk.t).startswith(
+        "OK REQUEST SECURITY op=0x05 tags=E025,E028 seq=")
+    m, = _sent(t, pf)
+    assert m.fields["operation"] == 5 and m.tlvs == [(0xE025, b""), (0xE028, b"")]
+    assert r.say("REQUEST SECURITY 07 E032=01", clk.t).startswith(
+        "OK REQUEST SECURITY op=0x07 tags=E032=01 seq=")
+    m, = _sent(t, pf)
+    assert m.fields["operation"] == 7 and m.tlvs == [(0xE032, b"\x01")]
+    for line in ("REQUEST SECURITY 03", "REQUEST SECURITY 08", "REQUEST SECURITY", "REQUEST SECURITY 04 E025",
+                 "REQUEST SECURITY 05", "REQUEST SECURITY 05 0011", "REQUEST SECURITY 07 E032",
+                 "REQUEST SECURITY 07 E025=3132333435363738", "REQUEST SECURITY 07 E032=09"):
+        assert r.say(line, clk.t).startswith(("ERR invalid ", "ERR syntax ")), line
+    assert t.outgoing() == []
+    audit = _audit_text(r)
+    assert [a.split(" seq=")[0] for a in audit if a.startswith("console_request ")] == [
+        "console_request SECURITY op=0x04", "console_request SECURITY op=0x05 tags=E025,E028",
+        "console_request SECURITY op=0x07 tags=E032=01"]
+    _no_secret(r.replies + audit)

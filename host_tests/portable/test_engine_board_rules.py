@@ -245,3 +245,19 @@ def test_statistics_end_0x2007_stops_reports():
     assert not t.stats_on()
     t.params.set(0x2007, b"\xff\xff\xff\xff")                    # all F: no end
     assert t.stats_on()
+
+
+# == local configuration while not logged in (4.3.9.2) =============================
+def test_local_connection_setting_while_offline_restarts_the_link_now():
+    # a wrong APN keeps the terminal from logging in: the technician's new APN
+    # must take effect at once (restart event), and 0x4011 follows the login
+    t, pf, clk = _login_answered(K.LOGIN_ACK_SERIAL_CONFLICT)        # backing off, not online
+    t.events()
+    assert t.local_config([(0x0002, b"cmiot")], clk.advance(1)) == []
+    assert ("restart", "local config") in t.events() and t.state == E.S_RESTARTING
+    assert t.params.get(0x0002) == b"cmiot"
+    t.restarted(clk.advance(1))
+    login = pf.read(F.only(t.outgoing())[1], ts=0)
+    t.receive(pf.login_ack(login), 2, clk.advance(1))
+    traps = [pf.read(r) for _, r in t.outgoing()]
+    assert [m.tlv(0x0002) for m in traps if m.tlv(0x4011) is not None] == [b"cmiot"]

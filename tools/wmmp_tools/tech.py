@@ -10,6 +10,18 @@ USB serial line (issue 4, "Local manual security reset"; sections 4.4.1.4 and
     wmmp-tech --port /dev/ttyACM0 provision --master-file M [--imei IMEI] [--generation N]
     wmmp-tech --port /dev/ttyACM0 [--credential-file F] rekey --new-credential-file F2 [--cred-id ID]
     wmmp-tech --port /dev/ttyACM0 [--credential-file F] rekey --master-file M [--generation N]
+    wmmp-tech --port /dev/ttyACM0 [--credential-file F] get TAG... | set TAG=VALUE...
+    wmmp-tech --port /dev/ttyACM0 [--credential-file F] request-config TAG... |
+                                                        request-security OP [TAG[=VALUE]...]
+
+`get` and `set` are the local configuration of section 4.3.9.2 (the terminal
+reports what was set to the platform with 0x4011); `request-config` and
+`request-security` make the terminal ask the platform (CONFIG_REQ, 4.3.9.1;
+SECURITY_CONFIG operations 0x04-0x07, 4.4.3.1.3.1).  Tags are names
+(HEARTBEAT_PERIOD) or 4 hex digits (0011, 0x0011); values are typed as a
+person reads them: numbers (60, 0x3c), IPv4 addresses (10.0.0.1), text
+(cmnet), tag lists (APN,HEARTBEAT_PERIOD), "min,max" for the retry gaps,
+"udp,tcp" for the port pairs, hex for binary values, or hex:... for any raw value.
 
 The per-device service credential is read from a file or asked for without
 echo (the SIM's PUK1 and PIN1 for reset-sim only from files); it is never
@@ -24,8 +36,9 @@ so the operator keeps one master instead of a credential per terminal, and a
 credential that leaks reveals no other terminal's.
 
 Exit status: 0 done; 1 the terminal refused (state check, SIM, provisioning
-closed or done, unchanged credential); 2 bad input, wrong credential or
-lockout, no answer, or the port cannot be opened.
+closed or done, unchanged credential, a setting or request the terminal
+cannot take now); 2 bad input (also an unknown tag or a value the terminal
+refuses), wrong credential or lockout, no answer, or the port cannot be opened.
 """
 import argparse
 import getpass
@@ -42,8 +55,9 @@ EXIT_REFUSED = 1
 EXIT_ERROR = 2
 
 COMMANDS = ("status", "ident", "alarms", "audit", "reset-sim", "reset-keys", "credential", "provision",
-            "rekey")
-_NEEDS_AUTH = ("audit", "reset-sim", "reset-keys", "rekey")
+            "rekey", "get", "set", "request-config", "request-security")
+_CONFIG = ("get", "set", "request-config", "request-security")     # they take ARG words
+_NEEDS_AUTH = ("audit", "reset-sim", "reset-keys", "rekey") + _CONFIG
 
 DERIVE_LABEL = b"wmmp-service-credential|"
 MASTER_MIN = 16                 # bytes of a master secret, at least
@@ -513,6 +527,217 @@ def do_rekey(link, args, old, master, new, out):
     print("service credential replaced (id %s) and verified by challenge-response" % (cid or "-"), file=out)
 
 
+# -- local configuration (4.3.9.2) and requests to the platform (4.3.9.1, 4.4.3.1.3.1) --
+
+_IP_TAGS = (0x0009, 0x000D, 0x0010, 0x0014)
+_PORT_TAGS = (0x000A, 0x000E)           # u32: UDP port << 16 | TCP port
+_PAIR_TAGS = (0x002A, 0x002B)           # two u32: min, max (s)
+SECURITY_OPS = {"report": 0x04, "request-update-clear": 0x05, "request-update-encrypted": 0x06,
+                "request-enable": 0x07}
+_REFUSED = ("not_ready", "not_online", "storage")     # the terminal cannot take it now: exit 1
+
+
+def tag_label(tag):
+    from wmmp_tools import tagnames
+    return "%s (0x%04X)" % (tagnames.name(tag), tag)
+
+
+def parse_tag(text):
+    """A tag from its name (HEARTBEAT_PERIOD, any case), 4 hex digits (0011) or
+    0x and hex (0x0011, 0x11); TechError otherwise."""
+    from wmmp_tools import tagnames
+    t = text.strip()
+    names = {n.upper(): tag for tag, n in tagnames.NAMES.items()}
+    if t.upper() in names:
+        return names[t.upper()]
+    h = t[2:] if t[:2] in ("0x", "0X") else t
+    if (len(h) == 4 or (h is not t and 1 <= len(h) <= 4)) and all(c in "0123456789abcdefABCDEF" for c in h) \
+            and int(h, 16):
+        return int(h, 16)
+    raise TechError("unknown tag %s (a name like HEARTBEAT_PERIOD or 4 hex digits like 0011)" % _clean(t[:40]))
+
+
+def _number(text, what):
+    """A number typed in decimal (leading zeros allowed) or 0x hex, at least 0."""
+    t = text.strip()
+    try:
+        n = int(t, 10) if t.isdigit() and t.isascii() else int(t, 0)
+    except ValueError:
+        raise TechError("%s: expected a number" % what)
+    if n < 0:
+        raise TechError("%s: expected a number of at least 0" % what)
+    return n
+
+
+def parse_value(tag, text):
+    """TLV value bytes for `tag` from what a person types (see the module
+    docstring), checked against the appendix E catalogue; TechError (never
+    showing the value) when it does not fit."""
+    from wmmp.wire import catalogue as CAT
+    from wmmp.errors import BadTlv, WmmpError
+    what = "bad value for %s" % tag_label(tag)
+    info = CAT.lookup(tag)
+    ty, kind = (info[0], info[1]) if info else (None, None)
+    if ty in (CAT.T_NONE, CAT.T_RESERVED):
+        raise TechError("%s takes no value" % tag_label(tag))
+    try:
+        raw = text[:4].lower() == "hex:"
+        if raw or (ty == CAT.T_BIN and not (tag in _PAIR_TAGS and "," in text)):
+            try:
+                value = bytes.fromhex(text[4:] if raw else text)
+            except ValueError:
+                raise TechError("%s: expected %shex digits" % (what, "min,max in seconds (e.g. 10,300) or "
+                                                           if tag in _PAIR_TAGS else ""))
+        elif tag in _IP_TAGS and text.count(".") == 3:
+            parts = text.split(".")
+            if not all(x.isdigit() and x.isascii() and len(x) <= 3 and int(x) <= 255 for x in parts):
+                raise TechError("%s: expected an IPv4 address like 10.0.0.1" % what)
+            value = bytes(int(x) for x in parts)
+        elif (tag in _PORT_TAGS or tag in _PAIR_TAGS) and "," in text:
+            a, _, b = text.partition(",")
+            a, b = _number(a, what), _number(b, what)
+            if tag in _PORT_TAGS:
+                if a > 0xFFFF or b > 0xFFFF:
+                    raise TechError("%s: ports are 0 to 65535" % what)
+                value = CAT.encode_value(tag, (a << 16) | b)
+            else:
+                if a > 0xFFFFFFFF or b > 0xFFFFFFFF:
+                    raise TechError("%s: out of range" % what)
+                value = a.to_bytes(4, "big") + b.to_bytes(4, "big")
+        elif ty in (CAT.T_NUM, CAT.T_DATE) and kind == CAT.L_FIXED:
+            value = CAT.encode_value(tag, _number(text, what))
+        elif ty == CAT.T_TAGS:
+            value = CAT.encode_value(tag, [parse_tag(x) for x in text.replace(" ", ",").split(",") if x])
+        else:
+            try:
+                value = CAT.encode_value(tag, text.encode("ascii"))
+            except UnicodeEncodeError:
+                raise TechError("%s: expected ASCII text (or hex:...)" % what)
+        if not value:
+            raise TechError("%s: empty" % what)
+        if info is not None:
+            CAT.validate(tag, value)
+    except BadTlv:
+        raise TechError("%s: wrong length for this tag" % what)
+    except WmmpError:
+        raise TechError("%s: not a value the standard allows (appendix E)" % what)
+    return value
+
+
+def _not_secret(tag):
+    from wmmp.wire import catalogue as CAT
+    if CAT.is_secret(tag):
+        raise TechError("%s is a secret: it is never set from the console (the platform's security "
+                        "procedures, reset-keys or reset-sim change it)" % tag_label(tag))
+
+
+def parse_items(cmd, items):
+    """The console line of a configuration command from its ARG words (each
+    checked, nothing sent yet), e.g. "SET 0011=0000003c"."""
+    if not items:
+        raise TechError("%s needs %s" % (cmd, {"set": "TAG=VALUE ...", "request-security": "OP"}.get(
+            cmd, "TAG ...")))
+    if cmd == "request-security":
+        op = items[0].strip().lower()
+        op = SECURITY_OPS.get(op) if op in SECURITY_OPS else _number(op, "operation") if op[:1].isdigit() \
+            else None
+        if op not in SECURITY_OPS.values():
+            raise TechError("request-security: OP is one of %s or 4-7" % ", ".join(SECURITY_OPS))
+        words = []
+        for item in items[1:]:
+            name, eq, text = item.partition("=")
+            tag = parse_tag(name)
+            if eq:
+                _not_secret(tag)
+                words.append("%04X=%s" % (tag, parse_value(tag, text).hex()))
+            else:
+                words.append("%04X" % tag)
+        return " ".join(["REQUEST SECURITY %02X" % op] + words)
+    words = []
+    for item in items:
+        name, eq, text = item.partition("=")
+        if (cmd == "set") != bool(eq):
+            raise TechError("set takes TAG=VALUE words" if cmd == "set" else "%s takes TAG words" % cmd)
+        tag = parse_tag(name)
+        if eq:
+            _not_secret(tag)
+            words.append("%04X=%s" % (tag, parse_value(tag, text).hex()))
+        else:
+            words.append("%04X" % tag)
+    head = {"get": "GET", "set": "SET", "request-config": "REQUEST CONFIG"}[cmd]
+    return " ".join([head] + words)
+
+
+def _config_refused(final, what):
+    code, reason = _err_parts(final)
+    raise TechError("terminal refused %s: %s %s" % (what, code, reason),
+                    EXIT_REFUSED if code in _REFUSED else EXIT_ERROR)
+
+
+def render(tag, text):
+    """A GET value as a person reads it: "***" hidden, "-" none kept, else hex."""
+    from wmmp_tools import jsonform
+    if text == "***":
+        return "(hidden: secret or security parameter)"
+    if text == "-":
+        return "(not set)"
+    try:
+        value = bytes.fromhex(text)
+    except ValueError:
+        return _clean(text)
+    shown, _, problem = jsonform.render_value(tag, value)
+    return shown + (" [%s]" % problem if problem else "")
+
+
+def do_get(link, line, out):
+    _, final = link.ask(line)
+    if not final.startswith("OK GET "):
+        _config_refused(final, "GET")
+    pairs = []
+    for k, v in _fields(final, "GET"):
+        try:
+            tag = int(k, 16)
+        except ValueError:
+            continue
+        pairs.append((tag_label(tag), render(tag, v)))
+    _show(pairs, out)
+
+
+_SET_NOTES = {
+    "applied=now": "applied",
+    "applied=after-logout": "the terminal logs out (reason 0x03), applies it and restarts",
+    "report=now": "the platform was told (CONFIG_TRAP 0x4011)",
+    "report=next-login": "the platform is told (0x4011) after the next login",
+    "link=next-restart": "connection settings take effect when the terminal restarts next",
+}
+
+
+def do_set(link, line, out):
+    _, final = link.ask(line)
+    if not final.startswith("OK SET "):
+        _config_refused(final, "the setting")
+    for word in line.split()[1:]:
+        tag, _, hx = word.partition("=")
+        tag = int(tag, 16)
+        print("%s = %s" % (tag_label(tag), render(tag, hx)), file=out)
+    notes = [_SET_NOTES[w] for w in final.split()[2:] if w in _SET_NOTES]
+    print("; ".join(notes) or final[3:], file=out)
+
+
+def do_request(link, line, out):
+    _, final = link.ask(line)
+    if not final.startswith("OK REQUEST "):
+        _config_refused(final, "the request")
+    fields = dict(_fields(final, "REQUEST")[1:])
+    what = "CONFIG_REQ"
+    if line.split()[1] == "SECURITY":
+        op = int(line.split()[2], 16)
+        names = [n for n, v in SECURITY_OPS.items() if v == op]
+        what = "SECURITY_CONFIG operation 0x%02X (%s)" % (op, names[0] if names else "?")
+    print("%s sent to the platform (seq %s); the terminal acts on its answer%s" % (
+        what, fields.get("seq", "-"), " (see get)" if what == "CONFIG_REQ" else ""), file=out)
+
+
 class _Parser(argparse.ArgumentParser):
     """No abbreviated options, and unrecognised arguments are not echoed: a
     credential typed on the command line by mistake must not be printed."""
@@ -527,10 +752,12 @@ class _Parser(argparse.ArgumentParser):
 def build_parser():
     p = _Parser(
         prog="wmmp-tech", allow_abbrev=False,
-        description="Technician's program for a WMMP terminal's service console (4.4.1.4, 4.4.4), "
-                    "and the provisioning of its per-device service credential (docs/CONSOLE.md).",
+        description="Technician's program for a WMMP terminal's service console (4.4.1.4, 4.4.4; "
+                    "local configuration 4.3.9.2), and the provisioning of its per-device service "
+                    "credential (docs/CONSOLE.md).",
         epilog="Exit status: 0 done, 1 the terminal refused (the reset, provisioning, an unchanged "
-               "credential), 2 bad input, wrong credential, lockout or no answer.  The credential is "
+               "credential, a setting or request it cannot take now), 2 bad input (also an unknown tag "
+               "or a bad value), wrong credential, lockout or no answer.  The credential is "
                "never taken from the command line.")
     p.add_argument("--port", help="serial port of the terminal (e.g. /dev/ttyACM0); every command but "
                                   "credential needs it")
@@ -558,6 +785,9 @@ def build_parser():
     p.add_argument("--cred-id", metavar="ID",
                    help="provision/rekey with a credential file: its non-secret id (e.g. <IMEI>/<generation>)")
     p.add_argument("command", choices=COMMANDS)
+    p.add_argument("items", nargs="*", metavar="ARG",
+                   help="get: TAG ...; set: TAG=VALUE ...; request-config: TAG ...; request-security: "
+                        "OP [TAG[=VALUE] ...] (OP: %s or 4-7)" % ", ".join(SECURITY_OPS))
     return p
 
 
@@ -587,6 +817,8 @@ def check_args(args):
         raise TechError("--generation is 1 to %d" % GENERATION_MAX)
     if args.cred_id and not console.valid_id(args.cred_id):
         raise TechError("--cred-id: 1-%d characters of A-Z a-z 0-9 . _ : / -" % console.ID_MAX)
+    if getattr(args, "items", None) and cmd not in _CONFIG:
+        raise TechError("%s takes no further arguments (not shown)" % cmd)
     if cmd == "credential":
         if not args.master_file or not args.imei:
             raise TechError("credential needs --master-file and --imei")
@@ -624,6 +856,7 @@ def run(args, out=None):
         new = load_new_credential(args.new_credential_file)
     if args.imei:
         check_imei(args.imei)
+    line = parse_items(args.command, getattr(args, "items", None) or []) if args.command in _CONFIG else None
     credential = load_credential(args.credential_file) if args.command in _NEEDS_AUTH else None
     link = Link(args.port, args.baud, args.timeout)
     try:
@@ -642,6 +875,12 @@ def run(args, out=None):
             try:
                 if args.command == "audit":
                     do_audit(link, out)
+                elif args.command == "get":
+                    do_get(link, line, out)
+                elif args.command == "set":
+                    do_set(link, line, out)
+                elif args.command in _CONFIG:
+                    do_request(link, line, out)
                 elif args.command == "reset-keys":
                     _reset(link, "RESET KEYS", out, "access passwords and base key")
                 else:
@@ -657,7 +896,7 @@ def run(args, out=None):
 
 def main(argv=None):
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_intermixed_args(argv)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else EXIT_ERROR
     try:

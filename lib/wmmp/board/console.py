@@ -12,7 +12,8 @@ and the lines held meanwhile), the command table _COMMANDS and STATUS, IDENT,
 ALARMS, AUDIT, BYE and HELP.  The other commands are functions handler(console,
 args) beside it: wmmp.board.consoleauth (CHALLENGE, AUTH, PROVISION, REKEY: the
 identity check and the service credential; also the store keys and limits the
-console modules share) and wmmp.board.consolereset (RESET SIM, RESET KEYS).
+console modules share), wmmp.board.consolereset (RESET SIM, RESET KEYS) and
+wmmp.board.consoleconfig (GET, SET: local configuration, 4.3.9.2; REQUEST).
 Every refusal and reset goes to the audit log (refusals of malformed or
 unauthorised input at most AUDIT_BURST per minute, the rest counted), never
 with a secret or the text of an input line.
@@ -31,7 +32,7 @@ not run and get one "ERR busy"); a job not done within SIM_WAIT s is answered
 from micropython import const
 
 from wmmp.errors import WmmpError
-from wmmp.board import consoleauth as A, consolereset
+from wmmp.board import consoleauth as A, consolereset, consoleconfig as CC
 # the credential's functions and limits, also offered here (tests, tools)
 from wmmp.board.consoleauth import (hmac_md5, response, parse_credential, valid_id, lock_delay,
                                     NONCE_LEN, NONCE_TTL, AUTH_TTL, LOCK_CAP, ID_MAX, PROVISION_WINDOW)
@@ -46,7 +47,8 @@ LOGGED_IN = ("online", "logging-out")
 ABNORMAL = ("alarm", "backoff")
 
 HELP = ("STATUS | IDENT | ALARMS | CHALLENGE | AUTH <32 hex> | RESET SIM [<PUK1>] | RESET SIM PIN1 <PIN1> | "
-        "RESET KEYS | AUDIT [<n>] | PROVISION <32 hex> [<id>] | REKEY <32 hex> [<id>] | BYE | HELP")
+        "RESET KEYS | AUDIT [<n>] | PROVISION <32 hex> [<id>] | REKEY <32 hex> [<id>] | GET <tag> ... | "
+        "SET <tag>=<hex> ... | REQUEST CONFIG <tag> ... | REQUEST SECURITY <op> [<tag>[=<hex>] ...] | BYE | HELP")
 
 
 class SimTimeout(WmmpError):
@@ -140,8 +142,7 @@ class Console:
     """One service console (see the module docstring and docs/CONSOLE.md).
 
     store           live Params (engine running) or a load()/save() storage
-    state_provider  callable -> (state name, [alarm codes]), e.g.
-                    lambda: (terminal.state_name, terminal.alarms)
+    state_provider  callable -> (state name, [alarm codes]), e.g. lambda: (t.state_name, t.alarms)
     sim             wmmp.terminal.simcard interface (RESET SIM, STATUS, IDENT), or None; when
                     simguard.is_async(sim) its work is handed out by sim_jobs()
     rng             callable n -> n random bytes (default os.urandom)
@@ -149,9 +150,9 @@ class Console:
     production      True: disable_ctrl_c() now (MicroPython)
     provisioning    the firmware's factory switch (a strap read at boot, or a
                     factory image): PROVISION is refused whenever it is False
-    boot_time       monotonic time of boot (starts the PROVISION_WINDOW); None:
-                    the first time fed
+    boot_time       monotonic time of boot (starts the PROVISION_WINDOW); None: the first time fed
     provision_window  s after boot_time PROVISION is accepted
+    terminal        callable -> the running engine Terminal or None (GET, SET, REQUEST), or None
 
     feed(data, now) -> bytes to write; events() -> [("reset", "sim"|"keys", bits)]
     (after a reset the application restarts the engine: Terminal.start).
@@ -167,9 +168,10 @@ class Console:
 
     def __init__(self, store, state_provider, sim=None, rng=None, firmware="", imei=None,
                  production=True, provisioning=False, boot_time=None,
-                 provision_window=PROVISION_WINDOW):
+                 provision_window=PROVISION_WINDOW, terminal=None):
         self.st = _Store(store)
         self.store = store
+        self.terminal = terminal
         self.state_provider = state_provider
         self.sim = sim
         self.rng = rng or _default_rng
@@ -620,6 +622,9 @@ _COMMANDS = {
     "AUDIT": (0, 1, _audit_export),
     "PROVISION": (1, 2, A.provision),
     "REKEY": (1, 2, A.rekey),
+    "GET": (1, MAX_LINE, CC.get),
+    "SET": (1, MAX_LINE, CC.set_),
+    "REQUEST": (1, MAX_LINE, CC.request),   # CONFIG <tag> ... | SECURITY <op> [<tag>[=<hex>] ...]
     "BYE": (0, 0, _bye),
     "HELP": (0, 0, _help),
 }

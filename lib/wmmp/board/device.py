@@ -144,7 +144,7 @@ class Device:
                                firmware=getattr(self.board, "FIRMWARE", ""),
                                production=getattr(self.board, "PRODUCTION", True),
                                provisioning=bool(self._call("factory_switch", False)),
-                               boot_time=self.clock())
+                               boot_time=self.clock(), terminal=lambda: self.term)
         return stream
 
     def on_console_reset(self, what, bits):

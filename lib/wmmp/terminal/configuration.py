@@ -178,7 +178,7 @@ def local_config(t, tlvs, now):
         t.event("local_config_invalid", bad)
         return bad
     tags = [tag for tag, _ in tlvs]
-    if t.state == S_ONLINE and t.params.needs_restart(tags):
+    if t.params.needs_restart(tags):
         def apply_and_restart(t, now2):
             for tag, v in tlvs:
                 t.params.set(tag, v)
@@ -186,7 +186,12 @@ def local_config(t, tlvs, now):
             t._after_login.append([(0x4011, b"")] + list(tlvs))
             t.set_state(S_RESTARTING)
             t.event("restart", "local config")
-        t.logout(K.LOGOUT_LOCAL_CONFIG, now, then=apply_and_restart)
+        if t.state == S_ONLINE:
+            t.logout(K.LOGOUT_LOCAL_CONFIG, now, then=apply_and_restart)
+        else:
+            # no session to end (e.g. a wrong APN kept it from logging in): the
+            # new connection settings take effect now
+            apply_and_restart(t, now)
         return []
     for tag, v in tlvs:
         t.params.set(tag, v)

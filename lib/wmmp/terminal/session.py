@@ -215,12 +215,13 @@ def on_logout(t, msg, bearer, now):
 
 
 def restarted(t, now):
-    """The application restarted the terminal (after a 'restart' event): log in."""
+    """The application restarted the terminal (after a 'restart' event): log in
+    (register first when the terminal is not registered yet)."""
     t._now = now
     t._txns = {}
     t._timers = {}
     t.session = None
-    login(t, now)
+    t.boot_on(now)
 
 
 def on_short_idle(t, now):
