@@ -102,3 +102,41 @@ def reset():
 
 def log(text):
     print("# " + text)
+
+
+# == alarms and the status LED (wmmp.board.alarms; 4.3.5, appendix E e) ==========
+# Read by the device's alarm monitor: a source must stay ALARM_HOLD s in its new
+# state before its alarm is raised (0x300D) or cleared (0x300E).
+SIGNAL_ALARM_PERCENT = 20     # 0x3007 under 20 % (about +CSQ 6, -101 dBm): 0x000B weak signal
+SIGNAL_HYSTERESIS = 5         # normal again from 25 %
+SUPPLY_ALARM_MV = None        # a DevKitC has no supply divider: no supply_mv(), no 0x0008
+ALARM_HOLD = 60               # s
+STATUS_LED = 2                # GPIO2, high = lit: the blue LED of the common DevKit boards
+                              # (DOIT ESP32 DevKit V1 and clones); Espressif's DevKitC V4
+                              # has only a power LED: fit an LED + 1 kohm from GPIO2 to GND
+                              # (GPIO2 is a boot strap that must be low or open: an LED to
+                              # GND keeps it so)
+STATUS_TIMER = 0              # hardware timer 0 blinks it
+_led = [None, None, 0]        # pin, timer, level
+
+
+def status_led(state):
+    """The status LED (wmmp.board.alarms calls this on each change only): "off"
+    dark, "registering" slow blink (1 Hz), "online" steady, "alarm" fast blink
+    (4 Hz).  The monitor is sans-I/O: machine.Timer STATUS_TIMER does the blinking."""
+    import machine
+    if _led[0] is None:
+        _led[0] = machine.Pin(STATUS_LED, machine.Pin.OUT, value=0)
+        _led[1] = machine.Timer(STATUS_TIMER)
+    half = 500 if state == "registering" else 125 if state == "alarm" else 0
+    if half:
+        _led[1].init(period=half, mode=machine.Timer.PERIODIC, callback=_blink)
+        return
+    _led[1].deinit()
+    _led[2] = 1 if state == "online" else 0
+    _led[0].value(_led[2])
+
+
+def _blink(timer):
+    _led[2] ^= 1
+    _led[0].value(_led[2])

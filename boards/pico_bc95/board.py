@@ -92,3 +92,55 @@ def reset():
 
 def log(text):
     print("# " + text)
+
+
+# == alarms and the status LED (wmmp.board.alarms; 4.3.5, appendix E e) ==========
+# Read by the device's alarm monitor: a source must stay ALARM_HOLD s in its new
+# state before its alarm is raised (0x300D) or cleared (0x300E).
+SIGNAL_ALARM_PERCENT = 10     # 0x3007 under 10 % (about +CSQ 3, -107 dBm; NB-IoT reaches
+                              # deeper than that with coverage enhancement): 0x000B
+SIGNAL_HYSTERESIS = 5         # normal again from 15 %
+SUPPLY_ADC = 29               # GP29 = ADC3: VSYS / 3 through the Pico's own divider
+SUPPLY_ALARM_MV = 3300        # VSYS under 3.3 V: 0x0008 power supply fault (see supply_mv)
+SUPPLY_HYSTERESIS_MV = 100    # normal again from 3.4 V
+ALARM_HOLD = 60               # s
+STATUS_LED = 25               # GP25: the Pico's onboard green LED, high = lit (a Pico W
+                              # has it on the wireless chip: Pin("LED") there)
+_led = [None, None, 0]        # pin, timer, level
+
+
+def supply_mv():
+    """VSYS in mV for alarm 0x0008.  Wiring assumed: the Pico and the BC95 module
+    board are both powered through VSYS (USB through the Pico's diode, about
+    4.7 V, or a Li-ion cell on VSYS); a module board fed straight from the cell
+    stops under the BC95's VBAT minimum (3.1 V in Quectel's hardware design: check
+    your module board's), hence 3.3 V.  ADC3 (GP29) reads VSYS / 3 through the
+    Pico's divider against the 3.3 V reference; mean of 4 samples."""
+    import machine
+    adc = machine.ADC(SUPPLY_ADC)
+    n = 0
+    for _ in range(4):
+        n += adc.read_u16()
+    return n * 3 * 3300 // (4 * 65535)
+
+
+def status_led(state):
+    """The status LED (wmmp.board.alarms calls this on each change only): "off"
+    dark, "registering" slow blink (1 Hz), "online" steady, "alarm" fast blink
+    (4 Hz).  The monitor is sans-I/O: a virtual machine.Timer does the blinking."""
+    import machine
+    if _led[0] is None:
+        _led[0] = machine.Pin(STATUS_LED, machine.Pin.OUT, value=0)
+        _led[1] = machine.Timer()
+    half = 500 if state == "registering" else 125 if state == "alarm" else 0
+    if half:
+        _led[1].init(period=half, mode=machine.Timer.PERIODIC, callback=_blink)
+        return
+    _led[1].deinit()
+    _led[2] = 1 if state == "online" else 0
+    _led[0].value(_led[2])
+
+
+def _blink(timer):
+    _led[2] ^= 1
+    _led[0].value(_led[2])

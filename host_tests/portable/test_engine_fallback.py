@@ -115,6 +115,10 @@ def test_login_given_up_during_an_outage_is_retried_when_the_packet_bearer_is_ba
     assert b == PKT and t.state == E.S_LOGGING_IN
     t.receive(pf.login_ack(pf.read(raw, ts=0)), PKT, clk.advance(1))
     assert t.state == E.S_ONLINE
+    # the give-up was never reported by itself (4.3.5): once online it is over,
+    # and the proving CONFIG_TRAP says "no alarm" (0x300B = 0x00)
+    trap = pf.read([r for _, r in t.outgoing() if F.command(r) == C.CONFIG_TRAP][0])
+    assert t.alarms == [] and trap.tlv(0x300B) == b"\x00"
 
 
 def test_refused_registration_is_not_retried_when_the_bearer_comes_back():

@@ -13,6 +13,7 @@
     consolereset the local security resets: RESET SIM, RESET KEYS
     consoleconfig local configuration (4.3.9.2): GET, SET, REQUEST CONFIG/SECURITY
     consoletask the asyncio task that serves the console
+    alarms      alarms from real sources (4.3.5) and the status LED
 
 Imports downward only: wmmp.modem, wmmp.terminal, wmmp.wire, wmmp.crypto.
 """

@@ -200,9 +200,13 @@ class Core:
         self._events.append(ev)
 
     def enter_alarm(self, now, why, code):
+        """Stop and wait for a person; `code` counts as an alarm held (0x300B)
+        but is not reported by itself: it is forgotten at the next login unless
+        someone raises it (raise_alarm) meanwhile."""
         self.set_state(S_ALARM)
         if code not in self.alarms:
             self.alarms.append(code)
+            self._silent.append(code)
         self.event("alarm", code, why)
 
     def backoff(self, now, what, tag, attempt):

@@ -13,6 +13,7 @@ from wmmp.terminal.core import S_ONLINE
 
 def init(t):
     t.alarms = []                   # alarm codes raised and not cleared (0x300D)
+    t._silent = []                  # of those, held by enter_alarm and never reported
 
 
 def report(t, tlvs, now):
@@ -26,6 +27,8 @@ def report(t, tlvs, now):
 
 def raise_alarm(t, code, now, alarm_type=0x02):
     """Report an alarm (0x300B-0x300D, 4.3.5); queued until online."""
+    if code in t._silent:
+        t._silent.remove(code)
     if code not in t.alarms:
         t.alarms.append(code)
     tl = [(0x300B, b"\x01"), (0x300C, bytes([alarm_type])), (0x300D, struct.pack(">H", code))]

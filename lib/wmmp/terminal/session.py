@@ -91,6 +91,11 @@ def _online(t, msg, r, now):
     t._missed_hb = 0
     arm_heartbeat(t)
     t.event("online", r)
+    # what stopped the terminal and was never reported is over now
+    while t._silent:
+        c = t._silent.pop()
+        if c in t.alarms:
+            t.alarms.remove(c)
     # G b: a CONFIG_TRAP right after login proves the connection (its digest).
     trap = [(0x300B, b"\x01" if t.alarms else b"\x00")]
     if r == K.LOGIN_ACK_OK_REPORT_CONFIG:
