@@ -261,3 +261,33 @@ def test_local_connection_setting_while_offline_restarts_the_link_now():
     t.receive(pf.login_ack(login), 2, clk.advance(1))
     traps = [pf.read(r) for _, r in t.outgoing()]
     assert [m.tlv(0x0002) for m in traps if m.tlv(0x4011) is not None] == [b"cmiot"]
+
+
+# == preset secrets without a validity (PROTOCOL.md 10; 4.3.1.1.1.2) ===============
+def test_preset_digests_without_validity_use_2100():
+    from wmmp.wire import digest as D
+    p = PM.Params()
+    for tag, v in ((0xE025, F.UP), (0xE028, F.DOWN), (0xE036, F.BASE)):
+        p.set(tag, v)
+    p.set("preset", b"\x01")
+    clk, pf = F.Clock(), F.Platform()
+    t = E.Terminal(E.Config(F.IMEI, F.IMSI, serial=b"M2MMAKER"), p)
+    t.start(clk.t)
+    reg = pf.read(F.only(t.outgoing())[1])
+    assert reg.fields["operation"] == K.REG_OP_PRESET_KEYS
+    assert reg.tlv(0xE026) == D.uplink_password_digest(F.UP, 4102444800)
+    assert reg.tlv(0xE03A) == D.base_key_digest(F.BASE, 4102444800)
+
+
+def test_register_retries_0x0029_count_retries_like_login():
+    # PROTOCOL.md 8: 0x0029 = 1 -> one REGISTER and one retry, then the alarm
+    p = PM.Params()
+    p.set(0x0029, b"\x01")
+    clk, pf = F.Clock(), F.Platform()
+    t = E.Terminal(E.Config(F.IMEI, F.IMSI, serial=b"M2MMAKER"), p)
+    t.start(clk.t)
+    sent = 0
+    for _ in range(10):
+        sent += len([r for _, r in t.outgoing() if F.command(r) == C.REGISTER])
+        t.tick(clk.advance(30))
+    assert sent == 2 and t.state == E.S_ALARM

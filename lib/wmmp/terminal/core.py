@@ -46,6 +46,8 @@ MISSED_HEARTBEATS = const(3)    # unanswered heartbeats (or requests) before LOG
 FALLBACK_AFTER = const(3)       # packet bearer failures in a row before falling back to SMS
 _CACHE = const(8)               # responses kept to answer duplicate requests (4.4.6.1)
 
+PRESET_VALIDITY = 4102444800   # validity of a secret with none set: 2100-01-01T00:00:00Z
+
 # Requests that belong to the session's own flow: never moved between bearers.
 SESSION_CMDS = (C.REGISTER, C.LOGIN, C.LOGOUT, C.HEART_BEAT)
 
@@ -269,6 +271,18 @@ class Core:
         """The key with the registered (old) IMSI and timestamp 0 (REGISTER 0x02)."""
         old_imsi = self.params.get("imsi")
         return self.key(tag, imsi=old_imsi.decode() if old_imsi else None, ts=0)
+
+    def secret_digest(self, tag):
+        """E026 / E029 / E03A: the digest of the uplink password (E025), downlink
+        password (E028) or base key (E036) with its validity (E027 / E02A / E038;
+        none set: 2100-01-01, PROTOCOL.md 10); None without that secret."""
+        p = self.params
+        i = (0xE026, 0xE029, 0xE03A).index(tag)
+        secret = p.get((0xE025, 0xE028, 0xE036)[i])
+        if not secret:
+            return None
+        fn = (D.uplink_password_digest, D.downlink_password_digest, D.base_key_digest)[i]
+        return fn(secret, p.get_int((0xE027, 0xE02A, 0xE038)[i], PRESET_VALIDITY))
 
     def cipher(self):
         return self.session.cipher() if self.session is not None else None

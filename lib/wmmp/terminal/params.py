@@ -39,9 +39,11 @@ DEFAULTS = {
     0x2001: b"\x01", 0x2003: struct.pack(">I", 3600), 0x2005: b"\x00",
 }
 
-# Applying these drops the data connection (bearer and platform address): the
-# terminal logs out with reason 0x07 first and restarts (4.3.9.3 d 2).
-RESTART_TAGS = (0x0001, 0x0002, 0x0003, 0x0004, 0x0008, 0x0009, 0x000A, 0x0010, 0x0013, 0x0014)
+# Applying these drops the data connection (bearer, PDP context and platform
+# address): the terminal logs out with reason 0x07 first and restarts (4.3.9.3
+# d 2).  The DNS servers (0x0010, 0x0014) and the SMS centre (0x0005) are set in
+# the module without dropping anything: applied at once, no restart.
+RESTART_TAGS = (0x0001, 0x0002, 0x0003, 0x0004, 0x0008, 0x0009, 0x000A, 0x0013)
 
 _STATS = (0x2008, 0x2009, 0x200A, 0x200B, 0x200C, 0x200D, 0x200E)
 

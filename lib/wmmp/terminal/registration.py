@@ -61,7 +61,8 @@ def register(t, now, op=None):
             tlvs.append((0xE020, bytes([cleared])))
         elif t.params.get("preset") == b"\x01" and t.params.get(0xE025) and t.params.get(0xE028):
             op = K.REG_OP_PRESET_KEYS
-            tlvs += _preset_digests(t.params)
+            tlvs += [(tag, t.secret_digest(tag)) for tag in (0xE026, 0xE029, 0xE03A)
+                     if t.secret_digest(tag) is not None]
         elif H.serial_is_unassigned(t.serial):
             op = K.REG_OP_ASSIGN_SERIAL
         else:
@@ -73,14 +74,6 @@ def register(t, now, op=None):
                                      "imsi": t.cfg.imsi}, tlvs)
     t._reg_op = op
     t.request(msg, t._reg_bearer, _on_ack, _on_fail, retries=0, key=key, sign=False)
-
-
-def _preset_digests(p):
-    out = [(0xE026, D.uplink_password_digest(p.get(0xE025), p.get_int(0xE027))),
-           (0xE029, D.downlink_password_digest(p.get(0xE028), p.get_int(0xE02A)))]
-    if p.get(0xE036):
-        out.append((0xE03A, D.base_key_digest(p.get(0xE036), p.get_int(0xE038))))
-    return out
 
 
 def _on_ack(t, msg, now):
@@ -126,7 +119,7 @@ def retry(t, now):
     """Another REGISTER after the back-off 0x002B, unless 0x0029 attempts are spent."""
     t._reg_attempts += 1
     limit = t.params.get_int(0x0029, 0)
-    if limit and t._reg_attempts >= limit:
+    if limit and t._reg_attempts > limit:          # 0x0029 retries, like 0x0027 (PROTOCOL.md 8)
         t.enter_alarm(now, "registration retries exhausted", K.ALARM_PLATFORM_CONNECT_FAILED)
         t._gave_up = "register"
         return

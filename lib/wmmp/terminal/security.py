@@ -8,7 +8,7 @@ digests) are the SIM flow's (wmmp.terminal.sim).
 A flow of wmmp.terminal.engine: functions over the terminal `t`.
 """
 
-from wmmp.wire import catalogue as CAT, codec, codes as K, commands as C, digest as D
+from wmmp.wire import catalogue as CAT, codec, codes as K, commands as C
 from wmmp.wire import keys as KEYS, profile as P
 from wmmp.crypto import cipher as CI
 from wmmp.errors import WmmpError
@@ -63,7 +63,7 @@ def on_security_config(t, msg, bearer, now):
     elif op == K.SEC_OP_READ_DIGESTS:
         out = []
         for tag in tags:
-            v = _digest_of(t.params, tag)
+            v = _digest_of(t, t.params, tag)
             if v is None:
                 out = None
                 break
@@ -76,14 +76,10 @@ def on_security_config(t, msg, bearer, now):
         _refuse(t, msg, bearer, tags)
 
 
-def _digest_of(p, tag):
+def _digest_of(t, p, tag):
     """Operation 0x02's answer for `tag`: a secret's digest or a switch's value."""
-    if tag == 0xE026 and p.get(0xE025):
-        return D.uplink_password_digest(p.get(0xE025), p.get_int(0xE027))
-    if tag == 0xE029 and p.get(0xE028):
-        return D.downlink_password_digest(p.get(0xE028), p.get_int(0xE02A))
-    if tag == 0xE03A and p.get(0xE036):
-        return D.base_key_digest(p.get(0xE036), p.get_int(0xE038))
+    if tag in (0xE026, 0xE029, 0xE03A):
+        return t.secret_digest(tag)
     if tag in (0xE003, 0xE00D, 0xE022, 0xE031, 0xE032, 0xE035, 0xE039, 0xE041) and p.get(tag):
         return p.get(tag)
     return None
@@ -161,10 +157,7 @@ def security_request(t, op, now, tags=()):
     t._now = now
     p = t.params
     if op == K.SEC_OP_REPORT:
-        tl = [(0xE026, D.uplink_password_digest(p.get(0xE025), p.get_int(0xE027))),
-              (0xE029, D.downlink_password_digest(p.get(0xE028), p.get_int(0xE02A)))]
-        if p.get(0xE036):
-            tl.append((0xE03A, D.base_key_digest(p.get(0xE036), p.get_int(0xE038))))
+        tl = [(tag, t.secret_digest(tag)) for tag in (0xE026, 0xE029, 0xE03A) if t.secret_digest(tag)]
         tl += [(tag, p.get(tag)) for tag in (0xE022, 0xE032) if p.get(tag) is not None]
     elif op in (K.SEC_OP_REQ_UPDATE_CLEAR, K.SEC_OP_REQ_UPDATE_ENCRYPTED):
         tl = [(tag, b"") for tag in tags]

@@ -7,7 +7,7 @@ A flow of wmmp.terminal.engine: functions over the terminal `t`.
 
 import struct
 
-from wmmp.wire import codec, codes as K, commands as C, digest as D
+from wmmp.wire import codec, codes as K, commands as C
 from wmmp.terminal.core import (S_LOGGING_IN, S_ONLINE, S_LOGGING_OUT, S_IDLE, MISSED_HEARTBEATS,
                                 SESSION_CMDS, relogin)
 
@@ -39,7 +39,7 @@ def login(t, now):
             tlvs.append((tag, p.get(tag)))
     t._asked_key = False
     if t.cfg.session_key and p.get(0xE036):
-        tlvs.append((0xE03A, D.base_key_digest(p.get(0xE036), p.get_int(0xE038))))
+        tlvs.append((0xE03A, t.secret_digest(0xE03A)))
         t._asked_key = True
     cleared = p.get_int("cleared_login")
     if cleared:
