@@ -25,8 +25,9 @@ $(STAMP_NPM): package.json package-lock.json
 
 setup: $(STAMP_VENV) $(STAMP_NPM)
 
-# The whole suite: CPython tests, the portable tests under MicroPython (WebAssembly,
-# 64 KiB heap) and mpy-cross over every lib/ file.
+# The whole suite: CPython tests, the portable tests under MicroPython (the unix port with
+# enforced heap budgets; the WebAssembly port for 32-bit resident sizes) and mpy-cross over
+# every lib/ file.
 test: setup
 	$(PY) -m pytest -q
 	@$(PY) tools/report.py

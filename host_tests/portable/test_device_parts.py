@@ -6,6 +6,7 @@ the restart proxy, and the device's store, console and state before the engine
 runs (a damaged record, an unusable flash).  The asyncio paths are tested on
 CPython in host_tests/test_device.py and test_uartstream.py."""
 
+import asyncio
 import os
 import struct
 import sys
@@ -18,19 +19,47 @@ from wmmp.board.supervise import Backoff, describe
 from wmmp.modem import packet_profile
 
 _n = [0]
+_roots = []
+# the unix port writes into the host's temporary directory: names of this run's own
+_TAG = "%08x" % int.from_bytes(os.urandom(4), "big") if hasattr(os, "urandom") else "0"
+_TMP = (os.getenv("TMPDIR") if hasattr(os, "getenv") else None) or "/tmp"
 
 
 def _dir():
+    """A fresh directory for one test (teardown_module removes it)."""
     _n[0] += 1
     if sys.implementation.name == "cpython":
         import tempfile
-        return tempfile.mkdtemp(prefix="wmmp_dev_") + "/state"
-    root = "/tmp/wmmp_dev_%d" % _n[0]
-    try:
-        os.mkdir(root)
-    except OSError:
-        pass
+        root = tempfile.mkdtemp(prefix="wmmp_dev_")
+    else:
+        root = "%s/wmmp_dev_%s_%d" % (_TMP, _TAG, _n[0])
+        try:
+            os.mkdir(root)
+        except OSError:
+            pass
+    _roots.append(root)
     return root + "/state"
+
+
+def _rmtree(d):
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return
+    for n in names:
+        p = d + "/" + n
+        try:
+            os.remove(p)
+        except OSError:
+            _rmtree(p)
+    os.rmdir(d)
+
+
+def teardown_module():
+    """Every directory _dir() made is removed (pytest calls this on CPython,
+    host_tests/portable/mp_runner.py under MicroPython)."""
+    while _roots:
+        _rmtree(_roots.pop())
 
 
 def _drive(coro, steps=20):
@@ -110,7 +139,12 @@ def test_backoff_and_describe():
 def test_uart_stream_polling_mode():
     u = _Uart()
     s = U.UartStream(u)
-    assert s._s is None          # neither CPython nor the WebAssembly port wrap a UART in a stream
+    if sys.implementation.name == "micropython" and getattr(asyncio, "StreamReader", None):
+        # this port's asyncio wraps a UART in a stream (a board's, the unix port's):
+        # that is the default; the polling mode has to be asked for
+        assert isinstance(s._s, asyncio.StreamReader)
+        s = U.UartStream(u, stream=False)
+    assert s._s is None          # CPython and the WebAssembly port have no such stream: polling
     u.rx += b"\r\nRDY\r\n"
     assert _drive(s.read(4)) == b"\r\nRD" and _drive(s.read(64)) == b"Y\r\n"
     s.write(b"AT\r")

@@ -16,21 +16,31 @@ BASE = b"BaseKey3DES12345"
 SERVICE = b"svc-credential-0001"
 
 _n = [0]
+_roots = []
+# the unix port writes into the host's temporary directory: names of this run's own
+_TAG = "%08x" % int.from_bytes(os.urandom(4), "big") if hasattr(os, "urandom") else "0"
+_TMP = (os.getenv("TMPDIR") if hasattr(os, "getenv") else None) or "/tmp"
 
 
 def _dir():
-    """A fresh empty directory for one test."""
+    """A fresh empty directory for one test (teardown_module removes it)."""
     _n[0] += 1
     if sys.implementation.name == "cpython":
-        import atexit
         import tempfile
         root = tempfile.mkdtemp(prefix="wmmp_store_")
-        atexit.register(_rmtree, root)
     else:
-        root = "/tmp/wmmp_store_%d" % _n[0]
+        root = "%s/wmmp_store_%s_%d" % (_TMP, _TAG, _n[0])
         _rmtree(root)
         os.mkdir(root)
+    _roots.append(root)
     return root + "/state"
+
+
+def teardown_module():
+    """Every directory _dir() made is removed (pytest calls this on CPython,
+    host_tests/portable/mp_runner.py under MicroPython)."""
+    while _roots:
+        _rmtree(_roots.pop())
 
 
 def _rmtree(d):
