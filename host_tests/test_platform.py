@@ -123,7 +123,9 @@ class Env:
         return t
 
     async def provision(self, imsi=IMSI, msisdn=MSISDN, **kw):
-        args = dict(imsi=imsi, msisdn=msisdn)
+        """The scenarios re-provision SIMs on purpose: replace=True says so (without
+        it the platform refuses to overwrite or delete a subscription)."""
+        args = dict(imsi=imsi, msisdn=msisdn, replace=True)
         args.update(kw)
         return await self.op.provision(args)
 
@@ -467,6 +469,93 @@ def test_register_retransmitted_gets_same_serial_and_keys():
         req, _ = await u.take_keys()
         assert 0xE036 not in dict(req.tlvs) and 0xE025 in dict(req.tlvs)
     run(scenario)
+
+
+def test_key_ack_by_sms_after_login_by_udp():
+    """Race of a normal registration: the SECURITY_CONFIG_ACK to the key SMS comes
+    after the LOGIN by UDP (SMS is slower).  The LOGIN's digest, made from the
+    secrets, already shows the terminal stored them: the platform records that
+    then, stops retransmitting the key SMS, and still takes the late ACK (no
+    "answers no outstanding request")."""
+    async def scenario(env):
+        await env.provision()
+        t = env.terminal()
+        await t.open("udp", "sms")
+        ack, _ = await t.register(0x00)
+        t.serial = H.pad_serial(ack.fields["terminal_id"])
+        req, _ = await t.take_keys(answer=False)
+        ans, _ = await t.login()
+        assert ans.fields["result"] in (0x00, 0x01)
+        serial = t.serial_text
+        assert env.pf.db.terminal(serial)["keys_acked"] == 1
+        notes = [m["note"] for m in env.messages(serial)]
+        assert any("terminal stored the secrets: this LOGIN's digest verifies" in n for n in notes), notes
+        # the late ACK by SMS
+        await t.send(codec.Message(C.SECURITY_CONFIG_ACK, {"result": 0x00}), "sms", seq=req.seq, sign=False)
+        await until(lambda: any("late answer" in m["note"] for m in env.messages(serial)))
+        notes = [m["note"] for m in env.messages(serial)]
+        assert not any("answers no outstanding request" in n for n in notes), notes
+        assert any("SECURITY_CONFIG_ACK 0x00: terminal stored the secrets (its LOGIN had already shown it)" in n
+                   for n in notes), notes
+        # no retransmission of the key SMS after the LOGIN settled it
+        await t.silent("sms", 1.2)
+    run(scenario)
+
+
+def test_late_answer_to_an_operator_request_is_recognised():
+    """An answer that comes after the operator's request timed out is logged as
+    a late answer to that request (and filed in its pending row), not as an
+    answer to nothing."""
+    async def scenario(env):
+        await env.provision()
+        t = env.terminal()
+        await t.enroll()
+        with pytest.raises(Exception) as exc:
+            task = asyncio.ensure_future(env.op.get({"serial": t.serial_text, "tags": ["0x0011"],
+                                                     "timeout": 0.3, "via": "packet"}))
+            wire = await t.recv()
+            await task
+        assert "no answer" in str(exc.value)
+        req = t.decode(wire)
+        await t.send(codec.Message(C.CONFIG_GET_ACK, {"result": 0}, [(0x0011, struct.pack(">I", 30))]),
+                     seq=req.seq)
+        await until(lambda: any("late answer" in m["note"] for m in env.messages(t.serial_text)))
+        notes = [m["note"] for m in env.messages(t.serial_text)]
+        assert not any("answers no outstanding request" in n for n in notes), notes
+        rows = env.pf.db.pendings(t.serial_text)
+        assert rows[-1]["status"] == "answered-late"
+    run(scenario)
+
+
+def test_alarm_status_end_to_end_through_the_cli(tmp_path):
+    """`wmmp-platform get SERIAL ALARM_STATUS` against the real terminal engine
+    (wmmp-term's, through the `make demo` stack): answered 0x00 with 0x300B
+    (the terminal side no longer says "data invalid"), printed by name."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import demo
+    from wmmp.terminal import engine as E
+
+    async def main():
+        st = demo.Stack(str(tmp_path / "state"), io.StringIO(), heartbeat=3)
+        await st.start()
+        ctl = await ControlServer(st.pf, "127.0.0.1", 0).start()
+        try:
+            st.run()
+            end = time.monotonic() + 10
+            while st.term.state != E.S_ONLINE:
+                assert time.monotonic() < end, "terminal not online"
+                await asyncio.sleep(0.05)
+            serial = st.pf.db.terminals()[0]["serial"]
+            out, err = io.StringIO(), io.StringIO()
+            code = await asyncio.to_thread(PCLI.main, ["get", serial, "ALARM_STATUS", "--timeout", "5",
+                                                       "--control", "127.0.0.1:%d" % ctl.port], out, err)
+            assert code == 0, err.getvalue()
+            text = out.getvalue()
+            assert "CONFIG_GET_ACK result 0x00" in text and "ALARM_STATUS (0x300B) = 0" in text, text
+        finally:
+            await ctl.close()
+            await st.close()
+    asyncio.run(asyncio.wait_for(main(), 30))
 
 
 def test_register_failure_codes():

@@ -2,8 +2,9 @@
 end to end over real sockets on loopback (issue 3).
 
 registration -> passwords and base key by SMS -> login with a session key ->
-heartbeats -> a CONFIG_SET that needs a restart (LOGOUT 0x07, apply, restart, log
-in, report 0x4010 + 0x4017) -> REMOTE_CTRL (report statistics) -> logout.
+heartbeats -> a CONFIG_SET that needs a restart (the platform's ports 0x000A:
+LOGOUT 0x07, apply, restart, log in, report 0x4010 + 0x4017) -> REMOTE_CTRL
+(report statistics) -> logout.
 
 Prints a transcript of every message both ways (the terminal's view) and exits
 0 only if every step succeeded.
@@ -369,15 +370,18 @@ class Demo:
                                  lambda: modem.psm is True, 5)
             watch = asyncio.ensure_future(self._watch_held(emu, held))
         if ok:
-            self.say("operator: wmmp-platform set %s APN=cmiot  (needs a restart)" % serial)
-            ans = await op.set({"serial": serial, "tlvs": [["0x0002", b"cmiot".hex()]], "report_wait": 20})
+            # the platform's ports (0x000A, UDP << 16 | TCP): wmmp-term points its packet
+            # bearer there (it has no APN to change: 0x0002 would be refused)
+            ports = struct.pack(">HH", pf.udp_port, pf.tcp_port)
+            self.say("operator: wmmp-platform set %s PLATFORM_PORTS=%s  (needs a restart)" % (serial, ports.hex()))
+            ans = await op.set({"serial": serial, "tlvs": [["0x000A", ports.hex()]], "report_wait": 20})
             self.say("operator: CONFIG_SET_ACK result %s, reports %s" % (ans.get("result"), ans.get("reports")))
             if self.psm:
                 watch.cancel()
                 ok = await self.wait("the CONFIG_SET waited in the network until the terminal's next uplink",
                                      lambda: bool(held), 1)
             ok = await self.wait("CONFIG_SET applied after LOGOUT 0x07 and a restart",
-                                 lambda: self.seen("restart", "config") and term.params.get(0x0002) == b"cmiot", 20)
+                                 lambda: self.seen("restart", "config") and term.params.get(0x000A) == ports, 20)
             ok = ok and await self.wait("logged in again and reported 0x4010 + 0x4017",
                                         lambda: any("CONFIG_TRAP" in l and "4010" in l and "4017" in l
                                                     for l in tr.lines), 20)

@@ -43,20 +43,44 @@ STATE_DIR = "/state"
 WATCHDOG_MS = 30000       # machine.WDT timeout; fed every WATCHDOG_FEED s by the device
 WATCHDOG_FEED = 1
 
-# Factory settings (wmmp.board.settings); the platform's CONFIG_SET of 0x0002 (APN),
-# 0x0007 (SMS number), 0x0009 (IP) and 0x000A (ports) overrides them.  The
-# address below is a documentation address (RFC 5737): set the real platform's
-# before building a production image.
+# Peripheral outputs the platform may switch (REMOTE_CTRL 0x4021): {id: GPIO},
+# driven high = on, low at start.  None wired on a bare DevKitC: {} (0x4021 is
+# refused).  E.g. a relay driver on GPIO26: {0x0001: 26}.
+OUTPUTS = {}
+
+# Factory settings (wmmp.board.settings); the platform's CONFIG_SET overrides
+# them: 0x0002 (APN), 0x0013 (application APN), 0x0003/0x0004 (APN user and
+# password, AT+CGAUTH), 0x0005 (SMS centre, AT+CSCA), 0x0007 (SMS number),
+# 0x0008 (platform URL, resolved by the module) / 0x0009 (IP), 0x000A (ports),
+# 0x0010/0x0014 (DNS, AT+CDNSCFG).  The address below is a documentation
+# address (RFC 5737): set the real platform's before building a production image.
 SETTINGS = {
     "transport": "udp",
     "host": "203.0.113.5",
     "udp_port": 7301,
     "tcp_port": 7302,
     "apn": "cmnet",
+    "app_apn": None,            # the application's APN (0x0013): REMOTE_CTRL 0x4001 0x0C
+                                # switches to it; None: 0x0C is refused
+    "apn_user": None,           # PDP authentication (PAP), None: none
+    "apn_password": None,
+    "dns": (),                  # DNS servers ("a.b.c.d", ...), (): the network's
+    "smsc": None,               # SMS centre number, None: the SIM's
     "platform_numbers": ["10658000"],
     "serial": b"M2MMAKER",
     "software_version": b"WMMP0.1",
+    "long_connection": True,    # False: short connection, log out when idle (4.2.1)
 }
+
+# Optional application hooks (wmmp.board.device): on_service(on) hears the
+# platform suspend (False) / resume (True) the application (0x4001 0x00/0x01;
+# the state is kept across restarts), on_upload() sends the application's
+# buffered data at once (0x4001 0x07).  This board has no application yet: no
+# on_upload, so 0x07 is refused; on_service only logs.
+
+
+def on_service(on):
+    log("application %s by the platform" % ("resumed" if on else "suspended"))
 
 
 def prepare():

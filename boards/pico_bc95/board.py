@@ -38,20 +38,44 @@ WATCHDOG_MS = 8000
 WATCHDOG_FEED = 1
 RADIO_PERIOD = 0          # signal/cell only before each login: no AT traffic while in PSM
 
-# Factory settings (wmmp.board.settings); the platform's CONFIG_SET of 0x0002 (APN),
-# 0x0007 (SMS number), 0x0009 (IP) and 0x000A (ports) overrides them.  The BC95
-# needs an IP address (no name resolution).  The address below is a documentation
-# address (RFC 5737): set the real platform's before building a production image.
+# Peripheral outputs the platform may switch (REMOTE_CTRL 0x4021): {id: GP pin},
+# driven high = on, low at start.  None wired: {} (0x4021 is refused).  E.g. a
+# relay driver on GP15: {0x0001: 15}.
+OUTPUTS = {}
+
+# Factory settings (wmmp.board.settings); the platform's CONFIG_SET overrides
+# them: 0x0002 (APN), 0x0013 (application APN), 0x0005 (SMS centre, AT+CSCA,
+# when the network offers SMS), 0x0007 (SMS number), 0x0009 (IP), 0x000A
+# (ports).  The BC95 needs an IP address (no name resolution, so no platform URL
+# 0x0008 nor DNS 0x0010/0x0014) and takes no PDP authentication (0x0003/0x0004):
+# the platform's CONFIG_SET of those is refused.  The address below is a
+# documentation address (RFC 5737): set the real platform's before building a
+# production image.
 SETTINGS = {
     "transport": "udp",
     "host": "203.0.113.5",
     "udp_port": 7301,
     "tcp_port": 7302,
     "apn": None,
+    "app_apn": None,            # the application's APN (0x0013): REMOTE_CTRL 0x4001 0x0C
+                                # switches to it; None: 0x0C is refused
+    "smsc": None,               # SMS centre number, None: the SIM's
     "platform_numbers": ["10658000"],
     "serial": b"M2MMAKER",
     "software_version": b"WMMP0.1",
+    "long_connection": True,    # False: short connection, log out when idle (4.2.1):
+                                # fewer heartbeats, longer power saving
 }
+
+# Optional application hooks (wmmp.board.device): on_service(on) hears the
+# platform suspend (False) / resume (True) the application (0x4001 0x00/0x01;
+# the state is kept across restarts), on_upload() sends the application's
+# buffered data at once (0x4001 0x07).  This board has no application yet: no
+# on_upload, so 0x07 is refused; on_service only logs.
+
+
+def on_service(on):
+    log("application %s by the platform" % ("resumed" if on else "suspended"))
 
 
 def prepare():

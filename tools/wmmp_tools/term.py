@@ -12,6 +12,15 @@ through the module; IMEI and IMSI are read from the module; --smsc is not used.
 
 Prints a transcript line for every message both ways and every engine event.
 State (serial, passwords, keys, parameters) persists in DIR/params.json.
+
+What this terminal carries out is declared to the engine, which refuses the
+rest (4.3.9.3 "data invalid", 4.3.7 REMOTE_CTRL_ACK 0x01): of the parameters,
+only the platform address (0x0009 IP, 0x000A ports: the packet bearer is
+pointed there at the restart they cause); of the 0x4001 codes the engine's
+own plus suspend/resume (the engine keeps the state and refuses application
+data while suspended) and restart (the engine restarts in place and reports
+0x4010 after its next login).  It has no APN to switch, no buffered
+application data to upload and no peripheral outputs.
 """
 import argparse
 import asyncio
@@ -24,7 +33,7 @@ import time
 import tty
 
 from wmmp.terminal import engine as E, params as PM
-from wmmp.wire import profile as P
+from wmmp.wire import codes as K, profile as P
 from wmmp.board import runner as R
 from wmmp.wire import codec, commands as C, header as H
 from wmmp.errors import WmmpError
@@ -33,6 +42,10 @@ from wmmp_tools.bearers import UdpBearer, TcpBearer, SmsBearer
 from wmmp_tools.statedir import FileStorage
 
 BEARER_NAMES = {P.BEARER_SMS: "sms", P.BEARER_PACKET: "packet"}
+
+# What wmmp-term carries out (Config.applies, Config.controls): see the docstring.
+APPLIES = (0x0009, 0x000A)
+CONTROLS = (K.RC_SUSPEND_SERVICE, K.RC_RESUME_SERVICE, K.RC_RESTART)
 
 
 def describe(raw, kind):
@@ -201,10 +214,13 @@ def build(args, transcript=None, on_event=None, bearers=None, sim=None):
     the PIN1 boot guard and the platform's SIM operations of 4.4.1 run on it)."""
     storage = FileStorage(args.state) if args.state else PM.MemoryStorage()
     params = PM.Params(storage)
+    packet = bearers.get(P.BEARER_PACKET) if bearers is not None else (args.tcp or args.udp)
     cfg = E.Config(args.imei, args.imsi, serial=args.serial.encode(),
                    software_version=args.software_version.encode(),
                    platform_numbers=tuple(args.platform_number),
-                   session_key=not args.no_session_key)
+                   session_key=not args.no_session_key,
+                   applies=APPLIES if packet else (), controls=CONTROLS, outputs=(),
+                   tcp=bool(args.tcp))
     # Through a module one UDP datagram carries at most 1500 bytes (SIM7600) or
     # udp_max (BC95: 1358, 512 on old firmware): longer messages go as
     # sub-packets (appendix F), not as errors.
@@ -228,9 +244,46 @@ def build(args, transcript=None, on_event=None, bearers=None, sim=None):
         tr.event(e)
         if on_event:
             on_event(e)
-    runner = R.Runner(term, bearers, on_event=ev, on_message=tr.message,
-                      log=lambda text: tr._w("   log    " + text))
+    log = lambda text: tr._w("   log    " + text)
+
+    def on_restart():
+        b = bearers.get(P.BEARER_PACKET)
+        addr = platform_address(params, args)
+        if b is None or addr is None or (b.host, b.port) == addr:
+            term.restarted(runner.clock())          # same address: restart in place
+            return
+        log("platform address now %s:%d (0x0009/0x000A)" % addr)
+        asyncio.ensure_future(_retarget(runner, term, b, addr, log))
+    runner = R.Runner(term, bearers, on_event=ev, on_message=tr.message, on_restart=on_restart, log=log)
     return term, runner
+
+
+def platform_address(params, args):
+    """(host, port) of the platform for the packet bearer: --udp / --tcp, with
+    0x0009 (IP, 0.0.0.0: none) and 0x000A (UDP << 16 | TCP; 0: keep) over them."""
+    addr = args.tcp or args.udp
+    if not addr:
+        return None
+    host, port = addr
+    ip = params.get(0x0009)
+    if ip is not None and len(ip) == 4 and ip != b"\x00\x00\x00\x00":
+        host = "%d.%d.%d.%d" % tuple(ip)
+    ports = params.get_int(0x000A, 0)
+    p = ports & 0xFFFF if args.tcp else ports >> 16
+    return host, p or port
+
+
+async def _retarget(runner, term, b, addr, log):
+    """Point the packet bearer at `addr` (closed, changed, opened again: its
+    reader reopens the same object), then restart the engine there."""
+    try:
+        await b.close()
+        b.host, b.port = addr
+        await runner._open_bearer(P.BEARER_PACKET, b)
+    except Exception as e:        # the engine retries; the reader reopens it
+        log("packet bearer to %s:%d not open: %r" % (addr[0], addr[1], e))
+    term.restarted(runner.clock())
+    runner._wake.set()
 
 
 def parser():

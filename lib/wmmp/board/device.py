@@ -12,12 +12,43 @@ its SIM: the PIN1 boot guard and binding checks of 4.4.1 run on the card), the
 driver's bearers for the settings (wmmp.board.settings) and the runner
 (wmmp.board.runner.Runner), and serves the service console (wmmp.board.consoletask).
 
+What the board does is declared to the engine (Config), which refuses the rest
+(4.3.9.3 "data invalid", 4.3.7 REMOTE_CTRL_ACK 0x01): `applies` the
+parameters (wmmp.board.cellular.applies: APN, platform address, SMS number,
+application APN, and per module the PDP authentication, SMS centre, URL,
+DNS), `controls` the 0x4001 codes (suspend/resume and restart always; upload
+with board.on_upload; 0x09 with a platform APN, 0x0C with an application
+APN), `outputs` the peripheral IDs of board.OUTPUTS (0x4021), `tcp` and
+`long_connection` from the settings.
+
 Restarts.  An engine "restart" event (a CONFIG_SET or local setting that
 needs one, after LOGOUT 0x07 / 0x03) restarts the same Terminal in place; when
 the data connection's settings changed (platform address, transport, APN,
-platform numbers) the bearers are rebuilt first and a new APN restarts the
-module.  A console RESET SIM / RESET KEYS starts a new Terminal over the same
-Params (or calls board.reset() with CONSOLE_RESET = "board").
+PDP authentication, platform numbers) the bearers are rebuilt first and a new
+APN or authentication restarts the module.  A console RESET SIM / RESET KEYS
+starts a new Terminal over the same Params (or calls board.reset() with
+CONSOLE_RESET = "board").  Parameters that need no restart (cellular.LIVE_TAGS:
+SMS centre and DNS through the driver, the platform SMS number in the SMS
+bearer and the engine) are applied as soon as they change, whatever changed
+them (platform, console, factory reset).
+
+Remote control (4.3.7, appendix E f 0x4001, 0x4021), the engine's events:
+    ("service", on)       board.on_service(on) (suspend 0x00 / resume 0x01; the
+                          engine keeps the state in the parameters and refuses
+                          application data while suspended); also called with
+                          the kept state whenever a new Terminal starts
+    ("restart", "remote") 0x02, after LOGOUT 0x06: the parameters are saved, the
+                          module restarted (AT+CRESET / AT+NRB), then
+                          board.reset(); a board without reset() (a host) starts
+                          a new Terminal.  0x4010 follows the next login.
+    ("upload",)           0x07: board.on_upload() sends its buffered data now
+    ("apn", code, seq)    0x09 / 0x0C: the module switches to the platform's APN
+                          (0x0002) / the application's (0x0013; kept across
+                          restarts), reconnects and the same Terminal logs in
+                          again; 0x4010 0x00, or 0x02 with the old APN back when
+                          the network refuses the new one
+    ("peripheral", id, on) 0x4021: the pin board.OUTPUTS[id] driven high (on) or
+                          low; TLV 0x300F follows (state 2: the pin failed)
 
 Supervision (wmmp.board.supervise).  The engine, console, radio and watchdog tasks
 each run under a supervisor: an exception is logged with its traceback and the
@@ -36,6 +67,8 @@ The board (a module or any object; only MODEM is required):
                       300; 0: only before each login
     RESTART_BACKOFF   (first, cap) s of the supervisors' delays, default (1, 60)
     WATCHDOG_FEED     s between watchdog feeds, default 1
+    OUTPUTS           {peripheral id: pin number} the platform may switch (0x4021,
+                      machine.Pin, high = on, low at start); default {}: none
     modem_stream()    -> the AT stream (wmmp.board.uartstream.UartStream over the UART)
     modem_power()     -> None or (pin, level, pulse): PWRKEY (SIM7600) / RESET (BC95)
     console_stream()  -> the console line (wmmp.board.uartstream.ConsoleStream) or None
@@ -47,18 +80,31 @@ The board (a module or any object; only MODEM is required):
     clock()           monotonic seconds, default wmmp.board.runner.monotonic
     reset()           restart the board (machine.reset)
     log(text)         log sink, default print
+    on_service(on)    the EC application suspended (False) / resumed (True), optional
+    on_upload()       send the application's buffered data now (0x4001 0x07);
+                      without it 0x07 is refused
     on_event(ev), on_message(direction, kind, raw)   optional hooks (LEDs, tests)
+    SIGNAL_ALARM_PERCENT, SIGNAL_HYSTERESIS, SUPPLY_ALARM_MV, SUPPLY_HYSTERESIS_MV,
+    ALARM_HOLD, ALARM_PERIOD   the alarm monitor's thresholds (wmmp.board.alarms)
+    supply_mv()       -> supply voltage in mV (alarm 0x0008), where the board has a divider
+    status_led(state) the status LED: "off", "registering", "online", "alarm"
+The application reports measurements for the 0x0109 threshold (alarm 0x0009)
+with device.alarms.measure(kind, value, now).
 """
 
 import asyncio
+import struct
 
 from wmmp.board import cellular, consoletask, settings
 from wmmp.terminal import engine as E, params as PM
-from wmmp.wire import profile as P
+from wmmp.wire import codes as K, profile as P
 from wmmp.board import runner as R
 from wmmp.modem import packet_profile
 from wmmp.errors import WmmpError
 from wmmp.board.supervise import Backoff, supervise
+from wmmp.board.alarms import AlarmMonitor
+from wmmp.modem import NotResponding
+from wmmp.modem.at import AtTimeout
 
 _LOGGED = ("boot", "state", "alarm", "restart", "registered", "sim")
 
@@ -89,8 +135,17 @@ class Device:
         self.console = None
         self.sessions = 0           # runner runs
         self.failures = {}          # task name -> exceptions seen
-        self._restart = None        # "config": same Terminal, new bearers; "fresh": new Terminal
+        self._restart = None        # "config"/"apn": same Terminal, new bearers; "fresh": new
+                                    # Terminal; "reset": the board resets (0x4001 0x02)
+        self._remote = False        # ("restart", "remote") seen: the next restart resets
+        self._switch = None         # (code, seq) of an APN switch to carry out (0x4001 0x09/0x0C)
+        self._address = None        # 0x0008/0x0009 at the last look (settings.note_address)
+        self._live = None           # the LIVE_TAGS values last applied to the driver
+        self._live_task = None
+        self._outs = {}             # peripheral id -> 0 off, 1 on, 2 fault (TLV 0x300F)
         self._tasks = []
+        # alarms with real sources and the status LED (4.3.5, appendix E e)
+        self.alarms = AlarmMonitor(lambda: self.term, board, self.log)
 
     def _call(self, name, default=None):
         """board.name() when the board has it; a failure is logged, never raised."""
@@ -172,7 +227,9 @@ class Device:
                     raise WmmpError("board.modem_stream() gave no stream")
                 self.at, self.drv = cellular.driver(self.kind, stream, self.log, s["apn"],
                                                     getattr(self.board, "MODEM_OPTIONS", None))
-            self.ident = await cellular.bring_up(self.kind, self.drv, self._call("modem_power"), self.log)
+            self.ident = await cellular.bring_up(self.kind, self.drv, self._call("modem_power"),
+                                                 self._not_ready)
+            self.alarms.module(True, self.clock())
             self.log("device: %s firmware %s IMEI %s, SIM %s" % (
                 self.kind, self.ident.get("firmware"), self.ident.get("imei"),
                 "ready" if self.ident.get("imsi") else "not readable"))
@@ -181,9 +238,17 @@ class Device:
                 self.console.sim = self.drv
             while True:
                 await self._session()
+                if self._restart == "reset":
+                    await self._reset_board()
         finally:
             await self._end_session()
             self.term = None          # after a failure the next start is a fresh boot
+
+    def _not_ready(self, text):
+        """cellular.bring_up logs only its failed attempts: the module does not
+        answer (alarm 0x0006)."""
+        self.log(text)
+        self.alarms.module(False, self.clock())
 
     def _terminal(self, s, profile):
         # The IMSI read at power-on, else the one registered with: the engine's SIM
@@ -191,19 +256,46 @@ class Device:
         imsi = self.ident.get("imsi") or _text(self.params.get("imsi")) or ""
         cfg = E.Config(self.ident["imei"], imsi, serial=s["serial"],
                        software_version=s["software_version"],
-                       platform_numbers=tuple(s["platform_numbers"]), session_key=s["session_key"])
+                       platform_numbers=tuple(s["platform_numbers"]), session_key=s["session_key"],
+                       long_connection=s["long_connection"])
         # the driver is the SIM: its SIM methods are coroutines (sim_async), the
         # engine queues the 4.4.1 work and the runner drives it
-        return E.Terminal(cfg, self.params, profile, sim=self.drv)
+        t = E.Terminal(cfg, self.params, profile, sim=self.drv)
+        self._hook("on_service", not t.service_off())     # the state kept across restarts
+        return t
+
+    def _settings(self):
+        self._address = settings.note_address(self.params, self._address)
+        return settings.resolve(getattr(self.board, "SETTINGS", None), self.params)
+
+    def _declare(self, cfg, s, applies):
+        """What this board carries out (the engine refuses the rest)."""
+        c = [K.RC_SUSPEND_SERVICE, K.RC_RESUME_SERVICE, K.RC_RESTART]
+        if getattr(self.board, "on_upload", None) is not None:
+            c.append(K.RC_UPLOAD_SERVICE_DATA)
+        if s["platform_apn"]:
+            c.append(K.RC_APN_TO_PLATFORM)
+        if s["app_apn"]:
+            c.append(K.RC_APN_TO_APPLICATION)
+        cfg.controls = tuple(c)
+        cfg.applies = applies
+        cfg.outputs = tuple(sorted(self._outputs()))
+        cfg.tcp = s["transport"] == "tcp"
+        cfg.long_connection = s["long_connection"]
 
     async def _session(self):
-        s = settings.resolve(getattr(self.board, "SETTINGS", None), self.params)
-        if await cellular.set_apn(self.kind, self.drv, s["apn"]):
+        s = self._settings()
+        if await cellular.set_apn(self.kind, self.drv, s["apn"], s["auth"]):
             self.log("device: APN %s: module restarted" % (s["apn"],))
-        resume = self._restart == "config" and self.term is not None
+        resume = self._restart in ("config", "apn") and self.term is not None
         self._restart = None
+        switch, self._switch = self._switch, None
+        if switch is not None and resume:
+            s = await self._switch_apn(switch[0], switch[1])
         self.settings = s
-        self.bearers = cellular.bearers(self.kind, self.drv, s)
+        self.bearers = cellular.bearers(self.kind, self.drv, s, await cellular.resolve_host(
+            self.kind, self.drv, s, self.log))
+        self._watch_open(self.bearers.get(P.BEARER_PACKET))
         if not self.bearers:
             self.log("device: no platform address nor SMS number configured")
         # the module's largest datagram: longer messages go as sub-packets (appendix F)
@@ -212,15 +304,33 @@ class Device:
             self.term.profile = profile
         else:
             self.term = self._terminal(s, profile)
+        self._declare(self.term.cfg, s, await cellular.applies(self.kind, self.drv, s))
+        self._live = None             # set the live parameters again (a module restart lost them)
         await self.update_radio()
         b = self.board
         self.runner = R.Runner(self.term, self.bearers,
                                clock=self.clock, on_event=self._on_event,
                                on_message=getattr(b, "on_message", None),
-                               on_restart=self._on_restart, log=self.log)
+                               on_restart=self._on_restart, log=self.log, on_step=self._step)
         self.sessions += 1
         await self.runner.run(resume)     # returns after runner.stop(): a restart
         await self._end_session()
+
+    def _watch_open(self, b):
+        """Alarm 0x0004: every open() of the packet bearer (the runner's first
+        open, reopen and probe) tells the monitor how it went."""
+        if b is None:
+            return
+        opener = b.open
+
+        async def watched():
+            try:
+                await opener()
+            except Exception:
+                self.alarms.packet_open(False, self.clock())
+                raise
+            self.alarms.packet_open(True, self.clock())
+        b.open = watched
 
     async def _end_session(self):
         r = self.runner
@@ -234,28 +344,186 @@ class Device:
             self.bearers = {}
 
     def _on_restart(self):
-        """The engine asks for a restart (new settings applied)."""
-        s = settings.resolve(getattr(self.board, "SETTINGS", None), self.params)
-        if self.settings is not None and settings.link(s) == settings.link(self.settings):
-            self.term.restarted(self.clock())       # same connection: restart in place
+        """The engine asks for a restart: new settings applied, or (0x4001 0x02,
+        after LOGOUT) a reset of the board."""
+        if self._remote:
+            self._remote = False
+            self._restart = "reset"
+            self.runner.stop()
             return
-        self.log("device: connection settings changed: new bearers")
+        self._check_link("connection settings changed: new bearers")
+
+    def _check_link(self, why):
+        s = self._settings()
+        if self.settings is not None and settings.link(s) == settings.link(self.settings):
+            self._declare(self.term.cfg, s, self.term.cfg.applies)     # e.g. 0x0C with a new 0x0013
+            if self.term.state == E.S_RESTARTING:
+                self.term.restarted(self.clock())   # same connection: restart in place
+            return
+        self.log("device: " + why)
         self._restart = "config"
         self.runner.stop()
 
+    def _hook(self, name, *args):
+        """board.name(*args) when the board has it; a failure is logged."""
+        f = getattr(self.board, name, None)
+        if f is not None:
+            try:
+                f(*args)
+            except Exception as e:
+                self.log("device: board.%s failed: %r" % (name, e))
+
     def _on_event(self, ev):
-        if ev[0] in _LOGGED:
+        name = ev[0]
+        if name in _LOGGED:
             self.log("event: " + " ".join(str(x) for x in ev))
-        hook = getattr(self.board, "on_event", None)
-        if hook is not None:
-            hook(ev)
+        if name == "restart" and ev[1] == "remote":
+            self._remote = True                     # _on_restart follows: reset the board
+        elif name == "service":
+            self._hook("on_service", ev[1])
+        elif name == "upload":
+            self._hook("on_upload")
+        elif name == "apn":
+            self._apn_event(ev[1], ev[2])
+        elif name == "peripheral":
+            self._output(ev[1], ev[2])
+        elif name == "factory_reset":               # 0x4001 0x0A: the factory connection again
+            self._check_link("factory reset: new bearers")
+        self._hook("on_event", ev)
+
+    # == remote control (4.3.7) ================================================
+
+    def _apn_event(self, code, seq):
+        """0x4001 0x09 / 0x0C: switch in the next session (the runner stops once
+        REMOTE_CTRL_ACK is sent); nothing to do when that APN is in use already."""
+        s = settings.resolve(getattr(self.board, "SETTINGS", None), self.params)
+        target = s["app_apn"] if code == K.RC_APN_TO_APPLICATION else s["platform_apn"]
+        if target == self.drv.apn:
+            self.params.set("apn_use", b"app") if code == K.RC_APN_TO_APPLICATION else \
+                self.params.delete("apn_use")
+            self.params.commit()
+            self.term.control_done(seq, True, self.clock())
+            return
+        self.log("device: switching to the %s APN %s (0x4001 0x%02X)" % (
+            "application's" if code == K.RC_APN_TO_APPLICATION else "platform's", target, code))
+        self._switch = (code, seq)
+        self._restart = "apn"
+        self.runner.stop()
+
+    async def _switch_apn(self, code, seq):
+        """Use the APN of 0x4001 `code` (kept across restarts) and connect with it;
+        when the network refuses it the old one is used again.  0x4010 reports
+        the outcome after the next login (control_done)."""
+        p = self.params
+        old = p.get("apn_use")
+        if code == K.RC_APN_TO_APPLICATION:
+            p.set("apn_use", b"app")
+        else:
+            p.delete("apn_use")
+        p.commit()
+        s = self._settings()
+        ok = True
+        try:
+            await cellular.set_apn(self.kind, self.drv, s["apn"], s["auth"])
+            await cellular.connect(self.kind, self.drv)
+            self.log("device: APN %s in use" % (s["apn"],))
+        except Exception as e:       # any failure: back to the old APN
+            ok = False
+            self.log("device: APN %s refused (%r): back to %s" % (s["apn"], e, self.settings["apn"]))
+            if old is None:
+                p.delete("apn_use")
+            else:
+                p.set("apn_use", old)
+            p.commit()
+            s = self._settings()
+            try:
+                await cellular.set_apn(self.kind, self.drv, s["apn"], s["auth"])
+            except Exception as e2:
+                self.log("device: module restart failed (%r)" % (e2,))
+        self.term.control_done(seq, ok, self.clock())
+        return s
+
+    async def _reset_board(self):
+        """0x4001 0x02: the engine has logged out; save, restart the module, reset."""
+        self._restart = None
+        self.params.commit()
+        self.log("device: remote restart (0x4001 0x02): restarting the module and the board")
+        try:
+            await cellular.restart_module(self.kind, self.drv)
+        except Exception as e:
+            self.log("device: module restart failed (%r)" % (e,))
+        if getattr(self.board, "reset", None) is not None:
+            self.board.reset()        # machine.reset(): never returns on a board
+        self.term = None              # no reset (a host): a new Terminal, as after one
+
+    def _outputs(self):
+        return getattr(self.board, "OUTPUTS", None) or {}
+
+    def _output(self, oid, on):
+        """Drive output `oid` (0x4021) and keep TLV 0x300F (id:u16 state:u8 each)."""
+        try:
+            import machine
+            machine.Pin(self._outputs()[oid], machine.Pin.OUT).value(1 if on else 0)
+            self._outs[oid] = 1 if on else 0
+        except Exception as e:
+            self.log("device: output 0x%04X not switched: %r" % (oid, e))
+            self._outs[oid] = 2
+        self.params.set_volatile(0x300F, b"".join(struct.pack(">HB", i, self._outs.get(i, 0))
+                                                  for i in sorted(self._outputs())))
+
+    def _init_outputs(self):
+        """Every declared output low (off) at start."""
+        for oid in sorted(self._outputs()):
+            self._output(oid, False)
+
+    # == parameters applied without a restart (cellular.LIVE_TAGS) =============
+
+    def _step(self):
+        """Once a turn of the runner: a live parameter changed (by any path) ->
+        applied through the driver."""
+        p = self.params
+        live = tuple(p.get(tag) for tag in cellular.LIVE_TAGS)
+        if live != self._live and (self._live_task is None or self._live_task.done()):
+            self._live = live
+            self._live_task = asyncio.create_task(self._apply_live())
+
+    async def _apply_live(self):
+        try:
+            s = self._settings()
+            numbers = s["platform_numbers"]
+            sms = self.bearers.get(P.BEARER_SMS)
+            if numbers != self.settings["platform_numbers"]:
+                if sms is None:          # none before: an SMS bearer is needed
+                    self._check_link("platform SMS number: new bearers")
+                    return
+                sms.numbers = list(numbers)      # 0x0007: where SMS go, whom they come from
+                self.term.cfg.platform_numbers = tuple(numbers)
+                self.settings["platform_numbers"] = list(numbers)
+            await cellular.apply_live(self.kind, self.drv, s, self.log)
+        except Exception as e:
+            self.log("device: live parameters not applied: %r" % (e,))
 
     async def update_radio(self):
         """TLVs 0x3006 (cell) and 0x3007 (signal) from the module."""
         try:
-            await self.drv.update_radio(self.params)
+            await self.drv.update_radio(self.params)      # 0x3007: read by the alarm monitor
+            self.alarms.module(True, self.clock())
         except WmmpError as e:
             self.log("device: radio update failed: %r" % (e,))
+            if isinstance(e, (AtTimeout, NotResponding)):
+                self.alarms.module(False, self.clock())
+
+    async def sim_state(self):
+        """The SIM's pin_state for the alarm monitor (NO SIM / SIM PIN / SIM PUK /
+        BLOCKED: 0x0006); skipped while a SIM job (the guard) holds the card."""
+        lock = getattr(self.drv, "sim_lock", None)
+        if lock is not None and lock.locked():
+            return
+        try:
+            st = await self.drv.pin_state()
+        except WmmpError:
+            st = None
+        self.alarms.sim(st, self.clock())
 
     async def radio_once(self):
         period = getattr(self.board, "RADIO_PERIOD", 300)
@@ -263,6 +531,17 @@ class Device:
             await asyncio.sleep(period)
             if self.drv is not None and self.runner is not None:
                 await self.update_radio()
+                await self.sim_state()
+
+    async def alarms_once(self):
+        """Every ALARM_PERIOD s (default 1): the supply (board.supply_mv, where
+        the board has a divider), then the monitor's raise/clear and LED."""
+        period = getattr(self.board, "ALARM_PERIOD", 1)
+        while True:
+            if getattr(self.board, "supply_mv", None) is not None:
+                self.alarms.supply(self._call("supply_mv"), self.clock())
+            self.alarms.poll(self.clock())
+            await asyncio.sleep(period)
 
     async def console_once(self, stream):
         await consoletask.serve(stream, self.console, self.clock, self.on_console_reset)
@@ -298,6 +577,7 @@ class Device:
         if on is not None:
             self.log("device: modem STATUS pin %s" % on)
         self.open_store()
+        self._init_outputs()
         wdt = self._call("watchdog")
         if wdt is not None:
             self._spawn("watchdog", lambda: self.watchdog_once(wdt))
@@ -309,6 +589,7 @@ class Device:
         if stream is not None:
             self._spawn("console", lambda: self.console_once(stream))
         self._spawn("engine", self.engine_once)
+        self._spawn("alarms", self.alarms_once)
         if getattr(self.board, "RADIO_PERIOD", 300):
             self._spawn("radio", self.radio_once)
         try:

@@ -44,18 +44,22 @@ class Runner:
 
     on_event(event)                        every engine event, in order
     on_message(direction, kind, raw)       every message sent ("out") or received ("in")
+    on_step()                              once a turn of the loop (at least every
+                                           `poll` s): parameters changed by any path
+                                           applied by the board (wmmp.board.device)
     A 'restart' event restarts the engine in place (terminal.restarted); a board's
     firmware passes on_restart to reset the MCU instead.
     """
 
     def __init__(self, terminal, bearers, clock=monotonic, on_event=None, on_message=None,
-                 on_restart=None, log=_log_print, max_inbox=16, poll=1.0, probe=30):
+                 on_restart=None, log=_log_print, max_inbox=16, poll=1.0, probe=30, on_step=None):
         self.t = terminal
         self.bearers = bearers
         self.clock = clock
         self.on_event = on_event
         self.on_message = on_message
         self.on_restart = on_restart
+        self.on_step = on_step
         self.log = log
         self.max_inbox = max_inbox
         self.poll = poll           # longest sleep between looks at the clock, s
@@ -223,6 +227,8 @@ class Runner:
                 self._events(now)
                 await self._send_all()
                 self._events(now)
+                if self.on_step is not None:
+                    self.on_step()
                 self._probe_packet()
                 dl = self.t.deadline()
                 wait = self.poll if dl is None else max(0.0, min(self.poll, dl - self.clock()))

@@ -379,10 +379,11 @@ class ModemBase(DriverBase):
     BC95's SimInterface sets its own), the +CME ERROR code of a CmeError
     (_cme: verbose texts mapped through cme_text), SIM commands whose AT
     failures become SimError subclasses (_sim_cmd), identity(), rssi(),
-    wait_sim() and the +CMTI handler.  A driver provides pin_state(),
+    wait_sim(), the SMS centre (set_smsc) and the +CMTI handler.  A driver provides pin_state(),
     firmware(), _sms and the DriverBase needs."""
 
     cme_text = CME_TEXT
+    smsc = None             # SMS centre number (AT+CSCA), None: the SIM's
     _imei_cmd = "AT+CGSN"
     _iccid_cmd = "AT+CICCID"
     _iccid_prefix = b"+ICCID:"
@@ -419,6 +420,24 @@ class ModemBase(DriverBase):
         st = await self.pin_state()
         if st != state:
             raise S.error_for(st)
+
+    async def set_smsc(self, number):
+        """AT+CSCA="<number>",<type> (27.005 3.3.1; type 145 for '+'
+        international numbers, else 129): the SMS centre every SMS-SUBMIT goes
+        through (its SMSC field is 00: the configured one; parameter 0x0005).
+        Kept in `smsc` and set again at each SMS set-up (a new SIM, a reboot);
+        None keeps the module's."""
+        self.smsc = number or None
+        if number:
+            await self.at.command('AT+CSCA="%s",%d' % (number, 145 if number[:1] == "+" else 129), timeout=5)
+
+    async def _smsc_again(self):
+        """At an SMS set-up: the SMS centre set before (failures logged)."""
+        if self.smsc:
+            try:
+                await self.set_smsc(self.smsc)
+            except AtException as e:
+                self.log("%s: AT+CSCA refused (%r)" % (type(self).__name__.lower(), e))
 
     async def wait_sim(self, timeout=10):
         """Wait while the SIM is busy after boot (+CME ERROR: 14, +CPIN: NOT

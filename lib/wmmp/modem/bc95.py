@@ -181,6 +181,7 @@ class Bc95(NetInterface):
         self._ready_gen = -1         # generation the init sequence ran in
         self._att_gen = -1           # generation the attach was seen in
         self._apn_gen = -1
+        self.apn_refused = False     # the firmware refused AT+CGDCONT: the network's APN is in use
         self._lock = asyncio.Lock()  # init and attach sequences
         self._booted = asyncio.Event()
         self._socks = {}             # module socket id -> bearer

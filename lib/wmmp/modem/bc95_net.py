@@ -4,7 +4,8 @@
 the attach and SMS state and the timeouts (see Bc95).  This module never
 imports the driver.
 
-Attach: AT+CFUN? / AT+CFUN=1 (10 s), optional AT+CGDCONT=1,"IP",<apn>, then
+Attach: AT+CFUN? / AT+CFUN=1 (10 s), optional AT+CGDCONT=1,"IP",<apn> (when
+the firmware refuses it, apn_refused is set and the network's APN is used), then
 AT+CGATT? polled (asking AT+CGATT=1 once) for `attach_wait` s (MODEMS: 60 s).
 Registration lost (+CEREG:<stat> URC, stat not 1/5: outage, no signal) makes
 the socket bearers' recv() raise LinkLost; open() attaches again, closes the
@@ -21,7 +22,8 @@ SMS (MODEMS: most NB-IoT operators offer none): probed once (AT+CSMS? must
 answer with MT and MO support, then AT+CMGF=0); when the module or the
 network offers none, SmsBearer.open() and send() raise SmsUnavailable.
 Receive set-up: AT+CNMI=2,2,0,0,0 (direct delivery), falling back to
-AT+CNMI=2,1,0,0,0 (storage) when refused.
+AT+CNMI=2,1,0,0,0 (storage) when refused; then the SMS centre set before
+(AT+CSCA, wmmp.modem.ModemBase.set_smsc).
 """
 
 import asyncio
@@ -108,7 +110,9 @@ class NetInterface(SimInterface):
             try:
                 await at.command('AT+CGDCONT=1,"IP","%s"' % self.apn)
                 self._apn_gen = gen
+                self.apn_refused = False
             except (AtError, CmeError) as e:
+                self.apn_refused = True
                 self.log("bc95: AT+CGDCONT refused (%s); the network's APN is used" % e)
         t0 = _now()
         asked = False
@@ -313,4 +317,5 @@ class NetInterface(SimInterface):
             self.sms_available = False
             self.sms_why = "the module takes no AT+CNMI: SMS cannot be received"
             raise SmsUnavailable(self.sms_why)
+        await self._smsc_again()
         self._sms_gen = gen

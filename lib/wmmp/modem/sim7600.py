@@ -24,12 +24,19 @@ SimInterface (wmmp.modem.sim7600_sim, see there) and wmmp.modem.ModemBase
 (imsi, iccid, imei, identity, +CSQ, wait_sim: what both drivers share); the
 driver is the engine's SIM (Terminal(..., sim=driver)).
 
-Data: attach (AT+CGATT), APN (AT+CGDCONT=1,"IP",<apn>), AT+NETOPEN (checked
+Data: attach (AT+CGATT), APN (AT+CGDCONT=1,"IP",<apn>), PDP authentication
+(`auth`: AT+CGAUTH=1,<type>,"<password>","<user>": the SIM7500/SIM7600 AT
+manual puts the password before the user name, unlike 3GPP 27.007), AT+NETOPEN (checked
 with AT+NETOPEN?; after +CIPEVENT: NETWORK CLOSED UNEXPECTEDLY: AT+NETCLOSE and
 AT+NETOPEN again, as MODEMS.md says), sockets with AT+CIPOPEN / AT+CIPSEND /
 AT+CIPCLOSE, receive in push mode (RECV FROM:<ip>:<port> + +IPD<len> + raw
 bytes).  +IPD names no link: it goes to the open link whose peer matches the
 RECV FROM address, else to the only open link, else it is dropped (counted).
+DNS: the servers (`dns`, AT+CDNSCFG="<primary>"[,"<secondary>"]) are set
+after each AT+NETOPEN; resolve(name) asks AT+CDNSGIP="<name>" (-> +CDNSGIP:
+1,"<name>","<ip>"[,"<ip2>"], or +CDNSGIP: 0,<err>; before or after the OK).
+The SMS centre (AT+CSCA, wmmp.modem.ModemBase.set_smsc) is set again at
+each SMS set-up.
 
 Bearers: UdpBearer, TcpBearer, SmsBearer live in wmmp.modem.sim7600_bearers and
 are importable from here.
@@ -52,6 +59,7 @@ CMS_SIM_BUSY = const(314)         # 27.005 3.2.5: SMS not ready yet after boot
 ERR_NOT_OPENED = const(2)
 ERR_NOT_SUPPORTED = const(4)      # also "link already in use"
 ERR_OPENED = const(9)
+ERR_DNS = const(11)
 
 NET_CLOSED = b"NETWORK CLOSED"
 
@@ -111,12 +119,16 @@ class Sim7600(SimInterface):
     netopen_timeout  s for +NETOPEN (MODEMS: up to 75 s)
     connect_timeout  s for a TCP +CIPOPEN (MODEMS: 15-75 s)
     sms_timeout      s for +CMGS (MODEMS: 60 s)
+    auth             (user, password) for AT+CGAUTH, None: the module's setting
+    auth_type        AT+CGAUTH <auth_type>: 1 PAP (default), 2 CHAP
+    dns              DNS servers for AT+CDNSCFG (dotted IPv4), (): the network's
+    dns_timeout      s for +CDNSGIP
     log              callable(text); default: the engine's log
     """
 
     def __init__(self, at, apn=None, spic_order="pin1,puk1,pin2,puk2", at_wait=10, boot_wait=20,
                  attach_wait=30, netopen_timeout=75, connect_timeout=75, send_timeout=10,
-                 sms_timeout=60, log=None):
+                 sms_timeout=60, auth=None, auth_type=1, dns=(), dns_timeout=30, log=None):
         if spic_order not in ("pin1,puk1,pin2,puk2", "pin1,pin2,puk1,puk2"):
             raise BadValue("spic_order must be pin1,puk1,pin2,puk2 or pin1,pin2,puk1,puk2")
         self.at = at
@@ -129,12 +141,17 @@ class Sim7600(SimInterface):
         self.connect_timeout = connect_timeout
         self.send_timeout = send_timeout
         self.sms_timeout = sms_timeout
+        self.auth = auth
+        self.auth_type = auth_type
+        self.dns = tuple(dns)
+        self.dns_timeout = dns_timeout
         self.log = log if log is not None else at.log
         self.gen = 0                 # boot generation: +1 for every boot URC seen
         self._ready_gen = -1         # generation the init sequence ran in
         self._net_gen = -1           # generation the data service was opened in
         self._net_broken = False     # +CIPEVENT: NETWORK CLOSED UNEXPECTEDLY seen
         self._apn_gen = -1
+        self._dns_gen = -1           # generation the DNS servers were set in
         self._lock = asyncio.Lock()  # init and data-service sequences
         self._booted = asyncio.Event()
         self._links = [None] * LINKS
@@ -362,14 +379,18 @@ class Sim7600(SimInterface):
     async def _net_open(self):
         at = self.at
         gen = self.gen
-        if self.apn and self._apn_gen != gen:
-            await at.command('AT+CGDCONT=1,"IP","%s"' % self.apn)
+        if self._apn_gen != gen:
+            if self.apn:
+                await at.command('AT+CGDCONT=1,"IP","%s"' % self.apn)
+            if self.auth is not None:
+                await self._cgauth()
             self._apn_gen = gen
         await self._attach()
         v = _ints(_find(await at.command("AT+NETOPEN?"), b"+NETOPEN:") or "")
         if v and v[0] == 1:
             if not self._net_broken:
                 self._net_gen = gen          # already open (a restart of ours): use it
+                await self._dns_again(gen)
                 return
             try:                             # MODEMS: after CIPEVENT, NETCLOSE and reopen
                 await at.command("AT+NETCLOSE", timeout=20, final="+NETCLOSE:")
@@ -392,6 +413,50 @@ class Sim7600(SimInterface):
             raise NetworkError("+NETOPEN: %s" % (err,), err)
         if self.gen == gen:
             self._net_gen = gen
+            await self._dns_again(gen)
+
+    async def _cgauth(self):
+        """AT+CGAUTH for `auth` (an empty user and password: 0, none).  The
+        command carries the password: a failure never repeats it."""
+        user, pwd = self.auth
+        cmd = 'AT+CGAUTH=1,%d,"%s","%s"' % (self.auth_type, pwd, user) if user or pwd else "AT+CGAUTH=1,0"
+        try:
+            await self.at.command(cmd, timeout=5)
+        except AtException as e:
+            raise NetworkError("AT+CGAUTH refused (%s)" % type(e).__name__, ERR_NOT_SUPPORTED)
+
+    async def _dns_again(self, gen):
+        if self.dns and self._dns_gen != gen:
+            try:
+                await self.set_dns(self.dns)
+            except AtError as e:
+                self.log("sim7600: AT+CDNSCFG refused (%r); the network's DNS is used" % (e,))
+
+    async def set_dns(self, servers):
+        """DNS servers (up to two dotted IPv4 addresses; parameters 0x0010,
+        0x0014): AT+CDNSCFG now when the data service is open, else after the
+        next AT+NETOPEN.  () goes back to the network's at the next boot."""
+        self.dns = tuple(servers)[:2]
+        self._dns_gen = -1
+        if self.dns and self.net_is_open():
+            gen = self.gen
+            await self.at.command("AT+CDNSCFG=" + ",".join('"%s"' % a for a in self.dns), timeout=5)
+            self._dns_gen = gen
+
+    async def resolve(self, name):
+        """The first IPv4 address of host `name` (AT+CDNSGIP, after opening the
+        data service).  NetworkError(code 11, DNS failed) when it cannot."""
+        await self.net_open()
+        try:
+            lines = await self.at.command('AT+CDNSGIP="%s"' % name, timeout=self.dns_timeout,
+                                          final="+CDNSGIP:")
+        except AtError as e:
+            lines = e.lines
+        t = _find(lines, b"+CDNSGIP:") or ""
+        f = [x.strip().strip('"') for x in t.split(",")]
+        if len(f) >= 3 and f[0] == "1" and f[2]:
+            return f[2]
+        raise NetworkError("%s not resolved (+CDNSGIP: %s)" % (name, t), ERR_DNS)
 
     async def _attach(self):
         """Wait for +CGATT: 1 (asking AT+CGATT=1 once) for attach_wait s."""
@@ -532,6 +597,7 @@ class Sim7600(SimInterface):
                 await self.at.command("AT+CMGF=0")
                 await self.at.command("AT+CNMI=2,1,0,0,0")
                 await self.at.command('AT+CPMS="SM","SM","SM"')
+                await self._smsc_again()
                 return
             except CmsError as e:
                 if e.code != CMS_SIM_BUSY or _since(t0) >= timeout:

@@ -68,6 +68,11 @@ ERR_DNS = 11
 NETWORK_CLOSED = "+CIPEVENT: NETWORK CLOSED UNEXPECTEDLY"
 
 
+def _dotted(text):
+    f = text.split(".")
+    return len(f) == 4 and all(x.isdigit() and int(x) < 256 for x in f)
+
+
 class Options:
     """Timings, identity strings and dialect variants.  Defaults are what the
     sources behind MODEMS.md show; items marked (choice) had no source.
@@ -91,6 +96,14 @@ class Options:
     manufacturer, model, revision   ATI / AT+CGMI / AT+CGMM / AT+CGMR
     ip_addr         the address +IPADDR reports
     apn_required    if set, AT+NETOPEN fails (+NETOPEN: 1) unless CID 1 has this APN
+                    (a string) or one of these APNs (a tuple / set)
+    auth_required   if set, (user, password): AT+NETOPEN fails (+NETOPEN: 1) unless
+                    AT+CGAUTH=1,<1|2|3>,"<password>","<user>" gave them (SIM7500/
+                    SIM7600 manual order: password first)
+    hosts           {name: address} AT+CDNSGIP resolves (a dotted address
+                    resolves to itself); other names: +CDNSGIP: 0,10 and ERROR (choice)
+    dns_required    if set, AT+CDNSGIP answers only when AT+CDNSCFG named this
+                    server (primary or secondary); otherwise +CDNSGIP: 0,10 (choice)
     bind_host       host address UDP sockets bind to
     honour_local_port  bind the local port AT+CIPOPEN names (default: any free
                     port, as a carrier NAT would show it)
@@ -134,6 +147,9 @@ class Options:
         self.revision = "LE11B08SIM7600CE-A"
         self.ip_addr = "10.71.34.127"
         self.apn_required = None
+        self.auth_required = None
+        self.hosts = {}
+        self.dns_required = None
         self.bind_host = "127.0.0.1"
         self.honour_local_port = False
         self.address_map = {}
@@ -208,6 +224,8 @@ class Sim7600(PduSms, Modem):
         self.cfun = 1
         self.ps_detached = False
         self.pdp = {}
+        self.auth = {}                  # cid -> (type, password, user) of AT+CGAUTH
+        self.dns = ()                   # AT+CDNSCFG servers
         self.booted = False
         self.sim_up = False             # the card reported ready (+CPIN: READY) since boot/swap
         self.sms_ready = False
@@ -601,7 +619,21 @@ class Sim7600(PduSms, Modem):
             raise _Final("ERROR")
 
     async def _x_cgauth(self, mode, a):
-        if mode not in (L.SET, L.TEST, L.READ):
+        """AT+CGAUTH=<cid>[,<auth_type>[,<passwd>[,<user>]]] (SIM7500/SIM7600
+        manual order; type 0 none, 1 PAP, 2 CHAP, 3 PAP or CHAP)."""
+        if mode == L.READ:
+            for cid in sorted(self.auth):
+                t, pwd, user = self.auth[cid]
+                self._line('+CGAUTH: %d,%d,"%s"' % (cid, t, user))
+        elif mode == L.SET:
+            cid = self._int(a[0], 1, 24)
+            t = self._int(a[1], 0, 3) if len(a) > 1 and a[1] is not None else 0
+            if len(a) > 4 or (t == 0 and len(a) > 2 and (a[2] or (len(a) > 3 and a[3]))):
+                raise self._cme(CME_BAD_PARAMS)
+            self.auth[cid] = (t, a[2] if len(a) > 2 and a[2] else "", a[3] if len(a) > 3 and a[3] else "")
+        elif mode == L.TEST:
+            self._line("+CGAUTH: (1-24),(0-3),,")
+        else:
             raise _Final("ERROR")
 
     async def _x_cgpaddr(self, mode, a):
@@ -647,7 +679,12 @@ class Sim7600(PduSms, Modem):
         if self.o.netopen_delay:
             await asyncio.sleep(self.o.netopen_delay)
         self.net_opening = False
-        apn_ok = self.o.apn_required is None or self.pdp.get(1, ("", None))[1] == self.o.apn_required
+        req = self.o.apn_required
+        apn = self.pdp.get(1, ("", None))[1]
+        apn_ok = req is None or apn == req or (not isinstance(req, str) and apn in req)
+        if self.o.auth_required is not None:
+            t, pwd, user = self.auth.get(1, (0, "", ""))
+            apn_ok = apn_ok and t in (1, 2, 3) and (user, pwd) == tuple(self.o.auth_required)
         if self.attached() and apn_ok:
             self.net_open = True
             self.net_broken = False
@@ -667,6 +704,37 @@ class Sim7600(PduSms, Modem):
         self.net_open = False
         self.net_broken = False
         return lambda: self._line("+NETCLOSE: 0")
+
+    async def _x_cdnscfg(self, mode, a):
+        """AT+CDNSCFG="<primary>"[,"<secondary>"] (dotted IPv4); the read form
+        lists them as +CDNSCFG: PrimaryDns: <a> / SecondaryDns: <b> (choice)."""
+        if mode == L.READ:
+            d = list(self.dns) + ["0.0.0.0"] * (2 - len(self.dns))
+            self._line("+CDNSCFG: PrimaryDns: %s" % d[0])
+            self._line("+CDNSCFG: SecondaryDns: %s" % d[1])
+        elif mode == L.SET:
+            if not a or len(a) > 2 or not all(x and _dotted(x) for x in a):
+                raise _Final("ERROR")
+            self.dns = tuple(a)
+        elif mode != L.TEST:
+            raise _Final("ERROR")
+
+    async def _x_cdnsgip(self, mode, a):
+        """AT+CDNSGIP="<name>" -> +CDNSGIP: 1,"<name>","<ip>" and OK; a name it
+        cannot resolve: +CDNSGIP: 0,10 and ERROR (Options.hosts, dns_required)."""
+        if mode == L.TEST:
+            return None
+        if mode != L.SET or not a or not a[0]:
+            raise _Final("ERROR")
+        if not self.net_open or self.net_broken:
+            raise _Final("ERROR", ["+CDNSGIP: 0,3"])
+        name = a[0]
+        ip = name if _dotted(name) else self.o.hosts.get(name)
+        if not _dotted(name) and self.o.dns_required is not None and self.o.dns_required not in self.dns:
+            ip = None
+        if ip is None:
+            raise _Final("ERROR", ["+CDNSGIP: 0,10"])
+        self._line('+CDNSGIP: 1,"%s","%s"' % (name, ip))
 
     async def _x_ipaddr(self, mode, a):
         self._only(mode, L.EXEC, L.TEST)

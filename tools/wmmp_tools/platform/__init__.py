@@ -8,6 +8,7 @@ tool OEMs develop their terminals against.
     operator.py  operator commands (provision, get, set, ctrl, security, logout, ...)
     control.py   the line-JSON control socket
     cli.py       the `wmmp-platform` command
+    options.py   its option checks, secrets from files / the environment, binding
     smslink.py   the link to the emulated SMS centre
     creds.py, values.py   secrets, tag names and operator values
 """

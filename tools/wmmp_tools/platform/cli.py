@@ -3,8 +3,9 @@ running one through its control socket (see wmmp_tools.platform.control).
 
     wmmp-platform serve --db FILE [--udp H:P] [--tcp H:P] [--smsc H:P] [--msisdn N]
                         [--no-security] [--control H:P] [...]
-    wmmp-platform provision --imsi IMSI --msisdn N [--serial S] [--preset-uplink PW
-                        --preset-downlink PW] [--preset-key KEY] [--force-sms] [--no-security]
+    wmmp-platform provision --imsi IMSI --msisdn N [--serial S] [--replace]
+                        [--preset-uplink PW --preset-downlink PW] [--preset-key KEY]
+                        [--force-sms] [--no-security]
     wmmp-platform list | show SERIAL | log [SERIAL]
     wmmp-platform get SERIAL TAG...                 CONFIG_GET, answer by tag name
     wmmp-platform set SERIAL TAG=VALUE... [--force] CONFIG_SET, ACK and 0x4010 reports
@@ -14,9 +15,16 @@ running one through its control socket (see wmmp_tools.platform.control).
     wmmp-platform flag SERIAL NAME=0|1...           keep-connected, fail-reply, ...
 
 Values: a number (decimal or 0x..), text, or hex:0011AA; tags by name
-(HEARTBEAT_PERIOD) or number (0x0011).  Exit status: 0 done (and the terminal
-answered 0x00); 1 the request failed, timed out, or was answered with another
-result; 2 bad input (one line on stderr).
+(HEARTBEAT_PERIOD) or number (E025 or 0xE025: four hex digits are hex; else
+decimal).  Secrets (passwords, keys, PINs) are hidden in what is printed, also
+with --json, unless --show-secrets.  A secret given on the command line is seen
+by other users of the machine (ps): every option taking one has a -file and an
+-env form, and a secret TLV value may be file:PATH or env:NAME.  The database
+(--db) is created 0600; one that other users may read is refused.
+
+Exit status: 0 done (and the terminal answered 0x00); 1 the request failed, timed
+out, or was answered with another result, or serve could not start; 2 bad input
+(one line on stderr).
 """
 
 import argparse
@@ -24,16 +32,21 @@ import asyncio
 import datetime
 import json
 import logging
-import re
+import os
 import sys
 
 from wmmp_tools.serving import until_stopped
 from wmmp_tools.platform import control
-from wmmp_tools.platform import creds
+from wmmp_tools.platform import options as O
 from wmmp_tools.platform import values as V
+from wmmp_tools.platform.model import parse_serial
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 DEFAULT_CONTROL = ("127.0.0.1", 7310)
+FLAG_NAMES = ("keep-connected", "fail-reply", "session-required", "security")   # operator.FLAGS
+SECRET_OPTIONS = (("preset_uplink", "PW", "preset uplink password (E025, 8 visible ASCII characters)"),
+                  ("preset_downlink", "PW", "preset downlink password (E028, 8 visible ASCII characters)"),
+                  ("preset_key", "KEY", "preset base key (E036, letters/digits: DES 8, 3DES 16/24, AES 16/24/32)"))
 
 
 class UsageError(Exception):
@@ -45,84 +58,122 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def address(text):
-    m = re.match(r"^\[?([^\[\]]*?)\]?:(\d+)$", text or "")
-    if not m or not m.group(1) or int(m.group(2)) > 65535:
-        raise argparse.ArgumentTypeError("expected HOST:PORT, got %r" % text)
-    return m.group(1), int(m.group(2))
+address = O.address(0)
+
+
+def _serial_arg(text):
+    try:
+        return parse_serial(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
 
 
 def build_parser():
     p = _Parser(prog="wmmp-platform", description=__doc__.split("\n\n")[0],
+                epilog="\n\n".join(__doc__.split("\n\n")[2:]),
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", parser_class=_Parser)
 
-    s = sub.add_parser("serve", help="run the platform")
-    s.add_argument("--db", required=True, help="SQLite file (:memory: for a throwaway run)")
-    s.add_argument("--udp", type=address, default=("127.0.0.1", 7301), metavar="HOST:PORT")
-    s.add_argument("--tcp", type=address, default=("127.0.0.1", 7302), metavar="HOST:PORT")
-    s.add_argument("--smsc", type=address, default=None, metavar="HOST:PORT",
+    s = sub.add_parser("serve", help="run the platform",
+                       description="Run the platform simulator until SIGINT/SIGTERM.")
+    s.add_argument("--db", required=True, type=O.nonempty, metavar="FILE",
+                   help="SQLite file (:memory: for a throwaway run); created 0600 (its directory, "
+                   "when missing, 0700); refused when other users may read it, when it is not "
+                   "SQLite or belongs to something else, or when another serve uses it")
+    s.add_argument("--udp", type=address, default=("127.0.0.1", 7301), metavar="HOST:PORT",
+                   help="UDP address (port 0: any free one; default 127.0.0.1:7301)")
+    s.add_argument("--tcp", type=address, default=("127.0.0.1", 7302), metavar="HOST:PORT",
+                   help="TCP address (default 127.0.0.1:7302)")
+    s.add_argument("--smsc", type=O.address(1), default=None, metavar="HOST:PORT",
                    help="SMS centre (docs/SMSC.md); without it there is no SMS bearer")
-    s.add_argument("--msisdn", default="10658000", help="the platform's number (TLV 0x0007)")
-    s.add_argument("--control", type=address, default=DEFAULT_CONTROL, metavar="HOST:PORT")
+    s.add_argument("--msisdn", type=O.msisdn, default="10658000", help="the platform's number (TLV 0x0007)")
+    s.add_argument("--control", type=address, default=DEFAULT_CONTROL, metavar="HOST:PORT",
+                   help="control socket, a loopback address (default 127.0.0.1:7310)")
     s.add_argument("--no-security", action="store_true",
                    help="no passwords, keys or digests for any terminal (REGISTER_ACK 0x13)")
-    s.add_argument("--key-delay", type=float, default=2.0, metavar="S",
+    s.add_argument("--key-delay", type=O.seconds(0, 3600), default=2.0, metavar="S",
                    help="seconds between REGISTER_ACK and the key SMS (default 2)")
-    s.add_argument("--base-alg", default="3des", help="base key algorithm: des, 3des, aes")
-    s.add_argument("--session-alg", default="aes", help="session key algorithm: des, 3des, aes")
-    s.add_argument("--session-key-length", type=int, default=16, help="AES session key length: 16, 24, 32")
+    s.add_argument("--base-alg", type=O.alg, default=O.alg("3des"), metavar="ALG",
+                   help="base key algorithm: des, 3des (default), aes")
+    s.add_argument("--session-alg", type=O.alg, default=O.alg("aes"), metavar="ALG",
+                   help="session key algorithm: des, 3des, aes (default)")
+    s.add_argument("--session-key-length", type=O.choice_int((16, 24, 32)), default=None, metavar="N",
+                   help="AES session key length: 16 (default), 24, 32")
     s.add_argument("--session-keys-required", action="store_true",
                    help="LOGIN without E03A -> 0x09 for terminals with a base key")
     s.add_argument("--always-base-key", action="store_true",
                    help="send a base key even to terminals that do not announce encryption (bit 0x80)")
     s.add_argument("--sms-digest", action="store_true", help="digests on SMS too (4.4.2.1: off by default)")
-    s.add_argument("--heartbeat-default", type=int, default=30, metavar="S")
-    s.add_argument("--verbose", "-v", action="store_true")
+    s.add_argument("--heartbeat-default", type=O.integer(1, 604800), default=30, metavar="S",
+                   help="heartbeat period (s) of terminals that report none (default 30)")
+    s.add_argument("--verbose", "-v", action="store_true", help="log every event (and tracebacks of internal errors)")
 
     def client(name, help_text):
-        c = sub.add_parser(name, help=help_text)
-        c.add_argument("--control", type=address, default=DEFAULT_CONTROL, metavar="HOST:PORT")
-        c.add_argument("--timeout", type=float, default=30.0, metavar="S")
-        c.add_argument("--json", action="store_true", help="print the raw JSON reply")
+        c = sub.add_parser(name, help=help_text, description=help_text)
+        c.add_argument("--control", type=O.address(1), default=DEFAULT_CONTROL, metavar="HOST:PORT",
+                       help="the running platform's control socket (default 127.0.0.1:7310)")
+        c.add_argument("--timeout", type=O.seconds(0, O.MAX_SECONDS, lo_open=True), default=30.0, metavar="S",
+                       help="seconds to wait for the answer (default 30)")
+        c.add_argument("--json", action="store_true", help="print the JSON reply")
+        c.add_argument("--show-secrets", action="store_true",
+                       help="show passwords, keys and PINs in clear (hidden otherwise, also in --json)")
         return c
 
     c = client("provision", "provision a SIM (IMSI <-> MSISDN) and optional preset secrets")
-    c.add_argument("--imsi", required=True)
-    c.add_argument("--msisdn", required=True)
-    c.add_argument("--serial")
-    c.add_argument("--preset-uplink", metavar="PW")
-    c.add_argument("--preset-downlink", metavar="PW")
-    c.add_argument("--preset-key", metavar="KEY")
-    c.add_argument("--preset-key-alg", metavar="ALG", help="des, 3des (default), aes")
-    c.add_argument("--preset-validity", metavar="UNIX_TIME")
+    c.add_argument("--imsi", required=True, type=O.imsi, help="15 digits")
+    c.add_argument("--msisdn", required=True, type=O.msisdn, help="the SIM's number")
+    c.add_argument("--serial", type=lambda t: _provision_serial(t), metavar="SERIAL",
+                   help="the serial this SIM's terminal must have: 16 characters, an 8-character "
+                   "maker prefix and 8 more (or hex: and 32 hex digits)")
+    c.add_argument("--replace", action="store_true",
+                   help="overwrite this IMSI's subscription when it has other values, and delete the "
+                   "subscription of another IMSI holding this MSISDN (refused without it)")
+    for name, metavar, what in SECRET_OPTIONS:
+        opt = "--" + name.replace("_", "-")
+        g = c.add_mutually_exclusive_group()
+        g.add_argument(opt, metavar=metavar, type=O.nonempty,
+                       help="%s; on the command line it is seen by other users (ps): prefer %s-file "
+                       "or %s-env" % (what, opt, opt))
+        g.add_argument(opt + "-file", metavar="PATH", dest=name + "_file", type=O.nonempty,
+                       help="read the %s from the file PATH (a final newline is ignored; only its "
+                       "owner may read it: chmod 600)" % what.split(" (")[0])
+        g.add_argument(opt + "-env", metavar="NAME", dest=name + "_env", type=O.nonempty,
+                       help="read the %s from the environment variable NAME" % what.split(" (")[0])
+    c.add_argument("--preset-key-alg", metavar="ALG", type=O.alg, help="des, 3des (default), aes")
+    c.add_argument("--preset-validity", metavar="UNIX_TIME", type=O.integer(1, 0xFFFFFFFF),
+                   help="end of validity of the preset secrets (E027/E02A/E038; default 2100-01-01)")
     c.add_argument("--force-sms", action="store_true", help="REGISTER by packet -> 0x02 (use SMS)")
     c.add_argument("--no-security", action="store_true", help="this SIM's terminal works without security")
     client("list", "terminals with state, last seen, bearer")
-    c = client("show", "identities, secrets, parameters and recent messages of a terminal")
-    c.add_argument("serial")
-    c.add_argument("--limit", type=int, default=20)
+    c = client("show", "identities, secrets (hidden unless --show-secrets), parameters and recent "
+               "messages of a terminal")
+    c.add_argument("serial", type=_serial_arg)
+    c.add_argument("--limit", type=O.integer(1, 100000), default=20, metavar="N")
     c = client("log", "the message log")
-    c.add_argument("serial", nargs="?")
-    c.add_argument("--limit", type=int, default=50)
-    c.add_argument("--hex", action="store_true", help="show each message's bytes")
+    c.add_argument("serial", nargs="?", type=_serial_arg)
+    c.add_argument("--limit", type=O.integer(1, 100000), default=50, metavar="N")
+    c.add_argument("--hex", action="store_true",
+                   help="show each message's bytes (secret values as * unless --show-secrets)")
     for name, h in (("get", "CONFIG_GET"), ("set", "CONFIG_SET"), ("ctrl", "REMOTE_CTRL"),
                     ("security", "SECURITY_CONFIG"), ("logout", "LOGOUT")):
         c = client(name, h + " to a terminal")
-        c.add_argument("serial")
+        c.add_argument("serial", type=_serial_arg)
         if name == "get":
-            c.add_argument("tags", nargs="+", metavar="TAG")
+            c.add_argument("tags", nargs="+", metavar="TAG", help="by name (HEARTBEAT_PERIOD) or number (0011, 0x0011)")
         elif name == "set":
-            c.add_argument("assignments", nargs="+", metavar="TAG=VALUE")
+            c.add_argument("assignments", nargs="+", metavar="TAG=VALUE",
+                           help="VALUE: number, text or hex:...; for a secret tag also file:PATH or env:NAME")
             c.add_argument("--force", action="store_true", help="0x4009 = 1: apply at once")
-            c.add_argument("--report-wait", type=float, default=10.0, metavar="S",
+            c.add_argument("--report-wait", type=O.seconds(0, O.MAX_SECONDS), default=10.0, metavar="S",
                            help="seconds to wait for the 0x4010 report")
         elif name == "ctrl":
             c.add_argument("code", help="number or " + ", ".join(sorted(V.CTRL_NAMES)))
         elif name == "security":
             c.add_argument("operation", help="0..7 or " + ", ".join(sorted(V.SECURITY_OPS)))
             c.add_argument("assignments", nargs="*", metavar="TLV=VALUE",
-                           help='VALUE: number, text, hex:..., "new" (E025/E028/E036), or empty for L=0')
+                           help='TLV: E025, 0xE025 or a name; VALUE: number, text, hex:..., "new" '
+                           '(E025/E028/E036: the platform makes one), empty for L=0, or for a secret '
+                           'file:PATH or env:NAME (kept off the command line)')
         elif name == "logout":
             c.add_argument("reason", help="number or " + ", ".join(sorted(V.LOGOUT_REASONS)))
         c.add_argument("--encrypt", choices=("full", "partial"),
@@ -130,39 +181,121 @@ def build_parser():
         c.add_argument("--sms", action="store_true", help="send by SMS")
         c.add_argument("--packet", action="store_true", help="send by the last packet route")
     c = client("flag", "per-terminal switches")
-    c.add_argument("serial")
-    c.add_argument("flags", nargs="+", metavar="NAME=0|1")
+    c.add_argument("serial", type=_serial_arg)
+    c.add_argument("flags", nargs="+", metavar="NAME=0|1", help=", ".join(FLAG_NAMES))
     return p
+
+
+def _provision_serial(text):
+    try:
+        return parse_serial(text, assigned=True)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
 
 
 # -- serve ---------------------------------------------------------------------
 
-async def _serve(args):
-    from wmmp_tools.platform.db import Store
+class _OneLineFormatter(logging.Formatter):
+    """Log records as one line each: an exception is its type and text (the
+    traceback only with --verbose)."""
+
+    def __init__(self, verbose):
+        super().__init__("%(asctime)s %(name)s %(message)s")
+        self.verbose = verbose
+
+    def format(self, record):
+        if record.exc_info and not self.verbose:
+            exc = record.exc_info[1]
+            record = logging.makeLogRecord(record.__dict__)
+            record.msg = "%s: %s: %s" % (record.getMessage(), type(exc).__name__, exc)
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return super().format(record)
+
+
+def _loop_errors(loop, context):
+    exc = context.get("exception")
+    logging.getLogger("wmmp.platform").error("%s%s", context.get("message", "error"),
+                                             ": %s: %s" % (type(exc).__name__, exc) if exc else "",
+                                             exc_info=exc if exc is not None and _loop_errors.verbose else None)
+
+
+_loop_errors.verbose = False
+
+
+async def _serve(args, err):
+    from wmmp_tools.platform.db import Store, StoreError, check_path
     from wmmp_tools.platform.model import Config
     from wmmp_tools.platform.server import Platform
+    asyncio.get_running_loop().set_exception_handler(_loop_errors)
+    if args.session_key_length is not None and args.session_alg != O.alg("aes"):
+        raise O.StartError("--session-key-length is for AES session keys (--session-alg aes)", 2)
+    try:
+        check_path(args.db)      # nothing is touched before the ports are ours
+    except StoreError as e:
+        raise O.StartError(str(e), 2 if e.usage else 1)
+    socks = []
+    try:
+        socks.append(O.bind("udp", args.udp, "--udp"))
+        socks.append(O.bind("tcp", args.tcp, "--tcp"))
+        socks.append(O.bind("tcp", args.control, "--control", loopback_only=True))
+        try:
+            store = Store(args.db, lock=True)
+        except StoreError as e:
+            raise O.StartError(str(e), 2 if e.usage else 1)
+    except BaseException:
+        for sk in socks:
+            sk.close()
+        raise
     cfg = Config(host=args.udp[0], udp_port=args.udp[1], tcp_port=args.tcp[1], smsc=args.smsc,
                  msisdn=args.msisdn, security=not args.no_security, key_delay=args.key_delay,
-                 base_alg=creds.alg_code(args.base_alg), session_alg=creds.alg_code(args.session_alg),
-                 session_key_length=args.session_key_length,
+                 base_alg=args.base_alg, session_alg=args.session_alg,
+                 session_key_length=args.session_key_length or 16,
                  session_keys_required=args.session_keys_required,
                  always_base_key=args.always_base_key, sms_digest=args.sms_digest,
                  heartbeat_default=args.heartbeat_default)
     cfg.tcp_host = args.tcp[0]
-    pf = Platform(cfg, Store(args.db))
-    await pf.start()
-    ctl = control.ControlServer(pf, args.control[0], args.control[1])
-    await ctl.start()
-    print("wmmp-platform: udp %s:%s tcp %s:%s control %s:%d sms %s" % (
-        cfg.host, pf.udp_port, cfg.tcp_host, pf.tcp_port, args.control[0], ctl.port,
-        "%s via %s:%d" % (cfg.msisdn, args.smsc[0], args.smsc[1]) if args.smsc else "off"),
-        file=sys.stderr, flush=True)
+    pf = Platform(cfg, store)
+    ctl = None
     try:
+        await pf.start(udp_sock=socks[0], tcp_sock=socks[1])
+        ctl = control.ControlServer(pf, args.control[0], args.control[1])
+        await ctl.start(sock=socks[2])
+        err.write("wmmp-platform: udp %s:%s tcp %s:%s control %s:%d sms %s\n" % (
+            cfg.host, pf.udp_port, cfg.tcp_host, pf.tcp_port, args.control[0], ctl.port,
+            "%s via %s:%d" % (cfg.msisdn, args.smsc[0], args.smsc[1]) if args.smsc else "off"))
+        err.flush()
         await until_stopped()
     finally:
-        await ctl.close()
+        if ctl is not None:
+            await ctl.close()
         await pf.close()
         pf.db.close()
+
+
+def _run_serve(args, err):
+    verbose = args.verbose
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(_OneLineFormatter(verbose))
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    _loop_errors.verbose = verbose
+    old_umask = os.umask(0o077)       # whatever serve creates is its user's only
+    try:
+        asyncio.run(_serve(args, err))
+    except O.StartError as e:
+        err.write("wmmp-platform: %s%s\n" % ("error: " if e.code == EXIT_INPUT else "cannot start: ", e))
+        return e.code
+    except KeyboardInterrupt:
+        pass
+    finally:
+        os.umask(old_umask)
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    return EXIT_OK
 
 
 # -- client commands -------------------------------------------------------------
@@ -171,14 +304,30 @@ def _split_assignment(text, allow_new=False, allow_empty=False):
     if "=" not in text:
         if allow_empty:
             return V.parse_tag(text), ""
-        raise V.InputError("expected TAG=VALUE, got %r" % text)
+        raise V.InputError("expected TAG=VALUE, got %r" % O._short(text))
     name, value = text.split("=", 1)
     tag = V.parse_tag(name)
     if allow_new and value == "new":
         return tag, "new"
     if allow_empty and value == "":
         return tag, ""
+    if V.is_secret(tag):
+        try:
+            value = O.secret_value(value, V.tag_name(tag))
+        except O.OptionError as e:
+            raise V.InputError(str(e))
     return tag, V.parse_value(tag, value).hex()
+
+
+def _secret_option(args, name):
+    """The value of a secret option given directly, by -file or by -env."""
+    what = {"preset_uplink": "preset uplink password", "preset_downlink": "preset downlink password",
+            "preset_key": "preset base key"}[name]
+    if getattr(args, name + "_file", None) is not None:
+        return O.read_secret_file(getattr(args, name + "_file"), what)
+    if getattr(args, name + "_env", None) is not None:
+        return O.read_secret_env(getattr(args, name + "_env"), what)
+    return getattr(args, name)
 
 
 def request_of(args):
@@ -187,6 +336,8 @@ def request_of(args):
     req = {"op": cmd}
     if hasattr(args, "serial") and args.serial is not None:
         req["serial"] = args.serial
+    if getattr(args, "show_secrets", False):
+        req["show_secrets"] = True
     if getattr(args, "sms", False) and getattr(args, "packet", False):
         raise V.InputError("--sms and --packet exclude each other")
     if getattr(args, "sms", False):
@@ -198,12 +349,20 @@ def request_of(args):
         if args.encrypt:
             req["encrypt"] = args.encrypt
     if cmd == "provision":
-        for k in ("imsi", "msisdn", "serial", "preset_uplink", "preset_downlink", "preset_key",
-                  "preset_key_alg", "preset_validity"):
+        try:
+            for name, _, _ in SECRET_OPTIONS:
+                v = _secret_option(args, name)
+                if v is not None:
+                    req[name] = v
+        except O.OptionError as e:
+            raise V.InputError(str(e))
+        _check_provision(req, args)
+        for k in ("imsi", "msisdn", "serial", "preset_key_alg", "preset_validity"):
             if getattr(args, k) is not None:
                 req[k] = getattr(args, k)
         req["force_sms"] = args.force_sms
         req["no_security"] = args.no_security
+        req["replace"] = args.replace
     elif cmd in ("show", "log"):
         req["limit"] = args.limit
     elif cmd == "get":
@@ -217,17 +376,56 @@ def request_of(args):
     elif cmd == "security":
         req["operation"] = V.parse_code(args.operation, V.SECURITY_OPS, "security operation", 7)
         req["tlvs"] = [list(_split_assignment(a, allow_new=True, allow_empty=True)) for a in args.assignments]
+        if not req["tlvs"] and req["operation"] in (0x00, 0x01, 0x02, 0x03):
+            raise V.InputError("security operation %s needs TLVs (TLV=VALUE, or TLV= to read)" % args.operation)
     elif cmd == "logout":
         req["reason"] = V.parse_code(args.reason, V.LOGOUT_REASONS, "logout reason")
     elif cmd == "flag":
         flags = {}
         for f in args.flags:
             name, _, value = f.partition("=")
+            if name not in FLAG_NAMES:
+                raise V.InputError("unknown flag %r (%s)" % (O._short(name), ", ".join(FLAG_NAMES)))
             if value not in ("0", "1"):
-                raise V.InputError("flag %r: expected NAME=0 or NAME=1" % f)
+                raise V.InputError("flag %r: expected NAME=0 or NAME=1" % O._short(f))
             flags[name] = int(value)
         req["flags"] = flags
     return req
+
+
+def _check_provision(req, args):
+    """What the platform would refuse, said before anything is sent."""
+    from wmmp.wire import digest as D
+    from wmmp.errors import WmmpError
+    from wmmp_tools.platform import creds
+    for name in ("preset_uplink", "preset_downlink"):
+        if name in req:
+            try:
+                D.password_field(req[name])
+            except WmmpError:
+                raise V.InputError("--%s must be 8 visible ASCII characters (INTEROP 8)" % name.replace("_", "-"))
+    if ("preset_uplink" in req) != ("preset_downlink" in req):
+        raise V.InputError("give both --preset-uplink and --preset-downlink")
+    if "preset_key" in req:
+        alg = args.preset_key_alg
+        lengths = creds.VALID_KEY_LENGTHS[alg] if alg is not None else (8, 16, 24, 32)
+        key = req["preset_key"]
+        if not (key.isascii() and key.isalnum() and len(key) in lengths):
+            raise V.InputError("--preset-key must be %s letters/digits%s" % (
+                ", ".join(map(str, lengths[:-1])) + " or " + str(lengths[-1]) if len(lengths) > 1 else lengths[0], " for " + creds.alg_name(alg) if alg is not None else ""))
+    elif args.preset_key_alg is not None:
+        raise V.InputError("--preset-key-alg goes with --preset-key")
+    if args.preset_validity is not None and "preset_uplink" not in req and "preset_key" not in req:
+        raise V.InputError("--preset-validity goes with preset secrets")
+
+
+def _safe(value):
+    """Text for the screen: what a terminal reported may hold control characters
+    (escape sequences): they are shown escaped, never sent to the terminal."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _when(t):
@@ -238,7 +436,7 @@ def _when(t):
 
 def _print_tlvs(tlvs, out):
     for t in tlvs:
-        out.write("  %s (0x%04X) = %s\n" % (t["name"], t["tag"], t["text"]))
+        out.write("  %s (0x%04X) = %s\n" % (t["name"], t["tag"], _safe(t["text"])))
 
 
 def _print_answer(reply, out):
@@ -261,7 +459,7 @@ def _print_messages(rows, out, show_hex=False):
     for m in rows:
         line = "%s %-15s %-4s %-4s %-22s %s" % (
             _when(m["time"]), m["terminal"] or "-", m["direction"], m["bearer"] or "-",
-            (m["command"] or "") + (" #%d" % m["seq"] if m["seq"] is not None else ""), m["note"] or "")
+            (m["command"] or "") + (" #%d" % m["seq"] if m["seq"] is not None else ""), _safe(m["note"] or ""))
         out.write(line.rstrip() + "\n")
         if show_hex and m["hex"]:
             out.write("    %s\n" % m["hex"])
@@ -270,8 +468,14 @@ def _print_messages(rows, out, show_hex=False):
 def print_reply(cmd, args, reply, out):
     if cmd == "provision":
         s = reply["subscription"]
-        out.write("provisioned IMSI %s <-> MSISDN %s%s\n" % (
-            s["imsi"], s["msisdn"], " (serial %s)" % s["serial"] if s.get("serial") else ""))
+        for r in reply.get("replaced", []):
+            if r["imsi"] != s["imsi"]:
+                out.write("deleted the subscription IMSI %s <-> MSISDN %s (--replace)\n" % (r["imsi"], r["msisdn"]))
+        out.write("%s IMSI %s <-> MSISDN %s%s%s\n" % (
+            "provisioned" if reply.get("changed", True) else "already provisioned",
+            s["imsi"], s["msisdn"], " (serial %s)" % s["serial"] if s.get("serial") else "",
+            " (replaces its earlier subscription)" if any(r["imsi"] == s["imsi"] for r in reply.get("replaced", []))
+            else ""))
     elif cmd == "flag":
         out.write("%s: %s\n" % (reply["terminal"], ", ".join("%s=%s" % kv for kv in reply["changed"].items())))
     elif cmd == "list":
@@ -289,7 +493,7 @@ def print_reply(cmd, args, reply, out):
                   "base_alg_name", "base_valid", "session_alg_name", "logged_in", "curtime", "session_key",
                   "keep_connected", "fail_reply", "session_required", "pending_keys", "cleared"):
             if t.get(k) not in (None, ""):
-                out.write("%-17s %s\n" % (k, t[k]))
+                out.write("%-17s %s\n" % (k, _safe(t[k])))
         out.write("parameters:\n")
         _print_tlvs(reply["params"], out)
         out.write("recent messages:\n")
@@ -304,6 +508,21 @@ def main(argv=None, out=None, err=None):
     out = out or sys.stdout
     err = err or sys.stderr
     try:
+        return _main(argv, out, err)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:       # never a traceback for the user
+        if os.environ.get("WMMP_TRACEBACK"):
+            raise
+        try:
+            err.write("wmmp-platform: internal error: %s: %s\n" % (type(e).__name__, e))
+        except Exception:
+            pass
+        return EXIT_FAILED
+
+
+def _main(argv, out, err):
+    try:
         args = build_parser().parse_args(argv)
     except UsageError as e:
         err.write("wmmp-platform: error: %s\n" % e)
@@ -314,30 +533,25 @@ def main(argv=None, out=None, err=None):
         err.write("wmmp-platform: error: name a command (serve, provision, list, show, get, set, ...)\n")
         return EXIT_INPUT
     if args.cmd == "serve":
-        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                            format="%(asctime)s %(name)s %(message)s", stream=err)
-        try:
-            creds.alg_code(args.base_alg)
-            creds.alg_code(args.session_alg)
-            asyncio.run(_serve(args))
-        except ValueError as e:
-            err.write("wmmp-platform: error: %s\n" % e)
-            return EXIT_INPUT
-        except OSError as e:
-            err.write("wmmp-platform: cannot start: %s\n" % e)
-            return EXIT_FAILED
-        except KeyboardInterrupt:
-            pass
-        return EXIT_OK
+        return _run_serve(args, err)
     try:
         req = request_of(args)
-    except V.InputError as e:
+    except (V.InputError, O.OptionError) as e:
         err.write("wmmp-platform: error: %s\n" % e)
         return EXIT_INPUT
+    where = "%s:%d" % args.control
     try:
         reply = control.call(args.control, req, timeout=args.timeout + 15.0)
-    except (OSError, ValueError) as e:
-        err.write("wmmp-platform: cannot reach the platform at %s:%d: %s\n" % (args.control[0], args.control[1], e))
+    except TimeoutError:
+        err.write("wmmp-platform: no answer from the platform at %s within %.0f s\n" % (where, args.timeout + 15.0))
+        return EXIT_FAILED
+    except ConnectionRefusedError:
+        err.write("wmmp-platform: cannot reach the platform at %s: connection refused (is `wmmp-platform "
+                  "serve` running with this --control?)\n" % where)
+        return EXIT_FAILED
+    except (OSError, ValueError, OverflowError) as e:
+        err.write("wmmp-platform: cannot reach the platform at %s: %s\n" % (
+            where, getattr(e, "strerror", None) or e))
         return EXIT_FAILED
     if not reply.get("ok"):
         err.write("wmmp-platform: %s%s\n" % ("error: " if reply.get("kind") == "input" else "",
@@ -351,7 +565,6 @@ def main(argv=None, out=None, err=None):
         out.flush()
     except BrokenPipeError:      # e.g. piped into head: the reader has gone
         if out is sys.stdout:
-            import os
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     if "result" in reply and reply["result"] != 0:

@@ -1,5 +1,6 @@
 """Control socket of a running platform: line-delimited JSON over TCP (default
-127.0.0.1:7310, local use only; there is no authentication).
+127.0.0.1:7310, local use only: there is no authentication, so `serve` binds it
+to a loopback address only).
 
 Each request is one JSON object on one line (UTF-8, at most 64 KiB); the platform
 answers each with one JSON object on one line, in order:
@@ -11,10 +12,14 @@ answers each with one JSON object on one line, in order:
     <- {"ok": false, "kind": "input" | "failed", "error": "one line"}
 
 Requests ("op" and its fields; "via": "sms" | "packet" and "timeout" seconds apply to
-every request sent to a terminal; "encrypt": "full" | "partial" uses the session key):
+every request sent to a terminal; "encrypt": "full" | "partial" uses the session key;
+"show_secrets": true shows passwords, keys and PINs, hidden otherwise):
 
     provision  imsi, msisdn, [serial, preset_uplink, preset_downlink, preset_key,
-               preset_key_alg, preset_validity, force_sms, no_security]
+               preset_key_alg, preset_validity, force_sms, no_security, replace]
+               (without "replace" another subscription is never deleted or
+               overwritten: an MSISDN of another IMSI, or the IMSI with other
+               values, is refused with "failed")
     flag       serial, flags: {"keep-connected"|"fail-reply"|"session-required"|"security": 0|1}
     list       -
     show       serial, [limit]
@@ -42,7 +47,8 @@ from wmmp_tools.platform.values import InputError
 
 log = logging.getLogger("wmmp.platform.control")
 
-LINE_MAX = 65536
+LINE_MAX = 65536             # a request line
+REPLY_MAX = 1 << 30          # an answer line (show / log with a large --limit)
 
 
 class ControlServer:
@@ -54,8 +60,11 @@ class ControlServer:
         self._server = None
         self._writers = set()
 
-    async def start(self):
-        self._server = await asyncio.start_server(self._client, self.host, self.port, limit=LINE_MAX + 2)
+    async def start(self, sock=None):
+        if sock is not None:
+            self._server = await asyncio.start_server(self._client, sock=sock, limit=LINE_MAX + 2)
+        else:
+            self._server = await asyncio.start_server(self._client, self.host, self.port, limit=LINE_MAX + 2)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -128,7 +137,17 @@ def call(address, req, timeout=60.0):
     with socket.create_connection(address, timeout=timeout) as s:
         s.sendall(_line(req))
         f = s.makefile("rb")
-        line = f.readline(LINE_MAX * 64)
+        line = f.readline(REPLY_MAX + 1)
     if not line:
         raise ConnectionError("the platform closed the control connection")
-    return json.loads(line)
+    if not line.endswith(b"\n"):
+        if len(line) > REPLY_MAX:
+            raise ConnectionError("the answer is longer than %d MiB (ask for less: --limit)" % (REPLY_MAX >> 20))
+        raise ConnectionError("the platform closed the control connection in the middle of its answer")
+    try:
+        reply = json.loads(line)
+    except ValueError:
+        raise ConnectionError("the answer is not the platform's (not JSON): is this a wmmp-platform control port?")
+    if not isinstance(reply, dict):
+        raise ConnectionError("the answer is not the platform's (not a JSON object)")
+    return reply

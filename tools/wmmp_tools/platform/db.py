@@ -4,10 +4,17 @@ parameters, the message log, operator commands and forwarded application data.
 One file (or ":memory:"), one connection, used from the event-loop thread only.
 Rows come back as dicts.  Secrets (passwords, keys) are stored in clear: this is a
 development simulator, and the operator needs to see what a terminal should hold.
+So the file is kept from other users: a new file is created 0600 (its directory,
+when created here, 0700), and an existing one that others may read is refused
+(StoreError saying how to fix it).  A file that is not SQLite, or an SQLite
+database of something else, is refused too and left untouched.
 """
 
+import errno
 import json
+import os
 import sqlite3
+import stat
 import time
 
 SCHEMA = """
@@ -83,19 +90,171 @@ SUBSCRIPTION_COLUMNS = (
 
 MESSAGE_LOG_MAX = 200000     # oldest rows are pruned beyond this
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+TABLE_COLUMNS = {
+    "subscriptions": SUBSCRIPTION_COLUMNS,
+    "terminals": TERMINAL_COLUMNS,
+    "params": ("terminal", "tag", "value", "updated"),
+    "messages": ("id", "time", "terminal", "direction", "bearer", "command", "seq", "hex", "note"),
+    "pending": ("id", "time", "terminal", "command", "seq", "request", "status", "answer", "answered"),
+    "app_data": ("id", "time", "terminal", "ec_code", "data"),
+    "counters": ("name", "value"),
+}
+
+
+class StoreError(Exception):
+    """The database file cannot be used; one line for the operator.  `usage` is
+    True when the file named is wrong (exit 2), False when it is busy (exit 1)."""
+
+    def __init__(self, text, usage=True):
+        super().__init__(text)
+        self.usage = usage
+
+
+class ProvisionConflict(Exception):
+    """provision would replace or delete another subscription (see Store.provision)."""
+
+
+def _others_may_access(mode):
+    return bool(mode & (stat.S_IRWXG | stat.S_IRWXO))
+
+
+def check_path(path):
+    """Everything that can be said about a database path before touching it:
+    StoreError when it cannot be used.  Returns True when the file exists."""
+    if path == ":memory:":
+        return False
+    if not isinstance(path, str) or not path.strip() or "\x00" in path:
+        raise StoreError("--db needs a file name (or :memory:)")
+    if os.path.isdir(path):
+        raise StoreError("--db %s is a directory: name a file in it (e.g. %s)"
+                         % (path, os.path.join(path, "platform.sqlite")))
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.exists(parent):
+        grand = os.path.dirname(parent)
+        if not os.path.isdir(grand):
+            raise StoreError("--db %s: directory %s does not exist" % (path, grand))
+        return False
+    if not os.path.isdir(parent):
+        raise StoreError("--db %s: %s is not a directory" % (path, parent))
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise StoreError("--db %s: cannot create a file in %s (permission denied)" % (path, parent))
+        return False
+    except OSError as e:
+        raise StoreError("--db %s: %s" % (path, e.strerror or e))
+    if not stat.S_ISREG(st.st_mode):
+        raise StoreError("--db %s is not a regular file" % path)
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise StoreError("--db %s: cannot read and write it (permission denied)" % path)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise StoreError("--db %s: cannot write in %s, where SQLite keeps its journal (permission denied)"
+                         % (path, parent))
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except OSError as e:
+        raise StoreError("--db %s: %s" % (path, e.strerror or e))
+    if head and head != SQLITE_MAGIC:
+        raise StoreError("--db %s is not an SQLite database (left untouched)" % path)
+    if head:
+        _check_tables(path)
+    if _others_may_access(st.st_mode):
+        raise StoreError("database %s is open to other users (mode %04o) and holds the terminals' "
+                         "passwords and keys: run  chmod 600 %s  and start again"
+                         % (path, stat.S_IMODE(st.st_mode), path))
+    return True
+
+
+def _check_tables(path):
+    """An existing SQLite file: opened read-only, it must be empty or this tool's."""
+    try:
+        ro = sqlite3.connect("file:%s?mode=ro" % _uri_path(path), uri=True)
+        try:
+            tables = {r[0] for r in ro.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            tables.discard("sqlite_sequence")
+            if tables and not {"subscriptions", "terminals"} <= tables:
+                raise StoreError("--db %s is an SQLite database of something else (tables: %s): "
+                                 "left untouched, name another file"
+                                 % (path, ", ".join(sorted(tables)[:6])))
+            for name in sorted(tables & set(TABLE_COLUMNS)):
+                have = {r[1] for r in ro.execute("PRAGMA table_info(%s)" % name)}
+                missing = [c for c in TABLE_COLUMNS[name] if c not in have]
+                if missing:
+                    raise StoreError("--db %s was made by another version of wmmp-platform (table %s "
+                                     "lacks %s): left untouched, name another file"
+                                     % (path, name, ", ".join(missing[:4])))
+        finally:
+            ro.close()
+    except sqlite3.DatabaseError as e:
+        raise StoreError("--db %s is not a usable SQLite database (%s): left untouched" % (path, e))
+
+
+def _uri_path(path):
+    from urllib.parse import quote
+    return quote(os.path.abspath(path))
+
+
+def _create(path):
+    """A new database file, 0600; its directory (one level) 0700 when missing."""
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        if not os.path.exists(parent):
+            os.mkdir(parent, 0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise StoreError("--db %s: cannot create it: %s" % (path, e.strerror or e))
+
 
 class Store:
-    """The platform database."""
+    """The platform database.  lock=True takes an exclusive lock on the file for
+    the life of the Store (one `wmmp-platform serve` per database)."""
 
-    def __init__(self, path=":memory:", clock=time.time):
-        self.conn = sqlite3.connect(path, isolation_level=None)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.executescript(SCHEMA)
+    def __init__(self, path=":memory:", clock=time.time, lock=False):
+        self._lock_fd = None
+        if path != ":memory:":
+            if not check_path(path):
+                _create(path)
+            if lock:
+                self._lock(path)
+        try:
+            self.conn = sqlite3.connect(path, isolation_level=None)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.executescript(SCHEMA)
+        except sqlite3.Error as e:
+            self._unlock()
+            raise StoreError("--db %s cannot be used: %s" % (path, e), usage=False)
         self.clock = clock
         self._logged = 0
 
+    def _lock(self, path):
+        import fcntl
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as e:
+            raise StoreError("--db %s: %s" % (path, e.strerror or e))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise StoreError("database %s is in use by another wmmp-platform serve" % path, usage=False)
+            raise StoreError("--db %s: cannot lock it: %s" % (path, e.strerror or e), usage=False)
+        self._lock_fd = fd
+
+    def _unlock(self):
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
     def close(self):
         self.conn.close()
+        self._unlock()
 
     def _one(self, sql, args=()):
         row = self.conn.execute(sql, args).fetchone()
@@ -113,20 +272,53 @@ class Store:
 
     # -- subscriptions ---------------------------------------------------------
 
-    def provision(self, imsi, msisdn, **extra):
-        """Create or replace the subscription of `imsi` (operator command)."""
+    def provision(self, imsi, msisdn, replace=False, **extra):
+        """Create the subscription of `imsi` (operator command).  Returns (row,
+        replaced, changed): `replaced` lists the subscriptions removed or
+        overwritten, `changed` is False when the same subscription was there.
+
+        Nothing another command created is deleted or overwritten unless
+        `replace`: an IMSI provisioned with other values, or an MSISDN that
+        belongs to another IMSI, raise ProvisionConflict."""
         row = {c: None for c in SUBSCRIPTION_COLUMNS}
         row.update(imsi=imsi, msisdn=msisdn, force_sms=0, no_security=0, created=self.clock())
         for k, v in extra.items():
             if k not in row:
                 raise KeyError(k)
             row[k] = v
-        self.conn.execute("DELETE FROM subscriptions WHERE msisdn = ? AND imsi != ?", (msisdn, imsi))
+        same = self.subscription(imsi)
+        other = self.subscription_by_msisdn(msisdn)
+        if other is not None and other["imsi"] == imsi:
+            other = None
+        if same is not None and all(same[c] == row[c] for c in SUBSCRIPTION_COLUMNS if c != "created") \
+                and other is None:
+            return same, [], False
+        if not replace:
+            if other is not None:
+                raise ProvisionConflict("MSISDN %s already belongs to IMSI %s: nothing changed "
+                                        "(--replace moves it, deleting that subscription)"
+                                        % (msisdn, other["imsi"]))
+            if same is not None:
+                diff = [c for c in SUBSCRIPTION_COLUMNS if c != "created" and same[c] != row[c]]
+                raise ProvisionConflict("IMSI %s is already provisioned with other values (%s): nothing "
+                                        "changed (--replace overwrites it)"
+                                        % (imsi, ", ".join("--" + c.replace("_", "-") for c in diff)))
+        replaced = [r for r in (other, same) if r is not None]
         cols = ",".join(SUBSCRIPTION_COLUMNS)
         marks = ",".join("?" for _ in SUBSCRIPTION_COLUMNS)
-        self.conn.execute("INSERT OR REPLACE INTO subscriptions (%s) VALUES (%s)" % (cols, marks),
-                          [row[c] for c in SUBSCRIPTION_COLUMNS])
-        return row
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            if other is not None:
+                self.conn.execute("DELETE FROM subscriptions WHERE imsi = ?", (other["imsi"],))
+            if same is not None:
+                self.conn.execute("DELETE FROM subscriptions WHERE imsi = ?", (imsi,))
+            self.conn.execute("INSERT INTO subscriptions (%s) VALUES (%s)" % (cols, marks),
+                              [row[c] for c in SUBSCRIPTION_COLUMNS])
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+        return row, replaced, True
 
     def subscription(self, imsi):
         return self._one("SELECT * FROM subscriptions WHERE imsi = ?", (imsi,))

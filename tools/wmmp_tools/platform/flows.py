@@ -131,26 +131,39 @@ def secret_tlvs(s):
 def schedule_key_sms(pf, serial, secrets, delay, why):
     """4.4.3.1.2 d / 4.3.1.1.1.1 f: after a delay, SECURITY_CONFIG op 0x00 by SMS in
     clear, without a digest (INTEROP 3: nothing to key it with yet); retransmitted
-    until the SECURITY_CONFIG_ACK comes or the terminal logs in with the keys."""
+    until the SECURITY_CONFIG_ACK comes or the terminal logs in with the keys.  The
+    ACK may come after that LOGIN (SMS is slower than UDP): it is still taken."""
     rt = pf.runtime(serial)
     if rt.key_task is not None and not rt.key_task.done():
         rt.key_task.cancel()
+    rt.key_generation += 1
+    rt.key_what = tuple(k for k in ("up_pw", "down_pw", "base_key") if secrets.get(k))
     tlvs = secret_tlvs(secrets)
-    rt.key_task = pf.spawn(_deliver_keys(pf, serial, tlvs, delay, why))
+    rt.key_task = pf.spawn(_deliver_keys(pf, serial, tlvs, delay, why, rt.key_generation))
 
 
-async def _deliver_keys(pf, serial, tlvs, delay, why):
+async def _deliver_keys(pf, serial, tlvs, delay, why, generation):
     await asyncio.sleep(delay)
     msg = codec.Message(C.SECURITY_CONFIG, {"operation": 0x00}, list(tlvs))
+
+    def answered(ans, late):
+        _keys_answered(pf, serial, generation, ans, late)
     try:
-        ans = await pf.request(serial, msg, via="sms", sign=False, note=why)
+        await pf.request(serial, msg, via="sms", sign=False, note=why, on_answer=answered)
     except PlatformError as e:
         pf.note(serial, None, "key SMS not acknowledged: %s" % e, logging.WARNING)
-        return
+
+
+def _keys_answered(pf, serial, generation, ans, late):
+    """The SECURITY_CONFIG_ACK to a key SMS, in time or late (after the LOGIN)."""
     r = ans.fields.get("result")
-    if r == 0x00:
+    if generation != pf.runtime(serial).key_generation:
+        pf.note(serial, None, "SECURITY_CONFIG_ACK 0x%02X to an earlier key SMS (new secrets were "
+                "sent since)" % r, logging.WARNING)
+    elif r == 0x00:
         pf.db.update_terminal(serial, keys_acked=1)
-        pf.note(serial, None, "SECURITY_CONFIG_ACK 0x00: terminal stored the secrets")
+        pf.note(serial, None, "SECURITY_CONFIG_ACK 0x00: terminal stored the secrets"
+                + (" (its LOGIN had already shown it)" if late else ""))
     else:
         pf.note(serial, None, "SECURITY_CONFIG_ACK 0x%02X to the key SMS (tags %s)" % (
             r, ", ".join("0x%04X" % t for t, _ in ans.tlvs)), logging.WARNING)
@@ -510,10 +523,20 @@ def on_login(ctx):
     if e020:
         fields["cleared"] = e020[0]
         notes.append("E020 = 0x%02X: secrets cleared locally (4.4.1.4)" % e020[0])
+    acked_before = pf.db.terminal(serial)["keys_acked"]     # the key SMS's ACK came first
     pf.db.update_terminal(serial, **fields)
-    if rt.key_task is not None and not rt.key_task.done():
+    if rt.key_task is not None and not rt.key_task.done() and not pf.db.pending_keys(serial):
+        # The key SMS is settled by this LOGIN: no more retransmissions; its ACK,
+        # if it comes later (SMS is slower than UDP), is still recognised.  (With
+        # new secrets still pending the terminal logged in with its old ones: the
+        # SMS goes on.)
         rt.key_task.cancel()
-        notes.append("the keys delivered by SMS are in use")
+        if acked_before:
+            pass                    # its ACK came first and was recorded
+        elif msg.digest_ok and pf.security_on(term) and "up_pw" in rt.key_what:
+            notes.append("terminal stored the secrets: this LOGIN's digest verifies with them")
+        else:
+            notes.append("the keys delivered by SMS are in use")
     # The new connection: CURTIME is the digest timestamp from now on (INTEROP 3).
     rt.curtime = curtime
     rt.session = session

@@ -27,6 +27,31 @@ def serial_key(serial):
     return "hex:" + b.hex()
 
 
+def parse_serial(text, assigned=False):
+    """Canonical text (serial_key) of a serial the operator typed: up to 16 visible
+    ASCII characters, or "hex:" and 32 hex digits.  assigned: it must be a whole
+    serial, bytes 9..16 given (G a, INTEROP 1: an 8-byte maker prefix, then 8 bytes
+    the platform assigns).  ValueError with a one-line reason."""
+    if not isinstance(text, str) or not text:
+        raise ValueError("a serial is needed")
+    if text.startswith("hex:"):
+        digits = text[4:]
+        if len(digits) != 32 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+            raise ValueError("a hex: serial is 32 hex digits (16 bytes), got %r" % text[:40])
+        b = bytes.fromhex(digits)
+    else:
+        if len(text) > 16:
+            raise ValueError("a serial is at most 16 characters, got %d" % len(text))
+        if not all(0x21 <= ord(c) <= 0x7E for c in text):
+            raise ValueError("a serial is visible ASCII characters (or hex:... for other bytes), got %r" % text)
+        b = text.encode("ascii")
+    b = H.pad_serial(b)
+    if assigned and H.serial_is_unassigned(b):
+        raise ValueError("a terminal's serial is 16 characters: an 8-character maker prefix and 8 more "
+                         "(G a, INTEROP 1), got %r" % text)
+    return serial_key(b)
+
+
 def serial_bytes(text):
     """16-byte serial of its text form (see serial_key); ValueError if impossible."""
     if text.startswith("hex:"):
@@ -145,6 +170,9 @@ class Runtime:
         self.reassemblers = {}       # (command, trans_id) -> [Reassembler, created]
         self.splitters = {}          # trans_id -> [Splitter, created]
         self.outstanding = {}        # seq -> Outstanding
+        self.settled = {}            # seq -> Outstanding given up or superseded (late answers)
+        self.key_generation = 0      # counts key SMS deliveries (flows.schedule_key_sms)
+        self.key_what = ()           # which secrets the last key SMS carries
         self.awaiting_trap = False   # the security-verification CONFIG_TRAP (G b)
         self.expect_config = False   # LOGIN_ACK 0x01 sent: the next trap reports the core config
         self.login_at = None
@@ -179,3 +207,5 @@ class Outstanding:
         self.splitter = None         # request sent as sub-packets
         self.reassembler = None      # answer arriving as sub-packets
         self.pid = None              # row of the pending table
+        self.on_answer = None        # called with the answer when it comes (also a late one)
+        self.given_up = None         # (time, why) once nobody waits for the answer

@@ -3,10 +3,15 @@ provisioning, listing, and the platform-initiated requests of 4.3.6-4.3.10 with
 their answers (CONFIG_GET, CONFIG_SET + 0x4010 reports, REMOTE_CTRL,
 SECURITY_CONFIG, LOGOUT).  Every method returns a JSON-able dict; bad input raises
 InputError, a request that fails raises PlatformError.
+
+Secrets (passwords, keys, PINs) are hidden in every answer unless the request
+says "show_secrets": true; what is stored keeps them.  `provision` never deletes
+or overwrites another subscription unless the request says "replace": true.
 """
 
 import asyncio
 import json
+import math
 
 from wmmp.wire import codec
 from wmmp.wire import commands as C
@@ -16,11 +21,14 @@ from wmmp.errors import WmmpError
 from wmmp_tools import jsonform as J
 from wmmp_tools.platform import creds, flows
 from wmmp_tools.platform import values as V
-from wmmp_tools.platform.model import PlatformError, serial_bytes, serial_key
+from wmmp_tools.platform.db import ProvisionConflict
+from wmmp_tools.platform.model import PlatformError, parse_serial
 from wmmp_tools.platform.values import InputError
 from wmmp_tools.smsc import valid_msisdn
 
 DEFAULT_TIMEOUT = 30.0
+MAX_SECONDS = 86400.0
+MAX_LIMIT = 100000
 
 # Per-terminal switches the operator may flip (wmmp-platform flag).
 FLAGS = {
@@ -31,7 +39,33 @@ FLAGS = {
 }
 
 
-def _answer_json(msg):
+def seconds_arg(args, key, default, lo=0.0, hi=MAX_SECONDS):
+    """A number of seconds from a request field (absent: default)."""
+    v = args.get(key)
+    if v is None:
+        return default
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise InputError("%s must be a number of seconds" % key)
+    try:
+        x = float(v)
+    except ValueError:
+        raise InputError("%s must be a number of seconds, not %r" % (key, v))
+    if not math.isfinite(x) or not lo <= x <= hi:
+        raise InputError("%s must be %g..%g seconds, not %s" % (key, lo, hi, v))
+    return x
+
+
+def int_arg(args, key, default, lo, hi):
+    v = args.get(key)
+    if v is None:
+        return default
+    try:
+        return J.parse_int(v, key, lo, hi)
+    except J.FormError as e:
+        raise InputError(str(e))
+
+
+def _answer_json(msg, show_secrets=False):
     """An answer as JSON: command, fixed fields (result with its meaning), TLVs."""
     out = {"command": msg.name, "seq": msg.seq}
     fields = {}
@@ -42,7 +76,7 @@ def _answer_json(msg):
         out["result"] = msg.fields["result"]
         table = J.field_table(msg.command, "result")
         out["result_text"] = (J.code_meaning(table, msg.fields["result"]) if table else None) or ""
-    out["tlvs"] = [V.tlv_json(t, v) for t, v in msg.tlvs]
+    out["tlvs"] = [V.tlv_json(t, v, show_secrets) for t, v in msg.tlvs]
     if msg.encryption != codec.ENC_NONE:
         out["encryption"] = J.ENCRYPTION_NAMES[msg.encryption]
     return out
@@ -65,6 +99,10 @@ class Operator:
     def _terminal(self, serial):
         if not isinstance(serial, str) or not serial:
             raise InputError("a terminal serial is needed")
+        try:
+            serial = parse_serial(serial)
+        except ValueError as e:
+            raise InputError("bad serial: %s" % e)
         term = self.db.terminal(serial)
         if term is None:
             raise InputError("unknown terminal %r (see: wmmp-platform list)" % serial)
@@ -73,6 +111,8 @@ class Operator:
     @staticmethod
     def _tlvs(items):
         out = []
+        if items is not None and not isinstance(items, list):
+            raise InputError("tlvs must be a list of [tag, hex]")
         for item in items or []:
             try:
                 tag, hx = item
@@ -84,74 +124,87 @@ class Operator:
 
     async def _ask(self, serial, msg, args, note=""):
         """Send a request for the operator, log it in `pending`, wait for the answer."""
+        timeout = seconds_arg(args, "timeout", DEFAULT_TIMEOUT, 0.001)
         pid = self.db.add_pending(serial, msg.name, None, {
             "tlvs": [[t, v.hex()] for t, v in msg.tlvs], "fields": {k: v for k, v in msg.fields.items()
                                                                    if isinstance(v, int)}})
         try:
             ans = await self.pf.request(serial, msg, via=args.get("via"), encrypt=args.get("encrypt"),
-                                        timeout=float(args.get("timeout") or DEFAULT_TIMEOUT), pid=pid,
-                                        note=note)
+                                        timeout=timeout, pid=pid, note=note)
         except PlatformError as e:
             self.db.update_pending(pid, "failed", {"error": str(e)})
             raise
-        a = _answer_json(ans)
-        self.db.update_pending(pid, "answered", a)
+        self.db.update_pending(pid, "answered", _answer_json(ans, True))
+        a = _answer_json(ans, bool(args.get("show_secrets")))
         a["pending_id"] = pid
         return ans, a
 
     # -- commands ---------------------------------------------------------
 
     async def provision(self, args):
-        imsi = str(args.get("imsi") or "")
-        msisdn = str(args.get("msisdn") or "")
-        try:
-            D.imsi_field(imsi)
-        except WmmpError:
-            raise InputError("IMSI must be 15 digits")
+        imsi = args.get("imsi")
+        msisdn = args.get("msisdn")
+        if not isinstance(imsi, str) or not imsi.isascii() or len(imsi) != 15 or not imsi.isdigit():
+            raise InputError("IMSI must be 15 digits, got %r" % (imsi if not isinstance(imsi, str) else imsi[:40]))
         if not valid_msisdn(msisdn):
-            raise InputError("bad MSISDN %r" % msisdn)
+            raise InputError("bad MSISDN %r (1 to 20 digits, + allowed first)"
+                             % (msisdn[:40] if isinstance(msisdn, str) else msisdn))
         extra = {}
         serial = args.get("serial")
-        if serial:
+        if serial is not None:
             try:
-                extra["serial"] = serial_key(serial_bytes(serial))
+                extra["serial"] = parse_serial(serial, assigned=True)
             except ValueError as e:
                 raise InputError("bad serial: %s" % e)
         for name in ("preset_uplink", "preset_downlink"):
             v = args.get(name)
-            if v:
+            if v is not None:
                 try:
+                    if not isinstance(v, str):
+                        raise TypeError
                     D.password_field(v)
-                except WmmpError:
+                except (WmmpError, TypeError):
                     raise InputError("%s must be 8 visible ASCII characters (INTEROP 8)" % name.replace("_", "-"))
                 extra[name] = v
-        if bool(args.get("preset_uplink")) != bool(args.get("preset_downlink")):
+        if (args.get("preset_uplink") is None) != (args.get("preset_downlink") is None):
             raise InputError("give both --preset-uplink and --preset-downlink")
         alg = args.get("preset_key_alg")
         try:
             alg = creds.alg_code(alg) if alg is not None else self.pf.config.base_alg
         except ValueError as e:
             raise InputError(str(e))
-        if args.get("preset_key"):
+        if args.get("preset_key") is not None:
             key = args["preset_key"]
-            if not key.isalnum() or not key.isascii() or len(key) not in creds.VALID_KEY_LENGTHS[alg]:
+            if not isinstance(key, str) or not key.isalnum() or not key.isascii() \
+                    or len(key) not in creds.VALID_KEY_LENGTHS[alg]:
                 raise InputError("preset key must be %s letters/digits for %s" % (
                     " or ".join(map(str, creds.VALID_KEY_LENGTHS[alg])), creds.alg_name(alg)))
             extra["preset_key"] = key
             extra["preset_key_alg"] = alg
+        elif args.get("preset_key_alg") is not None:
+            raise InputError("--preset-key-alg goes with --preset-key")
         if args.get("preset_validity") is not None:
+            if not any(k in extra for k in ("preset_uplink", "preset_key")):
+                raise InputError("--preset-validity goes with preset secrets")
             try:
-                extra["preset_validity"] = J.parse_int(args["preset_validity"], "preset validity", 0, 0xFFFFFFFF)
+                extra["preset_validity"] = J.parse_int(args["preset_validity"], "preset validity", 1, 0xFFFFFFFF)
             except J.FormError as e:
                 raise InputError(str(e))
         extra["force_sms"] = 1 if args.get("force_sms") else 0
         extra["no_security"] = 1 if args.get("no_security") else 0
-        row = self.db.provision(imsi, msisdn, **extra)
-        return {"subscription": row}
+        try:
+            row, replaced, changed = self.db.provision(imsi, msisdn, replace=bool(args.get("replace")), **extra)
+        except ProvisionConflict as e:
+            raise PlatformError(str(e))
+        show = bool(args.get("show_secrets"))
+        hide = (lambda r: r) if show else (lambda r: V.hide_fields(r, V.SUBSCRIPTION_SECRETS))
+        return {"subscription": hide(row), "changed": changed, "replaced": [hide(r) for r in replaced]}
 
     async def flag(self, args):
         term = self._terminal(args.get("serial"))
         changes = {}
+        if not isinstance(args.get("flags") or {}, dict):
+            raise InputError("flags must be an object {name: 0 or 1}")
         for name, value in (args.get("flags") or {}).items():
             col = FLAGS.get(name)
             if col is None:
@@ -173,6 +226,8 @@ class Operator:
                         "security": bool(self.pf.security_on(t))})
         subs = [s for s in self.db.subscriptions()
                 if not any(t["imsi"] == s["imsi"] for t in self.db.terminals())]
+        if not args.get("show_secrets"):
+            subs = [V.hide_fields(s, V.SUBSCRIPTION_SECRETS) for s in subs]
         return {"terminals": out, "unregistered_subscriptions": subs}
 
     async def show(self, args):
@@ -186,19 +241,47 @@ class Operator:
         info["logged_in"] = bool(rt is not None and rt.logged_in)
         info["curtime"] = rt.curtime if rt is not None else None
         info["session_key"] = repr(rt.session) if rt is not None and rt.session is not None else None
-        params = [dict(V.tlv_json(tag, value), updated=_iso(updated))
+        show = bool(args.get("show_secrets"))
+        params = [dict(V.tlv_json(tag, value, show), updated=_iso(updated))
                   for tag, value, updated in self.db.params(serial)]
-        limit = int(args.get("limit") or 20)
+        limit = int_arg(args, "limit", 20, 1, MAX_LIMIT)
+        pending = self.db.pendings(serial, 10)
+        if not show:
+            info = V.hide_terminal(info)
+            for p in pending:
+                p["request"] = V.hide_answer(p["request"])
+                p["answer"] = [V.hide_answer(x) for x in p["answer"]]
         return {"terminal": info, "params": params,
-                "messages": self.db.messages(serial, limit), "pending": self.db.pendings(serial, 10)}
+                "messages": self._messages(serial, limit, show), "pending": pending}
+
+    def _messages(self, serial, limit, show):
+        rows = self.db.messages(serial, limit)
+        if not show:
+            for m in rows:
+                m["hex"] = V.redact_wire(m["hex"])
+        return rows
 
     async def log(self, args):
         serial = args.get("serial")
-        return {"messages": self.db.messages(serial or None, int(args.get("limit") or 50))}
+        limit = int_arg(args, "limit", 50, 1, MAX_LIMIT)
+        if serial is not None and serial != "":
+            if not isinstance(serial, str):
+                raise InputError("serial must be text")
+            try:
+                serial = parse_serial(serial)
+            except ValueError as e:
+                raise InputError("bad serial: %s" % e)
+            rows = self._messages(serial, limit, bool(args.get("show_secrets")))
+            if not rows and self.db.terminal(serial) is None:
+                raise InputError("no terminal or messages for serial %r (see: wmmp-platform list)" % serial)
+            return {"messages": rows}
+        return {"messages": self._messages(None, limit, bool(args.get("show_secrets")))}
 
     async def get(self, args):
         """4.3.6, G g: CONFIG_GET with the tags at L=0."""
         term = self._terminal(args.get("serial"))
+        if not isinstance(args.get("tags") or [], list):
+            raise InputError("tags must be a list")
         tags = [V.parse_tag(t) for t in args.get("tags") or []]
         if not tags:
             raise InputError("name at least one tag")
@@ -214,6 +297,7 @@ class Operator:
         """4.3.9.3, G h: CONFIG_SET (0x4009 = 1 with force), then the terminal's
         0x4010 reports of the same seq (applied / deferred / failed)."""
         term = self._terminal(args.get("serial"))
+        wait = seconds_arg(args, "report_wait", 10.0)
         tlvs = self._tlvs(args.get("tlvs"))
         if not tlvs:
             raise InputError("give at least one TAG=VALUE")
@@ -224,7 +308,6 @@ class Operator:
         a["reports"] = []
         if ans.fields.get("result") != 0x00:
             return a
-        wait = float(args.get("report_wait", 10.0))
         pid = a["pending_id"]
         loop = asyncio.get_running_loop()
         end = loop.time() + wait
@@ -256,8 +339,11 @@ class Operator:
         pf = self.pf
         term = self._terminal(args.get("serial"))
         serial = term["serial"]
+        timeout = seconds_arg(args, "timeout", DEFAULT_TIMEOUT, 0.001)
         op = V.parse_code(args.get("operation"), V.SECURITY_OPS, "security operation", 0xFF)
         items = args.get("tlvs") or []
+        if not isinstance(items, list):
+            raise InputError("tlvs must be a list")
         tlvs = []
         secrets = {}
         gen = {}
@@ -277,6 +363,8 @@ class Operator:
                 tlvs.append((tag, bytes.fromhex(value)))
             except (TypeError, ValueError):
                 raise InputError("bad hex value for 0x%04X" % tag)
+            if op == 0x00 and tag in flows.SECRET_TAGS + (0xE03B,) and tlvs[-1][1]:
+                V.parse_value(tag, tlvs[-1][1].decode("latin-1"))      # the rules of that secret
         if op == 0x00:
             given = dict(tlvs)
             for tag, k, vk in ((0xE025, "up_pw", "up_valid"), (0xE028, "down_pw", "down_valid"),
@@ -297,7 +385,7 @@ class Operator:
             tlvs = [tv for tv in tlvs if tv[0] not in dict(gen_tlvs)] + gen_tlvs
         if not tlvs and op in (0x00, 0x01, 0x02, 0x03):
             raise InputError("operation 0x%02X needs TLVs" % op)
-        clear_secret = any(t in flows.SECRET_TAGS for t, _ in tlvs)
+        clear_secret = any(t in flows.SECRET_TAGS and v for t, v in tlvs)   # L=0 reads carry none
         via = args.get("via")
         notes = []
         if clear_secret and not args.get("encrypt") and via != "sms":
@@ -314,13 +402,12 @@ class Operator:
                                                           "tlvs": [[t, v.hex()] for t, v in tlvs]})
         try:
             ans = await pf.request(serial, msg, via=via, encrypt=args.get("encrypt"), encrypt_tags=encrypt_tags,
-                                   timeout=float(args.get("timeout") or DEFAULT_TIMEOUT), pid=pid,
-                                   note="; ".join(notes))
+                                   timeout=timeout, pid=pid, note="; ".join(notes))
         except PlatformError as e:
             self.db.update_pending(pid, "failed", {"error": str(e)})
             raise
-        a = _answer_json(ans)
-        self.db.update_pending(pid, "answered", a)
+        self.db.update_pending(pid, "answered", _answer_json(ans, True))
+        a = _answer_json(ans, bool(args.get("show_secrets")))
         a["pending_id"] = pid
         a["notes"] = notes
         result = ans.fields.get("result")
@@ -357,6 +444,8 @@ class Operator:
         return a
 
     async def app_data(self, args):
+        if args.get("ec") is not None and not isinstance(args.get("ec"), str):
+            raise InputError("ec must be text")
         return {"app_data": [dict(r, data=bytes(r["data"]).hex()) for r in self.db.app_data(args.get("ec"))]}
 
     COMMANDS = ("provision", "flag", "list", "show", "log", "get", "set", "ctrl", "security", "logout",

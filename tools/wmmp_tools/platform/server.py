@@ -47,6 +47,8 @@ log = logging.getLogger("wmmp.platform")
 READ_CHUNK = 65536
 REASSEMBLY_TTL = 120.0       # s an incomplete sub-packet set is kept
 SPLITTER_TTL = 300.0         # s a fragmented response is kept for repeated requests
+SETTLED_TTL = 600.0          # s a request given up on still takes a late answer
+SETTLED_MAX = 64             # per terminal
 
 
 class Ctx:
@@ -97,7 +99,9 @@ class Platform:
 
     # == lifecycle ==========================================================
 
-    async def start(self):
+    async def start(self, udp_sock=None, tcp_sock=None):
+        """Bind (or take the bound sockets given: the CLI binds them first, so that
+        a busy port is reported before anything else is touched) and run."""
         loop = asyncio.get_running_loop()
         cfg = self.config
         for t in self.db.terminals():
@@ -106,11 +110,17 @@ class Platform:
                 # restart every terminal has to log in again.
                 self.db.update_terminal(t["serial"], state="offline")
                 self.note(t["serial"], None, "platform restarted: session ended")
-        if cfg.udp_port is not None:
+        if udp_sock is not None:
+            self.udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), sock=udp_sock)
+            self.udp_port = self.udp.get_extra_info("sockname")[1]
+        elif cfg.udp_port is not None:
             self.udp, _ = await loop.create_datagram_endpoint(
                 lambda: _Udp(self), local_addr=(cfg.host, cfg.udp_port))
             self.udp_port = self.udp.get_extra_info("sockname")[1]
-        if cfg.tcp_port is not None:
+        if tcp_sock is not None:
+            self.tcp = await asyncio.start_server(self._tcp_client, sock=tcp_sock)
+            self.tcp_port = self.tcp.sockets[0].getsockname()[1]
+        elif cfg.tcp_port is not None:
             self.tcp = await asyncio.start_server(self._tcp_client, cfg.tcp_host or cfg.host, cfg.tcp_port)
             self.tcp_port = self.tcp.sockets[0].getsockname()[1]
         if cfg.smsc is not None:
@@ -580,6 +590,17 @@ class Platform:
     def _on_response(self, term, rt, msg, route):
         out = rt.outstanding.get(msg.seq)
         if out is None or C.response_to(out.command) != msg.command:
+            late = rt.settled.get(msg.seq)
+            if late is not None and C.response_to(late.command) == msg.command and msg.subpacket is None:
+                del rt.settled[msg.seq]
+                self.note(term["serial"], route, "%s seq %d: late answer to a request no longer waited "
+                          "for (%s)" % (msg.name, msg.seq, late.given_up[1]))
+                if late.pid is not None:
+                    self.db.update_pending(late.pid, "answered-late", {
+                        "late": True, "command": msg.name, "result": msg.fields.get("result"),
+                        "time": self.clock()})
+                self._answered(late, msg, True)
+                return
             self.note(term["serial"], route, "%s seq %d answers no outstanding request (late or repeated)"
                       % (msg.name, msg.seq))
             return
@@ -653,10 +674,12 @@ class Platform:
         return Route("sms", term["msisdn"])
 
     async def request(self, serial, msg, via=None, sign=None, encrypt=None, encrypt_tags=None,
-                      timeout=None, retries=None, pid=None, note=""):
+                      timeout=None, retries=None, pid=None, note="", on_answer=None):
         """Send a platform request to terminal `serial` and return its decoded answer
         (a Message), retransmitting with the same seq (4.4.6); PlatformError on
-        timeout or when the terminal cannot be reached."""
+        timeout or when the terminal cannot be reached.  on_answer(answer, late) is
+        called as the answer comes, also when it comes after the request was given
+        up (timed out, or cancelled because something else settled it)."""
         term = self.db.terminal(serial)
         if term is None:
             raise PlatformError("unknown terminal %s" % serial)
@@ -682,6 +705,7 @@ class Platform:
         fut = asyncio.get_running_loop().create_future()
         out = Outstanding(serial, msg, route, fut, sign, cipher, retries, per_try)
         out.pid = pid
+        out.on_answer = on_answer
         rt.outstanding[msg.seq] = out
         first = msg
         if not S.fits(msg, self.profile, route.bearer, digest=sign, cipher=cipher):
@@ -754,10 +778,27 @@ class Platform:
         if out.future.done():
             return
         if exc is not None:
+            if rt is not None and not self._closing:
+                # Nobody waits any more, but the terminal may still answer: keep
+                # the request a while so that a late answer is recognised.
+                out.given_up = (self.clock(), str(exc))
+                rt.settled[out.seq] = out
+                while len(rt.settled) > SETTLED_MAX:
+                    del rt.settled[next(iter(rt.settled))]
             out.future.set_exception(exc)
             out.future.exception()      # retrieved: no "never retrieved" warning
         else:
+            self._answered(out, result, False)
             out.future.set_result(result)
+
+    def _answered(self, out, answer, late):
+        if out.on_answer is None:
+            return
+        try:
+            out.on_answer(answer, late)
+        except Exception as e:
+            log.error("handling the answer to %s for %s failed: %s: %s",
+                      C.name(out.command), out.serial, type(e).__name__, e)
 
     # == housekeeping ========================================================
 
@@ -774,6 +815,9 @@ class Platform:
         or the default 30 s) is marked offline.  Stale sub-packet sets are dropped."""
         now = self.clock()
         for serial, rt in list(self.runtimes.items()):
+            for seq, out in list(rt.settled.items()):
+                if now - out.given_up[0] > SETTLED_TTL:
+                    del rt.settled[seq]
             for k, held in list(rt.reassemblers.items()):
                 if now - held[1] > REASSEMBLY_TTL:
                     del rt.reassemblers[k]
