@@ -291,3 +291,17 @@ def test_register_retries_0x0029_count_retries_like_login():
         sent += len([r for _, r in t.outgoing() if F.command(r) == C.REGISTER])
         t.tick(clk.advance(30))
     assert sent == 2 and t.state == E.S_ALARM
+
+
+# == protocol version (PROTOCOL.md 1; TLV 0x3001 note) ==============================
+def test_message_of_another_major_version_is_dropped():
+    from wmmp.wire import codec
+    t, pf, clk = online()
+    m = codec.Message(C.CONFIG_GET, tlvs=[(0x0011, b"")], serial=pf.serial, seq=900, version=0x0900)
+    raw = codec.encode(m, P.DEFAULT, P.BEARER_PACKET, pf.key(F.DOWN), pf.cipher())
+    t.receive(raw, 2, clk.advance(1))
+    assert t.outgoing() == [] and t.events()[0][:2] == ("dropped", "version")
+    m.version = 0x0301                              # another minor version: answered
+    raw = codec.encode(m, P.DEFAULT, P.BEARER_PACKET, pf.key(F.DOWN), pf.cipher())
+    t.receive(raw, 2, clk.advance(1))
+    assert pf.read(F.only(t.outgoing())[1]).command == C.CONFIG_GET_ACK
