@@ -305,3 +305,34 @@ def test_message_of_another_major_version_is_dropped():
     raw = codec.encode(m, P.DEFAULT, P.BEARER_PACKET, pf.key(F.DOWN), pf.cipher())
     t.receive(raw, 2, clk.advance(1))
     assert pf.read(F.only(t.outgoing())[1]).command == C.CONFIG_GET_ACK
+
+
+# == security feedback (PROTOCOL.md 3, 5; 4.4.5) ====================================
+def test_undecryptable_security_config_is_answered_0x01():
+    from wmmp.wire import codec
+    t, pf, clk = online()
+    good = codec.Message(C.SECURITY_CONFIG, {"operation": K.SEC_OP_READ_ENCRYPTED}, [(0xE025, b"")],
+                         serial=pf.serial, seq=901)
+    good.encryption = codec.ENC_FULL
+    raw = bytearray(codec.encode(good, P.DEFAULT, P.BEARER_PACKET, None, pf.cipher()))
+    # E042's value cut to 7 bytes: no whole number of cipher blocks
+    raw = bytes(raw[:28]) + b"\xe0\x42\x00\x07" + b"1234567"
+    raw = struct.pack(">H", len(raw)) + raw[2:]
+    t.receive(raw, 2, clk.advance(1))
+    ack = pf.read(F.only(t.outgoing())[1])
+    assert ack.command == C.SECURITY_CONFIG_ACK and ack.seq == 901
+    assert ack.fields["result"] == K.SEC_ACK_DECRYPT_FAILED
+
+
+def test_e041_header_echo_replaces_the_next_message_flag():
+    from wmmp.wire import codec, header as H
+    t, pf, clk = online()
+    t.params.set(0xE041, b"\x01")
+    bad = codec.encode(codec.Message(C.CONFIG_GET, tlvs=[(0x0011, b"")], serial=pf.serial, seq=902),
+                       P.DEFAULT, P.BEARER_PACKET, pf.key(b"WRONGPW1"), None)
+    t.receive(bad, 2, clk.advance(1))
+    (_, echo), = t.outgoing()
+    assert len(echo) == 28 and echo[26] & H.SEC_PREV_DIGEST_FAILED
+    t.report([(0x300B, b"\x00")], clk.advance(1))
+    nxt = F.only(t.outgoing())[1]
+    assert not nxt[26] & H.SEC_FEEDBACK                  # not flagged a second time

@@ -458,6 +458,14 @@ class Core:
         except WmmpError as e:
             self.event("dropped", type(e).__name__, str(e))
             if isinstance(e, DecryptError):
+                hdr = H.unpack(data)
+                if hdr.command == C.SECURITY_CONFIG:
+                    # the response has a "decryption failed" code: answer with it
+                    # (PROTOCOL.md 5), instead of the next header's bit 0x02
+                    req = codec.Message(C.SECURITY_CONFIG, seq=hdr.seq)
+                    self.respond(req, codec.Message(C.SECURITY_CONFIG_ACK,
+                                                    {"result": K.SEC_ACK_DECRYPT_FAILED}), bearer)
+                    return
                 self._feedback |= H.SEC_PREV_DECRYPT_FAILED
             elif isinstance(e, TooLongForBearer) and e.header is not None:
                 self._emit(bearer, codec.encode_notice(data[:H.HEADER_SIZE], H.SEC_PREV_OVERFLOW))
@@ -480,11 +488,14 @@ class Core:
         required = down is not None and self.digest_wanted(msg.command, msg.tlvs, bearer) \
             and not self._keyless_ok(msg, bearer)
         if required and msg.digest_ok is not True:
-            # 4.4.5: drop silently; the next message tells the peer why.
-            self._feedback |= H.SEC_PREV_DIGEST_MISSING if msg.digest is None else H.SEC_PREV_DIGEST_FAILED
+            # 4.4.5: drop silently; the next message tells the peer why, or
+            # with E041 = 0x01 an echo of the request's header does instead
+            bit = H.SEC_PREV_DIGEST_MISSING if msg.digest is None else H.SEC_PREV_DIGEST_FAILED
             self.event("dropped", "digest", C.name(msg.command), msg.seq)
             if self.params.get_int(0xE041) == 1 and not C.is_response(msg.command):
-                self._emit(bearer, codec.encode_notice(data[:H.HEADER_SIZE], self._feedback))
+                self._emit(bearer, codec.encode_notice(data[:H.HEADER_SIZE], bit))
+            else:
+                self._feedback |= bit
             return
         if C.is_response(msg.command):
             t = self._txns.get(msg.seq)
