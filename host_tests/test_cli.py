@@ -665,3 +665,117 @@ def test_fuzz_encode_mutated_json(key, value):
     _assert_clean(r)
     if r.rc == 0:                      # whatever encode accepts must decode again
         _assert_clean(run(["decode", r.out.strip()]))
+
+
+# -- secrets off the command line; input that is not what the command reads ---------------
+
+WMMP = os.path.join(VENV_BIN, "wmmp")
+
+
+def wmmp(args, env=None, stdin=None, **kw):
+    """The installed `wmmp` with extra environment variables (and none of the
+    caller's WMMP_* variables)."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("WMMP_")}
+    e.update(env or {})
+    p = subprocess.run([WMMP] + list(args), input=stdin, capture_output=True, env=e, timeout=60, **kw)
+    return Result(p.returncode, p.stdout, p.stderr)
+
+
+def test_encode_of_a_raw_capture_says_what_is_wrong(tmp_path):
+    # `encode --file` of a binary capture: not "use --binary" (encode's --binary is
+    # about its output) but what encode reads and how to get it.
+    b = tmp_path / "login.bin"
+    b.write_bytes(LOGIN)
+    r = wmmp(["encode", "--file", str(b)])
+    assert_error(r, "is not JSON text")
+    assert "use --binary" not in r.err and "wmmp decode --json" in r.err.replace("`", "")
+    assert r.out == ""
+    # hex given to encode: said plainly too
+    h = tmp_path / "login.hex"
+    h.write_text(hx(LOGIN) + "\n")
+    r = wmmp(["encode", "--file", str(h)])
+    assert_error(r, "this is hex, not JSON")
+    # decode's advice stays right: a binary file without --binary
+    assert_error(wmmp(["decode", "--file", str(b)]), "use --binary")
+
+
+def _encrypted_trap():
+    key = b"abcdefgh"
+    content = tlv(0x0002, b"cmnet") + tlv(0x0011, b"\x00\x00\x00\x1e")
+    ct = DES.new(key, DES.MODE_CBC, iv=bytes(8)).encrypt(pkcs7(content, 8))
+    body = tlv(0xE042, ct)
+    return add_digest(header(C.CONFIG_TRAP, 28 + len(body), seq=8, security=0x10) + body, CURTIME)
+
+
+def test_password_and_session_key_from_a_file_or_the_environment(tmp_path):
+    # --password and --session-key show in `ps` and the shell history: the same
+    # secrets are read from a file or an environment variable, with the same result.
+    data = _encrypted_trap()
+    ids = ["--imei", IMEI, "--imsi", IMSI, "--timestamp", str(CURTIME), "--alg", "des"]
+    on_line = wmmp(["decode", hx(data), "--password", UP_PW, "--session-key", "abcdefgh"] + ids)
+    assert on_line.rc == 0 and '"cmnet"' in on_line.out and "Digest (E021" in on_line.out, on_line.err
+    pw = tmp_path / "pw"
+    pw.write_text(UP_PW + "\n")
+    sk = tmp_path / "sk"
+    sk.write_text("abcdefgh\n")
+    from_files = wmmp(["decode", hx(data), "--password-file", str(pw), "--session-key-file", str(sk)] + ids)
+    from_env = wmmp(["decode", hx(data)] + ids, env={"WMMP_PASSWORD": UP_PW, "WMMP_SESSION_KEY": "abcdefgh"})
+    for r in (from_files, from_env):
+        assert r.rc == 0 and r.err == "" and r.out == on_line.out
+        assert UP_PW not in r.out and "abcdefgh" not in r.out
+    # encode takes them the same ways: fresh digest and re-encryption, same bytes
+    j = wmmp(["decode", hx(data), "--json", "--alg", "des"], env={"WMMP_SESSION_KEY": "abcdefgh"})
+    assert j.rc == 0 and j.json()["decrypted"] is True
+    e = wmmp(["encode", "--imei", IMEI, "--imsi", IMSI, "--timestamp", str(CURTIME), "--alg", "des",
+              "--password-file", str(pw)], env={"WMMP_SESSION_KEY": "abcdefgh"}, stdin=j.raw)
+    assert e.rc == 0 and e.out.strip() == hx(data), e.err
+    # a wrong password from the environment fails the digest like one on the command line
+    r = wmmp(["decode", hx(data)] + ids, env={"WMMP_PASSWORD": "Wrong#78", "WMMP_SESSION_KEY": "abcdefgh"})
+    assert r.rc == 1 and "DOES NOT VERIFY" in r.out
+    # the variables are used only when the rest of their group is given
+    r = wmmp(["decode", hx(data)], env={"WMMP_PASSWORD": "x", "WMMP_SESSION_KEY": "y"})
+    assert r.rc == 0 and "present, not checked" in r.out
+    # bad or doubled sources: one line, exit 2, the secret never shown
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    two = tmp_path / "two"
+    two.write_text(UP_PW + "\n" + UP_PW + "\n")
+    for args, needle in ((["--password", UP_PW, "--password-file", str(pw)], "not both"),
+                         (["--password-file", str(empty)], "is empty"),
+                         (["--password-file", str(two)], "more than one line"),
+                         (["--password-file", str(tmp_path)], "cannot read"),
+                         (["--password-file", str(tmp_path / "none")], "cannot read"),
+                         (["--password-file", ""], "empty path"),
+                         (["--session-key", "abcdefgh", "--session-key-file", str(sk)], "not both")):
+        r = wmmp(["decode", hx(data)] + ids + args, env={"WMMP_SESSION_KEY": "abcdefgh"})
+        assert_error(r, needle)
+        assert UP_PW not in r.err and "abcdefgh" not in r.err
+
+
+def test_help_says_how_to_keep_secrets_off_the_command_line():
+    for cmd in ("decode", "encode"):
+        r = wmmp([cmd, "--help"])
+        text = " ".join(r.out.split())
+        assert r.rc == 0
+        for word in ("--password-file", "WMMP_PASSWORD", "--session-key-file", "WMMP_SESSION_KEY", "ps"):
+            assert word in text, (cmd, word)
+        assert "INTEROP" not in r.out
+    assert "WMMP_PASSWORD" in wmmp(["--help"]).out
+
+
+def test_encode_binary_to_a_terminal_is_refused():
+    # Raw bytes are not written to a terminal: exit 2, one line, nothing on the screen.
+    import pty
+    import select
+    doc = run(["decode", hx(LOGIN), "--json"]).raw
+    master, slave = pty.openpty()
+    try:
+        e = {k: v for k, v in os.environ.items() if not k.startswith("WMMP_")}
+        p = subprocess.run([WMMP, "encode", "--binary"], input=doc, stdout=slave, stderr=subprocess.PIPE,
+                           env=e, timeout=60)
+        assert p.returncode == 2 and p.stderr.decode().startswith("wmmp: error: --binary writes raw bytes")
+        assert len(p.stderr.splitlines()) == 1
+        assert select.select([master], [], [], 0.2)[0] == []
+    finally:
+        os.close(master)
+        os.close(slave)

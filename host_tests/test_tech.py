@@ -765,3 +765,121 @@ def test_config_bad_arguments_exit_2_without_a_traceback(engine, cred_file):
     seen = engine.seen.decode()
     assert "CHALLENGE" not in seen and "GET" not in seen and "SET" not in seen
     assert engine.engine.outgoing() == []
+
+
+# -- secrets from files or the environment, never the command line; no terminal ----
+
+def wmmp_tech_env(*args, env=None, timeout=20, new_session=False):
+    """wmmp-tech with extra environment variables (and none of the WMMP_* secret
+    variables of the caller's environment); `new_session`: no controlling
+    terminal, as under cron or in a pipeline started by a service."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("WMMP_")}
+    e.update(env or {})
+    p = subprocess.run([TECH] + list(args), capture_output=True, text=True, timeout=timeout,
+                       stdin=subprocess.DEVNULL, env=e, start_new_session=new_session)
+    return Run(p)
+
+
+def test_no_credential_and_no_terminal_is_one_clear_line(term, flash):
+    # No --credential-file, no WMMP_CREDENTIAL and no terminal to ask on: not
+    # Python's GetPassWarning and an echoed prompt, but one line saying how to
+    # pass the credential; exit 2, nothing sent to the terminal.
+    term.state = ("alarm", [K.ALARM_PLATFORM_CONNECT_FAILED])
+    for cmd in ("audit", "reset-keys", "get"):
+        r = wmmp_tech_env("--port", term.path, cmd, *(["APN"] if cmd == "get" else []), new_session=True)
+        assert r.rc == 2, r.err
+        assert len(r.err.splitlines()) == 1 and r.err.startswith("wmmp-tech: no service credential")
+        assert "--credential-file" in r.err and "WMMP_CREDENTIAL" in r.err
+        assert "GetPassWarning" not in r.err and "Traceback" not in r.err and "echoed" not in r.err
+        assert r.out == ""
+    assert term.seen == b""
+    assert [e for _, e, _ in flash.audit_entries()] == []
+
+
+def test_credential_pin_and_puk_from_the_environment(tmp_path, term, flash):
+    # Every secret the tool asks for can come from an environment variable
+    # (never only from a file or the command line); its value is never shown.
+    term.state = ("alarm", [K.ALARM_PLATFORM_CONNECT_FAILED])
+    r = wmmp_tech_env("--port", term.path, "audit", env={"WMMP_CREDENTIAL": CRED.decode()}, new_session=True)
+    assert r.rc == 0, r.err
+    assert "console_auth_ok technician authenticated" in r.out
+    _no_secret(r.out, r.err)
+    # a wrong one in the variable is a wrong credential; a file option wins over the variable
+    wrong = _secret(tmp_path, "wrong", "not-the-credential")
+    r = wmmp_tech_env("--port", term.path, "--credential-file", wrong, "audit",
+                      env={"WMMP_CREDENTIAL": CRED.decode()})
+    assert r.rc == 2 and r.err.startswith("wmmp-tech: wrong credential")
+    # PIN1 / PUK1 from the environment are checked like the files, before the port is opened
+    seen = len(term.seen)
+    for env, text in (({"WMMP_SIM_PIN": "12a4"}, "the PIN1 in WMMP_SIM_PIN must be 4 to 8 digits"),
+                      ({"WMMP_SIM_PUK": "1234"}, "the PUK in WMMP_SIM_PUK must be 8 digits"),
+                      ({"WMMP_SIM_PIN": PIN, "WMMP_SIM_PUK": PUK}, "WMMP_SIM_PUK and WMMP_SIM_PIN are both set")):
+        env["WMMP_CREDENTIAL"] = CRED.decode()
+        r = wmmp_tech_env("--port", term.path, "reset-sim", env=env)
+        assert r.rc == 2 and r.err.startswith("wmmp-tech: " + text), r.err
+        assert len(r.err.splitlines()) == 1 and "12a4" not in r.err and PUK not in r.err
+    assert len(term.seen) == seen
+    # the variables are read only by reset-sim
+    r = wmmp_tech_env("--port", term.path, "status", env={"WMMP_SIM_PIN": "x"})
+    assert r.rc == 0, r.err
+
+
+def test_reset_sim_with_the_cards_pin1_from_the_environment(tmp_path, cred_file):
+    # As test_reset_sim_with_the_cards_pin1_from_a_file, with WMMP_SIM_PIN.
+    flash = ST.FlashStorage(fsio.OsFS(), str(tmp_path / "state"))
+    d = _provisioned()
+    d["secret_pin1"] = b"1357"
+    flash.save(d)
+    G.bind(flash, IMSI, IMEI)
+    sim = _AsyncSim(IMSI, ICCID, IMEI, pin=PIN, puk=PUK)
+    assert G.SimGuard(sim, flash).boot().state == G.ALARM
+    term = PtyTerminal(flash, sim=sim, state=("alarm", [K.ALARM_SELF_TEST_FAULT]))
+    try:
+        r = wmmp_tech_env("--port", term.path, "--credential-file", cred_file, "reset-sim")
+        assert r.rc == 1 and "--pin-file or WMMP_SIM_PIN" in r.err
+        r = wmmp_tech_env("--port", term.path, "--credential-file", cred_file, "reset-sim",
+                          env={"WMMP_SIM_PIN": PIN})
+        assert r.rc == 0, r.err
+        assert "SIM security reset done" in r.out and sim.pin_state() == S.READY
+        _no_secret(r.out, r.err)
+    finally:
+        term.close()
+
+
+def test_provision_and_rekey_from_the_environment(tmp_path, factory):
+    # provision: the credential to store in WMMP_CREDENTIAL; rekey: the current one
+    # in WMMP_CREDENTIAL, the new one in WMMP_NEW_CREDENTIAL.
+    r = wmmp_tech_env("--port", factory.path, "provision", "--cred-id", "batch7/1",
+                      env={"WMMP_CREDENTIAL": CRED.decode()})
+    assert r.rc == 0, r.err
+    assert factory.flash.load()["secret_service"] == CRED
+    new = "9c2f7a1e5b3d8046e1a7c9f20b6d4e83"
+    r = wmmp_tech_env("--port", factory.path, "rekey", "--cred-id", "batch7/2",
+                      env={"WMMP_CREDENTIAL": CRED.decode(), "WMMP_NEW_CREDENTIAL": "0" * 32})
+    assert r.rc == 2 and "the credential in WMMP_NEW_CREDENTIAL looks like a placeholder" in r.err
+    r = wmmp_tech_env("--port", factory.path, "rekey", "--cred-id", "batch7/2",
+                      env={"WMMP_CREDENTIAL": CRED.decode(), "WMMP_NEW_CREDENTIAL": new})
+    assert r.rc == 0, r.err
+    assert factory.flash.load()["secret_service"] == new.encode()
+    _no(new, r.out, r.err)
+    _no(CRED.decode(), r.out, r.err)
+
+
+def test_help_says_where_secrets_come_from():
+    r = wmmp_tech_env("--help")
+    assert r.rc == 0
+    for word in ("--credential-file", "WMMP_CREDENTIAL", "--new-credential-file", "WMMP_NEW_CREDENTIAL",
+                 "--puk-file", "WMMP_SIM_PUK", "--pin-file", "WMMP_SIM_PIN", "never taken from the command line"):
+        assert word in " ".join(r.out.split()), word
+
+
+def test_usage_errors_are_one_line(term):
+    # argparse's usage block is not printed: one line, exit 2, values never echoed.
+    for args in (["--port", term.path, "--baud", "fast", "status"], ["--port", term.path, "frob"],
+                 ["--port", term.path, "--timeout"], ["--port", term.path, "--show=yes", "credential"],
+                 ["--port", term.path, "--pin", "2468", "reset-sim"]):
+        r = wmmp_tech_env(*args)
+        assert r.rc == 2 and len(r.err.splitlines()) == 1, (args, r.err)
+        assert r.err.startswith("wmmp-tech: error: ") and "usage:" not in r.err
+        assert "2468" not in r.err and "fast" not in r.err and "frob" not in r.err
+    assert term.seen == b""

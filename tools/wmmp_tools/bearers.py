@@ -1,5 +1,5 @@
 """Host bearers (CPython, asyncio) that carry whole WMMP messages for a terminal
-running on the host: UDP, TCP and SMS through the emulated SMS centre (INTEROP 9).
+running on the host: UDP, TCP and SMS through the emulated SMS centre (docs/PROTOCOL.md 9).
 
 Every bearer has the same interface; the terminal runner uses only this:
 
@@ -24,9 +24,10 @@ Every bearer has the same interface; the terminal runner uses only this:
                                           one binary SMS (<= 140 bytes) = one message
 
 Input that is not a message is never returned: UDP datagrams and SMS that are
-shorter than the 28-byte header or whose total_length (the first u16, INTEROP 1)
-disagrees with their size are dropped with a log line; on TCP a total_length below
-28 means the stream has lost its framing, so the bearer closes.  Loggers:
+shorter than the 28-byte header or whose total_length (the first u16,
+docs/PROTOCOL.md 1) disagrees with their size are dropped with a log line; on
+TCP a total_length below 28 means the stream has lost its framing, so the bearer
+closes.  Loggers:
 "wmmp.bearer.udp", "wmmp.bearer.tcp", "wmmp.bearer.sms".
 """
 
@@ -40,8 +41,8 @@ from wmmp.wire import profile as P
 from wmmp_tools.smsc import SmsClient, valid_msisdn
 
 HEADER_SIZE = H.HEADER_SIZE
-MESSAGE_MAX = P.MESSAGE_MAX               # total_length is a u16 (INTEROP 1)
-SMS_MAX = P.SMS_MESSAGE_MAX               # one binary SMS (INTEROP 9)
+MESSAGE_MAX = P.MESSAGE_MAX               # total_length is a u16 (docs/PROTOCOL.md 1)
+SMS_MAX = P.SMS_MESSAGE_MAX               # one binary SMS (docs/PROTOCOL.md 9)
 TCP_BUFFER_MAX = MESSAGE_MAX + HEADER_SIZE
 UDP_BACKLOG = 256                         # datagrams waiting for recv(); more are dropped
 
@@ -204,7 +205,7 @@ class UdpBearer(Bearer):
 # -- TCP --------------------------------------------------------------------------
 
 class TcpBearer(Bearer):
-    """TCP to the platform; the byte stream is split by total_length (INTEROP 9).
+    """TCP to the platform; the byte stream is split by total_length (docs/PROTOCOL.md 9).
 
     The receive buffer never holds more than 65535 + 28 bytes.  A total_length
     below 28 means the framing is lost: the bearer closes and recv() raises
@@ -296,8 +297,9 @@ class SmsBearer(Bearer):
 
     Sends every message to the first platform number (TLV 0x0007); accepts WMMP
     SMS only from the configured platform numbers, others are logged and ignored
-    (INTEROP 9).  A message over 140 bytes raises ValueError before anything is
-    sent: longer messages travel as sub-packets, never concatenated SMS."""
+    (docs/PROTOCOL.md 9).  A message over 140 bytes raises ValueError before
+    anything is sent: longer messages travel as sub-packets, never concatenated
+    SMS."""
 
     kind = P.BEARER_SMS
 

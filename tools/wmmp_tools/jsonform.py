@@ -27,7 +27,7 @@ CARRIER_TAGS = (codec.TAG_FULL, codec.TAG_SUBPACKET, codec.TAG_ENC_SUBPACKET)
 
 ENCRYPTION_NAMES = {codec.ENC_NONE: "none", codec.ENC_FULL: "full", codec.ENC_PARTIAL: "partial"}
 
-# Sub-packet operation byte (appendix F, INTEROP 6).
+# Sub-packet operation byte (appendix F, docs/PROTOCOL.md 6).
 SUBPACKET_OPS = {0: "data", 1: "receiver asks for this sub-packet",
                  2: "sender aborts", 3: "receiver aborts"}
 
@@ -61,7 +61,7 @@ _COMMAND_LISTS = (0xE023, 0xE033)
 _ALARM_LISTS = (0x300D, 0x300E)
 # Fields shown in hex only (checksums).
 _HEX_FIELDS = ("config_crc32", "crc16")
-# Date-valued fixed fields (INTEROP 8).
+# Date-valued fixed fields (docs/PROTOCOL.md 8).
 _DATE_FIELDS = ("curtime",)
 
 # Used only while wmmp.wire.catalogue is missing: tags never shown in clear.
@@ -73,6 +73,13 @@ _BEIJING = datetime.timezone(datetime.timedelta(hours=8))
 
 class FormError(ValueError):
     """The JSON document does not describe a message (missing or bad key)."""
+
+
+def user_text(text):
+    """`text` for a user: a message of the device library that still cites a wire
+    decision by its old note name becomes the section of docs/PROTOCOL.md with
+    the same number, which ships with the repository."""
+    return re.sub(r"\bINTEROP (\d+)", r"docs/PROTOCOL.md \1", str(text))
 
 
 # -- optional device modules ---------------------------------------------------
@@ -112,7 +119,7 @@ def tag_description(tag):
         try:
             d = tn.describe(tag)
             if d:
-                return " ".join(str(d).split())
+                return user_text(" ".join(str(d).split()))
         except Exception:
             pass
     return None
@@ -127,11 +134,11 @@ def code_meaning(table, code):
         d = tn.describe_code(table, code)
     except Exception:
         return None
-    return " ".join(str(d).split()) if d else None
+    return user_text(" ".join(str(d).split())) if d else None
 
 
 def subpacket_op_text(op):
-    """Meaning of a sub-packet op byte (appendix F, INTEROP 6)."""
+    """Meaning of a sub-packet op byte (appendix F, docs/PROTOCOL.md 6)."""
     return code_meaning("subpacket_op", op) or SUBPACKET_OPS.get(op, "unknown")
 
 
@@ -175,7 +182,7 @@ def bytes_json(b):
 
 
 def date_text(seconds):
-    """u32 seconds since 1970 as UTC and as Beijing time (INTEROP 8)."""
+    """u32 seconds since 1970 as UTC and as Beijing time (docs/PROTOCOL.md 8)."""
     try:
         u = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
     except (OverflowError, OSError, ValueError):
@@ -220,7 +227,7 @@ def _u(b):
     return int.from_bytes(bytes(b), "big")
 
 
-# 0x0107 first byte (appendix E b, INTEROP 8).
+# 0x0107 first byte (appendix E b, docs/PROTOCOL.md 8).
 _BEARERS = {1: "SMS", 2: "packet (0x02)", 3: "packet (0x03)", 4: "MMS", 5: "packet (0x05)"}
 _UNITS = {0: "s", 1: "min", 2: "h"}
 
@@ -231,7 +238,7 @@ def _coded(table, code, fmt="0x%02X"):
 
 
 def _structured(tag, v):
-    """Text of the composite values INTEROP 8 / appendix E spell out, or None."""
+    """Text of the composite values docs/PROTOCOL.md 8 / appendix E spell out, or None."""
     if tag == 0x0107 and len(v) % 4 == 0:
         return "; ".join("%s timeout %d %s" % (_BEARERS.get(r[0], "bearer 0x%02X" % r[0]),
                                                _u(r[2:4]), _UNITS.get(r[1], "unit 0x%02X" % r[1]))
@@ -285,9 +292,9 @@ def render_value(tag, value, show_secrets=False):
                 decoded = cat.decode_value(tag, value)
                 cat.validate(tag, value)
             except WmmpError as e:
-                problem = str(e)
+                problem = user_text(e)
             except Exception as e:  # a half-written catalogue must not stop the dump
-                problem = "catalogue: %s" % e
+                problem = user_text("catalogue: %s" % e)
     if isinstance(decoded, int) and not isinstance(decoded, bool):
         if info is not None and info[0] == getattr(cat, "T_DATE", -1):
             return date_text(decoded), decoded, problem
@@ -334,7 +341,7 @@ def wire_tlvs(msg):
     """The TLVs of `msg` as JSON should list them: (tag, value, encrypted_flag).
 
     Encrypted content that was not decrypted is listed as its carrier TLV; a
-    sub-packet as its 0x4008 / E044 TLV; the digest comes last (INTEROP 3)."""
+    sub-packet as its 0x4008 / E044 TLV; the digest comes last (docs/PROTOCOL.md 3)."""
     out = []
     if msg.subpacket is not None:
         sp = msg.subpacket
@@ -470,7 +477,7 @@ def parse_bytes(v, what):
 
 
 def parse_version(v):
-    """Header version from "3.0", 768 or "0x0300" (INTEROP 1)."""
+    """Header version from "3.0", 768 or "0x0300" (docs/PROTOCOL.md 1)."""
     if isinstance(v, str) and "." in v:
         parts = v.strip().split(".")
         if len(parts) != 2 or not parts[0].isdigit() or not parts[1].isdigit():
@@ -595,7 +602,7 @@ def from_json(doc, profile=P.DEFAULT, bearer=P.BEARER_PACKET, key=None, cipher=N
 
     key     digest.DigestKey: append a fresh E021 (any E021 in tlvs is dropped)
     cipher  (alg, key bytes): re-encrypt content that decode showed decrypted
-    Without key an E021 in tlvs is kept, last, with bit 0x20 (INTEROP 3).
+    Without key an E021 in tlvs is kept, last, with bit 0x20 (docs/PROTOCOL.md 3).
     The result is decoded once more so only well-formed messages come out.
     """
     if not isinstance(doc, dict):
@@ -624,7 +631,7 @@ def from_json(doc, profile=P.DEFAULT, bearer=P.BEARER_PACKET, key=None, cipher=N
     if digests:
         if key is None:
             if len(digests) > 1 or digests[0] != len(tlvs) - 1:
-                raise FormError("E021 must appear once, as the last TLV (INTEROP 3)")
+                raise FormError("E021 must appear once, as the last TLV (docs/PROTOCOL.md 3)")
             digest_value = tlvs[-1][1]
             if len(digest_value) != D.DIGEST_SIZE:
                 raise FormError("E021 must be %d bytes, got %d" % (D.DIGEST_SIZE, len(digest_value)))
@@ -650,15 +657,17 @@ def from_json(doc, profile=P.DEFAULT, bearer=P.BEARER_PACKET, key=None, cipher=N
         enc_tags = tuple(t for t, _, e in tlvs if e)
         if enc_tags:
             if cipher is None:
-                raise FormError("TLVs marked encrypted need --session-key and --alg to "
-                                "re-encrypt them into E043 (INTEROP 5)")
+                raise FormError("TLVs marked encrypted need the session key (--session-key-file "
+                                "or WMMP_SESSION_KEY) and --alg to re-encrypt them into E043 "
+                                "(docs/PROTOCOL.md 5)")
             msg.encryption = codec.ENC_PARTIAL
             msg.encrypt_tags = enc_tags
         content = codec.encode_content(msg, cipher, profile)
         if doc.get("encryption") == "full":
             if cipher is None:
-                raise FormError("this message was fully encrypted and is shown decrypted: "
-                                "give --session-key and --alg to re-encrypt it (INTEROP 5)")
+                raise FormError("this message was fully encrypted and is shown decrypted: give "
+                                "the session key (--session-key-file or WMMP_SESSION_KEY) and "
+                                "--alg to re-encrypt it (docs/PROTOCOL.md 5)")
             ci = optional("cipher")
             if ci is None:
                 raise FormError("encryption needs wmmp.crypto.cipher, which is not available")

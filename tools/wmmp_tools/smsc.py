@@ -7,8 +7,9 @@ line-of-JSON TCP protocol, for tests and demos (interface: docs/SMSC.md).
 
     wmmp-smsc --listen 127.0.0.1:7400 [--delay-ms N] [--loss P] [--verbose]
 
-One binary SMS carries at most 140 bytes of user data (INTEROP 9); each MSISDN has
-a queue of at most 64 SMS waiting for it; every SMS is delivered at most once.
+One binary SMS carries at most 140 bytes of user data (docs/PROTOCOL.md 9); each
+MSISDN has a queue of at most 64 SMS waiting for it; every SMS is delivered at
+most once.
 """
 
 import argparse
@@ -28,7 +29,7 @@ from wmmp.wire import profile as P
 
 log = logging.getLogger("wmmp.smsc")
 
-SMS_MAX = P.SMS_MESSAGE_MAX     # bytes of user data in one binary SMS (INTEROP 9)
+SMS_MAX = P.SMS_MESSAGE_MAX     # bytes of user data in one binary SMS (docs/PROTOCOL.md 9)
 QUEUE_MAX = 64                  # SMS waiting per MSISDN
 LINE_MAX = 4096                 # bytes per JSON line, without the "\n"
 DEFAULT_HOST = "127.0.0.1"

@@ -1,7 +1,7 @@
 """Host storage for wmmp.terminal.params: the terminal's persistent values as one JSON file
 in a state directory, written atomically (temporary file + rename) and only when
 something changed.  The board's flash store with checksums and generations is
-issue 4; this is for terminals running on a host."""
+lib/wmmp/board/store.py; this is for terminals running on a host."""
 import json
 import os
 

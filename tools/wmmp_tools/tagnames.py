@@ -181,7 +181,7 @@ NAMES = {
     0xE044: "ENCRYPTED_SUBPACKET",
 }
 
-# One-line English descriptions, translated from appendix E (INTEROP 8 where it decides).
+# One-line English descriptions, translated from appendix E (docs/PROTOCOL.md 8 where it decides).
 DESCRIPTIONS = {
     0x0001: "Packet bearer dial-up number",
     0x0002: "Access point name (APN) of the M2M platform",
@@ -591,7 +591,7 @@ CODE_DESCRIPTIONS = {
         0x04: "messages with a listed command ID or a listed TLV",
         0x05: "messages with a listed command ID and a listed TLV",
     },
-    # appendix E g) 0xE035 (INTEROP 5)
+    # appendix E g) 0xE035 (docs/PROTOCOL.md 5)
     "algorithm": {
         0x00: "none",
         0x01: "DES",
@@ -599,7 +599,7 @@ CODE_DESCRIPTIONS = {
         0x03: "AES",
         0x04: "RSA (not supported)",
     },
-    # appendix E g) 0xE039 / 0xE03E (INTEROP 5)
+    # appendix E g) 0xE039 / 0xE03E (docs/PROTOCOL.md 5)
     "key_algorithm": {
         0x00: "DES",
         0x01: "3DES",
@@ -652,7 +652,7 @@ CODE_DESCRIPTIONS = {
         0x01: "HTTP",
         0x02: "FTP",
     },
-    # appendix E f) 0x4008 / g) 0xE044 seventh byte (INTEROP 6)
+    # appendix E f) 0x4008 / g) 0xE044 seventh byte (docs/PROTOCOL.md 6)
     "subpacket_op": {
         0x00: "sub-packet data",
         0x01: "receiver asks for the sub-packet with this index",

@@ -1,6 +1,6 @@
 """`wmmp-tech`: the technician's program for a terminal's service console on its
-USB serial line (issue 4, "Local manual security reset"; sections 4.4.1.4 and
-4.4.4 of the standard; protocol in docs/CONSOLE.md).
+USB serial line (the local manual security resets of sections 4.4.1.4 and 4.4.4
+of the standard; protocol in docs/CONSOLE.md).
 
     wmmp-tech --port /dev/ttyACM0 status | ident | alarms
     wmmp-tech --port /dev/ttyACM0 [--credential-file F] audit | reset-keys
@@ -23,12 +23,20 @@ person reads them: numbers (60, 0x3c), IPv4 addresses (10.0.0.1), text
 (cmnet), tag lists (APN,HEARTBEAT_PERIOD), "min,max" for the retry gaps,
 "udp,tcp" for the port pairs, hex for binary values, or hex:... for any raw value.
 
-The per-device service credential is read from a file or asked for without
-echo (the SIM's PUK1 and PIN1 for reset-sim only from files); it is never
-taken from the command line and never printed (`credential
---show` excepted).  Authentication never sends it: the terminal's CHALLENGE
-nonce is answered with HMAC-MD5(credential, nonce).  Only `provision` and
-`rekey` send a credential, once, to be stored (docs/CONSOLE.md, "Provisioning").
+Secrets are never taken from the command line (other users see it in `ps`, the
+shell keeps it in its history) and never printed (`credential --show` excepted):
+    the service credential   --credential-file FILE, else WMMP_CREDENTIAL, else
+                             asked for without echo on the terminal (with no
+                             terminal to ask on: an error, exit 2)
+    rekey's new credential   --new-credential-file FILE, else WMMP_NEW_CREDENTIAL
+                             (or derived with --master-file)
+    the SIM's PUK1 / PIN1    --puk-file / --pin-file FILE, else WMMP_SIM_PUK /
+                             WMMP_SIM_PIN (reset-sim only; one of the two)
+    the operator's master    --master-file FILE (mode 0600)
+An environment variable is used only when its value is not empty; a file option
+given wins over it.  Authentication never sends the credential: the terminal's
+CHALLENGE nonce is answered with HMAC-MD5(credential, nonce).  Only `provision`
+and `rekey` send a credential, once, to be stored (docs/CONSOLE.md, "Provisioning").
 
 Per-device credentials derive from the operator's master secret:
     credential = hex(HMAC-SHA256(master, "wmmp-service-credential|<IMEI>|<generation>"))[:32]
@@ -44,11 +52,13 @@ import argparse
 import getpass
 import hashlib
 import hmac
+import math
 import os
 import re
 import stat
 import sys
 import time
+import warnings
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -63,6 +73,16 @@ DERIVE_LABEL = b"wmmp-service-credential|"
 MASTER_MIN = 16                 # bytes of a master secret, at least
 RESET_SIM_WAIT = 30.0           # s RESET SIM may take at least (a modem's SIM answers AT commands slowly)
 GENERATION_MAX = 99999
+BAUD_MIN, BAUD_MAX = 50, 4000000
+TIMEOUT_MAX = 3600.0            # s, --timeout at most
+SECRET_MAX = 4096               # bytes of a secret file or variable, at most
+ERROR_MAX = 300                 # characters of an error line
+
+# Environment variables a secret may come from (never the command line).
+ENV_CREDENTIAL = "WMMP_CREDENTIAL"
+ENV_NEW_CREDENTIAL = "WMMP_NEW_CREDENTIAL"
+ENV_PUK = "WMMP_SIM_PUK"
+ENV_PIN = "WMMP_SIM_PIN"
 
 
 class TechError(Exception):
@@ -93,10 +113,10 @@ def read_secret_file(path, what, strict=False):
     try:
         st = os.stat(path)
         with open(path, "rb") as f:
-            data = f.read(4097)
+            data = f.read(SECRET_MAX + 1)
     except OSError as e:
         raise TechError("cannot read the %s file %s: %s" % (what, path, e.strerror or e))
-    if len(data) > 4096:
+    if len(data) > SECRET_MAX:
         raise TechError("the %s file %s is too long" % (what, path))
     data = data.rstrip(b"\r\n")
     if not data.strip():
@@ -106,6 +126,51 @@ def read_secret_file(path, what, strict=False):
             raise TechError("the %s file %s is readable by other users: chmod 600 it" % (what, path))
         print("wmmp-tech: warning: %s is readable by other users (chmod 600 it)" % path, file=sys.stderr)
     return data
+
+
+def env_secret(name):
+    """Bytes of the environment variable `name` without a final newline; None
+    when it is unset or empty.  Its value is never shown."""
+    environb = getattr(os, "environb", None)
+    if environb is not None:
+        value = environb.get(name.encode())
+    else:
+        value = os.environ.get(name)
+        value = value.encode("utf-8", "surrogateescape") if value is not None else None
+    if value is None:
+        return None
+    value = value.rstrip(b"\r\n")
+    if not value.strip():
+        return None
+    if len(value) > SECRET_MAX:
+        raise TechError("%s is longer than %d bytes" % (name, SECRET_MAX))
+    return value
+
+
+def _secret(path, env, what):
+    """(bytes, where) of a secret from its file when `path` is given, else from
+    the environment variable `env`; (None, None) when neither has it."""
+    if path:
+        return read_secret_file(path, what), path
+    value = env_secret(env)
+    return (value, env) if value is not None else (None, None)
+
+
+NO_TERMINAL = ("no service credential: there is no terminal to ask for it on; give it with "
+               "--credential-file FILE or in the environment variable %s" % ENV_CREDENTIAL)
+
+
+def ask_secret(prompt):
+    """A secret typed on the terminal without echo; TechError when there is no
+    terminal that can hide it (getpass would read it in clear from stdin)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", getpass.GetPassWarning)
+        try:
+            return getpass.getpass(prompt)
+        except getpass.GetPassWarning:
+            raise TechError(NO_TERMINAL)
+        except (EOFError, KeyboardInterrupt):
+            raise TechError("no credential given")
 
 
 def _canonical(cred):
@@ -120,30 +185,35 @@ def _canonical(cred):
 
 
 def load_credential(path, prompt="service credential: "):
-    if path:
-        return _canonical(read_secret_file(path, "credential"))
-    try:
-        c = getpass.getpass(prompt)
-    except (EOFError, KeyboardInterrupt):
-        raise TechError("no credential given")
+    """The terminal's current service credential: --credential-file, else
+    WMMP_CREDENTIAL, else asked for on the terminal."""
+    data, _ = _secret(path, ENV_CREDENTIAL, "credential")
+    if data is not None:
+        return _canonical(data)
+    c = ask_secret(prompt)
     if not c:
         raise TechError("no credential given")
-    return _canonical(c.encode("utf-8"))
+    if len(c) > SECRET_MAX:
+        raise TechError("the credential typed is longer than %d characters" % SECRET_MAX)
+    return _canonical(c.encode("utf-8", "surrogateescape"))
 
 
-def load_new_credential(path):
-    """A credential file to be stored on a terminal: 32 hex digits, not a placeholder."""
+def load_new_credential(path, env=ENV_NEW_CREDENTIAL):
+    """A credential to be stored on a terminal, from the file `path` (else the
+    environment variable `env`): 32 hex digits, not a placeholder."""
     from wmmp.board import consoleauth as console
-    data = read_secret_file(path, "credential")
+    data, where = _secret(path, env, "credential")
+    if data is None:
+        raise TechError("no credential: give a credential file or set %s" % env)
     try:
         value, problem = console.parse_credential(data.strip().decode("ascii"))
     except UnicodeError:
         value, problem = None, "hex"
     if problem == "weak":
         raise TechError("the credential in %s looks like a placeholder (fewer than %d different digits)" % (
-            path, console.CRED_MIN_DIGITS))
+            where, console.CRED_MIN_DIGITS))
     if value is None:
-        raise TechError("the credential in %s is not %d hex digits" % (path, console.CRED_HEX))
+        raise TechError("the credential in %s is not %d hex digits" % (where, console.CRED_HEX))
     return value
 
 
@@ -202,19 +272,28 @@ def write_secret_file(path, data):
     os.close(fd)
 
 
-def load_puk(path):
-    puk = read_secret_file(path, "PUK").strip()
-    if len(puk) != 8 or not puk.isdigit():
-        raise TechError("the PUK in %s must be 8 digits" % path)
+def load_puk(path, env=ENV_PUK):
+    """The SIM's PUK1 (8 digits) from a file (else the environment variable
+    `env`); None when neither gives it."""
+    puk, where = _secret(path, env, "PUK")
+    if puk is None:
+        return None
+    puk = puk.strip()
+    if len(puk) != 8 or not puk.isdigit() or not puk.isascii():
+        raise TechError("the PUK in %s must be 8 digits" % where)
     return puk.decode()
 
 
-def load_pin(path):
-    """The SIM's PIN1 (4-8 digits) from a file: RESET SIM PIN1 when the card asks
-    for it and the terminal's stored PIN1 was refused or is missing."""
-    pin = read_secret_file(path, "PIN").strip()
+def load_pin(path, env=ENV_PIN):
+    """The SIM's PIN1 (4-8 digits) from a file (else the environment variable
+    `env`): RESET SIM PIN1 when the card asks for it and the terminal's stored
+    PIN1 was refused or is missing.  None when neither gives it."""
+    pin, where = _secret(path, env, "PIN")
+    if pin is None:
+        return None
+    pin = pin.strip()
     if not 4 <= len(pin) <= 8 or not pin.isdigit() or not pin.isascii():
-        raise TechError("the PIN1 in %s must be 4 to 8 digits" % path)
+        raise TechError("the PIN1 in %s must be 4 to 8 digits" % where)
     return pin.decode()
 
 
@@ -224,11 +303,16 @@ class Link:
     def __init__(self, port, baud=115200, timeout=5.0, serial_factory=None):
         import serial
         self.timeout = timeout
+        if os.path.isdir(port):
+            raise TechError("cannot open %s: it is a directory, not a serial port" % port)
         try:
             factory = serial_factory or serial.Serial
             self.ser = factory(port, baudrate=baud, timeout=0.1, write_timeout=timeout)
-        except (serial.SerialException, OSError, ValueError) as e:
-            raise TechError("cannot open %s: %s" % (port, e))
+        except (serial.SerialException, OSError, ValueError, OverflowError) as e:
+            text = " ".join(str(e).split())
+            if getattr(e, "errno", None) == 25 or "Inappropriate ioctl" in text:
+                text = "not a serial port"
+            raise TechError("cannot open %s: %s" % (port, _clean(text)))
         self._buf = b""
         # end any half-typed line on the terminal side (an empty line gets no
         # reply), then forget whatever was waiting on our side
@@ -381,8 +465,8 @@ def do_audit(link, out):
 
 
 _RESET_HINTS = {
-    "need_puk": " (give the card's PUK1 with --puk-file)",
-    "need_pin": " (give the card's PIN1 with --pin-file)",
+    "need_puk": " (give the card's PUK1 with --puk-file or %s)" % ENV_PUK,
+    "need_pin": " (give the card's PIN1 with --pin-file or %s)" % ENV_PIN,
 }
 
 
@@ -561,7 +645,9 @@ def _number(text, what):
     """A number typed in decimal (leading zeros allowed) or 0x hex, at least 0."""
     t = text.strip()
     try:
-        n = int(t, 10) if t.isdigit() and t.isascii() else int(t, 0)
+        if not t.isascii() or "_" in t:       # no other scripts' digits, no 1_000
+            raise ValueError(t)
+        n = int(t, 10) if t.isdigit() else int(t, 0)
     except ValueError:
         raise TechError("%s: expected a number" % what)
     if n < 0:
@@ -740,13 +826,15 @@ def do_request(link, line, out):
 
 class _Parser(argparse.ArgumentParser):
     """No abbreviated options, and unrecognised arguments are not echoed: a
-    credential typed on the command line by mistake must not be printed."""
+    credential typed on the command line by mistake must not be printed.
+    An error is one line on stderr, exit 2."""
 
     def error(self, message):
         if message.startswith("unrecognized arguments"):
-            message = "unrecognized arguments (not shown; the credential is read from a file or asked for)"
+            message = ("unrecognized arguments (not shown; secrets are read from files or the "
+                       "environment, or asked for)")
         message = re.sub(r": '[^']*'", "", message)        # values are never echoed
-        super().error(message)
+        self.exit(EXIT_ERROR, "wmmp-tech: error: %s (wmmp-tech --help)\n" % _clean(" ".join(message.split())))
 
 
 def build_parser():
@@ -755,21 +843,31 @@ def build_parser():
         description="Technician's program for a WMMP terminal's service console (4.4.1.4, 4.4.4; "
                     "local configuration 4.3.9.2), and the provisioning of its per-device service "
                     "credential (docs/CONSOLE.md).",
-        epilog="Exit status: 0 done, 1 the terminal refused (the reset, provisioning, an unchanged "
+        epilog="Secrets are never taken from the command line (other users see it in ps, the shell "
+               "keeps it in its history): each comes from a file option or, when that is not given, "
+               "from an environment variable (%s, %s, %s, %s); the current credential is "
+               "otherwise asked for without echo, which needs a terminal.  "
+               "Exit status: 0 done, 1 the terminal refused (the reset, provisioning, an unchanged "
                "credential, a setting or request it cannot take now), 2 bad input (also an unknown tag "
-               "or a bad value), wrong credential, lockout or no answer.  The credential is "
-               "never taken from the command line.")
+               "or a bad value, a missing secret), wrong credential, lockout or no answer."
+               % (ENV_CREDENTIAL, ENV_NEW_CREDENTIAL, ENV_PUK, ENV_PIN))
     p.add_argument("--port", help="serial port of the terminal (e.g. /dev/ttyACM0); every command but "
                                   "credential needs it")
-    p.add_argument("--baud", type=int, default=115200)
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each answer")
+    p.add_argument("--baud", type=int, default=115200,
+                   help="serial speed, %d to %d (default 115200)" % (BAUD_MIN, BAUD_MAX))
+    p.add_argument("--timeout", type=float, default=5.0,
+                   help="seconds to wait for each answer, more than 0 and at most %d (default 5)"
+                        % TIMEOUT_MAX)
     p.add_argument("--credential-file", metavar="FILE",
-                   help="file holding the terminal's service credential (else asked for, not echoed)")
+                   help="file holding the terminal's service credential; else the environment "
+                        "variable %s; else asked for on the terminal, not echoed (provision: the "
+                        "credential to store)" % ENV_CREDENTIAL)
     p.add_argument("--puk-file", metavar="FILE", help="reset-sim: file holding the SIM's PUK1 (8 digits), "
-                                                      "needed when PIN1 is blocked")
+                                                      "needed when PIN1 is blocked; else %s" % ENV_PUK)
     p.add_argument("--pin-file", metavar="FILE", help="reset-sim: file holding the SIM's PIN1 (4-8 digits), "
                                                       "needed when the card asks for PIN1 and the terminal's "
-                                                      "stored PIN1 was refused or is missing")
+                                                      "stored PIN1 was refused or is missing; else %s"
+                                                      % ENV_PIN)
     p.add_argument("--master-file", metavar="FILE",
                    help="credential, provision, rekey: file holding the operator's master secret "
                         "(mode 0600, at least %d bytes)" % MASTER_MIN)
@@ -781,7 +879,8 @@ def build_parser():
     p.add_argument("--out", metavar="FILE", help="credential: write it to this new file (mode 0600)")
     p.add_argument("--show", action="store_true", help="credential: print it on standard output")
     p.add_argument("--new-credential-file", metavar="FILE",
-                   help="rekey: file holding the new credential (32 hex digits)")
+                   help="rekey: file holding the new credential (32 hex digits); else %s"
+                        % ENV_NEW_CREDENTIAL)
     p.add_argument("--cred-id", metavar="ID",
                    help="provision/rekey with a credential file: its non-secret id (e.g. <IMEI>/<generation>)")
     p.add_argument("command", choices=COMMANDS)
@@ -795,6 +894,14 @@ def check_args(args):
     """Options that do not fit the command: TechError before anything is read or sent."""
     from wmmp.board import consoleauth as console
     cmd = args.command
+    for opt in ("port", "credential_file", "puk_file", "pin_file", "master_file", "imei", "out",
+                "new_credential_file", "cred_id"):
+        if getattr(args, opt) == "":
+            raise TechError("--%s is empty" % opt.replace("_", "-"))
+    if not BAUD_MIN <= args.baud <= BAUD_MAX:
+        raise TechError("--baud is %d to %d" % (BAUD_MIN, BAUD_MAX))
+    if not (math.isfinite(args.timeout) and 0 < args.timeout <= TIMEOUT_MAX):
+        raise TechError("--timeout is a number of seconds more than 0 and at most %d" % TIMEOUT_MAX)
     args.generation_given = args.generation is not None
     if args.generation is None:
         args.generation = 1
@@ -826,15 +933,21 @@ def check_args(args):
     if not args.port:
         raise TechError("%s needs --port" % cmd)
     if cmd == "provision":
-        if bool(args.master_file) == bool(args.credential_file):
-            raise TechError("provision needs --credential-file or --master-file (one of them)")
+        if args.master_file and args.credential_file:
+            raise TechError("provision needs --credential-file or --master-file (one of them, not both)")
+        if not args.master_file and not args.credential_file and env_secret(ENV_CREDENTIAL) is None:
+            raise TechError("provision needs --credential-file or --master-file (one of them; or the "
+                            "credential in %s)" % ENV_CREDENTIAL)
         if args.master_file and args.cred_id:
             raise TechError("--cred-id comes from the IMEI and generation with --master-file")
         if args.imei and not args.master_file:
             raise TechError("--imei goes with --master-file")
     if cmd == "rekey":
-        if bool(args.master_file) == bool(args.new_credential_file):
-            raise TechError("rekey needs --new-credential-file or --master-file (one of them)")
+        if args.master_file and args.new_credential_file:
+            raise TechError("rekey needs --new-credential-file or --master-file (one of them, not both)")
+        if not args.master_file and not args.new_credential_file and env_secret(ENV_NEW_CREDENTIAL) is None:
+            raise TechError("rekey needs --new-credential-file or --master-file (one of them; or the new "
+                            "credential in %s)" % ENV_NEW_CREDENTIAL)
         if args.master_file and args.cred_id:
             raise TechError("--cred-id comes from the IMEI and generation with --master-file")
 
@@ -845,14 +958,22 @@ def run(args, out=None):
     if args.command == "credential":
         do_credential(args, out)
         return EXIT_OK
-    # every file is read and checked before the port is opened
-    puk = load_puk(args.puk_file) if args.puk_file else None
-    pin = load_pin(args.pin_file) if args.pin_file else None
+    # every secret is read and checked before the port is opened
+    puk = pin = None
+    if args.command == "reset-sim":
+        if args.puk_file or args.pin_file:         # a file option wins over both variables
+            puk = load_puk(args.puk_file, None) if args.puk_file else None
+            pin = load_pin(args.pin_file, None) if args.pin_file else None
+        else:
+            if env_secret(ENV_PUK) is not None and env_secret(ENV_PIN) is not None:
+                raise TechError("%s and %s are both set: the card needs one or the other (unset one)"
+                                % (ENV_PUK, ENV_PIN))
+            puk, pin = load_puk(None), load_pin(None)
     master = load_master(args.master_file) if args.master_file else None
     new = None
-    if args.command == "provision" and args.credential_file:
-        new = load_new_credential(args.credential_file)
-    elif args.command == "rekey" and args.new_credential_file:
+    if args.command == "provision" and not args.master_file:
+        new = load_new_credential(args.credential_file, ENV_CREDENTIAL)
+    elif args.command == "rekey" and not args.master_file:
         new = load_new_credential(args.new_credential_file)
     if args.imei:
         check_imei(args.imei)
@@ -894,20 +1015,47 @@ def run(args, out=None):
     return EXIT_OK
 
 
+def _error(text):
+    """One line on stderr, cut to ERROR_MAX characters (a huge value is not echoed whole)."""
+    t = " ".join(str(text).split()) or "unknown error"
+    if len(t) > ERROR_MAX:
+        t = t[:ERROR_MAX - 3] + "..."
+    if sys.stderr is not None:
+        print("wmmp-tech: %s" % t, file=sys.stderr)
+
+
 def main(argv=None):
     try:
         args = build_parser().parse_intermixed_args(argv)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else EXIT_ERROR
+    if sys.stdout is None:
+        _error("standard output is closed")
+        return EXIT_ERROR
     try:
-        return run(args)
+        rc = run(args)
+        if sys.stdout is not None:
+            sys.stdout.flush()
+        return rc
     except TechError as e:
-        print("wmmp-tech: %s" % e, file=sys.stderr)
+        _error(e)
         return e.code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:                 # the reader of our output went away
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return EXIT_ERROR
     except OSError as e:
-        print("wmmp-tech: %s" % (e.strerror or e), file=sys.stderr)
+        _error(e.strerror or e)
+        return EXIT_ERROR
+    except Exception as e:
+        if os.environ.get("WMMP_TRACEBACK"):
+            raise
+        _error("internal error: %s: %s" % (type(e).__name__, _clean(str(e))))
         return EXIT_ERROR
 
 
