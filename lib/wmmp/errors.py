@@ -55,11 +55,11 @@ class DecryptError(WmmpError):
 
 
 class TooLongForBearer(WmmpError):
-    """A message or TLV value exceeds the bearer limit (appendix E a, INTEROP 9)."""
+    """A message or TLV value exceeds the bearer limit (appendix E a, PROTOCOL.md 9)."""
 
 
 class Unsupported(WmmpError):
-    """A valid request the implementation does not support (e.g. RSA, INTEROP 5)."""
+    """A valid request the implementation does not support (e.g. RSA, PROTOCOL.md 5)."""
 
 
 class SubpacketError(WmmpError):

@@ -5,7 +5,7 @@ the parameters (appendix E b).  Portable.
     s = settings.resolve(board.SETTINGS, params)
 
 Factory keys (all optional):
-    transport          "udp" (the default bearer, INTEROP 9) or "tcp"
+    transport          "udp" (the default bearer, PROTOCOL.md 9) or "tcp"
     host               the platform's address (dotted IPv4; the SIM7600 also
                        takes a name, resolved by the module's DNS; the BC95 only
                        an address)

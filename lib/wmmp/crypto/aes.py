@@ -1,4 +1,4 @@
-"""AES-128/192/256 block cipher (FIPS 197) for WMMP (INTEROP 5).
+"""AES-128/192/256 block cipher (FIPS 197) for WMMP (PROTOCOL.md 5).
 
 Pure Python and byte oriented: the S-box, its inverse and the xtime table are
 three 256-byte bytearrays built once at import (no 4 KB T-tables).  Each round

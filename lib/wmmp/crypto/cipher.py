@@ -1,4 +1,4 @@
-"""Message encryption of WMMP (INTEROP 5): algorithm codes, key checks, DES/3DES/AES.
+"""Message encryption of WMMP (PROTOCOL.md 5): algorithm codes, key checks, DES/3DES/AES.
 
 encrypt() / decrypt() use the interop profile's mode (CBC with a zero IV unless
 the profile says otherwise, or ECB) and always PKCS#7 padding.  AES goes through
@@ -15,7 +15,7 @@ try:
 except ImportError:
     cryptolib = None
 
-# Internal algorithm constants: equal to the E035 codes (INTEROP 5).
+# Internal algorithm constants: equal to the E035 codes (PROTOCOL.md 5).
 ALG_NONE = const(0)
 ALG_DES = const(1)
 ALG_3DES = const(2)
@@ -33,7 +33,7 @@ _KEY_SIZES = {ALG_DES: (8,), ALG_3DES: (16, 24), ALG_AES: (16, 24, 32)}
 def alg_from_e035(code, tag=TAG_E035):
     """Algorithm of an E035 code: 0 none, 1 DES, 2 3DES, 3 AES; 4 RSA is Unsupported."""
     if code == ALG_RSA:
-        raise Unsupported("RSA is not supported (INTEROP 5)")
+        raise Unsupported("RSA is not supported (PROTOCOL.md 5)")
     if code in (ALG_NONE, ALG_DES, ALG_3DES, ALG_AES):
         return code
     raise BadValue("unknown E035 algorithm code", tag)
@@ -42,7 +42,7 @@ def alg_from_e035(code, tag=TAG_E035):
 def alg_from_key_alg(code, tag=None):
     """Algorithm of an E039 / E03E code: 0 DES, 1 3DES, 2 AES; 3 RSA is Unsupported."""
     if code == 3:
-        raise Unsupported("RSA is not supported (INTEROP 5)")
+        raise Unsupported("RSA is not supported (PROTOCOL.md 5)")
     if code in (0, 1, 2):
         return code + 1
     raise BadValue("unknown key algorithm code", tag)
@@ -64,7 +64,7 @@ def block_size(alg):
     if alg == ALG_NONE:
         return 1
     if alg == ALG_RSA:
-        raise Unsupported("RSA is not supported (INTEROP 5)")
+        raise Unsupported("RSA is not supported (PROTOCOL.md 5)")
     raise BadValue("unknown algorithm")
 
 
@@ -82,7 +82,7 @@ def check_key(alg, key):
     RSA raises Unsupported, an unknown algorithm BadValue.  ALG_NONE takes any key.
     """
     if alg == ALG_RSA:
-        raise Unsupported("RSA is not supported (INTEROP 5)")
+        raise Unsupported("RSA is not supported (PROTOCOL.md 5)")
     if alg == ALG_NONE:
         return
     sizes = _KEY_SIZES.get(alg)
@@ -95,7 +95,7 @@ def check_key(alg, key):
 
 
 def check_key_string(key, tag=None):
-    """Key strings (E036 / E03B) are non-empty ASCII letters and digits (INTEROP 8).
+    """Key strings (E036 / E03B) are non-empty ASCII letters and digits (PROTOCOL.md 8).
 
     Accepts bytes-like or str; returns the key as bytes.
     """

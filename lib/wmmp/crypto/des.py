@@ -1,4 +1,4 @@
-"""DES and triple DES block ciphers (FIPS 46-3, NIST SP 800-67) for WMMP (INTEROP 5).
+"""DES and triple DES block ciphers (FIPS 46-3, NIST SP 800-67) for WMMP (PROTOCOL.md 5).
 
 Pure Python, table driven, and small-int only (MicroPython allocates every int
 of 2**30 or more).  Each 32-bit half of the block is kept in its E-expanded

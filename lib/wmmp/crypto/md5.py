@@ -1,4 +1,4 @@
-"""MD5 (RFC 1321) for the WMMP digests (E021 and the security digests, INTEROP 3, 8).
+"""MD5 (RFC 1321) for the WMMP digests (E021 and the security digests, PROTOCOL.md 3, 8).
 
 `new()` uses the port's hashlib.md5 when there is one, else `PureMd5`.  PureMd5
 works on 16-bit halves of every 32-bit word so that MicroPython stays in small

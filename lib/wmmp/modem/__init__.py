@@ -76,7 +76,7 @@ def log_print(*args):
 
 
 def frame_problem(data):
-    """Why `data` is not one whole WMMP message (INTEROP 1: total_length, the
+    """Why `data` is not one whole WMMP message (PROTOCOL.md 1: total_length, the
     first u16, equals its size), or None.  A 28-byte header echo with a
     feedback bit set (table A-2) keeps the original total_length: accepted."""
     n = len(data)

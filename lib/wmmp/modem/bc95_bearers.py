@@ -183,7 +183,7 @@ class UdpBearer(_SocketBearer):
 class TcpBearer(_SocketBearer):
     """TCP to the platform (BC95-G): AT+NSOCR=STREAM,6,<local_port>,1 and
     AT+NSOCO; TcpUnavailable from open() on firmware without TCP.  The stream
-    is split by total_length (INTEROP 9); the buffer holds at most
+    is split by total_length (PROTOCOL.md 9); the buffer holds at most
     `max_message` bytes (a longer message is skipped byte-exactly, counted in
     `oversize`); a total_length below 28 means the framing is lost: the
     socket is dropped and reopened.  +NSOCLI: the peer closed."""
@@ -208,7 +208,7 @@ class TcpBearer(_SocketBearer):
 
 
 class SmsBearer(SmsBase):
-    """Binary SMS in PDU mode (INTEROP 9), only when the module and the network
+    """Binary SMS in PDU mode (PROTOCOL.md 9), only when the module and the network
     offer SMS (Bc95.probe_sms): one WMMP message (<= 140 bytes) per SMS, sent
     to the first platform number; only WMMP SMS (pdu.is_wmmp) from the
     platform numbers are returned.

@@ -7,7 +7,7 @@ closing are the subclasses'.  `tag` (the driver's name) starts their log lines.
 This module never imports a driver.
 
 PacketBase: a datagram is one whole WMMP message (else dropped, counted in
-bad_frames); a TCP stream is split by total_length (INTEROP 9, _stream): the
+bad_frames); a TCP stream is split by total_length (PROTOCOL.md 9, _stream): the
 buffer holds at most `max_message` bytes (a longer message is skipped
 byte-exactly, counted in `oversize`), a total_length below 28 means the
 framing is lost (the link is dropped: _lost).
@@ -25,7 +25,7 @@ from wmmp.modem.at import AtReboot, CmsError
 from wmmp.errors import WmmpError, BadLength, BadValue, TooLongForBearer
 from wmmp.modem import LinkLost, Inbox, frame_problem, after as _after, ints as _ints
 
-SMS_MAX = P.SMS_MESSAGE_MAX  # one binary SMS (INTEROP 9)
+SMS_MAX = P.SMS_MESSAGE_MAX  # one binary SMS (PROTOCOL.md 9)
 
 
 class PacketBase:

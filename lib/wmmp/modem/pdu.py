@@ -1,4 +1,4 @@
-"""SMS PDU encoder/decoder for binary WMMP SMS in PDU mode (AT+CMGF=0; INTEROP 9).
+"""SMS PDU encoder/decoder for binary WMMP SMS in PDU mode (AT+CMGF=0; PROTOCOL.md 9).
 
 3GPP TS 23.040 TPDUs (SMS-SUBMIT, SMS-DELIVER, SMS-STATUS-REPORT) preceded by
 the TS 24.011 SMSC address (length octet counting the type-of-address octet;
@@ -16,7 +16,7 @@ Choices (documented, tested in host_tests/portable/test_pdu.py):
   SMS-STATUS-REPORT; 11 (reserved) is rejected with BadValue.
 - A user data header is reported raw (`udh`, the IEs without the UDHL octet)
   and a concatenation IE (IEI 0x00 or 0x08) as `concat` = (ref, total, seq);
-  nothing is reassembled: WMMP never uses concatenated SMS (INTEROP 9).
+  nothing is reassembled: WMMP never uses concatenated SMS (PROTOCOL.md 9).
 Bad input raises only wmmp.errors subclasses (Truncated, BadLength, BadValue,
 TooLongForBearer, Unsupported).
 """
@@ -27,7 +27,7 @@ from micropython import const
 from wmmp.errors import BadLength, BadValue, TooLongForBearer, Truncated, Unsupported
 from wmmp.modem import pdufields as F
 
-UD_MAX_OCTETS = const(140)     # TP-UD (23.040 9.2.3.24; INTEROP 9)
+UD_MAX_OCTETS = const(140)     # TP-UD (23.040 9.2.3.24; PROTOCOL.md 9)
 UD_MAX_SEPTETS = const(160)
 
 PID_TYPE0 = const(0x40)        # "Short Message Type 0": acknowledge and discard (23.040 9.2.3.9)
@@ -96,7 +96,7 @@ def _encode_ud(out, data, dcs, udh):
             body = data
         udl = hlen + len(body)
         if udl > UD_MAX_OCTETS:
-            raise TooLongForBearer("user data over 140 octets (INTEROP 9)")
+            raise TooLongForBearer("user data over 140 octets (PROTOCOL.md 9)")
     out.append(udl)
     if hlen:
         out.append(hlen - 1)
@@ -197,7 +197,7 @@ def encode_submit(dest, data, smsc=None, dcs=0x04, mr=0, vp=None, srr=False,
 
     The PDU starts with the SMSC address (0x00 when `smsc` is None: the modem
     uses its stored SMSC); the count excludes it (27.005 AT+CMGS, MODEMS.md).
-    `data` is bytes for 8-bit TP-DCS (default 0x04, INTEROP 9), str for 7-bit
+    `data` is bytes for 8-bit TP-DCS (default 0x04, PROTOCOL.md 9), str for 7-bit
     or UCS2.  `vp`: None (no TP-VP), minutes (relative), a time tuple
     (absolute) or 7 raw octets (enhanced).  `udh`: header IEs (no UDHL)."""
     _byte(mr, "TP-MR")
@@ -455,7 +455,7 @@ def normalise_number(number):
 
 
 def is_wmmp(sms, platform_numbers, max_len=UD_MAX_OCTETS):
-    """True if `sms` can carry one WMMP message (INTEROP 9): an SMS-DELIVER
+    """True if `sms` can carry one WMMP message (PROTOCOL.md 9): an SMS-DELIVER
     with 8-bit uncompressed data, no user data header (no concatenation),
     not a Type 0 SMS (TP-PID 0x40), at most `max_len` octets, from a numeric
     originator equal (after normalise_number) to a configured platform number.

@@ -91,7 +91,7 @@ class UdpBearer(_LinkBearer):
 
 class TcpBearer(_LinkBearer):
     """TCP to the platform on `link`; the stream is split by total_length
-    (INTEROP 9).  The buffer holds at most `max_message` bytes: a longer
+    (PROTOCOL.md 9).  The buffer holds at most `max_message` bytes: a longer
     message is skipped byte-exactly (counted in `oversize`); a total_length
     below 28 means the framing is lost: the link is dropped and reopened."""
 
@@ -122,7 +122,7 @@ class TcpBearer(_LinkBearer):
 
 
 class SmsBearer(SmsBase):
-    """Binary SMS in PDU mode (INTEROP 9): one WMMP message (<= 140 bytes) per
+    """Binary SMS in PDU mode (PROTOCOL.md 9): one WMMP message (<= 140 bytes) per
     SMS, sent to the first platform number; only WMMP SMS (pdu.is_wmmp) from
     the platform numbers are returned, every received SMS is deleted.
 

@@ -28,7 +28,7 @@ def init(t):
 def on_config_get(t, msg, bearer, now):
     """4.3.6 / G g: the current value of every requested tag; a tag the
     terminal does not recognise or may not reveal (a secret) -> 0x01 with those
-    tags at L=0, nothing else (INTEROP 10)."""
+    tags at L=0, nothing else (PROTOCOL.md 10)."""
     out = [(tag, current(t, tag)) for tag, _ in msg.tlvs]
     bad = [(tag, b"") for tag, v in out if v is None]
     if bad:
@@ -40,7 +40,7 @@ def on_config_get(t, msg, bearer, now):
 def current(t, tag):
     """What CONFIG_GET answers for `tag`: the stored value, else the value the
     terminal produces (protocol version, serial, software version, system time,
-    alarms, platform number, link figures, counters; INTEROP 10), else empty for
+    alarms, platform number, link figures, counters; PROTOCOL.md 10), else empty for
     a known tag that has none; None for a tag not recognised or secret."""
     p = t.params
     v = p.readable(tag)

@@ -8,7 +8,7 @@ What the flows use:
 
     t.request(msg, bearer, on_ack, on_fail, retries)   send a request, keep it
                                     until its ACK (matched by seq) or until its
-                                    retransmissions run out (4.4.6, INTEROP 1, 8)
+                                    retransmissions run out (4.4.6, PROTOCOL.md 1, 8)
     t.respond(req, msg, bearer)     answer a platform request (kept for duplicates)
     t.trap(tlvs, on_ack)            a CONFIG_TRAP request
     t._timers[name] = due           a timer; engine.TIMERS names its function
@@ -58,7 +58,7 @@ class Config:
     imei, imsi       from the module and SIM
     serial           16-byte serial, or its first 8 bytes to ask the platform for one
     software_version up to 8 ASCII bytes (LOGIN, 0x3004)
-    platform_numbers SMS numbers WMMP SMS are accepted from (INTEROP 9)
+    platform_numbers SMS numbers WMMP SMS are accepted from (PROTOCOL.md 9)
     supports_encryption / session_key: security byte bit 0x80 / ask for E040 at login
     long_connection  keep the session with heartbeats (4.2.1)
     applies          parameter tags the runtime around the engine applies (the
@@ -158,7 +158,7 @@ class Core:
                 self._retransmit_or_fail(t, now)
         # Due timers in a fixed order, the same on every port (MicroPython's dict
         # order is not insertion order): session expiry first, so an expired key
-        # never signs anything (INTEROP 5); then by name.
+        # never signs anything (PROTOCOL.md 5); then by name.
         due = sorted(n for n, d in self._timers.items() if now >= d)
         if "session" in due:
             due.remove("session")
@@ -213,7 +213,7 @@ class Core:
 
     def backoff(self, now, what, tag, attempt):
         """Wait before the next register/login attempt: the gap doubles from min
-        up to max (INTEROP 8, 0x002A / 0x002B); the timer `what` fires then."""
+        up to max (PROTOCOL.md 8, 0x002A / 0x002B); the timer `what` fires then."""
         v = self.params.get(tag) or struct.pack(">II", 10, 300)
         lo, hi = struct.unpack(">II", v)
         gap = lo << (attempt - 1 if attempt < 16 else 15)
@@ -260,7 +260,7 @@ class Core:
 
     # == keys and policy =====================================================
     def key(self, tag, imei=None, imsi=None, ts=None):
-        """Digest key of the password `tag` (E025 up, E028 down), INTEROP 3."""
+        """Digest key of the password `tag` (E025 up, E028 down), PROTOCOL.md 3."""
         pw = self.params.get(tag)
         if pw is None:
             return None
@@ -288,7 +288,7 @@ class Core:
         return self.session.cipher() if self.session is not None else None
 
     def digest_wanted(self, cmd, tlvs, bearer):
-        """Digest policy E022/E023/E024 (appendix E g, INTEROP 3): never on
+        """Digest policy E022/E023/E024 (appendix E g, PROTOCOL.md 3): never on
         HEART_BEAT, not on SMS unless configured (4.4.2.1)."""
         base = cmd & 0x7FFF
         if base == C.HEART_BEAT:
@@ -317,7 +317,7 @@ class Core:
     def _keyless_ok(self, msg, bearer):
         """Messages the standard sends without a digest: REGISTER_ACK except to
         operation 0x02 (G a), and the first SECURITY_CONFIG after registration,
-        which has nothing to key it with yet (G m, INTEROP 3) and is accepted only
+        which has nothing to key it with yet (G m, PROTOCOL.md 3) and is accepted only
         by SMS inside the window."""
         if msg.command == C.REGISTER_ACK:
             return self._reg_op != K.REG_OP_CHANGE_MAPPING
@@ -335,7 +335,7 @@ class Core:
 
     def encryption_policy(self, msg):
         """E032 (with E033 commands / E034 tags): encrypt with the session key,
-        the whole content (E042) or the named TLVs (E043), INTEROP 5.  Needs a
+        the whole content (E042) or the named TLVs (E043), PROTOCOL.md 5.  Needs a
         session key; LOGIN, REGISTER and HEART_BEAT stay in clear."""
         mode = self.params.get_int(0xE032)
         if not mode or self.session is None or msg.encryption != codec.ENC_NONE or msg.subpacket is not None:
@@ -354,7 +354,7 @@ class Core:
             msg.encrypt_tags = tags
 
     def _timeout(self, bearer):
-        """Response timeout per bearer from 0x0107 (INTEROP 8): packet 10 s, SMS 60 s."""
+        """Response timeout per bearer from 0x0107 (PROTOCOL.md 8): packet 10 s, SMS 60 s."""
         v = self.params.get(0x0107) or b""
         for i in range(0, len(v) - 3, 4):
             b, unit, val = struct.unpack_from(">BBH", v, i)
@@ -418,7 +418,7 @@ class Core:
                 t.retries -= 1
             t.due = now + t.timeout
             self._lost += 1
-            self._emit(t.bearer, t.raw)           # same bytes, same seq (INTEROP 1)
+            self._emit(t.bearer, t.raw)           # same bytes, same seq (PROTOCOL.md 1)
             self.event("retransmit", C.name(t.command), t.seq)
             return
         del self._txns[t.seq]
@@ -483,7 +483,7 @@ class Core:
                 TR.on_overflow(self, msg.seq, now)
             return
         if msg.command == C.REGISTER_ACK and msg.fields.get("result") == K.REG_ACK_MAPPING_CHANGED:
-            # the ACK to REGISTER 0x02 is signed with the OLD IMEI/IMSI (INTEROP 3)
+            # the ACK to REGISTER 0x02 is signed with the OLD IMEI/IMSI (PROTOCOL.md 3)
             msg = codec.decode(data, self.profile, bearer, self.old_key(0xE028), self.cipher())
         required = down is not None and self.digest_wanted(msg.command, msg.tlvs, bearer) \
             and not self._keyless_ok(msg, bearer)

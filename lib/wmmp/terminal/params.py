@@ -23,7 +23,7 @@ TAG_CORE_TAGS = const(0x0025)     # core params synced at login (config CRC32)
 TAG_USER_PERSISTENT = const(0x002C)
 TAG_USER_VOLATILE = const(0x002D)
 
-# Defaults of INTEROP 8 and appendix E.
+# Defaults of PROTOCOL.md 8 and appendix E.
 DEFAULTS = {
     0x0011: struct.pack(">I", 30),            # heartbeat period, s
     0x0026: struct.pack(">H", 120),           # SMS wait, s
@@ -175,11 +175,11 @@ class Params:
 
     # -- derived -------------------------------------------------------------
     def core_crc32(self):
-        """LOGIN config_crc32 over the tags named by 0x0025 (INTEROP 7, appendix G b)."""
+        """LOGIN config_crc32 over the tags named by 0x0025 (PROTOCOL.md 7, appendix G b)."""
         return crc.config_crc32([(t, self.get(t) or b"") for t in self.tag_list(TAG_CORE_TAGS)])
 
     def applied_crc32(self, tags):
-        """TLV 0x4017: CRC32 over the applied parameters (INTEROP 7)."""
+        """TLV 0x4017: CRC32 over the applied parameters (PROTOCOL.md 7)."""
         return crc.config_crc32([(t, self.get(t) or b"") for t in tags])
 
     def count(self, tag, n=1):

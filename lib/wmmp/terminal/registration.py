@@ -1,6 +1,6 @@
 """Registration (section 4.3.1, appendix G a) and boot: REGISTER with the
 operation the terminal's state calls for, its ACK, the SMS window for the first
-keys, retries with back-off (0x0029, 0x002B, INTEROP 8).
+keys, retries with back-off (0x0029, 0x002B, PROTOCOL.md 8).
 
 A flow of wmmp.terminal.engine: functions over the terminal `t`.
 """
@@ -88,7 +88,7 @@ def _on_ack(t, msg, now):
         t.params.set("imsi", t.cfg.imsi.encode())
         t.params.delete("cleared")
         if r == K.REG_ACK_OK_WAIT_SMS_KEYS and t._early_keys:
-            t._early_keys = False           # they are here already (INTEROP 10)
+            t._early_keys = False           # they are here already (PROTOCOL.md 10)
             keys_received(t, now)
             return
         if r == K.REG_ACK_OK_WAIT_SMS_KEYS:

@@ -2,7 +2,7 @@
 SECURITY_CONFIG (new passwords and keys, reads of values and digests, the
 notice of an update by SMS), the terminal's own requests (operations 0x04-0x07),
 changing a secret through LOGOUT 0x09 with a way back to the old one, and the
-session key (E040, INTEROP 5).  SIM parameters (E001, E003, E00D and the SIM
+session key (E040, PROTOCOL.md 5).  SIM parameters (E001, E003, E00D and the SIM
 digests) are the SIM flow's (wmmp.terminal.sim).
 
 A flow of wmmp.terminal.engine: functions over the terminal `t`.
@@ -120,7 +120,7 @@ def _set(t, msg, bearer, now):
         t.keys_received(now)
         return
     if secret and t.state == S_REGISTERING:
-        # the key SMS overtook REGISTER_ACK (INTEROP 10): keep the keys; REGISTER_ACK
+        # the key SMS overtook REGISTER_ACK (PROTOCOL.md 10): keep the keys; REGISTER_ACK
         # 0x00 then logs in at once instead of opening the SMS window
         t._early_keys = True
     t.params.commit()
@@ -185,7 +185,7 @@ def security_request(t, op, now, tags=()):
     return t.request(codec.Message(C.SECURITY_CONFIG, {"operation": op}, tl), on_ack=answered)
 
 
-# == the session key (INTEROP 5) =============================================
+# == the session key (PROTOCOL.md 5) =============================================
 def unwrap_session_key(t, e040):
     """The session key LOGIN_ACK carried in E040, under the base key E036."""
     try:
@@ -198,7 +198,7 @@ def unwrap_session_key(t, e040):
 
 def _session_alg(p):
     """Algorithm of the session key: E035 (message encryption algorithm) when
-    set, else E03E, else the base key's (E039); codes per INTEROP 5."""
+    set, else E03E, else the base key's (E039); codes per PROTOCOL.md 5."""
     v = p.get(0xE035)
     if v and v[0]:
         return CI.alg_from_e035(v[0])

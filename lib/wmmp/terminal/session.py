@@ -27,7 +27,7 @@ def login(t, now):
     t.session = None
     # Requests still open from the previous session would be retransmitted with
     # its digest timestamp and dropped by the platform: send them again in the
-    # new session instead, with a fresh seq (4.4.6, INTEROP 3).
+    # new session instead, with a fresh seq (4.4.6, PROTOCOL.md 3).
     for seq in list(t._txns):
         x = t._txns.pop(seq)
         if x.msg is not None and x.command not in SESSION_CMDS:

@@ -20,7 +20,7 @@ Nothing returns a success flag: every failure raises a SimError subclass
 (WrongPin/WrongPuk carry `left`, the attempts remaining); a PIN or PUK of the
 wrong format raises BadValue before anything reaches the card, and costs no
 attempt.  PIN values are ASCII digits (str or bytes): PIN 4-8 digits, PUK 8
-(3GPP TS 31.101/51.011; INTEROP 8 for the E001 TLV form, see pin_from_tlv).
+(3GPP TS 31.101/51.011; PROTOCOL.md 8 for the E001 TLV form, see pin_from_tlv).
 Commands a card refuses for its state (a PIN in state READY, a change while
 PIN1 is disabled) raise SimError without costing an attempt, as a real card
 answers "contradiction with CHV status".
@@ -100,7 +100,7 @@ def check_puk(puk, tag=0xE007):
 
 
 def pin_from_tlv(value, tag=0xE001):
-    """The PIN digits of an E001/E004 TLV value (INTEROP 8: 4-8 digits; an 8-byte
+    """The PIN digits of an E001/E004 TLV value (PROTOCOL.md 8: 4-8 digits; an 8-byte
     value may be right-padded with 0x00 or 'F')."""
     b = bytes(value)
     n = len(b)

@@ -133,7 +133,7 @@ class Result:
     alarm        0x300D alarm code for ALARM (appendix E e), else None
     alarm_type   0x02 hardware alarm for ALARM (0x300C), else None
     register_op  0x02 for CHANGE_MAPPING, else None
-    old_imsi     the registered IMSI for CHANGE_MAPPING (its digest key, INTEROP 3)
+    old_imsi     the registered IMSI for CHANGE_MAPPING (its digest key, PROTOCOL.md 3)
     imsi, imei   the card's IMSI and the module's IMEI when they could be read"""
 
     def __init__(self, state, reason, alarm=None, register_op=None, old_imsi=None, imsi=None, imei=None):
@@ -467,7 +467,7 @@ def unblock(sim, store, puk, new_pin):
 # -- reads (SECURITY_CONFIG operation 0x02) ------------------------------------
 
 def pin_digest(serial, imei, imsi, pin):
-    """E002 = MD5(serial || IMEI || IMSI || PIN1) (appendix E g, INTEROP 8)."""
+    """E002 = MD5(serial || IMEI || IMSI || PIN1) (appendix E g, PROTOCOL.md 8)."""
     return D.sim_digest(serial, imei, imsi, S.check_pin(pin))
 
 

@@ -1,4 +1,4 @@
-"""Long messages in sub-packets (appendix F, INTEROP 6): the core's transfers
+"""Long messages in sub-packets (appendix F, PROTOCOL.md 6): the core's transfers
 of requests and responses too long for their bearer, and the reassembly of the
 platform's.  Functions over the terminal (wmmp.terminal.core); the split and
 reassembly themselves are wmmp.wire.subpacket.
@@ -29,7 +29,7 @@ def splitter(t, msg, bearer, chunk=None):
 def request_split(t, msg, bearer, on_ack, on_fail, chunk=None):
     """A request too long for the bearer: send sub-packet 1; each ACK names the
     next one wanted (0x4008 op 0x01); the ACK to the last carries the real
-    response (INTEROP 6)."""
+    response (PROTOCOL.md 6)."""
     try:
         sp = splitter(t, msg, bearer, chunk)
     except WmmpError as e:
@@ -61,7 +61,7 @@ def request_split(t, msg, bearer, on_ack, on_fail, chunk=None):
 def first_of_response(t, req, msg, bearer):
     """A response too long for the bearer: the bytes of the ACK carrying
     sub-packet 1; the requester asks for the others by repeating the request
-    with 0x4008 op 0x01 (INTEROP 6)."""
+    with 0x4008 op 0x01 (PROTOCOL.md 6)."""
     sp = splitter(t, msg, bearer)
     t._resp_splits.append((sp.trans_id, sp))
     if len(t._resp_splits) > _SPLITS:

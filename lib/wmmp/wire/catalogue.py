@@ -8,7 +8,7 @@
 # ASCII letters so that the table below reads against the standard:
 #   type  S T_STR   字符串, raw (ASCII) bytes
 #         N T_NUM   数字, one unsigned big-endian number (an int when 1, 2 or 4 bytes)
-#         D T_DATE  日期 and the other date fields: u32 seconds since 1970 (INTEROP 8)
+#         D T_DATE  日期 and the other date fields: u32 seconds since 1970 (PROTOCOL.md 8)
 #         B T_BIN   BIN_STR / 数字组合信息 / composite records, and the MD5 digests and
 #                   cipher bodies that the text calls 字符串/数字 (they are binary)
 #         T T_TAGS  list of u16 tags or command IDs
@@ -46,7 +46,7 @@ F_SECRET = const(0x01)    # never log or show the value in clear
 F_ASCENDING = const(0x02)  # u16 list must be strictly ascending (0x0025, 0x002C, 0x002D)
 F_CODES = const(0x04)     # a list of u16 codes: decode_value gives a list (0x300D, 0x300E, 0x3010)
 
-# Tag groups by range (appendix E a, INTEROP 1).
+# Tag groups by range (appendix E a, PROTOCOL.md 1).
 G_CONFIG = const(1)
 G_UPGRADE = const(2)
 G_STATISTICS = const(3)
@@ -59,11 +59,11 @@ G_SECURITY = const(8)
 _REC = const(7)
 
 # Every tag row of appendix E, sorted by tag.  Where this differs from the table text:
-#   0x0011 u32 and 0x0026 u16 follow INTEROP 8 (the table agrees).
-#   0x1009 u32 (INTEROP 8: the table says 2 bytes but also "8 hex digits").
+#   0x0011 u32 and 0x0026 u16 follow PROTOCOL.md 8 (the table agrees).
+#   0x1009 u32 (PROTOCOL.md 8: the table says 2 bytes but also "8 hex digits").
 #   0xE001/E004/E007/E00A PIN/PUK: 1..8 bytes here, 4..8 digits or 8 bytes padded
-#       with 0x00/'F' in validate() (INTEROP 8; the table says "8 digits").
-#   0xE02A, 0xE038, 0xE03D: the table gives no length; u32 date (INTEROP 8).
+#       with 0x00/'F' in validate() (PROTOCOL.md 8; the table says "8 digits").
+#   0xE02A, 0xE038, 0xE03D: the table gives no length; u32 date (PROTOCOL.md 8).
 #   0x002A/0x002B/0x0107/0x0109/0x4008 are 数字 in the table but composite: T_BIN.
 #   0xE023/E024/E033/E034 are 字符串 in the table but lists of u16 IDs: T_TAGS.
 #   0x300D/0x300E/0x3010 lists of u16 codes (0x300E "不定长"), 0x300F/0x4021 records
@@ -88,12 +88,12 @@ _CAT = (
     b"\x00\x0e" b"N=" b"\x00\x04" b"\x00"  # 0x000E application server ports (unused)
     b"\x00\x0f" b"R*" b"\x00\x01" b"\x00"  # 0x000F reserved (backup server URL)
     b"\x00\x10" b"N=" b"\x00\x04" b"\x00"  # 0x0010 DNS address
-    b"\x00\x11" b"N=" b"\x00\x04" b"\x00"  # 0x0011 heartbeat period s, u32 (INTEROP 8)
+    b"\x00\x11" b"N=" b"\x00\x04" b"\x00"  # 0x0011 heartbeat period s, u32 (PROTOCOL.md 8)
     b"\x00\x12" b"S<" b"\x00\x14" b"\x00"  # 0x0012 USSD service number
     b"\x00\x13" b"S<" b"\x00\x20" b"\x00"  # 0x0013 application APN
     b"\x00\x14" b"N=" b"\x00\x04" b"\x00"  # 0x0014 backup DNS address
     b"\x00\x25" b"Tx" b"\x00\x02" b"\x02"  # 0x0025 core config tags, ascending
-    b"\x00\x26" b"N=" b"\x00\x02" b"\x00"  # 0x0026 SMS wait s, u16 (INTEROP 8)
+    b"\x00\x26" b"N=" b"\x00\x02" b"\x00"  # 0x0026 SMS wait s, u16 (PROTOCOL.md 8)
     b"\x00\x27" b"N=" b"\x00\x01" b"\x00"  # 0x0027 login retries
     b"\x00\x28" b"N*" b"\x00\x01" b"\x00"  # 0x0028 EC code
     b"\x00\x29" b"N=" b"\x00\x01" b"\x00"  # 0x0029 register retries
@@ -122,7 +122,7 @@ _CAT = (
     b"\x10\x06" b"N=" b"\x00\x04" b"\x00"  # 0x1006 file size
     b"\x10\x07" b"N=" b"\x00\x02" b"\x00"  # 0x1007 file CRC16
     b"\x10\x08" b"N=" b"\x00\x04" b"\x00"  # 0x1008 file CRC32
-    b"\x10\x09" b"N=" b"\x00\x04" b"\x00"  # 0x1009 TRANS_ID, u32 (INTEROP 8; table says 2)
+    b"\x10\x09" b"N=" b"\x00\x04" b"\x00"  # 0x1009 TRANS_ID, u32 (PROTOCOL.md 8; table says 2)
     b"\x10\x0a" b"S=" b"\x00\x0c" b"\x00"  # 0x100A release date YYYYMMDDHHMM
     b"\x10\x0b" b"N=" b"\x00\x01" b"\x00"  # 0x100B forced upgrade
     b"\x10\x0c" b"S=" b"\x00\x08" b"\x00"  # 0x100C current software version
@@ -190,16 +190,16 @@ _CAT = (
     b"\x40\x17" b"N=" b"\x00\x04" b"\x00"  # 0x4017 config CRC32
     b"\x40\x21" b"Bx" b"\x00\x03" b"\x00"  # 0x4021 peripheral control id:u16 on:u8
     # --- appendix E g) security
-    b"\xe0\x01" b"S<" b"\x00\x08" b"\x01"  # 0xE001 PIN1 (INTEROP 8)
+    b"\xe0\x01" b"S<" b"\x00\x08" b"\x01"  # 0xE001 PIN1 (PROTOCOL.md 8)
     b"\xe0\x02" b"B=" b"\x00\x10" b"\x00"  # 0xE002 PIN1 digest
     b"\xe0\x03" b"N=" b"\x00\x01" b"\x00"  # 0xE003 PIN1 enable
-    b"\xe0\x04" b"S<" b"\x00\x08" b"\x01"  # 0xE004 PIN2 (INTEROP 8)
+    b"\xe0\x04" b"S<" b"\x00\x08" b"\x01"  # 0xE004 PIN2 (PROTOCOL.md 8)
     b"\xe0\x05" b"B=" b"\x00\x10" b"\x00"  # 0xE005 PIN2 digest
     b"\xe0\x06" b"N=" b"\x00\x01" b"\x00"  # 0xE006 PIN2 enable
-    b"\xe0\x07" b"S<" b"\x00\x08" b"\x01"  # 0xE007 PUK1 (INTEROP 8)
+    b"\xe0\x07" b"S<" b"\x00\x08" b"\x01"  # 0xE007 PUK1 (PROTOCOL.md 8)
     b"\xe0\x08" b"B=" b"\x00\x10" b"\x00"  # 0xE008 PUK1 digest
     b"\xe0\x09" b"N=" b"\x00\x01" b"\x00"  # 0xE009 PUK1 enable
-    b"\xe0\x0a" b"S<" b"\x00\x08" b"\x01"  # 0xE00A PUK2 (INTEROP 8)
+    b"\xe0\x0a" b"S<" b"\x00\x08" b"\x01"  # 0xE00A PUK2 (PROTOCOL.md 8)
     b"\xe0\x0b" b"B=" b"\x00\x10" b"\x00"  # 0xE00B PUK2 digest
     b"\xe0\x0c" b"N=" b"\x00\x01" b"\x00"  # 0xE00C PUK2 enable
     b"\xe0\x0d" b"N=" b"\x00\x01" b"\x00"  # 0xE00D SIM binding
@@ -218,7 +218,7 @@ _CAT = (
     b"\xe0\x1a" b"N=" b"\x00\x02" b"\x00"  # 0xE01A PUK1 error limit, count
     b"\xe0\x1b" b"N=" b"\x00\x02" b"\x00"  # 0xE01B PUK2 error limit, count
     b"\xe0\x20" b"N=" b"\x00\x01" b"\x00"  # 0xE020 locally cleared secrets, bits
-    b"\xe0\x21" b"B=" b"\x00\x10" b"\x00"  # 0xE021 access digest (INTEROP 3)
+    b"\xe0\x21" b"B=" b"\x00\x10" b"\x00"  # 0xE021 access digest (PROTOCOL.md 3)
     b"\xe0\x22" b"N=" b"\x00\x01" b"\x00"  # 0xE022 digest mode
     b"\xe0\x23" b"Tx" b"\x00\x02" b"\x00"  # 0xE023 command ids needing a digest
     b"\xe0\x24" b"Tx" b"\x00\x02" b"\x00"  # 0xE024 tags needing a digest
@@ -227,7 +227,7 @@ _CAT = (
     b"\xe0\x27" b"D=" b"\x00\x04" b"\x00"  # 0xE027 uplink password expiry
     b"\xe0\x28" b"S=" b"\x00\x08" b"\x01"  # 0xE028 downlink password
     b"\xe0\x29" b"B=" b"\x00\x10" b"\x00"  # 0xE029 downlink password digest
-    b"\xe0\x2a" b"D=" b"\x00\x04" b"\x00"  # 0xE02A downlink password expiry (INTEROP 8)
+    b"\xe0\x2a" b"D=" b"\x00\x04" b"\x00"  # 0xE02A downlink password expiry (PROTOCOL.md 8)
     b"\xe0\x31" b"N=" b"\x00\x01" b"\x00"  # 0xE031 encryption supported
     b"\xe0\x32" b"N=" b"\x00\x01" b"\x00"  # 0xE032 encryption mode
     b"\xe0\x33" b"Tx" b"\x00\x02" b"\x00"  # 0xE033 command ids to encrypt
@@ -235,12 +235,12 @@ _CAT = (
     b"\xe0\x35" b"N=" b"\x00\x01" b"\x00"  # 0xE035 encryption algorithm
     b"\xe0\x36" b"S*" b"\x00\x01" b"\x01"  # 0xE036 base key
     b"\xe0\x37" b"S*" b"\x00\x01" b"\x01"  # 0xE037 base private key
-    b"\xe0\x38" b"D=" b"\x00\x04" b"\x00"  # 0xE038 base key expiry (INTEROP 8)
+    b"\xe0\x38" b"D=" b"\x00\x04" b"\x00"  # 0xE038 base key expiry (PROTOCOL.md 8)
     b"\xe0\x39" b"N=" b"\x00\x01" b"\x00"  # 0xE039 base key algorithm
     b"\xe0\x3a" b"B=" b"\x00\x10" b"\x00"  # 0xE03A base key digest
     b"\xe0\x3b" b"S*" b"\x00\x01" b"\x01"  # 0xE03B session key
     b"\xe0\x3c" b"S*" b"\x00\x01" b"\x01"  # 0xE03C session private key
-    b"\xe0\x3d" b"D=" b"\x00\x04" b"\x00"  # 0xE03D session key expiry (INTEROP 8)
+    b"\xe0\x3d" b"D=" b"\x00\x04" b"\x00"  # 0xE03D session key expiry (PROTOCOL.md 8)
     b"\xe0\x3e" b"N=" b"\x00\x01" b"\x00"  # 0xE03E session key algorithm
     b"\xe0\x3f" b"B=" b"\x00\x10" b"\x00"  # 0xE03F session key digest
     b"\xe0\x40" b"B*" b"\x00\x01" b"\x01"  # 0xE040 encrypted session key
@@ -250,11 +250,11 @@ _CAT = (
     b"\xe0\x44" b"B*" b"\x00\x07" b"\x01"  # 0xE044 encrypted sub-packet, 7-byte head
 )
 
-# Value rules (appendix E, INTEROP 8): tag:u16 | offset:u8 | lo:u8 | hi:u8, sorted by
+# Value rules (appendix E, PROTOCOL.md 8): tag:u16 | offset:u8 | lo:u8 | hi:u8, sorted by
 # tag.  The byte at offset of the value (of every record, for L_MULT tags) must lie
 # in lo..hi.  A tag may have several rules.
 _RULES = (
-    b"\x01\x01\x00\x00\x00" b"\x01\x01\x01\x00\xfe"  # 0x0101 baud index u16 0..254 (INTEROP 8)
+    b"\x01\x01\x00\x00\x00" b"\x01\x01\x01\x00\xfe"  # 0x0101 baud index u16 0..254 (PROTOCOL.md 8)
     b"\x01\x03\x00\x00\x02"  # 0x0103 stop bits
     b"\x01\x04\x00\x00\x04"  # 0x0104 parity
     b"\x01\x05\x00\x00\x00" b"\x01\x05\x01\x01\x64"  # 0x0105 frame gap u16 1..100
@@ -281,7 +281,7 @@ _RULES = (
     b"\x40\x03\x00\x00\x01"  # 0x4003 data transfer mode
     b"\x40\x05\x00\x01\x04"  # 0x4005 collected data bearer
     b"\x40\x06\x00\x00\x01"  # 0x4006 UDP/TCP (protocol byte checked in code)
-    b"\x40\x08\x06\x00\x03"  # 0x4008 sub-packet operation (INTEROP 6)
+    b"\x40\x08\x06\x00\x03"  # 0x4008 sub-packet operation (PROTOCOL.md 6)
     b"\x40\x09\x00\x00\x01"  # 0x4009 forced apply
     b"\x40\x10\x00\x00\x02"  # 0x4010 config result
     b"\x40\x21\x02\x00\x01"  # 0x4021 peripheral off/on
@@ -293,11 +293,11 @@ _RULES = (
     b"\xe0\x22\x00\x00\x05"  # 0xE022 digest mode
     b"\xe0\x31\x00\x00\x01"  # 0xE031 encryption supported
     b"\xe0\x32\x00\x00\x05"  # 0xE032 encryption mode
-    b"\xe0\x35\x00\x00\x04"  # 0xE035 algorithm (INTEROP 5)
-    b"\xe0\x39\x00\x00\x03"  # 0xE039 base key algorithm (INTEROP 5)
-    b"\xe0\x3e\x00\x00\x03"  # 0xE03E session key algorithm (INTEROP 5)
+    b"\xe0\x35\x00\x00\x04"  # 0xE035 algorithm (PROTOCOL.md 5)
+    b"\xe0\x39\x00\x00\x03"  # 0xE039 base key algorithm (PROTOCOL.md 5)
+    b"\xe0\x3e\x00\x00\x03"  # 0xE03E session key algorithm (PROTOCOL.md 5)
     b"\xe0\x41\x00\x00\x01"  # 0xE041 reply on failure
-    b"\xe0\x44\x06\x00\x03"  # 0xE044 encrypted sub-packet operation (INTEROP 6)
+    b"\xe0\x44\x06\x00\x03"  # 0xE044 encrypted sub-packet operation (PROTOCOL.md 6)
 )
 
 
@@ -362,7 +362,7 @@ def tags():
 
 
 def group(tag):
-    """Group of a tag by range (appendix E a, INTEROP 1), None outside every range.
+    """Group of a tag by range (appendix E a, PROTOCOL.md 1), None outside every range.
     0x1000 counts as upgrade: appendix E a starts that range at 0x1001, E c lists 0x1000."""
     if not 0 <= tag <= 0xFFFF or tag in (0, 0x2000, 0x3000, 0x4000, 0x5000, 0x8000, 0xE000):
         return None
@@ -423,7 +423,7 @@ def _num(v, s, e):
 
 def validate(tag, value):
     """Check a non-empty TLV value: BadTlv for an unknown tag or an impossible length,
-    BadValue for a value the standard (or INTEROP 8) does not allow."""
+    BadValue for a value the standard (or PROTOCOL.md 8) does not allow."""
     v = value
     n = len(v)
     o = _check(tag, n)
@@ -442,7 +442,7 @@ def validate(tag, value):
                 ok = False
     elif tag == 0x0102:
         ok = v[0] in (0, 5, 6, 7, 8)
-    elif tag in (0x002A, 0x002B):  # INTEROP 8: min <= max
+    elif tag in (0x002A, 0x002B):  # PROTOCOL.md 8: min <= max
         ok = _uint(v[0:4]) <= _uint(v[4:8])
     elif tag == 0x100A:  # appendix E c: YYYYMMDDHHMM
         y = _num(v, 0, 4)
@@ -458,16 +458,16 @@ def validate(tag, value):
     elif tag == 0xE020:  # appendix E g: the eighth bit is undefined, 0
         ok = not v[0] & 1
     elif tag in (0xE001, 0xE004, 0xE007, 0xE00A):
-        # INTEROP 8: 4..8 digits; an 8-byte value may be right-padded with 0x00 or 'F'.
+        # PROTOCOL.md 8: 4..8 digits; an 8-byte value may be right-padded with 0x00 or 'F'.
         if n == 8:
             while n > 4 and v[n - 1] in (0, 0x46):
                 n -= 1
         ok = n >= 4 and _all(v, n, 0)
-    elif tag in (0xE00E, 0xE010):  # IMEI: 15 digits + 0x00 (INTEROP 2), or 16 digits
+    elif tag in (0xE00E, 0xE010):  # IMEI: 15 digits + 0x00 (PROTOCOL.md 2), or 16 digits
         ok = _all(v, 15, 0) and (v[15] == 0 or _all(v, 16, 0))
-    elif tag in (0xE012, 0xE014):  # IMSI: 15 digits (INTEROP 2)
+    elif tag in (0xE012, 0xE014):  # IMSI: 15 digits (PROTOCOL.md 2)
         ok = _all(v, 15, 0)
-    elif tag in (0xE025, 0xE028):  # INTEROP 8: 8 visible ASCII characters
+    elif tag in (0xE025, 0xE028):  # PROTOCOL.md 8: 8 visible ASCII characters
         ok = _all(v, 8, 1)
     elif tag in (0xE036, 0xE037, 0xE03B, 0xE03C):  # appendix E g: letters and digits
         ok = _all(v, n, 2)
@@ -496,7 +496,7 @@ def decode_value(tag, value):
 def encode_value(tag, pyvalue):
     """TLV value bytes of a Python value: int (fixed-size numbers and dates), list of u16,
     bytes or str.  A shorter value of a fixed-size non-secret string tag is right-padded
-    with 0x00 (INTEROP 1).  None or an empty value gives b"" (L=0).  Lengths of catalogue
+    with 0x00 (PROTOCOL.md 1).  None or an empty value gives b"" (L=0).  Lengths of catalogue
     tags are checked; validate() checks the value rules."""
     ty, kind, n, fl = lookup(tag) or (0, 0, 0, 0)
     if pyvalue is None:

@@ -1,5 +1,5 @@
 """Whole-message encode and decode: header, fixed part, TLVs, digest, encryption and
-sub-packet carriers (appendix A, D, E, F, G; INTEROP 1-6).
+sub-packet carriers (appendix A, D, E, F, G; PROTOCOL.md 1-6).
 
     encode(msg, ...)  -> bytes ready for the bearer
     decode(data, ...) -> Message
@@ -32,11 +32,11 @@ ENC_NONE = const(0)
 ENC_FULL = const(1)
 ENC_PARTIAL = const(2)
 
-SUBPACKET_HEADER = const(7)    # trans_id:u16 total:u16 index:u16 op:u8 (INTEROP 6)
+SUBPACKET_HEADER = const(7)    # trans_id:u16 total:u16 index:u16 op:u8 (PROTOCOL.md 6)
 
 
 class Subpacket:
-    """Value of a 0x4008 / E044 TLV (appendix F, INTEROP 6)."""
+    """Value of a 0x4008 / E044 TLV (appendix F, PROTOCOL.md 6)."""
 
     def __init__(self, trans_id, total, index, op=0, data=b"", encrypted=False):
         self.trans_id = trans_id
@@ -196,7 +196,7 @@ def _unpack_fixed(cmd, mv, off, end):
 
 def _body_tlvs(msg, cipher, profile):
     """The TLV list as sent: with partial encryption, the TLVs named in
-    encrypt_tags are replaced by one E043 at the place of the first (INTEROP 5)."""
+    encrypt_tags are replaced by one E043 at the place of the first (PROTOCOL.md 5)."""
     if msg.encryption != ENC_PARTIAL or not msg.encrypt_tags:
         return msg.tlvs
     from wmmp.crypto import cipher as CI
@@ -220,7 +220,7 @@ def _body_tlvs(msg, cipher, profile):
 
 def encode_content(msg, cipher=None, profile=P.DEFAULT):
     """Fixed part + TLVs (no digest) as bytes: what full encryption encrypts and
-    what sub-packets cut (INTEROP 5, 6)."""
+    what sub-packets cut (PROTOCOL.md 5, 6)."""
     _auto_fields(msg)
     tlvs = _body_tlvs(msg, cipher, profile)
     n = _fixed_len(msg.command, msg.fields) + T.encoded_size(tlvs)
@@ -236,12 +236,12 @@ def encode_content(msg, cipher=None, profile=P.DEFAULT):
 def encode(msg, profile=P.DEFAULT, bearer=P.BEARER_PACKET, key=None, cipher=None):
     """Encode `msg` for `bearer`.
 
-    key     DigestKey: append E021 and set security bit 0x20 (INTEROP 3)
+    key     DigestKey: append E021 and set security bit 0x20 (PROTOCOL.md 3)
     cipher  (alg, key bytes) session key, used when msg.encryption is ENC_FULL
-            (content inside E042, bit 0x10) or ENC_PARTIAL (E043), INTEROP 5
+            (content inside E042, bit 0x10) or ENC_PARTIAL (E043), PROTOCOL.md 5
     A message with `subpacket` set is sent as a sub-packet carrier (bit 0x10).
     Raises TooLongForBearer when a TLV value or the whole message exceeds the
-    bearer (appendix E a, INTEROP 9), BadValue for fields that do not fit.
+    bearer (appendix E a, PROTOCOL.md 9), BadValue for fields that do not fit.
     """
     cmd = msg.command
     if not C.is_known(cmd):
@@ -360,7 +360,7 @@ def _decode_body(msg, hdr, mv, profile, bearer, key, cipher):
         end -= D.DIGEST_TLV_SIZE
         msg.digest = bytes(mv[end + T.TLV_HEADER:size])
         if key is not None:
-            # The digest covers the content as sent (INTEROP 3): check it before any
+            # The digest covers the content as sent (PROTOCOL.md 3): check it before any
             # decryption.  LOGIN_ACK signs with its own CURTIME (G b), in clear at a
             # fixed offset unless the content is inside E042: then check after.
             if cmd == C.LOGIN_ACK and hdr.security & H.SEC_FULL_OR_SUBPACKET:
@@ -456,7 +456,7 @@ def _decrypt_partial(msg, tlvs, cipher, limit, profile):
 
 
 def check_digest(msg, required=True):
-    """Raise DigestMissing / DigestMismatch per INTEROP 3 after decode(key=...)."""
+    """Raise DigestMissing / DigestMismatch per PROTOCOL.md 3 after decode(key=...)."""
     if msg.digest is None:
         if required:
             raise DigestMissing("%s seq %d carries no digest" % (msg.name, msg.seq))

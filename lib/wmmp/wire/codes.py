@@ -215,7 +215,7 @@ APP_PROTO_FTP = const(0x02)
 APP_PROTO_SOAP = const(0x03)
 APP_PROTO_MAKER_MIN = const(0xA0)
 
-# TLV 0x4008 / 0xE044 seventh byte: sub-packet operation (appendix E f, INTEROP 6).
+# TLV 0x4008 / 0xE044 seventh byte: sub-packet operation (appendix E f, PROTOCOL.md 6).
 SUB_DATA = const(0x00)
 SUB_REQUEST = const(0x01)
 SUB_SENDER_ABORT = const(0x02)
@@ -238,14 +238,14 @@ SEC_MODE_TAGS = const(0x03)
 SEC_MODE_COMMAND_OR_TAG = const(0x04)
 SEC_MODE_COMMAND_AND_TAG = const(0x05)
 
-# TLV 0xE035 encryption algorithm (appendix E g, INTEROP 5).
+# TLV 0xE035 encryption algorithm (appendix E g, PROTOCOL.md 5).
 ALG_NONE = const(0x00)
 ALG_DES = const(0x01)
 ALG_3DES = const(0x02)
 ALG_AES = const(0x03)
 ALG_RSA = const(0x04)
 
-# TLV 0xE039 / 0xE03E key algorithm: other codes than E035 (appendix E g, INTEROP 5).
+# TLV 0xE039 / 0xE03E key algorithm: other codes than E035 (appendix E g, PROTOCOL.md 5).
 KEY_ALG_DES = const(0x00)
 KEY_ALG_3DES = const(0x01)
 KEY_ALG_AES = const(0x02)

@@ -1,5 +1,5 @@
 """Command IDs of appendix D and the fixed-part layout of every body (appendix G,
-INTEROP 2).
+PROTOCOL.md 2).
 
 A layout is a tuple of (field_name, struct_code) pairs packed big-endian in
 order; struct codes are B/H/I for unsigned integers and "Ns" for fixed byte
@@ -48,7 +48,7 @@ _NAMES = (None, "LOGIN", "LOGOUT", "HEART_BEAT", "TRANSPARENT_DATA", "CONFIG_GET
 _RESULT = (("result", "B"),)
 _NONE = ()
 
-# Fixed parts (appendix G; INTEROP 2 table).
+# Fixed parts (appendix G; PROTOCOL.md 2 table).
 _REQUEST_LAYOUT = (
     None,
     (("software_version", "8s"), ("config_crc32", "I")),              # LOGIN, G b
@@ -137,5 +137,5 @@ def fixed_size(cmd):
 
 
 def struct_format(cmd):
-    """struct format string of the fixed part, big-endian (INTEROP 1)."""
+    """struct format string of the fixed part, big-endian (PROTOCOL.md 1)."""
     return ">" + "".join(code for _, code in layout(cmd))

@@ -1,5 +1,5 @@
 """CRC16 (profile variant, default CRC-16/CCITT-FALSE) and CRC32 (IEEE 802.3), and
-the configuration CRC32 of LOGIN / TLV 0x4017 (INTEROP 7).
+the configuration CRC32 of LOGIN / TLV 0x4017 (PROTOCOL.md 7).
 """
 
 from micropython import const
@@ -92,7 +92,7 @@ def crc32(data, crc=0):
 
 
 def config_crc32(tlvs):
-    """CRC32 of LOGIN config_crc32 / TLV 0x4017 (INTEROP 7, appendix G b): every TLV
+    """CRC32 of LOGIN config_crc32 / TLV 0x4017 (PROTOCOL.md 7, appendix G b): every TLV
     encoded whole, sorted by tag ascending, concatenated.  `tlvs` is an iterable
     of (tag, value)."""
     import struct

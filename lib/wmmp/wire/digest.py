@@ -1,9 +1,9 @@
-"""Access digest E021 and the security digests (INTEROP 3 and 8; appendix A 2.2,
+"""Access digest E021 and the security digests (PROTOCOL.md 3 and 8; appendix A 2.2,
 appendix E g).
 
     E021 = MD5(header || content || timestamp || IMEI || IMSI || password)
 
-with the timestamp rules of INTEROP 3: 0 for REGISTER, REGISTER_ACK and LOGIN;
+with the timestamp rules of PROTOCOL.md 3: 0 for REGISTER, REGISTER_ACK and LOGIN;
 the message's own CURTIME for LOGIN_ACK; the CURTIME of the LOGIN_ACK that opened
 the connection for every later message.
 """
@@ -30,7 +30,7 @@ def _ascii(value):
 
 
 def imei_field(imei):
-    """IMEI as the 16-byte field: 15 ASCII digits + 0x00 (INTEROP 2)."""
+    """IMEI as the 16-byte field: 15 ASCII digits + 0x00 (PROTOCOL.md 2)."""
     b = _ascii(imei)
     if len(b) == IMEI_SIZE and b[15] == 0:
         b = b[:15]
@@ -40,7 +40,7 @@ def imei_field(imei):
 
 
 def imsi_field(imsi):
-    """IMSI as the 15-byte field: 15 ASCII digits (INTEROP 2)."""
+    """IMSI as the 15-byte field: 15 ASCII digits (PROTOCOL.md 2)."""
     b = _ascii(imsi)
     if len(b) != IMSI_SIZE or not b.isdigit():
         raise BadValue("IMSI must be 15 ASCII digits")
@@ -48,7 +48,7 @@ def imsi_field(imsi):
 
 
 def password_field(password):
-    """Access password E025/E028: exactly 8 visible ASCII characters (INTEROP 8)."""
+    """Access password E025/E028: exactly 8 visible ASCII characters (PROTOCOL.md 8)."""
     b = _ascii(password)
     if len(b) != PASSWORD_SIZE:
         raise BadValue("access password must be 8 characters")
@@ -64,7 +64,7 @@ class DigestKey:
     password is the uplink password (E025) for terminal-to-platform messages and
     the downlink password (E028) for platform-to-terminal ones; timestamp is the
     CURTIME of the LOGIN_ACK that opened the connection (0 before login).
-    REGISTER operation 0x02 and its ACK use the *old* IMEI/IMSI (INTEROP 3)."""
+    REGISTER operation 0x02 and its ACK use the *old* IMEI/IMSI (PROTOCOL.md 3)."""
 
     def __init__(self, imei, imsi, password, timestamp=0):
         self.imei = imei_field(imei)
@@ -79,7 +79,7 @@ class DigestKey:
 
 
 def timestamp_for(command, curtime, session_timestamp):
-    """Timestamp rule of INTEROP 3 / appendix A 2.2 / appendix G b."""
+    """Timestamp rule of PROTOCOL.md 3 / appendix A 2.2 / appendix G b."""
     if command in (C.REGISTER, C.REGISTER_ACK, C.LOGIN):
         return 0
     if command == C.LOGIN_ACK and curtime is not None:
@@ -109,7 +109,7 @@ def equal(a, b):
     return d == 0
 
 
-# -- security digests of INTEROP 8 ------------------------------------------
+# -- security digests of PROTOCOL.md 8 ------------------------------------------
 
 def _md5_concat(*parts):
     h = md5.new()

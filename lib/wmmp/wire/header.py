@@ -1,5 +1,5 @@
 """The 28-byte message header and its security byte (appendix A, table A-1 and A-2;
-INTEROP 1 and 4).
+PROTOCOL.md 1 and 4).
 
     total_length:u16 | serial:16 | version:u16 | command:u16 | seq:u32 | security:u8 | reserved:u8
 """
@@ -12,7 +12,7 @@ from wmmp.errors import Truncated, BadLength
 HEADER_SIZE = const(28)
 _FMT = ">H16sHHIBB"
 
-# Security byte bits, table A-2 / INTEROP 4 (first reserved byte).
+# Security byte bits, table A-2 / PROTOCOL.md 4 (first reserved byte).
 SEC_SUPPORTS_ENCRYPTION = const(0x80)   # uplink only: terminal supports encryption
 SEC_ENCRYPTION_ENABLED = const(0x40)    # uplink only: terminal has encryption on
 SEC_DIGEST = const(0x20)                # this message carries an E021 digest
@@ -52,7 +52,7 @@ def flags_set(security):
 
 
 def pad_serial(serial):
-    """Serial as 16 bytes, right-padded with 0x00 (INTEROP 1)."""
+    """Serial as 16 bytes, right-padded with 0x00 (PROTOCOL.md 1)."""
     if isinstance(serial, str):
         serial = serial.encode()
     if len(serial) > SERIAL_SIZE:

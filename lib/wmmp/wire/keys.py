@@ -1,5 +1,5 @@
 """Session-key wrap and unwrap (TLV E040) and the key-info digests that go with
-it (INTEROP 5 and 8; appendix E g; appendix G b).
+it (PROTOCOL.md 5 and 8; appendix E g; appendix G b).
 
     E040 = Encrypt_base_key(TLV(E03B) || TLV(E03D))
 
@@ -34,7 +34,7 @@ class SessionKey:
         return (self.alg, self.key)
 
     def expired(self, now):
-        """INTEROP 5: used until E03D passes, then LOGOUT reason 0x08 and log in again."""
+        """PROTOCOL.md 5: used until E03D passes, then LOGOUT reason 0x08 and log in again."""
         return now >= self.valid_until
 
     def __repr__(self):

@@ -1,4 +1,4 @@
-"""Interop profile: every wire knob INTEROP.md marks "profile", in one place.
+"""Interop profile: every wire knob docs/PROTOCOL.md marks "profile", in one place.
 
 A deployment whose platform chose differently builds its own Profile and hands it
 to the codec; nothing else in the package hard-codes these choices.
@@ -6,34 +6,34 @@ to the codec; nothing else in the package hard-codes these choices.
 
 from micropython import const
 
-# Bearer codes as used by TLV 0x0107 (INTEROP 8).
+# Bearer codes as used by TLV 0x0107 (PROTOCOL.md 8).
 BEARER_SMS = const(0x01)
 BEARER_PACKET = const(0x02)
 BEARER_MMS = const(0x04)
 
-# Limits of appendix E a) and INTEROP 9.
+# Limits of appendix E a) and PROTOCOL.md 9.
 SMS_TLV_MAX = const(100)        # TLV value on SMS
 PACKET_TLV_MAX = const(1024)    # TLV value on packet bearers
 SMS_MESSAGE_MAX = const(140)    # one binary SMS (TP-UD, 8-bit)
 MESSAGE_MAX = const(65535)      # total_length is u16
 
-# CRC16 variants (INTEROP 7).
+# CRC16 variants (PROTOCOL.md 7).
 CRC16_CCITT_FALSE = const(0)
 CRC16_XMODEM = const(1)
 CRC16_ARC = const(2)
 
-# Cipher mode (INTEROP 5).
+# Cipher mode (PROTOCOL.md 5).
 MODE_CBC = const(2)
 MODE_ECB = const(1)
 
 
 class Profile:
-    """Interop knobs with the INTEROP.md defaults.
+    """Interop knobs with the docs/PROTOCOL.md defaults.
 
-    version      header version, major byte then minor byte (INTEROP 1)
-    crc16        CRC16 variant for TRANSPARENT_DATA / FILE_REQ_ACK (INTEROP 7)
-    cipher_mode  MODE_CBC (default) or MODE_ECB (INTEROP 5)
-    iv           initial vector for CBC, None means zero bytes (INTEROP 5)
+    version      header version, major byte then minor byte (PROTOCOL.md 1)
+    crc16        CRC16 variant for TRANSPARENT_DATA / FILE_REQ_ACK (PROTOCOL.md 7)
+    cipher_mode  MODE_CBC (default) or MODE_ECB (PROTOCOL.md 5)
+    iv           initial vector for CBC, None means zero bytes (PROTOCOL.md 5)
     sms_tlv_max, packet_tlv_max, sms_message_max, packet_message_max: bearer limits
     """
 
@@ -54,7 +54,7 @@ class Profile:
         return self.sms_tlv_max if bearer == BEARER_SMS else self.packet_tlv_max
 
     def message_max(self, bearer):
-        """Largest whole message on this bearer (INTEROP 9)."""
+        """Largest whole message on this bearer (PROTOCOL.md 9)."""
         return self.sms_message_max if bearer == BEARER_SMS else self.packet_message_max
 
     def version_compatible(self, version):

@@ -1,5 +1,5 @@
 """Sub-packets: splitting a message too long for its bearer and putting it back
-together (appendix F; TLV 0x4008 and E044; INTEROP 6).
+together (appendix F; TLV 0x4008 and E044; PROTOCOL.md 6).
 
 The content (fixed part + non-digest TLVs) is cut in order into chunks; a TLV may
 straddle chunks.  Each sub-packet keeps the command ID, sets security bit 0x10,
@@ -31,7 +31,7 @@ MAX_PARTS = const(0xFFFF)
 
 def chunk_size(profile=P.DEFAULT, bearer=P.BEARER_PACKET, digest=True):
     """Largest data per sub-packet: the carrier TLV must fit the bearer's TLV limit
-    and the whole sub-packet message its message limit (appendix E a, INTEROP 9)."""
+    and the whole sub-packet message its message limit (appendix E a, PROTOCOL.md 9)."""
     by_tlv = profile.tlv_max(bearer) - SUBPACKET_HEADER
     by_msg = (profile.message_max(bearer) - H.HEADER_SIZE - T.TLV_HEADER - SUBPACKET_HEADER
               - (DIGEST_TLV_SIZE if digest else 0))
@@ -62,7 +62,7 @@ _SIZE_KEY = _SizeOnlyKey()
 
 
 class Splitter:
-    """Sender side of one sub-packet transaction (INTEROP 6).
+    """Sender side of one sub-packet transaction (PROTOCOL.md 6).
 
     msg        the message to send (fields and TLVs); its encryption setting is
                honoured: ENC_FULL content is encrypted whole, then cut into E044

@@ -1,4 +1,4 @@
-"""TLV encoding and decoding (appendix E a; INTEROP 1): tag:u16 | length:u16 | value.
+"""TLV encoding and decoding (appendix E a; PROTOCOL.md 1): tag:u16 | length:u16 | value.
 
 Values are carried as bytes.  Decoding walks a memoryview and copies each value
 once; it never reads past the buffer and rejects any TLV whose length runs past
@@ -34,7 +34,7 @@ def pack_into(buf, offset, tag, value):
 
 
 def encode(tag, value=b""):
-    """One whole TLV as bytes (the "TLV(x)" of INTEROP 8)."""
+    """One whole TLV as bytes (the "TLV(x)" of PROTOCOL.md 8)."""
     buf = bytearray(TLV_HEADER + len(value))
     pack_into(buf, 0, tag, value)
     return bytes(buf)

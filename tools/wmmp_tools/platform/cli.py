@@ -177,7 +177,7 @@ def build_parser():
         elif name == "logout":
             c.add_argument("reason", help="number or " + ", ".join(sorted(V.LOGOUT_REASONS)))
         c.add_argument("--encrypt", choices=("full", "partial"),
-                       help="encrypt with the session key (E042 / E043, INTEROP 5)")
+                       help="encrypt with the session key (E042 / E043, PROTOCOL.md 5)")
         c.add_argument("--sms", action="store_true", help="send by SMS")
         c.add_argument("--packet", action="store_true", help="send by the last packet route")
     c = client("flag", "per-terminal switches")
@@ -403,7 +403,7 @@ def _check_provision(req, args):
             try:
                 D.password_field(req[name])
             except WmmpError:
-                raise V.InputError("--%s must be 8 visible ASCII characters (INTEROP 8)" % name.replace("_", "-"))
+                raise V.InputError("--%s must be 8 visible ASCII characters (PROTOCOL.md 8)" % name.replace("_", "-"))
     if ("preset_uplink" in req) != ("preset_downlink" in req):
         raise V.InputError("give both --preset-uplink and --preset-downlink")
     if "preset_key" in req:

@@ -2,8 +2,8 @@
 base keys and session keys) and the algorithm names the operator uses.
 
 Passwords E025/E028: 8 characters, ASCII letters and digits (a subset of the
-"visible ASCII" INTEROP 8 allows).  Key strings E036/E03B: ASCII letters and digits,
-as long as the algorithm needs (INTEROP 5: DES 8, 3DES 16 = K1||K2, AES 16/24/32).
+"visible ASCII" PROTOCOL.md 8 allows).  Key strings E036/E03B: ASCII letters and digits,
+as long as the algorithm needs (PROTOCOL.md 5: DES 8, 3DES 16 = K1||K2, AES 16/24/32).
 """
 
 import secrets
@@ -13,7 +13,7 @@ from wmmp.crypto import cipher as CI
 
 ALPHABET = string.ascii_letters + string.digits
 
-# E039 / E03E codes (INTEROP 5: 0 DES, 1 3DES, 2 AES; 3 RSA is not supported).
+# E039 / E03E codes (PROTOCOL.md 5: 0 DES, 1 3DES, 2 AES; 3 RSA is not supported).
 KEY_ALG_CODES = {"des": 0x00, "3des": 0x01, "aes": 0x02}
 KEY_ALG_NAMES = {v: k for k, v in KEY_ALG_CODES.items()}
 DEFAULT_KEY_LENGTH = {0x00: 8, 0x01: 16, 0x02: 16}
@@ -51,7 +51,7 @@ def alg_code(name):
         except ValueError:
             raise ValueError("unknown algorithm %r (des, 3des, aes)" % name)
     if code not in KEY_ALG_NAMES:
-        raise ValueError("algorithm code %r is not DES/3DES/AES (RSA unsupported, INTEROP 5)" % name)
+        raise ValueError("algorithm code %r is not DES/3DES/AES (RSA unsupported, PROTOCOL.md 5)" % name)
     return code
 
 

@@ -130,7 +130,7 @@ def secret_tlvs(s):
 
 def schedule_key_sms(pf, serial, secrets, delay, why):
     """4.4.3.1.2 d / 4.3.1.1.1.1 f: after a delay, SECURITY_CONFIG op 0x00 by SMS in
-    clear, without a digest (INTEROP 3: nothing to key it with yet); retransmitted
+    clear, without a digest (PROTOCOL.md 3: nothing to key it with yet); retransmitted
     until the SECURITY_CONFIG_ACK comes or the terminal logs in with the keys.  The
     ACK may come after that LOGIN (SMS is slower than UDP): it is still taken."""
     rt = pf.runtime(serial)
@@ -192,7 +192,7 @@ def on_register(ctx):
         D.imsi_field(imsi)
         D.imei_field(imei)
     except WmmpError as e:
-        ack(REG_BAD_IMSI, note="bad identity: %s (INTEROP 2)" % e)
+        ack(REG_BAD_IMSI, note="bad identity: %s (PROTOCOL.md 2)" % e)
         return
     if op == 0x02:
         _register_change_mapping(ctx, imei, imsi, ack)
@@ -300,7 +300,7 @@ def on_register(ctx):
 
 
 def _assign_serial(pf, reported, imei, imsi, sub):
-    """Appendix G a, INTEROP 1: keep the terminal's first 8 bytes, fill bytes 9..16
+    """Appendix G a, PROTOCOL.md 1: keep the terminal's first 8 bytes, fill bytes 9..16
     with 8 hex digits of a counter.  The same SIM and device registering again get
     their serial back."""
     prefix = bytes(reported[:8])
@@ -421,7 +421,7 @@ def _register_reset(ctx, imei, imsi, sub, ack):
 # == LOGIN (4.3.2, 4.4.3.2, appendix G b) ========================================
 
 def core_crc(pf, serial):
-    """CRC32 of the stored core parameters (INTEROP 7), or None if unknown: the tags
+    """CRC32 of the stored core parameters (PROTOCOL.md 7), or None if unknown: the tags
     named by 0x0025, else the tags of the last full core-config report."""
     term = pf.db.terminal(serial)
     tags = None
@@ -537,7 +537,7 @@ def on_login(ctx):
             notes.append("terminal stored the secrets: this LOGIN's digest verifies with them")
         else:
             notes.append("the keys delivered by SMS are in use")
-    # The new connection: CURTIME is the digest timestamp from now on (INTEROP 3).
+    # The new connection: CURTIME is the digest timestamp from now on (PROTOCOL.md 3).
     rt.curtime = curtime
     rt.session = session
     rt.login_at = pf.clock()
@@ -552,7 +552,7 @@ def _session_alg(pf, term):
 
 def _issue_session_key(pf, term, now):
     """4.4.3.2 b: a random session key for this connection, wrapped with the base
-    key into E040 (INTEROP 5)."""
+    key into E040 (PROTOCOL.md 5)."""
     alg = _session_alg(pf, term)
     length = pf.config.session_key_length if alg == creds.KEY_ALG_CODES["aes"] else None
     key = creds.key_for(alg, length)

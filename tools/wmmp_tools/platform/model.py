@@ -30,7 +30,7 @@ def serial_key(serial):
 def parse_serial(text, assigned=False):
     """Canonical text (serial_key) of a serial the operator typed: up to 16 visible
     ASCII characters, or "hex:" and 32 hex digits.  assigned: it must be a whole
-    serial, bytes 9..16 given (G a, INTEROP 1: an 8-byte maker prefix, then 8 bytes
+    serial, bytes 9..16 given (G a, PROTOCOL.md 1: an 8-byte maker prefix, then 8 bytes
     the platform assigns).  ValueError with a one-line reason."""
     if not isinstance(text, str) or not text:
         raise ValueError("a serial is needed")
@@ -48,7 +48,7 @@ def parse_serial(text, assigned=False):
     b = H.pad_serial(b)
     if assigned and H.serial_is_unassigned(b):
         raise ValueError("a terminal's serial is 16 characters: an 8-character maker prefix and 8 more "
-                         "(G a, INTEROP 1), got %r" % text)
+                         "(G a, PROTOCOL.md 1), got %r" % text)
     return serial_key(b)
 
 
@@ -76,7 +76,7 @@ class Config:
     session_keys_required  LOGIN without E03A -> 0x09 for every terminal with a base key
     sms_digest        sign / require digests on SMS too (4.4.2.1: not by default)
     preset_validity   E027/E02A/E038 of preset secrets when the operator gives none
-    packet_timeout, sms_timeout, retries   the platform's own ACK timers (INTEROP 8 defaults)
+    packet_timeout, sms_timeout, retries   the platform's own ACK timers (PROTOCOL.md 8 defaults)
     heartbeat_default, offline_factor   silent for factor x 0x0011 (or default) -> offline (4.3.4)
     trap_timeout      s to wait for the security-verification CONFIG_TRAP (G b)
     tick              s between housekeeping passes

@@ -164,7 +164,7 @@ class Operator:
                         raise TypeError
                     D.password_field(v)
                 except (WmmpError, TypeError):
-                    raise InputError("%s must be 8 visible ASCII characters (INTEROP 8)" % name.replace("_", "-"))
+                    raise InputError("%s must be 8 visible ASCII characters (PROTOCOL.md 8)" % name.replace("_", "-"))
                 extra[name] = v
         if (args.get("preset_uplink") is None) != (args.get("preset_downlink") is None):
             raise InputError("give both --preset-uplink and --preset-downlink")

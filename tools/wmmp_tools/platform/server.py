@@ -15,13 +15,13 @@ Rules kept here (the flows themselves are in flows.py):
           not reachable by packet.
   * 4.3.2 the platform takes nothing but REGISTER / LOGIN (and LOGOUT, and alarms by
           SMS, 4.3.5) from a terminal that is not logged in.
-  * 4.4.5 / INTEROP 3  a request with a wrong digest is dropped silently and bit 0x08
+  * 4.4.5 / PROTOCOL.md 3  a request with a wrong digest is dropped silently and bit 0x08
           (0x04 when missing) is set in the next message to that terminal; with
           E041 = 0x01 the offending header is echoed at once instead; a response that
           fails is treated as lost.
-  * INTEROP 5  decryption failures: SECURITY_CONFIG_ACK 0x01, otherwise bit 0x02.
-  * INTEROP 6 / appendix F  sub-packets both ways.
-  * INTEROP 9  TCP streams split by total_length; a bad length closes the connection.
+  * PROTOCOL.md 5  decryption failures: SECURITY_CONFIG_ACK 0x01, otherwise bit 0x02.
+  * PROTOCOL.md 6 / appendix F  sub-packets both ways.
+  * PROTOCOL.md 9  TCP streams split by total_length; a bad length closes the connection.
 """
 
 import asyncio
@@ -187,7 +187,7 @@ class Platform:
                 while len(buf) - start >= 2:
                     n = struct.unpack_from(">H", buf, start)[0]
                     if n < H.HEADER_SIZE or n > limit:
-                        # INTEROP 9: the stream is split by total_length; a bad one
+                        # PROTOCOL.md 9: the stream is split by total_length; a bad one
                         # means the framing is lost, so this connection ends.
                         self.note(None, route, "TCP total_length %d is impossible: closing" % n)
                         return
@@ -245,7 +245,7 @@ class Platform:
         return bool(self.config.security and term is not None and term["security"])
 
     def uplink_key(self, term, rt, generation="current"):
-        """DigestKey for terminal-to-platform messages (INTEROP 3): stored (= old,
+        """DigestKey for terminal-to-platform messages (PROTOCOL.md 3): stored (= old,
         for REGISTER 0x02) IMEI/IMSI, the uplink password, the session CURTIME."""
         pw = term["up_pw"]
         if generation == "pending":
@@ -268,7 +268,7 @@ class Platform:
 
     def sign_wanted(self, term, command, route):
         """Does a platform message carry E021?  Not on HEART_BEAT_ACK, not on SMS
-        unless configured (4.4.2.1), never with security off (INTEROP 3)."""
+        unless configured (4.4.2.1), never with security off (PROTOCOL.md 3)."""
         if not self.security_on(term) or not term["down_pw"]:
             return False
         if command in (C.HEART_BEAT_ACK, C.REGISTER_ACK):
@@ -276,7 +276,7 @@ class Platform:
         return route.kind != "sms" or self.config.sms_digest
 
     def digest_required(self, term, msg, route):
-        """Must this uplink message carry E021 (E022 default: all, INTEROP 3)?"""
+        """Must this uplink message carry E021 (E022 default: all, PROTOCOL.md 3)?"""
         if not self.security_on(term) or not term["up_pw"]:
             return False
         cmd = msg.command
@@ -371,7 +371,7 @@ class Platform:
         if term is not None and not C.is_response(msg.command) and not self._may_talk(rt, msg, route):
             self.log_in(who, route, msg, data, "dropped: terminal not logged in (4.3.2)")
             return
-        # -- digest (4.4.5, INTEROP 3) ------------------------------------------
+        # -- digest (4.4.5, PROTOCOL.md 3) ------------------------------------------
         if term is not None and self.security_on(term):
             if msg.digest is not None and msg.digest_ok is False:
                 self.log_in(who, route, msg, data, "digest wrong: dropped (4.4.5)")
@@ -418,7 +418,7 @@ class Platform:
             rt.route = route
 
     def _security_failure(self, term, rt, hdr, data, route, bit):
-        """4.4.5 / INTEROP 3: drop; E041 = 0x01 echoes the header at once, else the
+        """4.4.5 / PROTOCOL.md 3: drop; E041 = 0x01 echoes the header at once, else the
         bit goes into the next message to the terminal."""
         if term is None or rt is None:
             return
@@ -435,14 +435,14 @@ class Platform:
             rt.feedback |= bit
 
     def _decrypt_failed(self, term, rt, hdr, route):
-        """INTEROP 5: SECURITY_CONFIG_ACK 0x01, otherwise bit 0x02 next time."""
+        """PROTOCOL.md 5: SECURITY_CONFIG_ACK 0x01, otherwise bit 0x02 next time."""
         if term is None or rt is None:
             return
         if hdr.command == C.SECURITY_CONFIG:
             resp = codec.Message(C.SECURITY_CONFIG_ACK, {"result": 0x01}, serial=hdr.serial, seq=hdr.seq)
             data = self.encode_out(term, rt, resp, route, self.sign_wanted(term, resp.command, route))
             self.transmit(route, data)
-            self.log_out(term["serial"], route, resp, data, "decryption failed (INTEROP 5)")
+            self.log_out(term["serial"], route, resp, data, "decryption failed (PROTOCOL.md 5)")
         elif not C.is_response(hdr.command):
             rt.feedback |= H.SEC_PREV_DECRYPT_FAILED
 
@@ -477,7 +477,7 @@ class Platform:
     def respond(self, ctx, resp, sign=None, key=None, serial=None, note="", cipher=None):
         """Send the answer to ctx.msg on the same route (4.2), with its seq.  A fully
         encrypted request gets a fully encrypted answer; an answer too long for the
-        bearer goes as sub-packets, index 1 now (INTEROP 6)."""
+        bearer goes as sub-packets, index 1 now (PROTOCOL.md 6)."""
         term, rt, route = ctx.term, ctx.rt, ctx.route
         resp.seq = ctx.msg.seq
         resp.serial = H.pad_serial(serial if serial is not None else ctx.msg.serial)
@@ -512,11 +512,11 @@ class Platform:
         data = self.encode_out(ctx.term, rt, first, route, key is not None, key)
         self.transmit(route, data)
         self.log_out(serial_key(resp.serial), route, first, data,
-                     "%s as %d sub-packets, trans %d (INTEROP 6)%s" % (resp.name, sp.total, trans,
+                     "%s as %d sub-packets, trans %d (PROTOCOL.md 6)%s" % (resp.name, sp.total, trans,
                                                                        "; " + note if note else ""))
 
     def _on_subpacket_request(self, term, rt, msg, route):
-        """Appendix F, INTEROP 6: a fragmented request (op 0x00) is collected and each
+        """Appendix F, PROTOCOL.md 6: a fragmented request (op 0x00) is collected and each
         part acknowledged with the next index wanted; a repeated request (op 0x01)
         asks for the next part of a fragmented response."""
         sp = msg.subpacket
@@ -616,7 +616,7 @@ class Platform:
             self._resend_as(out, m)
             return
         if sp is not None and sp.op == S.OP_DATA:
-            # The answer comes as sub-packets: collect, ask for the next (INTEROP 6).
+            # The answer comes as sub-packets: collect, ask for the next (PROTOCOL.md 6).
             try:
                 if out.reassembler is None:
                     out.reassembler = S.Reassembler(msg.command, sp)
@@ -712,7 +712,7 @@ class Platform:
             out.splitter = S.Splitter(msg, random.randrange(1, 0x10000), self.profile, route.bearer,
                                       digest=sign, cipher=cipher)
             first = out.splitter.message(1, msg.seq)
-            note = (note + "; " if note else "") + "as %d sub-packets (INTEROP 6)" % out.splitter.total
+            note = (note + "; " if note else "") + "as %d sub-packets (PROTOCOL.md 6)" % out.splitter.total
         if pid is not None:
             self.db.update_pending(pid, "sent", seq=msg.seq)
         self._send_outstanding(out, first, note)
@@ -763,7 +763,7 @@ class Platform:
         if out.route.kind == "tcp" and not out.route.alive:
             self._finish(out, exc=PlatformError("TCP connection of %s closed" % out.serial))
             return
-        self.transmit(out.route, out.wire)      # same seq (INTEROP 1, 4.4.6)
+        self.transmit(out.route, out.wire)      # same seq (PROTOCOL.md 1, 4.4.6)
         self.db.log_message(out.serial, "out", out.route.kind, C.name(out.command), out.seq, out.wire,
                             "retransmission")
         self._arm(out)

@@ -116,11 +116,11 @@ def _length_rule(info):
 
 
 def _check_secret(tag, value):
-    """The rules of the secrets a person types (INTEROP 5, 8; appendix E g)."""
+    """The rules of the secrets a person types (PROTOCOL.md 5, 8; appendix E g)."""
     name = tag_name(tag)
     if tag in (0xE025, 0xE028):
         if len(value) != 8 or not all(0x21 <= c <= 0x7E for c in value):
-            raise InputError("%s must be 8 visible ASCII characters (INTEROP 8), got %d"
+            raise InputError("%s must be 8 visible ASCII characters (PROTOCOL.md 8), got %d"
                              % (name, len(value)))
     elif tag in (0xE036, 0xE03B):
         if len(value) not in (8, 16, 24, 32) or not value.isalnum() or not value.isascii():
@@ -132,7 +132,7 @@ def parse_value(tag, text):
     """TLV value bytes for `tag` from operator text: "hex:0011aa" -> raw bytes; a number
     for a numeric or date tag -> big-endian of the tag's size; a comma-separated list
     (tags by name or number) for tag-list TLVs; anything else -> ASCII text.  Values of
-    catalogue tags are checked (appendix E, INTEROP 8); the error says what is wrong."""
+    catalogue tags are checked (appendix E, PROTOCOL.md 8); the error says what is wrong."""
     info = CAT.lookup(tag)
     name = tag_name(tag)
     shown = "the value given" if is_secret(tag) else short(text)     # a secret is never echoed
@@ -182,7 +182,7 @@ def parse_value(tag, text):
                 rule = _length_rule(info)
                 if rule and "length" in str(e):
                     raise InputError("%s takes %s, got %d" % (name, rule, len(value)))
-                raise InputError("%s is not a value %s allows (appendix E, INTEROP 8)" % (shown, name))
+                raise InputError("%s is not a value %s allows (appendix E, PROTOCOL.md 8)" % (shown, name))
     except WmmpError as e:
         raise InputError("bad value %s for %s: %s" % (shown, name, e))
     return value
