@@ -404,6 +404,8 @@ def test_server_logs_errors_as_one_line():
         rec.exc_info = sys.exc_info()
     line = PCLI._OneLineFormatter(False).format(rec)
     assert "\n" not in line and line.endswith("handling x failed: ValueError: boom")
+    # the format of every host tool: time (UTC+8, its offset), component, level, message
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \+08:00 platform ERROR handling x failed", line), line
     assert "Traceback" in PCLI._OneLineFormatter(True).format(rec)
 
 

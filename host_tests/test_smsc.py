@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -454,6 +455,9 @@ def test_command_line_service():
         _, err = proc.communicate(timeout=5)
     assert proc.returncode == 0
     assert "SMS #1 %s -> %s 3 B queued" % (A, B) in err
+    # a log line in the format of every host tool (time in UTC+8 with its offset, component, level)
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \+08:00 smsc INFO SMS #1 %s -> %s 3 B queued$"
+                     % (A, B), err, re.M), err
 
 
 def test_command_line_bad_options():

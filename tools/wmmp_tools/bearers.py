@@ -28,7 +28,8 @@ shorter than the 28-byte header or whose total_length (the first u16,
 docs/PROTOCOL.md 1) disagrees with their size are dropped with a log line; on
 TCP a total_length below 28 means the stream has lost its framing, so the bearer
 closes.  Loggers:
-"wmmp.bearer.udp", "wmmp.bearer.tcp", "wmmp.bearer.sms".
+"wmmp.bearer.udp", "wmmp.bearer.tcp", "wmmp.bearer.sms", shown as the components
+udp, tcp and sms in the log format of the host tools (wmmp_tools.logfmt).
 """
 
 import asyncio
@@ -45,6 +46,13 @@ MESSAGE_MAX = P.MESSAGE_MAX               # total_length is a u16 (docs/PROTOCOL
 SMS_MAX = P.SMS_MESSAGE_MAX               # one binary SMS (docs/PROTOCOL.md 9)
 TCP_BUFFER_MAX = MESSAGE_MAX + HEADER_SIZE
 UDP_BACKLOG = 256                         # datagrams waiting for recv(); more are dropped
+
+
+def _addr(addr):
+    """host:port of a socket address, as a person reads it (not a Python tuple)."""
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return "%s:%s" % (addr[0], addr[1])
+    return str(addr)
 
 
 def total_length(data, offset=0):
@@ -119,9 +127,9 @@ class _UdpProtocol(asyncio.DatagramProtocol):
     def datagram_received(self, data, addr):
         why = frame_problem(data)
         if why is not None:
-            self.log.warning("UDP datagram from %s dropped: %s", addr, why)
+            self.log.warning("UDP datagram from %s dropped: %s", _addr(addr), why)
         elif self.inbox.qsize() >= UDP_BACKLOG:
-            self.log.warning("UDP datagram from %s dropped: %d waiting", addr, UDP_BACKLOG)
+            self.log.warning("UDP datagram from %s dropped: %d waiting", _addr(addr), UDP_BACKLOG)
         else:
             self.inbox.put_nowait(data)
 
@@ -174,7 +182,7 @@ class UdpBearer(Bearer):
         loop = asyncio.get_running_loop()
         self._transport, self._protocol = await loop.create_datagram_endpoint(
             lambda: _UdpProtocol(self.log), remote_addr=(self.host, self.port), local_addr=local)
-        self.log.info("UDP open %s -> %s:%d", self.local_address, self.host, self.port)
+        self.log.info("UDP open %s -> %s:%d", _addr(self.local_address), self.host, self.port)
 
     async def send(self, data):
         data = _check_outgoing(data, MESSAGE_MAX)

@@ -36,6 +36,7 @@ from wmmp.errors import (WmmpError, Truncated, BadLength, UnknownCommand, BadTlv
 
 from wmmp_tools import __version__
 from wmmp_tools import jsonform as J
+from wmmp_tools import logfmt
 
 EXIT_OK = 0
 EXIT_DIGEST = 1
@@ -614,6 +615,11 @@ def _wmmp_error_text(e):
 
 def main(argv=None):
     """Run the tool; returns the exit status (0, 1 or 2)."""
+    with logfmt.setup("wmmp"):          # what the libraries log: the format of every host tool
+        return _main(argv)
+
+
+def _main(argv):
     if sys.stdout is None:
         return _fail("standard output is closed")
     try:

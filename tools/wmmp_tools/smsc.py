@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import binascii
 import collections
-import datetime
 import itertools
 import json
 import logging
@@ -27,7 +26,10 @@ import time
 
 from wmmp.wire import profile as P
 
+from wmmp_tools import logfmt
+
 log = logging.getLogger("wmmp.smsc")
+client_log = logging.getLogger("wmmp.smsc.client")       # SmsClient, inside other tools
 
 SMS_MAX = P.SMS_MESSAGE_MAX     # bytes of user data in one binary SMS (docs/PROTOCOL.md 9)
 QUEUE_MAX = 64                  # SMS waiting per MSISDN
@@ -398,14 +400,18 @@ class SmsCentre:
         log.info("%s", format_record(rec))
 
 
-def format_record(rec):
-    """One log line for an SMS record: time, id, from -> to, length, outcome."""
-    stamp = datetime.datetime.fromtimestamp(rec["time"]).strftime("%H:%M:%S.%f")[:-3]
+def format_record(rec, now=None):
+    """One log line for an SMS record: id, from -> to, length, outcome (and how
+    long after its submission, when that is a second or more).  The log line's
+    own time (UTC+8, wmmp_tools.logfmt) says when; `rec["time"]` keeps the Unix
+    time of the submission."""
     outcome = rec["outcome"]
     if rec.get("reason"):
         outcome = "%s (%s)" % (outcome, rec["reason"])
-    return "%s SMS #%d %s -> %s %d B %s" % (stamp, rec["id"], rec["from"], rec["to"],
-                                            rec["length"], outcome)
+    now = time.time() if now is None else now
+    late = now - rec["time"]
+    return "SMS #%d %s -> %s %d B %s%s" % (rec["id"], rec["from"], rec["to"], rec["length"], outcome,
+                                          " %.1f s after submission" % late if late >= 1.0 else "")
 
 
 class SmsClient:
@@ -516,14 +522,14 @@ class SmsClient:
                 try:
                     msg = json.loads(line)
                 except ValueError:
-                    log.warning("%s: unreadable line from the SMSC", self.msisdn)
+                    client_log.warning("%s: unreadable line from the SMSC", self.msisdn)
                     continue
                 op = msg.get("op") if isinstance(msg, dict) else None
                 if op == "deliver":
                     try:
                         item = (msg["from"], binascii.unhexlify(msg["data_hex"]))
                     except (KeyError, TypeError, ValueError, binascii.Error):
-                        log.warning("%s: bad deliver from the SMSC", self.msisdn)
+                        client_log.warning("%s: bad deliver from the SMSC", self.msisdn)
                         continue
                     self._inbox.put_nowait(item)
                 elif op == "submitted" or (op == "error" and "ref" in msg):
@@ -533,12 +539,12 @@ class SmsClient:
                 elif op == "pong":
                     self._resolve("ping", msg)
                 elif op == "error":
-                    log.warning("%s: SMSC error: %s", self.msisdn, msg.get("reason"))
+                    client_log.warning("%s: SMSC error: %s", self.msisdn, msg.get("reason"))
                     if "attach" in self._pending:      # the attach itself was refused
                         self._resolve("attach", msg)
         except (ConnectionError, OSError, ValueError) as e:
             if not self._closed:
-                log.warning("%s: SMSC connection lost: %s", self.msisdn, e)
+                client_log.warning("%s: SMSC connection lost: %s", self.msisdn, e)
         finally:
             for fut in self._pending.values():
                 if not fut.done():
@@ -595,7 +601,7 @@ async def _serve(args):
     centre = SmsCentre(host, port, delay_ms=args.delay_ms, loss=args.loss,
                        rng=random.Random(args.seed))
     await centre.start()
-    print("wmmp-smsc listening on %s:%d" % (host, centre.port), file=sys.stderr, flush=True)
+    logfmt.notice(log, "wmmp-smsc listening on %s:%d", host, centre.port)
     from wmmp_tools.serving import until_stopped
     try:
         await until_stopped()
@@ -609,8 +615,7 @@ def main(argv=None):
         args = build_parser().parse_args(argv)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 2
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(message)s", stream=sys.stderr)
+    logs = logfmt.setup("smsc", args.verbose)
     try:
         asyncio.run(_serve(args))
     except OSError as e:
@@ -619,6 +624,8 @@ def main(argv=None):
         return 1
     except KeyboardInterrupt:
         pass
+    finally:
+        logs.restore()
     return 0
 
 

@@ -60,6 +60,8 @@ import sys
 import time
 import warnings
 
+from wmmp_tools import logfmt
+
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_ERROR = 2
@@ -297,6 +299,17 @@ def load_pin(path, env=ENV_PIN):
     return pin.decode()
 
 
+def command_name(line):
+    """The name of a console command, never its arguments (AUTH, PROVISION and
+    REKEY carry secrets): STATUS, RESET SIM, REQUEST CONFIG, ..."""
+    words = line.split()
+    if not words:
+        return "an empty line"
+    if words[0] in ("RESET", "REQUEST") and len(words) > 1:
+        return " ".join(words[:2])
+    return words[0]
+
+
 class Link:
     """The console line: send one command, read its reply."""
 
@@ -327,6 +340,15 @@ class Link:
         except Exception:
             pass
 
+    def _read_line(self, deadline, timeout):
+        while b"\n" not in self._buf:
+            if time.monotonic() > deadline:
+                raise TechError("no answer from the terminal within %g s" % timeout)
+            chunk = self.ser.read(256)
+            self._buf += chunk
+            if len(self._buf) > 65536:
+                raise TechError("the terminal sent an overlong line")
+
     def ask(self, line, timeout=None):
         """(data lines, final line) of one command; TechError on no answer
         within `timeout` s (default: the link's)."""
@@ -335,14 +357,11 @@ class Link:
         self.ser.flush()
         data = []
         deadline = time.monotonic() + timeout
+        what = "the terminal's answer to %s" % command_name(line)
         while True:
-            while b"\n" not in self._buf:
-                if time.monotonic() > deadline:
-                    raise TechError("no answer from the terminal within %g s" % timeout)
-                chunk = self.ser.read(256)
-                self._buf += chunk
-                if len(self._buf) > 65536:
-                    raise TechError("the terminal sent an overlong line")
+            if b"\n" not in self._buf:
+                with logfmt.waiting(what, deadline - time.monotonic(), prog="wmmp-tech"):
+                    self._read_line(deadline, timeout)
             raw, self._buf = self._buf.split(b"\n", 1)
             text = _clean(raw.rstrip(b"\r").decode("ascii", "replace"))
             if text.startswith("* "):
@@ -1029,6 +1048,11 @@ def main(argv=None):
         args = build_parser().parse_intermixed_args(argv)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else EXIT_ERROR
+    with logfmt.setup("tech"):
+        return _main(args)
+
+
+def _main(args):
     if sys.stdout is None:
         _error("standard output is closed")
         return EXIT_ERROR

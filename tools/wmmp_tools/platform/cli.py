@@ -22,6 +22,11 @@ by other users of the machine (ps): every option taking one has a -file and an
 -env form, and a secret TLV value may be file:PATH or env:NAME.  The database
 (--db) is created 0600; one that other users may read is refused.
 
+Times are shown in UTC+8 (Beijing time, docs/PROTOCOL.md 8) with their offset,
+and a stored time also as Unix time.  serve logs one line per event on stderr:
+time (UTC+8), component (platform, platform.udp/.tcp/.sms, platform.control,
+smsc.client), level, message; --verbose shows every event.
+
 Exit status: 0 done (and the terminal answered 0x00); 1 the request failed, timed
 out, or was answered with another result, or serve could not start; 2 bad input
 (one line on stderr).
@@ -29,12 +34,12 @@ out, or was answered with another result, or serve could not start; 2 bad input
 
 import argparse
 import asyncio
-import datetime
 import json
 import logging
 import os
 import sys
 
+from wmmp_tools import logfmt
 from wmmp_tools.serving import until_stopped
 from wmmp_tools.platform import control
 from wmmp_tools.platform import options as O
@@ -195,23 +200,9 @@ def _provision_serial(text):
 
 # -- serve ---------------------------------------------------------------------
 
-class _OneLineFormatter(logging.Formatter):
-    """Log records as one line each: an exception is its type and text (the
-    traceback only with --verbose)."""
-
-    def __init__(self, verbose):
-        super().__init__("%(asctime)s %(name)s %(message)s")
-        self.verbose = verbose
-
-    def format(self, record):
-        if record.exc_info and not self.verbose:
-            exc = record.exc_info[1]
-            record = logging.makeLogRecord(record.__dict__)
-            record.msg = "%s: %s: %s" % (record.getMessage(), type(exc).__name__, exc)
-            record.args = None
-            record.exc_info = None
-            record.exc_text = None
-        return super().format(record)
+# Log records as one line each in the format of every host tool (wmmp_tools.logfmt):
+# an exception is its type and text, its traceback only with --verbose.
+_OneLineFormatter = logfmt.LineFormatter
 
 
 def _loop_errors(loop, context):
@@ -262,10 +253,9 @@ async def _serve(args, err):
         await pf.start(udp_sock=socks[0], tcp_sock=socks[1])
         ctl = control.ControlServer(pf, args.control[0], args.control[1])
         await ctl.start(sock=socks[2])
-        err.write("wmmp-platform: udp %s:%s tcp %s:%s control %s:%d sms %s\n" % (
-            cfg.host, pf.udp_port, cfg.tcp_host, pf.tcp_port, args.control[0], ctl.port,
-            "%s via %s:%d" % (cfg.msisdn, args.smsc[0], args.smsc[1]) if args.smsc else "off"))
-        err.flush()
+        logfmt.notice("wmmp.platform", "wmmp-platform listening on udp %s:%s tcp %s:%s control %s:%d sms %s",
+                      cfg.host, pf.udp_port, cfg.tcp_host, pf.tcp_port, args.control[0], ctl.port,
+                      "%s via %s:%d" % (cfg.msisdn, args.smsc[0], args.smsc[1]) if args.smsc else "off")
         await until_stopped()
     finally:
         if ctl is not None:
@@ -276,12 +266,7 @@ async def _serve(args, err):
 
 def _run_serve(args, err):
     verbose = args.verbose
-    handler = logging.StreamHandler(err)
-    handler.setFormatter(_OneLineFormatter(verbose))
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    logs = logfmt.setup("platform", verbose, stream=err)
     _loop_errors.verbose = verbose
     old_umask = os.umask(0o077)       # whatever serve creates is its user's only
     try:
@@ -293,8 +278,7 @@ def _run_serve(args, err):
         pass
     finally:
         os.umask(old_umask)
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
+        logs.restore()
     return EXIT_OK
 
 
@@ -429,9 +413,23 @@ def _safe(value):
 
 
 def _when(t):
+    """A time in a table: UTC+8 with its offset (wmmp_tools.logfmt)."""
     if not t:
         return "-"
-    return datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
+    return logfmt.stamp(int(t))
+
+
+# Fields of `show` that are Unix times: shown as UTC+8 and Unix time.
+_TIME_FIELDS = ("registered", "last_seen", "up_valid", "down_valid", "base_valid", "curtime")
+_YES_NO_FIELDS = ("logged_in",)
+
+
+def _field_text(k, v):
+    if k in _TIME_FIELDS:
+        return logfmt.when(v)
+    if k in _YES_NO_FIELDS:
+        return "yes" if v else "no"
+    return _safe(v)
 
 
 def _print_tlvs(tlvs, out):
@@ -479,21 +477,21 @@ def print_reply(cmd, args, reply, out):
     elif cmd == "flag":
         out.write("%s: %s\n" % (reply["terminal"], ", ".join("%s=%s" % kv for kv in reply["changed"].items())))
     elif cmd == "list":
-        out.write("%-18s %-11s %-16s %-12s %-19s %s\n" % ("SERIAL", "STATE", "IMSI", "MSISDN", "LAST SEEN", "BEARER"))
+        out.write("%-18s %-11s %-16s %-12s %-26s %s\n" % ("SERIAL", "STATE", "IMSI", "MSISDN", "LAST SEEN", "BEARER"))
         for t in reply["terminals"]:
-            out.write("%-18s %-11s %-16s %-12s %-19s %s%s\n" % (
+            out.write("%-18s %-11s %-16s %-12s %-26s %s%s\n" % (
                 t["serial"], t["state"], t["imsi"] or "-", t["msisdn"] or "-", _when(t["last_seen"]),
                 t["address"] or "-", " [session key]" if t["session_key"] else ""))
         for s in reply.get("unregistered_subscriptions", []):
             out.write("%-18s %-11s %-16s %-12s\n" % (s.get("serial") or "-", "provisioned", s["imsi"], s["msisdn"]))
     elif cmd == "show":
         t = reply["terminal"]
-        for k in ("serial", "state", "imei", "imsi", "msisdn", "software_version", "last_seen_text",
+        for k in ("serial", "state", "imei", "imsi", "msisdn", "software_version", "registered", "last_seen",
                   "last_address", "security", "up_pw", "up_valid", "down_pw", "down_valid", "base_key",
                   "base_alg_name", "base_valid", "session_alg_name", "logged_in", "curtime", "session_key",
                   "keep_connected", "fail_reply", "session_required", "pending_keys", "cleared"):
             if t.get(k) not in (None, ""):
-                out.write("%-17s %s\n" % (k, _safe(t[k])))
+                out.write("%-17s %s\n" % (k, _field_text(k, t[k])))
         out.write("parameters:\n")
         _print_tlvs(reply["params"], out)
         out.write("recent messages:\n")
@@ -521,6 +519,21 @@ def main(argv=None, out=None, err=None):
         return EXIT_FAILED
 
 
+REQUESTS = {"get": "CONFIG_GET", "set": "CONFIG_SET", "ctrl": "REMOTE_CTRL", "security": "SECURITY_CONFIG",
+            "logout": "LOGOUT"}
+
+
+def _waiting(args, where, err):
+    """What the command waits for, shown on a terminal (stderr) once it takes more
+    than a second: a terminal's answer with a countdown of --timeout (and of
+    --report-wait for set), else the platform itself."""
+    if args.cmd in REQUESTS:
+        seconds = args.timeout + (args.report_wait if args.cmd == "set" else 0.0)
+        return logfmt.waiting("%s to answer %s" % (args.serial, REQUESTS[args.cmd]), seconds, err,
+                              "wmmp-platform")
+    return logfmt.waiting("the platform at %s" % where, None, err, "wmmp-platform")
+
+
 def _main(argv, out, err):
     try:
         args = build_parser().parse_args(argv)
@@ -534,6 +547,12 @@ def _main(argv, out, err):
         return EXIT_INPUT
     if args.cmd == "serve":
         return _run_serve(args, err)
+    with logfmt.setup("platform", False, stream=err):
+        return _client(args, out, err)
+
+
+def _client(args, out, err):
+    """An operator command: one request to the running platform, its answer printed."""
     try:
         req = request_of(args)
     except (V.InputError, O.OptionError) as e:
@@ -541,7 +560,8 @@ def _main(argv, out, err):
         return EXIT_INPUT
     where = "%s:%d" % args.control
     try:
-        reply = control.call(args.control, req, timeout=args.timeout + 15.0)
+        with _waiting(args, where, err):
+            reply = control.call(args.control, req, timeout=args.timeout + 15.0)
     except TimeoutError:
         err.write("wmmp-platform: no answer from the platform at %s within %.0f s\n" % (where, args.timeout + 15.0))
         return EXIT_FAILED

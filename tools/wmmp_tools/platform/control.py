@@ -87,7 +87,7 @@ class ControlServer:
         except PlatformError as e:
             return {"ok": False, "kind": "failed", "error": str(e)}
         except Exception as e:   # never let one request kill the socket
-            log.exception("control request %r failed", req.get("op"))
+            log.exception("control request %s failed", req.get("op"))
             return {"ok": False, "kind": "failed", "error": "internal error: %s" % e}
         out = dict(out)
         out["ok"] = True

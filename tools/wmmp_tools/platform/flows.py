@@ -20,6 +20,7 @@ from wmmp.wire import header as H
 from wmmp.wire import keys as KEYS
 from wmmp.errors import WmmpError
 
+from wmmp_tools import logfmt
 from wmmp_tools.platform import creds
 from wmmp_tools.platform.model import PlatformError, serial_bytes, serial_key
 
@@ -492,8 +493,8 @@ def on_login(ctx):
             if ok:
                 session, e040 = _issue_session_key(pf, term, now)
                 tlvs.append((0xE040, e040))
-                notes.append("session key issued (%s, valid to %d)" % (
-                    creds.alg_name(_session_alg(pf, term)), session.valid_until))
+                notes.append("session key issued (%s, valid to %s)" % (
+                    creds.alg_name(_session_alg(pf, term)), logfmt.when(session.valid_until)))
             else:
                 result = LOGIN_OK_BAD_KEY
                 notes.append("E03A does not match the base key")

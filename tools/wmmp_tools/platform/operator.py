@@ -19,6 +19,7 @@ from wmmp.wire import digest as D
 from wmmp.errors import WmmpError
 
 from wmmp_tools import jsonform as J
+from wmmp_tools import logfmt
 from wmmp_tools.platform import creds, flows
 from wmmp_tools.platform import values as V
 from wmmp_tools.platform.db import ProvisionConflict
@@ -83,10 +84,20 @@ def _answer_json(msg, show_secrets=False):
 
 
 def _iso(t):
+    """A Unix time as text: UTC+8 with its offset (wmmp_tools.logfmt)."""
     if t is None:
         return None
-    import datetime
-    return datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
+    return logfmt.stamp(int(t))
+
+
+_CIPHER_NAMES = {1: "des", 2: "3des", 3: "aes"}      # wmmp.crypto.cipher ALG_*
+
+
+def session_text(session):
+    """A session key as a person reads it, its key never shown."""
+    return "%s, %d-byte key (hidden), valid until %s" % (
+        _CIPHER_NAMES.get(session.alg, "algorithm %s" % session.alg), len(session.key),
+        logfmt.when(session.valid_until))
 
 
 class Operator:
@@ -105,7 +116,7 @@ class Operator:
             raise InputError("bad serial: %s" % e)
         term = self.db.terminal(serial)
         if term is None:
-            raise InputError("unknown terminal %r (see: wmmp-platform list)" % serial)
+            raise InputError("unknown terminal %s (see: wmmp-platform list)" % serial)
         return term
 
     @staticmethod
@@ -240,7 +251,7 @@ class Operator:
         info["session_alg_name"] = creds.alg_name(term["session_alg"]) if term["session_alg"] is not None else None
         info["logged_in"] = bool(rt is not None and rt.logged_in)
         info["curtime"] = rt.curtime if rt is not None else None
-        info["session_key"] = repr(rt.session) if rt is not None and rt.session is not None else None
+        info["session_key"] = session_text(rt.session) if rt is not None and rt.session is not None else None
         show = bool(args.get("show_secrets"))
         params = [dict(V.tlv_json(tag, value, show), updated=_iso(updated))
                   for tag, value, updated in self.db.params(serial)]
@@ -273,7 +284,7 @@ class Operator:
                 raise InputError("bad serial: %s" % e)
             rows = self._messages(serial, limit, bool(args.get("show_secrets")))
             if not rows and self.db.terminal(serial) is None:
-                raise InputError("no terminal or messages for serial %r (see: wmmp-platform list)" % serial)
+                raise InputError("no terminal or messages for serial %s (see: wmmp-platform list)" % serial)
             return {"messages": rows}
         return {"messages": self._messages(None, limit, bool(args.get("show_secrets")))}
 

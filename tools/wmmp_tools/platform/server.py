@@ -43,6 +43,15 @@ from wmmp_tools.platform.model import (Config, Outstanding, PlatformError, Route
                                        TcpConn, serial_bytes, serial_key)
 
 log = logging.getLogger("wmmp.platform")
+# Events of one bearer are logged as platform.udp / platform.tcp / platform.sms.
+bearer_log = {kind: logging.getLogger("wmmp.platform." + kind) for kind in ("udp", "tcp", "sms")}
+
+
+def _peer(addr):
+    """host:port of a socket address (not a Python tuple)."""
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return "%s:%s" % (addr[0], addr[1])
+    return str(addr)
 
 READ_CHUNK = 65536
 REASSEMBLY_TTL = 120.0       # s an incomplete sub-packet set is kept
@@ -75,7 +84,7 @@ class _Udp(asyncio.DatagramProtocol):
         self.pf.on_packet(data, Route("udp", addr))
 
     def error_received(self, exc):
-        log.debug("UDP error: %s", exc)
+        bearer_log["udp"].debug("UDP error: %s", exc)
 
 
 class Platform:
@@ -160,14 +169,14 @@ class Platform:
     def _task_done(self, task):
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("platform task failed: %r", task.exception(), exc_info=task.exception())
+            log.error("platform task failed", exc_info=task.exception())
 
     # == bearers ============================================================
 
     async def _tcp_client(self, reader, writer):
         peer = writer.get_extra_info("peername")
         if len(self.tcp_conns) >= self.config.tcp_max_connections:
-            log.warning("TCP connection from %s refused: %d open", peer, len(self.tcp_conns))
+            bearer_log["tcp"].warning("TCP connection from %s refused: %d open", _peer(peer), len(self.tcp_conns))
             writer.close()
             return
         conn = TcpConn(writer, peer)
@@ -199,7 +208,7 @@ class Platform:
                 if start:
                     del buf[:start]
         except (ConnectionError, OSError) as e:
-            log.debug("TCP %s: %s", peer, e)
+            bearer_log["tcp"].debug("TCP %s: %s", _peer(peer), e)
         finally:
             conn.closed = True
             self.tcp_conns.discard(conn)
@@ -224,7 +233,7 @@ class Platform:
             route.conn.writer.write(data)
             return True
         if self.sms is None:
-            log.warning("no SMS centre configured: SMS to %s dropped", route.addr)
+            bearer_log["sms"].warning("no SMS centre configured: SMS to %s dropped", route.addr)
             return False
         return self.sms.send(route.addr, data)
 
@@ -236,9 +245,22 @@ class Platform:
             rt = self.runtimes[serial] = Runtime(serial)
         return rt
 
+    def record(self, serial, direction, bearer, command, seq, data, note=""):
+        """A row of the message log; with --verbose also a log line (platform.udp,
+        platform.tcp or platform.sms)."""
+        logger = bearer_log.get(bearer, log)
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("%s %s %s%s%s", serial or "-", direction, command or "(unreadable)",
+                        " #%d" % seq if seq is not None else "", ": " + note if note else "")
+        return self.db.log_message(serial, direction, bearer, command, seq, data, note)
+
     def note(self, serial, route, text, level=logging.INFO):
         """A line in the message log that is not a message (events, drops)."""
-        log.log(level, "%s %s: %s", serial or "-", route.text() if route else "-", text)
+        logger = bearer_log.get(route.kind, log) if route else log
+        if route is not None:
+            logger.log(level, "%s %s: %s", serial or "-", route.text(), text)
+        else:
+            logger.log(level, "%s: %s", serial or "-", text)
         self.db.log_message(serial, "note", route.kind if route else None, None, None, None, text)
 
     def security_on(self, term):
@@ -287,11 +309,11 @@ class Platform:
         return route.kind != "sms" or self.config.sms_digest
 
     def log_in(self, serial, route, msg, data, note=""):
-        return self.db.log_message(serial, "in", route.kind, msg.name if msg else None,
+        return self.record(serial, "in", route.kind, msg.name if msg else None,
                                    msg.seq if msg else None, data, note)
 
     def log_out(self, serial, route, msg, data, note=""):
-        self.db.log_message(serial, "out", route.kind, msg.name, msg.seq, data, note)
+        self.record(serial, "out", route.kind, msg.name, msg.seq, data, note)
 
     def encode_out(self, term, rt, msg, route, sign, key=None, cipher=None):
         """Bytes of a platform message; applies and clears the feedback bits."""
@@ -311,20 +333,20 @@ class Platform:
             self._on_packet(data, route)
         except Exception:   # one bad message must never stop the platform
             log.exception("error handling a message from %s", route.text())
-            self.db.log_message(None, "in", route.kind, None, None, data, "internal error (see log)")
+            self.record(None, "in", route.kind, None, None, data, "internal error (see log)")
 
     def _on_packet(self, data, route):
         try:
             hdr = H.unpack(data)
         except WmmpError as e:
-            self.db.log_message(None, "in", route.kind, None, None, data, "unreadable header: %s" % e)
+            self.record(None, "in", route.kind, None, None, data, "unreadable header: %s" % e)
             return
         serial = serial_key(hdr.serial)
         term = self.db.terminal(serial)
         rt = self.runtime(serial) if term is not None else None
         if len(data) == H.HEADER_SIZE and hdr.total_length != H.HEADER_SIZE and hdr.security & H.SEC_FEEDBACK:
             # Table A-2: the terminal echoes our header with its verdict on it.
-            self.db.log_message(serial, "in", route.kind, C.name(hdr.command), hdr.seq,
+            self.record(serial, "in", route.kind, C.name(hdr.command), hdr.seq,
                                 data, "notice from the terminal: %s" % ", ".join(
                                     H.flags_set(hdr.security & H.SEC_FEEDBACK)))
             return
@@ -343,22 +365,22 @@ class Platform:
                     if again.digest_ok:
                         msg, generation = again, "pending"
         except DigestMismatch:
-            self.db.log_message(serial, "in", route.kind, C.name(hdr.command), hdr.seq,
+            self.record(serial, "in", route.kind, C.name(hdr.command), hdr.seq,
                                 data, "digest wrong and content does not decrypt")
             self._security_failure(term, rt, hdr, data, route, H.SEC_PREV_DIGEST_FAILED)
             return
         except DecryptError as e:
-            self.db.log_message(serial, "in", route.kind, C.name(hdr.command), hdr.seq,
+            self.record(serial, "in", route.kind, C.name(hdr.command), hdr.seq,
                                 data, "decryption failed: %s" % e)
             self._decrypt_failed(term, rt, hdr, route)
             return
         except TooLongForBearer as e:
-            self.db.log_message(serial, "in", route.kind, C.name(hdr.command), hdr.seq,
+            self.record(serial, "in", route.kind, C.name(hdr.command), hdr.seq,
                                 data, "too long: %s; header echoed with bit 0x01" % e)
             self.transmit(route, codec.encode_notice(data[:H.HEADER_SIZE], H.SEC_PREV_OVERFLOW))
             return
         except WmmpError as e:
-            self.db.log_message(serial, "in", route.kind, C.name(hdr.command), hdr.seq,
+            self.record(serial, "in", route.kind, C.name(hdr.command), hdr.seq,
                                 data, "malformed, dropped: %s" % e)
             return
         who = serial
@@ -429,7 +451,7 @@ class Platform:
         if term["fail_reply"] == 1:
             notice = codec.encode_notice(data[:H.HEADER_SIZE], bit)
             self.transmit(route, notice)
-            self.db.log_message(term["serial"], "out", route.kind, C.name(hdr.command), hdr.seq, notice,
+            self.record(term["serial"], "out", route.kind, C.name(hdr.command), hdr.seq, notice,
                                 "security notice: header echoed with bit 0x%02X (E041 = 0x01)" % bit)
         else:
             rt.feedback |= bit
@@ -764,7 +786,7 @@ class Platform:
             self._finish(out, exc=PlatformError("TCP connection of %s closed" % out.serial))
             return
         self.transmit(out.route, out.wire)      # same seq (PROTOCOL.md 1, 4.4.6)
-        self.db.log_message(out.serial, "out", out.route.kind, C.name(out.command), out.seq, out.wire,
+        self.record(out.serial, "out", out.route.kind, C.name(out.command), out.seq, out.wire,
                             "retransmission")
         self._arm(out)
 

@@ -6,6 +6,7 @@ Built on wmmp_tools.smsc.SmsClient."""
 import asyncio
 import logging
 
+from wmmp_tools import logfmt
 from wmmp_tools.smsc import SmsClient
 
 log = logging.getLogger("wmmp.platform.sms")
@@ -36,7 +37,8 @@ class SmsLink:
         the SMSC is not there yet: the link keeps trying)."""
         self._task = asyncio.get_running_loop().create_task(self._run())
         try:
-            await asyncio.wait_for(self._up.wait(), wait)
+            with logfmt.waiting("the SMS centre at %s:%d" % (self.host, self.port), wait, prog="wmmp-platform"):
+                await asyncio.wait_for(self._up.wait(), wait)
         except asyncio.TimeoutError:
             log.warning("SMS centre %s:%d not reachable yet; retrying in the background",
                         self.host, self.port)
