@@ -47,3 +47,28 @@ def test_restart_points_the_packet_bearer_at_the_new_address():
         await b.close()
     runner_args = _args("--udp", "127.0.0.1:7301")
     asyncio.run(main())
+
+
+def test_modem_bearers_of_both_drivers():
+    """--sim7600 and --bc95 get their driver's bearers (link 0 UDP / 1 TCP on
+    the SIM7600), for --udp or --tcp and the platform numbers."""
+    from wmmp.modem import bc95, sim7600
+
+    class Driver:
+        pass
+    for kind, mod in (("sim7600", sim7600), ("bc95", bc95)):
+        b = TERM.modem_bearers(Driver(), _args("--udp", "127.0.0.1:7301"), kind)
+        assert isinstance(b[P.BEARER_PACKET], mod.UdpBearer) and isinstance(b[P.BEARER_SMS], mod.SmsBearer)
+        b = TERM.modem_bearers(Driver(), _args("--tcp", "127.0.0.1:7302"), kind)
+        assert isinstance(b[P.BEARER_PACKET], mod.TcpBearer)
+        assert (b[P.BEARER_PACKET].host, b[P.BEARER_PACKET].port) == ("127.0.0.1", 7302)
+
+
+def test_build_keeps_given_parameters():
+    """A console reset restarts the engine over the same parameters (build's
+    params=): nothing is read again from the state directory."""
+    from wmmp.terminal import params as PM
+    params = PM.Params(PM.MemoryStorage())
+    params.set(0x0011, struct.pack(">I", 7))
+    term, runner = TERM.build(_args("--udp", "127.0.0.1:7301"), params=params)
+    assert term.params is params and term.params.get_int(0x0011) == 7

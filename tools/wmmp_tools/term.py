@@ -1,17 +1,23 @@
-"""`wmmp-term`: the terminal engine (lib/wmmp) on CPython with host bearers, for
-OEMs who want to point a terminal at their own platform.
+"""`wmmp-term`: the terminal engine (lib/wmmp, the code that runs on the board) on
+CPython with host bearers, pointed at a platform (`wmmp-platform serve`) and an
+SMS centre (`wmmp-smsc`), or driving a cellular module over a serial line.
 
-    wmmp-term --udp 127.0.0.1:7301 [--tcp 127.0.0.1:7302] --smsc 127.0.0.1:7400 \\
-              --msisdn 13800000001 --platform-number 10658000 --state DIR \\
-              --imei 860000000000001 --imsi 460001234567890 [--serial M2MMAKER]
+    wmmp-term --udp 127.0.0.1:7301 --smsc 127.0.0.1:7400 --state DIR
+    wmmp-term --sim7600 /dev/ttyUSB2 --udp 127.0.0.1:7301 --state DIR
+    wmmp-term --bc95 /tmp/ttyBC95 --udp 127.0.0.1:7301 --state DIR
 
-With `--sim7600 /dev/ttyUSB2` (a real module, or the emulator's pty from
-`wmmp-emu sim7600 --pty`) the bearers are those of the SIM7600 driver
-(lib/wmmp/modem): UDP/TCP through AT+CIPOPEN/AT+CIPSEND and SMS in PDU mode
-through the module; IMEI and IMSI are read from the module; --smsc is not used.
+With --sim7600 DEVICE or --bc95 DEVICE (a real module, or the pty of
+`wmmp-emu sim7600` / `wmmp-emu bc95`, e.g. its --link) the bearers are those of
+the module's driver (lib/wmmp/modem): UDP/TCP through the module's sockets and
+SMS in PDU mode through the module; IMEI and IMSI are read from the module, and
+--smsc and --msisdn are not used.
 
 Prints a transcript line for every message both ways and every engine event.
-State (serial, passwords, keys, parameters) persists in DIR/params.json.
+--state DIR remembers the registration between runs (serial, passwords, keys,
+parameters in DIR/params.json): without it every run registers afresh.  DIR
+is created mode 0700 and its file 0600; state that other users can read is
+refused (chmod 700 DIR; chmod 600 DIR/params.json).  Ctrl-C, SIGTERM or
+SIGHUP log out (LOGOUT 0x00) and end with status 0.
 
 What this terminal carries out is declared to the engine, which refuses the
 rest (4.3.9.3 "data invalid", 4.3.7 REMOTE_CTRL_ACK 0x01): of the parameters,
@@ -25,27 +31,46 @@ application data to upload and no peripheral outputs.
 import argparse
 import asyncio
 import errno
-import logging
+import fcntl
 import os
+import signal
+import stat
 import sys
 import termios
+import textwrap
 import time
 import tty
 
 from wmmp.terminal import engine as E, params as PM
 from wmmp.wire import codes as K, profile as P
 from wmmp.board import runner as R
-from wmmp.wire import codec, commands as C, header as H
+from wmmp.wire import codec, header as H
 from wmmp.errors import WmmpError
 
 from wmmp_tools.bearers import UdpBearer, TcpBearer, SmsBearer
-from wmmp_tools.statedir import FileStorage
+from wmmp_tools import logfmt
+from wmmp_tools.emu import argcheck as A
+from wmmp_tools.statedir import FileStorage, StateError
 
+PROG = "wmmp-term"
 BEARER_NAMES = {P.BEARER_SMS: "sms", P.BEARER_PACKET: "packet"}
 
 # What wmmp-term carries out (Config.applies, Config.controls): see the docstring.
 APPLIES = (0x0009, 0x000A)
 CONTROLS = (K.RC_SUSPEND_SERVICE, K.RC_RESUME_SERVICE, K.RC_RESTART)
+
+DEFAULT_PLATFORM_NUMBER = "10658000"
+DEFAULT_IMEI = "860000000000001"
+DEFAULT_IMSI = "460001234567890"
+DEFAULT_MSISDN = "13800000001"
+DEFAULT_SERIAL = "M2MMAKER"
+DEFAULT_SOFTWARE = "WMMP0.1"
+MODEM_BAUD = {"sim7600": 115200, "bc95": 9600}
+EXIT_AFTER_TIMEOUT = 60.0     # s --exit-after online waits by default
+LOGOUT_WAIT = 5.0             # s a stop waits for the LOGOUT_ACK
+STATE_FILES = ("params.json", "params.json.tmp")
+KEY_PIN = "secret_pin1"       # wmmp.terminal.simrecord.KEY_PIN: the PIN1 the SIM guard enters
+KEY_CREDENTIAL = "secret_service"   # wmmp.board.consoleauth.KEY_CREDENTIAL
 
 
 def describe(raw, kind):
@@ -72,16 +97,38 @@ def describe(raw, kind):
 
 
 class Transcript:
-    def __init__(self, name="terminal", out=sys.stdout, t0=None):
+    """Transcript lines on `out`, kept in `lines` (the newest `keep`; None:
+    all).  When `out` is a pipe whose reader went away (`wmmp-term | head`),
+    printing stops and on_broken() is called once."""
+
+    def __init__(self, name="terminal", out=sys.stdout, t0=None, keep=None, on_broken=None):
         self.name = name
         self.out = out
         self.t0 = time.monotonic() if t0 is None else t0
         self.lines = []
+        self.keep = keep
+        self.on_broken = on_broken
+        self.broken = False
 
     def _w(self, text):
         line = "%7.2f %-9s %s" % (time.monotonic() - self.t0, self.name, text)
         self.lines.append(line)
-        print(line, file=self.out, flush=True)
+        if self.keep is not None and len(self.lines) > self.keep:
+            del self.lines[:-self.keep]
+        if self.broken:
+            return
+        try:
+            print(line, file=self.out, flush=True)
+        except BrokenPipeError:
+            self.broken = True
+            try:              # no "Exception ignored" when Python flushes it at exit
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.out.fileno())
+                os.close(devnull)
+            except (OSError, AttributeError, ValueError):
+                pass
+            if self.on_broken is not None:
+                self.on_broken()
 
     def message(self, direction, kind, raw):
         arrow = "->" if direction == "out" else "<-"
@@ -89,13 +136,6 @@ class Transcript:
 
     def event(self, ev):
         self._w("   event  %s" % " ".join(str(x) for x in ev))
-
-
-def _addr(text):
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise argparse.ArgumentTypeError("want HOST:PORT, got %r" % text)
-    return host, int(port)
 
 
 class SerialStream:
@@ -194,30 +234,80 @@ class SerialStream:
             self.fd = None
 
 
-def modem_bearers(modem, args):
-    """{kind: bearer} of the SIM7600 driver `modem` for --udp / --tcp and the
-    platform numbers (link 0 for UDP, 1 for TCP)."""
-    from wmmp.modem.sim7600 import UdpBearer as MUdp, TcpBearer as MTcp, SmsBearer as MSms
+class ConsolePty(SerialStream):
+    """The master side of a new pseudo-terminal as a stream (the service
+    console's line); `path` is the slave a program such as wmmp-tech opens,
+    `link` a symlink made to it (argcheck rules: only a link to a pty is
+    replaced; removed at close while it is still ours).  The slave stays open
+    here too, so a client may close and reopen it."""
+
+    def __init__(self, link=None):
+        super().__init__(None)
+        self.link = link
+        self.slave = None
+
+    def open(self):
+        self._loop = asyncio.get_running_loop()
+        master, slave = os.openpty()
+        try:
+            tty.setraw(slave)
+            path = os.ttyname(slave)
+            if self.link:
+                A.make_link(self.link, path)
+        except BaseException:
+            os.close(master)
+            os.close(slave)
+            raise
+        os.set_blocking(master, False)
+        self.fd, self.slave, self.path = master, slave, path
+        return self
+
+    def close(self):
+        super().close()
+        if self.slave is not None:
+            os.close(self.slave)
+            self.slave = None
+            if self.link:
+                A.remove_link(self.link, self.path)
+
+
+def modem_bearers(modem, args, kind="sim7600"):
+    """{kind: bearer} of the modem driver `modem` (SIM7600: link 0 for UDP, 1
+    for TCP; BC95) for --udp / --tcp and the platform numbers."""
+    if kind == "bc95":
+        from wmmp.modem import bc95 as M
+        udp = lambda h, p: M.UdpBearer(modem, h, p)        # noqa: E731
+        tcp = lambda h, p: M.TcpBearer(modem, h, p)        # noqa: E731
+    else:
+        from wmmp.modem import sim7600 as M
+        udp = lambda h, p: M.UdpBearer(modem, 0, h, p)     # noqa: E731
+        tcp = lambda h, p: M.TcpBearer(modem, 1, h, p)     # noqa: E731
     bearers = {}
     if args.tcp:
-        bearers[P.BEARER_PACKET] = MTcp(modem, 1, args.tcp[0], args.tcp[1])
+        bearers[P.BEARER_PACKET] = tcp(args.tcp[0], args.tcp[1])
     elif args.udp:
-        bearers[P.BEARER_PACKET] = MUdp(modem, 0, args.udp[0], args.udp[1])
-    bearers[P.BEARER_SMS] = MSms(modem, list(args.platform_number))
+        bearers[P.BEARER_PACKET] = udp(args.udp[0], args.udp[1])
+    bearers[P.BEARER_SMS] = M.SmsBearer(modem, list(_numbers(args)))
     return bearers
 
 
-def build(args, transcript=None, on_event=None, bearers=None, sim=None):
+def _numbers(args):
+    return args.platform_number or [DEFAULT_PLATFORM_NUMBER]
+
+
+def build(args, transcript=None, on_event=None, bearers=None, sim=None, params=None):
     """(terminal, runner) from parsed arguments; `bearers` ({kind: bearer})
     replaces the host bearers (the modem drivers' bearers, which also bring the
     modem profile's packet limit); `sim` is the SIM interface (a modem driver:
-    the PIN1 boot guard and the platform's SIM operations of 4.4.1 run on it)."""
-    storage = FileStorage(args.state) if args.state else PM.MemoryStorage()
-    params = PM.Params(storage)
+    the PIN1 boot guard and the platform's SIM operations of 4.4.1 run on it);
+    `params`: the parameters to use (default: from --state, or in memory)."""
+    if params is None:
+        storage = FileStorage(args.state) if args.state else PM.MemoryStorage()
+        params = PM.Params(storage)
     packet = bearers.get(P.BEARER_PACKET) if bearers is not None else (args.tcp or args.udp)
     cfg = E.Config(args.imei, args.imsi, serial=args.serial.encode(),
                    software_version=args.software_version.encode(),
-                   platform_numbers=tuple(args.platform_number),
+                   platform_numbers=tuple(_numbers(args)),
                    session_key=not args.no_session_key,
                    applies=APPLIES if packet else (), controls=CONTROLS, outputs=(),
                    tcp=bool(args.tcp))
@@ -237,14 +327,14 @@ def build(args, transcript=None, on_event=None, bearers=None, sim=None):
             bearers[P.BEARER_PACKET] = UdpBearer(*args.udp)
         if args.smsc:
             bearers[P.BEARER_SMS] = SmsBearer(args.smsc[0], args.smsc[1], args.msisdn,
-                                              list(args.platform_number))
+                                              list(_numbers(args)))
     tr = transcript or Transcript()
 
     def ev(e):
         tr.event(e)
         if on_event:
             on_event(e)
-    log = lambda text: tr._w("   log    " + text)
+    log = lambda text: tr._w("   log    " + text)      # noqa: E731
 
     def on_restart():
         b = bearers.get(P.BEARER_PACKET)
@@ -286,84 +376,506 @@ async def _retarget(runner, term, b, addr, log):
     runner._wake.set()
 
 
+# -- command line ------------------------------------------------------------------------
+
+def _exit_after(text):
+    """'online' or SECONDS."""
+    if text.strip().lower() == "online":
+        return "online"
+    try:
+        return A.seconds(text)
+    except argparse.ArgumentTypeError:
+        A.fail("expected 'online' or seconds within 0..%g, got %s" % (A.SECONDS_MAX, A.shown(text)))
+
+
+def _wrap(text):
+    return "\n\n".join(textwrap.fill(p, 79) for p in text.split("\n\n"))
+
+
 def parser():
-    ap = argparse.ArgumentParser(prog="wmmp-term", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--udp", type=_addr, help="platform UDP address HOST:PORT")
-    ap.add_argument("--tcp", type=_addr, help="platform TCP address HOST:PORT (instead of UDP)")
-    ap.add_argument("--smsc", type=_addr, help="emulated SMS centre HOST:PORT")
-    ap.add_argument("--msisdn", default="13800000001", help="this terminal's MSISDN")
-    ap.add_argument("--platform-number", action="append", default=None,
-                    help="platform SMS number (TLV 0x0007); repeatable")
-    ap.add_argument("--state", help="state directory (persistent parameters)")
-    ap.add_argument("--imei", default="860000000000001")
-    ap.add_argument("--imsi", default="460001234567890")
-    ap.add_argument("--serial", default="M2MMAKER", help="16-byte serial, or its first 8 to ask for one")
-    ap.add_argument("--software-version", default="WMMP0.1")
-    ap.add_argument("--no-session-key", action="store_true")
-    ap.add_argument("--sim7600", metavar="DEVICE",
-                    help="use a SIM7600 module on this serial device (or the emulator's pty)")
-    ap.add_argument("--baud", type=int, default=115200, help="serial speed for --sim7600")
-    ap.add_argument("--apn", help="APN for --sim7600 (AT+CGDCONT)")
-    ap.add_argument("--verbose", action="store_true")
+    ap = A.Parser(
+        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1],
+        epilog=_wrap("Defaults: platform SMS number %s, IMEI %s, IMSI %s, MSISDN %s, serial %s "
+               "(8 characters: the maker prefix; the platform assigns the rest at the first "
+               "registration, docs/PROTOCOL.md 1), software version %s.  wmmp-platform serve "
+               "listens on 127.0.0.1:7301 (UDP) and 127.0.0.1:7302 (TCP), wmmp-smsc on "
+               "127.0.0.1:7400.\n\n"
+               "--state DIR remembers the registration between runs (serial, passwords, keys, "
+               "parameters); it is created mode 0700, its file 0600, and a state directory or "
+               "file other users can read is refused (chmod 700 DIR; chmod 600 DIR/params.json).\n\n"
+               "Secrets are never taken from the command line: the SIM's PIN1 from --pin-file, "
+               "the service credential from --console-credential-file (files readable by you "
+               "only: chmod 600).\n\n"
+               "Ctrl-C, SIGTERM or SIGHUP log out (LOGOUT 0x00, docs/PROTOCOL.md 9) and stop.  "
+               "Exit status: 0 stopped by a signal, or the --exit-after condition was met; 1 the "
+               "condition was not met, or the module did not answer; 2 a bad option (one line "
+               "on stderr)." % (DEFAULT_PLATFORM_NUMBER, DEFAULT_IMEI, DEFAULT_IMSI, DEFAULT_MSISDN,
+                               DEFAULT_SERIAL, DEFAULT_SOFTWARE)))
+    g = ap.add_argument_group("platform and bearers")
+    g.add_argument("--udp", type=A.host_port, metavar="HOST:PORT",
+                   help="the platform's UDP address (wmmp-platform serve: 127.0.0.1:7301)")
+    g.add_argument("--tcp", type=A.host_port, metavar="HOST:PORT",
+                   help="the platform's TCP address, instead of UDP (wmmp-platform serve: 127.0.0.1:7302)")
+    g.add_argument("--smsc", type=A.host_port, metavar="HOST:PORT",
+                   help="the emulated SMS centre (wmmp-smsc: 127.0.0.1:7400); host bearers only")
+    g.add_argument("--msisdn", type=A.msisdn, default=DEFAULT_MSISDN,
+                   help="this terminal's number at the SMS centre (default %(default)s)")
+    g.add_argument("--platform-number", type=A.msisdn, action="append", default=None, metavar="NUMBER",
+                   help="the platform's SMS number (TLV 0x0007); SMS are taken only from these; "
+                        "repeatable (default %s)" % DEFAULT_PLATFORM_NUMBER)
+    t = ap.add_argument_group("identity and state")
+    t.add_argument("--state", metavar="DIR",
+                   help="state directory: remembers the registration, passwords, keys and parameters "
+                        "between runs (created mode 0700 if missing; default: nothing kept)")
+    t.add_argument("--imei", type=A.digits(15, 15, "an IMEI"), default=DEFAULT_IMEI,
+                   help="15 digits (default %(default)s; read from the module with --sim7600/--bc95)")
+    t.add_argument("--imsi", type=A.digits(15, 15, "an IMSI"), default=DEFAULT_IMSI,
+                   help="15 digits (default %(default)s; read from the module with --sim7600/--bc95)")
+    t.add_argument("--serial", type=_serial, default=DEFAULT_SERIAL,
+                   help="16 characters, or 8: the maker prefix, and the platform assigns the rest at "
+                        "the first registration (default %(default)s)")
+    t.add_argument("--software-version", type=A.visible(1, 8, "a software version"), default=DEFAULT_SOFTWARE,
+                   help="1 to 8 characters, sent at login (default %(default)s)")
+    t.add_argument("--no-session-key", action="store_true", help="do not ask for a session key at login")
+    m = ap.add_argument_group("cellular module")
+    m.add_argument("--sim7600", metavar="DEVICE",
+                   help="use a SIM7600 on this serial device (or the pty of wmmp-emu sim7600)")
+    m.add_argument("--bc95", metavar="DEVICE",
+                   help="use a BC95 on this serial device (or the pty of wmmp-emu bc95)")
+    m.add_argument("--baud", type=int, choices=sorted(SerialStream.BAUDS), default=None, metavar="BAUD",
+                   help="serial speed: %s (default 115200 for the SIM7600, 9600 for the BC95)"
+                        % ", ".join(str(b) for b in sorted(SerialStream.BAUDS)))
+    m.add_argument("--apn", type=A.apn, help="APN of the module's data connection (AT+CGDCONT; "
+                                             "default: the network's)")
+    m.add_argument("--pin-file", metavar="FILE",
+                   help="the SIM's PIN1 (4 to 8 digits) in FILE (chmod 600): kept in --state as the "
+                        "PIN1 the terminal enters when the card asks (unless one is kept already)")
+    r = ap.add_argument_group("running")
+    r.add_argument("--exit-after", type=_exit_after, metavar="online|SECONDS",
+                   help="online: log out and stop once logged in (exit 0; 1 when not online within "
+                        "--timeout or in the alarm state); SECONDS: log out and stop after that "
+                        "long (exit 0 when online then, else 1)")
+    r.add_argument("--timeout", type=A.seconds_type(), default=None, metavar="SECONDS",
+                   help="how long --exit-after online waits (default %g)" % EXIT_AFTER_TIMEOUT)
+    r.add_argument("--console-pty", metavar="LINK",
+                   help="serve the service console (docs/CONSOLE.md) on a new pseudo-terminal and make "
+                        "LINK a symlink to it, for wmmp-tech --port LINK (LINK replaces only a "
+                        "stale symlink to a pseudo-terminal)")
+    r.add_argument("--console-credential-file", metavar="FILE",
+                   help="the console's service credential (32 hex digits) in FILE (chmod 600): kept "
+                        "in --state if none is kept yet (wmmp-tech credential makes one)")
+    r.add_argument("--verbose", action="store_true", help="log the drivers' details too")
     return ap
 
 
-async def run_with_sim7600(args, transcript=None):
-    """Power the module on, read IMEI/IMSI from it, and run the terminal over
-    its bearers until interrupted."""
-    from wmmp.modem.at import AtEngine
-    from wmmp.modem.sim7600 import Sim7600
-    tr = transcript or Transcript()
-    stream = SerialStream(args.sim7600, args.baud).open()
-    at = AtEngine(stream, log=lambda text: tr._w("   modem  " + text))
-    modem = Sim7600(at, apn=args.apn, log=lambda text: tr._w("   modem  " + text))
+def _serial(text):
+    if not (len(text) in (8, 16) and all("!" <= c <= "~" for c in text)):
+        A.fail("a serial is 8 (the maker prefix, docs/PROTOCOL.md 1) or 16 visible ASCII characters, "
+               "got %s" % A.shown(text))
+    return text
+
+
+def _secret(path, what, check):
+    return A.read_secret(path, what, check)
+
+
+def check(args):
+    """Every check across options and of what they name, before anything is
+    created or opened for good (A.UsageError).  Fills in args.modem, args.device,
+    args.baud, args.pin, args.credential and args.stored (the state's values)."""
+    if args.udp and args.tcp:
+        raise A.UsageError("give --udp or --tcp, not both")
+    if args.sim7600 is not None and args.bc95 is not None:
+        raise A.UsageError("give --sim7600 or --bc95, not both")
+    args.modem = "sim7600" if args.sim7600 is not None else "bc95" if args.bc95 is not None else None
+    args.device = args.sim7600 if args.modem == "sim7600" else args.bc95
+    if args.modem is None:
+        if not (args.udp or args.tcp or args.smsc):
+            raise A.UsageError("give --udp, --tcp or --smsc (or --sim7600 / --bc95 DEVICE)")
+        for opt, v in (("--baud", args.baud), ("--apn", args.apn), ("--pin-file", args.pin_file)):
+            if v is not None:
+                raise A.UsageError("%s goes with --sim7600 or --bc95 DEVICE" % opt)
+    elif args.smsc:
+        raise A.UsageError("--smsc is for the host bearers: through --%s the SMS go through the module"
+                           % args.modem)
+    if args.baud is None:
+        args.baud = MODEM_BAUD.get(args.modem, 115200)
+    if args.timeout is not None and args.exit_after != "online":
+        raise A.UsageError("--timeout goes with --exit-after online")
+    if args.console_credential_file is not None and args.console_pty is None:
+        raise A.UsageError("--console-credential-file goes with --console-pty")
+    args.pin = args.credential = None
+    if args.pin_file is not None:
+        from wmmp.terminal import simcard
+        args.pin = _secret(args.pin_file, "PIN1", simcard.check_pin)
+    if args.console_credential_file is not None:
+        from wmmp.board import consoleauth
+
+        def cred(data):
+            v, problem = consoleauth.parse_credential(data.decode("ascii", "replace"))
+            if v is None:
+                raise ValueError("a service credential is 32 hex digits (%s)" % problem)
+        args.credential = _secret(args.console_credential_file, "service credential", cred).lower()
+    args.stored = check_state(args.state) if args.state is not None else {}
+    stored = args.stored.get(KEY_CREDENTIAL)
+    if args.credential is not None and stored and bytes(stored) != args.credential.encode():
+        raise A.UsageError("the state in %s keeps another service credential: rotate it with wmmp-tech "
+                           "rekey, or leave out --console-credential-file" % args.state)
+    if args.console_pty is not None:
+        A.check_link(args.console_pty, "--console-pty")
+    if args.modem is not None:
+        A.tty_device(args.device, "--" + args.modem)
+
+
+def _mode(st):
+    return "%04o" % stat.S_IMODE(st.st_mode)
+
+
+def check_state(path):
+    """Check --state DIR (read only): a directory of this user that other users
+    cannot read, or nothing yet under an existing directory; its files regular,
+    private and a readable state.  Returns what it keeps ({} when nothing)."""
+    if not path:
+        raise A.UsageError("--state: the directory name is empty")
+    shown = A.shown(path, 80)
     try:
-        await modem.power_on()
-        ident = await modem.identity()
-        tr._w("   modem  SIM7600 %s IMEI %s IMSI %s ICCID %s" % (
-            ident["firmware"], ident["imei"], ident["imsi"], ident["iccid"]))
-        args.imei = ident["imei"]
-        if ident["imsi"]:
-            args.imsi = ident["imsi"]
-        term, runner = build(args, tr, bearers=modem_bearers(modem, args), sim=modem)
-        await modem.update_radio(term.params)
-        await runner.run()
-    finally:
+        st = os.stat(path)
+    except FileNotFoundError:
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise A.UsageError("--state %s: its directory %s does not exist (only the state directory "
+                               "itself is created)" % (shown, A.shown(parent, 80)))
+        return {}
+    except OSError as e:
+        raise A.UsageError("--state %s: %s" % (shown, e.strerror or e))
+    if not stat.S_ISDIR(st.st_mode):
+        raise A.UsageError("--state %s is %s, not a directory: give a directory (created mode 0700 "
+                           "if missing)" % (shown, A.describe(path) if A.describe(path) != "a symlink"
+                                            else "a link to something else"))
+    if st.st_uid != os.getuid():
+        raise A.UsageError("--state %s belongs to another user: use a directory of your own" % shown)
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise A.UsageError("--state %s is open to other users (mode %s) and keeps passwords and keys: "
+                           "chmod 700 %s" % (shown, _mode(st), path))
+    for name in STATE_FILES:
+        f = os.path.join(path, name)
+        try:
+            fst = os.lstat(f)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise A.UsageError("--state %s: %s: %s" % (shown, name, e.strerror or e))
+        if not stat.S_ISREG(fst.st_mode):
+            raise A.UsageError("--state %s: %s is %s, not a state file: move it away"
+                               % (shown, name, A.describe(f)))
+        if fst.st_uid != os.getuid():
+            raise A.UsageError("--state %s: %s belongs to another user" % (shown, name))
+        if fst.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise A.UsageError("--state %s: %s is readable by other users (mode %s) and keeps passwords "
+                               "and keys: chmod 600 %s" % (shown, name, _mode(fst), f))
+    try:
+        return FileStorage(path).load() or {}
+    except StateError as e:
+        raise A.UsageError("--state: %s; it is left as it is: move it away to start afresh" % e)
+    except OSError as e:
+        raise A.UsageError("--state %s: %s" % (shown, e.strerror or e))
+
+
+def open_state(path):
+    """Create --state DIR (0700) when missing and lock it for this process
+    (two terminals on one state would overwrite each other's); the lock's
+    descriptor, held until exit."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise A.UsageError("--state %s: cannot create it: %s" % (A.shown(path, 80), e.strerror or e))
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise A.UsageError("--state %s is in use by another wmmp-term" % A.shown(path, 80))
+    return fd
+
+
+# -- running ------------------------------------------------------------------------------
+
+class _Audit:
+    """The audit log of a host terminal (the console's and the SIM guard's
+    entries): transcript lines, and the newest entries for the console's AUDIT."""
+
+    MAX = 200
+
+    def __init__(self, tr):
+        self.tr = tr
+        self.entries = []
+        self.seq = 0
+
+    def audit(self, event, detail=None):
+        from wmmp.board.store import redact
+        self.seq += 1
+        text = redact(detail)
+        self.entries.append((self.seq, str(event), text))
+        del self.entries[:-self.MAX]
+        self.tr._w("   audit  %s %s" % (event, text))
+        return self.seq
+
+    def audit_entries(self):
+        return list(self.entries)
+
+
+class Session:
+    """What a run needs to stop well: the terminal and runner of the current
+    engine session, why it is stopping, and the exit status."""
+
+    def __init__(self):
+        self.term = self.runner = None
+        self.stop = asyncio.Event()
+        self.reason = None        # "signal", "exit-after", "reset", "ended"
+        self.status = 0
+        self.signals = 0
+
+    def finish(self, reason, status=0):
+        if self.reason is None or (self.reason == "reset" and reason != "reset"):   # a stop wins over a restart
+            self.reason, self.status = reason, status
+        self.stop.set()
+
+    def on_signal(self, name):
+        self.signals += 1
+        self.finish("signal", 0)
+        if self.signals > 1 and self.runner is not None:    # a second one: do not wait for the LOGOUT_ACK
+            self.runner.stop()
+
+
+async def _bring_up(args, tr, log):
+    """Open the module's serial line, power it and read its identity ->
+    (stream, at, driver, ident); WmmpError / OSError when it does not answer."""
+    from wmmp.board import cellular
+    stream = SerialStream(args.device, args.baud).open()
+    opts = {}
+    if args.modem == "bc95":
+        opts["on_psm"] = lambda on: log("bc95: %s power saving (+NPSMR)" % ("entered" if on else "left"))
+    try:
+        at, drv = cellular.driver(args.modem, stream, log, apn=args.apn, options=opts)
+    except Exception:
+        stream.close()
+        raise
+    try:
+        await drv.power_on()
+        ident = await drv.identity()
+    except BaseException:
         at.stop()
         stream.close()
+        raise
+    tr._w("   modem  %s %s IMEI %s IMSI %s ICCID %s" % (
+        args.modem.upper(), ident["firmware"], ident["imei"], ident["imsi"], ident["iccid"]))
+    return stream, at, drv, ident
+
+
+async def _close_bearers(bearers, log):
+    for b in bearers.values():
+        close = getattr(b, "close", None)
+        if close is None:
+            continue
+        try:
+            await close()
+        except Exception as e:        # a dead link cannot be closed: nothing to keep
+            log("closing %r failed: %r" % (b, e))
+
+
+async def _watch_exit(args, sess, tr):
+    """--exit-after: finish with 0 when the condition is met, 1 when not."""
+    loop = asyncio.get_running_loop()
+    if args.exit_after == "online":
+        end = loop.time() + (EXIT_AFTER_TIMEOUT if args.timeout is None else args.timeout)
+        while True:
+            t = sess.term
+            if t is not None and t.state == E.S_ONLINE:
+                tr._w("   exit   online: stopping (--exit-after online)")
+                sess.finish("exit-after", 0)
+                return
+            if t is not None and t.state == E.S_ALARM:
+                tr._w("   exit   in the alarm state %s: not online (--exit-after online)" % (t.alarms,))
+                sess.finish("exit-after", 1)
+                return
+            if loop.time() >= end:
+                tr._w("   exit   not online after %g s (--exit-after online)" % (
+                    EXIT_AFTER_TIMEOUT if args.timeout is None else args.timeout))
+                sess.finish("exit-after", 1)
+                return
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(args.exit_after)
+    t = sess.term
+    online = t is not None and t.state == E.S_ONLINE
+    tr._w("   exit   %g s: %s (--exit-after)" % (args.exit_after, "online" if online else
+                                                 "not online (%s)" % (t.state_name if t else "not started")))
+    sess.finish("exit-after", 0 if online else 1)
+
+
+async def _logout(sess, tr):
+    """LOGOUT 0x00 (4.3.3) when a session is open; wait for its answer, at
+    most LOGOUT_WAIT s (a second signal ends the wait)."""
+    term, runner = sess.term, sess.runner
+    if term is None or runner is None or term.state != E.S_ONLINE:
+        return
+    tr._w("   log    logging out (LOGOUT 0x00)")
+    term.logout(K.LOGOUT_NORMAL, runner.clock())
+    runner._wake.set()
+    end = time.monotonic() + LOGOUT_WAIT
+    while term.state == E.S_LOGGING_OUT and time.monotonic() < end and sess.signals < 2:
+        await asyncio.sleep(0.05)
+    if term.state == E.S_LOGGING_OUT:
+        tr._w("   log    no LOGOUT_ACK: stopping anyway")
+
+
+async def _serve_console(args, sess, tr, params, modem, clock):
+    """The service console (wmmp.board.console over wmmp.board.consoletask, as
+    on a board) on a new pty linked at --console-pty."""
+    from wmmp.board import consoletask
+    from wmmp.board.console import Console
+    line = ConsolePty(args.console_pty).open()
+
+    def on_reset(what, bits):
+        tr._w("   log    console RESET %s (E020 0x%02X): restarting the engine" % (what.upper(), bits))
+        sess.finish("reset")
+    console = Console(params, lambda: (sess.term.state_name, sess.term.alarms) if sess.term else
+                      ("starting", []), sim=modem, firmware="wmmp-term", imei=args.imei,
+                      production=False, provisioning=False, boot_time=clock(), terminal=lambda: sess.term)
+    tr._w("   console on %s (%s): wmmp-tech --port %s status%s" % (
+        args.console_pty, line.path, args.console_pty,
+        "" if params.get(KEY_CREDENTIAL) else "; no service credential kept: give "
+        "--console-credential-file for AUTH"))
+    try:
+        await consoletask.serve(line, console, clock, on_reset)
+    finally:
+        line.close()
+
+
+async def serve(args, tr=None):
+    """Run the terminal until a signal or the --exit-after condition; the exit status."""
+    tr = tr or Transcript(keep=200)
+    log = lambda text: tr._w("   log    " + text)                  # noqa: E731
+    mlog = lambda text: tr._w("   modem  " + text)                 # noqa: E731
+    loop = asyncio.get_running_loop()
+    sess = Session()
+    if tr.on_broken is None:         # nobody reads the transcript any more: log out and stop
+        tr.on_broken = lambda: sess.on_signal("SIGPIPE")
+    for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM"), (signal.SIGHUP, "SIGHUP")):
+        loop.add_signal_handler(sig, sess.on_signal, name)
+    stream = at = modem = None
+    tasks = []
+    try:
+        if args.modem is not None:
+            up = asyncio.ensure_future(_bring_up(args, tr, mlog))
+            stopped = asyncio.ensure_future(sess.stop.wait())
+            await asyncio.wait([up, stopped], return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if not up.done():
+                up.cancel()
+                try:
+                    await up
+                except BaseException:
+                    pass
+                return 0
+            try:
+                stream, at, modem, ident = up.result()
+            except (WmmpError, OSError) as e:
+                A.say(PROG, "the module on %s does not answer: %s" % (args.device, e))
+                return 1
+            args.imei = ident["imei"]
+            if ident["imsi"]:
+                args.imsi = ident["imsi"]
+        storage = FileStorage(args.state) if args.state else PM.MemoryStorage()
+        audit = _Audit(tr)
+        storage.audit, storage.audit_entries = audit.audit, audit.audit_entries
+        params = PM.Params(storage)
+        if args.pin is not None:
+            if params.get(KEY_PIN) is None:
+                params.set(KEY_PIN, args.pin.encode())
+                params.commit()
+                log("PIN1 from %s kept as the PIN1 to enter (4.4.1.1)" % args.pin_file)
+            elif bytes(params.get(KEY_PIN)) != args.pin.encode():
+                log("the state keeps another PIN1 (set by the platform or a technician): "
+                    "--pin-file not used")
+        if args.credential is not None and not params.get(KEY_CREDENTIAL):
+            params.set(KEY_CREDENTIAL, args.credential.encode())
+            params.commit()
+            log("service credential from %s kept for the console" % args.console_credential_file)
+        if args.console_pty is not None:
+            tasks.append(asyncio.ensure_future(_serve_console(args, sess, tr, params, modem, R.monotonic)))
+        if args.exit_after is not None:
+            tasks.append(asyncio.ensure_future(_watch_exit(args, sess, tr)))
+        while True:
+            bearers = modem_bearers(modem, args, args.modem) if modem is not None else None
+            term, runner = build(args, tr, bearers=bearers, sim=modem, params=params)
+            sess.term, sess.runner = term, runner
+            if modem is not None:
+                await modem.update_radio(term.params)
+            run = asyncio.ensure_future(runner.run())
+            waiter = asyncio.ensure_future(sess.stop.wait())
+            await asyncio.wait([run, waiter], return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if run.done():
+                sess.finish("ended", 1)
+            elif sess.reason != "reset":
+                await _logout(sess, tr)
+            runner.stop()
+            await asyncio.sleep(0)
+            if not run.done():
+                try:
+                    await asyncio.wait_for(run, 2)
+                except (asyncio.TimeoutError, Exception):
+                    pass
+            await _close_bearers(runner.bearers, log)
+            if sess.reason != "reset":
+                return sess.status
+            sess.reason = None
+            sess.stop.clear()
+    finally:
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            try:
+                await t
+            except BaseException:
+                pass
+        if at is not None:
+            at.stop()
+        if stream is not None:
+            stream.close()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
 
 
 def main(argv=None):
-    ap = parser()
     try:
-        args = ap.parse_args(argv)
+        args = parser().parse_args(argv)
     except SystemExit as e:
-        return 2 if e.code else 0
-    if args.platform_number is None:
-        args.platform_number = ["10658000"]
-    if not (args.udp or args.tcp or args.smsc or args.sim7600):
-        print("wmmp-term: error: give --udp, --tcp or --smsc", file=sys.stderr)
+        return e.code if isinstance(e.code, int) else 2
+    lock = None
+    try:
+        check(args)
+        if args.state is not None:
+            lock = open_state(args.state)
+    except A.UsageError as e:
+        A.say(PROG, str(e))
         return 2
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
-    if args.sim7600:
-        try:
-            asyncio.run(run_with_sim7600(args))
-        except KeyboardInterrupt:
-            pass
-        except (WmmpError, OSError) as e:
-            print("wmmp-term: error: %s" % e, file=sys.stderr)
-            return 1
+    logfmt.setup("term", args.verbose)
+    try:
+        return asyncio.run(serve(args))
+    except KeyboardInterrupt:          # before the handlers were in place
         return 0
-    try:
-        term, runner = build(args)
-    except (WmmpError, ValueError) as e:
-        print("wmmp-term: error: %s" % e, file=sys.stderr)
-        return 2
-    try:
-        asyncio.run(runner.run())
-    except KeyboardInterrupt:
-        pass
-    return 0
+    except A.UsageError as e:          # the console link changed since the check
+        A.say(PROG, str(e))
+        return 1
+    except BrokenPipeError:            # whoever read the transcript went away
+        return 1
+    finally:
+        if lock is not None:
+            os.close(lock)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
-"""AT-level emulators of the cellular modules (issue 5 "Emulators"), CPython
+"""AT-level emulators of the cellular modules (the `wmmp-emu` command), CPython
 only.  Each emulator consumes the bytes the host writes to the UART and
 produces the module's output; its network side is real (loopback UDP/TCP
 sockets, SMS through the emulated SMS centre, docs/SMSC.md).
 
-    sim7600.Sim7600   SIMCom SIM7600 (shared/spec/MODEMS.md, SIM7600 part)
+    sim7600.Sim7600   SIMCom SIM7600 (SIMCom's AT manual)
     bc95.Bc95         Quectel BC95 / BC95-G NB-IoT (MODEMS.md, BC95 part; PSM model)
     modem.Modem       what every emulated module shares (UART, power, dispatcher)
     pdusms.PduSms     PDU-mode SMS commands through the SMS centre (both modules)

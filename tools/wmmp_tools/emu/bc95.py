@@ -1,5 +1,5 @@
-"""Quectel BC95 / BC95-G (NB-IoT) emulated at the AT level (issue 5
-"Emulators"; dialect from shared/spec/MODEMS.md, BC95 part): it consumes what
+"""Quectel BC95 / BC95-G (NB-IoT) emulated at the AT level (the
+dialect the BC95 driver of lib/wmmp/modem expects, after Quectel's AT manual): it consumes what
 the host writes to the UART and answers as the module does, with a
 SimulatedSim (wmmp.terminal.simcard: PIN1/PUK1 counters that really lock) as its SIM, real
 loopback UDP sockets behind AT+NSOCR/NSOST/NSORF (TCP behind

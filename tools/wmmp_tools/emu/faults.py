@@ -1,4 +1,4 @@
-"""Output fault injection for the modem emulators (issue 5 "Fault injection"):
+"""Output fault injection for the modem emulators (`wmmp-emu --drop-rate`, ...):
 what a flaky UART or a confused module does to the lines on their way to the
 host.  Every output unit (one framed line, a '>' prompt, or a counted URC with
 its raw payload) passes through apply(); echo is never touched.

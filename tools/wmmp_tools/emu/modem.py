@@ -1,4 +1,4 @@
-"""What every emulated module shares (issue 5 "Emulators"): the UART wiring
+"""What every emulated module shares (SIM7600 and BC95): the UART wiring
 (attach/feed/inject), power and reboot, the output path through fault
 injection (faults.OutputFaults, a FIFO for delayed units), the command-line
 reader with echo, the V.250 command dispatcher (atline) and the task

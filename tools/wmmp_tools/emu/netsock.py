@@ -1,6 +1,6 @@
 """The network side of an emulated module's sockets: each socket opened by an
-AT command is a real asyncio UDP or TCP socket on the host (issue 5
-"Emulators": their network side is real).
+AT command is a real asyncio UDP or TCP socket on the host (the emulators'
+network side is real).
 
     u = await UdpSocket.open(on_data, bind_host="127.0.0.1", port=0)
     u.send(data, (host, port)); u.local_port; u.close()

@@ -2,7 +2,7 @@
 using pyserial, or the firmware's UART code on the host, talks to it as to a
 device: open `port.path` at any baud rate.
 
-    port = PtyPort(emu, link="/tmp/ttySIM7600")   # link: optional symlink
+    port = PtyPort(emu, link="/tmp/ttySIM7600")   # link: optional symlink (argcheck rules)
     port.open()          # needs a running asyncio loop; port.path is the slave
     ...
     port.close()
@@ -18,6 +18,8 @@ import errno
 import logging
 import os
 import tty
+
+from wmmp_tools.emu import argcheck
 
 log = logging.getLogger("wmmp.emu.pty")
 
@@ -43,11 +45,13 @@ class PtyPort:
         os.set_blocking(self.master, False)
         self.path = os.ttyname(self.slave)
         if self.link:
-            try:
-                os.unlink(self.link)
-            except FileNotFoundError:
-                pass
-            os.symlink(self.path, self.link)
+            try:          # replaces only a link to a pty (argcheck.check_link), else raises
+                argcheck.make_link(self.link, self.path)
+            except BaseException:
+                os.close(self.master)
+                os.close(self.slave)
+                self.master = self.slave = None
+                raise
         self._loop.add_reader(self.master, self._readable)
         self.emu.attach(self._write)
         return self
@@ -96,6 +100,8 @@ class PtyPort:
         self._flush()
 
     def close(self):
+        if self.master is None and self.path is None:
+            return
         self.emu.detach(self._write)
         if self.master is not None:
             self._loop.remove_reader(self.master)
@@ -104,9 +110,5 @@ class PtyPort:
             os.close(self.master)
             os.close(self.slave)
             self.master = self.slave = None
-        if self.link:
-            try:
-                if os.path.islink(self.link):
-                    os.unlink(self.link)
-            except OSError:
-                pass
+        if self.link and self.path:
+            argcheck.remove_link(self.link, self.path)      # only while it is still ours

@@ -1,5 +1,5 @@
-"""SIMCom SIM7600 emulated at the AT level (issue 5 "Emulators"; dialect from
-shared/spec/MODEMS.md, SIM7600 part): it consumes what the host writes to the
+"""SIMCom SIM7600 emulated at the AT level (the dialect the SIM7600 driver of
+lib/wmmp/modem expects, after SIMCom's AT manual): it consumes what the host writes to the
 UART and answers as the module does, with a SimulatedSim (wmmp.terminal.simcard: PIN1/PUK1
 counters that really lock) as its SIM, real loopback UDP/TCP sockets behind
 AT+CIPOPEN and SMS through the emulated SMS centre (docs/SMSC.md).
@@ -23,7 +23,7 @@ Variants MODEMS.md leaves unconfirmed are options (class Options):
 spic_order ("pin1,puk1,pin2,puk2" or "pin1,pin2,puk1,puk2"), reg_quoted /
 reg_act (the n=2 forms of +CREG/+CGREG/+CEREG), +CMT direct delivery
 (AT+CNMI=2,2), AT+IPREX and AT+CSCLK are accepted.  Choices where no source
-was at hand are listed in Options and in the closing report of issue 5.
+was at hand are listed in Options (marked "choice").
 
 Fault injection (methods; the `wmmp-emu` command has flags for them):
 faults (OutputFaults: dropped / delayed / corrupted output lines), inject()
