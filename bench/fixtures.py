@@ -1,4 +1,4 @@
-"""The fixed message set of `make bench` (issue 2), built the same way on CPython
+"""The fixed message set of `make bench`, built the same way on CPython
 and MicroPython.  Each entry: (name, encode_fn, decode_fn, wire_size).
 
 encode_fn() builds the wire bytes (encode + digest, encryption, sub-packets);

@@ -1,4 +1,4 @@
-"""Flash writes per day of a terminal (issue 4: "writes only when something
+"""Flash writes per day of a terminal ("writes only when something
 changed; report the number of flash writes per day for a terminal with 30 s
 heartbeats and hourly statistics").
 
@@ -14,7 +14,7 @@ changed (what a store that committed on every change would write).
 
     .venv/bin/python bench/flash_writes.py [--json build/flash-writes.json]
 
-Figures, not pass/fail: they go in the closing note of issue 4.
+Figures, not pass/fail: they go in the closing notes.
 """
 import json
 import os

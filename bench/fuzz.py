@@ -1,4 +1,4 @@
-"""Long fuzz run of the WMMP decoder (issue 2 "Bad input"): random and mutated
+"""Long fuzz run of the WMMP decoder ("bad input"): random and mutated
 valid messages, on both bearers, with digest keys and session keys.
 
 Every case must either decode (and then total_length equals its size, unless it

@@ -1,5 +1,5 @@
 """`make demo`: a terminal, the platform simulator and the emulated SMS centre,
-end to end over real sockets on loopback (issue 3).
+end to end over real sockets on loopback.
 
 registration -> passwords and base key by SMS -> login with a session key ->
 heartbeats -> a CONFIG_SET that needs a restart (the platform's ports 0x000A:

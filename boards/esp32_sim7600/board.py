@@ -22,7 +22,7 @@ Sources:
     examples/AllFunctions/utilities.h and AllFunctions.ino ("MODEM_PWRKEY IO:4",
     "MODEM_FLIGHT IO:25 ... this pin must be set to high", "MODEM_STATUS 34").
     That board puts the UART on GPIO27/26 instead: change UART_TX/UART_RX for it.
-  * 115200 8N1 is the SIM7600's default (shared/spec/MODEMS.md).
+  * 115200 8N1 is the SIM7600's default (SIMCom's hardware design manual).
 """
 
 MODEM = "sim7600"

@@ -17,7 +17,7 @@ Sources:
     raspberrypi/pico-micropython-examples uart/loopback/uart.py
     (UART(0, tx=Pin(0), rx=Pin(1))).
   * GP2 for RESET is this project's choice (no common Pico + BC95 board was
-    found to copy); 9600 8N1 is the BC95's default (shared/spec/MODEMS.md).
+    found to copy); 9600 8N1 is the BC95's default (Quectel's hardware design manual).
   * The RP2040 watchdog cannot wait longer than 8.3 s: WATCHDOG_MS is 8000.
 """
 

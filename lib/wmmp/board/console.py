@@ -1,4 +1,4 @@
-"""The service console on the terminal's USB serial line (issue 4, "Local manual
+"""The service console on the terminal's USB serial line ("Local manual
 security reset"; sections 4.4.1.4 and 4.4.4 of the standard, appendix E g E020).
 
 Sans-I/O: Console.feed(data, now) takes the bytes read from the line and the

@@ -169,7 +169,7 @@ class Runner:
         """While the engine works over SMS, try the packet bearer again every
         `probe` seconds in a task of its own (a module's attach can take a
         minute: the loop keeps serving SMS and timers meanwhile); when it
-        opens, tell the engine (SMS fallback, issue 5)."""
+        opens, tell the engine (SMS fallback)."""
         if not getattr(self.t, "packet_down", False) or self.probing():
             return
         now = self.clock()

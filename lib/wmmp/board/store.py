@@ -1,5 +1,5 @@
 """Flash storage for wmmp.terminal.params.Params that survives power loss at any instant,
-and the terminal's security audit log (issue 4, "Persistent store").
+and the terminal's security audit log ("Persistent store").
 
 FlashStorage(fs, directory) offers the storage interface of wmmp.terminal.params:
 

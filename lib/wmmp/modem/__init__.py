@@ -1,4 +1,4 @@
-"""Cellular module drivers (issue 5): the errors, the bounded inbox and the WMMP
+"""Cellular module drivers: the errors, the bounded inbox and the WMMP
 framing check their bearers share, plus the AT reply parsing, timing helpers
 (now, since), TLV 0x3006/0x3007 values, SIM +CME error mapping, the synchronous
 SimSnapshot and the driver bases both drivers use: DriverBase (AT probe, power
@@ -16,7 +16,7 @@ Errors (all WmmpError subclasses, so one except clause keeps a caller alive):
                      as the host bearers' interface promises (MicroPython has no
                      ConnectionError and cannot mix a WmmpError with OSError)
     NetworkError     attach / data service / socket open failed; `code` is the
-                     module's <err> number (MODEMS.md: 1 network failure, 2 not
+                     module's <err> number (the AT manuals: 1 network failure, 2 not
                      opened, ... 10 timeout, 11 DNS) or None
     LinkLost         the link is gone (network closed, peer closed, module
                      rebooted, framing lost) or was never opened: open() again

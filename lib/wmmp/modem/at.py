@@ -1,4 +1,4 @@
-"""Asyncio AT command engine shared by the SIM7600 and BC95 drivers (issue 5).
+"""Asyncio AT command engine shared by the SIM7600 and BC95 drivers.
 Works with MicroPython's asyncio and CPython's.
 
     at = AtEngine(stream)       # stream: async write(bytes) (or write + drain),

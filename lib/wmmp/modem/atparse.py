@@ -1,5 +1,5 @@
 """Sans-I/O parser of a cellular module's AT output (SIM7600, BC95; facts in
-shared/spec/MODEMS.md).  Portable: no I/O, no clock, no asyncio.
+the modules' AT command manuals).  Portable: no I/O, no clock, no asyncio.
 
 Feed it whatever the UART delivered (partial lines, echo, garbage, CR, LF or
 CRLF endings) and pop events:
@@ -103,7 +103,7 @@ def implied_prefix(cmd):
 # function (None = length_last); for BOOT True when the banner ends with an OK
 # of its own that must not complete the next command (BC95 "Neul" then "OK").
 DEFAULT_URCS = (
-    # SIM7600 (MODEMS.md: boot, PIN, SMS receive, push-mode receive, close)
+    # SIM7600 (the AT manuals: boot, PIN, SMS receive, push-mode receive, close)
     (b"RDY", BOOT, False),
     (b"+CPIN:", URC, None),
     (b"SMS DONE", URC, None),
@@ -118,7 +118,7 @@ DEFAULT_URCS = (
     (b"+CREG:", URC, None),
     (b"+CGREG:", URC, None),
     (b"+CEREG:", URC, None),
-    # BC95 (MODEMS.md: reboot, UDP/TCP, PIN, RRC, PSM, CoAP)
+    # BC95 (the AT manuals: reboot, UDP/TCP, PIN, RRC, PSM, CoAP)
     (b"Neul", BOOT, True),
     (b"REBOOTING", URC, None),
     (b"REBOOT_CAUSE", URC, None),

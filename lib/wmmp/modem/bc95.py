@@ -1,6 +1,6 @@
 """Quectel BC95 / BC95-G (NB-IoT) driver over the AT engine (wmmp.modem.at), with the
-UDP, TCP and SMS bearers the engine runner uses (issue 5 "Drivers"; command
-facts from shared/spec/MODEMS.md, BC95 part).  Portable: MicroPython and
+UDP, TCP and SMS bearers the engine runner uses (command
+facts from Quectel's BC95 AT command manual).  Portable: MicroPython and
 CPython asyncio.
 
     at = AtEngine(uart_stream, parser=bc95.at_parser())   # NSORF hex lines are long
@@ -40,7 +40,7 @@ use AT+CPSMS.  The bearers need nothing special: a datagram the platform
 sends while the terminal sleeps is held by the network and announced
 (+NSONMI) right after the terminal's next uplink; recv() just waits for it.
 It is the engine's business to send often enough (heartbeat shorter than
-what the platform tolerates as command latency): see the issue 5 report.
+what the platform tolerates as command latency): see docs/PROTOCOL.md 9.
 
 All errors are WmmpError subclasses (wmmp.modem: NotResponding,
 NetworkError, LinkLost; wmmp.modem.bc95_net: SmsUnavailable, TcpUnavailable;

@@ -196,7 +196,7 @@ def encode_submit(dest, data, smsc=None, dcs=0x04, mr=0, vp=None, srr=False,
     """SMS-SUBMIT (23.040 9.2.2.2) -> (pdu bytes, TPDU octet count for AT+CMGS).
 
     The PDU starts with the SMSC address (0x00 when `smsc` is None: the modem
-    uses its stored SMSC); the count excludes it (27.005 AT+CMGS, MODEMS.md).
+    uses its stored SMSC); the count excludes it (27.005 AT+CMGS, the AT manuals).
     `data` is bytes for 8-bit TP-DCS (default 0x04, PROTOCOL.md 9), str for 7-bit
     or UCS2.  `vp`: None (no TP-VP), minutes (relative), a time tuple
     (absolute) or 7 raw octets (enhanced).  `udh`: header IEs (no UDHL)."""

@@ -6,7 +6,7 @@ field codings: addresses (TP-OA/DA/RA, SMSC), timestamps and TP-VP.
 Choices (documented, tested in host_tests/portable/test_pdu.py):
 - Addresses: "+<digits>" is encoded with type-of-address 0x91 (international,
   ISDN plan); anything else ("13800000001", short codes like "10658000") with
-  0x81 (TON unknown, ISDN plan): MODEMS.md "unknown-national", and the type
+  0x81 (TON unknown, ISDN plan): the AT manuals "unknown-national", and the type
   27.005 uses by default for a number without "+" (129); "unknown" lets the
   network read the digits as dialled, national number or short code alike,
   where 0xA1 would claim a national significant number.

@@ -1,6 +1,6 @@
 """SIMCom SIM7600 driver over the AT engine (wmmp.modem.at), with the UDP, TCP and SMS
-bearers the engine runner uses (issue 5 "Drivers"; command facts from
-shared/spec/MODEMS.md, SIM7600 part).  Portable: MicroPython and CPython asyncio.
+bearers the engine runner uses (command facts from
+SIMCom's SIM7600 series AT command manual).  Portable: MicroPython and CPython asyncio.
 
     at = AtEngine(uart_stream)
     modem = Sim7600(at, apn="cmiot")
@@ -28,7 +28,7 @@ Data: attach (AT+CGATT), APN (AT+CGDCONT=1,"IP",<apn>), PDP authentication
 (`auth`: AT+CGAUTH=1,<type>,"<password>","<user>": the SIM7500/SIM7600 AT
 manual puts the password before the user name, unlike 3GPP 27.007), AT+NETOPEN (checked
 with AT+NETOPEN?; after +CIPEVENT: NETWORK CLOSED UNEXPECTEDLY: AT+NETCLOSE and
-AT+NETOPEN again, as MODEMS.md says), sockets with AT+CIPOPEN / AT+CIPSEND /
+AT+NETOPEN again, as the AT manuals says), sockets with AT+CIPOPEN / AT+CIPSEND /
 AT+CIPCLOSE, receive in push mode (RECV FROM:<ip>:<port> + +IPD<len> + raw
 bytes).  +IPD names no link: it goes to the open link whose peer matches the
 RECV FROM address, else to the only open link, else it is dropped (counted).
@@ -55,7 +55,7 @@ from wmmp.modem.sim7600_bearers import LINKS, SEND_MAX, UdpBearer, TcpBearer, Sm
 
 CMS_SIM_BUSY = const(314)         # 27.005 3.2.5: SMS not ready yet after boot
 
-# <err> of +CIPOPEN / +NETOPEN (MODEMS.md)
+# <err> of +CIPOPEN / +NETOPEN (the AT manuals)
 ERR_NOT_OPENED = const(2)
 ERR_NOT_SUPPORTED = const(4)      # also "link already in use"
 ERR_OPENED = const(9)

@@ -6,7 +6,7 @@ object; volatile ones (monitoring 0x3001-0x3FFF, user tags named in 0x002D,
 the session key) live in RAM only (appendix E b 0x002C/0x002D).
 
 Storage is reached through a two-method interface so the same store runs on a
-board (flash, issue 4), under tests and on the host:
+board (flash, wmmp.board.store), under tests and on the host:
 
     storage.load() -> dict or None     # {key: bytes}; keys are tags or short strings
     storage.save(dict)                 # called only when something changed

@@ -1,10 +1,10 @@
 """The SIM card and module identity as the terminal sees them (section 4.4.1 of
-the standard; issue 4 "SIM PIN1 and binding"), and SimulatedSim, the reference
+the standard: SIM PIN1 and binding), and SimulatedSim, the reference
 implementation that backs the tests and host runs.
 
 Interface (the modem drivers implement the same methods over AT commands, e.g.
 AT+CPIN?/AT+SPIC/AT+CPIN=/AT+CLCK="SC"/AT+CPWD="SC"/AT+CIMI/AT+CICCID/AT+CGSN on
-the SIM7600, AT+NPIN on Neul-family stacks, see spec/MODEMS.md):
+the SIM7600, AT+NPIN on Neul-family stacks, see the modules' AT manuals):
 
     pin_state()                -> READY | SIM_PIN | SIM_PUK | BLOCKED | NO_SIM
                                   ("READY", "SIM PIN", "SIM PUK", "BLOCKED", "NO SIM")

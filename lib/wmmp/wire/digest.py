@@ -73,7 +73,7 @@ class DigestKey:
         self.timestamp = timestamp
 
     def __repr__(self):
-        # Never show the password (issue 4: secrets never appear in repr).
+        # Never show the password (secrets never appear in repr).
         return "DigestKey(imei=%r, imsi=%r, timestamp=%d, password=<hidden>)" % (
             self.imei[:15], self.imsi, self.timestamp)
 

@@ -4,7 +4,7 @@ produces the module's output; its network side is real (loopback UDP/TCP
 sockets, SMS through the emulated SMS centre, docs/SMSC.md).
 
     sim7600.Sim7600   SIMCom SIM7600 (SIMCom's AT manual)
-    bc95.Bc95         Quectel BC95 / BC95-G NB-IoT (MODEMS.md, BC95 part; PSM model)
+    bc95.Bc95         Quectel BC95 / BC95-G NB-IoT (the AT manuals, BC95 part; PSM model)
     modem.Modem       what every emulated module shares (UART, power, dispatcher)
     pdusms.PduSms     PDU-mode SMS commands through the SMS centre (both modules)
     stream.HostPort   in-process serial line (the AT engine's stream in tests)

@@ -31,7 +31,7 @@ from then on datagrams for it (and SMS) are held by the "network" and
 delivered only right after the device's next uplink (AT+NSOST / AT+NSOSD /
 AT+CMGS).  RRC is released (`+CSCON:0`) after Options.rrc_idle seconds.
 
-Variants MODEMS.md leaves unconfirmed are options (class Options): npin
+Variants the AT manuals leaves unconfirmed are options (class Options): npin
 (AT+NPIN at all), npin_prefixed (whether `ERROR PIN blocked` / `ERROR PIN
 disabled` carry the `+NPIN:` prefix), reg_quoted (n=2 +CEREG tac/ci quoting),
 sms (SMS offered at all) and sms_off_reply, cnmi (receive by +CMT direct
@@ -89,7 +89,7 @@ _T3324_UNIT = {0: 2, 1: 60, 2: 360}
 
 class Options:
     """Timings, identity strings and dialect variants.  Defaults follow the
-    sources behind MODEMS.md; items marked (choice) had no source.
+    sources behind the AT manuals; items marked (choice) had no source.
 
     echo            False: no echo after boot (Neul firmware; ATE0/ATE1 accepted) (choice)
     cmee            +CME ERROR mode after boot: 0 plain ERROR (tutorials: "without

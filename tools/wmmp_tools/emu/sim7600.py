@@ -19,7 +19,7 @@ mode)"), failures are `ERROR`, `+CME ERROR: <n>` (27.007 9.2: 3 not allowed,
 13 SIM failure, 16 incorrect password, 30 no network service, 50 incorrect
 parameters), `+CMS ERROR: <n>` (27.005 3.2.5) or `+CIPERROR: <n>`.
 
-Variants MODEMS.md leaves unconfirmed are options (class Options):
+Variants the AT manuals leaves unconfirmed are options (class Options):
 spic_order ("pin1,puk1,pin2,puk2" or "pin1,pin2,puk1,puk2"), reg_quoted /
 reg_act (the n=2 forms of +CREG/+CGREG/+CEREG), +CMT direct delivery
 (AT+CNMI=2,2), AT+IPREX and AT+CSCLK are accepted.  Choices where no source
@@ -56,7 +56,7 @@ SEND_MAX = 1500            # one AT+CIPSEND (MODEMS "send": chunk at <= 1500 byt
 IPD_MAX = 1500             # largest +IPD chunk pushed to the host
 RXGET_MAX = 64 * 1024      # bytes a link buffers in AT+CIPRXGET=1 mode
 
-# <err> of +CIPOPEN / +NETOPEN (MODEMS.md)
+# <err> of +CIPOPEN / +NETOPEN (the AT manuals)
 ERR_NETWORK = 1
 ERR_NOT_OPENED = 2
 ERR_PARAM = 3
@@ -75,7 +75,7 @@ def _dotted(text):
 
 class Options:
     """Timings, identity strings and dialect variants.  Defaults are what the
-    sources behind MODEMS.md show; items marked (choice) had no source.
+    sources behind the AT manuals show; items marked (choice) had no source.
 
     echo            True: ATE1 after boot (the module's default)
     boot_time       s from power-on / reset to RDY (real module: >10 s)
