@@ -664,8 +664,9 @@ async def _bring_up(args, tr, log):
         stream.close()
         raise
     try:
-        await drv.power_on()
-        ident = await drv.identity()
+        with logfmt.waiting("the module to answer AT", None, prog="wmmp-term"):
+            await drv.power_on()
+            ident = await drv.identity()
     except BaseException:
         at.stop()
         stream.close()
@@ -690,29 +691,36 @@ async def _watch_exit(args, sess, tr):
     """--exit-after: finish with 0 when the condition is met, 1 when not."""
     loop = asyncio.get_running_loop()
     if args.exit_after == "online":
-        end = loop.time() + (EXIT_AFTER_TIMEOUT if args.timeout is None else args.timeout)
-        while True:
-            t = sess.term
-            if t is not None and t.state == E.S_ONLINE:
-                tr._w("   exit   online: stopping (--exit-after online)")
-                sess.finish("exit-after", 0)
-                return
-            if t is not None and t.state == E.S_ALARM:
-                tr._w("   exit   in the alarm state %s: not online (--exit-after online)" % (t.alarms,))
-                sess.finish("exit-after", 1)
-                return
-            if loop.time() >= end:
-                tr._w("   exit   not online after %g s (--exit-after online)" % (
-                    EXIT_AFTER_TIMEOUT if args.timeout is None else args.timeout))
-                sess.finish("exit-after", 1)
-                return
-            await asyncio.sleep(0.05)
+        limit = EXIT_AFTER_TIMEOUT if args.timeout is None else args.timeout
+        with logfmt.waiting("the terminal to log in", limit, prog="wmmp-term"):
+            await _wait_online(args, sess, tr, loop.time() + limit)
+        return
     await asyncio.sleep(args.exit_after)
     t = sess.term
     online = t is not None and t.state == E.S_ONLINE
     tr._w("   exit   %g s: %s (--exit-after)" % (args.exit_after, "online" if online else
                                                  "not online (%s)" % (t.state_name if t else "not started")))
     sess.finish("exit-after", 0 if online else 1)
+
+
+async def _wait_online(args, sess, tr, end):
+    loop = asyncio.get_running_loop()
+    while True:
+        t = sess.term
+        if t is not None and t.state == E.S_ONLINE:
+            tr._w("   exit   online: stopping (--exit-after online)")
+            sess.finish("exit-after", 0)
+            return
+        if t is not None and t.state == E.S_ALARM:
+            tr._w("   exit   in the alarm state %s: not online (--exit-after online)" % (t.alarms,))
+            sess.finish("exit-after", 1)
+            return
+        if loop.time() >= end:
+            tr._w("   exit   not online after %g s (--exit-after online)" % (
+                EXIT_AFTER_TIMEOUT if args.timeout is None else args.timeout))
+            sess.finish("exit-after", 1)
+            return
+        await asyncio.sleep(0.05)
 
 
 async def _logout(sess, tr):
@@ -725,8 +733,9 @@ async def _logout(sess, tr):
     term.logout(K.LOGOUT_NORMAL, runner.clock())
     runner._wake.set()
     end = time.monotonic() + LOGOUT_WAIT
-    while term.state == E.S_LOGGING_OUT and time.monotonic() < end and sess.signals < 2:
-        await asyncio.sleep(0.05)
+    with logfmt.waiting("LOGOUT_ACK", LOGOUT_WAIT, prog="wmmp-term"):
+        while term.state == E.S_LOGGING_OUT and time.monotonic() < end and sess.signals < 2:
+            await asyncio.sleep(0.05)
     if term.state == E.S_LOGGING_OUT:
         tr._w("   log    no LOGOUT_ACK: stopping anyway")
 
