@@ -71,6 +71,10 @@ def _no_secret(texts):
     """No reply and no audit line carries a secret, in clear or in hex."""
     secrets = [CRED, NEW, NEW2, F.UP, F.DOWN, F.BASE, PIN.encode(), PUK.encode()]
     for text in texts:
+        if text.startswith("OK CHALLENGE "):
+            # a fresh random nonce: it carries nothing, but a short PIN's digits
+            # can turn up in it by chance
+            text = "OK CHALLENGE"
         for s in secrets:
             assert s.decode() not in text, text
             assert hexlify(s).decode() not in text.lower(), text
