@@ -24,13 +24,52 @@ terminal first too: on_ack(t, ack, now), on_fail(t, now), a LOGOUT's
 then(t, now), a SIM job's done(t, result, error, now).
 """
 
-from wmmp.wire import commands as C, profile as P
+from wmmp.wire import commands as C, header as H, profile as P
 from wmmp.terminal import core
 from wmmp.terminal import (registration, session, reporting, configuration, control, security,
                            sim, transparent, upgrade)
-from wmmp.terminal.core import (Config, S_OFF, S_REGISTERING, S_WAIT_KEYS, S_LOGGING_IN,  # noqa: F401
+from wmmp.terminal.core import (S_OFF, S_REGISTERING, S_WAIT_KEYS, S_LOGGING_IN,  # noqa: F401
                                 S_ONLINE, S_LOGGING_OUT, S_IDLE, S_BACKOFF, S_ALARM, S_RESTARTING,
                                 STATE_NAMES, MISSED_HEARTBEATS, FALLBACK_AFTER)
+
+class Config:
+    """What the terminal knows of itself at boot.
+
+    imei, imsi       from the module and SIM
+    serial           16-byte serial, or its first 8 bytes to ask the platform for one
+    software_version up to 8 ASCII bytes (LOGIN, 0x3004)
+    platform_numbers SMS numbers WMMP SMS are accepted from (PROTOCOL.md 9)
+    supports_encryption / session_key: security byte bit 0x80 / ask for E040 at login
+    long_connection  keep the session with heartbeats (4.2.1)
+    applies          parameter tags the runtime around the engine applies (the
+                     board: APN, platform address...); CONFIG_SET of any other
+                     tag the engine does not apply itself is refused "data
+                     invalid" (4.3.9.3).  None: every stored parameter accepted
+                     (tests and tools that drive the engine alone)
+    outputs          peripheral IDs (0x4021) the board can switch; empty: refused
+    controls         0x4001 codes among 0x00, 0x01, 0x02, 0x07, 0x09, 0x0C the
+                     board carries out (the others the engine does alone); None:
+                     all accepted and handed on as events (tests, tools)
+    tcp              the packet bearer is TCP (0x4006)
+    """
+
+    def __init__(self, imei, imsi, serial=b"", software_version=b"WMMP0.1", platform_numbers=(),
+                 supports_encryption=True, session_key=True, long_connection=True, sms_digest=False,
+                 applies=None, outputs=(), controls=None, tcp=False):
+        self.imei = imei
+        self.imsi = imsi
+        self.serial = H.pad_serial(serial)
+        self.software_version = software_version
+        self.platform_numbers = platform_numbers
+        self.supports_encryption = supports_encryption
+        self.session_key = session_key
+        self.long_connection = long_connection
+        self.sms_digest = sms_digest
+        self.applies = applies
+        self.outputs = outputs
+        self.controls = controls
+        self.tcp = tcp
+
 
 _FLOWS = (registration, session, reporting, configuration, security, transparent)   # with init(t)
 
