@@ -11,6 +11,7 @@
     console     the service console (sans-I/O): input, replies, STATUS, IDENT
     consoleauth the service credential: CHALLENGE/AUTH, PROVISION/REKEY
     consolereset the local security resets: RESET SIM, RESET KEYS
+    consoleinfo the console's read-only commands: STATUS, IDENT, ALARMS, AUDIT
     consoleconfig local configuration (4.3.9.2): GET, SET, REQUEST CONFIG/SECURITY
     consoletask the asyncio task that serves the console
     alarms      alarms from real sources (4.3.5) and the status LED
