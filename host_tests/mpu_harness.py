@@ -53,7 +53,7 @@ def compiled_tests():
     return out
 
 
-def run(modules, heap, opts=(), timeout=120):
+def run(modules, heap, opts=(), timeout=120, main="mp_runner"):
     """mp_runner over `modules` (test module names; none: all of them) on the unix
     port with a `heap`-byte heap, lib/ and the tests as .mpy; the finished
     process.  It runs in build/ with relative paths (module __file__ and
@@ -69,7 +69,9 @@ def run(modules, heap, opts=(), timeout=120):
     # ~/.micropython/lib or /usr/lib/micropython
     env = dict(os.environ, MICROPYPATH=os.pathsep.join((".frozen", lib, tests)),
                TMPDIR=os.path.basename(tmp))
-    cmd = [mp, "-X", "heapsize=%d" % heap, "-m", "mp_runner", "--lib=" + lib, "--tests=" + tests]
+    cmd = [mp, "-X", "heapsize=%d" % heap, "-m", main]
+    if main == "mp_runner":
+        cmd += ["--lib=" + lib, "--tests=" + tests]
     cmd += list(opts) + list(modules)
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=build, env=env)
@@ -86,6 +88,21 @@ def figures(p):
             fig["pool"] = int(line.split()[1])
     fig["memory_errors"] = (p.stdout + p.stderr).count("MemoryError")
     return fig
+
+
+def call_allocs(modules, pure_md5=False, heap=8 << 20):
+    """Bytes allocated by each engine call while `modules` run (portable/mp_calls.py):
+    ({entry: (largest, calls, test)}, (largest, entry, test)); fails loudly."""
+    p = run(modules, heap, ("--pure-md5",) if pure_md5 else (), main="mp_calls")
+    assert p.returncode == 0 and "CALLMAX" in p.stdout, p.stdout[-3000:] + p.stderr[-3000:]
+    calls, top = {}, None
+    for line in p.stdout.splitlines():
+        parts = line.split()
+        if parts and parts[0] == "CALL":
+            calls[parts[1]] = (int(parts[2]), int(parts[3]), parts[4] if len(parts) > 4 else "")
+        elif parts and parts[0] == "CALLMAX":
+            top = (int(parts[1]), parts[2], parts[3] if len(parts) > 3 else "")
+    return calls, top
 
 
 def passes(modules, heap, opts=()):

@@ -1,48 +1,43 @@
-"""Whole-package resident size under MicroPython (driven by tools/mp/run.mjs).
+"""Resident size of each lib/wmmp module under MicroPython, on two ports:
 
-Imports every module of /lib/wmmp (packages included, recursively), one per
-mp_step() so compile and load garbage is collected in between, then prints
+  WebAssembly (driven by tools/mp/run.mjs, 32-bit words): arguments in
+      /argv.json, lib/ at /lib; the driver calls mp_step() and collects between.
+  unix (`micropython -X heapsize=N resident.py --lib=DIR NAME...`, 64-bit words,
+      real GC): the script drives mp_step() itself, collecting before each.
 
-    MPMODULE <bytes> <name>  what importing each module added (its own code and
-                           data, and any dependency not imported before it)
+Imports the modules named in the arguments in that order (tools/mem.py passes
+them dependencies first, so each figure is the module's own code and data),
+one per step, then prints
+
+    MPMODULE <bytes> <name>  what importing the module added
     MPMODULES <n>
-    MPRESIDENT <bytes>     live heap with the whole package imported
+    MPRESIDENT <bytes>     live heap with all of them imported
 
 Run it with lib/ compiled to .mpy (what a device holds when the package is
 copied rather than frozen): `make mem` does.
 """
 import gc
-import os
 import sys
 
-sys.path.insert(0, "/lib")
-
-
-_ORDER = ["crypto", "wire", "terminal", "modem", "board"]
-
-
-def _walk(path, mod, out):
-    names = sorted(os.listdir(path))
-    for f in names:
-        full = path + "/" + f
-        if f.endswith(".py") or f.endswith(".mpy"):
-            base = f.rsplit(".", 1)[0]
-            out.append(mod if base == "__init__" else mod + "." + base)
-    subs = [f for f in names if os.stat(path + "/" + f)[0] & 0x4000]
-    # the layers bottom up, so that each figure is mostly the module's own
-    subs.sort(key=lambda f: _ORDER.index(f) if f in _ORDER else len(_ORDER))
-    for f in subs:                              # sub-packages
-        _walk(path + "/" + f, mod + "." + f, out)
-
-
-_mods = []
-_walk("/lib/wmmp", "wmmp", _mods)
+_WASM = sys.platform == "webassembly"
+if _WASM:
+    import json
+    _args = json.load(open("/argv.json"))
+else:
+    _args = sys.argv[1:]
+_lib = "/lib"
+for _a in _args:
+    if _a.startswith("--lib="):
+        _lib = _a[6:]
+sys.path.insert(0, _lib)
+_mods = [a for a in _args if not a.startswith("--")]
 _count = len(_mods)
 _base = [0]
 _last = [0, None]
 
 
 def mp_step():
+    gc.collect()
     now = gc.mem_alloc()
     if not _base[0]:
         _base[0] = now or 1
@@ -64,3 +59,8 @@ def mp_step():
     print("MPMODULES %d" % _count)
     print("MPRESIDENT %d" % (gc.mem_alloc() - _base[0]))
     return False
+
+
+if not _WASM:
+    while mp_step():
+        pass
