@@ -53,12 +53,20 @@ def modules():
                     deps.update(node.module + "." + a.name for a in node.names)
             out[name] = deps
     own = dict((n, set(d for d in deps if d in out and d != n)) for n, deps in out.items())
+
+    def reaches(a, b, seen=None):
+        seen = set() if seen is None else seen
+        for d in own[a]:
+            if d == b or (d not in seen and not seen.add(d) and reaches(d, b, seen)):
+                return True
+        return False
+
     for name in out:
         deps = set(own[name])
         parent = name.rpartition(".")[0]
         while parent:                         # a package's __init__ runs first, with its imports
             deps |= own[parent]
-            if name not in own[parent]:       # (unless it imports this very module)
+            if not reaches(parent, name):     # (unless it imports this very module)
                 deps.add(parent)
             parent = parent.rpartition(".")[0]
         deps.discard(name)
