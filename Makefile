@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 STAMP_VENV := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 
-.PHONY: all setup test bench fuzz mem demo tour clean
+.PHONY: all setup test bench bench-bridge fuzz mem demo tour clean
 
 all: test
 
@@ -38,7 +38,14 @@ bench: setup
 fuzz: setup
 	$(PY) bench/fuzz.py --cases 200000
 
-# The whole package's resident size under MicroPython (lib/ as .mpy).
+# The serial data bridge end to end on loopback: emulated meter -> data port ->
+# engine -> SIM7600 driver -> paced SIM7600 emulator -> platform, and back
+# (bench/bridge.py; BRIDGE_ARGS="--seconds 10" for a short run).
+bench-bridge: setup
+	$(PY) bench/bridge.py $(BRIDGE_ARGS)
+
+# RAM per module (32- and 64-bit), the demo session's peak heap and the largest
+# allocation of one engine call on the real-GC MicroPython (tools/mem.py).
 mem: setup
 	$(PY) tools/mem.py
 

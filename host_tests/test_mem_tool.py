@@ -20,7 +20,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # 32-bit resident budgets (bytes), about 10 % above the figures above
 PACKAGE_BUDGET_32 = 314 * 1024
 MODULE_BUDGET_32 = 14 * 1024          # any one module's own resident size...
-MODULE_EXCEPTIONS_32 = {"wmmp.modem.atparse": 36 * 1024}   # ...but the modem package's first row
+# ...but the modem package's first row, and the row that happens to be imported
+# when MicroPython's qstr table needs its next pool (pools double in size): today
+# wmmp.terminal.bridge (24.2 KB here; about 8 KB of its own with only its
+# dependencies loaded, the rest is the new pool every later name goes into)
+MODULE_EXCEPTIONS_32 = {"wmmp.modem.atparse": 36 * 1024, "wmmp.terminal.bridge": 28 * 1024}
 
 
 def test_order_puts_dependencies_first():

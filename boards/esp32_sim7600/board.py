@@ -10,6 +10,9 @@ translator: check that yours does):
     GPIO4   PWRKEY, through the breakout's NPN transistor: high = key pressed
     GPIO25  FLIGHT: high = radio on
     GPIO34  STATUS (input only): high while the module is on (logged at start)
+    GPIO33  UART1 TX  -> meter / POS RXD   the data port (serial data bridge,
+    GPIO32  UART1 RX  <- meter / POS TXD   INTEROP 11): 3.3 V logic; an RS-232 or
+            RS-485 meter needs its transceiver (MAX3232, MAX3485) in between
     RESET   not wired: the driver restarts the module with AT+CRESET
     USB     the DevKitC's USB-UART bridge on UART0 = the REPL line = the service
             console (docs/CONSOLE.md)
@@ -23,6 +26,14 @@ Sources:
     "MODEM_FLIGHT IO:25 ... this pin must be set to high", "MODEM_STATUS 34").
     That board puts the UART on GPIO27/26 instead: change UART_TX/UART_RX for it.
   * 115200 8N1 is the SIM7600's default (SIMCom's hardware design manual).
+  * The data port on UART1 with TX on GPIO33, RX on GPIO32: MicroPython's ESP32
+    quick reference, docs/esp32/quickref.rst, "UART (serial bus)":
+    uart1 = UART(1, baudrate=9600, tx=33, rx=32).  UART1's default pins
+    (TX GPIO10, RX GPIO9, same table) are the WROOM-32's SPI flash lines
+    (GPIO6-11, Espressif's ESP32-WROOM-32 datasheet): unusable.  GPIO32/33 are
+    neither flash, strapping (0, 2, 5, 12, 15) nor input-only (34-39) pins, the
+    console is UART0 (GPIO1/3) and the module UART2 (GPIO16/17); the WROOM-32
+    fits no 32 kHz crystal on them.  9600 8N1 is 0x0101 index 0 (INTEROP 8).
 """
 
 MODEM = "sim7600"
@@ -35,6 +46,22 @@ PWRKEY = 4
 PWRKEY_PULSE = 0.5        # s; LilyGO presses 300 ms, the driver's default is 500 ms
 FLIGHT = 25
 STATUS = 34
+
+# The data port (serial data bridge, INTEROP 11; wmmp.board.device, dataport):
+# UART1 on GPIO33 (TX) / GPIO32 (RX), 9600 8N1 until 0x0101-0x0105 say otherwise.
+DATA_UART_ID = 1
+DATA_TX = 33
+DATA_RX = 32
+DATA_BAUD = 9600
+DATA_RXBUF = 4096         # bytes: 355 ms at 115200 while the loop is busy elsewhere
+# What it can do (machine.UART on the ESP32: 5-8 data bits, parity none / odd /
+# even, 1 or 2 stop bits; the engine refuses the rest "data invalid"): 0x0101
+# index 1-10 and maker index 11 = 230400.
+DATA_PORT = {"bauds": (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400),
+             "bits": (5, 6, 7, 8), "parity": ("N", "O", "E"), "stop": (1, 2),
+             "extra": {11: 230400}}
+BRIDGE_BUFFER = 8192      # uplink frames kept across an outage, bytes (RAM)
+BRIDGE_DOWN = 2048        # downlink bytes waiting for the port
 
 PRODUCTION = True         # False: development image (Ctrl-C reaches the REPL, no watchdog)
 FACTORY_IMAGE = False     # True only in the factory image: the console accepts PROVISION
@@ -76,7 +103,8 @@ SETTINGS = {
 # platform suspend (False) / resume (True) the application (0x4001 0x00/0x01;
 # the state is kept across restarts), on_upload() sends the application's
 # buffered data at once (0x4001 0x07).  This board has no application yet: no
-# on_upload, so 0x07 is refused; on_service only logs.
+# on_upload, so 0x07 sends what the data port's bridge holds (its open frame
+# and the buffered frames); on_service only logs.
 
 
 def on_service(on):
@@ -91,6 +119,12 @@ def prepare():
 def modem_stream():
     from wmmp.board.uartstream import open_uart
     return open_uart(UART_ID, UART_BAUD, UART_TX, UART_RX)
+
+
+def data_stream():
+    from wmmp.board.uartstream import open_uart
+    return open_uart(DATA_UART_ID, DATA_BAUD, DATA_TX, DATA_RX, rxbuf=DATA_RXBUF,
+                     caps=DATA_PORT, rxidle=True)
 
 
 def modem_power():

@@ -9,6 +9,9 @@ translator, or one rated for 3.3 V logic):
     GP1   UART0 RX  <- module TXD
     GP2   RESET, through an NPN transistor pulling the module's RESET low:
           high = reset asserted; pulsed only when the module does not answer AT
+    GP8   UART1 TX  -> meter / POS RXD   the data port (serial data bridge,
+    GP9   UART1 RX  <- meter / POS TXD   INTEROP 11): 3.3 V logic; an RS-232 or
+          RS-485 meter needs its transceiver (MAX3232, MAX3485) in between
     USB   the Pico's USB CDC = the REPL line = the service console (docs/CONSOLE.md)
 The BC95 starts when powered (no PWRKEY); it is restarted with AT+NRB.
 Sources:
@@ -16,6 +19,11 @@ Sources:
     setup_default_uart: "UART 0, with TX to pin GPIO 0, RX to pin GPIO 1"), as in
     raspberrypi/pico-micropython-examples uart/loopback/uart.py
     (UART(0, tx=Pin(0), rx=Pin(1))).
+  * The data port on UART1 with TX on GP8, RX on GP9: the same example,
+    uart/loopback/uart.py (UART(1, baudrate=9600, tx=Pin(8), rx=Pin(9))); UART1
+    is free (the module has UART0, the console is USB), GP8/GP9 clash with no
+    pin here, and the Pico's flash is on dedicated QSPI pins, not GPIOs.  9600
+    8N1 is 0x0101 index 0 (INTEROP 8).
   * GP2 for RESET is this project's choice (no common Pico + BC95 board was
     found to copy); 9600 8N1 is the BC95's default (Quectel's hardware design manual).
   * The RP2040 watchdog cannot wait longer than 8.3 s: WATCHDOG_MS is 8000.
@@ -29,6 +37,23 @@ UART_RX = 1
 UART_BAUD = 9600
 RESET = 2
 RESET_PULSE = 0.1         # s (the driver's default)
+
+# The data port (serial data bridge, INTEROP 11; wmmp.board.device, dataport):
+# UART1 on GP8 (TX) / GP9 (RX), 9600 8N1 until 0x0101-0x0105 say otherwise.
+DATA_UART_ID = 1
+DATA_TX = 8
+DATA_RX = 9
+DATA_BAUD = 9600
+DATA_RXBUF = 2048         # bytes: 178 ms at 115200 while the loop is busy elsewhere
+# What it can do (machine.UART on the RP2040: 5-8 data bits, parity none / odd /
+# even, 1 or 2 stop bits; the engine refuses the rest "data invalid"): 0x0101
+# index 1-10 and maker index 11 = 230400.  The NB-IoT link carries far less than
+# the fast rates: bursts wait in the bridge buffer.
+DATA_PORT = {"bauds": (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400),
+             "bits": (5, 6, 7, 8), "parity": ("N", "O", "E"), "stop": (1, 2),
+             "extra": {11: 230400}}
+BRIDGE_BUFFER = 8192      # uplink frames kept across an outage, bytes (RAM)
+BRIDGE_DOWN = 2048        # downlink bytes waiting for the port
 
 PRODUCTION = True         # False: development image (Ctrl-C reaches the REPL, no watchdog)
 FACTORY_IMAGE = False     # True only in the factory image: the console accepts PROVISION
@@ -71,7 +96,8 @@ SETTINGS = {
 # platform suspend (False) / resume (True) the application (0x4001 0x00/0x01;
 # the state is kept across restarts), on_upload() sends the application's
 # buffered data at once (0x4001 0x07).  This board has no application yet: no
-# on_upload, so 0x07 is refused; on_service only logs.
+# on_upload, so 0x07 sends what the data port's bridge holds (its open frame
+# and the buffered frames); on_service only logs.
 
 
 def on_service(on):
@@ -86,6 +112,12 @@ def prepare():
 def modem_stream():
     from wmmp.board.uartstream import open_uart
     return open_uart(UART_ID, UART_BAUD, UART_TX, UART_RX)
+
+
+def data_stream():
+    from wmmp.board.uartstream import open_uart
+    return open_uart(DATA_UART_ID, DATA_BAUD, DATA_TX, DATA_RX, rxbuf=DATA_RXBUF,
+                     caps=DATA_PORT, rxidle=True)
 
 
 def modem_power():

@@ -5,12 +5,20 @@ SMS centre (`wmmp-smsc`), or driving a cellular module over a serial line.
     wmmp-term --udp 127.0.0.1:7301 --smsc 127.0.0.1:7400 --state DIR
     wmmp-term --sim7600 /dev/ttyUSB2 --udp 127.0.0.1:7301 --state DIR
     wmmp-term --bc95 /tmp/ttyBC95 --udp 127.0.0.1:7301 --state DIR
+    wmmp-term --udp 127.0.0.1:7301 --data-port /tmp/ttyMETER --ec-code 1234
 
 With --sim7600 DEVICE or --bc95 DEVICE (a real module, or the pty of
 `wmmp-emu sim7600` / `wmmp-emu bc95`, e.g. its --link) the bearers are those of
 the module's driver (lib/wmmp/modem): UDP/TCP through the module's sockets and
 SMS in PDU mode through the module; IMEI and IMSI are read from the module, and
 --smsc and --msisdn are not used.
+
+With --data-port PATH (a serial device, or the pty of `wmmp-emu meter --pty`)
+the terminal is a serial data bridge (docs/PROTOCOL.md 11): bytes from PATH go
+to the platform as TRANSPARENT_DATA to the EC code 0x0028 (--ec-code presets
+it), framed by the pause 0x0105; data from the platform is written to PATH;
+0x0101-0x0104 set its line (baud, data bits, stop bits, parity) through
+termios, live, and a setting termios cannot do is refused.
 
 Prints a transcript line for every message both ways and every engine event.
 --state DIR remembers the registration between runs (serial, passwords, keys,
@@ -22,7 +30,8 @@ SIGHUP log out (LOGOUT 0x00) and end with status 0.
 What this terminal carries out is declared to the engine, which refuses the
 rest (4.3.9.3 "data invalid", 4.3.7 REMOTE_CTRL_ACK 0x01): of the parameters,
 only the platform address (0x0009 IP, 0x000A ports: the packet bearer is
-pointed there at the restart they cause); of the 0x4001 codes the engine's
+pointed there at the restart they cause), and with --data-port the EC code
+0x0028 and the serial line 0x0101-0x0105; of the 0x4001 codes the engine's
 own plus suspend/resume (the engine keeps the state and refuses application
 data while suspended) and restart (the engine restarts in place and reports
 0x4010 after its next login).  It has no APN to switch, no buffered
@@ -57,6 +66,7 @@ BEARER_NAMES = {P.BEARER_SMS: "sms", P.BEARER_PACKET: "packet"}
 
 # What wmmp-term carries out (Config.applies, Config.controls): see the docstring.
 APPLIES = (0x0009, 0x000A)
+DATA_APPLIES = (0x0028, 0x0101, 0x0102, 0x0103, 0x0104, 0x0105)     # with --data-port
 CONTROLS = (K.RC_SUSPEND_SERVICE, K.RC_RESUME_SERVICE, K.RC_RESTART)
 
 DEFAULT_PLATFORM_NUMBER = "10658000"
@@ -71,6 +81,7 @@ LOGOUT_WAIT = 5.0             # s a stop waits for the LOGOUT_ACK
 STATE_FILES = ("params.json", "params.json.tmp")
 KEY_PIN = "secret_pin1"       # wmmp.terminal.simrecord.KEY_PIN: the PIN1 the SIM guard enters
 KEY_CREDENTIAL = "secret_service"   # wmmp.board.consoleauth.KEY_CREDENTIAL
+TAG_EC_CODE = 0x0028
 
 
 def describe(raw, kind):
@@ -168,6 +179,16 @@ class SerialStream:
         attrs[4] = attrs[5] = speed
         termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
         return self
+
+    def set_baud(self, rate):
+        """The line's rate from now on (the SIM7600 driver's AT+IPR switch)."""
+        speed = getattr(termios, "B%d" % rate, None)
+        if speed is None:
+            raise ValueError("serial device %s: no rate %d" % (self.path, rate))
+        attrs = termios.tcgetattr(self.fd)
+        attrs[4] = attrs[5] = speed
+        termios.tcsetattr(self.fd, termios.TCSADRAIN, attrs)
+        self.baud = rate
 
     async def read(self, n):
         while True:
@@ -305,12 +326,21 @@ def build(args, transcript=None, on_event=None, bearers=None, sim=None, params=N
         storage = FileStorage(args.state) if args.state else PM.MemoryStorage()
         params = PM.Params(storage)
     packet = bearers.get(P.BEARER_PACKET) if bearers is not None else (args.tcp or args.udp)
+    data_port = getattr(args, "data_port", None)
+    applies = (APPLIES if packet else ()) + (DATA_APPLIES if data_port else ())
     cfg = E.Config(args.imei, args.imsi, serial=args.serial.encode(),
                    software_version=args.software_version.encode(),
                    platform_numbers=tuple(_numbers(args)),
                    session_key=not args.no_session_key,
-                   applies=APPLIES if packet else (), controls=CONTROLS, outputs=(),
+                   applies=applies, controls=CONTROLS, outputs=(),
                    tcp=bool(args.tcp))
+    # The board's data port: what the device keeps through termios (probed when
+    # it was opened), else what termios can express; the bridge refuses the rest.
+    if data_port:
+        from wmmp_tools import dataport as DP
+        cfg.data_port = getattr(args, "data_caps", None) or DP.capabilities()
+    else:
+        cfg.data_port = None
     # Through a module one UDP datagram carries at most 1500 bytes (SIM7600) or
     # udp_max (BC95: 1358, 512 on old firmware): longer messages go as
     # sub-packets (appendix F), not as errors.
@@ -466,6 +496,15 @@ def parser():
                    help="the console's service credential (32 hex digits) in FILE (chmod 600): kept "
                         "in --state if none is kept yet (wmmp-tech credential makes one)")
     r.add_argument("--verbose", action="store_true", help="log the drivers' details too")
+    d = ap.add_argument_group("serial data bridge")
+    d.add_argument("--data-port", metavar="PATH",
+                   help="the data port: a serial device or pseudo-terminal (e.g. the --pty of wmmp-emu "
+                        "meter) whose bytes go to the platform as TRANSPARENT_DATA and to which the "
+                        "platform's data is written; 0x0101-0x0105 set its line through termios")
+    d.add_argument("--ec-code", type=A.visible(1, 32, "an EC code"), metavar="CODE",
+                   help="the EC code uplink data goes to (0x0028), kept in --state unless one is kept "
+                        "already (the platform may set another); without it and without a kept one, "
+                        "data waits and an alarm is raised")
     return ap
 
 
@@ -526,6 +565,12 @@ def check(args):
         A.check_link(args.console_pty, "--console-pty")
     if args.modem is not None:
         A.tty_device(args.device, "--" + args.modem)
+    if args.ec_code is not None and args.data_port is None:
+        raise A.UsageError("--ec-code goes with --data-port")
+    if args.data_port is not None:
+        A.tty_device(args.data_port, "--data-port")
+        if args.modem is not None and os.path.realpath(args.data_port) == os.path.realpath(args.device):
+            raise A.UsageError("--data-port %s is the module's serial line" % A.shown(args.data_port, 80))
 
 
 def _mode(st):
@@ -763,6 +808,39 @@ async def _serve_console(args, sess, tr, params, modem, clock):
         line.close()
 
 
+def _text(value):
+    if value is None:
+        return "none (data waits: set 0x0028)"
+    return A.shown(bytes(value).decode("ascii", "replace"))
+
+
+def _open_data_port(args, sess, log):
+    """--data-port: (stream, DataPort) beside the runner; the DataPort reads
+    the port into the current engine's bridge and writes its downlink data."""
+    from wmmp_tools import dataport as DP
+    from wmmp.board.dataport import DataPort
+    stream = DP.TtyStream(args.data_port).open()
+
+    def wake():
+        if sess.runner is not None:
+            sess.runner.wake()
+    return stream, DataPort(stream, lambda: sess.term, R.monotonic, wake, log)
+
+
+def _bridge_events(port):
+    """on_event of the engine for the data port: downlink data to write, and
+    new line settings (0x0101-0x0104) to apply (DataPort.configure logs what
+    the port refuses: the engine checked them against its capabilities)."""
+    def on_event(ev):
+        if port is None or not ev:
+            return
+        if ev[0] == "bridge_down":
+            port.kick()
+        elif ev[0] == "data_port":
+            port.configure(ev[1], ev[2], ev[3], ev[4])
+    return on_event
+
+
 async def serve(args, tr=None):
     """Run the terminal until a signal or the --exit-after condition; the exit status."""
     tr = tr or Transcript(keep=200)
@@ -776,6 +854,7 @@ async def serve(args, tr=None):
         loop.add_signal_handler(sig, sess.on_signal, name)
     stream = at = modem = None
     tasks = []
+    closers = []
     try:
         if args.modem is not None:
             up = asyncio.ensure_future(_bring_up(args, tr, mlog))
@@ -813,14 +892,45 @@ async def serve(args, tr=None):
             params.set(KEY_CREDENTIAL, args.credential.encode())
             params.commit()
             log("service credential from %s kept for the console" % args.console_credential_file)
+        ec = getattr(args, "ec_code", None)
+        if ec is not None:
+            kept = params.get(TAG_EC_CODE)
+            if kept is None:
+                params.set(TAG_EC_CODE, ec.encode("ascii"))
+                params.commit()
+                log("EC code %s (0x0028) from --ec-code" % ec)
+            elif bytes(kept) != ec.encode("ascii"):
+                log("the state keeps another EC code (0x0028, set by the platform or a technician): "
+                    "--ec-code not used")
+        dport = None
+        if getattr(args, "data_port", None) is not None:
+            try:
+                dstream, dport = _open_data_port(args, sess, log)
+            except OSError as e:
+                A.say(PROG, "cannot open the data port %s: %s" % (A.shown(args.data_port, 80),
+                                                                  e.strerror or e))
+                return 1
+            closers.append(dstream.close)
+            args.data_caps = dstream.capabilities()
+            c = args.data_caps
+            log("data port %s can do %s baud, %s data bits, parity %s, stop bits %s" % (
+                args.data_port, ",".join(map(str, c["bauds"])), ",".join(map(str, c["bits"])),
+                "".join(c["parity"]), ",".join(map(str, c["stop"]))))
+            tasks.append(asyncio.ensure_future(dport.run()))
         if args.console_pty is not None:
             tasks.append(asyncio.ensure_future(_serve_console(args, sess, tr, params, modem, R.monotonic)))
         if args.exit_after is not None:
             tasks.append(asyncio.ensure_future(_watch_exit(args, sess, tr)))
         while True:
             bearers = modem_bearers(modem, args, args.modem) if modem is not None else None
-            term, runner = build(args, tr, bearers=bearers, sim=modem, params=params)
+            term, runner = build(args, tr, bearers=bearers, sim=modem, params=params,
+                                 on_event=_bridge_events(dport))
             sess.term, sess.runner = term, runner
+            if dport is not None:     # the DataPort sets the port from these when it sees `term`
+                settings = term.data_port_settings()
+                tr._w("   data   port %s %d %d%s%s, EC code %s" % (
+                    args.data_port, settings[0], settings[1], settings[2], settings[3],
+                    _text(term.params.get(TAG_EC_CODE))))
             if modem is not None:
                 await modem.update_radio(term.params)
             run = asyncio.ensure_future(runner.run())
@@ -851,6 +961,8 @@ async def serve(args, tr=None):
                 await t
             except BaseException:
                 pass
+        for close in closers:
+            close()
         if at is not None:
             at.stop()
         if stream is not None:

@@ -17,9 +17,10 @@ What the board does is declared to the engine (Config), which refuses the rest
 parameters (wmmp.board.cellular.applies: APN, platform address, SMS number,
 application APN, and per module the PDP authentication, SMS centre, URL,
 DNS), `controls` the 0x4001 codes (suspend/resume and restart always; upload
-with board.on_upload; 0x09 with a platform APN, 0x0C with an application
-APN), `outputs` the peripheral IDs of board.OUTPUTS (0x4021), `tcp` and
-`long_connection` from the settings.
+with board.on_upload or a data port; 0x09 with a platform APN, 0x0C with an
+application APN), `outputs` the peripheral IDs of board.OUTPUTS (0x4021), `tcp`
+and `long_connection` from the settings, `data_port` from board.DATA_PORT
+(wmmp.board.control.declare; Device._terminal).
 
 Restarts.  An engine "restart" event (a CONFIG_SET or local setting that
 needs one, after LOGOUT 0x07 / 0x03) restarts the same Terminal in place; when
@@ -41,7 +42,9 @@ Remote control (4.3.7, appendix E f 0x4001, 0x4021), the engine's events:
                           module restarted (AT+CRESET / AT+NRB), then
                           board.reset(); a board without reset() (a host) starts
                           a new Terminal.  0x4010 follows the next login.
-    ("upload",)           0x07: board.on_upload() sends its buffered data now
+    ("upload",)           0x07: board.on_upload() sends its buffered data now;
+                          without it, on a board with a data port, the bridge
+                          sends its open frame and what it buffers (bridge_flush)
     ("apn", code, seq)    0x09 / 0x0C: the module switches to the platform's APN
                           (0x0002) / the application's (0x0013; kept across
                           restarts), reconnects and the same Terminal logs in
@@ -50,7 +53,15 @@ Remote control (4.3.7, appendix E f 0x4001, 0x4021), the engine's events:
     ("peripheral", id, on) 0x4021: the pin board.OUTPUTS[id] driven high (on) or
                           low; TLV 0x300F follows (state 2: the pin failed)
 
-Supervision (wmmp.board.supervise).  The engine, console, radio and watchdog tasks
+Serial data bridge (INTEROP 11, 4.3.11).  A board with DATA_PORT and
+data_stream() has a data port: the Config carries its capabilities and buffer
+sizes, a supervised task "data" runs wmmp.board.dataport.DataPort over the
+stream (bytes to t.bridge_feed, downlink from t.bridge_take; the port set from
+t.data_port_settings() whenever a new Terminal appears), and the events
+("data_port", baud, bits, parity, stop) reconfigure it, ("bridge_down",) wake
+its writer.  A failing data UART is logged and retried, never fatal.
+
+Supervision (wmmp.board.supervise).  The engine, console, data, radio and watchdog tasks
 each run under a supervisor: an exception is logged with its traceback and the
 task starts again after a delay doubling up to RESTART_BACKOFF[1] s (an engine
 task that failed starts a new Terminal).  main() never returns.
@@ -72,6 +83,15 @@ The board (a module or any object; only MODEM is required):
     modem_stream()    -> the AT stream (wmmp.board.uartstream.UartStream over the UART)
     modem_power()     -> None or (pin, level, pulse): PWRKEY (SIM7600) / RESET (BC95)
     console_stream()  -> the console line (wmmp.board.uartstream.ConsoleStream) or None
+    DATA_PORT         the data UART's capabilities for 0x0101-0x0104 (INTEROP 11):
+                      {"bauds": (...), "bits": (...), "parity": ("N", ...),
+                      "stop": (1, 2), "extra": {11: 230400}}; absent or None: no
+                      data port (0x0101-0x0105 refused, no bridge)
+    data_stream()     -> the data port's stream (wmmp.board.uartstream.open_uart with
+                      caps=DATA_PORT, rxidle=True): read/readinto, write, drain,
+                      configure(baud, bits, parity, stop)
+    BRIDGE_BUFFER, BRIDGE_DOWN   uplink / downlink buffer bytes of the bridge,
+                      default the engine's (8192 / 2048)
     filesystem()      -> a wmmp.board.fsio filesystem, default fsio.OsFS()
     factory_switch()  -> True when the console may PROVISION (factory strap)
     watchdog()        -> an object with feed() (machine.WDT) or None
@@ -93,11 +113,10 @@ with device.alarms.measure(kind, value, now).
 """
 
 import asyncio
-import struct
 
-from wmmp.board import cellular, consoletask, settings
+from wmmp.board import cellular, consoletask, control as RC, settings
 from wmmp.terminal import engine as E, params as PM
-from wmmp.wire import codes as K, profile as P
+from wmmp.wire import profile as P
 from wmmp.board import runner as R
 from wmmp.modem import packet_profile
 from wmmp.errors import WmmpError
@@ -143,6 +162,7 @@ class Device:
         self._live = None           # the LIVE_TAGS values last applied to the driver
         self._live_task = None
         self._outs = {}             # peripheral id -> 0 off, 1 on, 2 fault (TLV 0x300F)
+        self.dataport = None        # wmmp.board.dataport.DataPort once its stream is open
         self._tasks = []
         # alarms with real sources and the status LED (4.3.5, appendix E e)
         self.alarms = AlarmMonitor(lambda: self.term, board, self.log)
@@ -239,7 +259,7 @@ class Device:
             while True:
                 await self._session()
                 if self._restart == "reset":
-                    await self._reset_board()
+                    await RC.reset_board(self)
         finally:
             await self._end_session()
             self.term = None          # after a failure the next start is a fresh boot
@@ -258,6 +278,12 @@ class Device:
                        software_version=s["software_version"],
                        platform_numbers=tuple(s["platform_numbers"]), session_key=s["session_key"],
                        long_connection=s["long_connection"])
+        caps = self.data_caps()
+        if caps is not None:          # the serial data bridge (INTEROP 11): buffers sized once
+            cfg.data_port = caps
+            for name, key in (("bridge_buffer", "BRIDGE_BUFFER"), ("bridge_down", "BRIDGE_DOWN")):
+                if getattr(self.board, key, None):
+                    setattr(cfg, name, getattr(self.board, key))
         # the driver is the SIM: its SIM methods are coroutines (sim_async), the
         # engine queues the 4.4.1 work and the runner drives it
         t = E.Terminal(cfg, self.params, profile, sim=self.drv)
@@ -268,21 +294,6 @@ class Device:
         self._address = settings.note_address(self.params, self._address)
         return settings.resolve(getattr(self.board, "SETTINGS", None), self.params)
 
-    def _declare(self, cfg, s, applies):
-        """What this board carries out (the engine refuses the rest)."""
-        c = [K.RC_SUSPEND_SERVICE, K.RC_RESUME_SERVICE, K.RC_RESTART]
-        if getattr(self.board, "on_upload", None) is not None:
-            c.append(K.RC_UPLOAD_SERVICE_DATA)
-        if s["platform_apn"]:
-            c.append(K.RC_APN_TO_PLATFORM)
-        if s["app_apn"]:
-            c.append(K.RC_APN_TO_APPLICATION)
-        cfg.controls = tuple(c)
-        cfg.applies = applies
-        cfg.outputs = tuple(sorted(self._outputs()))
-        cfg.tcp = s["transport"] == "tcp"
-        cfg.long_connection = s["long_connection"]
-
     async def _session(self):
         s = self._settings()
         if await cellular.set_apn(self.kind, self.drv, s["apn"], s["auth"]):
@@ -291,7 +302,7 @@ class Device:
         self._restart = None
         switch, self._switch = self._switch, None
         if switch is not None and resume:
-            s = await self._switch_apn(switch[0], switch[1])
+            s = await RC.switch_apn(self, switch[0], switch[1])
         self.settings = s
         self.bearers = cellular.bearers(self.kind, self.drv, s, await cellular.resolve_host(
             self.kind, self.drv, s, self.log))
@@ -304,7 +315,7 @@ class Device:
             self.term.profile = profile
         else:
             self.term = self._terminal(s, profile)
-        self._declare(self.term.cfg, s, await cellular.applies(self.kind, self.drv, s))
+        RC.declare(self, self.term.cfg, s, await cellular.applies(self.kind, self.drv, s))
         self._live = None             # set the live parameters again (a module restart lost them)
         await self.update_radio()
         b = self.board
@@ -356,7 +367,7 @@ class Device:
     def _check_link(self, why):
         s = self._settings()
         if self.settings is not None and settings.link(s) == settings.link(self.settings):
-            self._declare(self.term.cfg, s, self.term.cfg.applies)     # e.g. 0x0C with a new 0x0013
+            RC.declare(self, self.term.cfg, s, self.term.cfg.applies)     # e.g. 0x0C with a new 0x0013
             if self.term.state == E.S_RESTARTING:
                 self.term.restarted(self.clock())   # same connection: restart in place
             return
@@ -381,100 +392,24 @@ class Device:
             self._remote = True                     # _on_restart follows: reset the board
         elif name == "service":
             self._hook("on_service", ev[1])
-        elif name == "upload":
-            self._hook("on_upload")
+        elif name == "upload":                      # 0x07: the application's data, else the bridge's
+            if getattr(self.board, "on_upload", None) is not None:
+                self._hook("on_upload")
+            elif self.term is not None and self.data_caps() is not None:
+                self.term.bridge_flush(self.clock())
+        elif name == "data_port":                   # 0x0101-0x0104 changed, after the ACK
+            if self.dataport is not None:
+                self.dataport.configure(*ev[1:5])
+        elif name == "bridge_down":                 # downlink data for the port
+            if self.dataport is not None:
+                self.dataport.kick()
         elif name == "apn":
-            self._apn_event(ev[1], ev[2])
+            RC.apn_event(self, ev[1], ev[2])
         elif name == "peripheral":
-            self._output(ev[1], ev[2])
+            RC.output(self, ev[1], ev[2])
         elif name == "factory_reset":               # 0x4001 0x0A: the factory connection again
             self._check_link("factory reset: new bearers")
         self._hook("on_event", ev)
-
-    # == remote control (4.3.7) ================================================
-
-    def _apn_event(self, code, seq):
-        """0x4001 0x09 / 0x0C: switch in the next session (the runner stops once
-        REMOTE_CTRL_ACK is sent); nothing to do when that APN is in use already."""
-        s = settings.resolve(getattr(self.board, "SETTINGS", None), self.params)
-        target = s["app_apn"] if code == K.RC_APN_TO_APPLICATION else s["platform_apn"]
-        if target == self.drv.apn:
-            self.params.set("apn_use", b"app") if code == K.RC_APN_TO_APPLICATION else \
-                self.params.delete("apn_use")
-            self.params.commit()
-            self.term.control_done(seq, True, self.clock())
-            return
-        self.log("device: switching to the %s APN %s (0x4001 0x%02X)" % (
-            "application's" if code == K.RC_APN_TO_APPLICATION else "platform's", target, code))
-        self._switch = (code, seq)
-        self._restart = "apn"
-        self.runner.stop()
-
-    async def _switch_apn(self, code, seq):
-        """Use the APN of 0x4001 `code` (kept across restarts) and connect with it;
-        when the network refuses it the old one is used again.  0x4010 reports
-        the outcome after the next login (control_done)."""
-        p = self.params
-        old = p.get("apn_use")
-        if code == K.RC_APN_TO_APPLICATION:
-            p.set("apn_use", b"app")
-        else:
-            p.delete("apn_use")
-        p.commit()
-        s = self._settings()
-        ok = True
-        try:
-            await cellular.set_apn(self.kind, self.drv, s["apn"], s["auth"])
-            await cellular.connect(self.kind, self.drv)
-            self.log("device: APN %s in use" % (s["apn"],))
-        except Exception as e:       # any failure: back to the old APN
-            ok = False
-            self.log("device: APN %s refused (%r): back to %s" % (s["apn"], e, self.settings["apn"]))
-            if old is None:
-                p.delete("apn_use")
-            else:
-                p.set("apn_use", old)
-            p.commit()
-            s = self._settings()
-            try:
-                await cellular.set_apn(self.kind, self.drv, s["apn"], s["auth"])
-            except Exception as e2:
-                self.log("device: module restart failed (%r)" % (e2,))
-        self.term.control_done(seq, ok, self.clock())
-        return s
-
-    async def _reset_board(self):
-        """0x4001 0x02: the engine has logged out; save, restart the module, reset."""
-        self._restart = None
-        self.params.commit()
-        self.log("device: remote restart (0x4001 0x02): restarting the module and the board")
-        try:
-            await cellular.restart_module(self.kind, self.drv)
-        except Exception as e:
-            self.log("device: module restart failed (%r)" % (e,))
-        if getattr(self.board, "reset", None) is not None:
-            self.board.reset()        # machine.reset(): never returns on a board
-        self.term = None              # no reset (a host): a new Terminal, as after one
-
-    def _outputs(self):
-        return getattr(self.board, "OUTPUTS", None) or {}
-
-    def _output(self, oid, on):
-        """Drive output `oid` (0x4021) and keep TLV 0x300F (id:u16 state:u8 each)."""
-        try:
-            import machine
-            machine.Pin(self._outputs()[oid], machine.Pin.OUT).value(1 if on else 0)
-            self._outs[oid] = 1 if on else 0
-        except Exception as e:
-            self.log("device: output 0x%04X not switched: %r" % (oid, e))
-            self._outs[oid] = 2
-        self.params.set_volatile(0x300F, b"".join(struct.pack(">HB", i, self._outs.get(i, 0))
-                                                  for i in sorted(self._outputs())))
-
-    def _init_outputs(self):
-        """Every declared output low (off) at start."""
-        for oid in sorted(self._outputs()):
-            self._output(oid, False)
 
     # == parameters applied without a restart (cellular.LIVE_TAGS) =============
 
@@ -546,6 +481,27 @@ class Device:
     async def console_once(self, stream):
         await consoletask.serve(stream, self.console, self.clock, self.on_console_reset)
 
+    def data_caps(self):
+        """board.DATA_PORT (what the data UART can do), or None: no data port."""
+        return getattr(self.board, "DATA_PORT", None)
+
+    def _wake(self):
+        r = self.runner
+        if r is not None:
+            r.wake()
+
+    async def data_once(self):
+        """The data port (INTEROP 11): board.data_stream() opened once, then
+        served by wmmp.board.dataport.DataPort (its own errors are logged and
+        retried there; anything else is the supervisor's to log and retry)."""
+        if self.dataport is None:
+            from wmmp.board.dataport import DataPort
+            stream = self.board.data_stream()
+            if stream is None:
+                raise WmmpError("board.data_stream() gave no stream")
+            self.dataport = DataPort(stream, lambda: self.term, self.clock, self._wake, self.log)
+        await self.dataport.run()
+
     async def watchdog_once(self, wdt):
         period = getattr(self.board, "WATCHDOG_FEED", 1)
         while True:
@@ -577,7 +533,7 @@ class Device:
         if on is not None:
             self.log("device: modem STATUS pin %s" % on)
         self.open_store()
-        self._init_outputs()
+        RC.init_outputs(self)
         wdt = self._call("watchdog")
         if wdt is not None:
             self._spawn("watchdog", lambda: self.watchdog_once(wdt))
@@ -589,6 +545,8 @@ class Device:
         if stream is not None:
             self._spawn("console", lambda: self.console_once(stream))
         self._spawn("engine", self.engine_once)
+        if self.data_caps() is not None and getattr(self.board, "data_stream", None) is not None:
+            self._spawn("data", self.data_once)
         self._spawn("alarms", self.alarms_once)
         if getattr(self.board, "RADIO_PERIOD", 300):
             self._spawn("radio", self.radio_once)

@@ -77,6 +77,12 @@ class Runner:
         self._stop = True
         self._wake.set()
 
+    def wake(self):
+        """Look at the engine now (a task outside the runner fed it: the data
+        port's bytes, wmmp.board.dataport): its timers and messages are taken
+        at once instead of at the end of the current wait."""
+        self._wake.set()
+
     async def _reader(self, kind, bearer):
         while not self._stop:
             try:

@@ -76,6 +76,11 @@ def encrypted_length(alg, n):
     return n + bs - n % bs
 
 
+def _is_buffer(v):
+    # isinstance(v, (bytes, bytearray, memoryview)) without building the tuple each call
+    return isinstance(v, bytes) or isinstance(v, bytearray) or isinstance(v, memoryview)
+
+
 def check_key(alg, key):
     """Raise unless `key` fits `alg`: DES 8 bytes, 3DES 16 (K3 = K1) or 24, AES 16/24/32.
 
@@ -88,7 +93,7 @@ def check_key(alg, key):
     sizes = _KEY_SIZES.get(alg)
     if sizes is None:
         raise BadValue("unknown algorithm")
-    if not isinstance(key, (bytes, bytearray, memoryview)):
+    if not _is_buffer(key):
         raise BadValue("key must be bytes")
     if len(key) not in sizes:
         raise BadValue("wrong key length for the algorithm")
@@ -104,7 +109,7 @@ def check_key_string(key, tag=None):
             key = key.encode()
         except Exception:
             raise BadValue("key string must be ASCII", tag)
-    elif isinstance(key, (bytearray, memoryview)):
+    elif isinstance(key, bytearray) or isinstance(key, memoryview):
         key = bytes(key)
     elif not isinstance(key, bytes):
         raise BadValue("key string must be bytes", tag)
@@ -155,7 +160,7 @@ def _mode_iv(profile, bs):
         raise BadValue("unknown cipher mode in profile")
     iv = profile.iv
     if mode == _MODE_CBC and iv is not None:
-        if not isinstance(iv, (bytes, bytearray, memoryview)) or len(iv) != bs:
+        if not _is_buffer(iv) or len(iv) != bs:
             raise BadValue("profile IV must be one cipher block")
     else:
         iv = None

@@ -295,8 +295,10 @@ def packet_profile(bearer, base=None):
     limit = getattr(bearer, "send_max", None)
     if not limit or limit >= base.packet_message_max:
         return base
-    return P.Profile(base.version, base.crc16, base.cipher_mode, base.iv, base.sms_tlv_max,
-                     base.packet_tlv_max, base.sms_message_max, limit)
+    p = P.Profile(base.version, base.crc16, base.cipher_mode, base.iv, base.sms_tlv_max,
+                  base.packet_tlv_max, base.sms_message_max, limit)
+    p.bridge_mode = base.bridge_mode
+    return p
 
 
 class DriverBase:

@@ -50,6 +50,7 @@ from wmmp.errors import BadValue
 from wmmp.modem import NotResponding, NetworkError, LinkLost, now as _now, since as _since
 from wmmp.modem import after as _after, find as _find, ints as _ints, hex_int as _hex, ignore as _ignore
 from wmmp.modem.sim7600_sim import SimInterface
+from wmmp.modem.sim7600_speed import LineSpeed
 # the bearers are re-exported: wmmp.modem.sim7600.UdpBearer etc.
 from wmmp.modem.sim7600_bearers import LINKS, SEND_MAX, UdpBearer, TcpBearer, SmsBearer  # noqa: F401
 
@@ -123,12 +124,16 @@ class Sim7600(SimInterface):
     auth_type        AT+CGAUTH <auth_type>: 1 PAP (default), 2 CHAP
     dns              DNS servers for AT+CDNSCFG (dotted IPv4), (): the network's
     dns_timeout      s for +CDNSGIP
+    fast_baud        raise the UART from 115200 to this rate (AT+IPR) after each boot's
+                     init, when the stream has set_baud(rate); None (default): stay at
+                     115200.  Falls back to 115200 on any doubt (wmmp.modem.sim7600_speed)
     log              callable(text); default: the engine's log
     """
 
     def __init__(self, at, apn=None, spic_order="pin1,puk1,pin2,puk2", at_wait=10, boot_wait=20,
                  attach_wait=30, netopen_timeout=75, connect_timeout=75, send_timeout=10,
-                 sms_timeout=60, auth=None, auth_type=1, dns=(), dns_timeout=30, log=None):
+                 sms_timeout=60, auth=None, auth_type=1, dns=(), dns_timeout=30, log=None,
+                 fast_baud=None):
         if spic_order not in ("pin1,puk1,pin2,puk2", "pin1,pin2,puk1,puk2"):
             raise BadValue("spic_order must be pin1,puk1,pin2,puk2 or pin1,pin2,puk1,puk2")
         self.at = at
@@ -146,6 +151,7 @@ class Sim7600(SimInterface):
         self.dns = tuple(dns)
         self.dns_timeout = dns_timeout
         self.log = log if log is not None else at.log
+        self.speed = LineSpeed(self, fast_baud)
         self.gen = 0                 # boot generation: +1 for every boot URC seen
         self._ready_gen = -1         # generation the init sequence ran in
         self._net_gen = -1           # generation the data service was opened in
@@ -274,6 +280,7 @@ class Sim7600(SimInterface):
         with value(); it is driven to `level` for `pulse` s (the PWRKEY press,
         usually through a transistor) unless the module already answers AT.
         Raises NotResponding when AT stays unanswered."""
+        await self.speed.recheck()
         await self._press(pwrkey, level, pulse, "RDY")
         await self.ensure_ready()
         await self.wait_sim()
@@ -289,6 +296,7 @@ class Sim7600(SimInterface):
                 except AtException:
                     if _since(t0) >= self.at_wait:
                         raise NotResponding("SIM7600: no answer to AT in %s s" % self.at_wait)
+                    self.speed.other()      # at 115200 after a boot, fast_baud if still set
                     await asyncio.sleep(0.2)
             gen = self.gen
             try:
@@ -300,6 +308,7 @@ class Sim7600(SimInterface):
                     self.log("sim7600: AT+CIPSRIP=1 refused; +IPD goes to the only open link")
             except AtReboot:
                 continue                    # it rebooted under us: once more
+            await self.speed.raise_rate()
             self._ready_gen = gen
             await self._resume_pin()
             return
@@ -309,6 +318,7 @@ class Sim7600(SimInterface):
         """AT+CRESET (MODEMS reset): the module restarts; wait for it."""
         self._booted.clear()
         await self.at.command("AT+CRESET", timeout=10, reboot=True)
+        self.speed.after_reset()        # it restarts at 115200
         try:
             await asyncio.wait_for(self._booted.wait(), 25)
         except asyncio.TimeoutError:

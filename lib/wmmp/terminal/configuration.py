@@ -1,7 +1,10 @@
 """Configuration (sections 4.3.6 and 4.3.9, appendix G f, g, h): the
 platform's CONFIG_GET and CONFIG_SET, the terminal's CONFIG_REQ, parameters set
 by hand on the terminal, and when a change is applied (at once, after the
-application's business operation, or through LOGOUT and a restart).
+application's business operation, or through LOGOUT and a restart).  With a
+data port (Config.data_port) the engine applies the serial bridge's 0x0028 and
+0x0101-0x0105 itself, refusing a setting the port cannot do (PROTOCOL.md 11),
+and answers the bridge counters, maker tag 0x8001.
 
 A flow of wmmp.terminal.engine: functions over the terminal `t`.
 """
@@ -46,6 +49,8 @@ def current(t, tag):
     v = p.readable(tag)
     if v is not None:
         return v
+    if t._bridge is not None and t._bridge.current(tag) is not None:
+        return t._bridge.current(tag)           # maker tag 0x8001: the bridge's counters
     if not p.supports(tag) or CAT.is_secret(tag) or tag >= 0xE001:
         return None
     if tag == 0x3001:
@@ -80,13 +85,16 @@ def refused(t, tlvs):
     invalid values (params.check), or parameters nothing on this terminal
     applies (neither the engine nor, per Config.applies, the board)."""
     bad = t.params.check(tlvs)
+    b = t._bridge
+    if b is not None:           # a serial setting the board's UART cannot do (INTEROP 11)
+        bad += [tag for tag in b.check(tlvs) if tag not in bad]
     applies = t.cfg.applies
     if applies is None:
         return bad
     user = t.params.tag_list(0x002C) + t.params.tag_list(0x002D)
     for tag, _ in tlvs:
         if tag != 0x4009 and tag not in bad and tag not in ENGINE_TAGS and tag not in applies \
-                and tag not in user:
+                and tag not in user and not (b is not None and (tag == 0x0028 or 0x0101 <= tag <= 0x0105)):
             bad.append(tag)
     return bad
 
@@ -138,6 +146,8 @@ def apply(t, seq, tlvs, now):
     t.event("config_applied", tags)
     if 0x0011 in tags:
         t.arm_heartbeat()
+    if t._bridge is not None:
+        t._bridge.apply(tags, now)      # after the ACK: a new port setting, an EC code
     t.trap([(0x4010, b"\x00" + struct.pack(">I", seq)),
             (0x4017, struct.pack(">I", t.params.applied_crc32(tags)))])
 
@@ -197,4 +207,6 @@ def local_config(t, tlvs, now):
         t.params.set(tag, v)
     t.params.commit()
     t.report([(0x4011, b"")] + list(tlvs), now)   # offline: after the next login
+    if t._bridge is not None:
+        t._bridge.apply([tag for tag, _ in tlvs], now)
     return []

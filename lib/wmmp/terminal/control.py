@@ -10,7 +10,9 @@ Events for the board: ("service", on) suspend/resume the EC application
 the MCU (0x02; 0x4010 follows the next login); ("upload",) send buffered
 application data now (0x07); ("apn", code, seq) switch the APN, then call
 t.control_done(seq, ok) (0x09 to the platform's, 0x0C to the application's);
-("peripheral", id, on) switch an output (0x4021).
+("peripheral", id, on) switch an output (0x4021).  With a data port the engine's
+serial bridge takes part (PROTOCOL.md 11): suspended, its frames wait; resumed,
+they go; 0x07 ends the open frame and sends what it holds (t._bridge.flush).
 
 A flow of wmmp.terminal.engine: functions over the terminal `t`.
 """
@@ -30,6 +32,9 @@ def _valid(t, tag, v):
         if len(v) != 1 or v[0] > 0x0D:
             return False
         c = t.cfg.controls
+        if t._bridge is not None and v[0] in (K.RC_SUSPEND_SERVICE, K.RC_RESUME_SERVICE,
+                                              K.RC_UPLOAD_SERVICE_DATA):
+            return True             # the serial data bridge carries them out
         return v[0] not in BOARD_CODES or c is None or v[0] in c
     if tag == 0x4021:       # peripheral id:u16, 0 off / 1 on
         return len(v) == 3 and v[2] <= 1 and (v[0] << 8 | v[1]) in t.cfg.outputs
@@ -83,11 +88,15 @@ def control(t, code, now, seq=0):
             p.set("service_off", b"\x01")
         p.commit()
         t.event("service", on)
+        if on and t._bridge is not None:
+            t._bridge.tick(now)     # the bridge's frames held while suspended
     elif code == K.RC_RESTART:
         # log out (the session ends with the board), keep what must survive,
         # then the board resets the MCU
         t.logout(K.LOGOUT_FAULT_RELOGIN, now, then=lambda t, now2: _restart(t, now2, seq))
     elif code == K.RC_UPLOAD_SERVICE_DATA:
+        if t._bridge is not None:
+            t._bridge.flush(now)
         t.event("upload")
     elif code == K.RC_APN_TO_PLATFORM or code == K.RC_APN_TO_APPLICATION:
         t.event("apn", code, seq)

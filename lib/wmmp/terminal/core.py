@@ -60,8 +60,11 @@ def relogin(t, now):
 class _Txn:
     """One outstanding request of ours (4.4.6)."""
 
+    msg = on_ack = on_fail = None       # by the class: an instance holds only what it sets
+
     def __init__(self, seq, command, raw, bearer, retries, timeout, due, on_ack, on_fail, msg=None):
-        self.msg = msg                  # kept to resend as sub-packets after an overflow notice
+        if msg is not None:
+            self.msg = msg              # kept to resend as sub-packets after an overflow notice
         self.seq = seq
         self.command = command
         self.raw = raw
@@ -69,8 +72,10 @@ class _Txn:
         self.retries = retries
         self.timeout = timeout
         self.due = due
-        self.on_ack = on_ack
-        self.on_fail = on_fail
+        if on_ack is not None:
+            self.on_ack = on_ack
+        if on_fail is not None:
+            self.on_fail = on_fail
 
 
 class Core:
@@ -108,6 +113,7 @@ class Core:
         self._packet_fail = 0           # packet bearer failures in a row (attach, socket, send)
         self._gave_up = None            # "register"/"login": retries ran out (not a refusal)
         self.packet_down = False        # True while working over SMS (SMS fallback)
+        self._keys = {}                 # password tag -> (IMEI, IMSI, DigestKey) last built
         self.serial = bytes(self.params.get("serial") or self.cfg.serial)
 
     # == inputs and outputs ==================================================
@@ -225,8 +231,23 @@ class Core:
         pw = self.params.get(tag)
         if pw is None:
             return None
-        return D.DigestKey(imei or self.cfg.imei, imsi or self.cfg.imsi, pw,
-                           self.session_ts if ts is None else ts)
+        if ts is None:
+            ts = self.session_ts
+        if imei is None and imsi is None:
+            # the same key serves every message of a session: kept, not rebuilt
+            # for each (issue 12: allocations per call)
+            imei, imsi = self.cfg.imei, self.cfg.imsi
+            c = self._keys.get(tag)
+            if c is not None and c[0] == imei and c[1] == imsi:
+                k = c[2]
+                if k.password == pw and k.timestamp == ts:
+                    return k
+                k = D.DigestKey(k.imei, k.imsi, pw, ts)     # fields already checked: no copies
+            else:
+                k = D.DigestKey(imei, imsi, pw, ts)
+            self._keys[tag] = (imei, imsi, k)
+            return k
+        return D.DigestKey(imei or self.cfg.imei, imsi or self.cfg.imsi, pw, ts)
 
     def old_key(self, tag):
         """The key with the registered (old) IMSI and timestamp 0 (REGISTER 0x02)."""

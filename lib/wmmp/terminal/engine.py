@@ -7,6 +7,10 @@ It never opens a socket, reads a clock or sleeps.  Feed it:
     t.receive(data, bearer, now)     a whole message from a bearer
     t.tick(now)                      whenever now >= t.deadline()
     t.send_data(...), t.report(...), t.raise_alarm(...), t.logout(...)
+    on a board with a data port (Config.data_port; wmmp.terminal.bridge, PROTOCOL.md 11):
+    t.bridge_feed(data, now)         bytes read from the data port
+    t.bridge_take(n) -> bytes        downlink data for the port (t.bridge_waiting() bytes wait)
+    t.bridge_flush(now), t.bridge_busy(), t.bridge_counters(), t.data_port_settings()
 
 and drain:
 
@@ -51,11 +55,22 @@ class Config:
                      board carries out (the others the engine does alone); None:
                      all accepted and handed on as events (tests, tools)
     tcp              the packet bearer is TCP (0x4006)
+    data_port        None: no data port (bridge off, 0x0101-0x0105 as any other
+                     parameter the board does not apply).  Else what the
+                     board's data UART can do (wmmp.terminal.bridge, PROTOCOL.md 11):
+                     {"bauds": (...), "bits": (5, 6, 7, 8), "parity": ("N", "O", "E"),
+                      "stop": (1, 2), "extra": {11: 230400}}  ("extra" optional:
+                     maker baud indexes 11..254 of 0x0101)
+    bridge_buffer, bridge_down  (optional, set as attributes by a board with a data
+                     port) the bridge's uplink buffer (default 8192) and downlink
+                     (port transmit) buffer (default 2048), bytes, preallocated once.
+                     Not named here: every identifier of this module stays in RAM
+                     on a terminal without a data port too.
     """
 
     def __init__(self, imei, imsi, serial=b"", software_version=b"WMMP0.1", platform_numbers=(),
                  supports_encryption=True, session_key=True, long_connection=True, sms_digest=False,
-                 applies=None, outputs=(), controls=None, tcp=False):
+                 applies=None, outputs=(), controls=None, tcp=False, data_port=None):
         self.imei = imei
         self.imsi = imsi
         self.serial = H.pad_serial(serial)
@@ -69,12 +84,15 @@ class Config:
         self.outputs = outputs
         self.controls = controls
         self.tcp = tcp
+        self.data_port = data_port
 
 
 _FLOWS = (registration, session, reporting, configuration, security, transparent)   # with init(t)
 
 
 class Terminal(core.Core):
+    _bridge = None      # wmmp.terminal.bridge.Bridge on a board with a data port (init)
+
     # == the platform's requests, by command (appendix D) ======================
     HANDLERS = {
         C.CONFIG_GET: configuration.on_config_get,          # 4.3.6
@@ -103,6 +121,11 @@ class Terminal(core.Core):
         core.Core.__init__(self, config, params, profile, rng, sim)
         for flow in _FLOWS:
             flow.init(self)
+        if config.data_port is not None:
+            # the serial data bridge (4.3.11), loaded only on a board with a
+            # data port: a terminal without one does not carry its code
+            from wmmp.terminal import bridge
+            bridge.init(self)
 
     # == the application's and the runner's calls =================================
     start = registration.start
@@ -119,6 +142,14 @@ class Terminal(core.Core):
     send_data = transparent.send_data
     control_done = control.control_done
     service_off = control.service_off
+
+    def __getattr__(self, name):
+        # the serial data bridge's calls (bridge_feed, ..., data_port_settings;
+        # wmmp.terminal.bridge puts them on a terminal with a data port) on one
+        # without: they answer None and do nothing
+        if name.startswith("bridge") or name.startswith("data_port"):
+            return lambda *a: None
+        raise AttributeError(name)
 
     # == calls between flows (and from the core) ================================
     boot_on = registration.boot_on

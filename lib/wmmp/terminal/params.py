@@ -59,7 +59,17 @@ class MemoryStorage:
         return dict(self.data) if self.data is not None else None
 
     def save(self, data):
-        self.data = dict(data)
+        # a copy of `data`, updated in place: saving one changed value allocates
+        # nothing (a fresh dict of every parameter on each commit would)
+        d = self.data
+        if d is None:
+            self.data = dict(data)
+        else:
+            for k in data:
+                d[k] = data[k]
+            if len(d) > len(data):
+                for k in [k for k in d if k not in data]:
+                    del d[k]
         self.writes += 1
 
 
@@ -100,14 +110,23 @@ class Params:
         v = self.get(tag) or b""
         return [struct.unpack_from(">H", v, i)[0] for i in range(0, len(v) - 1, 2)]
 
+    def in_list(self, tag, item):
+        """`item in tag_list(tag)`, without building the list (hot paths)."""
+        v = self.get(tag)
+        if v:
+            for i in range(0, len(v) - 1, 2):
+                if (v[i] << 8) | v[i + 1] == item:
+                    return True
+        return False
+
     def is_volatile(self, tag):
         if not isinstance(tag, int):    # internal keys ("serial", "registered"...) persist
             return False
-        return 0x3001 <= tag <= 0x3FFF or tag in self.tag_list(TAG_USER_VOLATILE)
+        return 0x3001 <= tag <= 0x3FFF or self.in_list(TAG_USER_VOLATILE, tag)
 
     def supports(self, tag):
         """True when the terminal keeps a value for `tag` (catalogue or a user tag)."""
-        if tag in self.tag_list(TAG_USER_PERSISTENT) or tag in self.tag_list(TAG_USER_VOLATILE):
+        if self.in_list(TAG_USER_PERSISTENT, tag) or self.in_list(TAG_USER_VOLATILE, tag):
             return True
         info = CAT.lookup(tag)
         return info is not None and info[0] != CAT.T_RESERVED
@@ -176,11 +195,21 @@ class Params:
     # -- derived -------------------------------------------------------------
     def core_crc32(self):
         """LOGIN config_crc32 over the tags named by 0x0025 (PROTOCOL.md 7, appendix G b)."""
-        return crc.config_crc32([(t, self.get(t) or b"") for t in self.tag_list(TAG_CORE_TAGS)])
+        v = self.get(TAG_CORE_TAGS)
+        if not v:
+            return 0                # the CRC32 of no TLV at all (config_crc32 of nothing)
+        return self.applied_crc32(self.tag_list(TAG_CORE_TAGS))
 
     def applied_crc32(self, tags):
         """TLV 0x4017: CRC32 over the applied parameters (PROTOCOL.md 7)."""
-        return crc.config_crc32([(t, self.get(t) or b"") for t in tags])
+        c = 0
+        prev = -1
+        for t in tags:
+            if t <= prev:       # not in ascending order: the general path sorts them
+                return crc.config_crc32([(t, self.get(t) or b"") for t in tags])
+            prev = t
+            c = crc.tlv_crc32(t, self.get(t) or b"", c)
+        return c
 
     def count(self, tag, n=1):
         """Add to a statistics counter (0x2008-0x200E), u32 wrapping."""

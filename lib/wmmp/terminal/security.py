@@ -35,12 +35,16 @@ def on_security_config(t, msg, bearer, now):
     """4.3.10, 4.4.3 / G m.  Operation 0x00 sets passwords and keys: in clear
     only by SMS (or inside E043); 0x03 opens the SMS window."""
     op = msg.fields["operation"]
-    tags = [tag for tag, _ in msg.tlvs]
-    if op == K.SEC_OP_SET and [tag for tag in tags if tag in _SIM_TAGS]:
-        t.sim_config(msg, bearer, now)
-    elif op == K.SEC_OP_SET:
+    if op == K.SEC_OP_SET:
+        # the usual case first, without building tag lists
+        for tag, _ in msg.tlvs:
+            if tag in _SIM_TAGS:
+                t.sim_config(msg, bearer, now)
+                return
         _set(t, msg, bearer, now)
-    elif op == K.SEC_OP_UPDATE_NOTICE:
+        return
+    tags = [tag for tag, _ in msg.tlvs]
+    if op == K.SEC_OP_UPDATE_NOTICE:
         # 4.4.3.1.3.2 a.1: acknowledge, then wait 0x0026 s for the new values by SMS.
         _ack(t, msg, bearer, K.SEC_ACK_OK)
         t.event("sms_window", True)
@@ -88,16 +92,21 @@ def _digest_of(t, p, tag):
 def _set(t, msg, bearer, now):
     """Operation 0x00: validate all, answer, then apply (a new secret while
     online through LOGOUT 0x09, 4.4.3.1.3.2 b / 4.4.3.1.3.3)."""
-    secret = [tag for tag, _ in msg.tlvs if tag in _SECRETS]
+    secret = False
+    for tag, _ in msg.tlvs:
+        if tag in _SECRETS:
+            secret = True
     if secret and bearer != P.BEARER_SMS and msg.encryption != codec.ENC_PARTIAL \
             and msg.encryption != codec.ENC_FULL:
-        _refuse(t, msg, bearer, secret)
+        _refuse(t, msg, bearer, [tag for tag, _ in msg.tlvs if tag in _SECRETS])
         return
-    bad = []
+    bad = None
     for tag, v in msg.tlvs:
         try:
             CAT.validate(tag, v)
         except WmmpError:
+            if bad is None:
+                bad = []
             bad.append(tag)
     if bad:
         _refuse(t, msg, bearer, bad)

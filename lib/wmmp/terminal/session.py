@@ -28,10 +28,11 @@ def login(t, now):
     # Requests still open from the previous session would be retransmitted with
     # its digest timestamp and dropped by the platform: send them again in the
     # new session instead, with a fresh seq (4.4.6, PROTOCOL.md 3).
-    for seq in list(t._txns):
-        x = t._txns.pop(seq)
-        if x.msg is not None and x.command not in SESSION_CMDS:
-            t._resend.append(x)
+    if t._txns:
+        for seq in list(t._txns):
+            x = t._txns.pop(seq)
+            if x.msg is not None and x.command not in SESSION_CMDS:
+                t._resend.append(x)
     p = t.params
     tlvs = [(0x0011, p.get(0x0011))]
     for tag in (0x3006, 0x3007):
@@ -123,7 +124,7 @@ def _online(t, msg, r, now):
     if t._pending_apply is not None:
         seq, tags = t._pending_apply
         t._pending_apply = None
-        t.trap([(0x4010, b"\x00" + struct.pack(">I", seq)),
+        t.trap([(0x4010, struct.pack(">BI", 0, seq)),
                 (0x4017, struct.pack(">I", t.params.applied_crc32(tags)))])
     if t.session is not None:
         t._timers["session"] = now + max(1, t.session.valid_until - msg.fields["curtime"])
@@ -167,7 +168,7 @@ def on_heartbeat(t, now):
     t.request(codec.Message(C.HEART_BEAT, tlvs=tlvs), on_ack=_on_hb_ack, on_fail=_on_hb_fail, retries=0)
     if t._deferred is not None:
         # 4.3.9.3 c: report "deferred" at the heartbeat interval until applied.
-        t.trap([(0x4010, b"\x01" + struct.pack(">I", t._deferred[0]))])
+        t.trap([(0x4010, struct.pack(">BI", 1, t._deferred[0]))])
 
 
 def _on_hb_ack(t, msg, now):

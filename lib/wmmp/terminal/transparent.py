@@ -1,6 +1,8 @@
 """Transparent data (section 4.3.11, appendix G j): TRANSPARENT_DATA to
 and from another terminal or an EC, checked by its CRC16, and the platform's
-TRANSPARENT_CMD (appendix D 0x000F), both handed to the application as events.
+TRANSPARENT_CMD (appendix D 0x000F), both handed to the application as events;
+on a board with a data port, TRANSPARENT_DATA from the platform goes to the
+serial data bridge instead (t._bridge, wmmp.terminal.bridge).
 
 A flow of wmmp.terminal.engine: functions over the terminal `t`.
 """
@@ -15,11 +17,18 @@ def init(t):
 
 def send_data(t, payload, now, dest_serial=None, ec_code=None):
     """TRANSPARENT_DATA to another terminal (0x4012) or an EC (0x4014), G j.
-    On a short connection the terminal logs in first when it is idle (4.2.1)."""
+    On a short connection the terminal logs in first when it is idle (4.2.1).
+    payload None: the serial data bridge's frames (wmmp.terminal.bridge), sent
+    now or, offline, in their turn after the login."""
     t._now = now
+    if payload is None and t.state == S_ONLINE:
+        t._bridge.tick(now)
+        return None
     if t.state != S_ONLINE:
-        t._pending_data.append((payload, dest_serial, ec_code))
-        if t.state in (S_IDLE, S_OFF):
+        item = (payload, dest_serial, ec_code)
+        if payload is not None or item not in t._pending_data:
+            t._pending_data.append(item)
+        if t.state == S_IDLE or (t.state == S_OFF and payload is not None):
             t.login(now)
         return None
     if t.service_off():
@@ -37,7 +46,11 @@ def _acked(t, ack, now):
 
 
 def on_data(t, msg, bearer, now):
-    """G j: check the CRC16 of the user data; 0x05 received, 0x06 CRC failed."""
+    """G j: check the CRC16 of the user data; 0x05 received, 0x06 CRC failed.
+    With a data port the bridge writes it to the port and answers (INTEROP 11)."""
+    if t._bridge is not None:
+        t._bridge.receive(msg, bearer, now)
+        return
     ud = msg.tlv(0x4007) or b""
     ok = crc.crc16(ud, t.profile.crc16) == msg.fields["crc16"]
     t.respond(msg, codec.Message(C.TRANSPARENT_DATA_ACK,

@@ -77,6 +77,17 @@ class Message:
     notice: a 28-byte header echo (memory overflow or failed-security notice).
     """
 
+    # Defaults of the attributes most messages never set, held by the class: an
+    # instance's own attribute table stays small (issue 12: allocations per call).
+    total_length = 0
+    digest = None
+    digest_ok = None
+    encryption = ENC_NONE
+    encrypt_tags = ()
+    ciphertext = None
+    subpacket = None
+    notice = False
+
     def __init__(self, command, fields=None, tlvs=None, serial=b"", seq=0, security=0,
                  version=None):
         self.command = command
@@ -86,14 +97,6 @@ class Message:
         self.seq = seq
         self.security = security
         self.version = version
-        self.total_length = 0
-        self.digest = None
-        self.digest_ok = None
-        self.encryption = ENC_NONE
-        self.encrypt_tags = ()
-        self.ciphertext = None
-        self.subpacket = None
-        self.notice = False
 
     @property
     def name(self):
@@ -113,21 +116,49 @@ class Message:
 
 # -- fixed part ------------------------------------------------------------
 
+def _size(code):
+    """Bytes of one layout code ("B", "H", "I" or "Ns"), without building strings."""
+    if code == "B":
+        return 1
+    if code == "H":
+        return 2
+    if code == "I":
+        return 4
+    n = 0
+    i = 0
+    while code[i] != "s":
+        n = n * 10 + ord(code[i]) - 48
+        i += 1
+    return n
+
+
+def _layout_size(lay):
+    n = 0
+    for _, code in lay:
+        n += _size(code)
+    return n
+
+
 def _pad(value, size, fname):
+    """A fixed byte-string field as bytes (at most `size`; the rest is 0x00 in
+    the zeroed buffer it is written into)."""
     if isinstance(value, str):
         value = value.encode()
-    value = bytes(value)
+    elif type(value) is not bytes:
+        value = bytes(value)
     if len(value) > size:
         raise BadValue("field %s is %d bytes, at most %d" % (fname, len(value), size))
-    return value + bytes(size - len(value))
+    return value
 
 
 def _auto_fields(msg):
     """Fill the derived fields the caller may leave out: TRANSPARENT_DATA crc16 of
     the user data (G j), FILE_REQ_ACK block_size and crc16 of the block (G l)."""
+    cmd = msg.command
+    if cmd != C.TRANSPARENT_DATA and cmd != C.FILE_REQ_ACK:
+        return
     from wmmp.wire import crc
     f = msg.fields
-    cmd = msg.command
     if cmd == C.TRANSPARENT_DATA and "crc16" not in f:
         ud = T.find(msg.tlvs, TAG_USER_DATA)
         f["crc16"] = crc.crc16(ud if ud is not None else b"")
@@ -144,16 +175,21 @@ def _pack_fixed_into(cmd, fields, buf, off):
         if fname not in fields:
             raise BadValue("%s needs field %s" % (C.name(cmd), fname))
         v = fields[fname]
+        n = _size(code)
         if code[-1] == "s":
-            n = int(code[:-1])
-            buf[off:off + n] = _pad(v, n, fname)
+            v = _pad(v, n, fname)
+            buf[off:off + len(v)] = v     # the buffer is zeroed: the padding is there
             off += n
         else:
-            n = C.field_size(code)
             if not isinstance(v, int) or v < 0 or v >> (8 * n):
                 raise BadValue("field %s = %r does not fit %d bytes" % (fname, v, n))
-            struct.pack_into(">" + code, buf, off, v)
             off += n
+            i = off
+            while n:                      # big-endian, byte by byte (no format string)
+                i -= 1
+                buf[i] = v & 0xFF
+                v >>= 8
+                n -= 1
     if cmd == C.FILE_REQ_ACK:
         block = bytes(fields.get("block", b""))
         if len(block) != fields["block_size"]:
@@ -165,31 +201,40 @@ def _pack_fixed_into(cmd, fields, buf, off):
 
 
 def _fixed_len(cmd, fields):
-    n = C.fixed_size(cmd)
+    n = _layout_size(C.layout(cmd))
     if cmd == C.FILE_REQ_ACK:
         n += len(fields.get("block", b""))
     return n
 
 
-def _unpack_fixed(cmd, mv, off, end):
-    """(fields, new offset) from mv[off:end]."""
+def _unpack_fixed(msg, mv, off, end):
+    """msg.fields from mv[off:end]; the offset after them."""
+    cmd = msg.command
     lay = C.layout(cmd)
-    need = C.fixed_size(cmd)
+    need = _layout_size(lay)
     if end - off < need:
         raise Truncated("%s fixed part needs %d bytes, %d present" % (C.name(cmd), need, end - off))
     fields = {}
-    if lay:
-        vals = struct.unpack_from(C.struct_format(cmd), mv, off)
-        for i in range(len(lay)):
-            fields[lay[i][0]] = vals[i]
-    off += need
+    for fname, code in lay:
+        n = _size(code)
+        if code[-1] == "s":
+            fields[fname] = bytes(mv[off:off + n])
+        elif n == 4:
+            # two 16-bit halves: no intermediate beyond the value itself on a 32-bit port
+            fields[fname] = (((mv[off] << 8) | mv[off + 1]) << 16) | (mv[off + 2] << 8) | mv[off + 3]
+        elif n == 2:
+            fields[fname] = (mv[off] << 8) | mv[off + 1]
+        else:
+            fields[fname] = mv[off]
+        off += n
     if cmd == C.FILE_REQ_ACK:
         bs = fields["block_size"]
         if end - off < bs:
             raise Truncated("FILE_REQ_ACK block_size %d but %d bytes left" % (bs, end - off))
         fields["block"] = bytes(mv[off:off + bs])
         off += bs
-    return fields, off
+    msg.fields = fields
+    return off
 
 
 # -- content (fixed part + TLVs), plain or partially encrypted ---------------
@@ -279,9 +324,8 @@ def encode(msg, profile=P.DEFAULT, bearer=P.BEARER_PACKET, key=None, cipher=None
         raise TooLongForBearer("%s is %d bytes, bearer allows %d" % (C.name(cmd), total,
                                                                        profile.message_max(bearer)))
     buf = bytearray(total)
-    hdr = H.Header(cmd, msg.serial, msg.seq, security,
-                   msg.version if msg.version is not None else profile.version, total)
-    hdr.pack_into(buf, 0)
+    H.pack_into(buf, 0, total, msg.serial, msg.version if msg.version is not None else profile.version,
+                cmd, msg.seq, security)
     off = H.HEADER_SIZE
     if fixed is None:
         off = _pack_fixed_into(cmd, msg.fields, buf, off)
@@ -289,7 +333,10 @@ def encode(msg, profile=P.DEFAULT, bearer=P.BEARER_PACKET, key=None, cipher=None
         off = T.pack_into(buf, off, tag, v)
     if key is not None:
         ts = D.timestamp_for(cmd, msg.fields.get("curtime"), key.timestamp)
-        value = D.compute(memoryview(buf)[:off], key, ts)
+        # the timestamp goes where the E021 TLV will be, so that header, content
+        # and timestamp are hashed from the buffer in one piece (PROTOCOL.md 3)
+        struct.pack_into(">I", buf, off, ts & 0xFFFFFFFF)
+        value = D.compute_stamped(memoryview(buf)[:off + 4], key)
         off = T.pack_into(buf, off, D.DIGEST_TAG, value)
     return bytes(buf)
 
@@ -305,8 +352,27 @@ def encode_notice(original_header, bits):
 # -- decode ------------------------------------------------------------------
 
 def _is_digest_trailer(mv, end):
-    return end - H.HEADER_SIZE >= D.DIGEST_TLV_SIZE and \
-        struct.unpack_from(">HH", mv, end - D.DIGEST_TLV_SIZE) == (D.DIGEST_TAG, D.DIGEST_SIZE)
+    o = end - D.DIGEST_TLV_SIZE
+    return o >= H.HEADER_SIZE and (mv[o] << 8) | mv[o + 1] == D.DIGEST_TAG and \
+        (mv[o + 2] << 8) | mv[o + 3] == D.DIGEST_SIZE
+
+
+_serial = b""       # the serial of the last message decoded, reused while it repeats
+
+
+def _serial_of(mv):
+    """Header bytes 2..17 as bytes: the object of the previous message when they
+    are the same (a terminal and its platform exchange one serial)."""
+    global _serial
+    s = _serial
+    if len(s) == H.SERIAL_SIZE:
+        for i in range(H.SERIAL_SIZE):
+            if s[i] != mv[2 + i]:
+                break
+        else:
+            return s
+    s = _serial = bytes(mv[2:2 + H.SERIAL_SIZE])
+    return s
 
 
 def decode(data, profile=P.DEFAULT, bearer=P.BEARER_PACKET, key=None, cipher=None):
@@ -318,43 +384,49 @@ def decode(data, profile=P.DEFAULT, bearer=P.BEARER_PACKET, key=None, cipher=Non
     a message with bit 0x10 must carry E042, 0x4008 or E044 as its content.
     """
     mv = memoryview(data)
-    size = len(mv)
-    hdr = H.unpack(mv)
+    if len(mv) < H.HEADER_SIZE or (mv[0] << 8) | mv[1] < H.HEADER_SIZE:
+        H.unpack(mv)     # raises Truncated / BadLength
     try:
-        return _decode_checked(hdr, mv, profile, bearer, key, cipher)
+        return _decode_checked(mv, profile, bearer, key, cipher)
     except WmmpError as e:
-        e.header = hdr   # so the caller can answer per 4.4.5 / E041 (seq, command)
+        # the Header object is built only here, for the caller to answer per
+        # 4.4.5 / E041 (seq, command); a good message needs none
+        e.header = H.unpack(mv)
         raise
 
 
-def _decode_checked(hdr, mv, profile, bearer, key, cipher):
+def _decode_checked(mv, profile, bearer, key, cipher):
+    # the header fields straight from the bytes (table A-1), no Header object
     size = len(mv)
-    if hdr.total_length != size:
-        if size == H.HEADER_SIZE and hdr.security & H.SEC_FEEDBACK:
-            msg = Message(hdr.command, serial=hdr.serial, seq=hdr.seq, security=hdr.security,
-                          version=hdr.version)
-            msg.total_length = hdr.total_length
+    total = (mv[0] << 8) | mv[1]
+    cmd = (mv[20] << 8) | mv[21]
+    security = mv[26]
+    msg = Message(cmd, None, None, _serial_of(mv),
+                  (((mv[22] << 8) | mv[23]) << 16) | (mv[24] << 8) | mv[25], security,
+                  (mv[18] << 8) | mv[19])
+    if total != size:
+        if size == H.HEADER_SIZE and security & H.SEC_FEEDBACK:
+            msg.total_length = total
             msg.notice = True
             return msg
-        raise BadLength("total_length says %d bytes, message has %d" % (hdr.total_length, size))
+        raise BadLength("total_length says %d bytes, message has %d" % (total, size))
     if size > profile.message_max(bearer):
         raise TooLongForBearer("message of %d bytes exceeds the bearer's %d"
                                % (size, profile.message_max(bearer)))
-    cmd = hdr.command
     if not C.is_known(cmd):
         raise UnknownCommand("command 0x%04X is not in appendix D" % cmd)
-    msg = Message(cmd, serial=hdr.serial, seq=hdr.seq, security=hdr.security, version=hdr.version)
     msg.total_length = size
-    _decode_body(msg, hdr, mv, profile, bearer, key, cipher)
+    _decode_body(msg, mv, profile, bearer, key, cipher)
     return msg
 
 
-def _decode_body(msg, hdr, mv, profile, bearer, key, cipher):
+def _decode_body(msg, mv, profile, bearer, key, cipher):
     size = len(mv)
     end = size
-    cmd = hdr.command
+    cmd = msg.command
+    security = msg.security
     deferred = False
-    if hdr.security & H.SEC_DIGEST:
+    if security & H.SEC_DIGEST:
         if not _is_digest_trailer(mv, end):
             raise BadTlv("security byte says digest but no 16-byte E021 ends the message", D.DIGEST_TAG)
         end -= D.DIGEST_TLV_SIZE
@@ -363,16 +435,17 @@ def _decode_body(msg, hdr, mv, profile, bearer, key, cipher):
             # The digest covers the content as sent (PROTOCOL.md 3): check it before any
             # decryption.  LOGIN_ACK signs with its own CURTIME (G b), in clear at a
             # fixed offset unless the content is inside E042: then check after.
-            if cmd == C.LOGIN_ACK and hdr.security & H.SEC_FULL_OR_SUBPACKET:
+            if cmd == C.LOGIN_ACK and security & H.SEC_FULL_OR_SUBPACKET:
                 deferred = True
             else:
                 curtime = None
                 if cmd == C.LOGIN_ACK and end >= H.HEADER_SIZE + 5:
-                    curtime = struct.unpack_from(">I", mv, H.HEADER_SIZE + 1)[0]
+                    o = H.HEADER_SIZE + 1
+                    curtime = (((mv[o] << 8) | mv[o + 1]) << 16) | (mv[o + 2] << 8) | mv[o + 3]
                 _check(msg, mv, end, key, curtime)
     limit = profile.tlv_max(bearer)
     try:
-        if hdr.security & H.SEC_FULL_OR_SUBPACKET:
+        if security & H.SEC_FULL_OR_SUBPACKET:
             _decode_carrier(msg, mv, end, limit, cipher, profile)
         else:
             _decode_content_into(msg, mv, H.HEADER_SIZE, end, limit, cipher, profile)
@@ -422,7 +495,7 @@ def decode_content(command, content, profile=P.DEFAULT, bearer=P.BEARER_PACKET, 
 
 
 def _decode_content_into(msg, mv, off, end, limit, cipher, profile):
-    msg.fields, off = _unpack_fixed(msg.command, mv, off, end)
+    off = _unpack_fixed(msg, mv, off, end)
     tlvs = T.decode(mv, off, end, limit)
     for tag, _ in tlvs:
         if tag == D.DIGEST_TAG:

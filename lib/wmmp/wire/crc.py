@@ -95,11 +95,22 @@ def config_crc32(tlvs):
     """CRC32 of LOGIN config_crc32 / TLV 0x4017 (PROTOCOL.md 7, appendix G b): every TLV
     encoded whole, sorted by tag ascending, concatenated.  `tlvs` is an iterable
     of (tag, value)."""
-    import struct
-    hdr = bytearray(4)
     c = 0
     for tag, value in sorted(tlvs, key=lambda tv: tv[0]):
-        struct.pack_into(">HH", hdr, 0, tag, len(value))
-        c = crc32(hdr, c)
-        c = crc32(value, c)
+        c = tlv_crc32(tag, value, c)
     return c
+
+
+_HDR = bytearray(4)
+
+
+def tlv_crc32(tag, value, crc=0):
+    """config_crc32 continued by one TLV: for a caller that walks its TLVs in
+    ascending tag order itself and builds no list."""
+    n = len(value)
+    h = _HDR
+    h[0] = tag >> 8
+    h[1] = tag & 0xFF
+    h[2] = n >> 8
+    h[3] = n & 0xFF
+    return crc32(value, crc32(h, crc))

@@ -13,7 +13,6 @@ from micropython import const
 
 from wmmp.crypto import md5
 from wmmp.wire import commands as C
-from wmmp.wire import tlv
 from wmmp.errors import BadValue
 
 DIGEST_TAG = const(0xE021)
@@ -32,11 +31,15 @@ def _ascii(value):
 def imei_field(imei):
     """IMEI as the 16-byte field: 15 ASCII digits + 0x00 (PROTOCOL.md 2)."""
     b = _ascii(imei)
-    if len(b) == IMEI_SIZE and b[15] == 0:
-        b = b[:15]
-    if len(b) != 15 or not b.isdigit():
+    n = len(b)
+    if n == IMEI_SIZE and b[15] == 0:
+        n = 15
+    if n != 15:
         raise BadValue("IMEI must be 15 ASCII digits")
-    return b + b"\x00"
+    for i in range(15):
+        if not 0x30 <= b[i] <= 0x39:
+            raise BadValue("IMEI must be 15 ASCII digits")
+    return b if len(b) == IMEI_SIZE else b + b"\x00"     # the field as given: no copy
 
 
 def imsi_field(imsi):
@@ -80,19 +83,34 @@ class DigestKey:
 
 def timestamp_for(command, curtime, session_timestamp):
     """Timestamp rule of PROTOCOL.md 3 / appendix A 2.2 / appendix G b."""
-    if command in (C.REGISTER, C.REGISTER_ACK, C.LOGIN):
+    if command == C.REGISTER or command == C.REGISTER_ACK or command == C.LOGIN:
         return 0
     if command == C.LOGIN_ACK and curtime is not None:
         return curtime
     return session_timestamp
 
 
+_TS = bytearray(4)      # the timestamp of compute(), reused (no bytes per digest)
+
+
 def compute(signed, key, timestamp):
     """MD5 over `signed` (header + content exactly as sent, a buffer) and the
     trailer timestamp || IMEI || IMSI || password."""
-    h = md5.new()
+    h = md5.shared()
     h.update(signed)
-    h.update(struct.pack(">I", timestamp & 0xFFFFFFFF))
+    struct.pack_into(">I", _TS, 0, timestamp & 0xFFFFFFFF)
+    h.update(_TS)
+    return _trailer(h, key)
+
+
+def compute_stamped(signed, key):
+    """compute() of a buffer that already ends in the 4-byte timestamp."""
+    h = md5.shared()
+    h.update(signed)
+    return _trailer(h, key)
+
+
+def _trailer(h, key):
     h.update(key.imei)
     h.update(key.imsi)
     h.update(key.password)
@@ -112,14 +130,25 @@ def equal(a, b):
 # -- security digests of PROTOCOL.md 8 ------------------------------------------
 
 def _md5_concat(*parts):
-    h = md5.new()
+    h = md5.shared()
     for p in parts:
         h.update(p)
     return h.digest()
 
 
-def _u32(v):
-    return struct.pack(">I", v & 0xFFFFFFFF)
+def _md5_tlvs(tag1, value1, tag2, validity):
+    """MD5(TLV(tag1, value1) || TLV(tag2, u32 validity)), hashed piece by piece
+    through the 4-byte scratch (no TLV is built)."""
+    h = md5.shared()
+    b = _TS
+    struct.pack_into(">HH", b, 0, tag1, len(value1))
+    h.update(b)
+    h.update(value1)
+    struct.pack_into(">HH", b, 0, tag2, 4)
+    h.update(b)
+    struct.pack_into(">I", b, 0, validity & 0xFFFFFFFF)
+    h.update(b)
+    return h.digest()
 
 
 def sim_digest(serial, imei, imsi, pin):
@@ -137,19 +166,19 @@ def binding_digest(serial, imei, imsi):
 
 def uplink_password_digest(password, validity):
     """E026 = MD5(TLV(E025) || TLV(E027))."""
-    return _md5_concat(tlv.encode(0xE025, password_field(password)), tlv.encode(0xE027, _u32(validity)))
+    return _md5_tlvs(0xE025, password_field(password), 0xE027, validity)
 
 
 def downlink_password_digest(password, validity):
     """E029 = MD5(TLV(E028) || TLV(E02A))."""
-    return _md5_concat(tlv.encode(0xE028, password_field(password)), tlv.encode(0xE02A, _u32(validity)))
+    return _md5_tlvs(0xE028, password_field(password), 0xE02A, validity)
 
 
 def base_key_digest(key, validity):
     """E03A = MD5(TLV(E036) || TLV(E038))."""
-    return _md5_concat(tlv.encode(0xE036, _ascii(key)), tlv.encode(0xE038, _u32(validity)))
+    return _md5_tlvs(0xE036, _ascii(key), 0xE038, validity)
 
 
 def session_key_digest(key, validity):
     """E03F = MD5(TLV(E03B) || TLV(E03D))."""
-    return _md5_concat(tlv.encode(0xE03B, _ascii(key)), tlv.encode(0xE03D, _u32(validity)))
+    return _md5_tlvs(0xE03B, _ascii(key), 0xE03D, validity)

@@ -51,10 +51,17 @@ def flags_set(security):
     return [n for n, bit in FLAG_NAMES if security & bit]
 
 
+_NO_SERIAL = bytes(SERIAL_SIZE)
+
+
 def pad_serial(serial):
     """Serial as 16 bytes, right-padded with 0x00 (PROTOCOL.md 1)."""
     if isinstance(serial, str):
         serial = serial.encode()
+    elif type(serial) is bytes and len(serial) == SERIAL_SIZE:
+        return serial               # already the field: no copy
+    if not serial:
+        return _NO_SERIAL           # a message not yet given one (the encoder sets it)
     if len(serial) > SERIAL_SIZE:
         raise BadLength("serial longer than 16 bytes")
     return bytes(serial) + bytes(SERIAL_SIZE - len(serial))
@@ -107,9 +114,8 @@ class Header:
                              lambda s, v: s.set_flag("prev_overflow", v))
 
     def pack_into(self, buf, offset=0):
-        struct.pack_into(_FMT, buf, offset, self.total_length, self.serial, self.version,
-                         self.command, self.seq & 0xFFFFFFFF, self.security & 0xFF,
-                         self.reserved & 0xFF)
+        pack_into(buf, offset, self.total_length, self.serial, self.version, self.command,
+                  self.seq, self.security, self.reserved)
 
     def pack(self):
         buf = bytearray(HEADER_SIZE)
@@ -120,6 +126,12 @@ class Header:
         return "Header(cmd=0x%04X, serial=%r, ver=0x%04X, seq=%d, sec=0x%02X, len=%d)" % (
             self.command, bytes(self.serial).rstrip(b"\x00"), self.version, self.seq,
             self.security, self.total_length)
+
+
+def pack_into(buf, offset, total_length, serial, version, command, seq, security, reserved=0):
+    """Write a header at buf[offset:] without building a Header (the encoder's path)."""
+    struct.pack_into(_FMT, buf, offset, total_length, pad_serial(serial), version, command,
+                     seq & 0xFFFFFFFF, security & 0xFF, reserved & 0xFF)
 
 
 def unpack(data, offset=0):

@@ -28,10 +28,15 @@ class SessionKey:
         self.alg = alg
         self.key = bytes(key)
         self.valid_until = valid_until
+        self._pair = None
 
     def cipher(self):
-        """The (alg, key) pair codec.encode/decode take."""
-        return (self.alg, self.key)
+        """The (alg, key) pair codec.encode/decode take (built once: it is asked
+        for on every message)."""
+        p = self._pair
+        if p is None or p[0] != self.alg or p[1] is not self.key:
+            p = self._pair = (self.alg, self.key)
+        return p
 
     def expired(self, now):
         """PROTOCOL.md 5: used until E03D passes, then LOGOUT reason 0x08 and log in again."""

@@ -35,11 +35,15 @@ class Profile:
     cipher_mode  MODE_CBC (default) or MODE_ECB (PROTOCOL.md 5)
     iv           initial vector for CBC, None means zero bytes (PROTOCOL.md 5)
     sms_tlv_max, packet_tlv_max, sms_message_max, packet_message_max: bearer limits
+    bridge_mode  the serial data bridge's delivery (4.3.11, PROTOCOL.md 11): None or "ack"
+                 (default: every TRANSPARENT_DATA waits for its ACK), "router" (no ACK
+                 expected or sent)
     """
 
     def __init__(self, version=0x0300, crc16=CRC16_CCITT_FALSE, cipher_mode=MODE_CBC,
                  iv=None, sms_tlv_max=SMS_TLV_MAX, packet_tlv_max=PACKET_TLV_MAX,
-                 sms_message_max=SMS_MESSAGE_MAX, packet_message_max=MESSAGE_MAX):
+                 sms_message_max=SMS_MESSAGE_MAX, packet_message_max=MESSAGE_MAX,
+                 bridge_mode=None):
         self.version = version
         self.crc16 = crc16
         self.cipher_mode = cipher_mode
@@ -48,6 +52,7 @@ class Profile:
         self.packet_tlv_max = packet_tlv_max
         self.sms_message_max = sms_message_max
         self.packet_message_max = packet_message_max
+        self.bridge_mode = bridge_mode
 
     def tlv_max(self, bearer):
         """Largest TLV value allowed on this bearer (appendix E a)."""

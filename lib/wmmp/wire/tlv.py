@@ -64,7 +64,8 @@ def decode(data, start=0, end=None, limit=None):
     while off < end:
         if end - off < TLV_HEADER:
             raise Truncated("TLV header at offset %d needs 4 bytes, %d left" % (off, end - off))
-        tag, n = struct.unpack_from(">HH", mv, off)
+        tag = (mv[off] << 8) | mv[off + 1]
+        n = (mv[off + 2] << 8) | mv[off + 3]
         off += TLV_HEADER
         if n > end - off:
             raise Truncated("TLV 0x%04X at offset %d claims %d bytes, %d left"

@@ -40,6 +40,18 @@ delivery or by +CMTI storage), tcp (BC95-G), udp_max (512 on old firmware,
 datagram or per empty->non-empty), boot_errors (`ERROR` to the first
 commands after boot).
 
+With pace=True (what `wmmp-emu bc95` does unless --no-pace) the UART is paced
+at `baud` (default 9600 8N1, MODEMS BC95; modem.py "Pacing").  The class
+default is pace=False: the in-process test rigs were written for instant bytes,
+and at 9600 one AT+NSORF reply of a full datagram alone is 2.9 s of line.  AT+NATSPEED=<baud>,<timeout>,<store>,
+<sync_mode>[,<stopbits>[,<parity>[,<xonxoff>]]] (MODEMS BC95 "baud") answers
+OK at the old rate, then the module talks at the new rate and character format
+(start + 8 data + parity + stop bits); with <store> 1 the setting survives a
+reboot (else the stored one comes back); with <timeout> > 0, when no command
+line arrives at the new rate within <timeout> s the old setting comes back
+(choice: 0 keeps the new rate unconditionally).  AT+NATSPEED? reports the
+current setting.
+
 Fault injection (methods; `wmmp-emu bc95` has flags for them): faults
 (OutputFaults: dropped / delayed / corrupted output lines), inject() (raw
 noise), set_outage() (packet network gone: +CEREG stat 2, +CGATT:0, sends
@@ -74,6 +86,11 @@ UDP_MAX = 1358             # MODEMS "UDP send": max 512 (old) to 1358 bytes
 RXQ_MAX = 16 * 1024        # bytes a socket buffers unread; later datagrams are lost (choice)
 HELD_MAX = 64              # downlink units the network holds for a device in PSM (choice)
 TX_MS = 60                 # NUESTATS "TX time" added per uplink (choice)
+
+NATSPEED_RATES = (4800, 9600, 57600, 115200, 230400, 460800)
+# AT+NATSPEED fields after <baud>: (name, lo, hi) as AT+NATSPEED=? lists them
+NATSPEED_FIELDS = (("timeout", 0, 30), ("store", 0, 1), ("sync_mode", 0, 3), ("stopbits", 1, 2),
+                   ("parity", 0, 2), ("xonxoff", 0, 1))
 
 BANNER = ("Boot: Unsigned", "Security B.. Verified", "Protocol A.. Verified",
           "Apps A...... Verified")
@@ -141,6 +158,9 @@ class Options:
     cnmi            AT+CNMI after boot: (2,2,..) +CMT direct delivery (27.005 AT+CNMA
                     is in the BC95 list), (2,1,..) storage with +CMTI (unconfirmed)
     sms_first_index, sms_capacity, smsc_number   SM storage and the SMSC address
+    baud            UART rate at power-on (NATSPEED_RATES; MODEMS: 9600)
+    pace            pace the UART at its rate (modem.py "Pacing"); False (the class
+                    default; wmmp-emu paces unless --no-pace): bytes move at once
     """
 
     def __init__(self, **kw):
@@ -196,6 +216,8 @@ class Options:
         self.sms_first_index = 0
         self.sms_capacity = 20
         self.smsc_number = "+8613800100500"
+        self.baud = 9600
+        self.pace = False
         for k, v in kw.items():
             if not hasattr(self, k):
                 raise TypeError("unknown BC95 option %r" % k)
@@ -210,6 +232,8 @@ class Options:
             raise ValueError("psm_idle must be >= 0")
         if self.boot_errors < 0 or self.rrc_idle < 0:
             raise ValueError("boot_errors and rrc_idle must be >= 0")
+        if self.baud not in NATSPEED_RATES:
+            raise ValueError("baud must be one of %s" % ", ".join(map(str, NATSPEED_RATES)))
 
 
 class _Sock:
@@ -247,7 +271,8 @@ class Bc95(PduSms, Modem):
         # NV settings (survive a reboot)
         self.nv_autoconnect = options.autoconnect
         self.nv_bands = [options.band]
-        self.nv_natspeed = "9600,3,1,2,1,0,0"
+        self.nv_natspeed = "%d,3,1,2,1,0,0" % options.baud    # the stored AT+NATSPEED
+        self.natspeed = self.nv_natspeed
         self.cpsms = 1 if options.psm_idle is not None else 0
         self.t3412 = options.t3412
         self.t3324 = options.t3324
@@ -280,6 +305,7 @@ class Bc95(PduSms, Modem):
 
     def _reset_state(self):
         """Settings a power cycle restores (NV settings stay)."""
+        self._natspeed_line(self.nv_natspeed)
         self.echo = self.o.echo
         self.cmee = self.o.cmee
         self._sms_reset()
@@ -536,18 +562,52 @@ class Bc95(PduSms, Modem):
 
     async def _x_natspeed(self, mode, a):
         if mode == L.READ:
-            self._line("+NATSPEED:" + self.nv_natspeed)
+            self._line("+NATSPEED:" + self.natspeed)
         elif mode == L.TEST:
-            self._line("+NATSPEED:(4800,9600,57600,115200,230400,460800),(0-30),(0,1),(0-3),"
-                       "(1,2),(0-2),(0,1)")
+            self._line("+NATSPEED:(%s),(0-30),(0,1),(0-3),(1,2),(0-2),(0,1)"
+                       % ",".join(map(str, NATSPEED_RATES)))
         elif mode == L.SET:
-            baud = self._int(a[0])
-            if baud not in (4800, 9600, 57600, 115200, 230400, 460800):
+            if not 1 <= len(a) <= 1 + len(NATSPEED_FIELDS):
                 raise self._cme(CME_BAD_PARAMS)
-            vals = [str(baud)] + [v if v is not None else "" for v in a[1:]]
-            self.nv_natspeed = ",".join(vals)
+            try:
+                baud = int(a[0])
+                old = [int(x) for x in self.natspeed.split(",")]
+                vals = [baud] + [int(a[i]) if i < len(a) and a[i] not in (None, "") else old[i]
+                                 for i in range(1, 1 + len(NATSPEED_FIELDS))]
+            except (TypeError, ValueError):
+                raise self._cme(CME_BAD_PARAMS)
+            if baud not in NATSPEED_RATES or any(
+                    not lo <= v <= hi for v, (_, lo, hi) in zip(vals[1:], NATSPEED_FIELDS)):
+                raise self._cme(CME_BAD_PARAMS)
+            text = ",".join(map(str, vals))
+            if vals[2] == 1:
+                self.nv_natspeed = text
+            return lambda: self._natspeed_switch(text, vals[1])
         else:
             raise Final("ERROR")
+        return None
+
+    def _natspeed_line(self, text):
+        """The UART as the AT+NATSPEED setting `text` says."""
+        v = [int(x) for x in text.split(",")]
+        self.natspeed = text
+        self.set_line(v[0], 1 + 8 + (1 if v[5] else 0) + v[4])
+
+    def _natspeed_switch(self, text, timeout):
+        """After the OK: the new setting; back to the old one when no command
+        line came within `timeout` s (0: no way back)."""
+        before = self.natspeed
+        self._natspeed_line(text)
+        if timeout:
+            seen = self.commands
+            boots = self.boots
+
+            def back():
+                if self.commands == seen and self.boots == boots and self.natspeed == text:
+                    log.info("AT+NATSPEED: no command at the new rate in %d s: back to %s",
+                             timeout, before)
+                    self._natspeed_line(before)
+            self._spawn(self._later(timeout, back))
 
     # ------------------------------------------------------------------ radio
 

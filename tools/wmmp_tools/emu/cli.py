@@ -5,11 +5,14 @@ firmware's UART code or any pyserial program talks AT to it.
              [--msisdn 13800000001] [--imei ..] [--imsi ..] [--iccid ..] [--pin-file F]
              [--drop-rate P] [--corrupt-rate P] [--delay-ms N] [--seed S]
              [--reboot-at S] [--outage-at S[:DUR]] [--no-signal-at S[:DUR]]
-             [--swap-at S:IMSI:ICCID] [--trace] ...
+             [--swap-at S:IMSI:ICCID] [--baud B] [--no-pace] [--trace] ...
     wmmp-emu bc95 --pty [the same] [--tcp] [--udp-max N] [--boot-errors N]
              [--psm-idle S] [--rrc-idle S] [--no-autoconnect] [--no-npin]
              [--npin-prefixed] [--sms] [--sms-off-cme] [--echo]
              [--data-outage-at S[:DUR]] ...
+    wmmp-emu meter --pty LINK | --port PATH [--baud B] [--format 8N1]
+             [--frame-size N|MIN-MAX] [--gap-ms MS] [--rate F] [--count N]
+             [--duration S] [--seed S] [--report json]   (wmmp-emu meter --help)
 
 Prints the slave device path (e.g. /dev/pts/7) on stdout as its first line and
 runs until SIGINT/SIGTERM/SIGHUP.  While it runs, SIGUSR1 reboots the module and
@@ -18,6 +21,11 @@ anything is opened: a bad one is one line on stderr and exit status 2.
 `--link PATH` makes PATH a symlink to the pty; it never replaces anything but a
 stale symlink to a pseudo-terminal (a previous run's) and is removed at the end.
 Exit status: 0 stopped, 1 could not start (the pty, the link), 2 bad options.
+
+`wmmp-emu meter` is an emulated meter or POS controller for the terminal's
+data port (wmmp-term --data-port): numbered, checksummed frames at the line
+rate with known pauses, and a report of loss, order and latency of what the
+terminal writes back (wmmp_tools.emu.meter).
 """
 
 import asyncio
@@ -116,7 +124,9 @@ def build_parser():
         epilog="Secrets: the card's PIN1 and PUK1 may come from files (--pin-file, --puk-file: "
                "readable by you only, chmod 600).  Exit status: 0 stopped by SIGINT/SIGTERM/SIGHUP, "
                "1 could not start, 2 a bad option value (one line on stderr).")
-    p.add_argument("model", choices=MODELS, help="module to emulate")
+    p.add_argument("model", choices=MODELS,
+                   help="module to emulate (or: wmmp-emu meter ..., the data-port meter; "
+                        "wmmp-emu meter --help)")
     p.add_argument("--pty", action="store_true", default=True,
                    help="attach to a new pseudo-terminal (the default; its path is printed)")
     p.add_argument("--link", metavar="PATH",
@@ -161,6 +171,12 @@ def build_parser():
     p.add_argument("--sms-first-index", type=A.int_range(0, 255), default=0,
                    help="first SM storage index, 0..255 (default 0)")
     p.add_argument("--no-echo", action="store_true", default=None, help="SIM7600: boot with ATE0")
+    p.add_argument("--baud", type=A.int_range(300, 4000000), default=None, metavar="BAUD",
+                   help="the module's UART rate at power-on, paced as a real line (default: "
+                        "115200 on the SIM7600, which AT+IPR changes; 9600 on the BC95, "
+                        "which AT+NATSPEED changes)")
+    p.add_argument("--no-pace", action="store_true",
+                   help="move bytes at once instead of at the UART's line rate (fast tests)")
     b = p.add_argument_group("bc95", "options of the BC95 model")
     b.add_argument("--echo", action="store_true", default=None, help="boot with ATE1 (default: no echo)")
     b.add_argument("--tcp", action="store_true", default=None,
@@ -256,6 +272,12 @@ def check(args):
         raise A.UsageError("--bind %s: cannot bind there (%s)" % (args.bind, e.strerror or e))
     if args.link is not None:
         A.check_link(args.link, "--link")
+    rates = SIM7600.IPR_RATES if args.model == "sim7600" else BC95.NATSPEED_RATES
+    if args.baud is None:
+        args.baud = 115200 if args.model == "sim7600" else 9600
+    elif args.baud not in rates:
+        raise A.UsageError("--baud %d: the %s takes %s" % (args.baud, args.model.upper(),
+                                                            ", ".join(map(str, rates))))
 
 
 def _sim(args):
@@ -271,7 +293,8 @@ def make_sim7600(args, trace=None):
         rssi=23 if args.rssi is None else args.rssi,
         bind_host=args.bind, address_map=dict(args.map), apn_required=args.apn,
         spic_order=args.spic_order, reg_quoted=not args.reg_unquoted,
-        reg_act=not args.no_reg_act, sms_first_index=args.sms_first_index)
+        reg_act=not args.no_reg_act, sms_first_index=args.sms_first_index,
+        baud=args.baud, pace=not args.no_pace)
     emu = SIM7600.Sim7600(sim, msisdn=args.msisdn, smsc=args.smsc, options=opts,
                           rng=random.Random(args.seed), trace=trace)
     emu.faults.set_rates(drop=args.drop_rate, corrupt=args.corrupt_rate, delay_ms=args.delay_ms)
@@ -289,7 +312,7 @@ def make_bc95(args, trace=None):
         npin_prefixed=args.npin_prefixed, sms=args.sms,
         sms_off_reply="cme" if args.sms_off_cme else "error",
         cnmi=(2, 1, 0, 0, 0) if args.cmti else (2, 2, 0, 0, 0),
-        sms_first_index=args.sms_first_index)
+        sms_first_index=args.sms_first_index, baud=args.baud, pace=not args.no_pace)
     emu = BC95.Bc95(_sim(args), msisdn=args.msisdn, smsc=args.smsc, options=opts,
                     rng=random.Random(args.seed), trace=trace)
     emu.faults.set_rates(drop=args.drop_rate, corrupt=args.corrupt_rate, delay_ms=args.delay_ms)
@@ -367,6 +390,10 @@ async def _run(args):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["meter"]:
+        from wmmp_tools.emu import meter
+        return meter.main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:

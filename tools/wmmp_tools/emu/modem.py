@@ -14,6 +14,19 @@ A handler raises Final(final, lines) to end the command with an error (or any
 final line); returning a callable runs it after the command's OK (URCs that
 follow the OK, a reboot).  Output units are framed "\\r\\n<text>\\r\\n"
 (_line) unless written raw (_write).
+
+Pacing (the UART's line rate): with `pace` on (Options.pace: the SIM7600's
+default, the BC95's with pace=True; `wmmp-emu` paces both unless --no-pace) the
+module's output leaves no faster than one character per char_bits / baud s
+(8N1: 10 bits, 11,520 B/s at 115200), and what the host writes is taken in
+(echoed, parsed, acted on) only once its line time has passed: a byte is
+handed over when its last stop bit would have arrived, on an absolute
+schedule (no drift), in slices of about SLICE s of line time.  A rate change
+(set_line; AT+IPR, AT+NATSPEED) applies to bytes written after it: the OK of
+the command that changes it still goes at the old rate.  `tx_baud` is the
+rate of the bytes being handed to the sink, so a port that knows its own
+rate (stream.HostPort(baud=...)) can model a mismatch: bytes at the wrong
+rate arrive as garbage (garble()), both ways.
 """
 
 import asyncio
@@ -50,6 +63,19 @@ CME_TEXT = {3: "operation not allowed", 4: "operation not supported", 10: "SIM n
             16: "incorrect password", 30: "no network service", 50: "incorrect parameters"}
 
 _PREFIX = re.compile("AT|at")
+
+SLICE = 0.005              # s of line time handed over at once (paced)
+
+
+def garble(data):
+    """What a UART at the wrong rate makes of `data`: as many bytes, none of
+    them ASCII (framing errors; never a CR or an "AT")."""
+    return bytes(((b * 37 + 0x55) & 0x7F) | 0x80 for b in data)
+
+
+def char_bits(bits=8, parity="N", stop=1):
+    """Bits on the wire per character: start + data + parity + stop."""
+    return 1 + bits + (0 if parity in ("N", None, 0) else 1) + stop
 
 
 class Final(Exception):
@@ -101,8 +127,20 @@ class Modem:
         self._wq_task = None
         self._reboot_on = []                # [prefix, count]
         self.boots = 0
+        self.commands = 0                   # command lines taken (an AT prefix seen)
         self.echo = False
         self.cmee = 0
+        # the line (see "Pacing" in the module docstring)
+        self.baud = getattr(self.o, "baud", None)
+        self.char_bits = 10                 # 8N1
+        self.pace = getattr(self.o, "pace", True)
+        self.tx_baud = self.baud            # rate of the bytes the sink is being given
+        self._tx = collections.deque()      # (data, char time, baud) on the TX line
+        self._tx_free = 0.0                 # loop time the TX line is free again
+        self._tx_task = None
+        self._rxw = collections.deque()     # (due, data, sender's baud) still on the RX line
+        self._rx_free = 0.0
+        self._rx_task = None
 
     # ------------------------------------------------------------------ wiring
 
@@ -114,10 +152,46 @@ class Modem:
         if sink is None or self._sink == sink:
             self._sink = None
 
-    def feed(self, data):
-        """Bytes from the host's TX line."""
+    def feed(self, data, baud=None):
+        """Bytes from the host's TX line (`baud`: the rate the host sends at,
+        None: the module's; another rate makes them garbage).  Paced: taken in
+        after their line time."""
         if self.trace is not None and data:
             self.trace("<", bytes(data))
+        if not data:
+            return
+        ct = self.char_time()
+        if not ct and not self._rxw:
+            self._take(data, baud)
+            return
+        loop = self._loop or asyncio.get_running_loop()
+        start = max(self._rx_free, loop.time())
+        step = max(1, int(SLICE / ct)) if ct else len(data)
+        for off in range(0, len(data), step):
+            k = min(step, len(data) - off)
+            self._rxw.append((start + (off + k) * ct, bytes(data[off:off + k]), baud))
+        self._rx_free = start + len(data) * ct
+        if self._rx_task is None:
+            self._rx_task = loop.create_task(self._pump_rx())
+
+    async def _pump_rx(self):
+        loop = asyncio.get_running_loop()
+        try:
+            while self._rxw:
+                due, data, baud = self._rxw[0]
+                wait = due - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    continue
+                self._rxw.popleft()
+                self._take(data, baud)
+        finally:
+            self._rx_task = None
+
+    def _take(self, data, baud):
+        """Bytes that arrived (their line time passed): into the receive buffer."""
+        if baud is not None and self.baud is not None and baud != self.baud:
+            data = garble(data)
         if not self._listening:
             self.overruns += len(data)
             return
@@ -127,6 +201,25 @@ class Modem:
             data = data[:room]
         self._rx += data
         self._rx_ev.set()
+
+    # ------------------------------------------------------------------ line
+
+    def char_time(self):
+        """s per character on the line; 0 when not paced."""
+        if not self.pace or not self.baud:
+            return 0.0
+        return self.char_bits / float(self.baud)
+
+    def set_line(self, baud, char_bits=None):
+        """The UART's rate (and character size) from now on: bytes written
+        after this call, and host bytes fed after it."""
+        self.baud = baud
+        if char_bits is not None:
+            self.char_bits = char_bits
+
+    def tx_pending(self):
+        """Output bytes still on the line (written, not yet handed to the sink)."""
+        return sum(len(d) for d, _, _ in self._tx)
 
     def inject(self, data):
         """Raw bytes on the module's TX line (noise, a line of garbage)."""
@@ -149,8 +242,9 @@ class Modem:
         for t in list(self._ctl):
             t.cancel()
         await self._close_network()
-        if self._wq_task is not None:
-            self._wq_task.cancel()
+        for t in (self._wq_task, self._tx_task, self._rx_task):
+            if t is not None:
+                t.cancel()
         await asyncio.sleep(0)
 
     async def _close_network(self):
@@ -261,31 +355,62 @@ class Modem:
             loop = self._loop or asyncio.get_running_loop()
             due = max(loop.time() + hold, self._wq_due)
             self._wq_due = due
-            self._wq.append((due, data))
+            self._wq.append((due, data, self.baud, self.char_time()))
             if self._wq_task is None:
                 self._wq_task = loop.create_task(self._drain_wq())
         else:
-            self._deliver(data)
+            self._deliver(data, self.baud, self.char_time())
 
     async def _drain_wq(self):
         loop = asyncio.get_running_loop()
         try:
             while self._wq:
-                due, data = self._wq[0]
+                due, data, baud, ct = self._wq[0]
                 wait = due - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
                     continue
                 self._wq.popleft()
-                self._deliver(data)
+                self._deliver(data, baud, ct)
         finally:
             self._wq_task = None
 
-    def _deliver(self, data):
+    def _deliver(self, data, baud, ct):
+        """Onto the TX line: at once when not paced, else after the bytes
+        before it, one character per `ct` s (at the rate `baud` they were
+        written at)."""
         if self.trace is not None:
             self.trace(">", data)
-        if self._sink is not None:
-            self._sink(data)
+        if not ct and not self._tx:
+            self.tx_baud = baud
+            if self._sink is not None:
+                self._sink(data)
+            return
+        self._tx.append((data, ct, baud))
+        if self._tx_task is None:
+            self._tx_task = (self._loop or asyncio.get_running_loop()).create_task(self._pump_tx())
+
+    async def _pump_tx(self):
+        loop = asyncio.get_running_loop()
+        try:
+            while self._tx:
+                data, ct, baud = self._tx[0]
+                start = max(self._tx_free, loop.time())
+                step = max(1, int(SLICE / ct)) if ct else len(data)
+                off = 0
+                while off < len(data):
+                    k = min(step, len(data) - off)
+                    wait = start + (off + k) * ct - loop.time()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    self.tx_baud = baud
+                    if self._sink is not None:
+                        self._sink(data[off:off + k])
+                    off += k
+                self._tx_free = start + len(data) * ct
+                self._tx.popleft()
+        finally:
+            self._tx_task = None
 
     def _line(self, text):
         """One framed line: result, information or URC."""
@@ -378,6 +503,7 @@ class Modem:
             if m is None:
                 continue                    # no AT prefix: the module ignores the line
             s = line[m.start():]
+            self.commands += 1
             if self._reboot_trigger(s):
                 self._loop.call_soon(self.reboot)
                 await asyncio.sleep(3600)    # cancelled by the reboot

@@ -7,6 +7,11 @@ device: open `port.path` at any baud rate.
     ...
     port.close()
 
+The emulator paces its UART itself (modem.py "Pacing": output at the module's
+line rate, host bytes acted on after their line time); the pty's own termios
+speed is not looked at, so a client at another rate is not garbled here (the
+in-process stream.HostPort(baud=...) models that).
+
 The emulator keeps its own descriptor of the slave open, so a client may close
 and reopen the device without the master seeing a hang-up.  Output nobody reads
 waits in the kernel and then in a bounded buffer (oldest bytes lost first, as a

@@ -22,7 +22,17 @@ parameters), `+CMS ERROR: <n>` (27.005 3.2.5) or `+CIPERROR: <n>`.
 Variants the AT manuals leaves unconfirmed are options (class Options):
 spic_order ("pin1,puk1,pin2,puk2" or "pin1,pin2,puk1,puk2"), reg_quoted /
 reg_act (the n=2 forms of +CREG/+CGREG/+CEREG), +CMT direct delivery
-(AT+CNMI=2,2), AT+IPREX and AT+CSCLK are accepted.  Choices where no source
+(AT+CNMI=2,2) and AT+CSCLK are accepted.
+
+With pace=True (what `wmmp-emu sim7600` and `make bench-bridge` do unless
+--no-pace) the UART is paced at `baud` (default 115200, the module's default;
+see modem.py "Pacing").  The class default is pace=False: the in-process test
+rigs were written for instant bytes (with pacing, the APN-switch tests of
+test_device_control lose their timing margins).  AT+IPR=<rate>
+answers OK at the old rate, then the module talks at the new one until its
+next boot; AT+IPREX=<rate> (the persistent variant, unconfirmed) also keeps it
+across boots; a rate outside IPR_RATES is ERROR.  AT+IPR? / AT+IPREX? report
+the current / stored rate.  Choices where no source
 was at hand are listed in Options (marked "choice").
 
 Fault injection (methods; the `wmmp-emu` command has flags for them):
@@ -66,6 +76,11 @@ ERR_TIMEOUT = 10
 ERR_DNS = 11
 
 NETWORK_CLOSED = "+CIPEVENT: NETWORK CLOSED UNEXPECTEDLY"
+
+# AT+IPR / AT+IPREX <rate>s: SIMCom's SIM7500/SIM7600 AT manual (MODEMS.md names the
+# commands, not the list: unconfirmed there)
+IPR_RATES = (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800,
+             921600, 3000000, 3200000, 3686400)
 
 
 def _dotted(text):
@@ -120,6 +135,11 @@ class Options:
     sms_capacity    SM storage slots
     smsc_number     SMSC address in SMS-DELIVER PDUs and +CSCA
     nosim_urc       URC after RDY when no card is inserted (choice), None: none
+    baud            UART rate at power-on (one of IPR_RATES; the module's default 115200)
+    pace            pace the UART at its rate (modem.py "Pacing"); False (the class
+                    default; wmmp-emu paces unless --no-pace): bytes move at once
+    ipr_applies     False: AT+IPR answers OK but the rate stays (a module that
+                    ignores it, for the driver's fallback)
     """
 
     def __init__(self, **kw):
@@ -161,12 +181,17 @@ class Options:
         self.sms_capacity = 20
         self.smsc_number = "+8613800100500"
         self.nosim_urc = "+CPIN: SIM REMOVED"
+        self.baud = 115200
+        self.pace = False
+        self.ipr_applies = True
         for k, v in kw.items():
             if not hasattr(self, k):
                 raise TypeError("unknown SIM7600 option %r" % k)
             setattr(self, k, v)
         if self.spic_order not in ("pin1,puk1,pin2,puk2", "pin1,pin2,puk1,puk2"):
             raise ValueError("spic_order must be pin1,puk1,pin2,puk2 or pin1,pin2,puk1,puk2")
+        if self.baud not in IPR_RATES:
+            raise ValueError("baud must be one of %s" % ", ".join(map(str, IPR_RATES)))
 
 
 _Final = Final
@@ -205,6 +230,7 @@ class Sim7600(PduSms, Modem):
         self.rssi = options.rssi
         self.ber = options.ber
         self.outage = False
+        self.nv_baud = options.baud         # AT+IPREX: survives a boot
         self._reset_state()
 
     def _boot_delay(self):
@@ -217,6 +243,7 @@ class Sim7600(PduSms, Modem):
         """Settings a power cycle restores."""
         self.echo = self.o.echo
         self.cmee = self.o.cmee
+        self.set_line(self.nv_baud)         # AT+IPR lasts until the next boot
         self._sms_reset()
         self.creg_n = self.cgreg_n = self.cereg_n = 0
         self.cipsrip = 1
@@ -337,15 +364,27 @@ class Sim7600(PduSms, Modem):
             except S.SimError as e:
                 raise self._sim_error(e)
 
-    async def _x_ipr(self, mode, a):
+    async def _x_ipr(self, mode, a, name="IPR"):
+        """AT+IPR=<rate>: OK at the old rate, then the new one (until the next
+        boot; AT+IPREX: stored too)."""
         if mode == L.READ:
-            self._line("+IPR: 115200")
-        elif mode == L.SET:
-            self._int(a[0], 0, 4000000)
-        elif mode != L.TEST:
+            self._line("+%s: %d" % (name, self.baud if name == "IPR" else self.nv_baud))
+        elif mode == L.TEST:
+            self._line("+%s: (%s)" % (name, ",".join(map(str, IPR_RATES))))
+        elif mode == L.SET and len(a) == 1:
+            rate = self._int(a[0])
+            if rate not in IPR_RATES:
+                raise _Final("ERROR")
+            if name == "IPREX":
+                self.nv_baud = rate
+            if self.o.ipr_applies:
+                return lambda: self.set_line(rate)
+        else:
             raise _Final("ERROR")
+        return None
 
-    _x_iprex = _x_ipr                   # persistent variant (unconfirmed): accepted
+    async def _x_iprex(self, mode, a):
+        return await self._x_ipr(mode, a, "IPREX")
 
     async def _x_csclk(self, mode, a):
         if mode == L.READ:

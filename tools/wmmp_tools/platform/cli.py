@@ -13,6 +13,10 @@ running one through its control socket (see wmmp_tools.platform.control).
     wmmp-platform security SERIAL OP [TLV=VALUE...] [--sms]   SECURITY_CONFIG 0x00-0x07
     wmmp-platform logout SERIAL REASON
     wmmp-platform flag SERIAL NAME=0|1...           keep-connected, fail-reply, ...
+    wmmp-platform data send SERIAL (--hex H | --text T | --file F) [--ec CODE]
+                                                    downlink data to a terminal's data port
+    wmmp-platform data follow [--ec CODE] [--serial S] [--all]   uplink data, live
+    wmmp-platform data result SERIAL RESULT [--count N]   answer uplink data with 0x01-0x04 (tests)
 
 Values: a number (decimal or 0x..), text, or hex:0011AA; tags by name
 (HEARTBEAT_PERIOD) or number (E025 or 0xE025: four hex digits are hex; else
@@ -47,6 +51,8 @@ from wmmp_tools.platform import values as V
 from wmmp_tools.platform.model import parse_serial
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+DATA_FILE_MAX = 1 << 20       # bytes of `data send --file`
+FOLLOW_WAIT = 10.0            # s one `data follow` request waits for data
 DEFAULT_CONTROL = ("127.0.0.1", 7310)
 FLAG_NAMES = ("keep-connected", "fail-reply", "session-required", "security")   # operator.FLAGS
 SECRET_OPTIONS = (("preset_uplink", "PW", "preset uplink password (E025, 8 visible ASCII characters)"),
@@ -185,10 +191,63 @@ def build_parser():
                        help="encrypt with the session key (E042 / E043, PROTOCOL.md 5)")
         c.add_argument("--sms", action="store_true", help="send by SMS")
         c.add_argument("--packet", action="store_true", help="send by the last packet route")
+    _data_parsers(sub, client)
     c = client("flag", "per-terminal switches")
     c.add_argument("serial", type=_serial_arg)
     c.add_argument("flags", nargs="+", metavar="NAME=0|1", help=", ".join(FLAG_NAMES))
     return p
+
+
+def _data_parsers(sub, client):
+    """`data send | follow | result`: the serial data bridge (docs/PROTOCOL.md 11)."""
+    d = sub.add_parser("data", help="the serial data bridge: downlink data, uplink data live",
+                       description="Transparent data of the serial bridge (TRANSPARENT_DATA, "
+                                   "docs/PROTOCOL.md 11).")
+    dsub = d.add_subparsers(dest="data_cmd", parser_class=_Parser)
+
+    def nested(name, help_text):
+        c = dsub.add_parser(name, help=help_text, description=help_text)
+        c.add_argument("--control", type=O.address(1), default=DEFAULT_CONTROL, metavar="HOST:PORT",
+                       help="the running platform's control socket (default 127.0.0.1:7310)")
+        c.add_argument("--json", action="store_true", help="print the JSON reply (follow: one line per data)")
+        return c
+    c = nested("send", "downlink TRANSPARENT_DATA to a terminal's data port (source EC code 0x4015); "
+                       "prints the terminal's ACK: 0x05 received, 0x06 CRC failed, or no answer")
+    c.add_argument("serial", type=_serial_arg)
+    g = c.add_mutually_exclusive_group(required=True)
+    g.add_argument("--hex", metavar="HEX", help="the data as hex digits (spaces and colons ignored)")
+    g.add_argument("--text", metavar="TEXT", help="the data as text (UTF-8)")
+    g.add_argument("--file", metavar="FILE", help="the data from FILE (at most %d bytes), sent as "
+                   "messages of --chunk bytes, each after the previous one's ACK" % DATA_FILE_MAX)
+    c.add_argument("--ec", metavar="CODE", type=_ec_arg,
+                   help="source EC code, 0x4015 (default: the terminal's 0x0028 as last reported)")
+    c.add_argument("--chunk", type=O.integer(1, 1024), default=1024, metavar="N",
+                   help="bytes per message, 1..1024 (default 1024)")
+    c.add_argument("--timeout", type=O.seconds(0, O.MAX_SECONDS, lo_open=True), default=30.0, metavar="S",
+                   help="seconds to wait for each ACK (default 30)")
+    c.add_argument("--sms", action="store_true", help="send by SMS")
+    c.add_argument("--packet", action="store_true", help="send by the last packet route")
+    c = nested("follow", "print uplink data as it arrives (time, terminal, EC code, hex and text) "
+                         "until Ctrl-C")
+    c.add_argument("--ec", metavar="CODE", type=_ec_arg, help="only data to this EC code (0x4014)")
+    c.add_argument("--serial", type=_serial_arg, help="only data from this terminal")
+    c.add_argument("--all", action="store_true", help="first the data already stored, then the new")
+    c = nested("result", "answer the terminal's next uplink TRANSPARENT_DATA with RESULT instead "
+                         "of storing it (1 destination offline, 2 wrong address, 3 not allowed, "
+                         "4 CRC failed; 0 clears)")
+    c.add_argument("serial", type=_serial_arg)
+    c.add_argument("result", type=O.integer(0, 4), metavar="RESULT", help="0..4 (0: back to normal)")
+    c.add_argument("--count", type=O.integer(0, 10 ** 9), default=1, metavar="N",
+                   help="how many messages (0: every one until cleared; default 1)")
+    c.add_argument("--timeout", type=O.seconds(0, O.MAX_SECONDS, lo_open=True), default=30.0, metavar="S",
+                   help="seconds to wait for the platform (default 30)")
+
+
+def _ec_arg(text):
+    if not (1 <= len(text) <= 32 and all("!" <= c <= "~" for c in text)):
+        raise argparse.ArgumentTypeError("an EC code is 1 to 32 visible ASCII characters, got %r"
+                                         % O._short(text))
+    return text
 
 
 def _provision_serial(text):
@@ -547,7 +606,12 @@ def _main(argv, out, err):
         return EXIT_INPUT
     if args.cmd == "serve":
         return _run_serve(args, err)
+    if args.cmd == "data" and args.data_cmd is None:
+        err.write("wmmp-platform: error: name a data command (send, follow, result)\n")
+        return EXIT_INPUT
     with logfmt.setup("platform", False, stream=err):
+        if args.cmd == "data":
+            return _data(args, out, err)
         return _client(args, out, err)
 
 
@@ -590,6 +654,156 @@ def _client(args, out, err):
     if "result" in reply and reply["result"] != 0:
         return EXIT_FAILED
     return EXIT_OK
+
+
+# -- data send / follow / result ---------------------------------------------------
+
+class _Failed(Exception):
+    """A request that could not be made: the line is already on stderr."""
+
+
+def _call(args, req, err, timeout):
+    where = "%s:%d" % args.control
+    try:
+        reply = control.call(args.control, req, timeout=timeout)
+    except TimeoutError:
+        err.write("wmmp-platform: no answer from the platform at %s within %.0f s\n" % (where, timeout))
+        raise _Failed(EXIT_FAILED)
+    except ConnectionRefusedError:
+        err.write("wmmp-platform: cannot reach the platform at %s: connection refused (is `wmmp-platform "
+                  "serve` running with this --control?)\n" % where)
+        raise _Failed(EXIT_FAILED)
+    except (OSError, ValueError, OverflowError) as e:
+        err.write("wmmp-platform: cannot reach the platform at %s: %s\n" % (
+            where, getattr(e, "strerror", None) or e))
+        raise _Failed(EXIT_FAILED)
+    if not reply.get("ok"):
+        err.write("wmmp-platform: %s%s\n" % ("error: " if reply.get("kind") == "input" else "",
+                                             reply.get("error", "failed")))
+        raise _Failed(EXIT_INPUT if reply.get("kind") == "input" else EXIT_FAILED)
+    return reply
+
+
+def _data_bytes(args):
+    """The data of `data send` (InputError when it cannot be had)."""
+    if args.hex is not None:
+        from wmmp_tools import jsonform as J
+        try:
+            data = J.parse_hex(args.hex, "--hex")
+        except J.FormError as e:
+            raise V.InputError(str(e))
+    elif args.text is not None:
+        data = args.text.encode("utf-8", "surrogateescape")
+    else:
+        try:
+            with open(args.file, "rb") as f:
+                data = f.read(DATA_FILE_MAX + 1)
+        except OSError as e:
+            raise V.InputError("--file %s: %s" % (O._short(args.file), e.strerror or e))
+        if len(data) > DATA_FILE_MAX:
+            raise V.InputError("--file %s is longer than %d bytes" % (O._short(args.file), DATA_FILE_MAX))
+    if not data:
+        raise V.InputError("no data to send (empty)")
+    return data
+
+
+def printable(data):
+    """The bytes as text: printable ASCII as is, anything else as '.'."""
+    return "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in bytes(data))
+
+
+def data_line(row):
+    """One uplink data row in the one log format (wmmp_tools.logfmt)."""
+    data = bytes.fromhex(row["data"]) if isinstance(row["data"], str) else bytes(row["data"])
+    rec = logging.makeLogRecord({"name": "wmmp.platform.data", "levelno": logging.INFO, "levelname": "INFO",
+                                 "msg": "%s -> EC %s: %d bytes %s | %s" % (
+                                     row.get("terminal") or "-", row.get("ec_code") or "-", len(data),
+                                     data.hex(), printable(data)),
+                                 "args": None, "created": row.get("time") or 0.0})
+    return logfmt.LineFormatter(tool="platform").format(rec)
+
+
+def _data(args, out, err):
+    try:
+        if args.data_cmd == "send":
+            return _data_send(args, out, err)
+        if args.data_cmd == "follow":
+            return _data_follow(args, out, err)
+        reply = _call(args, {"op": "data_result", "serial": args.serial, "result": args.result,
+                             "count": args.count}, err, args.timeout + 15.0)
+        if args.json:
+            out.write(json.dumps(reply, sort_keys=True) + "\n")
+        elif reply["result"] == 0:
+            out.write("%s: uplink data answered normally again\n" % reply["terminal"])
+        else:
+            out.write("%s: the next %s uplink TRANSPARENT_DATA answered 0x%02X\n" % (
+                reply["terminal"], reply["count"] or "(all, until cleared)", reply["result"]))
+        return EXIT_OK
+    except V.InputError as e:
+        err.write("wmmp-platform: error: %s\n" % e)
+        return EXIT_INPUT
+    except _Failed as e:
+        return e.args[0]
+    except BrokenPipeError:
+        if out is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _data_send(args, out, err):
+    """Each chunk waits for the ACK of the one before: 0 when all were answered
+    0x05 (received), 1 at the first other answer or no answer."""
+    if args.sms and args.packet:
+        raise V.InputError("--sms and --packet exclude each other")
+    data = _data_bytes(args)
+    chunks = [data[i:i + args.chunk] for i in range(0, len(data), args.chunk)]
+    for n, chunk in enumerate(chunks):
+        req = {"op": "data_send", "serial": args.serial, "data": chunk.hex(), "timeout": args.timeout}
+        if args.ec is not None:
+            req["ec"] = args.ec
+        if args.sms:
+            req["via"] = "sms"
+        elif args.packet:
+            req["via"] = "packet"
+        with logfmt.waiting("%s to acknowledge the data" % args.serial, args.timeout, err, "wmmp-platform"):
+            try:
+                reply = _call(args, req, err, args.timeout + 15.0)
+            except _Failed as e:
+                if len(chunks) > 1:
+                    err.write("wmmp-platform: %d of %d messages acknowledged before\n" % (n, len(chunks)))
+                raise e
+        result = reply.get("result")
+        if args.json:
+            out.write(json.dumps(reply, sort_keys=True) + "\n")
+        else:
+            out.write("%s%d bytes to %s: ACK 0x%02X (%s)\n" % (
+                "[%d/%d] " % (n + 1, len(chunks)) if len(chunks) > 1 else "", len(chunk), args.serial,
+                result, reply.get("result_text") or "?"))
+        out.flush()
+        if result != 0x05:
+            return EXIT_FAILED
+    return EXIT_OK
+
+
+def _data_follow(args, out, err):
+    """Rows as they are stored, until Ctrl-C (exit 0) or the platform goes (1)."""
+    base = {"op": "data_follow"}
+    if args.ec is not None:
+        base["ec"] = args.ec
+    if args.serial is not None:
+        base["serial"] = args.serial
+    try:
+        reply = _call(args, dict(base, all=bool(args.all), wait=0), err, 15.0)
+        after = reply["last"]
+        rows = reply["rows"]
+        while True:
+            for row in rows:
+                out.write((json.dumps(row, sort_keys=True) if args.json else data_line(row)) + "\n")
+            out.flush()
+            reply = _call(args, dict(base, after=after, wait=FOLLOW_WAIT), err, FOLLOW_WAIT + 15.0)
+            after, rows = reply["last"], reply["rows"]
+    except KeyboardInterrupt:
+        return EXIT_OK
 
 
 if __name__ == "__main__":

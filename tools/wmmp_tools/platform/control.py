@@ -30,6 +30,15 @@ every request sent to a terminal; "encrypt": "full" | "partial" uses the session
     security   serial, operation: 0..7 or name, tlvs: [[tag, hex | "new"], ...]
     logout     serial, reason: number or name
     app_data   [ec]     data sent by terminals to EC codes (TRANSPARENT_DATA 0x4014)
+    data_send  serial, data: hex (1..1024 bytes), [ec]   downlink TRANSPARENT_DATA with source
+               EC code 0x4015 (default: the terminal's 0x0028); the terminal's ACK
+               (0x05 received, 0x06 CRC failed) comes back as "result"
+    data_follow [after, ec, serial, wait, limit, all]     uplink data stored after row id
+               `after` ({"rows": [...], "last": id}), waiting up to `wait` s (<= 60) for
+               the first; without `after`: no rows, and the id to follow from
+    data_result serial, result: 0..4, [count]   answer the terminal's next `count` uplink
+               TRANSPARENT_DATA (0: all until cleared) with `result` instead of storing
+               them (tests of 0x01-0x04); result 0 clears
 
 "kind": "input" means the request itself is wrong (the CLI exits 2); "failed" means
 it was understood but could not be carried out (unknown or unreachable terminal,

@@ -478,3 +478,20 @@ class Store:
         if ec_code is None:
             return self._all("SELECT * FROM app_data ORDER BY id")
         return self._all("SELECT * FROM app_data WHERE ec_code = ? ORDER BY id", (ec_code,))
+
+    def app_data_since(self, after, ec_code=None, terminal=None, limit=1000):
+        """Rows of application data with id above `after`, oldest first (at most
+        `limit`), of one EC code and / or one terminal when given."""
+        sql, args = "SELECT * FROM app_data WHERE id > ?", [after]
+        if ec_code is not None:
+            sql += " AND ec_code = ?"
+            args.append(ec_code)
+        if terminal is not None:
+            sql += " AND terminal = ?"
+            args.append(terminal)
+        return self._all(sql + " ORDER BY id LIMIT ?", args + [limit])
+
+    def app_data_last(self):
+        """The id of the newest application data row (0: none)."""
+        row = self._one("SELECT MAX(id) AS id FROM app_data")
+        return (row["id"] if row is not None else None) or 0

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import struct
+import weakref
 
 from wmmp.wire import catalogue as CAT
 from wmmp.wire import codec
@@ -677,6 +678,40 @@ def on_config_req(ctx):
 
 # == TRANSPARENT_DATA (4.3.11, appendix G j) =========================================
 
+# Results the operator asked for (wmmp-platform data result): {platform: {serial: [result, count]}};
+# count 0: until cleared.  In memory only: a test switch, gone at a restart.
+_DATA_RESULTS = weakref.WeakKeyDictionary()
+
+
+def set_data_result(pf, serial, result, count=1):
+    """Answer the next `count` uplink TRANSPARENT_DATA of `serial` (0: all, until
+    cleared) with `result` 0x01-0x04 instead of storing them; result 0x00 clears."""
+    table = _DATA_RESULTS.setdefault(pf, {})
+    if result == 0x00:
+        table.pop(serial, None)
+    else:
+        table[serial] = [result, count]
+
+
+def data_result(pf, serial):
+    """[result, count left] set for `serial`, or None."""
+    return _DATA_RESULTS.get(pf, {}).get(serial)
+
+
+def _forced_result(pf, serial):
+    """The result the operator forces on this TRANSPARENT_DATA, or None."""
+    table = _DATA_RESULTS.get(pf)
+    entry = table.get(serial) if table else None
+    if entry is None:
+        return None
+    result, count = entry
+    if count:
+        entry[1] -= 1
+        if entry[1] <= 0:
+            del table[serial]
+    return result
+
+
 def on_transparent_data(ctx):
     pf, msg = ctx.pf, ctx.msg
     serial = serial_key(msg.serial)
@@ -685,6 +720,11 @@ def on_transparent_data(ctx):
     def ack(result, note=""):
         pf.respond(ctx, codec.Message(C.TRANSPARENT_DATA_ACK, {"result": result}),
                    note="result 0x%02X" % result + ("; " + note if note else ""))
+
+    forced = _forced_result(pf, serial)
+    if forced is not None:
+        ack(forced, "forced by the operator (wmmp-platform data result): %d bytes not stored" % len(data))
+        return
 
     if crc.crc16(data, pf.profile.crc16) != msg.fields["crc16"]:
         ack(0x04, "CRC16 of the user data is wrong")

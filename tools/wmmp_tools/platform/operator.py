@@ -15,6 +15,7 @@ import math
 
 from wmmp.wire import codec
 from wmmp.wire import commands as C
+from wmmp.wire import crc
 from wmmp.wire import digest as D
 from wmmp.errors import WmmpError
 
@@ -30,6 +31,7 @@ from wmmp_tools.smsc import valid_msisdn
 DEFAULT_TIMEOUT = 30.0
 MAX_SECONDS = 86400.0
 MAX_LIMIT = 100000
+DATA_MAX = 1024              # user data of one TRANSPARENT_DATA on a packet bearer (G j)
 
 # Per-terminal switches the operator may flip (wmmp-platform flag).
 FLAGS = {
@@ -459,8 +461,80 @@ class Operator:
             raise InputError("ec must be text")
         return {"app_data": [dict(r, data=bytes(r["data"]).hex()) for r in self.db.app_data(args.get("ec"))]}
 
+    # -- the serial data bridge (4.3.11, G j) -------------------------------
+
+    async def data_send(self, args):
+        """Downlink TRANSPARENT_DATA: user data (hex) to a terminal's data port,
+        source EC code 0x4015 (default: the terminal's 0x0028 as last reported);
+        the answer is the terminal's ACK (0x05 received, 0x06 CRC failed)."""
+        term = self._terminal(args.get("serial"))
+        try:
+            data = J.parse_hex(args.get("data"), "data")
+        except J.FormError as e:
+            raise InputError(str(e))
+        if not 1 <= len(data) <= DATA_MAX:
+            raise InputError("data must be 1..%d bytes (appendix G j), got %d" % (DATA_MAX, len(data)))
+        ec = args.get("ec")
+        if ec is None:
+            kept = self.db.param(term["serial"], 0x0028)
+            ec = bytes(kept).decode("latin-1") if kept else None
+        elif not isinstance(ec, str) or not 1 <= len(ec) <= 32 or not all("!" <= c <= "~" for c in ec):
+            raise InputError("ec must be 1 to 32 visible ASCII characters")
+        tlvs = ([(0x4015, ec.encode("latin-1"))] if ec else []) + [(0x4007, data)]
+        msg = codec.Message(C.TRANSPARENT_DATA, {"crc16": crc.crc16(data, self.pf.profile.crc16)}, tlvs)
+        ans, a = await self._ask(term["serial"], msg, args, note="%d bytes%s" % (
+            len(data), " from EC %s" % ec if ec else ""))
+        a["bytes"] = len(data)
+        a["ec"] = ec
+        return a
+
+    async def data_follow(self, args):
+        """Uplink data (TRANSPARENT_DATA to an EC code) stored after row `after`,
+        waiting up to `wait` s for the first; without `after`, none and the id to
+        follow from ("all": from the first row kept)."""
+        ec = args.get("ec")
+        if ec is not None and not isinstance(ec, str):
+            raise InputError("ec must be text")
+        serial = args.get("serial")
+        if serial is not None:
+            if not isinstance(serial, str):
+                raise InputError("serial must be text")
+            try:
+                serial = parse_serial(serial)
+            except ValueError as e:
+                raise InputError("bad serial: %s" % e)
+        limit = int_arg(args, "limit", 1000, 1, MAX_LIMIT)
+        wait = seconds_arg(args, "wait", 0.0, 0.0, 60.0)
+        after = args.get("after")
+        if after is None:
+            if not args.get("all"):
+                return {"rows": [], "last": self.db.app_data_last()}
+            after = 0
+        after = int_arg({"after": after}, "after", 0, 0, 2 ** 62)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + wait
+        while True:
+            rows = self.db.app_data_since(after, ec, serial, limit)
+            if rows or loop.time() >= end:
+                break
+            await asyncio.sleep(0.05)
+        out = [dict(r, data=bytes(r["data"]).hex()) for r in rows]
+        return {"rows": out, "last": out[-1]["id"] if out else after}
+
+    async def data_result(self, args):
+        """The result (0x01-0x04) the platform answers the terminal's next
+        `count` uplink TRANSPARENT_DATA with (0: every one until cleared); result
+        0x00 clears it."""
+        term = self._terminal(args.get("serial"))
+        result = int_arg(args, "result", None, 0, 4)
+        if result is None:
+            raise InputError("result 0..4 is needed (0 clears)")
+        count = int_arg(args, "count", 1, 0, 10 ** 9)
+        flows.set_data_result(self.pf, term["serial"], result, count)
+        return {"terminal": term["serial"], "result": result, "count": count if result else 0}
+
     COMMANDS = ("provision", "flag", "list", "show", "log", "get", "set", "ctrl", "security", "logout",
-                "app_data")
+                "app_data", "data_send", "data_follow", "data_result")
 
     async def run(self, op, args):
         if op not in self.COMMANDS:
