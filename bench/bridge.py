@@ -86,13 +86,19 @@ class Bench:
                 await asyncio.sleep(0.1)
             meter_side.configure(a.baud, 8, "N", 1)
             sp = st.rig.modem.speed
-            self.at_rate = sp.rate
-            print("bench-bridge: AT UART at %d baud (AT+IPR raised %d, failed %d)" % (sp.rate, sp.raised, sp.failed),
+            if sp.rate != st.rig.emu.baud and a.at_baud != 115200:
+                # Over a pseudo-terminal the emulator cannot see the host's rate, so a
+                # driver that found it "answering at the fast rate" (AT unanswered
+                # while it booted, then answered) skips AT+IPR: send it here so that
+                # both ends run at the rate the driver believes in.
+                await st.rig.modem.at.command("AT+IPR=%d" % sp.rate, timeout=2)
+            self.at_rate = st.rig.emu.baud
+            print("bench-bridge: AT UART at %d baud (module side %d)" % (sp.rate, st.rig.emu.baud),
                   file=sys.stderr)
             up = await self.uplink(st, meter_side)
             down = await self.downlink(st, meter_side)
             port_task.cancel()
-            return {"uplink": up, "downlink": down, "baud": a.baud, "line_rate_Bps": a.baud / 10.0,
+            return {"uplink": up, "downlink": down, "baud": a.baud, "at_baud": self.at_rate, "line_rate_Bps": a.baud / 10.0,
                     "counters": list(st.term.bridge_counters() or ())}
         finally:
             await st.close()
