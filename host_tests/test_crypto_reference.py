@@ -1,7 +1,7 @@
 """Property tests of wmmp.crypto.md5 / des / aes / cipher against independent implementations.
 
 CPython only: pycryptodome (Crypto.Cipher DES, DES3, AES) and hashlib are the
-references; hypothesis supplies random keys, data and chunkings (INTEROP 5).
+references; hypothesis supplies random keys, data and chunkings (PROTOCOL.md 5).
 """
 
 import hashlib

@@ -1,4 +1,4 @@
-"""The board side of the serial data bridge (INTEROP 11; 4.3.11) on CPython:
+"""The board side of the serial data bridge (PROTOCOL.md 11; 4.3.11) on CPython:
 wmmp.board.dataport.DataPort over a fake asyncio stream with a fake Terminal
 (bytes read reach bridge_feed with the clock's time and wake the runner;
 downlink taken and written in order on a kick and without one; the port set at
@@ -144,7 +144,7 @@ def make(stream=None, term=None, **kw):
 # -- uplink ----------------------------------------------------------------------------------
 
 def test_bytes_read_reach_the_bridge_with_the_time_and_wake_the_runner():
-    """INTEROP 11: every byte in order, each chunk with the clock's time after
+    """PROTOCOL.md 11: every byte in order, each chunk with the clock's time after
     its read (the bridge frames by gap), and the runner woken each time."""
     async def main():
         port, s, box, logs, wakes, clock = make()
@@ -280,7 +280,7 @@ def test_write_failures_are_retried_and_nothing_is_lost_or_written_twice():
 # -- configuration ---------------------------------------------------------------------------
 
 def test_port_set_at_start_for_each_new_terminal_and_on_request():
-    """0x0101-0x0104 applied live (INTEROP 11): from data_port_settings() when a
+    """0x0101-0x0104 applied live (PROTOCOL.md 11): from data_port_settings() when a
     Terminal first appears (and again for a new one after a restart), then
     on each ("data_port", ...) event (DataPort.configure)."""
     async def main():

@@ -299,7 +299,7 @@ def test_sms_centre_and_dns_applied_at_once(tmp_path, modem):
 
 
 def test_platform_sms_number_applied_at_once(tmp_path):
-    """4.3.9.3 / INTEROP 9: 0x0007 platform SMS number (no restart): the SMS bearer
+    """4.3.9.3 / PROTOCOL.md 9: 0x0007 platform SMS number (no restart): the SMS bearer
     sends to it and accepts WMMP SMS from it (the old number after it), the
     engine names it (CONFIG_GET 0x0007); no LOGOUT."""
     async def main():
@@ -376,7 +376,7 @@ def test_operator_changes_apn_and_heartbeat_restarts_and_reads_everything(tmp_pa
     APN and the heartbeat period (4.3.9.3: LOGOUT 0x07, AT+CGDCONT with the new
     APN and a module restart, login, 0x4010 + 0x4017), REMOTE_CTRL restart
     (4.3.7: LOGOUT 0x06, board reset, 0x4010 after the next login), then
-    CONFIG_GET of every attribute (4.3.6, INTEROP 10): all answered, the new
+    CONFIG_GET of every attribute (4.3.6, PROTOCOL.md 10): all answered, the new
     values among them."""
     async def main():
         async with Rig(tmp_path, "sim7600") as r:

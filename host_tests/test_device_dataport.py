@@ -1,4 +1,4 @@
-"""The serial data bridge through wmmp.board.device (INTEROP 11; 4.3.11, 4.3.7
+"""The serial data bridge through wmmp.board.device (PROTOCOL.md 11; 4.3.11, 4.3.7
 0x07, 4.3.9.3) on CPython, with the rig of host_tests/test_device.py (SIM7600
 and BC95 emulators, platform simulator) and a board that declares a data port
 (DATA_PORT, data_stream() -> the fake stream of host_tests/test_dataport.py):

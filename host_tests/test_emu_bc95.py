@@ -2,7 +2,7 @@
 engine (wmmp.modem.at) over an in-process stream, and once over a real
 pseudo-terminal through the `wmmp-emu bc95 --pty` command.
 Sections: "MODEMS BC95 <area>" are rows of shared/spec/MODEMS.md (BC95 part);
-"27.007 9.2" / "27.005 3.2.5" the error code lists; "INTEROP 9" bearer sizes.
+"27.007 9.2" / "27.005 3.2.5" the error code lists; "PROTOCOL.md 9" bearer sizes.
 
 CPython only: asyncio.run inside plain tests, real loopback UDP/TCP sockets,
 a real SMS centre (wmmp_tools.smsc) on port 0.
@@ -48,7 +48,7 @@ def banner(cause):
 POWER_ON = banner(b"REBOOT_CAUSE_SECURITY_PMU_POWER_ON_RESET")
 
 # A WMMP-sized binary payload: a 28-byte header's worth plus the largest TLV
-# value a packet bearer carries (appendix E a) / INTEROP 9: profile.PACKET_TLV_MAX),
+# value a packet bearer carries (appendix E a) / PROTOCOL.md 9: profile.PACKET_TLV_MAX),
 # with CR/LF, a fake OK, Ctrl-Z and every byte value inside.
 WMMP_PAYLOAD = (b"\x00\x1c\x80\x01\r\nOK\r\n\x1a" + bytes(range(256)) * 5)[:28 + P.PACKET_TLV_MAX]
 
@@ -720,7 +720,7 @@ def test_sms_off_by_default_and_pdu_sms_through_the_sms_centre():
     """MODEMS BC95 SMS: most NB-IoT operators offer none, so by default SMS
     commands fail (plain ERROR, or +CME ERROR:4 with sms_off_reply="cme");
     enabled, AT+CMGS=<tpdu octets> -> '> ', PDU, Ctrl-Z -> +CMGS:<mr> (no space)
-    reaches the platform through the SMS centre (INTEROP 9: 8-bit binary), and
+    reaches the platform through the SMS centre (PROTOCOL.md 9: 8-bit binary), and
     the platform's SMS arrives as +CMT:,<len> + PDU (direct delivery, 27.005
     AT+CNMA in the BC95 list) or, with AT+CNMI=2,1, as +CMTI:"SM",<idx> and
     AT+CMGR (receive path unconfirmed: both produced)."""

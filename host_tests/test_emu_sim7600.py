@@ -1,7 +1,7 @@
 """SIM7600 emulator (tools/wmmp_tools/emu) driven by the project's AT engine
 (wmmp.modem.at) over an in-process stream, and once over a real pseudo-terminal.
 Sections: "MODEMS SIM7600 <area>" are rows of shared/spec/MODEMS.md;
-"27.007 9.2" / "27.005 3.2.5" the error code lists; "INTEROP 9" binary SMS.
+"27.007 9.2" / "27.005 3.2.5" the error code lists; "PROTOCOL.md 9" binary SMS.
 
 CPython only: asyncio.run inside plain tests, real loopback UDP/TCP sockets,
 a real SMS centre (wmmp_tools.smsc) on port 0.
@@ -459,7 +459,7 @@ def test_tcp_open_send_receive_remote_close_and_refused():
 # -- SMS -----------------------------------------------------------------------------
 
 def test_sms_send_and_receive_through_the_sms_centre():
-    """MODEMS SIM7600 SMS mode/send/receive and INTEROP 9: AT+CMGF=0,
+    """MODEMS SIM7600 SMS mode/send/receive and PROTOCOL.md 9: AT+CMGF=0,
     AT+CNMI=2,1,0,0,0, AT+CMGS=<tpdu octets> -> '> ', PDU hex, Ctrl-Z ->
     +CMGS: <mr>, OK (echo on: the PDU echo is skipped by the engine); the SMS
     reaches the platform's number from the module's MSISDN through a real SMS

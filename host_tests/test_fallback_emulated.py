@@ -10,7 +10,7 @@ goes) and in the SMS centre (lose_next, set_faults delay).
 
 What the standard asks and where:
   4.2      a logical connection may mix bearers, but a request and its response
-           use the same bearer (INTEROP 9);
+           use the same bearer (PROTOCOL.md 9);
   4.3.4    heartbeats keep a long connection; heartbeat ACKs missing past a
            threshold mean a communication failure (the engine then logs out
            with reason 0x04 and logs in again);
@@ -53,7 +53,7 @@ VALID = struct.pack(">I", 4102444800)          # preset secrets valid until 2100
 
 
 def timeouts(packet, sms):
-    """TLV 0x0107 (INTEROP 8): response timeouts in seconds per bearer."""
+    """TLV 0x0107 (PROTOCOL.md 8): response timeouts in seconds per bearer."""
     return struct.pack(">BBH", 0x02, 0, packet) + struct.pack(">BBH", 0x01, 0, sms)
 
 
@@ -316,7 +316,7 @@ def test_sim7600_outage_moves_the_terminal_to_sms_after_the_threshold(sim7600_ou
 
 
 def test_sim7600_platform_request_by_sms_is_answered_by_sms(sim7600_outage):
-    """4.2 / INTEROP 9: CONFIG_GET sent by the platform by SMS is answered by SMS
+    """4.2 / PROTOCOL.md 9: CONFIG_GET sent by the platform by SMS is answered by SMS
     (request and response on one bearer), with the terminal's values."""
     r = sim7600_outage
     a = r.get_answer

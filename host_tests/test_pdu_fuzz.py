@@ -1,4 +1,4 @@
-"""Property tests of the SMS PDU codec (lib/wmmp/modem/pdu.py; INTEROP 9, 3GPP TS
+"""Property tests of the SMS PDU codec (lib/wmmp/modem/pdu.py; PROTOCOL.md 9, 3GPP TS
 23.040 / 23.038).  CPython + hypothesis.
 
 - decode raises nothing but WmmpError subclasses on random bytes, random hex

@@ -4,8 +4,8 @@ centre (wmmp_tools.smsc, docs/SMSC.md), and a scripted fake terminal built from
 the lib/wmmp codec.
 
 CPython only.  What the platform sends is checked independently of the code under
-test: E021 digests with hashlib's MD5 (INTEROP 3), E040 and E042 with pycryptodome
-(INTEROP 5), CRCs with binascii/zlib.
+test: E021 digests with hashlib's MD5 (PROTOCOL.md 3), E040 and E042 with pycryptodome
+(PROTOCOL.md 5), CRCs with binascii/zlib.
 """
 
 import asyncio
@@ -62,7 +62,7 @@ def tlv(tag, value):
 
 
 def assert_digest(wire, ts, imei, imsi, password):
-    """INTEROP 3: E021 = MD5(header || content || timestamp || IMEI || IMSI || password),
+    """PROTOCOL.md 3: E021 = MD5(header || content || timestamp || IMEI || IMSI || password),
     the TLV last, bit 0x20 set."""
     assert wire[26] & 0x20, "security bit 0x20 missing"
     assert wire[-20:-16] == b"\xe0\x21\x00\x10", "E021 is not the last TLV"
@@ -75,7 +75,7 @@ def assert_no_digest(wire):
 
 
 def cbc_decrypt(alg, key, data):
-    """INTEROP 5: CBC, zero IV, PKCS#7; 3DES with a 16-byte key is K1||K2, K3 = K1."""
+    """PROTOCOL.md 5: CBC, zero IV, PKCS#7; 3DES with a 16-byte key is K1||K2, K3 = K1."""
     if alg == "aes":
         plain = AES.new(key, AES.MODE_CBC, bytes(16)).decrypt(data)
     else:
@@ -255,7 +255,7 @@ class FakeTerminal:
     async def take_keys(self, answer=True):
         """4.4.3.1.2: the SECURITY_CONFIG op 0x00 SMS with the secrets."""
         wire = await self.recv("sms")
-        assert_no_digest(wire)     # INTEROP 3: nothing to key it with yet
+        assert_no_digest(wire)     # PROTOCOL.md 3: nothing to key it with yet
         req = codec.decode(wire, P.DEFAULT, P.BEARER_SMS)
         assert req.command == C.SECURITY_CONFIG and req.fields["operation"] == 0x00
         v = dict(req.tlvs)
@@ -328,7 +328,7 @@ class RawUdp(asyncio.DatagramProtocol):
 
 
 def unwrap_independently(t, e040):
-    """INTEROP 5: E040 = Encrypt_base_key(TLV(E03B) || TLV(E03D)), base key 3DES."""
+    """PROTOCOL.md 5: E040 = Encrypt_base_key(TLV(E03B) || TLV(E03D)), base key 3DES."""
     alg = {0: "des", 1: "3des", 2: "aes"}[t.base_alg]
     plain = cbc_decrypt(alg, t.base_key.encode(), e040)
     v = dict(parse_tlvs(plain))
@@ -359,7 +359,7 @@ def test_full_lifecycle():
         t = env.terminal()
         await t.open("udp", "sms")
         ack, raw = await t.register(0x00)
-        # G a / INTEROP 1: bytes 9..16 filled with 8 ASCII characters, prefix kept;
+        # G a / PROTOCOL.md 1: bytes 9..16 filled with 8 ASCII characters, prefix kept;
         # the header keeps the serial as reported.
         assert ack.fields["result"] == 0x00
         tid = ack.fields["terminal_id"]
@@ -370,7 +370,7 @@ def test_full_lifecycle():
         req, wire = await t.take_keys()
         v = dict(req.tlvs)
         # Passwords: 8 letters/digits; base key: 16 letters/digits, 3DES (E039 0x01);
-        # session algorithm AES announced in E03E (INTEROP 5, 8).
+        # session algorithm AES announced in E03E (PROTOCOL.md 5, 8).
         for tag in (0xE025, 0xE028):
             assert len(v[tag]) == 8 and v[tag].isalnum()
         assert len(v[0xE036]) == 16 and v[0xE036].isalnum()
@@ -411,7 +411,7 @@ def test_full_lifecycle():
         assert got["tlvs"][0]["text"].startswith("45")
         assert env.pf.db.param(t.serial_text, 0x0011) == struct.pack(">I", 45)
 
-        # INTEROP 5: a fully encrypted request (E042) gets a fully encrypted answer.
+        # PROTOCOL.md 5: a fully encrypted request (E042) gets a fully encrypted answer.
         m = codec.Message(C.CONFIG_TRAP, tlvs=[(0x3007, b"\x20")])
         m.encryption = codec.ENC_FULL
         ans, raw = await t.call(m)
@@ -433,7 +433,7 @@ def test_full_lifecycle():
         assert env.pf.db.terminal(t.serial_text)["state"] == "logged-out"
         assert env.pf.runtimes[t.serial_text].session is None
 
-        # Logging in again with the CRC32 of the reported core config -> 0x00 (INTEROP 7).
+        # Logging in again with the CRC32 of the reported core config -> 0x00 (PROTOCOL.md 7).
         crc = binascii.crc32(b"".join(tlv(tg, vv) for tg, vv in sorted(
             [(0x0011, struct.pack(">I", 45)), (0x0026, struct.pack(">H", 120))])))
         ans, raw = await t.login(crc32=crc)
@@ -797,7 +797,7 @@ def test_imsi_change():
 
 
 def test_wrong_and_missing_digests():
-    """4.4.5 / INTEROP 3: a request with a wrong digest is dropped silently and the
+    """4.4.5 / PROTOCOL.md 3: a request with a wrong digest is dropped silently and the
     next message to the terminal has bit 0x08 (0x04 when the digest was missing);
     with E041 = 0x01 the header comes back at once with the bit set; a response
     that fails is treated as lost (retransmitted with the same seq)."""
@@ -841,7 +841,7 @@ def test_wrong_and_missing_digests():
 
 
 def test_subpackets_both_ways():
-    """Appendix F, INTEROP 6: a fragmented request is acknowledged part by part with
+    """Appendix F, PROTOCOL.md 6: a fragmented request is acknowledged part by part with
     0x4008 op 0x01 naming the next index and runs only when complete; a response too
     long for SMS goes as sub-packets, index 1 in the ACK and the rest on repeated
     requests; an inconsistent set is aborted (op 0x03)."""
@@ -866,7 +866,7 @@ def test_subpackets_both_ways():
             else:
                 assert ans.subpacket is None and ans.fields["result"] == 0
         assert env.pf.db.param(t.serial_text, 0x0008) == report[2][1]
-        # A fragmented answer over SMS (140 bytes, INTEROP 9).
+        # A fragmented answer over SMS (140 bytes, PROTOCOL.md 9).
         req = codec.Message(C.CONFIG_REQ, tlvs=[(tag, b"") for tag, _ in report])
         await t.send(req, "sms")
         raw = await t.recv("sms")
@@ -942,7 +942,7 @@ def test_transparent_data():
         b = env.terminal(imei=IMEI2, imsi=IMSI2, msisdn=MSISDN2)
         await b.enroll()
         data = b"meter=1234;temp=21.5"
-        crc16 = binascii.crc_hqx(data, 0xFFFF)         # CRC-16/CCITT-FALSE (INTEROP 7)
+        crc16 = binascii.crc_hqx(data, 0xFFFF)         # CRC-16/CCITT-FALSE (PROTOCOL.md 7)
         msg = codec.Message(C.TRANSPARENT_DATA, {"crc16": crc16}, [(0x4012, b.serial), (0x4007, data)])
         ans, _ = await a.call(msg)
         assert ans.fields["result"] == 0x00
@@ -969,7 +969,7 @@ def test_transparent_data():
 
 
 def test_tcp_framing_and_routing():
-    """INTEROP 9: the TCP stream is split by total_length (several messages in one
+    """PROTOCOL.md 9: the TCP stream is split by total_length (several messages in one
     write, one message over several writes); platform requests go back on the same
     connection (4.2); an impossible length closes the connection."""
     async def scenario(env):
@@ -1112,8 +1112,8 @@ def test_platform_logout_and_security_read():
 
 
 def test_platform_requests_encrypted_and_as_subpackets():
-    """INTEROP 5: the operator may have a request encrypted with the session key
-    (E042); INTEROP 6: a platform request too long for SMS goes as sub-packets
+    """PROTOCOL.md 5: the operator may have a request encrypted with the session key
+    (E042); PROTOCOL.md 6: a platform request too long for SMS goes as sub-packets
     (the terminal asks for each next one), and an answer the terminal sends as
     sub-packets is collected by repeating the request with 0x4008 op 0x01."""
     async def scenario(env):

@@ -2,9 +2,9 @@
 (tools/wmmp_tools/emu) in-process through HostPort, with real loopback UDP/TCP
 peers and the real SMS centre (wmmp_tools.smsc).  Sections: "MODEMS SIM7600
 <area>" are rows of shared/spec/MODEMS.md; "27.007" / "27.005" the 3GPP specs;
-"INTEROP 9" the bearer rules; "4.4.1" the SIM rules of the standard.
+"PROTOCOL.md 9" the bearer rules; "4.4.1" the SIM rules of the standard.
 
-Messages are framed here with struct from the INTEROP 1 header layout (not with
+Messages are framed here with struct from the PROTOCOL.md 1 header layout (not with
 the codec).  The last test runs the driver under MicroPython against a scripted
 module.  CPython: asyncio.run inside plain tests.
 """
@@ -44,7 +44,7 @@ def run(coro, timeout=30.0):
 
 
 def message(body=b"", seq=1, command=0x0004):
-    """One framed WMMP message: 28-byte header (INTEROP 1) + body."""
+    """One framed WMMP message: 28-byte header (PROTOCOL.md 1) + body."""
     total = 28 + len(body)
     return struct.pack(">H16sHHIBB", total, b"M2MMAKER00000001", 0x0300, command, seq, 0, 0) + body
 
@@ -427,7 +427,7 @@ def test_udp_bearer_round_trip_with_cr_lf_inside():
     """MODEMS SIM7600 data service (AT+NETOPEN -> +NETOPEN: 0), UDP
     (AT+CIPOPEN=<l>,"UDP",,,<lport>), send (AT+CIPSEND=<l>,<len>,"<ip>",<port>,
     '>' prompt, raw bytes), push-mode receive (RECV FROM + +IPD<len> + raw
-    bytes with CR/LF inside); INTEROP 9: one datagram = one message; the
+    bytes with CR/LF inside); PROTOCOL.md 9: one datagram = one message; the
     datagrams cross real loopback sockets; datagrams that are not one message
     are dropped; over 1500 bytes is too long for one AT+CIPSEND."""
     async def main():
@@ -470,7 +470,7 @@ def test_udp_bearer_round_trip_with_cr_lf_inside():
 def test_udp_routing_bad_frames_and_bounded_queue():
     """MODEMS SIM7600 receive (push mode): +IPD carries no link number, so the
     RECV FROM address picks the link; a datagram that is not one whole message
-    (INTEROP 1 total_length) is dropped and counted; the receive queue is
+    (PROTOCOL.md 1 total_length) is dropped and counted; the receive queue is
     bounded (oldest dropped)."""
     async def main():
         t1, e1, p1 = await udp_echo()
@@ -504,7 +504,7 @@ def test_udp_routing_bad_frames_and_bounded_queue():
 
 def test_tcp_bearer_stream_split_by_total_length():
     """MODEMS SIM7600 TCP (AT+CIPOPEN=<l>,"TCP","<ip>",<port> -> OK then
-    +CIPOPEN: <l>,0; AT+CIPSEND=<l>,<len>), INTEROP 9: the stream is split by
+    +CIPOPEN: <l>,0; AT+CIPSEND=<l>,<len>), PROTOCOL.md 9: the stream is split by
     total_length whatever the segment boundaries (coalesced and split); a
     message over max_message is skipped and the framing kept; a message over
     1500 bytes goes in several AT+CIPSEND chunks; the peer closing gives
@@ -599,7 +599,7 @@ async def sms_rig(**kw):
 
 
 def test_sms_bearer_send_and_receive_through_the_sms_centre():
-    """MODEMS SIM7600 SMS mode/send/receive and INTEROP 9: AT+CMGF=0,
+    """MODEMS SIM7600 SMS mode/send/receive and PROTOCOL.md 9: AT+CMGF=0,
     AT+CNMI=2,1,0,0,0; send AT+CMGS=<tpdu octets>, '> ', PDU hex, Ctrl-Z ->
     +CMGS: <mr>; the platform receives the message from the terminal's MSISDN;
     receive +CMTI -> AT+CMGR -> SMS-DELIVER (8-bit) -> AT+CMGD; only WMMP SMS
@@ -760,7 +760,7 @@ def test_recovery_after_a_module_reboot():
 
 
 def test_frame_problem():
-    """INTEROP 1: total_length (first u16) equals the message size; a 28-byte
+    """PROTOCOL.md 1: total_length (first u16) equals the message size; a 28-byte
     header echo with a feedback bit (table A-2) is whole as it is."""
     assert frame_problem(message(b"abc")) is None
     assert frame_problem(message(b"abc")[:-1]) is not None

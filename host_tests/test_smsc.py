@@ -1,5 +1,5 @@
 """Tests of the emulated SMS centre (tools/wmmp_tools/smsc.py, interface docs/SMSC.md):
-store-and-forward, the 64-SMS queue, the 140-byte limit (INTEROP 9), bad input,
+store-and-forward, the 64-SMS queue, the 140-byte limit (PROTOCOL.md 9), bad input,
 re-attach, fault injection (loss, delay, pause/resume), concurrent clients and the
 `wmmp-smsc` command.
 
@@ -143,7 +143,7 @@ def test_queue_holds_64_and_drops_oldest_first(caplog):
 
 
 def test_140_byte_limit():
-    """One binary SMS carries at most 140 bytes (INTEROP 9); longer is rejected."""
+    """One binary SMS carries at most 140 bytes (PROTOCOL.md 9); longer is rejected."""
     async def main():
         smsc = await centre()
         a, b = await client(smsc, A), await client(smsc, B)

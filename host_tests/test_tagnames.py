@@ -42,7 +42,7 @@ TABLES = (
     ("peripheral_state", (0, 1, 2), 3),              # E e 0x300F
     ("stats_policy", (0, 1, 2), 3),                  # E d 0x2001
     ("download_protocol", (0, 1, 2), 3),             # E c 0x1000
-    ("subpacket_op", (0, 1, 2, 3), 4),               # INTEROP 6
+    ("subpacket_op", (0, 1, 2, 3), 4),               # PROTOCOL.md 6
 )
 
 

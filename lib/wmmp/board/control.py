@@ -20,7 +20,7 @@ from wmmp.wire import codes as K
 def declare(dev, cfg, s, applies):
     """What this board carries out (the engine refuses the rest): suspend,
     resume and restart always; upload (0x07) with board.on_upload or a data
-    port (the bridge sends its buffered frames, INTEROP 11); 0x09 with a
+    port (the bridge sends its buffered frames, PROTOCOL.md 11); 0x09 with a
     platform APN, 0x0C with an application APN."""
     c = [K.RC_SUSPEND_SERVICE, K.RC_RESUME_SERVICE, K.RC_RESTART]
     if getattr(dev.board, "on_upload", None) is not None or dev.data_caps() is not None:

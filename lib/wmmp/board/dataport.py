@@ -1,4 +1,4 @@
-"""The data port of the serial data bridge (INTEROP 11; 4.3.11, appendix G j):
+"""The data port of the serial data bridge (PROTOCOL.md 11; 4.3.11, appendix G j):
 the board's I/O between the OEM's meter / POS controller on a UART and the
 engine's bridge (wmmp.terminal.bridge through the Terminal).  Portable:
 MicroPython and CPython asyncio.

@@ -53,7 +53,7 @@ Remote control (4.3.7, appendix E f 0x4001, 0x4021), the engine's events:
     ("peripheral", id, on) 0x4021: the pin board.OUTPUTS[id] driven high (on) or
                           low; TLV 0x300F follows (state 2: the pin failed)
 
-Serial data bridge (INTEROP 11, 4.3.11).  A board with DATA_PORT and
+Serial data bridge (PROTOCOL.md 11, 4.3.11).  A board with DATA_PORT and
 data_stream() has a data port: the Config carries its capabilities and buffer
 sizes, a supervised task "data" runs wmmp.board.dataport.DataPort over the
 stream (bytes to t.bridge_feed, downlink from t.bridge_take; the port set from
@@ -83,7 +83,7 @@ The board (a module or any object; only MODEM is required):
     modem_stream()    -> the AT stream (wmmp.board.uartstream.UartStream over the UART)
     modem_power()     -> None or (pin, level, pulse): PWRKEY (SIM7600) / RESET (BC95)
     console_stream()  -> the console line (wmmp.board.uartstream.ConsoleStream) or None
-    DATA_PORT         the data UART's capabilities for 0x0101-0x0104 (INTEROP 11):
+    DATA_PORT         the data UART's capabilities for 0x0101-0x0104 (PROTOCOL.md 11):
                       {"bauds": (...), "bits": (...), "parity": ("N", ...),
                       "stop": (1, 2), "extra": {11: 230400}}; absent or None: no
                       data port (0x0101-0x0105 refused, no bridge)
@@ -279,7 +279,7 @@ class Device:
                        platform_numbers=tuple(s["platform_numbers"]), session_key=s["session_key"],
                        long_connection=s["long_connection"])
         caps = self.data_caps()
-        if caps is not None:          # the serial data bridge (INTEROP 11): buffers sized once
+        if caps is not None:          # the serial data bridge (PROTOCOL.md 11): buffers sized once
             cfg.data_port = caps
             for name, key in (("bridge_buffer", "BRIDGE_BUFFER"), ("bridge_down", "BRIDGE_DOWN")):
                 if getattr(self.board, key, None):
@@ -491,7 +491,7 @@ class Device:
             r.wake()
 
     async def data_once(self):
-        """The data port (INTEROP 11): board.data_stream() opened once, then
+        """The data port (PROTOCOL.md 11): board.data_stream() opened once, then
         served by wmmp.board.dataport.DataPort (its own errors are logged and
         retried there; anything else is the supervisor's to log and retry)."""
         if self.dataport is None:

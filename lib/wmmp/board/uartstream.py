@@ -9,7 +9,7 @@ UartStream(uart)     a machine.UART as the AT engine's stream (wmmp.modem.at).  
                      poll support wakes the reader, no busy loop.  Where asyncio
                      has no such stream (CPython, the WebAssembly port) it polls
                      uart.any() every `poll` s and keeps unwritten bytes itself.
-                     As the data port of the serial bridge (INTEROP 11,
+                     As the data port of the serial bridge (PROTOCOL.md 11,
                      wmmp.board.dataport): readinto(buf) without allocating,
                      configure(baud, bits, parity, stop) through uart.init
                      (ValueError for what `caps` or machine.UART cannot do), and
@@ -139,7 +139,7 @@ class UartStream:
             await self._idle()
 
     def configure(self, baud, bits=8, parity="N", stop=1):
-        """Set the line (0x0101-0x0104, INTEROP 8): parity "N", "O", "E" ("M"
+        """Set the line (0x0101-0x0104, PROTOCOL.md 8): parity "N", "O", "E" ("M"
         and "S" only where the port could); stop 1 or 2 (machine.UART takes no
         1.5).  ValueError, and nothing changed, for what the port cannot do."""
         c = self.caps

@@ -1,4 +1,4 @@
-"""The serial data bridge (section 4.3.11, appendix G j, INTEROP 11): the bytes
+"""The serial data bridge (section 4.3.11, appendix G j, PROTOCOL.md 11): the bytes
 of the data port (the OEM's meter or POS controller) framed and sent to the
 platform as TRANSPARENT_DATA, and the platform's TRANSPARENT_DATA written back
 to the port, sans-I/O.
@@ -52,7 +52,7 @@ _COUNTERS = const(0x8001)       # maker TLV: the six counters, u32 each
 _A_OVERFLOW = const(1)          # uplink ring full: ALARM_MEMORY_ERROR 0x0011
 _A_EC = const(2)                # no EC code / refused destination: ALARM_APP_SERVER_UNREACHABLE 0x0013
 
-# serial settings of 0x0101-0x0104 (INTEROP 8)
+# serial settings of 0x0101-0x0104 (PROTOCOL.md 8)
 BAUDS = (9600, 300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 PARITY = "NOEMS"
 STOP = (1, 1.5, 2)
@@ -83,7 +83,7 @@ def _setting(tag, v, caps):
 
 
 def settings(params, caps=None):
-    """(baud, bits, parity, stop) from the parameters 0x0101-0x0104 (INTEROP 8)."""
+    """(baud, bits, parity, stop) from the parameters 0x0101-0x0104 (PROTOCOL.md 8)."""
     b = params.get_int(0x0101)
     bits = params.get_int(0x0102)
     s = params.get_int(0x0103)
@@ -152,10 +152,10 @@ class Bridge:
         t.TIMERS["bridge_gap"] = _on_gap        # 0x0105 x 100 ms without a byte: the frame ends
         t.TIMERS["bridge_retry"] = _on_retry    # a frame's back-off (0x002A) is over
 
-    # == the data port's settings (0x0101-0x0105, INTEROP 8) =====================
+    # == the data port's settings (0x0101-0x0105, PROTOCOL.md 8) =====================
     def check(self, tlvs):
         """Tags of `tlvs` among 0x0101-0x0104 whose value the board's UART cannot
-        do (INTEROP 11: "data invalid", nothing of that CONFIG_SET applied)."""
+        do (PROTOCOL.md 11: "data invalid", nothing of that CONFIG_SET applied)."""
         return [tag for tag, v in tlvs if tag in PORT_TAGS and _setting(tag, v, self.caps) is None]
 
     def settings(self):
@@ -177,7 +177,7 @@ class Bridge:
             return None
         return struct.pack(">6I", *[c & 0xFFFFFFFF for c in self.counters()])
 
-    # == uplink: framing (INTEROP 11) ===========================================
+    # == uplink: framing (PROTOCOL.md 11) ===========================================
     def feed(self, data, now):
         """Bytes read from the data port, in order (any chunk)."""
         t = self.t
@@ -290,7 +290,7 @@ class Bridge:
         if self.used == 0 and not self.dropping and self.alarmed & _A_OVERFLOW:
             self._clear(_A_OVERFLOW, now)
 
-    # == uplink: delivery (INTEROP 11) ==========================================
+    # == uplink: delivery (PROTOCOL.md 11) ==========================================
     def tick(self, now):
         """Send the waiting frames that may go now."""
         t = self.t
@@ -357,7 +357,7 @@ class Bridge:
         self.tick(now)
 
     def _later(self, now):
-        """Again after the 0x002A back-off: min, doubling up to max (INTEROP 8)."""
+        """Again after the 0x002A back-off: min, doubling up to max (PROTOCOL.md 8)."""
         self.inflight = False
         self.attempt += 1
         v = self.t.params.get(0x002A) or b"\x00\x00\x00\x0a\x00\x00\x01\x2c"
@@ -367,7 +367,7 @@ class Bridge:
 
     # == alarms ===================================================================
     def _alarm(self, bit, now, what):
-        """Raised once until its condition is over (INTEROP 11): 0x0011 memory
+        """Raised once until its condition is over (PROTOCOL.md 11): 0x0011 memory
         for a full buffer, 0x0013 application unreachable for frames that
         cannot be addressed or were refused."""
         if self.alarmed & bit:
@@ -387,7 +387,7 @@ class Bridge:
             self.t.clear_alarm(K.ALARM_MEMORY_ERROR if bit == _A_OVERFLOW else K.ALARM_APP_SERVER_UNREACHABLE,
                                now)
 
-    # == downlink (INTEROP 11) ====================================================
+    # == downlink (PROTOCOL.md 11) ====================================================
     def receive(self, msg, bearer, now):
         """A TRANSPARENT_DATA for the data port: 0x05 once written to the port
         ring, 0x06 on a CRC failure, nothing while the ring lacks room (router
@@ -460,7 +460,7 @@ class Bridge:
 
     def busy(self):
         """Uplink bytes buffered or a frame in flight, or downlink bytes not yet
-        taken by the port (the updater's "busy", INTEROP 12)."""
+        taken by the port (the updater's "busy", PROTOCOL.md 12)."""
         return self.used > 0 or self.inflight or self.dropping or self.dused > 0
 
     def counters(self):

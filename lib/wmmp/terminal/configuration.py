@@ -86,7 +86,7 @@ def refused(t, tlvs):
     applies (neither the engine nor, per Config.applies, the board)."""
     bad = t.params.check(tlvs)
     b = t._bridge
-    if b is not None:           # a serial setting the board's UART cannot do (INTEROP 11)
+    if b is not None:           # a serial setting the board's UART cannot do (PROTOCOL.md 11)
         bad += [tag for tag in b.check(tlvs) if tag not in bad]
     applies = t.cfg.applies
     if applies is None:

@@ -47,7 +47,7 @@ def _acked(t, ack, now):
 
 def on_data(t, msg, bearer, now):
     """G j: check the CRC16 of the user data; 0x05 received, 0x06 CRC failed.
-    With a data port the bridge writes it to the port and answers (INTEROP 11)."""
+    With a data port the bridge writes it to the port and answers (PROTOCOL.md 11)."""
     if t._bridge is not None:
         t._bridge.receive(msg, bearer, now)
         return
