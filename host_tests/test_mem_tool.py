@@ -57,3 +57,16 @@ def test_make_mem_quick_prints_the_table():
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert "whole package" in p.stdout and "wmmp.terminal.engine" in p.stdout
     assert "Traceback" not in p.stdout + p.stderr
+
+
+def test_hot_constants_are_not_frozen_big_ints():
+    """Frozen into a firmware, an int above 0x1FFF inside a constant tuple becomes a
+    static big-int object and arithmetic on it allocates every time: the constants
+    the digest and CRC loops compute with are bytes, read as small ints at run time."""
+    from wmmp.crypto import md5
+    from wmmp.wire import crc
+    assert isinstance(md5._INIT, bytes)
+    assert all(isinstance(v, bytes) for v in crc._VARIANTS.values())
+    assert crc.crc16(b"123456789") == 0x29B1                       # CCITT-FALSE check value
+    from wmmp.wire import profile as P
+    assert crc.crc16(b"123456789", P.CRC16_ARC) == 0xBB3D and crc.crc16(b"123456789", P.CRC16_XMODEM) == 0x31C3

@@ -15,11 +15,14 @@ try:
 except ImportError:  # MicroPython has none
     _crc_hqx = None
 
-# (poly, init, reflected, xorout) per profile code.
+# poly, init, xorout (big-endian u16 each) and reflected per profile code.  Bytes,
+# not tuples of ints: frozen into a firmware, an int above 0x1FFF in a constant
+# tuple becomes a static big-int object, and arithmetic on it allocates on every
+# byte; the values read from bytes at run time are small ints.
 _VARIANTS = {
-    _profile.CRC16_CCITT_FALSE: (0x1021, 0xFFFF, False, 0x0000),
-    _profile.CRC16_XMODEM: (0x1021, 0x0000, False, 0x0000),
-    _profile.CRC16_ARC: (0xA001, 0x0000, True, 0x0000),  # reflected form of 0x8005
+    _profile.CRC16_CCITT_FALSE: b"\x10\x21\xff\xff\x00\x00\x00",
+    _profile.CRC16_XMODEM: b"\x10\x21\x00\x00\x00\x00\x00",
+    _profile.CRC16_ARC: b"\xa0\x01\x00\x00\x00\x00\x01",  # reflected form of 0x8005
 }
 
 _tables = {}
@@ -51,7 +54,8 @@ def _table16(poly, reflected):
 def crc16(data, variant=_profile.CRC16_CCITT_FALSE, crc=None):
     """CRC16 of `data`; pass the previous result as `crc` to continue a running CRC
     (the final xorout must be 0 for that, which holds for every variant here)."""
-    poly, init, reflected, xorout = _VARIANTS[variant]
+    v = _VARIANTS[variant]
+    poly, init, xorout, reflected = (v[0] << 8) | v[1], (v[2] << 8) | v[3], (v[4] << 8) | v[5], v[6]
     c = init if crc is None else crc
     if _crc_hqx is not None and poly == 0x1021 and not reflected:
         return _crc_hqx(data, c) ^ xorout
