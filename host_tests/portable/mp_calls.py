@@ -10,6 +10,9 @@ allocate more than 4 KB on a 32-bit board).
 so gc.mem_alloc() after it less before it is every byte the call allocated,
 whatever it freed again (an upper bound of what the call adds to the peak).
 Calls made from inside another wrapped call are counted in the outer one.
+The serial bridge's calls (bridge_feed, bridge_take, ...) are not Terminal
+attributes: wmmp.terminal.bridge sets them on each terminal with a data port,
+so Terminal.__init__ is wrapped to wrap them on the instance.
 Then every test_* function of the MODULEs runs.  --pure-md5 makes wmmp.crypto.md5
 use PureMd5 although the port has hashlib.md5 (a board built without it).
 
@@ -25,7 +28,8 @@ from wmmp.crypto import md5
 ENTRIES = ("start", "receive", "tick", "restarted", "logout", "outgoing", "events", "send_data",
            "report", "raise_alarm", "clear_alarm", "report_statistics", "request_config",
            "local_config", "security_request", "sim_done", "bearer_failed", "bearer_restored",
-           "bridge_feed", "bridge_take", "bridge_flush")
+           "bridge_feed", "bridge_take", "bridge_flush", "bridge_waiting", "bridge_busy",
+           "bridge_counters", "data_port_settings")
 
 _worst = {}          # entry -> [largest, calls, test]
 _state = {"depth": 0, "test": ""}
@@ -60,6 +64,18 @@ def _wrap(name, f):
     return call
 
 
+def _wrap_init(init):
+    """Terminal.__init__, then the instance's own calls among ENTRIES (the
+    bridge's, set by wmmp.terminal.bridge.init) wrapped as well."""
+    def call(self, *a, **k):
+        init(self, *a, **k)
+        if self._bridge is not None:
+            for name in ENTRIES:
+                if name.startswith("bridge") or name.startswith("data_port"):
+                    setattr(self, name, _wrap(name, getattr(self, name)))
+    return call
+
+
 def main(argv):
     _state["trace"] = "--trace" in argv
     if "--pure-md5" in argv:
@@ -68,6 +84,7 @@ def main(argv):
         f = getattr(E.Terminal, name, None)
         if f is not None:
             setattr(E.Terminal, name, _wrap(name, f))
+    E.Terminal.__init__ = _wrap_init(E.Terminal.__init__)
     failed = 0
     for modname in [a for a in argv if not a.startswith("--")]:
         mod = __import__(modname)

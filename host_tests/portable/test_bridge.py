@@ -1,4 +1,4 @@
-"""The serial data bridge (4.3.11, appendix G j, INTEROP 11; PROTOCOL.md 11):
+"""The serial data bridge (4.3.11, appendix G j, PROTOCOL.md 11; PROTOCOL.md 11):
 the engine side, sans-I/O, against the scripted platform.  Portable."""
 import struct
 
@@ -96,7 +96,7 @@ def _alarm_codes(traps, tag=0x300D):
 
 # == uplink framing ================================================================
 def test_gap_ends_a_frame_at_several_baud_rates():
-    """INTEROP 11 / 4.3.11: a frame ends after 0x0105 x 100 ms without a byte; bytes
+    """PROTOCOL.md 11 / 4.3.11: a frame ends after 0x0105 x 100 ms without a byte; bytes
     arriving closer than that (any baud rate) stay in one frame, never merged across
     a gap; the gap is an engine timer, so deadline() covers it."""
     for gap_units, baud in ((1, 9600), (3, 115200), (10, 1200)):
@@ -124,7 +124,7 @@ def test_gap_ends_a_frame_at_several_baud_rates():
 
 
 def test_frames_are_never_merged_across_a_gap_nor_reordered():
-    """INTEROP 11: three bursts separated by pauses longer than the gap are three
+    """PROTOCOL.md 11: three bursts separated by pauses longer than the gap are three
     frames, sent in order (one in flight in ack mode, 4.3.11)."""
     r = Rig()
     for b in (b"AAA", b"BBBB", b"CC"):
@@ -140,7 +140,7 @@ def test_frames_are_never_merged_across_a_gap_nor_reordered():
 
 
 def test_limit_1024_on_packet_78_on_sms():
-    """INTEROP 11 / appendix G j: a frame is split only at the bearer's user-data
+    """PROTOCOL.md 11 / appendix G j: a frame is split only at the bearer's user-data
     limit: 1024 bytes on the packet bearer, 78 on SMS."""
     r = Rig()
     data = bytes(i & 0xFF for i in range(2500))
@@ -170,7 +170,7 @@ def test_limit_1024_on_packet_78_on_sms():
 
 
 def test_each_frame_is_one_transparent_data_with_crc16_and_ec_code():
-    """INTEROP 11 / appendix G j: crc16 of the user data, 0x4014 = EC code 0x0028,
+    """PROTOCOL.md 11 / appendix G j: crc16 of the user data, 0x4014 = EC code 0x0028,
     0x4007 = the frame."""
     r = Rig()
     r.feed(b"meter 0042 kWh")
@@ -182,7 +182,7 @@ def test_each_frame_is_one_transparent_data_with_crc16_and_ec_code():
 
 # == uplink delivery ==================================================================
 def test_without_ec_code_frames_wait_and_an_alarm_is_raised_once():
-    """INTEROP 11: no 0x0028 -> frames wait in the buffer and a local-config alarm
+    """PROTOCOL.md 11: no 0x0028 -> frames wait in the buffer and a local-config alarm
     (0x0013, PROTOCOL.md 11) is raised once; setting 0x0028 lets them go, in order."""
     r = Rig(ec=None)
     for b in (b"one", b"two"):
@@ -205,7 +205,7 @@ def test_without_ec_code_frames_wait_and_an_alarm_is_raised_once():
 
 
 def test_ack_mode_one_frame_in_flight_result_0x00_delivered():
-    """INTEROP 11 / 4.3.11 ack mode: every frame waits for its ACK; 0x00 delivered,
+    """PROTOCOL.md 11 / 4.3.11 ack mode: every frame waits for its ACK; 0x00 delivered,
     then the next one goes."""
     r = Rig()
     r.feed(b"f1")
@@ -222,7 +222,7 @@ def test_ack_mode_one_frame_in_flight_result_0x00_delivered():
 
 
 def test_retransmitted_per_0x0107_0x0108_then_kept_and_sent_later():
-    """INTEROP 11 / 4.4.6.1: no ACK -> same bytes, same seq (0x0107 10 s, 0x0108 3);
+    """PROTOCOL.md 11 / 4.4.6.1: no ACK -> same bytes, same seq (0x0107 10 s, 0x0108 3);
     when the retransmissions run out the frame is kept (nothing lost) and sent
     again after the 0x002A back-off."""
     r = Rig()
@@ -244,8 +244,8 @@ def test_retransmitted_per_0x0107_0x0108_then_kept_and_sent_later():
 
 
 def test_result_0x01_kept_and_resent_after_the_0x002a_backoff():
-    """INTEROP 11: 0x01 destination offline -> kept, sent again after the 0x002A
-    back-off, the gap doubling from min up to max (INTEROP 8)."""
+    """PROTOCOL.md 11: 0x01 destination offline -> kept, sent again after the 0x002A
+    back-off, the gap doubling from min up to max (PROTOCOL.md 8)."""
     r = Rig()
     r.t.params.set(0x002A, struct.pack(">II", 5, 300))
     r.feed(b"x1")
@@ -267,7 +267,7 @@ def test_result_0x01_kept_and_resent_after_the_0x002a_backoff():
 
 
 def test_results_0x02_0x03_dropped_counted_alarm_raised():
-    """INTEROP 11: 0x02 misaddressed / 0x03 not allowed -> the frame is dropped,
+    """PROTOCOL.md 11: 0x02 misaddressed / 0x03 not allowed -> the frame is dropped,
     counted (0x8001 frames/bytes dropped) and an alarm raised; the next frame goes."""
     r = Rig()
     for b in (b"aa", b"bbb", b"cccc"):
@@ -287,7 +287,7 @@ def test_results_0x02_0x03_dropped_counted_alarm_raised():
 
 
 def test_result_0x04_sent_again_at_once_once():
-    """INTEROP 11: 0x04 CRC failure at the platform -> sent again at once, once; a
+    """PROTOCOL.md 11: 0x04 CRC failure at the platform -> sent again at once, once; a
     second 0x04 drops and counts it."""
     r = Rig()
     r.feed(b"crc?")
@@ -308,7 +308,7 @@ def test_result_0x04_sent_again_at_once_once():
 
 
 def test_router_mode_no_ack_expected_or_sent():
-    """INTEROP 11 / 4.3.11 router mode: frames go at once, one after the other, with
+    """PROTOCOL.md 11 / 4.3.11 router mode: frames go at once, one after the other, with
     no transaction (nothing retransmitted); downlink data is not acknowledged."""
     r = Rig(mode="router")
     for b in (b"r1", b"r2", b"r3"):
@@ -325,7 +325,7 @@ def test_router_mode_no_ack_expected_or_sent():
 
 
 def test_frames_wait_across_an_outage_and_go_in_order_after_login():
-    """INTEROP 11 buffering: offline (before the login, or between sessions), frames
+    """PROTOCOL.md 11 buffering: offline (before the login, or between sessions), frames
     wait in order; from the login on they are sent."""
     r = Rig(login=False)
     r.t.start(r.clk.t)
@@ -343,7 +343,7 @@ def test_frames_wait_across_an_outage_and_go_in_order_after_login():
 
 
 def test_frame_in_flight_survives_a_relogin():
-    """INTEROP 11: a frame in flight when the session ends is sent again in the new
+    """PROTOCOL.md 11: a frame in flight when the session ends is sent again in the new
     session (PROTOCOL.md 3: new seq), not lost and not duplicated by the bridge."""
     r = Rig()
     r.feed(b"inflight")
@@ -363,7 +363,7 @@ def test_frame_in_flight_survives_a_relogin():
 
 
 def test_short_connection_logs_in_for_waiting_frames():
-    """INTEROP 11 / 4.2.1: on a short connection, idle (logged out), a frame makes the
+    """PROTOCOL.md 11 / 4.2.1: on a short connection, idle (logged out), a frame makes the
     terminal log in; it is sent once online, then the connection ends again."""
     r = Rig(long_connection=False)
     r.idle(6)                                      # the short connection's idle time
@@ -383,7 +383,7 @@ def test_short_connection_logs_in_for_waiting_frames():
 
 # == buffering, counters =================================================================
 def test_full_buffer_drops_whole_frames_counts_them_and_alarms_once_per_episode():
-    """INTEROP 11 buffering: a bounded buffer; what does not fit is dropped (whole
+    """PROTOCOL.md 11 buffering: a bounded buffer; what does not fit is dropped (whole
     frames, never a frame cut short), counted, and the alarm (0x0011, PROTOCOL.md 11)
     raised once per overflow episode; the rest is delivered in order."""
     r = Rig(up=2048, login=False)
@@ -417,7 +417,7 @@ def test_full_buffer_drops_whole_frames_counts_them_and_alarms_once_per_episode(
 
 
 def test_a_frame_longer_than_the_free_room_is_dropped_whole():
-    """INTEROP 11: bytes are never split other than at the limit: a frame that
+    """PROTOCOL.md 11: bytes are never split other than at the limit: a frame that
     overflows is rolled back and the rest of it discarded up to its gap."""
     r = Rig(up=1100, login=False)
     r.t.start(r.clk.t)
@@ -440,7 +440,7 @@ def test_a_frame_longer_than_the_free_room_is_dropped_whole():
 
 
 def test_rings_wrap_round_without_losing_or_reordering_a_byte():
-    """INTEROP 11: the preallocated rings wrap round their end (frame lengths, frame
+    """PROTOCOL.md 11: the preallocated rings wrap round their end (frame lengths, frame
     bytes, downlink bytes) with every byte in order."""
     r = Rig(up=1100, down=1024)
     frames = [bytes((k * 7 + j) & 0xFF for j in range(300 + k)) for k in range(12)]
@@ -469,7 +469,7 @@ def test_rings_wrap_round_without_losing_or_reordering_a_byte():
 
 
 def test_counters_0x8001_by_config_get():
-    """INTEROP 11 / PROTOCOL.md 11: maker TLV 0x8001, 6 x u32: frames/bytes up, down,
+    """PROTOCOL.md 11 / PROTOCOL.md 11: maker TLV 0x8001, 6 x u32: frames/bytes up, down,
     dropped; answered by CONFIG_GET (4.3.6)."""
     r = Rig()
     r.feed(b"12345")
@@ -485,7 +485,7 @@ def test_counters_0x8001_by_config_get():
 
 
 def test_suspend_holds_frames_resume_sends_them():
-    """INTEROP 11 / 4.3.7: REMOTE_CTRL 0x4001 0x00 suspends: frames wait; 0x01
+    """PROTOCOL.md 11 / 4.3.7: REMOTE_CTRL 0x4001 0x00 suspends: frames wait; 0x01
     resumes: they go."""
     r = Rig()
     r.t.receive(r.pf.make(C.REMOTE_CTRL, tlvs=[(0x4001, bytes([K.RC_SUSPEND_SERVICE]))]), 2, r.clk.t)
@@ -512,7 +512,7 @@ def test_upload_0x07_ends_the_open_frame_and_sends_it():
 
 
 def test_bridge_busy_while_frames_queued_or_in_flight():
-    """INTEROP 12: the updater's "busy": frames queued or in flight (and downlink
+    """PROTOCOL.md 12: the updater's "busy": frames queued or in flight (and downlink
     bytes not yet written to the port)."""
     r = Rig()
     assert not r.t.bridge_busy()
@@ -531,7 +531,7 @@ def test_bridge_busy_while_frames_queued_or_in_flight():
 
 # == downlink ==============================================================================
 def test_downlink_written_in_order_and_acknowledged_0x05():
-    """INTEROP 11 / appendix G j: CRC ok -> into the port's buffer, in arrival
+    """PROTOCOL.md 11 / appendix G j: CRC ok -> into the port's buffer, in arrival
     order, then ACK 0x05; the port writer is told with ("bridge_down",)."""
     r = Rig()
     r.down(b"first ")
@@ -547,7 +547,7 @@ def test_downlink_written_in_order_and_acknowledged_0x05():
 
 
 def test_downlink_crc_failure_answered_0x06_not_written():
-    """Appendix G j / INTEROP 11: a CRC16 failure is answered 0x06 and nothing is
+    """Appendix G j / PROTOCOL.md 11: a CRC16 failure is answered 0x06 and nothing is
     written to the port."""
     r = Rig()
     r.down(b"garbled", good=False)
@@ -557,7 +557,7 @@ def test_downlink_crc_failure_answered_0x06_not_written():
 
 
 def test_downlink_flow_control_withholds_the_ack_until_there_is_room():
-    """INTEROP 11: a full transmit buffer -> no ACK (the platform's retransmission is
+    """PROTOCOL.md 11: a full transmit buffer -> no ACK (the platform's retransmission is
     the flow control); the retransmission, once there is room, is written once and
     acknowledged 0x05."""
     r = Rig(down=1024)
@@ -579,7 +579,7 @@ def test_downlink_flow_control_withholds_the_ack_until_there_is_room():
 
 
 def test_downlink_retransmission_never_written_twice_even_past_the_duplicate_cache():
-    """INTEROP 11 / 4.4.6.1: a retransmitted message (same seq) is answered again
+    """PROTOCOL.md 11 / 4.4.6.1: a retransmitted message (same seq) is answered again
     but never written twice, also after more than the core's 8 cached answers."""
     r = Rig()
     raw = r.down(b"once")
@@ -596,7 +596,7 @@ def test_downlink_retransmission_never_written_twice_even_past_the_duplicate_cac
 
 # == the data port's settings ================================================================
 def test_config_set_port_settings_applied_live_after_the_ack():
-    """INTEROP 11 / 4.3.9.3: 0x0101-0x0105 applied live, no restart; the port is
+    """PROTOCOL.md 11 / 4.3.9.3: 0x0101-0x0105 applied live, no restart; the port is
     told ("data_port", baud, bits, parity, stop) after the ACK."""
     r = Rig()
     assert r.t.data_port_settings() == (9600, 8, "N", 1)
@@ -614,7 +614,7 @@ def test_config_set_port_settings_applied_live_after_the_ack():
 
 
 def test_config_set_a_setting_the_uart_cannot_do_is_data_invalid_nothing_applied():
-    """INTEROP 8, 11 / appendix G h: a value the board's UART cannot do (mark
+    """PROTOCOL.md 8, 11 / appendix G h: a value the board's UART cannot do (mark
     parity, 1.5 stop bits, 6 data bits, a baud it lacks or an unmapped maker
     index) -> 0x01 with that tag at L=0, and nothing of that CONFIG_SET applied."""
     for bad in ((0x0104, b"\x03"), (0x0103, b"\x01"), (0x0102, b"\x06"), (0x0101, b"\x00\x01"),
@@ -629,7 +629,7 @@ def test_config_set_a_setting_the_uart_cannot_do_is_data_invalid_nothing_applied
 
 
 def test_port_settings_by_hand_are_announced_too():
-    """4.3.9.2 / INTEROP 11: set by hand (local config), applied live as well."""
+    """4.3.9.2 / PROTOCOL.md 11: set by hand (local config), applied live as well."""
     r = Rig()
     assert r.t.local_config([(0x0101, b"\x00\x08")], r.clk.t) == []
     assert r.events("data_port") == [("data_port", 38400, 8, "N", 1)]
@@ -637,7 +637,7 @@ def test_port_settings_by_hand_are_announced_too():
 
 
 def test_a_board_that_applies_parameters_accepts_the_bridge_tags_with_a_data_port():
-    """4.3.9.3 / INTEROP 11: with Config.applies set (a board), 0x0028 and
+    """4.3.9.3 / PROTOCOL.md 11: with Config.applies set (a board), 0x0028 and
     0x0101-0x0105 are applied by the engine's bridge when there is a data port, and
     stay refused without one."""
     for port, result in ((CAPS, K.ACK_OK), (None, K.ACK_INVALID)):
@@ -648,7 +648,7 @@ def test_a_board_that_applies_parameters_accepts_the_bridge_tags_with_a_data_por
 
 # == without a data port ===========================================================================
 def test_without_a_data_port_nothing_changes():
-    """INTEROP 11: a board without a data port: TRANSPARENT_DATA stays the ("data", ...)
+    """PROTOCOL.md 11: a board without a data port: TRANSPARENT_DATA stays the ("data", ...)
     event, the bridge calls answer None and do nothing, 0x8001 is not known."""
     r = Rig(port=None)
     r.t.bridge_feed(b"ignored", r.clk.t)

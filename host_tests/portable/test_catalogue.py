@@ -1,5 +1,5 @@
 """Portable tests of wmmp.wire.catalogue and wmmp.tagnames against appendix E of the
-standard and INTEROP 1/5/6/8."""
+standard and PROTOCOL.md 1/5/6/8."""
 
 from wmmp.wire import catalogue as cat
 from wmmp.wire.catalogue import (T_STR, T_NUM, T_DATE, T_BIN, T_TAGS, T_NONE, T_RESERVED,
@@ -21,7 +21,7 @@ def _ok(tag, value):
 
 
 # ---------------------------------------------------------------------------
-# Tag ranges (appendix E a, INTEROP 1).
+# Tag ranges (appendix E a, PROTOCOL.md 1).
 
 def test_groups_by_range():
     g = cat.group
@@ -91,7 +91,7 @@ def test_catalogue_has_exactly_the_appendix_e_tags():
 
 
 # ---------------------------------------------------------------------------
-# Spot checks of type and length as written in appendix E (or as INTEROP 8 decides).
+# Spot checks of type and length as written in appendix E (or as PROTOCOL.md 8 decides).
 
 SPOT = (
     # tag, type, kind, n
@@ -104,9 +104,9 @@ SPOT = (
     (0x0009, T_NUM, L_FIXED, 4),   # E b: 数字 4 platform IP
     (0x000A, T_NUM, L_FIXED, 4),   # E b: 数字 4 ports
     (0x000F, T_RESERVED, L_VAR, 1),  # E b: 保留, no type or length
-    (0x0011, T_NUM, L_FIXED, 4),   # E b: 数字 4 heartbeat; INTEROP 8 u32
+    (0x0011, T_NUM, L_FIXED, 4),   # E b: 数字 4 heartbeat; PROTOCOL.md 8 u32
     (0x0025, T_TAGS, L_MULT, 2),   # E b: 数字 不定长 list of tags
-    (0x0026, T_NUM, L_FIXED, 2),   # E b: 数字 2; INTEROP 8 u16
+    (0x0026, T_NUM, L_FIXED, 2),   # E b: 数字 2; PROTOCOL.md 8 u16
     (0x0027, T_NUM, L_FIXED, 1),   # E b: 数字 1
     (0x0028, T_NUM, L_VAR, 1),     # E b: 数字 不定长 EC code
     (0x002A, T_BIN, L_FIXED, 8),   # E b: 数字 8, two u32 (composite)
@@ -120,10 +120,10 @@ SPOT = (
     (0x1003, T_NUM, L_FIXED, 2),   # E c: 数字 2 port
     (0x1006, T_NUM, L_FIXED, 4),   # E c: 数字 4 file size
     (0x1007, T_NUM, L_FIXED, 2),   # E c: 数字 2 CRC16
-    (0x1009, T_NUM, L_FIXED, 4),   # E c says 2; INTEROP 8 u32
+    (0x1009, T_NUM, L_FIXED, 4),   # E c says 2; PROTOCOL.md 8 u32
     (0x100A, T_STR, L_FIXED, 12),  # E c: 字符串 12 date
     (0x100C, T_STR, L_FIXED, 8),   # E c: 字符串 8 version
-    (0x2002, T_DATE, L_FIXED, 4),  # E d: 数字 4 seconds since 1970 (INTEROP 8 date)
+    (0x2002, T_DATE, L_FIXED, 4),  # E d: 数字 4 seconds since 1970 (PROTOCOL.md 8 date)
     (0x2008, T_NUM, L_FIXED, 4),   # E d: 数字 4 counter
     (0x2011, T_BIN, L_FIXED, 12),  # E d: 数字组合信息 12
     (0x2013, T_BIN, L_MULT, 8),    # E d: 数字组合信息 8×n (n ≤ 90)
@@ -132,32 +132,32 @@ SPOT = (
     (0x3002, T_STR, L_FIXED, 16),  # E e: 16 serial
     (0x3004, T_STR, L_FIXED, 8),   # E e: 8 software version
     (0x3007, T_NUM, L_FIXED, 1),   # E e: 1 signal
-    (0x3009, T_DATE, L_FIXED, 4),  # E e: 整形 4 system time (INTEROP 8 date)
+    (0x3009, T_DATE, L_FIXED, 4),  # E e: 整形 4 system time (PROTOCOL.md 8 date)
     (0x300A, T_RESERVED, L_VAR, 1),  # E e: 保留
     (0x300D, T_BIN, L_MULT, 2),    # E e: 数字组合信息 2×n
     (0x3012, T_BIN, L_FIXED, 5),   # E e: 数字组合信息 5
     (0x4001, T_NUM, L_FIXED, 1),   # E f: 数字 1
     (0x4007, T_BIN, L_VAR, 1),     # E f: BIN_STR 不定长
-    (0x4008, T_BIN, L_VAR, 7),     # E f: 不定长, 7-byte head (INTEROP 6)
+    (0x4008, T_BIN, L_VAR, 7),     # E f: 不定长, 7-byte head (PROTOCOL.md 6)
     (0x4010, T_BIN, L_FIXED, 5),   # E f: 5
     (0x4011, T_NONE, L_FIXED, 0),  # E f: 数字 0, no value
     (0x4012, T_STR, L_FIXED, 16),  # E f: 16 serial
     (0x4017, T_NUM, L_FIXED, 4),   # E f: 4 CRC32
-    (0xE001, T_STR, L_MAX, 8),     # E g: 字符串 8; INTEROP 8: 4..8 digits
+    (0xE001, T_STR, L_MAX, 8),     # E g: 字符串 8; PROTOCOL.md 8: 4..8 digits
     (0xE002, T_BIN, L_FIXED, 16),  # E g: 数字 16 digest
     (0xE00E, T_STR, L_FIXED, 16),  # E g: 字符串 16 IMEI
     (0xE012, T_STR, L_FIXED, 15),  # E g: 字符串 15 IMSI
     (0xE018, T_NUM, L_FIXED, 2),   # E g: 数字 2
-    (0xE021, T_BIN, L_FIXED, 16),  # E g: 字符串 16 access digest (MD5, INTEROP 3)
+    (0xE021, T_BIN, L_FIXED, 16),  # E g: 字符串 16 access digest (MD5, PROTOCOL.md 3)
     (0xE023, T_TAGS, L_MULT, 2),   # E g: 字符串 不定长 command IDs
     (0xE025, T_STR, L_FIXED, 8),   # E g: 字符串 8 uplink password
     (0xE027, T_DATE, L_FIXED, 4),  # E g: 日期 4
-    (0xE02A, T_DATE, L_FIXED, 4),  # E g: 日期, no length; INTEROP 8 u32
+    (0xE02A, T_DATE, L_FIXED, 4),  # E g: 日期, no length; PROTOCOL.md 8 u32
     (0xE035, T_NUM, L_FIXED, 1),   # E g: 数字 1
     (0xE036, T_STR, L_VAR, 1),     # E g: 字符串 不定长 base key
-    (0xE03D, T_DATE, L_FIXED, 4),  # E g: 日期, no length; INTEROP 8 u32
+    (0xE03D, T_DATE, L_FIXED, 4),  # E g: 日期, no length; PROTOCOL.md 8 u32
     (0xE040, T_BIN, L_VAR, 1),     # E g: 字符串 不定长 cipher body
-    (0xE044, T_BIN, L_VAR, 7),     # E g: 字符串 不定长, 7-byte head (INTEROP 6)
+    (0xE044, T_BIN, L_VAR, 7),     # E g: 字符串 不定长, 7-byte head (PROTOCOL.md 6)
 )
 
 
@@ -192,7 +192,7 @@ def test_check_length():
     assert _raises(BadTlv, cl, 0x0001, 0)
     cl(0x1001, 1000)                    # 不定长
     assert _raises(BadTlv, cl, 0x1001, 0)
-    cl(0x4008, 7)                       # sub-packet head is 7 bytes (INTEROP 6)
+    cl(0x4008, 7)                       # sub-packet head is 7 bytes (PROTOCOL.md 6)
     assert _raises(BadTlv, cl, 0x4008, 6)
     cl(0x0107, 8)                       # 4xN
     assert _raises(BadTlv, cl, 0x0107, 6)
@@ -212,9 +212,9 @@ def test_check_length():
 
 U1 = (
     # tag, highest valid u8 (or valid set), first invalid values   -- section
-    (0x0103, (0, 1, 2), (3,)),          # E b / INTEROP 8 stop bits
-    (0x0104, (0, 4), (5,)),             # E b / INTEROP 8 parity
-    (0x0102, (0, 5, 6, 7, 8), (1, 4, 9)),  # E b / INTEROP 8 data bits
+    (0x0103, (0, 1, 2), (3,)),          # E b / PROTOCOL.md 8 stop bits
+    (0x0104, (0, 4), (5,)),             # E b / PROTOCOL.md 8 parity
+    (0x0102, (0, 5, 6, 7, 8), (1, 4, 9)),  # E b / PROTOCOL.md 8 data bits
     (0x1000, (0, 2), (3,)),             # E c download protocol
     (0x100B, (0, 1), (2,)),             # E c forced upgrade
     (0x2001, (0, 2), (3,)),             # E d report policy
@@ -238,11 +238,11 @@ U1 = (
     (0xE00D, (0, 2), (3,)),             # E g SIM binding
     (0xE022, (0, 5), (6,)),             # E g digest mode
     (0xE032, (0, 5), (6,)),             # E g encryption mode
-    (0xE035, (0, 4), (5,)),             # E g / INTEROP 5
-    (0xE039, (0, 3), (4,)),             # E g / INTEROP 5
-    (0xE03E, (0, 3), (4,)),             # E g / INTEROP 5
-    (0x0027, (0, 0xFF), ()),            # E b / INTEROP 8: any u8
-    (0x0029, (0, 0xFF), ()),            # E b / INTEROP 8: any u8
+    (0xE035, (0, 4), (5,)),             # E g / PROTOCOL.md 5
+    (0xE039, (0, 3), (4,)),             # E g / PROTOCOL.md 5
+    (0xE03E, (0, 3), (4,)),             # E g / PROTOCOL.md 5
+    (0x0027, (0, 0xFF), ()),            # E b / PROTOCOL.md 8: any u8
+    (0x0029, (0, 0xFF), ()),            # E b / PROTOCOL.md 8: any u8
     (0xE020, (0x00, 0xFE, 0x80), (0x01, 0x81)),  # E g: eighth bit undefined, 0
 )
 
@@ -257,7 +257,7 @@ def test_validate_single_byte_tags():
 
 
 def test_validate_u16_ranges():
-    # INTEROP 8: 0x0101 baud index 0..254
+    # PROTOCOL.md 8: 0x0101 baud index 0..254
     assert _ok(0x0101, b"\x00\x00") and _ok(0x0101, b"\x00\xfe")
     assert _raises(BadValue, cat.validate, 0x0101, b"\x00\xff")
     assert _raises(BadValue, cat.validate, 0x0101, b"\x01\x00")
@@ -269,7 +269,7 @@ def test_validate_u16_ranges():
 
 
 def test_validate_retry_gaps():
-    # INTEROP 8: 0x002A / 0x002B min:u32 <= max:u32
+    # PROTOCOL.md 8: 0x002A / 0x002B min:u32 <= max:u32
     for tag in (0x002A, 0x002B):
         assert _ok(tag, b"\x00\x00\x00\x0a\x00\x00\x01\x2c")
         assert _ok(tag, b"\x00\x00\x00\x0a\x00\x00\x00\x0a")
@@ -278,7 +278,7 @@ def test_validate_retry_gaps():
 
 
 def test_validate_ack_timeouts_0107():
-    # INTEROP 8: records bearer:u8 (1..5) unit:u8 (0..2) value:u16
+    # PROTOCOL.md 8: records bearer:u8 (1..5) unit:u8 (0..2) value:u16
     assert _ok(0x0107, b"\x02\x00\x00\x0a\x01\x01\x00\x01")
     assert _ok(0x0107, b"\x05\x02\x00\x01")
     assert _raises(BadValue, cat.validate, 0x0107, b"\x00\x00\x00\x0a")
@@ -328,7 +328,7 @@ def test_validate_monitor_and_control_composites():
     # appendix E f 0x4011: no value
     assert _ok(0x4011, b"")
     assert _raises(BadTlv, cat.validate, 0x4011, b"\x00")
-    # INTEROP 6: sub-packet head trans_id, total, index, op 0..3
+    # PROTOCOL.md 6: sub-packet head trans_id, total, index, op 0..3
     assert _ok(0x4008, b"\x12\x34\x00\x02\x00\x01\x00abc")
     assert _ok(0x4008, b"\x12\x34\x00\x02\x00\x02\x03")
     assert _ok(0xE044, b"\x12\x34\x00\x02\x00\x01\x00\x99")
@@ -338,7 +338,7 @@ def test_validate_monitor_and_control_composites():
 
 
 def test_validate_pins():
-    # INTEROP 8: 4..8 ASCII digits, or 8 bytes right-padded with 0x00 or 'F'
+    # PROTOCOL.md 8: 4..8 ASCII digits, or 8 bytes right-padded with 0x00 or 'F'
     for tag in (0xE001, 0xE004, 0xE007, 0xE00A):
         for good in (b"1234", b"12345678", b"1234\x00\x00\x00\x00", b"123456FF", b"1234FFFF"):
             assert _ok(tag, good)
@@ -348,7 +348,7 @@ def test_validate_pins():
 
 
 def test_validate_imei_imsi():
-    # INTEROP 2: IMEI 15 digits + 0x00 (or 16 digits); IMSI 15 digits
+    # PROTOCOL.md 2: IMEI 15 digits + 0x00 (or 16 digits); IMSI 15 digits
     for tag in (0xE00E, 0xE010):
         assert _ok(tag, b"123456789012345\x00") and _ok(tag, b"1234567890123456")
         assert _raises(BadValue, cat.validate, tag, b"12345678901234a\x00")
@@ -361,13 +361,13 @@ def test_validate_imei_imsi():
 
 
 def test_validate_passwords_and_keys():
-    # INTEROP 8: passwords exactly 8 visible ASCII characters
+    # PROTOCOL.md 8: passwords exactly 8 visible ASCII characters
     for tag in (0xE025, 0xE028):
         assert _ok(tag, b"Ab3$5678") and _ok(tag, b"!~!~!~!~")
         assert _raises(BadValue, cat.validate, tag, b"abc defg")
         assert _raises(BadValue, cat.validate, tag, b"abcdefg\x00")
         assert _raises(BadTlv, cat.validate, tag, b"abcdefg")
-    # appendix E g / INTEROP 8: key strings letters and digits
+    # appendix E g / PROTOCOL.md 8: key strings letters and digits
     for tag in (0xE036, 0xE03B):
         assert _ok(tag, b"0123456789abcdefABCDEF")
         assert _raises(BadValue, cat.validate, tag, b"key-1")
@@ -395,7 +395,7 @@ def test_validate_unknown_tag():
 
 def test_validate_plain_tags_accept_any_value_of_right_length():
     assert _ok(0x0002, b"cmnet")         # appendix E b APN
-    assert _ok(0x0011, b"\x00\x00\x00\x00")  # INTEROP 8: 0 = no heartbeat
+    assert _ok(0x0011, b"\x00\x00\x00\x00")  # PROTOCOL.md 8: 0 = no heartbeat
     assert _ok(0x300D, b"\x00\x01\x00\x0a\x00\x0b")
 
 
@@ -404,14 +404,14 @@ def test_validate_plain_tags_accept_any_value_of_right_length():
 
 def test_decode_encode_numbers_and_dates():
     for tag, v, raw in (
-        (0x0011, 30, b"\x00\x00\x00\x1e"),      # INTEROP 8 default heartbeat
-        (0x0026, 120, b"\x00\x78"),             # INTEROP 8 SMS wait u16
+        (0x0011, 30, b"\x00\x00\x00\x1e"),      # PROTOCOL.md 8 default heartbeat
+        (0x0026, 120, b"\x00\x78"),             # PROTOCOL.md 8 SMS wait u16
         (0x0027, 0xFF, b"\xff"),                # E b: retry forever
         (0x0009, 0xC0A80001, b"\xc0\xa8\x00\x01"),  # E b IP address
         (0x000A, 0x14730000, b"\x14\x73\x00\x00"),  # E b example: UDP port only
-        (0x3001, 0x0300, b"\x03\x00"),          # INTEROP 1 version 3.0
-        (0xE027, 1600000000, b"\x5f\x5e\x10\x00"),  # INTEROP 8 date u32
-        (0x1009, 0x1AFBDC01, b"\x1a\xfb\xdc\x01"),  # INTEROP 8 TRANS_ID u32
+        (0x3001, 0x0300, b"\x03\x00"),          # PROTOCOL.md 1 version 3.0
+        (0xE027, 1600000000, b"\x5f\x5e\x10\x00"),  # PROTOCOL.md 8 date u32
+        (0x1009, 0x1AFBDC01, b"\x1a\xfb\xdc\x01"),  # PROTOCOL.md 8 TRANS_ID u32
     ):
         assert cat.encode_value(tag, v) == raw, hex(tag)
         assert cat.decode_value(tag, raw) == v, hex(tag)
@@ -432,7 +432,7 @@ def test_decode_encode_lists():
 def test_decode_encode_bytes_and_strings():
     assert cat.encode_value(0x0002, "cmnet") == b"cmnet"
     assert cat.decode_value(0x0002, b"cmnet") == b"cmnet"
-    # INTEROP 1: fixed-size string fields are right-padded with 0x00
+    # PROTOCOL.md 1: fixed-size string fields are right-padded with 0x00
     assert cat.encode_value(0x3004, "V1.0") == b"V1.0\x00\x00\x00\x00"
     assert cat.encode_value(0x3002, b"ABC") == b"ABC" + bytes(13)
     rec = b"\x00\x00\x00\x0a\x00\x00\x01\x2c"
@@ -458,7 +458,7 @@ def test_encode_rejects_impossible_values():
 
 
 # ---------------------------------------------------------------------------
-# Secrets (INTEROP 8, appendix E b/c/g).
+# Secrets (PROTOCOL.md 8, appendix E b/c/g).
 
 def test_is_secret():
     for t in (0xE001, 0xE004, 0xE007, 0xE00A, 0xE025, 0xE028, 0xE036, 0xE037, 0xE03B,

@@ -1,5 +1,5 @@
 """Codec rules: lengths, digest coverage and timestamps, notices, bearer limits,
-typed fixed parts (appendix A, D, G; INTEROP 1-5, 9).  Portable.
+typed fixed parts (appendix A, D, G; PROTOCOL.md 1-5, 9).  Portable.
 
 Expected bytes are built here by hand with struct; MD5 itself is checked against
 RFC 1321 in test_crypto_kat, so using wmmp.crypto.md5 to compute expectations tests
@@ -36,12 +36,12 @@ def test_response_ids_are_request_or_0x8000():
             assert C.response_to(c) == c | 0x8000 and C.is_known(c | 0x8000)
             assert C.name(c | 0x8000) == C.name(c) + "_ACK"
             assert C.by_name(C.name(c)) == c
-    assert C.CONFIG_REQ == 0x000A   # INTEROP 1: appendix D wins over appendix B's 0x0004
+    assert C.CONFIG_REQ == 0x000A   # PROTOCOL.md 1: appendix D wins over appendix B's 0x0004
     assert not C.is_known(0x0009) and not C.is_known(0x0010)
 
 
 def test_digest_covers_header_content_timestamp_ids_password():
-    # INTEROP 3: V = MD5(header || content || ts || IMEI || IMSI || password); the
+    # PROTOCOL.md 3: V = MD5(header || content || ts || IMEI || IMSI || password); the
     # header already counts the digest TLV and has bit 0x20 set; a digest adds 20 bytes.
     key = D.DigestKey(IMEI, IMSI, UP, timestamp=0x5F5E1000)
     m = codec.Message(C.CONFIG_TRAP, tlvs=[(0x3007, b"\x40")], serial=SERIAL, seq=9)
@@ -57,7 +57,7 @@ def test_digest_covers_header_content_timestamp_ids_password():
 
 
 def test_timestamp_zero_for_register_and_login():
-    # INTEROP 3 / appendix A 2.2: REGISTER, REGISTER_ACK and LOGIN use 0x00000000
+    # PROTOCOL.md 3 / appendix A 2.2: REGISTER, REGISTER_ACK and LOGIN use 0x00000000
     # whatever session timestamp the key holds.
     key = D.DigestKey(IMEI, IMSI, UP, timestamp=12345)
     m = codec.Message(C.LOGIN, {"software_version": b"V1", "config_crc32": 7}, serial=SERIAL, seq=1)
@@ -78,7 +78,7 @@ def test_login_ack_uses_its_own_curtime():
 
 
 def test_wrong_password_or_tamper_fails_digest():
-    # 4.4.5 / INTEROP 3: verification failure is reported, the caller drops it.
+    # 4.4.5 / PROTOCOL.md 3: verification failure is reported, the caller drops it.
     key = D.DigestKey(IMEI, IMSI, UP, 77)
     raw = bytearray(codec.encode(codec.Message(C.LOGOUT, {"reason": 0}, serial=SERIAL), key=key))
     assert codec.decode(raw, key=D.DigestKey(IMEI, IMSI, "Up123457", 77)).digest_ok is False
@@ -106,7 +106,7 @@ def test_missing_digest_detected():
 
 
 def test_total_length_must_match_size():
-    # Appendix A: total_length is the whole message; INTEROP 1.
+    # Appendix A: total_length is the whole message; PROTOCOL.md 1.
     raw = codec.encode(codec.Message(C.HEART_BEAT, serial=SERIAL))
     assert len(raw) == 28 and raw[:2] == b"\x00\x1c"
     for bad in (raw + b"\x00", raw[:27] + b"", struct.pack(">H", 29) + raw[2:]):
@@ -156,7 +156,7 @@ def test_unknown_command():
 
 
 def test_sms_limits():
-    # INTEROP 9: one binary SMS carries at most 140 bytes; appendix E a: TLV <= 100.
+    # PROTOCOL.md 9: one binary SMS carries at most 140 bytes; appendix E a: TLV <= 100.
     m = codec.Message(C.CONFIG_TRAP, tlvs=[(0x4007, bytes(100))])
     assert len(codec.encode(m, bearer=P.BEARER_SMS)) == 132
     m.tlvs.append((0x3007, bytes(1)))
@@ -175,7 +175,7 @@ def test_sms_limits():
 
 
 def test_fixed_parts_per_appendix_g():
-    # Appendix G / INTEROP 2: sizes of every fixed part.
+    # Appendix G / PROTOCOL.md 2: sizes of every fixed part.
     sizes = {C.REGISTER: 32, C.REGISTER_ACK: 17, C.LOGIN: 12, C.LOGIN_ACK: 5, C.LOGOUT: 1,
              C.LOGOUT_ACK: 0, C.HEART_BEAT: 0, C.HEART_BEAT_ACK: 0, C.TRANSPARENT_DATA: 2,
              C.TRANSPARENT_DATA_ACK: 1, C.CONFIG_GET: 0, C.CONFIG_GET_ACK: 1, C.CONFIG_SET: 0,
@@ -242,7 +242,7 @@ def test_seq_wraps_and_version_compat():
 
 
 def test_digest_key_validates_identities():
-    # INTEROP 2/8: IMEI 15 digits, IMSI 15 digits, password 8 visible ASCII.
+    # PROTOCOL.md 2/8: IMEI 15 digits, IMSI 15 digits, password 8 visible ASCII.
     for args in (("86000000000000", IMSI, UP), (IMEI, "46000123456789X", UP),
                  (IMEI, IMSI, "short"), (IMEI, IMSI, "has spc1")):
         try:

@@ -39,7 +39,7 @@ def test_login_logout_codes():
     # appendix G c LOGOUT REASON 0x00-0x0A
     assert C.LOGOUT_NORMAL == 0x00
     assert C.LOGOUT_HEARTBEAT_TIMEOUT == 0x04
-    assert C.LOGOUT_SESSION_KEY_EXPIRED == 0x08  # INTEROP 5: session key expiry
+    assert C.LOGOUT_SESSION_KEY_EXPIRED == 0x08  # PROTOCOL.md 5: session key expiry
     assert C.LOGOUT_UPDATE_SIM_SECURITY == 0x0A
 
 
@@ -70,7 +70,7 @@ def test_security_codes():
     assert bits == (0x80, 0x40, 0x20, 0x10, 0x08, 0x04, 0x02)
     # appendix E g E022/E032 modes 0x00-0x05
     assert C.SEC_MODE_NONE == 0 and C.SEC_MODE_ALL == 1 and C.SEC_MODE_COMMAND_AND_TAG == 5
-    # INTEROP 5: E035 and E039/E03E use different algorithm codes
+    # PROTOCOL.md 5: E035 and E039/E03E use different algorithm codes
     assert (C.ALG_NONE, C.ALG_DES, C.ALG_3DES, C.ALG_AES, C.ALG_RSA) == (0, 1, 2, 3, 4)
     assert (C.KEY_ALG_DES, C.KEY_ALG_3DES, C.KEY_ALG_AES, C.KEY_ALG_RSA) == (0, 1, 2, 3)
 
@@ -96,7 +96,7 @@ def test_control_and_monitor_codes():
     assert C.PERIPH_PRINTER == 1 and C.PERIPH_PIN_PAD == 5 and C.PERIPH_PHONE == 6
     # appendix E d 0x2001 report policies
     assert (C.STATS_AT_TIME, C.STATS_PERIODIC, C.STATS_FIRST_USE) == (0, 1, 2)
-    # INTEROP 6 sub-packet operations
+    # PROTOCOL.md 6 sub-packet operations
     assert (C.SUB_DATA, C.SUB_REQUEST, C.SUB_SENDER_ABORT, C.SUB_RECEIVER_ABORT) == (0, 1, 2, 3)
 
 

@@ -1,4 +1,4 @@
-"""Known-answer tests of wmmp.crypto.md5, wmmp.crypto.des, wmmp.crypto.aes and wmmp.crypto.cipher (INTEROP 5, 8).
+"""Known-answer tests of wmmp.crypto.md5, wmmp.crypto.des, wmmp.crypto.aes and wmmp.crypto.cipher (PROTOCOL.md 5, 8).
 
 Portable: runs under pytest on CPython and under MicroPython.  Every vector
 names the publication it comes from; none is computed by the code under test.
@@ -291,13 +291,13 @@ def test_aes_cbc_sp800_38a_f22_decrypt():
 
 # ---------------------------------------------------------------- cipher
 
-K_AES = b"0123456789abcdef"     # key strings are ASCII alphanumerics (INTEROP 8)
+K_AES = b"0123456789abcdef"     # key strings are ASCII alphanumerics (PROTOCOL.md 8)
 K_DES = b"Key01234"
 K_3DES = b"K1K1K1K1K2K2K2K2"
 
 
 def test_pkcs7_boundaries():
-    # INTEROP 5: PKCS#7 always adds 1..16 bytes (AES) / 1..8 (DES); check the
+    # PROTOCOL.md 5: PKCS#7 always adds 1..16 bytes (AES) / 1..8 (DES); check the
     # pad bytes by decrypting the last block with the raw primitive (ECB).
     p = Profile(cipher_mode=MODE_ECB)
     a = aes.Aes(K_AES)
@@ -321,7 +321,7 @@ def test_pkcs7_boundaries():
 
 
 def test_cbc_round_trip_all_algorithms():
-    # INTEROP 5 default profile: CBC, zero IV, PKCS#7.
+    # PROTOCOL.md 5 default profile: CBC, zero IV, PKCS#7.
     data = b"WMMP-T " * 7
     for alg, key in ((cipher.ALG_DES, K_DES), (cipher.ALG_3DES, K_3DES),
                      (cipher.ALG_3DES, K_3DES + b"K3K3K3K3"), (cipher.ALG_AES, K_AES),
@@ -334,7 +334,7 @@ def test_cbc_round_trip_all_algorithms():
 
 
 def test_key_cache_follows_the_key():
-    # INTEROP 5 session keys change at every login: a cached key schedule must
+    # PROTOCOL.md 5 session keys change at every login: a cached key schedule must
     # never be used for another key or algorithm, and forget_keys() drops it.
     data = b"session data"
     k2 = b"fedcba9876543210"
@@ -352,7 +352,7 @@ def test_key_cache_follows_the_key():
 
 
 def test_cbc_zero_iv_is_default():
-    # INTEROP 5: IV of zero bytes; the first CBC block equals the ECB block, the
+    # PROTOCOL.md 5: IV of zero bytes; the first CBC block equals the ECB block, the
     # second differs for equal plaintext blocks (chaining).
     data = b"A" * 32
     cbc = cipher.encrypt(cipher.ALG_AES, K_AES, data)
@@ -364,7 +364,7 @@ def test_cbc_zero_iv_is_default():
 
 
 def test_decrypt_errors_on_length():
-    # INTEROP 5: ciphertext that is empty or not whole blocks is a decryption failure.
+    # PROTOCOL.md 5: ciphertext that is empty or not whole blocks is a decryption failure.
     for alg, key, bad in ((cipher.ALG_AES, K_AES, (0, 15, 17, 31)),
                           (cipher.ALG_DES, K_DES, (0, 7, 9)),
                           (cipher.ALG_3DES, K_3DES, (0, 4, 12))):
@@ -373,7 +373,7 @@ def test_decrypt_errors_on_length():
 
 
 def test_decrypt_errors_on_bad_padding():
-    # INTEROP 5: every pad byte is checked.  One block, zero IV: C = E(K, P), so
+    # PROTOCOL.md 5: every pad byte is checked.  One block, zero IV: C = E(K, P), so
     # decrypt(C) sees P as the padded plaintext.
     a = aes.Aes(K_AES)
     for last in (b"\x00", b"\x11", b"\xff"):
@@ -395,7 +395,7 @@ def test_decrypt_errors_on_bad_padding():
 
 
 def test_bad_key_sizes():
-    # INTEROP 5: DES 8 bytes, 3DES 16 or 24, AES 16, 24 or 32.
+    # PROTOCOL.md 5: DES 8 bytes, 3DES 16 or 24, AES 16, 24 or 32.
     for alg, sizes in ((cipher.ALG_DES, (0, 7, 9, 16)), (cipher.ALG_3DES, (8, 15, 17, 23, 32)),
                        (cipher.ALG_AES, (8, 15, 17, 20, 33))):
         for n in sizes:
@@ -417,7 +417,7 @@ def test_bad_key_sizes():
 
 
 def test_rsa_unsupported():
-    # INTEROP 5: RSA is not supported -> answer "unsupported".
+    # PROTOCOL.md 5: RSA is not supported -> answer "unsupported".
     assert _raises(Unsupported, cipher.check_key, cipher.ALG_RSA, b"k" * 16)
     assert _raises(Unsupported, cipher.encrypt, cipher.ALG_RSA, b"k" * 16, b"x")
     assert _raises(Unsupported, cipher.decrypt, cipher.ALG_RSA, b"k" * 16, bytes(16))
@@ -426,14 +426,14 @@ def test_rsa_unsupported():
 
 
 def test_alg_none_passes_through():
-    # INTEROP 5 / E035 0x00: no encryption.
+    # PROTOCOL.md 5 / E035 0x00: no encryption.
     data = b"\x00\x01plain"
     assert cipher.encrypt(cipher.ALG_NONE, None, data) is data
     assert cipher.decrypt(cipher.ALG_NONE, None, data) is data
 
 
 def test_e035_and_e039_code_mapping():
-    # INTEROP 5: E035 uses 0 none, 1 DES, 2 3DES, 3 AES, 4 RSA;
+    # PROTOCOL.md 5: E035 uses 0 none, 1 DES, 2 3DES, 3 AES, 4 RSA;
     # E039 / E03E use 0 DES, 1 3DES, 2 AES, 3 RSA.
     assert (cipher.ALG_NONE, cipher.ALG_DES, cipher.ALG_3DES, cipher.ALG_AES,
             cipher.ALG_RSA) == (0, 1, 2, 3, 4)
@@ -466,7 +466,7 @@ def test_e035_and_e039_code_mapping():
 
 
 def test_key_string_check():
-    # INTEROP 8: key strings E036 / E03B are ASCII letters and digits.
+    # PROTOCOL.md 8: key strings E036 / E03B are ASCII letters and digits.
     assert cipher.check_key_string(b"abcXYZ0189") == b"abcXYZ0189"
     assert cipher.check_key_string("Key01234") == b"Key01234"
     assert cipher.check_key_string(bytearray(b"AZaz09")) == b"AZaz09"
@@ -476,7 +476,7 @@ def test_key_string_check():
 
 
 def test_profile_errors():
-    # INTEROP 5 profile knobs: unknown mode, IV of the wrong size.
+    # PROTOCOL.md 5 profile knobs: unknown mode, IV of the wrong size.
     assert _raises(BadValue, cipher.encrypt, cipher.ALG_AES, K_AES, b"x", Profile(cipher_mode=3))
     assert _raises(BadValue, cipher.encrypt, cipher.ALG_DES, K_DES, b"x", Profile(iv=bytes(16)))
     assert _raises(BadValue, cipher.decrypt, cipher.ALG_AES, K_AES, bytes(16), Profile(iv=bytes(8)))

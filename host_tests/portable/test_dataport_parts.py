@@ -1,4 +1,4 @@
-"""The board side of the serial data bridge (INTEROP 11) on MicroPython and
+"""The board side of the serial data bridge (PROTOCOL.md 11) on MicroPython and
 CPython, coroutines driven by hand where they never wait: UartStream's
 readinto (polling and IRQ_RXIDLE modes) and configure() within a board's
 capabilities; DataPort setting the port for a new Terminal, handing read

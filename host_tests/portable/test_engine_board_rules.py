@@ -1,10 +1,10 @@
 """Engine rules of "everything the engine can do reaches the board": nothing is
 accepted and ignored.  CONFIG_GET answers every tag the terminal knows
-(4.3.6, INTEROP 10), CONFIG_SET refuses what nothing applies (4.3.9.3, G h),
+(4.3.6, PROTOCOL.md 10), CONFIG_SET refuses what nothing applies (4.3.9.3, G h),
 REMOTE_CTRL refuses what the board cannot do and reports late outcomes with
 0x4010 (4.3.7, appendix E f), login refusals are not retried like timeouts
 (4.3.2, G b), LOGOUT 0x09 is repeated until its ACK (4.4.3.1.3.3), a key SMS
-that overtakes REGISTER_ACK is kept (INTEROP 10), 0x2004 is per month and
+that overtakes REGISTER_ACK is kept (PROTOCOL.md 10), 0x2004 is per month and
 0x2007 ends the statistics (appendix E d).  Portable."""
 import struct
 
@@ -19,7 +19,7 @@ def _reg_term(**kw):
     return E.Terminal(cfg, PM.Params())
 
 
-# == CONFIG_GET (4.3.6, G g, INTEROP 10) ========================================
+# == CONFIG_GET (4.3.6, G g, PROTOCOL.md 10) ========================================
 def test_config_get_answers_attributes_the_terminal_produces():
     t, pf, clk = online(platform_numbers=("10658000",), software_version=b"WMMP0.1")
     tags = (0x3001, 0x3002, 0x3004, 0x3009, 0x300B, 0x100C, 0x0007, 0x2008, 0x200C, 0x3011, 0x0011)
@@ -201,7 +201,7 @@ def test_logout_0x09_is_repeated_until_answered():
     assert t.state == E.S_LOGGING_IN and t.params.get(0xE025) == b"NEWUP123"
 
 
-# == the key SMS before REGISTER_ACK (INTEROP 10) ==================================
+# == the key SMS before REGISTER_ACK (PROTOCOL.md 10) ==================================
 def test_key_sms_overtaking_register_ack_is_kept():
     clk, pf = F.Clock(), F.Platform()
     t = _reg_term()

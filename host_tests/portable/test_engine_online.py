@@ -72,7 +72,7 @@ def test_retransmission_reuses_seq_then_gives_up():
 
 
 def test_platform_retry_timeouts_from_0x0107():
-    # INTEROP 8: 0x0107 record bearer 0x02 (packet), unit 0 (s), value 25.
+    # PROTOCOL.md 8: 0x0107 record bearer 0x02 (packet), unit 0 (s), value 25.
     p = F.provisioned_params()
     p.set(0x0107, struct.pack(">BBH", 2, 0, 25) + struct.pack(">BBH", 1, 1, 2))
     t, pf, clk = online(p)
@@ -101,7 +101,7 @@ def test_duplicate_request_answered_again_executed_once():
 
 
 def test_wrong_digest_request_dropped_silently_and_flagged():
-    # 4.4.5 / INTEROP 3: drop without answer; next message carries bit 0x08.
+    # 4.4.5 / PROTOCOL.md 3: drop without answer; next message carries bit 0x08.
     t, pf, clk = online()
     bad = bytearray(pf.make(C.CONFIG_GET, tlvs=[(0x0011, b"")]))
     bad[-3] ^= 0xFF
@@ -232,7 +232,7 @@ def test_remote_ctrl_codes():
 
 
 def test_platform_logout_and_session_key_expiry():
-    # G c: platform LOGOUT -> LOGOUT_ACK; INTEROP 5: session key expiry -> LOGOUT
+    # G c: platform LOGOUT -> LOGOUT_ACK; PROTOCOL.md 5: session key expiry -> LOGOUT
     # 0x08 and log in again.
     t, pf, clk = online()
     t.receive(pf.make(C.LOGOUT, {"reason": K.LOGOUT_NORMAL}), 2, clk.advance(1))
@@ -339,7 +339,7 @@ def test_plain_passwords_refused_on_packet_bearer():
 
 
 def test_encryption_policy_full_and_partial():
-    # E032 / E033 / E034 (appendix E g; INTEROP 5): 0x01 all -> E042; 0x03 by TLV -> E043.
+    # E032 / E033 / E034 (appendix E g; PROTOCOL.md 5): 0x01 all -> E042; 0x03 by TLV -> E043.
     from wmmp.wire import codec
     p = F.provisioned_params()
     p.set(0xE032, b"\x01")
@@ -539,7 +539,7 @@ def test_factory_reset_keeps_serial_registration_and_secrets():
 
 def test_statistics_due_during_relogin_are_not_lost():
     # Appendix E d 0x2001 = 0x01: a report due in the same tick as the session-key
-    # expiry (INTEROP 5) is sent after the new login, not dropped.
+    # expiry (PROTOCOL.md 5) is sent after the new login, not dropped.
     p = F.provisioned_params()
     p.set(0x2003, struct.pack(">I", 3600))          # same instant as the 1 h session key
     p.set(0x0011, struct.pack(">I", 0))
@@ -578,7 +578,7 @@ def test_memory_error_at_boot_raises_alarm_0x0011():
 
 
 def test_open_requests_resent_in_the_next_session():
-    # INTEROP 3 / 4.4.6: a request still unanswered when the session ends is sent
+    # PROTOCOL.md 3 / 4.4.6: a request still unanswered when the session ends is sent
     # again after the new login, with a new seq and the new session's timestamp,
     # not retransmitted with the old one.
     p = F.provisioned_params()

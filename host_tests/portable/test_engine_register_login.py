@@ -1,5 +1,5 @@
 """Engine scenarios: registration and login (4.3.1, 4.3.2; appendix G a, b;
-INTEROP 3, 5, 8).  Portable: a fake clock and the scripted platform of
+PROTOCOL.md 3, 5, 8).  Portable: a fake clock and the scripted platform of
 fakeplatform.py."""
 import struct
 
@@ -84,7 +84,7 @@ def test_register_ack_0x09_and_0x13_log_in_at_once():
 
 
 def test_preset_keys_register_op_0x03():
-    # G a: op 0x03 carries E026/E029/E03A computed per INTEROP 8.
+    # G a: op 0x03 carries E026/E029/E03A computed per PROTOCOL.md 8.
     from wmmp.wire import digest as D
     p = F.provisioned_params()
     p.delete("registered")
@@ -122,7 +122,7 @@ def test_register_by_sms_when_asked():
 
 
 def test_imsi_change_sends_register_0x02_with_old_identity_digest():
-    # 4.3.1.2 / INTEROP 3: REGISTER op 0x02 signed with the OLD IMEI/IMSI, ts 0;
+    # 4.3.1.2 / PROTOCOL.md 3: REGISTER op 0x02 signed with the OLD IMEI/IMSI, ts 0;
     # its ACK 0x01 likewise with the downlink password.
     clk = F.Clock()
     p = F.provisioned_params()
@@ -142,7 +142,7 @@ def test_imsi_change_sends_register_0x02_with_old_identity_digest():
 
 
 def test_login_retries_back_off_then_alarm():
-    # 4.3.2 / INTEROP 8: no LOGIN_ACK is a login failure; retry 0x0027 times with
+    # 4.3.2 / PROTOCOL.md 8: no LOGIN_ACK is a login failure; retry 0x0027 times with
     # the gap doubling from 0x002A min to max; then the alarm state.
     clk = F.Clock()
     t = _term(F.provisioned_params())

@@ -1,5 +1,5 @@
 """Engine sub-packets both ways and memory-overflow notices (appendix F; TLV
-0x4008 / E044; table A-2 bit 8; INTEROP 6).  Portable."""
+0x4008 / E044; table A-2 bit 8; PROTOCOL.md 6).  Portable."""
 import struct
 
 from wmmp.terminal import engine as E
@@ -101,7 +101,7 @@ def test_bad_subpacket_set_aborted():
 
 
 def test_fragmented_response_fetched_by_repeating_the_request():
-    # INTEROP 6: a response too long: sub-packet 1 in the ACK; the requester repeats
+    # PROTOCOL.md 6: a response too long: sub-packet 1 in the ACK; the requester repeats
     # the request with 0x4008 op 0x01 naming the next index.
     t, pf, clk = online()
     t.params.set(0x0008, b"u" * 60)

@@ -1,4 +1,4 @@
-"""Header and security byte (appendix A table A-1, A-2; INTEROP 1, 4).  Portable."""
+"""Header and security byte (appendix A table A-1, A-2; PROTOCOL.md 1, 4).  Portable."""
 import struct
 
 from wmmp.wire import header as H
@@ -12,7 +12,7 @@ def test_header_is_28_bytes_big_endian():
     raw = h.pack()
     assert len(raw) == 28 == H.HEADER_SIZE
     assert raw[0:2] == b"\x00\x44"
-    assert raw[2:18] == b"ABCDEFGH" + bytes(8)   # INTEROP 1: right-padded with 0x00
+    assert raw[2:18] == b"ABCDEFGH" + bytes(8)   # PROTOCOL.md 1: right-padded with 0x00
     assert raw[18:20] == b"\x03\x00"              # version 3.0: major byte, minor byte
     assert raw[20:22] == b"\x00\x01"
     assert raw[22:26] == b"\x01\x02\x03\x04"

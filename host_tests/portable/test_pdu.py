@@ -1,4 +1,4 @@
-"""SMS PDU encoder/decoder (lib/wmmp/modem/pdu.py; INTEROP 9, MODEMS.md SMS rows;
+"""SMS PDU encoder/decoder (lib/wmmp/modem/pdu.py; PROTOCOL.md 9, MODEMS.md SMS rows;
 3GPP TS 23.040, TS 23.038, TS 24.011).  Portable.
 
 Published PDUs used as known answers (every expected field below was written
@@ -150,7 +150,7 @@ def test_alphanumeric_originator_nikolas():
     for ln in ("0D", "0E"):
         s = P.decode(_deliver_hex(ln + "D0" + NIKOLAS))
         assert s.originator == "Nikolas" and s.toa == 0xD0
-        assert not P.is_wmmp(s, ["Nikolas"])      # INTEROP 9: numbers only
+        assert not P.is_wmmp(s, ["Nikolas"])      # PROTOCOL.md 9: numbers only
 
 
 def test_reply_address_udh_and_fill_bits():
@@ -182,7 +182,7 @@ def test_published_address_encodings():
 # ---------------------------------------------------------------- round trips
 
 def test_submit_8bit_round_trip_lengths():
-    # INTEROP 9: one WMMP message per SMS, 8-bit (DCS 04), at most 140 octets.
+    # PROTOCOL.md 9: one WMMP message per SMS, 8-bit (DCS 04), at most 140 octets.
     for n in (0, 1, 139, 140):
         data = bytes(i & 0xFF for i in range(n))
         pdu, tl = P.encode_submit(PLATFORM, data, mr=7, srr=True)
@@ -316,7 +316,7 @@ def test_ucs2():
 
 
 def test_concatenation_header_reported_not_reassembled():
-    # INTEROP 9: WMMP never uses concatenation; 23.040 9.2.3.24.1 / .8 headers
+    # PROTOCOL.md 9: WMMP never uses concatenation; 23.040 9.2.3.24.1 / .8 headers
     # are reported (ref, total, seq) and the part is not a WMMP SMS.
     s = P.decode(_deliver_hex("0D91683108000000F1", fo="44", ud="080500030F0202CAFE"))
     assert s.udhi and s.udh == H("00030F0202") and s.concat == (0x0F, 2, 2)
@@ -375,7 +375,7 @@ def test_dcs_groups():
 
 
 def test_is_wmmp_filter():
-    # INTEROP 9: 8-bit data, from a configured platform number ("+86" optional).
+    # PROTOCOL.md 9: 8-bit data, from a configured platform number ("+86" optional).
     t = (2024, 1, 5, 0, 0, 0, 0)
     s = P.decode(P.encode_deliver(PLATFORM, b"\x00" * 28, t)[0])
     for numbers in (["13800000001"], [PLATFORM], ["8613800000001"], "13800000001",

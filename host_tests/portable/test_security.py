@@ -1,5 +1,5 @@
 """Session keys (E040), full (E042) and partial (E043) encryption, and the
-key-info / SIM digests (INTEROP 5, 8; appendix A table A-3; appendix E g).
+key-info / SIM digests (PROTOCOL.md 5, 8; appendix A table A-3; appendix E g).
 Portable.  Cipher primitives are checked against FIPS/NIST vectors in
 test_crypto_kat; here the wire rules are checked."""
 import struct
@@ -11,12 +11,12 @@ from wmmp.errors import BadValue, DecryptError, DigestMismatch, Unsupported
 
 IMEI = "860000000000001"
 IMSI = "460001234567890"
-BASE = b"BaseKey3DES12345"          # 3DES two-key: K1||K2, K3 = K1 (INTEROP 5)
+BASE = b"BaseKey3DES12345"          # 3DES two-key: K1||K2, K3 = K1 (PROTOCOL.md 5)
 SESSION = b"Sess1onKeyAES128"       # AES-128
 
 
 def test_e040_wrap_unwrap_round_trip():
-    # INTEROP 5: E040 = Encrypt_base_key(TLV(E03B) || TLV(E03D)).
+    # PROTOCOL.md 5: E040 = Encrypt_base_key(TLV(E03B) || TLV(E03D)).
     e040 = keys.wrap(CI.ALG_3DES, BASE, SESSION, 1700003600)
     plain = CI.decrypt(CI.ALG_3DES, BASE, e040)
     assert plain == T.encode(0xE03B, SESSION) + T.encode(0xE03D, struct.pack(">I", 1700003600))
@@ -43,7 +43,7 @@ def test_e040_wrong_base_key_or_garbage():
 
 
 def test_key_info_digests():
-    # INTEROP 8: E026 = MD5(TLV(E025)||TLV(E027)), E029 likewise with E028/E02A,
+    # PROTOCOL.md 8: E026 = MD5(TLV(E025)||TLV(E027)), E029 likewise with E028/E02A,
     # E03A = MD5(TLV(E036)||TLV(E038)), E03F = MD5(TLV(E03B)||TLV(E03D)).
     v = struct.pack(">I", 1735689600)
     assert D.uplink_password_digest("Up123456", 1735689600) == md5(
@@ -56,7 +56,7 @@ def test_key_info_digests():
 
 
 def test_sim_digests():
-    # Appendix E g E002/E016: MD5(serial + IMEI + IMSI [+ PIN]); INTEROP 8.
+    # Appendix E g E002/E016: MD5(serial + IMEI + IMSI [+ PIN]); PROTOCOL.md 8.
     serial = b"M2MMAKER00000001"
     ids = serial + IMEI.encode() + b"\x00" + IMSI.encode()
     assert D.sim_digest(serial, IMEI, IMSI, "1234") == md5(ids + b"1234")
@@ -64,7 +64,7 @@ def test_sim_digests():
 
 
 def test_full_encryption_e042():
-    # Appendix A table A-3 / INTEROP 5: the whole content (fixed part + TLVs) goes
+    # Appendix A table A-3 / PROTOCOL.md 5: the whole content (fixed part + TLVs) goes
     # in one E042, bit 0x10 set, digest over the ciphertext as sent.
     ck = (CI.ALG_AES, SESSION)
     key = D.DigestKey(IMEI, IMSI, "Up123456", 1700000000)
@@ -83,7 +83,7 @@ def test_full_encryption_e042():
 
 
 def test_partial_encryption_e043():
-    # INTEROP 5: the chosen TLVs become one E043 at the place of the first; the
+    # PROTOCOL.md 5: the chosen TLVs become one E043 at the place of the first; the
     # fixed part stays in clear.  Appendix B 6 (2): SECURITY_CONFIG with E001 in E043.
     ck = (CI.ALG_DES, b"DesKey01")
     m = codec.Message(C.SECURITY_CONFIG, {"operation": 0},
@@ -101,8 +101,8 @@ def test_partial_encryption_e043():
 
 
 def test_decrypt_failure_and_tamper():
-    # INTEROP 5: a decryption failure is reported (bit 0x02 next / ACK code);
-    # INTEROP 3: a tampered message reports the digest failure first.
+    # PROTOCOL.md 5: a decryption failure is reported (bit 0x02 next / ACK code);
+    # PROTOCOL.md 3: a tampered message reports the digest failure first.
     ck = (CI.ALG_3DES, BASE)
     key = D.DigestKey(IMEI, IMSI, "Up123456", 5)
     m = codec.Message(C.CONFIG_TRAP, tlvs=[(0x3007, b"\x10")])

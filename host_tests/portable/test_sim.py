@@ -153,7 +153,7 @@ def test_sim_puk_and_new_pin_reset_both():
 
 
 def test_sim_pin_format():
-    # INTEROP 8 / appendix E g E001: PIN 4-8 digits; PUK 8 digits; bad format costs nothing
+    # PROTOCOL.md 8 / appendix E g E001: PIN 4-8 digits; PUK 8 digits; bad format costs nothing
     sim = _sim()
     for bad in ("123", "123456789", "12a4", "", b"12 4", "１２３４"):
         _raises(BadValue, sim.enter_pin, bad)
@@ -507,7 +507,7 @@ def test_unblock_with_puk():
     assert sim.attempts() == (0, 1)
 
 
-# -- reads for SECURITY_CONFIG operation 0x02 (appendix E g E002/E016, INTEROP 8) --
+# -- reads for SECURITY_CONFIG operation 0x02 (appendix E g E002/E016, PROTOCOL.md 8) --
 
 def _md5(*parts):
     h = md5.new()

@@ -1,4 +1,4 @@
-"""Sub-packet split and reassembly (appendix F; TLV 0x4008 / E044; INTEROP 6).
+"""Sub-packet split and reassembly (appendix F; TLV 0x4008 / E044; PROTOCOL.md 6).
 Portable."""
 import struct
 
@@ -19,7 +19,7 @@ def _trap(n):
 
 
 def test_chunk_sizes_per_bearer():
-    # Appendix E a / INTEROP 9: TLV value <= 100 (SMS) or 1024 (packet); a whole SMS
+    # Appendix E a / PROTOCOL.md 9: TLV value <= 100 (SMS) or 1024 (packet); a whole SMS
     # message <= 140.  Sub-packet value = 7-byte sub-header + data.
     assert S.chunk_size(P.DEFAULT, P.BEARER_PACKET, digest=True) == 1017
     # SMS: 140 - 28 header - 4 TLV header - 7 sub-header - 20 digest = 81 (< 100-7)
@@ -57,7 +57,7 @@ def test_split_and_reassemble_over_sms():
 
 
 def test_requests_and_retransmission():
-    # INTEROP 6: the receiver names the next index it wants (op 0x01); a repeated
+    # PROTOCOL.md 6: the receiver names the next index it wants (op 0x01); a repeated
     # sub-packet (retransmission) is harmless; a different one is refused.
     m = _trap(400)
     sp = S.Splitter(m, 7, P.DEFAULT, P.BEARER_SMS)
@@ -141,7 +141,7 @@ def test_reassembly_is_bounded():
 
 
 def test_encrypted_split_uses_e044():
-    # Appendix F (last paragraph) / INTEROP 6: encrypt whole, then cut, carry in E044;
+    # Appendix F (last paragraph) / PROTOCOL.md 6: encrypt whole, then cut, carry in E044;
     # the receiver joins in order, then decrypts.
     ck = (CI.ALG_3DES, b"BaseKey3DES12345")
     m = codec.Message(C.TRANSPARENT_DATA, tlvs=[(0x4012, b"M2MMAKER00000002"), (0x4007, bytes(range(250)) * 4)])

@@ -1,4 +1,4 @@
-"""TLV layer (appendix E a; INTEROP 1).  Portable."""
+"""TLV layer (appendix E a; PROTOCOL.md 1).  Portable."""
 from wmmp.wire import tlv as T
 from wmmp.errors import Truncated, TooLongForBearer
 

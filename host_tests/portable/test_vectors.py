@@ -21,7 +21,7 @@ else:
     _DIR = "vectors/"
 
 _unhex = binascii.unhexlify
-# INTEROP 3: these four do not use the session timestamp (0, or LOGIN_ACK's CURTIME).
+# PROTOCOL.md 3: these four do not use the session timestamp (0, or LOGIN_ACK's CURTIME).
 _OWN_TS = (0x0001, 0x8001, 0x0008, 0x8008)
 # Commands whose vectors are also decoded with a wrong session timestamp: the four
 # above (still valid) and the CONFIG_TRAP pair that follows login (invalid), G b.
@@ -83,7 +83,7 @@ def _check_message(v, msg, n):
     name = v["name"]
     assert msg.command == v["command"], name
     assert bytes(msg.serial) == _unhex(v["serial"]), name
-    assert msg.version == 0x0300, name                  # INTEROP 1 profile default
+    assert msg.version == 0x0300, name                  # PROTOCOL.md 1 profile default
     assert msg.seq == v["seq"], name
     assert msg.security == v["security"], name
     assert msg.total_length == n, name
@@ -96,7 +96,7 @@ def _check_message(v, msg, n):
 
 def _decode_ok(v, data, key):
     # Decode with the right key and session cipher: every field matches and
-    # digest_ok is True (INTEROP 3), or there is no digest at all.
+    # digest_ok is True (PROTOCOL.md 3), or there is no digest at all.
     msg = codec.decode(data, P.DEFAULT, _bearer(v), key=key, cipher=_cipher(v["cipher"]))
     _check_message(v, msg, len(data))
     if key is None:
@@ -107,7 +107,7 @@ def _decode_ok(v, data, key):
 
 
 def _wrong_key(v, data):
-    # INTEROP 3: a wrong password fails; a wrong session timestamp fails except for
+    # PROTOCOL.md 3: a wrong password fails; a wrong session timestamp fails except for
     # REGISTER(_ACK) and LOGIN (timestamp 0) and LOGIN_ACK (its own CURTIME).
     d = v["digest"]
     if d is None:
@@ -125,7 +125,7 @@ def _wrong_key(v, data):
 
 def _reencode(v, data, key):
     # Encoding a Message built from the vector reproduces it byte for byte
-    # (INTEROP 1-5; CBC with a zero IV is deterministic).
+    # (PROTOCOL.md 1-5; CBC with a zero IV is deterministic).
     m = codec.Message(v["command"], _fields(v["fields"]), _tlvs(v["tlvs"]),
                       serial=_unhex(v["serial"]), seq=v["seq"], security=v["security"])
     m.encryption = _enc(v["encryption"])
@@ -152,7 +152,7 @@ def _extras(v, data, key):
     # Per-command rules checked where a vector exercises them.
     cmd = v["command"]
     if cmd in (0x0004, 0x800D):
-        # INTEROP 7, appendix G j/l: the codec's CRC-16/CCITT-FALSE equals the
+        # PROTOCOL.md 7, appendix G j/l: the codec's CRC-16/CCITT-FALSE equals the
         # builder's, and encode derives crc16 (and block_size) when left out.
         from wmmp.wire import crc
         f = _fields(v["fields"])
@@ -167,12 +167,12 @@ def _extras(v, data, key):
                           security=v["security"])
         assert codec.encode(m, key=key) == data, v["name"]
     elif cmd == 0x0008 and v["fields"]["operation"] == 0:
-        # Appendix G a, INTEROP 1: operation 0x00 leaves serial bytes 9..16 zero.
+        # Appendix G a, PROTOCOL.md 1: operation 0x00 leaves serial bytes 9..16 zero.
         from wmmp.wire import header
         s = _unhex(v["serial"])
         assert header.serial_is_unassigned(s) and s[:8] != bytes(8), v["name"]
     if "security_digests" in v:
-        # INTEROP 8: E026 = MD5(TLV(E025)||TLV(E027)), E029 = MD5(TLV(E028)||TLV(E02A)),
+        # PROTOCOL.md 8: E026 = MD5(TLV(E025)||TLV(E027)), E029 = MD5(TLV(E028)||TLV(E02A)),
         # E03A = MD5(TLV(E036)||TLV(E038)), as REGISTER operation 0x03 sends them.
         s = v["security_digests"]
         t = dict(_tlvs(v["tlvs"]))
@@ -188,7 +188,7 @@ def _good_file(name):
 
 
 def test_all_28_commands_known():
-    # Appendix D, INTEROP 1: the codec knows the 14 request IDs (CONFIG_REQ is 0x000A)
+    # Appendix D, PROTOCOL.md 1: the codec knows the 14 request IDs (CONFIG_REQ is 0x000A)
     # and their ACKs (ID | 0x8000), and no other ID in the range.  Runs first (name
     # order) and light, as it pays for importing the layer.
     _imports()
@@ -206,7 +206,7 @@ _GOOD_FILES = 19   # good_01.json .. good_NN.json, one test each below
 
 def test_index_covers_all_28_commands():
     # Appendix D: every request ID and its ACK (ID | 0x8000) has a good vector;
-    # CONFIG_REQ is 0x000A (INTEROP 1).  The index lists exactly the files tested here.
+    # CONFIG_REQ is 0x000A (PROTOCOL.md 1).  The index lists exactly the files tested here.
     files = _load("messages.json", "files")
     goods = sorted(f for f in files if f.startswith("good_"))
     assert goods == ["good_%02d.json" % i for i in range(1, _GOOD_FILES + 1)], goods
@@ -216,7 +216,7 @@ def test_index_covers_all_28_commands():
     assert len(want) == 28 and got == want, sorted(want ^ got)
 
 
-# -- good messages without session encryption (INTEROP 1-4, 7, 8; appendix A, G a-m) --
+# -- good messages without session encryption (PROTOCOL.md 1-4, 7, 8; appendix A, G a-m) --
 
 def test_good_01():
     _good_file("good_01.json")
@@ -303,7 +303,7 @@ def test_big_decode():
 
 
 def test_big_wrong_key_and_sms():
-    # INTEROP 3: wrong uplink password on the 1024-byte TRANSPARENT_DATA; INTEROP 9:
+    # PROTOCOL.md 3: wrong uplink password on the 1024-byte TRANSPARENT_DATA; PROTOCOL.md 9:
     # on SMS the same message is too long.
     v = _load("big.json", "good")[0]
     _good(v, "w")
@@ -316,14 +316,14 @@ def test_big_wrong_key_and_sms():
 
 
 def test_big_reencode():
-    # INTEROP 1-3, 7: the 1024-byte TRANSPARENT_DATA re-encodes exactly.
+    # PROTOCOL.md 1-3, 7: the 1024-byte TRANSPARENT_DATA re-encodes exactly.
     _good(_load("big.json", "good")[0], "e")
 
 
-# -- sub-packets (appendix F, INTEROP 6) -----------------------------------------------------
+# -- sub-packets (appendix F, PROTOCOL.md 6) -----------------------------------------------------
 
 def _parts(s, reencode):
-    # Decode every sub-packet (bit 0x10, own seq, own digest, INTEROP 6) and return
+    # Decode every sub-packet (bit 0x10, own seq, own digest, PROTOCOL.md 6) and return
     # the data in index order; with reencode, build each carrier again instead.
     key = _key(s["digest"])
     joined = b""
@@ -366,7 +366,7 @@ def _content(s, content):
 
 
 def test_subpackets_sms():
-    # Appendix F b-d, INTEROP 6 and 9: a ~250-byte CONFIG_TRAP cut into 81-byte chunks
+    # Appendix F b-d, PROTOCOL.md 6 and 9: a ~250-byte CONFIG_TRAP cut into 81-byte chunks
     # (0x4008 value <= 100 and message <= 140 with a digest), trans_id 0x1234, own
     # seqs; part i carries chunk i of the content.
     s = _load("subpackets.json", "subpackets")[0]
@@ -381,13 +381,13 @@ def test_subpackets_sms():
 
 
 def test_subpackets_sms_content():
-    # Appendix F f, INTEROP 6: the content the SMS parts carry decodes to the CONFIG_TRAP.
+    # Appendix F f, PROTOCOL.md 6: the content the SMS parts carry decodes to the CONFIG_TRAP.
     s = _load("subpackets.json", "subpackets")[0]
     _content(s, _unhex(s["content_hex"]))
 
 
 def test_subpackets_sms_reencode():
-    # INTEROP 6: each SMS sub-packet carrier re-encodes byte for byte.
+    # PROTOCOL.md 6: each SMS sub-packet carrier re-encodes byte for byte.
     _parts(_load("subpackets.json", "subpackets")[0], True)
 
 
@@ -415,20 +415,20 @@ def _bad_file(name):
 
 
 def test_bad_framing():
-    # Appendix A table A-1, INTEROP 1, appendix D: short header, total_length wrong
+    # Appendix A table A-1, PROTOCOL.md 1, appendix D: short header, total_length wrong
     # either way or below 28, unknown command 0x0009.
     assert _bad_file("bad.json") == 5
 
 
 def test_bad_body():
-    # Appendix E a, G b/l, INTEROP 3, 4, 6, 9: TLV past the end, short fixed part,
+    # Appendix E a, G b/l, PROTOCOL.md 3, 4, 6, 9: TLV past the end, short fixed part,
     # digest bit without E021, E021 not last, bit 0x10 with a plain TLV, short
     # sub-packet head, TLV value 101 and message 141 bytes on SMS, short FILE_BLOCK.
     assert _bad_file("bad_body.json") == 10
 
 
 def test_notice_header_echo():
-    # Appendix A table A-2 bit 8, INTEROP 4: the 28-byte echo of a 68-byte LOGIN with
+    # Appendix A table A-2 bit 8, PROTOCOL.md 4: the 28-byte echo of a 68-byte LOGIN with
     # bit 0x01 set is accepted as a notice, and encode_notice builds it.
     for v in _load("notices.json", "notices"):
         data = _unhex(v["hex"])
@@ -453,7 +453,7 @@ def _crypto(vname):
 def _crypto_checks(v):
     _good(v)
     # Without the session key the digest still checks (it covers the content as
-    # sent, INTEROP 3); E042 stays ciphertext, E043 stays in the TLV list.
+    # sent, PROTOCOL.md 3); E042 stays ciphertext, E043 stays in the TLV list.
     msg = codec.decode(_unhex(v["hex"]), key=_key(v["digest"]))
     assert msg.digest_ok is True and msg.encryption == _enc(v["encryption"]), v["name"]
     if v["encryption"] == "full":
@@ -464,19 +464,19 @@ def _crypto_checks(v):
 
 
 def test_with_session_key_full_aes():
-    # Appendix A 3, INTEROP 5: CONFIG_TRAP fully encrypted with AES-128 (CBC, zero IV,
-    # PKCS#7) in E042 with bit 0x10; digest over the ciphertext (INTEROP 3).
+    # Appendix A 3, PROTOCOL.md 5: CONFIG_TRAP fully encrypted with AES-128 (CBC, zero IV,
+    # PKCS#7) in E042 with bit 0x10; digest over the ciphertext (PROTOCOL.md 3).
     _crypto_checks(_crypto("config_trap_full_aes128"))
 
 
 def test_with_session_key_partial_des():
-    # Appendix A 3, INTEROP 5: E001 and E004 encrypted with DES into one E043 at the
+    # Appendix A 3, PROTOCOL.md 5: E001 and E004 encrypted with DES into one E043 at the
     # place of the first; decoded TLVs spliced where E043 stood.
     _crypto_checks(_crypto("security_config_00_partial_des"))
 
 
 def test_with_base_key_e040():
-    # Appendix G b, INTEROP 3, 5: LOGIN_ACK 0x00 (digest over its own CURTIME) with
+    # Appendix G b, PROTOCOL.md 3, 5: LOGIN_ACK 0x00 (digest over its own CURTIME) with
     # E040 = Encrypt_base_key(TLV(E03B)||TLV(E03D)), two-key 3DES (K3 = K1), CBC,
     # zero IV, PKCS#7.
     from wmmp.crypto import cipher
@@ -490,7 +490,7 @@ def test_with_base_key_e040():
 
 
 def test_with_3des_e044_split():
-    # Appendix F (encrypted split), INTEROP 5, 6: 3DES-encrypted CONFIG_GET_ACK content
+    # Appendix F (encrypted split), PROTOCOL.md 5, 6: 3DES-encrypted CONFIG_GET_ACK content
     # cut into 1017-byte chunks (E044 value 1024), decrypted after reassembly.
     from wmmp.crypto import cipher
     s = _load("e044.json", "subpackets")[0]
@@ -501,5 +501,5 @@ def test_with_3des_e044_split():
 
 
 def test_with_3des_e044_reencode():
-    # INTEROP 6: each E044 carrier re-encodes byte for byte.
+    # PROTOCOL.md 6: each E044 carrier re-encodes byte for byte.
     _parts(_load("e044.json", "subpackets")[0], True)
