@@ -1,7 +1,8 @@
 """Whole-message encode and decode: header, fixed part, TLVs, digest, encryption and
 sub-packet carriers (appendix A, D, E, F, G; PROTOCOL.md 1-6).
 
-    encode(msg, ...)  -> bytes ready for the bearer
+    encode(msg, ...)  -> bytearray ready for the bearer (not copied into bytes: one
+                         buffer per message is what the RAM budget allows)
     decode(data, ...) -> Message
 
 The decoder accepts bytes, bytearray or memoryview, never reads outside it, does
@@ -338,7 +339,7 @@ def encode(msg, profile=P.DEFAULT, bearer=P.BEARER_PACKET, key=None, cipher=None
         struct.pack_into(">I", buf, off, ts & 0xFFFFFFFF)
         value = D.compute_stamped(memoryview(buf)[:off + 4], key)
         off = T.pack_into(buf, off, D.DIGEST_TAG, value)
-    return bytes(buf)
+    return buf
 
 
 def encode_notice(original_header, bits):
