@@ -31,11 +31,39 @@ def note(e):
         pass
 
 
+def app_slot(board):
+    """A board with ota_boot() (RP2040: wmmp.board.ota.AppStager) runs its
+    updated application: the slot's directory first on sys.path, so its
+    top-level modules (.mpy) come before the frozen ones; then `board` itself
+    is imported again from there when the update replaced it.  Any failure
+    leaves the frozen stack running."""
+    boot = getattr(board, "ota_boot", None)
+    if boot is None:
+        return board
+    try:
+        path = boot()
+        if path:
+            import os
+            import sys
+            sys.path.insert(0, path)
+            names = os.listdir(path)
+            if "board.mpy" in names or "board.py" in names:
+                booted = board._booted
+                del sys.modules["board"]
+                import board as updated
+                updated._booted[:] = booted     # the trial is counted once
+                return updated
+    except Exception as e:
+        print("# ota: boot check failed: %r" % (e,))
+    return board
+
+
 def run():
     production = True
     try:
         import asyncio
         import board
+        board = app_slot(board)
         from wmmp.board import console, device
         production = getattr(board, "PRODUCTION", True)
         if production:

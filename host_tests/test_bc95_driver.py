@@ -2,10 +2,10 @@
 (tools/wmmp_tools/emu/bc95.py) in-process through HostPort, with real loopback
 UDP/TCP peers and the real SMS centre (wmmp_tools.smsc).  Sections: "MODEMS
 BC95 <area>" are rows of shared/spec/MODEMS.md (BC95 part); "27.007" /
-"27.005" the 3GPP specs; "INTEROP 9" the bearer rules; "4.4.1" the SIM rules
+"27.005" the 3GPP specs; "PROTOCOL.md 9" the bearer rules; "4.4.1" the SIM rules
 of the standard.
 
-Messages are framed here with struct from the INTEROP 1 header layout (not with
+Messages are framed here with struct from the PROTOCOL.md 1 header layout (not with
 the codec).  The last test runs the driver under MicroPython against a scripted
 module.  CPython: asyncio.run inside plain tests.
 """
@@ -49,7 +49,7 @@ def run(coro, timeout=20.0):
 
 
 def message(body=b"", seq=1, command=0x0004):
-    """One framed WMMP message: 28-byte header (INTEROP 1) + body."""
+    """One framed WMMP message: 28-byte header (PROTOCOL.md 1) + body."""
     total = 28 + len(body)
     return struct.pack(">H16sHHIBB", total, b"M2MMAKER00000001", 0x0300, command, seq, 0, 0) + body
 
@@ -352,7 +352,7 @@ def test_udp_round_trip_of_binary_messages():
     AT+NSOST=<s>,<ip>,<port>,<len>,<HEX> -> <s>,<len>; receive +NSONMI:<s>,<len>
     -> AT+NSORF=<s>,<max> -> <s>,<ip>,<port>,<len>,<HEX>,<remaining>.  Binary
     WMMP messages (CR/LF, fake URCs, every byte) cross a real loopback socket
-    and come back whole (INTEROP 9: one datagram = one message); a datagram
+    and come back whole (PROTOCOL.md 9: one datagram = one message); a datagram
     that is not one message is dropped; over udp_max bytes is too long; close
     -> AT+NSOCL.  The engine's parser must hold an NSORF line of 2 * rx_max."""
     async def main():
@@ -455,7 +455,7 @@ def test_two_datagrams_and_the_remaining_loop(remaining, each):
 def test_tcp_on_the_bc95g_and_not_on_old_firmware():
     """MODEMS BC95 TCP (BC95-G): AT+NSOCR=STREAM,6,<lport>,1, AT+NSOCO=<s>,<ip>,
     <port>, AT+NSOSD=<s>,<len>,<HEX>, receive through +NSONMI / AT+NSORF;
-    INTEROP 9: the stream is split by total_length (coalesced and split
+    PROTOCOL.md 9: the stream is split by total_length (coalesced and split
     segments); the peer closing gives +NSOCLI:<s> and recv raises LinkLost;
     open() connects again (the old socket closed).  Without TCP (only DGRAM,
     older firmware) open() raises TcpUnavailable."""
@@ -569,7 +569,7 @@ def test_sms_available_round_trip_through_the_sms_centre():
     """MODEMS BC95 SMS with a network that offers it (AT+CSMS? -> MT/MO 1):
     AT+CMGF=0, AT+CNMI=2,2,0,0,0; send AT+CMGS=<octets>, '> ', PDU hex,
     Ctrl-Z -> +CMGS:<mr> reaches the platform from the terminal's MSISDN;
-    receive +CMT:,<len> + SMS-DELIVER PDU (8-bit, INTEROP 9); an SMS that came
+    receive +CMT:,<len> + SMS-DELIVER PDU (8-bit, PROTOCOL.md 9); an SMS that came
     before the bearer opened is kept; only WMMP SMS from a platform number come
     out; the storage path (+CMTI -> AT+CMGR -> AT+CMGD) works as well; more
     than 140 bytes is too long for one SMS."""

@@ -1,7 +1,7 @@
 """Tests of the host bearers (tools/wmmp_tools/bearers.py): UDP and TCP against small
-in-test servers on loopback, SMS through the emulated SMS centre (INTEROP 9).
+in-test servers on loopback, SMS through the emulated SMS centre (PROTOCOL.md 9).
 
-Messages are built here with struct from the header layout of INTEROP 1 (not with
+Messages are built here with struct from the header layout of PROTOCOL.md 1 (not with
 the codec), so framing checks do not rest on the code under test.
 CPython only: real sockets on port 0, asyncio via asyncio.run.
 """
@@ -27,7 +27,7 @@ def run(coro, timeout=10.0):
 
 
 def message(body=b"", seq=1, command=0x0001):
-    """One framed message: 28-byte header (INTEROP 1) + body, total_length = whole size."""
+    """One framed message: 28-byte header (PROTOCOL.md 1) + body, total_length = whole size."""
     total = 28 + len(body)
     return struct.pack(">H16sHHIBB", total, b"SERIAL0000000001", 0x0300, command, seq, 0, 0) + body
 
@@ -99,7 +99,7 @@ def test_udp_local_port_is_used():
 
 
 def test_udp_drops_bad_datagrams_and_keeps_going(caplog):
-    """Datagrams shorter than the header, or whose total_length (INTEROP 1) disagrees
+    """Datagrams shorter than the header, or whose total_length (PROTOCOL.md 1) disagrees
     with the datagram size, are dropped with a log line; recv() does not raise."""
     good = message(b"good")
     too_short = message()[:27]
@@ -225,7 +225,7 @@ def test_tcp_round_trip_including_largest_message():
 
 
 def test_tcp_stream_split_by_total_length():
-    """On TCP the stream is split using total_length (INTEROP 9): messages cut across
+    """On TCP the stream is split using total_length (PROTOCOL.md 9): messages cut across
     segments (even inside the length field) and several in one segment."""
     msgs = [message(b"a" * i, seq=i) for i in (0, 5, 77, 300)]
     stream = b"".join(msgs)
@@ -384,7 +384,7 @@ async def sms_teardown(smsc, clients, bearer):
 
 
 def test_sms_sends_to_first_platform_number():
-    """Uplink goes to the platform number, TLV 0x0007 (INTEROP 9): the first configured."""
+    """Uplink goes to the platform number, TLV 0x0007 (PROTOCOL.md 9): the first configured."""
     async def main():
         smsc, (p1, p2), bearer = await sms_setup()
         assert bearer.kind == P.BEARER_SMS and bearer.is_open
@@ -397,7 +397,7 @@ def test_sms_sends_to_first_platform_number():
 
 
 def test_sms_receives_only_from_platform_numbers(caplog):
-    """The terminal accepts WMMP SMS only from configured platform numbers (INTEROP 9)."""
+    """The terminal accepts WMMP SMS only from configured platform numbers (PROTOCOL.md 9)."""
     async def main():
         smsc, (p1, p2), bearer = await sms_setup()
         stranger = await SmsClient("127.0.0.1", smsc.port, STRANGER).connect()
@@ -426,7 +426,7 @@ def test_sms_drops_unframed_sms_from_platform(caplog):
 
 
 def test_sms_140_byte_limit_checked_before_sending():
-    """One WMMP message per binary SMS of at most 140 bytes (INTEROP 9)."""
+    """One WMMP message per binary SMS of at most 140 bytes (PROTOCOL.md 9)."""
     async def main():
         smsc, (p1, p2), bearer = await sms_setup()
         at_limit = message(b"z" * (140 - 28))

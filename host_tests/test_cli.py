@@ -74,13 +74,13 @@ def hx(b):
 
 def md5_digest(signed, timestamp, password=UP_PW):
     """E021 = MD5(header || content || timestamp || IMEI(16) || IMSI(15) || password)
-    (INTEROP 3), computed with hashlib, independent of wmmp.wire.digest."""
+    (PROTOCOL.md 3), computed with hashlib, independent of wmmp.wire.digest."""
     return hashlib.md5(signed + struct.pack(">I", timestamp) + IMEI.encode() + b"\x00"
                        + IMSI.encode() + password.encode()).digest()
 
 
 def add_digest(plain, timestamp):
-    """Turn a message without digest into one with E021 (INTEROP 3): total_length
+    """Turn a message without digest into one with E021 (PROTOCOL.md 3): total_length
     grows by 20, security bit 0x20 is set, the digest covers the header as sent."""
     total = struct.unpack(">H", plain[:2])[0] + 20
     signed = bytearray(plain)
@@ -157,7 +157,7 @@ def assert_error(r, needle=None):
     C.name(struct.unpack(">H", d[20:22])[0]), ROUND_TRIP.index(d)))
 def test_decode_encode_round_trip(data):
     """decode --json | encode gives the same bytes; an E021 in tlvs is kept as the
-    last TLV with bit 0x20 (INTEROP 3)."""
+    last TLV with bit 0x20 (PROTOCOL.md 3)."""
     r = run(["decode", hx(data), "--json", "--show-secrets"])
     assert r.rc == 0, r.err
     e = run(["encode"], r.raw)
@@ -186,7 +186,7 @@ def test_json_from_hand_written_document():
 
 def test_encode_with_key_replaces_digest():
     """With --imei/--imsi/--password the E021 in tlvs is dropped and a fresh digest
-    with the LOGIN_ACK's own CURTIME as timestamp is appended (INTEROP 3)."""
+    with the LOGIN_ACK's own CURTIME as timestamp is appended (PROTOCOL.md 3)."""
     doc = run(["decode", hx(LOGIN_ACK), "--json"]).json()
     doc["tlvs"][-1]["value_hex"] = "00" * 16        # a wrong digest that must go
     e = run(["encode"] + KEY_ARGS + ["--timestamp", "5"], json.dumps(doc).encode())
@@ -195,7 +195,7 @@ def test_encode_with_key_replaces_digest():
 
 
 def test_encode_adds_digest_to_message_without_one():
-    """REGISTER digests use timestamp 0 (INTEROP 3); bit 0x20 is set (table A-2)."""
+    """REGISTER digests use timestamp 0 (PROTOCOL.md 3); bit 0x20 is set (table A-2)."""
     doc = run(["decode", hx(REGISTER), "--json"]).json()
     e = run(["encode"] + KEY_ARGS + ["--timestamp", str(CURTIME)], json.dumps(doc).encode())
     assert e.rc == 0, e.err
@@ -203,7 +203,7 @@ def test_encode_adds_digest_to_message_without_one():
 
 
 def test_subpacket_from_object():
-    """A sub-packet may be given as the subpacket object alone (appendix F, INTEROP 6)."""
+    """A sub-packet may be given as the subpacket object alone (appendix F, PROTOCOL.md 6)."""
     doc = run(["decode", hx(SUBPACKET), "--json"]).json()
     assert doc["subpacket"] == {"trans_id": 7, "total": 3, "index": 1, "op": 0,
                                 "op_name": doc["subpacket"]["op_name"], "encrypted": False,
@@ -233,7 +233,7 @@ def test_json_keys():
 
 
 def test_json_flags_by_name():
-    """Security byte bits by name, high bit first (appendix A table A-2, INTEROP 4)."""
+    """Security byte bits by name, high bit first (appendix A table A-2, PROTOCOL.md 4)."""
     doc = run(["decode", hx(LOGIN), "--json"]).json()
     assert doc["security"] == 0xA0
     assert doc["flags"] == ["supports_encryption", "digest"]
@@ -243,7 +243,7 @@ def test_json_flags_by_name():
 
 
 def test_json_serial_not_printable_is_hex():
-    """Serial: 16 bytes right-padded with 0x00 (INTEROP 1); non-ASCII shown as hex."""
+    """Serial: 16 bytes right-padded with 0x00 (PROTOCOL.md 1); non-ASCII shown as hex."""
     doc = run(["decode", hx(HEART_BEAT), "--json"]).json()
     assert doc["serial"] == {"hex": "0102ff" + "00" * 13}
 
@@ -258,7 +258,7 @@ def test_json_fields_bytes_text_and_hex():
 
 
 def test_json_digest_ok_true_and_false():
-    """E021 check with the uplink password; timestamp 0 for LOGIN (INTEROP 3)."""
+    """E021 check with the uplink password; timestamp 0 for LOGIN (PROTOCOL.md 3)."""
     r = run(["decode", hx(LOGIN), "--json"] + KEY_ARGS + ["--timestamp", "0"])
     assert r.rc == 0 and r.json()["digest_ok"] is True
     bad = bytearray(LOGIN)
@@ -270,7 +270,7 @@ def test_json_digest_ok_true_and_false():
 
 
 def test_digest_timestamp_rules():
-    """LOGIN_ACK uses its own CURTIME, later messages the session's (INTEROP 3)."""
+    """LOGIN_ACK uses its own CURTIME, later messages the session's (PROTOCOL.md 3)."""
     r = run(["decode", hx(LOGIN_ACK), "--json"] + KEY_ARGS + ["--timestamp", "1"])
     assert r.json()["digest_ok"] is True
     r = run(["decode", hx(SEC_CONFIG), "--json"] + KEY_ARGS + ["--timestamp", "2023-11-14T22:13:20Z"])
@@ -320,7 +320,7 @@ def test_dump_result_code_meaning():
 
 
 def test_dump_dates_utc_and_beijing():
-    """Dates are u32 seconds since 1970; shown as UTC and UTC+8 (INTEROP 8)."""
+    """Dates are u32 seconds since 1970; shown as UTC and UTC+8 (PROTOCOL.md 8)."""
     r = run(["decode", hx(LOGIN_ACK)])
     assert "2023-11-14 22:13:20 UTC" in r.out
     assert "2023-11-15 06:13:20 UTC+8" in r.out
@@ -370,7 +370,7 @@ def test_encode_hidden_secret_is_an_error():
 
 
 def test_dump_bad_tlv_length_is_reported():
-    """0x0011 is a u32 (INTEROP 8): a 3-byte value is flagged, the dump still shown."""
+    """0x0011 is a u32 (PROTOCOL.md 8): a 3-byte value is flagged, the dump still shown."""
     data = msg(C.CONFIG_TRAP, {}, [(0x0011, b"\x00\x00\x1e")])
     r = run(["decode", hx(data)])
     assert r.rc == 0 and "! " in r.out
@@ -391,10 +391,10 @@ def test_bearer_sms_limits():
     assert_error(run(["decode", hx(data), "--bearer", "sms"]), "bearer")
 
 
-# -- encryption (INTEROP 5) -------------------------------------------------------------
+# -- encryption (PROTOCOL.md 5) -------------------------------------------------------------
 
 def test_full_encryption_des_decrypted_for_display():
-    """E042 = DES-CBC(zero IV, PKCS#7) of the content, bit 0x10 set (INTEROP 5);
+    """E042 = DES-CBC(zero IV, PKCS#7) of the content, bit 0x10 set (PROTOCOL.md 5);
     the ciphertext is made with pycryptodome."""
     key = b"abcdefgh"
     content = tlv(0x0002, b"cmnet") + tlv(0x0011, b"\x00\x00\x00\x1e")
@@ -417,8 +417,8 @@ def test_full_encryption_des_decrypted_for_display():
 
 
 def test_encrypted_login_ack_digest_uses_inner_curtime():
-    """LOGIN_ACK signs with its own CURTIME (INTEROP 3, appendix G b); inside E042
-    (INTEROP 5) that is only known after decryption."""
+    """LOGIN_ACK signs with its own CURTIME (PROTOCOL.md 3, appendix G b); inside E042
+    (PROTOCOL.md 5) that is only known after decryption."""
     key = b"abcdefgh"
     ct = DES.new(key, DES.MODE_CBC, iv=bytes(8)).encrypt(pkcs7(b"\x00" + struct.pack(">I", CURTIME), 8))
     body = tlv(0xE042, ct)
@@ -435,7 +435,7 @@ def test_encrypted_login_ack_digest_uses_inner_curtime():
 
 
 def test_partial_encryption_aes_round_trip():
-    """E043 replaces the encrypted TLVs, fixed part in clear (INTEROP 5)."""
+    """E043 replaces the encrypted TLVs, fixed part in clear (PROTOCOL.md 5)."""
     key = b"0123456789abcdef"
     inner = tlv(0xE025, b"abcdefgh")
     ct = AES.new(key, AES.MODE_CBC, iv=bytes(16)).encrypt(pkcs7(inner, 16))
@@ -482,7 +482,7 @@ DECODE_ERRORS = [
     (["decode", ""], "no hex"),
     (["decode"], "HEX"),
     (["decode", hx(LOGIN[:27])], "truncated"),                       # header is 28 bytes, A-1
-    (["decode", hx(LOGIN[:-1])], "total_length"),                    # INTEROP 1
+    (["decode", hx(LOGIN[:-1])], "total_length"),                    # PROTOCOL.md 1
     (["decode", hx(LOGIN + b"\x00")], "total_length"),
     (["decode", hx(header(0x0009, 28))], "unknown command"),          # appendix D
     (["decode", hx(header(C.CONFIG_TRAP, 31) + b"\x00\x02\x00")], "TLV"),  # E a
@@ -542,7 +542,7 @@ ENCODE_ERRORS = [
     (_edit(lambda d: d["tlvs"][0].update(tag="0x1FFFF")), "tag"),
     (_edit(lambda d: d["tlvs"][0].pop("tag")), "tag"),
     (_edit(lambda d: d.update(tlvs="nope")), "list"),
-    (_edit(lambda d: d["tlvs"].insert(0, d["tlvs"].pop())), "E021"),       # INTEROP 3: last
+    (_edit(lambda d: d["tlvs"].insert(0, d["tlvs"].pop())), "E021"),       # PROTOCOL.md 3: last
     (_edit(lambda d: d["tlvs"][-1].update(value_hex="00")), "E021"),
     (_edit(lambda d: (d.pop("security"), d.update(flags=["loud"]))), "loud"),  # table A-2
     (_edit(lambda d: d.update(seq=-1)), "seq"),

@@ -1,5 +1,5 @@
 """Property-based tests of the decoder and encoder (issue 2 "Bad input";
-appendix A, E a, F; INTEROP 1, 3, 6).  CPython + hypothesis.
+appendix A, E a, F; PROTOCOL.md 1, 3, 6).  CPython + hypothesis.
 
 - decode never raises anything but WmmpError subclasses, on random bytes and on
   mutated valid messages; when it accepts, total_length equals the size;

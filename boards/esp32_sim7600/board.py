@@ -198,3 +198,23 @@ def status_led(state):
 def _blink(timer):
     _led[2] ^= 1
     _led[0].value(_led[2])
+
+
+# == software updates (wmmp.board.ota, docs/UPDATE.md) ============================
+# The firmware image goes to the next OTA partition; the bootloader rolls it back
+# unless it logs in within OTA_HEALTH_S and confirms itself.  Needs a build with
+# OTA partitions and rollback (BOARD_VARIANT=OTA): on a build without them
+# ota_stager() returns None and DOWNLOAD_INFO is answered "not supported".
+OTA_HEALTH_S = 300
+OTA_DIR = "/state/ota"        # the resume record
+
+
+def ota_stager():
+    from wmmp.board import ota
+    from wmmp.board.fsio import OsFS
+    try:
+        parts = ota.EspPartitions()
+        parts.next_update()
+    except Exception:
+        return None
+    return ota.Esp32Stager(parts, OsFS(), OTA_DIR, "esp32_sim7600", log=log)

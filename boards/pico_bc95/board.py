@@ -200,3 +200,35 @@ def status_led(state):
 def _blink(timer):
     _led[2] ^= 1
     _led[0].value(_led[2])
+
+
+# == software updates (wmmp.board.ota, docs/UPDATE.md) ============================
+# The frozen firmware is the golden image.  An update replaces top-level modules
+# (the application, `board`) as .mpy files in a slot under OTA_DIR that
+# firmware/main.py puts first on sys.path; an unconfirmed one (no login within
+# OTA_HEALTH_S, a crash, the watchdog) is rolled back to the previous slot or
+# to the frozen stack.  The wmmp package itself cannot be replaced this way.
+OTA_HEALTH_S = 300
+OTA_DIR = "/ota"
+OTA_CAPACITY = 96 * 1024      # bytes of littlefs an update file may take
+
+
+def ota_stager():
+    from wmmp.board import ota
+    from wmmp.board.fsio import OsFS
+    st = ota.AppStager(OsFS(), OTA_DIR, "pico_bc95", capacity=OTA_CAPACITY, log=log)
+    if _booted:                   # counted by ota_boot() at this start
+        st.booted = _booted.pop()
+    return st
+
+
+_booted = []
+
+
+def ota_boot():
+    """firmware/main.py, before anything else is imported: the trial counted (or
+    rolled back) once, and the slot directory to put first on sys.path (None:
+    the frozen stack)."""
+    st = ota_stager()
+    _booted.append(st.boot())
+    return st.path()

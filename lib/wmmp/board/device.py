@@ -108,6 +108,9 @@ The board (a module or any object; only MODEM is required):
     ALARM_HOLD, ALARM_PERIOD   the alarm monitor's thresholds (wmmp.board.alarms)
     supply_mv()       -> supply voltage in mV (alarm 0x0008), where the board has a divider
     status_led(state) the status LED: "off", "registering", "online", "alarm"
+    ota_stager()      -> a wmmp.board.ota stager (software updates, PROTOCOL.md 12;
+                      wmmp.board.otarun: Config.stager, HTTP fetch, apply, confirm)
+    OTA_HEALTH_S      s the new software has to log in before it is rolled back (300)
 The application reports measurements for the 0x0109 threshold (alarm 0x0009)
 with device.alarms.measure(kind, value, now).
 """
@@ -164,6 +167,7 @@ class Device:
         self._outs = {}             # peripheral id -> 0 off, 1 on, 2 fault (TLV 0x300F)
         self.dataport = None        # wmmp.board.dataport.DataPort once its stream is open
         self._tasks = []
+        self.ota = None             # wmmp.board.otarun.OtaRun with board.ota_stager()
         # alarms with real sources and the status LED (4.3.5, appendix E e)
         self.alarms = AlarmMonitor(lambda: self.term, board, self.log)
 
@@ -200,6 +204,10 @@ class Device:
             self.log("device: damaged store record discarded %s: alarm 0x0011 at start" % (st.discarded,))
         self.storage = st
         self.params = params
+        stager = self._call("ota_stager")
+        if stager is not None:
+            from wmmp.board.otarun import OtaRun
+            self.ota = OtaRun(self, stager)
 
     def state(self):
         """(state name, alarm codes) for the console."""
@@ -275,9 +283,12 @@ class Device:
         # guard reads the card again (after PIN1, 4.4.1.1) before anything is sent.
         imsi = self.ident.get("imsi") or _text(self.params.get("imsi")) or ""
         cfg = E.Config(self.ident["imei"], imsi, serial=s["serial"],
-                       software_version=s["software_version"],
+                       software_version=self.ota.version(s["software_version"]) if self.ota
+                       else s["software_version"],
                        platform_numbers=tuple(s["platform_numbers"]), session_key=s["session_key"],
                        long_connection=s["long_connection"])
+        if self.ota is not None:
+            self.ota.configure(cfg)
         caps = self.data_caps()
         if caps is not None:          # the serial data bridge (PROTOCOL.md 11): buffers sized once
             cfg.data_port = caps
@@ -409,13 +420,17 @@ class Device:
             RC.output(self, ev[1], ev[2])
         elif name == "factory_reset":               # 0x4001 0x0A: the factory connection again
             self._check_link("factory reset: new bearers")
+        if self.ota is not None:
+            self.ota.on_event(ev)
         self._hook("on_event", ev)
 
     # == parameters applied without a restart (cellular.LIVE_TAGS) =============
 
     def _step(self):
         """Once a turn of the runner: a live parameter changed (by any path) ->
-        applied through the driver."""
+        applied through the driver; the software update's health check."""
+        if self.ota is not None:
+            self.ota.step()
         p = self.params
         live = tuple(p.get(tag) for tag in cellular.LIVE_TAGS)
         if live != self._live and (self._live_task is None or self._live_task.done()):

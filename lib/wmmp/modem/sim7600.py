@@ -596,6 +596,10 @@ class Sim7600(SimInterface):
                 raise LinkLost("link %d sent %d of %d bytes" % (bearer.link, sent, n))
             off += min(sent, n)
 
+    async def http_get(self, url, start, end, etag=None):
+        from wmmp.modem.sim7600_http import http_get      # PROTOCOL.md 12: one ranged GET, AT+HTTP*
+        return await http_get(self, url, start, end, etag)
+
     # == SMS ==================================================================
 
     async def sms_setup(self, timeout=15):

@@ -5,7 +5,8 @@ firmware's UART code or any pyserial program talks AT to it.
              [--msisdn 13800000001] [--imei ..] [--imsi ..] [--iccid ..] [--pin-file F]
              [--drop-rate P] [--corrupt-rate P] [--delay-ms N] [--seed S]
              [--reboot-at S] [--outage-at S[:DUR]] [--no-signal-at S[:DUR]]
-             [--swap-at S:IMSI:ICCID] [--baud B] [--no-pace] [--trace] ...
+             [--swap-at S:IMSI:ICCID] [--baud B] [--no-pace] [--trace]
+             [--rtt MS] [--loss PCT] [--bandwidth BPS] ...
     wmmp-emu bc95 --pty [the same] [--tcp] [--udp-max N] [--boot-errors N]
              [--psm-idle S] [--rrc-idle S] [--no-autoconnect] [--no-npin]
              [--npin-prefixed] [--sms] [--sms-off-cme] [--echo]
@@ -73,6 +74,22 @@ def _swap(text):
 
 
 _count = A.int_range(0, 1000)
+
+
+def _percent(text):
+    try:
+        v = float(text.strip())
+    except ValueError:
+        v = None
+    if v is None or not 0.0 <= v <= 100.0:
+        A.fail("expected a percentage within 0..100, got %s" % A.shown(text))
+    return v
+
+
+def _shape(emu, args):
+    """The radio link's shaping (netsock.LinkShaper) from --rtt / --loss / --bandwidth."""
+    emu.shape(rtt=args.rtt / 1000.0, loss=args.loss / 100.0, bandwidth=args.bandwidth,
+              seed=args.seed if args.seed is not None else 1)
 _udp_max = A.int_range(1, BC95.UDP_MAX)
 
 
@@ -223,6 +240,14 @@ def build_parser():
                    metavar="S[:DUR]", help="no signal from S seconds, for DUR seconds")
     p.add_argument("--swap-at", type=_swap, action="append", default=[],
                    metavar="S:IMSI:ICCID[:MSISDN]", help="another SIM card at S seconds")
+    p.add_argument("--rtt", type=A.int_range(0, 60000), default=0, metavar="MS",
+                   help="radio link round trip time in ms added to the module's UDP/TCP/HTTP "
+                        "traffic (0..60000, default 0)")
+    p.add_argument("--loss", type=_percent, default=0.0, metavar="PCT",
+                   help="radio link loss in percent (0..100; datagrams dropped, TCP segments "
+                        "retransmitted; seeded by --seed)")
+    p.add_argument("--bandwidth", type=A.int_range(0, 10 ** 9), default=0, metavar="BPS",
+                   help="radio link rate in bytes per second each way (0: unlimited, the default)")
     p.add_argument("--trace", action="store_true", help="print every byte both ways on stderr")
     p.add_argument("--verbose", action="store_true", help="log emulator events on stderr")
     return p
@@ -298,6 +323,7 @@ def make_sim7600(args, trace=None):
     emu = SIM7600.Sim7600(sim, msisdn=args.msisdn, smsc=args.smsc, options=opts,
                           rng=random.Random(args.seed), trace=trace)
     emu.faults.set_rates(drop=args.drop_rate, corrupt=args.corrupt_rate, delay_ms=args.delay_ms)
+    _shape(emu, args)
     return emu
 
 
@@ -316,6 +342,7 @@ def make_bc95(args, trace=None):
     emu = BC95.Bc95(_sim(args), msisdn=args.msisdn, smsc=args.smsc, options=opts,
                     rng=random.Random(args.seed), trace=trace)
     emu.faults.set_rates(drop=args.drop_rate, corrupt=args.corrupt_rate, delay_ms=args.delay_ms)
+    _shape(emu, args)
     return emu
 
 

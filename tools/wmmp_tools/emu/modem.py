@@ -27,10 +27,17 @@ the command that changes it still goes at the old rate.  `tx_baud` is the
 rate of the bytes being handed to the sink, so a port that knows its own
 rate (stream.HostPort(baud=...)) can model a mismatch: bytes at the wrong
 rate arrive as garbage (garble()), both ways.
+
+Link shaping (the radio side, not the UART): `shaper` (netsock.LinkShaper,
+from Options rtt / loss / bandwidth / shape_seed where the model has them,
+or set with shape()) delays, paces and drops what the module's sockets carry.
+The module's tasks run in a context naming it (netsock.use_shaper), so the
+sockets they open are shaped.
 """
 
 import asyncio
 import collections
+import contextvars
 import logging
 import random
 import re
@@ -40,6 +47,7 @@ from wmmp.errors import BadValue
 
 from wmmp_tools.emu import atline as L
 from wmmp_tools.emu.faults import OutputFaults
+from wmmp_tools.emu.netsock import LinkShaper, use_shaper
 
 log = logging.getLogger("wmmp.emu")
 
@@ -141,6 +149,12 @@ class Modem:
         self._rxw = collections.deque()     # (due, data, sender's baud) still on the RX line
         self._rx_free = 0.0
         self._rx_task = None
+        # the radio link (see "Link shaping" in the module docstring)
+        o = self.o
+        self.shaper = LinkShaper(getattr(o, "rtt", 0.0), getattr(o, "loss", 0.0),
+                                 getattr(o, "bandwidth", None), getattr(o, "shape_seed", 1))
+        self._ctx = contextvars.copy_context()
+        self._ctx.run(use_shaper, self.shaper)
 
     # ------------------------------------------------------------------ wiring
 
@@ -322,8 +336,13 @@ class Modem:
 
     # ------------------------------------------------------------------ tasks
 
+    def shape(self, rtt=None, loss=None, bandwidth=None, seed=None):
+        """The radio link's RTT (s), loss (0..1), bandwidth (bytes/s, 0: none);
+        None keeps a figure.  Applies at once, to open sockets too."""
+        self.shaper.set(rtt, loss, bandwidth, seed)
+
     def _spawn(self, coro):
-        t = (self._loop or asyncio.get_running_loop()).create_task(coro)
+        t = self._ctx.run((self._loop or asyncio.get_running_loop()).create_task, coro)
         self._tasks.add(t)
         t.add_done_callback(self._task_done)
         return t

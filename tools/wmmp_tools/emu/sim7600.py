@@ -43,6 +43,10 @@ faults (OutputFaults: dropped / delayed / corrupted output lines), inject()
 (a module reboot now, later or when a given command arrives), swap_sim() (a
 new card: new IMSI/ICCID via SimulatedSim.swap), remove_sim(); the SMS centre's
 own set_faults() delays or loses SMS.
+
+The HTTP(S) client (AT+HTTPINIT ... AT+HTTPTERM, real HTTP requests) is
+wmmp_tools.emu.httpat.HttpAt; link shaping (Options rtt, loss, bandwidth,
+shape_seed; shape()) is modem.py's "Link shaping".
 """
 
 import asyncio
@@ -53,6 +57,7 @@ from wmmp.terminal import simcard as S
 from wmmp.errors import BadValue, WmmpError
 
 from wmmp_tools.emu import atline as L
+from wmmp_tools.emu.httpat import HttpAt
 from wmmp_tools.emu.modem import (CME_BAD_PARAMS, CME_NO_NETWORK, CME_NO_SIM, CME_NOT_ALLOWED,
                                   CME_NOT_SUPPORTED, CME_SIM_FAILURE, CME_SIM_PUK, Final,
                                   Modem)
@@ -140,6 +145,11 @@ class Options:
                     default; wmmp-emu paces unless --no-pace): bytes move at once
     ipr_applies     False: AT+IPR answers OK but the rate stays (a module that
                     ignores it, for the driver's fallback)
+    rtt, loss, bandwidth, shape_seed   the radio link (netsock.LinkShaper): round
+                    trip s, loss fraction 0..1, bytes/s (None: unlimited), loss RNG seed
+    http_read_ok_last   AT+HTTPREAD's OK after the data, not before it (httpat)
+    http_read_split     AT+HTTPREAD data in DATA pieces of at most N bytes (0: one)
+    http_max_body   bytes of an HTTP response the module keeps (more: 707)
     """
 
     def __init__(self, **kw):
@@ -184,6 +194,13 @@ class Options:
         self.baud = 115200
         self.pace = False
         self.ipr_applies = True
+        self.rtt = 0.0
+        self.loss = 0.0
+        self.bandwidth = None
+        self.shape_seed = 1
+        self.http_read_ok_last = False
+        self.http_read_split = 0
+        self.http_max_body = 8 * 1024 * 1024
         for k, v in kw.items():
             if not hasattr(self, k):
                 raise TypeError("unknown SIM7600 option %r" % k)
@@ -211,7 +228,7 @@ class _Link:
         self.task = None
 
 
-class Sim7600(PduSms, Modem):
+class Sim7600(HttpAt, PduSms, Modem):
     """The emulated module.  attach(sink) sets where its output goes (sink(bytes)),
     feed(bytes) is what the host writes.  See the module docstring."""
 
@@ -263,6 +280,7 @@ class Sim7600(PduSms, Modem):
         self._reg_done = False
         self._reg_timer = None
         self._reported = (None, None)
+        self._http_reset()
 
     def _close_sockets(self):
         for lk in self.links:

@@ -9,6 +9,8 @@ tool OEMs develop their terminals against.
     control.py   the line-JSON control socket
     cli.py       the `wmmp-platform` command
     options.py   its option checks, secrets from files / the environment, binding
+    upgrade.py   software upgrades: published files, transactions, FILE_REQ, outcome
+    httpfiles.py the HTTP file server (Range, ETag, If-Range) for upgrades over HTTP
     smslink.py   the link to the emulated SMS centre
     creds.py, values.py   secrets, tag names and operator values
 """

@@ -2,7 +2,7 @@
 running one through its control socket (see wmmp_tools.platform.control).
 
     wmmp-platform serve --db FILE [--udp H:P] [--tcp H:P] [--smsc H:P] [--msisdn N]
-                        [--no-security] [--control H:P] [...]
+                        [--no-security] [--control H:P] [--http H:P] [...]
     wmmp-platform provision --imsi IMSI --msisdn N [--serial S] [--replace]
                         [--preset-uplink PW --preset-downlink PW] [--preset-key KEY]
                         [--force-sms] [--no-security]
@@ -17,6 +17,11 @@ running one through its control socket (see wmmp_tools.platform.control).
                                                     downlink data to a terminal's data port
     wmmp-platform data follow [--ec CODE] [--serial S] [--all]   uplink data, live
     wmmp-platform data result SERIAL RESULT [--count N]   answer uplink data with 0x01-0x04 (tests)
+    wmmp-platform upgrade publish FILE --version V  store a software file (size, CRC16, CRC32)
+    wmmp-platform upgrade push SERIAL [--http] [--force] [--version V]
+                                                    DOWNLOAD_INFO; prints the terminal's ACK
+    wmmp-platform upgrade status [SERIAL]           progress and outcome per terminal
+    wmmp-platform upgrade files                     the published files
 
 Values: a number (decimal or 0x..), text, or hex:0011AA; tags by name
 (HEARTBEAT_PERIOD) or number (E025 or 0xE025: four hex digits are hex; else
@@ -117,6 +122,15 @@ def build_parser():
     s.add_argument("--sms-digest", action="store_true", help="digests on SMS too (4.4.2.1: off by default)")
     s.add_argument("--heartbeat-default", type=O.integer(1, 604800), default=30, metavar="S",
                    help="heartbeat period (s) of terminals that report none (default 30)")
+    s.add_argument("--http", type=address, default=None, metavar="HOST:PORT",
+                   help="HTTP file server for upgrades over HTTP (upgrade push --http); default: none. "
+                   "It serves Range (206), ETag and If-Range (docs/PROTOCOL.md 12)")
+    s.add_argument("--http-ignore-range", action="store_true",
+                   help="the HTTP file server answers every GET 200 with the whole file (tests of a "
+                   "server that ignores Range)")
+    s.add_argument("--url-host", type=O.host, default=None, metavar="HOST",
+                   help="this platform's address as terminals reach it, in upgrade URLs (default: the "
+                   "--udp / --tcp / --http host; 127.0.0.1 when that is 0.0.0.0)")
     s.add_argument("--verbose", "-v", action="store_true", help="log every event (and tracebacks of internal errors)")
 
     def client(name, help_text):
@@ -192,6 +206,7 @@ def build_parser():
         c.add_argument("--sms", action="store_true", help="send by SMS")
         c.add_argument("--packet", action="store_true", help="send by the last packet route")
     _data_parsers(sub, client)
+    _upgrade_parsers(sub)
     c = client("flag", "per-terminal switches")
     c.add_argument("serial", type=_serial_arg)
     c.add_argument("flags", nargs="+", metavar="NAME=0|1", help=", ".join(FLAG_NAMES))
@@ -243,6 +258,57 @@ def _data_parsers(sub, client):
                    help="seconds to wait for the platform (default 30)")
 
 
+def _upgrade_parsers(sub):
+    """`upgrade publish | push | status | files`: software upgrades (docs/PROTOCOL.md 12)."""
+    u = sub.add_parser("upgrade", help="software upgrades: publish a file, push it, follow its progress",
+                       description="Software upgrade transactions (DOWNLOAD_INFO, FILE_REQ, HTTP; "
+                                   "docs/PROTOCOL.md 12).")
+    usub = u.add_subparsers(dest="upgrade_cmd", parser_class=_Parser)
+
+    def nested(name, help_text):
+        c = usub.add_parser(name, help=help_text, description=help_text)
+        c.add_argument("--control", type=O.address(1), default=DEFAULT_CONTROL, metavar="HOST:PORT",
+                       help="the running platform's control socket (default 127.0.0.1:7310)")
+        c.add_argument("--json", action="store_true", help="print the JSON reply")
+        c.add_argument("--timeout", type=O.seconds(0, O.MAX_SECONDS, lo_open=True), default=30.0, metavar="S",
+                       help="seconds to wait for the answer (default 30)")
+        return c
+    c = nested("publish", "store a software file on the platform: its size, CRC16 (profile variant), "
+                          "CRC32 and SHA-256 are computed; push names it by its version")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("--version", required=True, metavar="V",
+                   help="the software version it carries (VER_DSC, LOGIN): 1 to 8 visible ASCII characters")
+    c = nested("push", "DOWNLOAD_INFO to a terminal: a new TRANS_ID, the URL of the file, 0x100B when "
+                       "forced; prints the DOWNLOAD_INFO_ACK (exit 0: 0x00 up to date, 0x01 starts, "
+                       "0x02 starts when idle; 1: refused or no answer)")
+    c.add_argument("serial", type=_serial_arg)
+    c.add_argument("--version", metavar="V", help="the published file of this version (default: the newest)")
+    g = c.add_mutually_exclusive_group()
+    g.add_argument("--http", action="store_const", const="http", dest="scheme",
+                   help="download by HTTP GET with Range from the HTTP file server (serve --http)")
+    g.add_argument("--wmmp", action="store_const", const="wmmp", dest="scheme",
+                   help="download by FILE_REQ through this platform (default)")
+    g = c.add_mutually_exclusive_group()
+    g.add_argument("--crc16", action="store_const", const="crc16", dest="crc",
+                   help="the URL gives the file's CRC16 (profile variant)")
+    g.add_argument("--crc32", action="store_const", const="crc32", dest="crc",
+                   help="the URL gives the file's CRC32 (default)")
+    c.add_argument("--force", action="store_true", help="0x100B = 1: forced upgrade (even when busy)")
+    c.add_argument("--file-window", type=O.integer(1, 1024), default=None, metavar="N",
+                   help="answer only FILE_REQs less than N blocks beyond the first byte not yet served; "
+                   "those further ahead go unanswered until the gap is filled (tests)")
+    c.add_argument("--corrupt-at", type=O.integer(0, 0xFFFFFFFF), action="append", default=None,
+                   metavar="READ_POINT", help="send the block at this read point once with a wrong CRC16 "
+                   "(tests of a block asked for again); may be repeated")
+    c.add_argument("--sms", action="store_true", help="send the DOWNLOAD_INFO by SMS")
+    c.add_argument("--packet", action="store_true", help="send it by the last packet route")
+    c = nested("status", "upgrade transactions with a progress bar: the newest of each terminal, or "
+                         "every one of SERIAL")
+    c.add_argument("serial", nargs="?", type=_serial_arg)
+    c.add_argument("--all", action="store_true", help="every transaction, not only each terminal's newest")
+    nested("files", "the published files")
+
+
 def _ec_arg(text):
     if not (1 <= len(text) <= 32 and all("!" <= c <= "~" for c in text)):
         raise argparse.ArgumentTypeError("an EC code is 1 to 32 visible ASCII characters, got %r"
@@ -278,6 +344,7 @@ async def _serve(args, err):
     from wmmp_tools.platform.db import Store, StoreError, check_path
     from wmmp_tools.platform.model import Config
     from wmmp_tools.platform.server import Platform
+    from wmmp_tools.platform import upgrade
     asyncio.get_running_loop().set_exception_handler(_loop_errors)
     if args.session_key_length is not None and args.session_alg != O.alg("aes"):
         raise O.StartError("--session-key-length is for AES session keys (--session-alg aes)", 2)
@@ -290,6 +357,8 @@ async def _serve(args, err):
         socks.append(O.bind("udp", args.udp, "--udp"))
         socks.append(O.bind("tcp", args.tcp, "--tcp"))
         socks.append(O.bind("tcp", args.control, "--control", loopback_only=True))
+        if args.http is not None:
+            socks.append(O.bind("tcp", args.http, "--http"))
         try:
             store = Store(args.db, lock=True)
         except StoreError as e:
@@ -306,17 +375,24 @@ async def _serve(args, err):
                  always_base_key=args.always_base_key, sms_digest=args.sms_digest,
                  heartbeat_default=args.heartbeat_default)
     cfg.tcp_host = args.tcp[0]
+    cfg.url_host = args.url_host
     pf = Platform(cfg, store)
     ctl = None
     try:
         await pf.start(udp_sock=socks[0], tcp_sock=socks[1])
         ctl = control.ControlServer(pf, args.control[0], args.control[1])
         await ctl.start(sock=socks[2])
-        logfmt.notice("wmmp.platform", "wmmp-platform listening on udp %s:%s tcp %s:%s control %s:%d sms %s",
+        if args.http is not None:
+            await upgrade.start_http(pf, args.http[0], args.http[1], args.http_ignore_range, sock=socks[3])
+        logfmt.notice("wmmp.platform", "wmmp-platform listening on udp %s:%s tcp %s:%s control %s:%d sms %s%s",
                       cfg.host, pf.udp_port, cfg.tcp_host, pf.tcp_port, args.control[0], ctl.port,
-                      "%s via %s:%d" % (cfg.msisdn, args.smsc[0], args.smsc[1]) if args.smsc else "off")
+                      "%s via %s:%d" % (cfg.msisdn, args.smsc[0], args.smsc[1]) if args.smsc else "off",
+                      " http %s:%d%s" % (args.http[0], upgrade.state(pf).http.port,
+                                         " (ignores Range)" if args.http_ignore_range else "")
+                      if args.http is not None else "")
         await until_stopped()
     finally:
+        await upgrade.stop_http(pf)
         if ctl is not None:
             await ctl.close()
         await pf.close()
@@ -609,9 +685,14 @@ def _main(argv, out, err):
     if args.cmd == "data" and args.data_cmd is None:
         err.write("wmmp-platform: error: name a data command (send, follow, result)\n")
         return EXIT_INPUT
+    if args.cmd == "upgrade" and args.upgrade_cmd is None:
+        err.write("wmmp-platform: error: name an upgrade command (publish, push, status, files)\n")
+        return EXIT_INPUT
     with logfmt.setup("platform", False, stream=err):
         if args.cmd == "data":
             return _data(args, out, err)
+        if args.cmd == "upgrade":
+            return _upgrade(args, out, err)
         return _client(args, out, err)
 
 
@@ -804,6 +885,140 @@ def _data_follow(args, out, err):
             after, rows = reply["last"], reply["rows"]
     except KeyboardInterrupt:
         return EXIT_OK
+
+
+# -- upgrade publish / push / status / files ------------------------------------------
+
+UPLOAD_PART = 24576          # bytes of a file per control request (a line is at most 64 KiB)
+BAR = 24                     # characters of a progress bar
+
+
+def _upgrade(args, out, err):
+    try:
+        if args.upgrade_cmd == "publish":
+            reply = _upgrade_publish(args, err)
+        elif args.upgrade_cmd == "push":
+            if args.sms and args.packet:
+                raise V.InputError("--sms and --packet exclude each other")
+            req = {"op": "upgrade_push", "serial": args.serial, "scheme": args.scheme or "wmmp",
+                   "crc": args.crc or "crc32", "force": args.force, "timeout": args.timeout}
+            for k, v in (("version", args.version), ("window", args.file_window), ("corrupt_at", args.corrupt_at)):
+                if v is not None:
+                    req[k] = v
+            if args.sms or args.packet:
+                req["via"] = "sms" if args.sms else "packet"
+            with logfmt.waiting("%s to answer DOWNLOAD_INFO" % args.serial, args.timeout, err, "wmmp-platform"):
+                reply = _call(args, req, err, args.timeout + 15.0)
+        elif args.upgrade_cmd == "status":
+            req = {"op": "upgrade_status", "all": args.all}
+            if args.serial is not None:
+                req["serial"] = args.serial
+            reply = _call(args, req, err, args.timeout + 15.0)
+        else:
+            reply = _call(args, {"op": "upgrade_files"}, err, args.timeout + 15.0)
+        if args.json:
+            out.write(json.dumps(reply, indent=2, sort_keys=True) + "\n")
+        else:
+            print_upgrade(args.upgrade_cmd, reply, out)
+        out.flush()
+    except V.InputError as e:
+        err.write("wmmp-platform: error: %s\n" % e)
+        return EXIT_INPUT
+    except _Failed as e:
+        return e.args[0]
+    except BrokenPipeError:
+        if out is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    if args.upgrade_cmd == "push" and reply.get("result") not in (0x00, 0x01, 0x02):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _upgrade_publish(args, err):
+    """The file in parts of UPLOAD_PART bytes, then published; its SHA-256 checked
+    by the platform."""
+    import hashlib
+    from wmmp_tools.platform.upgrade import FILE_MAX, check_version
+    try:
+        check_version(args.version)
+    except ValueError as e:
+        raise V.InputError("--version: %s" % e)
+    try:
+        with open(args.file, "rb") as f:
+            data = f.read(FILE_MAX + 1)
+    except OSError as e:
+        raise V.InputError("%s: %s" % (_path_text(args.file), e.strerror or e))
+    if not data:
+        raise V.InputError("%s is empty" % _path_text(args.file))
+    if len(data) > FILE_MAX:
+        raise V.InputError("%s is longer than %d bytes" % (_path_text(args.file), FILE_MAX))
+    req = {"op": "upgrade_publish", "version": args.version, "name": os.path.basename(args.file)[:200],
+           "sha256": hashlib.sha256(data).hexdigest()}
+    if len(data) <= UPLOAD_PART:
+        req["data"] = data.hex()
+    else:
+        token = None
+        for off in range(0, len(data), UPLOAD_PART):
+            part = {"op": "upgrade_upload", "offset": off, "data": data[off:off + UPLOAD_PART].hex()}
+            if token is not None:
+                part["upload"] = token
+            token = _call(args, part, err, args.timeout + 15.0)["upload"]
+        req["upload"] = token
+    return _call(args, req, err, args.timeout + 15.0)
+
+
+def _path_text(path, n=60):
+    """A file name for a one-line error: its end (where the name is) when long."""
+    return path if len(path) <= n else "..." + path[-n:]
+
+
+def progress_bar(fraction, width=BAR):
+    n = max(0, min(width, int(round(fraction * width))))
+    return "[" + "#" * n + "-" * (width - n) + "]"
+
+
+def _kb(n):
+    return "%.1f KB" % (n / 1024.0) if n < 1 << 20 else "%.2f MB" % (n / 1048576.0)
+
+
+def print_upgrade(cmd, reply, out):
+    if cmd == "publish":
+        f = reply["file"]
+        out.write("published file %d: version %s, %d bytes, CRC16 %04X, CRC32 %08X, SHA-256 %s\n" % (
+            f["id"], _safe(f["version"]), f["size"], f["crc16"], f["crc32"], f["sha256"]))
+    elif cmd == "files":
+        if not reply["files"]:
+            out.write("no file published\n")
+        for f in reply["files"]:
+            out.write("%4d  %-8s %10d bytes  CRC16 %04X  CRC32 %08X  %s  %s\n" % (
+                f["id"], _safe(f["version"]), f["size"], f["crc16"], f["crc32"], _when(f["time"]),
+                _safe(f["name"] or "")))
+    elif cmd == "push":
+        u = reply.get("upgrade") or {}
+        out.write("DOWNLOAD_INFO_ACK result 0x%02X (%s)\n" % (reply["result"], reply.get("result_text") or "?"))
+        out.write("  transaction %s: version %s, %d bytes, %s, state %s\n  URL %s\n" % (
+            u.get("trans_id_hex"), _safe(u.get("version")), u.get("size") or 0, u.get("scheme"),
+            u.get("state"), _safe(u.get("url"))))
+    else:
+        rows = reply["upgrades"]
+        if not rows:
+            out.write("no upgrade transaction\n")
+        for u in rows:
+            size = u["size"] or 0
+            out.write("%-16s %s %-8s %-4s %s %5.1f%% %s/%s  %s\n" % (
+                u["terminal"], u["trans_id_hex"], _safe(u["version"]), u["scheme"],
+                progress_bar(u["position"] / size if size else 0.0), u["percent"], _kb(u["position"]),
+                _kb(size), u["state"]))
+            extra = []
+            if u.get("reason") is not None:
+                extra.append("0x3012 reason 0x%02X: %s" % (u["reason"], u.get("reason_text") or "?"))
+            if u["served"] > size and size:
+                extra.append("%s served in all (blocks asked for again)" % _kb(u["served"]))
+            if u.get("note") and u.get("reason") is None:
+                extra.append(_safe(u["note"]))
+            if extra:
+                out.write("    %s\n" % "; ".join(extra))
 
 
 if __name__ == "__main__":

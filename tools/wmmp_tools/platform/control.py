@@ -39,6 +39,15 @@ every request sent to a terminal; "encrypt": "full" | "partial" uses the session
     data_result serial, result: 0..4, [count]   answer the terminal's next `count` uplink
                TRANSPARENT_DATA (0: all until cleared) with `result` instead of storing
                them (tests of 0x01-0x04); result 0 clears
+    upgrade_upload  data: hex, [upload, offset]   a part of a file to publish ({"upload": token,
+               "size": n}); without "upload" a new one
+    upgrade_publish version, data: hex | upload: token, [name, sha256]   store a software
+               file: size, CRC16 (profile), CRC32, SHA-256 ({"file": {...}})
+    upgrade_files  -                               the published files
+    upgrade_push serial, [version, scheme: "wmmp" | "http", crc: "crc16" | "crc32", force,
+               window, corrupt_at: [read point, ...]]   DOWNLOAD_INFO with a new TRANS_ID;
+               "result" is the DOWNLOAD_INFO_ACK result, "upgrade" the transaction
+    upgrade_status [serial, all]                   transactions with progress and outcome
 
 "kind": "input" means the request itself is wrong (the CLI exits 2); "failed" means
 it was understood but could not be carried out (unknown or unreachable terminal,

@@ -74,6 +74,23 @@ CREATE TABLE IF NOT EXISTS app_data (
     time REAL, terminal TEXT, ec_code TEXT, data BLOB
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS upgrade_files (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL, version TEXT NOT NULL, name TEXT,
+    size INTEGER NOT NULL, crc16 INTEGER NOT NULL, crc32 INTEGER NOT NULL, sha256 TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS upgrades (
+    trans_id INTEGER PRIMARY KEY,      -- TRANS_ID (0x1009, u32), one per push
+    time REAL, terminal TEXT NOT NULL, file_id INTEGER NOT NULL, version TEXT, size INTEGER,
+    scheme TEXT, url TEXT, forced INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL,               -- see wmmp_tools.platform.upgrade
+    ack INTEGER,                       -- DOWNLOAD_INFO_ACK result
+    reason INTEGER,                    -- 0x3012 reason
+    position INTEGER NOT NULL DEFAULT 0,   -- end of the last block / bytes served
+    served INTEGER NOT NULL DEFAULT 0,     -- bytes served in all (re-requests counted)
+    updated REAL, note TEXT
+);
 CREATE INDEX IF NOT EXISTS messages_terminal ON messages (terminal, id);
 """
 
@@ -99,7 +116,12 @@ TABLE_COLUMNS = {
     "pending": ("id", "time", "terminal", "command", "seq", "request", "status", "answer", "answered"),
     "app_data": ("id", "time", "terminal", "ec_code", "data"),
     "counters": ("name", "value"),
+    "upgrade_files": ("id", "time", "version", "name", "size", "crc16", "crc32", "sha256", "data"),
+    "upgrades": ("trans_id", "time", "terminal", "file_id", "version", "size", "scheme", "url", "forced",
+                 "state", "ack", "reason", "position", "served", "updated", "note"),
 }
+
+UPGRADE_FILE_INFO = "id, time, version, name, size, crc16, crc32, sha256"
 
 
 class StoreError(Exception):
@@ -495,3 +517,46 @@ class Store:
         """The id of the newest application data row (0: none)."""
         row = self._one("SELECT MAX(id) AS id FROM app_data")
         return (row["id"] if row is not None else None) or 0
+
+    # -- software upgrade (4.3.8, appendix G k, l; wmmp_tools.platform.upgrade) --
+
+    def add_upgrade_file(self, version, name, data, crc16, crc32, sha256):
+        cur = self.conn.execute(
+            "INSERT INTO upgrade_files (time, version, name, size, crc16, crc32, sha256, data)"
+            " VALUES (?,?,?,?,?,?,?,?)", (self.clock(), version, name, len(data), crc16, crc32, sha256,
+                                         bytes(data)))
+        return cur.lastrowid
+
+    def upgrade_file(self, file_id, with_data=False):
+        return self._one("SELECT %s FROM upgrade_files WHERE id = ?" % ("*" if with_data else UPGRADE_FILE_INFO),
+                         (file_id,))
+
+    def upgrade_file_by_version(self, version):
+        return self._one("SELECT %s FROM upgrade_files WHERE version = ? ORDER BY id DESC LIMIT 1"
+                         % UPGRADE_FILE_INFO, (version,))
+
+    def upgrade_files(self):
+        return self._all("SELECT %s FROM upgrade_files ORDER BY id" % UPGRADE_FILE_INFO)
+
+    def add_upgrade(self, row):
+        cols = [c for c in TABLE_COLUMNS["upgrades"] if c in row]
+        self.conn.execute("INSERT INTO upgrades (%s, time, updated) VALUES (%s,?,?)" % (
+            ",".join(cols), ",".join("?" for _ in cols)), [row[c] for c in cols] + [self.clock()] * 2)
+
+    def upgrade(self, trans_id):
+        return self._one("SELECT * FROM upgrades WHERE trans_id = ?", (trans_id,))
+
+    def update_upgrade(self, trans_id, **fields):
+        for k in fields:
+            if k not in TABLE_COLUMNS["upgrades"] or k == "trans_id":
+                raise KeyError(k)
+        fields["updated"] = self.clock()
+        self.conn.execute("UPDATE upgrades SET %s WHERE trans_id = ?" % ",".join("%s = ?" % k for k in fields),
+                          list(fields.values()) + [trans_id])
+
+    def upgrades(self, terminal=None, limit=1000):
+        """Newest first."""
+        if terminal is None:
+            return self._all("SELECT * FROM upgrades ORDER BY time DESC, rowid DESC LIMIT ?", (limit,))
+        return self._all("SELECT * FROM upgrades WHERE terminal = ? ORDER BY time DESC, rowid DESC LIMIT ?",
+                         (terminal, limit))

@@ -23,6 +23,7 @@ from wmmp.errors import WmmpError
 
 from wmmp_tools import logfmt
 from wmmp_tools.platform import creds
+from wmmp_tools.platform import upgrade
 from wmmp_tools.platform.model import PlatformError, serial_bytes, serial_key
 
 log = logging.getLogger("wmmp.platform")
@@ -527,6 +528,9 @@ def on_login(ctx):
         notes.append("E020 = 0x%02X: secrets cleared locally (4.4.1.4)" % e020[0])
     acked_before = pf.db.terminal(serial)["keys_acked"]     # the key SMS's ACK came first
     pf.db.update_terminal(serial, **fields)
+    applied = upgrade.on_version(pf, serial, fields["software_version"], "LOGIN")
+    if applied:
+        notes.append(applied)
     if rt.key_task is not None and not rt.key_task.done() and not pf.db.pending_keys(serial):
         # The key SMS is settled by this LOGIN: no more retransmissions; its ACK,
         # if it comes later (SMS is slower than UDP), is still recognised.  (With
@@ -623,6 +627,10 @@ def on_config_trap(ctx):
             notes.append("ALARM codes %s" % ", ".join("0x%04X" % c for c in CAT.decode_value(tag, v)))
         elif tag == 0x300E:
             notes.append("alarms cleared %s" % ", ".join("0x%04X" % c for c in CAT.decode_value(tag, v)))
+        elif tag == 0x3012:
+            notes.append(upgrade.on_failure_trap(pf, serial, v))
+        elif tag in (0x3004, 0x100C):
+            notes.append(upgrade.on_version(pf, serial, _text(v), "0x%04X" % tag))
         if tag != 0x4011:
             pf.db.set_param(serial, tag, v)
     if rt is not None and rt.awaiting_trap and rt.logged_in:
@@ -828,11 +836,9 @@ def on_security_config(ctx):
 # == FILE_REQ, TRANSPARENT_CMD (appendix G l) =============================================
 
 def on_file_req(ctx):
-    """No upgrade files are hosted: every transaction ID is unknown (G l 0x01)."""
-    f = ctx.msg.fields
-    ctx.pf.respond(ctx, codec.Message(C.FILE_REQ_ACK, {
-        "trans_id": f["trans_id"], "status": 0x01, "crc16": 0, "read_point": 0xFFFFFFFF,
-        "block_size": 0, "block": b""}), note="no upgrade transaction 0x%08X" % f["trans_id"])
+    """The file server of the upgrade transactions (upgrade.py, docs/PROTOCOL.md 12):
+    each FILE_REQ answered by its own seq with the block and its CRC16, or 0x01-0x03."""
+    upgrade.on_file_req(ctx)
 
 
 def on_transparent_cmd(ctx):

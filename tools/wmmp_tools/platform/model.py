@@ -80,6 +80,8 @@ class Config:
     heartbeat_default, offline_factor   silent for factor x 0x0011 (or default) -> offline (4.3.4)
     trap_timeout      s to wait for the security-verification CONFIG_TRAP (G b)
     tick              s between housekeeping passes
+    url_host          the platform's address as terminals reach it, in upgrade URLs
+                      (None: the address the bearer or HTTP file server is bound to)
     """
 
     def __init__(self, **kw):
@@ -109,6 +111,7 @@ class Config:
         self.trap_timeout = 30.0
         self.tick = 1.0
         self.tcp_max_connections = 256
+        self.url_host = None
         self.profile = P.DEFAULT
         for k, v in kw.items():
             if not hasattr(self, k):

@@ -10,8 +10,10 @@ or overwrites another subscription unless the request says "replace": true.
 """
 
 import asyncio
+import hashlib
 import json
 import math
+import os
 
 from wmmp.wire import codec
 from wmmp.wire import commands as C
@@ -21,7 +23,7 @@ from wmmp.errors import WmmpError
 
 from wmmp_tools import jsonform as J
 from wmmp_tools import logfmt
-from wmmp_tools.platform import creds, flows
+from wmmp_tools.platform import creds, flows, upgrade
 from wmmp_tools.platform import values as V
 from wmmp_tools.platform.db import ProvisionConflict
 from wmmp_tools.platform.model import PlatformError, parse_serial
@@ -32,6 +34,7 @@ DEFAULT_TIMEOUT = 30.0
 MAX_SECONDS = 86400.0
 MAX_LIMIT = 100000
 DATA_MAX = 1024              # user data of one TRANSPARENT_DATA on a packet bearer (G j)
+UPLOADS_MAX = 4              # unfinished uploads kept (upgrade_upload)
 
 # Per-terminal switches the operator may flip (wmmp-platform flag).
 FLAGS = {
@@ -533,8 +536,128 @@ class Operator:
         flows.set_data_result(self.pf, term["serial"], result, count)
         return {"terminal": term["serial"], "result": result, "count": count if result else 0}
 
+    # -- software upgrade (4.3.8, appendix G k, l; upgrade.py) ----------------
+
+    async def upgrade_upload(self, args):
+        """A part of a file to publish (the control line is at most 64 KiB): data
+        (hex) at `offset` of the upload `upload` (none: a new one)."""
+        st = upgrade.state(self.pf)
+        try:
+            data = J.parse_hex(args.get("data"), "data")
+        except J.FormError as e:
+            raise InputError(str(e))
+        token = args.get("upload")
+        if token is None:
+            token = os.urandom(8).hex()
+            while len(st.uploads) >= UPLOADS_MAX:
+                del st.uploads[next(iter(st.uploads))]
+            st.uploads[token] = bytearray()
+        buf = st.uploads.get(token) if isinstance(token, str) else None
+        if buf is None:
+            raise InputError("no upload %r (it is kept until published, in memory)" % (token,))
+        offset = int_arg(args, "offset", len(buf), 0, upgrade.FILE_MAX)
+        if offset != len(buf):
+            raise InputError("upload %s has %d bytes: the next part starts there, not at %d"
+                             % (token, len(buf), offset))
+        if len(buf) + len(data) > upgrade.FILE_MAX:
+            del st.uploads[token]
+            raise InputError("the file is longer than %d bytes" % upgrade.FILE_MAX)
+        buf += data
+        return {"upload": token, "size": len(buf)}
+
+    async def upgrade_publish(self, args):
+        """Store a file as software `version`: `data` (hex) or a finished `upload`;
+        `sha256` (hex), when given, must match."""
+        st = upgrade.state(self.pf)
+        if args.get("upload") is not None:
+            data = st.uploads.get(args["upload"]) if isinstance(args["upload"], str) else None
+            if data is None:
+                raise InputError("no upload %r" % (args["upload"],))
+        else:
+            try:
+                data = J.parse_hex(args.get("data"), "data")
+            except J.FormError as e:
+                raise InputError(str(e))
+        data = bytes(data)
+        want = args.get("sha256")
+        if want is not None and (not isinstance(want, str) or hashlib.sha256(data).hexdigest() != want.lower()):
+            raise PlatformError("the file arrived damaged (SHA-256 differs): publish it again")
+        name = args.get("name")
+        if name is not None and (not isinstance(name, str) or len(name) > 200):
+            raise InputError("name must be text of at most 200 characters")
+        try:
+            row = upgrade.publish(self.pf, data, args.get("version"), name)
+        except ValueError as e:
+            raise InputError(str(e))
+        if args.get("upload") is not None:
+            st.uploads.pop(args["upload"], None)
+        return {"file": row}
+
+    async def upgrade_files(self, args):
+        return {"files": self.db.upgrade_files()}
+
+    async def upgrade_push(self, args):
+        """DOWNLOAD_INFO (G k) for the file of `version` (default: the newest
+        published): scheme "http" or "wmmp", `force` (0x100B), `crc` "crc16" or
+        "crc32"; test switches `corrupt_at` (read points) and `window`.  The
+        answer's result is the DOWNLOAD_INFO_ACK result."""
+        term = self._terminal(args.get("serial"))
+        serial = term["serial"]
+        version = args.get("version")
+        if version is not None:
+            frow = self.db.upgrade_file_by_version(version) if isinstance(version, str) else None
+            if frow is None:
+                raise InputError("no published file of version %r (see: wmmp-platform upgrade files)"
+                                 % (version if not isinstance(version, str) else version[:20],))
+        else:
+            files = self.db.upgrade_files()
+            if not files:
+                raise InputError("no file published yet (wmmp-platform upgrade publish FILE --version V)")
+            frow = files[-1]
+        scheme = args.get("scheme", "wmmp")
+        if scheme not in ("wmmp", "http"):
+            raise InputError("scheme must be \"wmmp\" or \"http\"")
+        kind = args.get("crc", "crc32")
+        if kind not in ("crc16", "crc32"):
+            raise InputError("crc must be \"crc16\" or \"crc32\"")
+        corrupt = args.get("corrupt_at") or []
+        if not isinstance(corrupt, list):
+            raise InputError("corrupt_at must be a list of read points")
+        corrupt = [int_arg({"p": p}, "p", 0, 0, 0xFFFFFFFF) for p in corrupt]
+        window = int_arg(args, "window", 0, 0, 1024)
+        tr, msg = upgrade.begin(self.pf, serial, frow, scheme, kind, bool(args.get("force")), corrupt, window)
+        tid = tr["trans_id"]
+        try:
+            ans, a = await self._ask(serial, msg, args, note="upgrade %08X to %s" % (tid, frow["version"]))
+        except PlatformError as e:
+            upgrade.no_answer(self.pf, tid, str(e))
+            raise
+        result = ans.fields.get("result")
+        a["upgrade"] = upgrade.summary(self.pf, upgrade.answered(self.pf, tid, result))
+        a["result_text"] = upgrade.ACK_TEXT.get(result, a.get("result_text") or "")
+        return a
+
+    async def upgrade_status(self, args):
+        """Transactions, newest first: of one terminal (all), or the newest of each
+        terminal (`all`: every one)."""
+        serial = args.get("serial")
+        if serial is not None:
+            serial = self._terminal(serial)["serial"]
+            rows = self.db.upgrades(serial)
+        else:
+            rows = self.db.upgrades()
+            if not args.get("all"):
+                seen, keep = set(), []
+                for r in rows:
+                    if r["terminal"] not in seen:
+                        seen.add(r["terminal"])
+                        keep.append(r)
+                rows = keep
+        return {"upgrades": [upgrade.summary(self.pf, r) for r in rows]}
+
     COMMANDS = ("provision", "flag", "list", "show", "log", "get", "set", "ctrl", "security", "logout",
-                "app_data", "data_send", "data_follow", "data_result")
+                "app_data", "data_send", "data_follow", "data_result", "upgrade_upload", "upgrade_publish",
+                "upgrade_files", "upgrade_push", "upgrade_status")
 
     async def run(self, op, args):
         if op not in self.COMMANDS:

@@ -55,6 +55,19 @@ def address(lo_port=0):
     return parse
 
 
+def host(text):
+    """A host name or address as it goes into a URL (--url-host)."""
+    h = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    if not h or len(h) > 253 or any(c.isspace() or ord(c) < 0x21 or ord(c) > 0x7E or c in "[]/?#@&=%" for c in h):
+        raise argparse.ArgumentTypeError("expected a host name or address, got %r" % _short(text))
+    if ":" in h:
+        try:
+            ipaddress.IPv6Address(h)
+        except ValueError:
+            raise argparse.ArgumentTypeError("bad IPv6 address %r" % _short(h))
+    return h
+
+
 def seconds(lo=0.0, hi=MAX_SECONDS, lo_open=False):
     def parse(text):
         try:
