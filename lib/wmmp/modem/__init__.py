@@ -298,6 +298,7 @@ def packet_profile(bearer, base=None):
     p = P.Profile(base.version, base.crc16, base.cipher_mode, base.iv, base.sms_tlv_max,
                   base.packet_tlv_max, base.sms_message_max, limit)
     p.bridge_mode = base.bridge_mode
+    p.file_window = getattr(base, "file_window", 1)
     return p
 
 

@@ -11,6 +11,10 @@ It never opens a socket, reads a clock or sleeps.  Feed it:
     t.bridge_feed(data, now)         bytes read from the data port
     t.bridge_take(n) -> bytes        downlink data for the port (t.bridge_waiting() bytes wait)
     t.bridge_flush(now), t.bridge_busy(), t.bridge_counters(), t.data_port_settings()
+    on a board with an updater (Config.stager; wmmp.terminal.upgrade, PROTOCOL.md 12):
+    t.upgrade_data(trans_id, offset, data, now, etag=None)   bytes the board fetched (http)
+    t.upgrade_fetch_failed(trans_id, now), t.upgrade_report(trans_id, reason, now)
+    t.upgrade_state() -> dict or None
 
 and drain:
 
@@ -66,6 +70,12 @@ class Config:
                      (port transmit) buffer (default 2048), bytes, preallocated once.
                      Not named here: every identifier of this module stays in RAM
                      on a terminal without a data port too.
+    stager, upgrade_hold  (optional, set as attributes by a board with an updater)
+                     where a download is staged (wmmp.terminal.upgrade: capacity,
+                     begin, write, written, read, finish, abort, busy_reason), and
+                     the bytes of FILE_REQ_ACK blocks held ahead of a missing one
+                     (default 4096), PROTOCOL.md 12.  Without a stager
+                     DOWNLOAD_INFO is answered 0x03 and the updater not loaded.
     """
 
     def __init__(self, imei, imsi, serial=b"", software_version=b"WMMP0.1", platform_numbers=(),
@@ -126,6 +136,10 @@ class Terminal(core.Core):
             # data port: a terminal without one does not carry its code
             from wmmp.terminal import bridge
             bridge.init(self)
+        if getattr(config, "stager", None) is not None:
+            # the updater (PROTOCOL.md 12), loaded only on a board with a stager
+            from wmmp.terminal import download
+            download.init(self)
 
     # == the application's and the runner's calls =================================
     start = registration.start
@@ -134,6 +148,7 @@ class Terminal(core.Core):
     report = reporting.report
     raise_alarm = reporting.raise_alarm
     clear_alarm = reporting.clear_alarm
+    resend_alarms = reporting.resend_alarms
     report_statistics = reporting.report_statistics
     request_config = configuration.request_config
     local_config = configuration.local_config
@@ -147,7 +162,8 @@ class Terminal(core.Core):
         # the serial data bridge's calls (bridge_feed, ..., data_port_settings;
         # wmmp.terminal.bridge puts them on a terminal with a data port) on one
         # without: they answer None and do nothing
-        if name.startswith("bridge") or name.startswith("data_port"):
+        # the updater's (upgrade_data, ..., upgrade_state; wmmp.terminal.download) likewise
+        if name.startswith("bridge") or name.startswith("data_port") or name.startswith("upgrade"):
             return lambda *a: None
         raise AttributeError(name)
 

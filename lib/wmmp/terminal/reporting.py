@@ -14,6 +14,8 @@ from wmmp.terminal.core import S_ONLINE
 def init(t):
     t.alarms = []                   # alarm codes raised and not cleared (0x300D)
     t._silent = []                  # of those, held by enter_alarm and never reported
+    t._alarm_out = {}               # code -> [trap TLVs, sent]: a raise the platform has not acknowledged
+    t._clear_wait = []              # codes whose clear waits for their raise's ACK
 
 
 def report(t, tlvs, now):
@@ -32,21 +34,64 @@ def raise_alarm(t, code, now, alarm_type=0x02):
     if code not in t.alarms:
         t.alarms.append(code)
     tl = [(0x300B, b"\x01"), (0x300C, bytes([alarm_type])), (0x300D, struct.pack(">H", code))]
-    if t.packet_down and t.state != S_ONLINE and t.registered:
-        # 4.3.5: over SMS an alarm goes at once, even without a login
-        t._now = now
-        t.request(codec.Message(C.CONFIG_TRAP, tlvs=tl), P.BEARER_SMS)
+    if code in t._clear_wait:           # raised again before the old clear went: that clear is moot
+        t._clear_wait.remove(code)
+    t._alarm_out[code] = [tl, False]
+    _push_alarm(t, code, now)
+
+
+def _push_alarm(t, code, now):
+    """Send the raise of `code` until the platform acknowledges it: a raise whose
+    retransmissions run out (its bearer died under it) is sent again on the
+    bearer in use, or after the next login (resend_alarms); never lost."""
+    e = t._alarm_out.get(code)
+    if e is None or e[1]:
         return
-    report(t, tl, now)
+    t._now = now
+    if t.packet_down and t.state != S_ONLINE and t.registered:
+        bearer = P.BEARER_SMS           # 4.3.5: over SMS an alarm goes at once, even without a login
+    elif t.state == S_ONLINE:
+        bearer = None
+    else:
+        return                          # resend_alarms after the next login
+    e[1] = True
+
+    def acked(t, ack, now):
+        t._alarm_out.pop(code, None)
+        if code in t._clear_wait:       # the clear that waited for this raise (order kept)
+            t._clear_wait.remove(code)
+            _send_clear(t, code, now)
+
+    def failed(t, now):
+        x = t._alarm_out.get(code)
+        if x is not None:
+            x[1] = False
+            t.event("alarm_resend", code)
+            _push_alarm(t, code, now)
+    t.request(codec.Message(C.CONFIG_TRAP, tlvs=list(e[0])), bearer, on_ack=acked, on_fail=failed)
+
+
+def resend_alarms(t, now):
+    """After a login: the raises not acknowledged yet go again (4.3.5)."""
+    for code in list(t._alarm_out):
+        _push_alarm(t, code, now)
 
 
 def clear_alarm(t, code, now):
     if code in t.alarms:
         t.alarms.remove(code)
-        tl = [(0x300E, struct.pack(">H", code))]
-        if not t.alarms:
-            tl.insert(0, (0x300B, b"\x00"))   # E e note: normal only when all recovered
-        report(t, tl, now)
+        if code in t._alarm_out:        # its raise is not acknowledged yet: the clear follows it
+            if code not in t._clear_wait:
+                t._clear_wait.append(code)
+            return
+        _send_clear(t, code, now)
+
+
+def _send_clear(t, code, now):
+    tl = [(0x300E, struct.pack(">H", code))]
+    if not t.alarms:
+        tl.insert(0, (0x300B, b"\x00"))   # E e note: normal only when all recovered
+    report(t, tl, now)
 
 
 # == statistics (appendix E d) ===============================================

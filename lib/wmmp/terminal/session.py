@@ -104,6 +104,7 @@ def _online(t, msg, r, now):
     t.trap(trap)
     while t._after_login:
         t.trap(t._after_login.pop(0))
+    t.resend_alarms(now)
     while t._resend:
         x = t._resend.pop(0)
         x.msg.security = 0

@@ -38,6 +38,10 @@ class Profile:
     bridge_mode  the serial data bridge's delivery (4.3.11, PROTOCOL.md 11): None or "ack"
                  (default: every TRANSPARENT_DATA waits for its ACK), "router" (no ACK
                  expected or sent)
+    file_window  (optional attribute, set on the instance; default 1) FILE_REQs with
+                 consecutive read points a WMMP download keeps outstanding at once, each
+                 with its own seq (PROTOCOL.md 12).  Not an argument: every identifier
+                 here stays in RAM on a terminal without an updater too
     """
 
     def __init__(self, version=0x0300, crc16=CRC16_CCITT_FALSE, cipher_mode=MODE_CBC,

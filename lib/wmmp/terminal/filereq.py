@@ -1,0 +1,252 @@
+"""The block download of a software upgrade through WMMP (section 4.3.8,
+appendix G l; PROTOCOL.md 12): the FILE_REQ window, the block checks, blocks
+held ahead of a missing one, retries and stalls.  Functions over the terminal
+(wmmp.terminal.core), used by wmmp.terminal.download, which owns the download
+as t._dl; the outcome goes back through t.upgrade_complete(now) and
+t.upgrade_fail(now, reason, drop).
+"""
+
+from micropython import const
+
+from wmmp.wire import codec, codes as K, commands as C, crc, header as H, profile as P
+from wmmp.wire.digest import DIGEST_TLV_SIZE
+from wmmp.terminal.core import S_ONLINE
+
+CRC16 = const(16)           # crc_kind of the stager: the whole file's CRC16 (profile)
+CRC32 = const(32)           # ... its CRC32 (IEEE)
+END = 0xFFFFFFFF            # read point of FILE_REQ STATUS 0x02
+_HOLD = const(4096)         # bytes of blocks held ahead of a missing one (Config.upgrade_hold)
+_BLOCK_CAP = const(2048)    # largest block asked for (RAM: the message and its block)
+_AHEAD = const(2)
+_POLL = const(5)            # s between looks at a download that waits           # later blocks that make a missing one be asked for again
+
+
+class Download:
+    """One download in RAM.  out: [seq, read_point, size] of FILE_REQs
+    outstanding; hold: [(read_point, block)] ahead of the first missing byte."""
+
+    def __init__(self, tid, size, kind, want, ver, scheme, url, host, port):
+        self.tid = tid
+        self.size = size
+        self.kind = kind
+        self.want = want
+        self.ver = ver
+        self.scheme = scheme
+        self.url = url
+        self.host = host
+        self.port = port
+        self.written = 0
+        self.crc = None
+        self.out = []
+        self.hold = []
+        self.held = 0           # bytes in hold
+        self.bad = 0            # bad blocks without progress
+        self.stalls = 0         # FILE_REQs timed out without progress
+        self.later = 0          # blocks arrived past the missing one
+        self.fast = -1          # read point asked for again early
+        self.first = False      # the next FILE_REQ is the transaction's first (STATUS 0x00)
+        self.go = False         # started (False: waiting until the terminal is idle)
+        self.fetching = False   # http: the board is fetching
+        self.tries = 0          # http: failed fetches without progress
+        self.etag = None
+        self.done = False       # finished: waiting for STATUS 0x02's answer
+        self.block = 0
+
+
+def crc_more(t, d, data, c):
+    if d.kind == CRC16:
+        return crc.crc16(data, t.profile.crc16, c)
+    return crc.crc32(data, c or 0)
+
+
+def write(t, d, data):
+    t.cfg.stager.write(d.written, data)
+    d.crc = crc_more(t, d, data, d.crc)
+    d.written += len(data)
+    d.bad = d.stalls = d.later = d.tries = 0
+
+
+def block_size(t):
+    """The largest FILE_REQ_ACK block that fits the packet bearer (PROTOCOL.md 12)."""
+    prof = t.profile
+    n = prof.message_max(P.BEARER_PACKET) - H.HEADER_SIZE - C.fixed_size(C.FILE_REQ_ACK) - DIGEST_TLV_SIZE
+    if t.params.get_int(0xE032):
+        # full encryption: the content (fixed part and block) in one E042 TLV,
+        # with PKCS#7 padding of up to 16 bytes; the TLV within its limit
+        by_tlv = prof.tlv_max(P.BEARER_PACKET) - C.fixed_size(C.FILE_REQ_ACK) - 16
+        n = n - 4 - 16 if n - 4 - 16 < by_tlv else by_tlv
+    return n if n < _BLOCK_CAP else _BLOCK_CAP
+
+
+def _hold_max(t):
+    h = getattr(t.cfg, "upgrade_hold", _HOLD)
+    return h if h is not None else _HOLD
+
+
+def _next(d):
+    """(read_point, size) of the first bytes neither written, held nor asked
+    for; None when every byte is covered."""
+    p = d.written
+    while p < d.size:
+        nxt = d.size
+        hit = False
+        for e in d.out:
+            if e[1] == p:
+                p = e[1] + e[2]
+                hit = True
+            elif p < e[1] < nxt:
+                nxt = e[1]
+        for rp, b in d.hold:
+            if rp == p:
+                p = rp + len(b)
+                hit = True
+            elif p < rp < nxt:
+                nxt = rp
+        if not hit:
+            n = nxt - p
+            return p, (n if n < d.block else d.block)
+    return None
+
+
+def fill(t, now):
+    """Ask for the bytes missing, up to profile file_window requests at once."""
+    d = t._dl
+    if not d.block:
+        d.block = block_size(t)
+    win = getattr(t.profile, "file_window", 1)
+    while len(d.out) < win:
+        nx = _next(d)
+        if nx is None:
+            return
+        if (d.hold or d.later) and nx[0] != d.written:
+            # blocks came ahead of a missing one: ask only for what the hold
+            # can still take
+            ahead = d.held + nx[1]
+            for e in d.out:
+                if e[1] > d.written:
+                    ahead += e[2]
+            if ahead > _hold_max(t):
+                return
+        _request(t, d, nx[0], nx[1])
+
+
+def _request(t, d, rp, n):
+    status = K.FILE_REQ_START if d.first else K.FILE_REQ_DOWNLOADING
+    d.first = False
+    m = codec.Message(C.FILE_REQ, {"trans_id": d.tid, "status": status, "read_point": rp, "block_size": n})
+    x = t.request(m, P.BEARER_PACKET, on_ack, on_fail)
+    if x is not None:
+        d.out.append([x.seq, rp, n])
+
+
+def cancel_out(t, d):
+    for e in d.out:
+        t._txns.pop(e[0], None)
+    d.out = []
+
+
+def cancel(t, d):
+    cancel_out(t, d)
+    d.hold = []
+    d.held = 0
+    t._timers.pop("upgrade", None)
+
+
+def on_ack(t, ack, now):
+    """A FILE_REQ_ACK, matched by seq, then by TRANS_ID and read point."""
+    d = t._dl
+    e = None
+    if d is not None:
+        for x in d.out:
+            if x[0] == ack.seq:
+                e = x
+        if e is not None:
+            d.out.remove(e)
+    if e is None:
+        t.event("dropped", "FILE_REQ_ACK", ack.seq)     # of a download no longer running
+        return
+    f = ack.fields
+    st = f["status"]
+    if st != K.FILE_ACK_OK:
+        t.event("upgrade_refused", d.tid, st)
+        bad_id = st == K.FILE_ACK_BAD_TRANS_ID
+        t.upgrade_fail(now, K.DL_FAIL_CONNECT if bad_id else K.DL_FAIL_TIMEOUT, bad_id)
+        return
+    rp, blk = f["read_point"], f["block"]
+    if (f["trans_id"] != d.tid or rp != e[1] or not blk or len(blk) > e[2]
+            or crc.crc16(blk, t.profile.crc16) != f["crc16"]):
+        d.bad += 1
+        t.event("upgrade_bad_block", e[1], d.bad)
+        if limit(t, d.bad):
+            t.upgrade_fail(now, K.DL_FAIL_TIMEOUT, False)
+            return
+        _request(t, d, e[1], e[2])
+        return
+    if rp == d.written:
+        write(t, d, blk)
+        _drain(t, d)
+    elif rp > d.written:
+        if d.held + len(blk) <= _hold_max(t):
+            d.hold.append((rp, blk))
+            d.held += len(blk)
+        d.later += 1
+        if d.later >= _AHEAD and d.fast != d.written:
+            for x in d.out:
+                if x[1] == d.written:
+                    # the block wanted next was overtaken: ask again now
+                    d.fast = d.written
+                    d.out.remove(x)
+                    t._txns.pop(x[0], None)
+                    _request(t, d, x[1], x[2])
+                    break
+    if d.written >= d.size:
+        t.upgrade_complete(now)
+    else:
+        fill(t, now)
+
+
+def _drain(t, d):
+    moved = True
+    while moved and d.hold:
+        moved = False
+        for h in d.hold:
+            if h[0] == d.written:
+                d.hold.remove(h)
+                d.held -= len(h[1])
+                write(t, d, h[1])
+                moved = True
+                break
+            if h[0] < d.written:
+                d.hold.remove(h)
+                d.held -= len(h[1])
+                moved = True
+                break
+
+
+def limit(t, n):
+    r = t.params.get_int(0x0108, 3)
+    return r != 0xFF and n > r
+
+
+def on_fail(t, now):
+    """A FILE_REQ's retransmissions ran out: a stall while online (asked for
+    again with a new seq), nothing while offline (the next login resumes)."""
+    d = t._dl
+    if d is None:
+        return
+    gone = [e for e in d.out if e[0] not in t._txns]
+    for e in gone:
+        d.out.remove(e)
+    if not gone or t.state != S_ONLINE:
+        return
+    if t.packet_down:
+        # on the SMS fallback: not a stall; the timer "upgrade" goes on once the
+        # packet bearer is back
+        t._timers["upgrade"] = now + _POLL
+        return
+    d.stalls += 1
+    t.event("upgrade_stall", d.tid, d.written, d.stalls)
+    if limit(t, d.stalls):
+        t.upgrade_fail(now, K.DL_FAIL_TIMEOUT, False)
+        return
+    fill(t, now)
