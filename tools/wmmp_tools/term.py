@@ -27,6 +27,18 @@ is created mode 0700 and its file 0600; state that other users can read is
 refused (chmod 700 DIR; chmod 600 DIR/params.json).  Ctrl-C, SIGTERM or
 SIGHUP log out (LOGOUT 0x00) and end with status 0.
 
+With --update-dir DIR the terminal takes software updates (docs/PROTOCOL.md
+12, docs/UPDATE.md): a DOWNLOAD_INFO starts the download (FILE_REQ blocks from
+the platform, or HTTP with Range: the module's own HTTP client with --sim7600,
+else the host's), staged in DIR; an update file built for board "host" (kind
+mpy-app, wmmp_tools.mkupdate) that checks is applied in DIR (unpacked into a
+slot there, recorded under its version) and the session restarts in place as
+that version: LOGIN reports it.  It is confirmed once it has logged in; if not
+(the run stopped before), the next start rolls it back and reports 0x3012
+reason 0x05.  Stopping wmmp-term mid-download and starting it again with the
+same --state and --update-dir resumes.  DIR is created mode 0700; a directory
+other users can write is refused.
+
 What this terminal carries out is declared to the engine, which refuses the
 rest (4.3.9.3 "data invalid", 4.3.7 REMOTE_CTRL_ACK 0x01): of the parameters,
 only the platform address (0x0009 IP, 0x000A ports: the packet bearer is
@@ -76,6 +88,11 @@ DEFAULT_MSISDN = "13800000001"
 DEFAULT_SERIAL = "M2MMAKER"
 DEFAULT_SOFTWARE = "WMMP0.1"
 MODEM_BAUD = {"sim7600": 115200, "bc95": 9600}
+UPDATE_BOARD = "host"         # the board name an update file for wmmp-term carries
+UPDATE_CAPACITY = 16 << 20    # bytes of a staged update file
+FILE_WINDOW_MAX = 16          # --file-window
+HTTP_TIMEOUT = 30.0           # s one ranged GET of the host's HTTP fetch may take
+HTTP_BODY_MAX = 64 << 20      # bytes read at most from a 200 (a server that ignored Range)
 EXIT_AFTER_TIMEOUT = 60.0     # s --exit-after online waits by default
 LOGOUT_WAIT = 5.0             # s a stop waits for the LOGOUT_ACK
 STATE_FILES = ("params.json", "params.json.tmp")
@@ -316,8 +333,10 @@ def _numbers(args):
     return args.platform_number or [DEFAULT_PLATFORM_NUMBER]
 
 
-def build(args, transcript=None, on_event=None, bearers=None, sim=None, params=None):
-    """(terminal, runner) from parsed arguments; `bearers` ({kind: bearer})
+def build(args, transcript=None, on_event=None, bearers=None, sim=None, params=None, ota=None):
+    """(terminal, runner) from parsed arguments; `ota`: the software updater
+    (HostUpdates.run, a wmmp.board.otarun.OtaRun: Config.stager, the running
+    version for LOGIN, its events and its health check); `bearers` ({kind: bearer})
     replaces the host bearers (the modem drivers' bearers, which also bring the
     modem profile's packet limit); `sim` is the SIM interface (a modem driver:
     the PIN1 boot guard and the platform's SIM operations of 4.4.1 run on it);
@@ -328,8 +347,11 @@ def build(args, transcript=None, on_event=None, bearers=None, sim=None, params=N
     packet = bearers.get(P.BEARER_PACKET) if bearers is not None else (args.tcp or args.udp)
     data_port = getattr(args, "data_port", None)
     applies = (APPLIES if packet else ()) + (DATA_APPLIES if data_port else ())
+    software = args.software_version.encode()
+    if ota is not None:
+        software = ota.version(software)      # the update applied, when there is one
     cfg = E.Config(args.imei, args.imsi, serial=args.serial.encode(),
-                   software_version=args.software_version.encode(),
+                   software_version=software,
                    platform_numbers=tuple(_numbers(args)),
                    session_key=not args.no_session_key,
                    applies=applies, controls=CONTROLS, outputs=(),
@@ -344,10 +366,17 @@ def build(args, transcript=None, on_event=None, bearers=None, sim=None, params=N
     # Through a module one UDP datagram carries at most 1500 bytes (SIM7600) or
     # udp_max (BC95: 1358, 512 on old firmware): longer messages go as
     # sub-packets (appendix F), not as errors.
+    if ota is not None:
+        ota.configure(cfg)                    # Config.stager: the updater is loaded
     profile = P.DEFAULT
     if bearers is not None and P.BEARER_PACKET in bearers:
         from wmmp.modem import packet_profile
         profile = packet_profile(bearers[P.BEARER_PACKET])
+    window = getattr(args, "file_window", None)
+    if window is not None and ota is not None:
+        import copy
+        profile = copy.copy(profile)          # never the shared default's
+        profile.file_window = window          # FILE_REQs outstanding at once (PROTOCOL.md 12)
     term = E.Terminal(cfg, params, profile, sim=sim)
     if bearers is None:
         bearers = {}
@@ -364,6 +393,8 @@ def build(args, transcript=None, on_event=None, bearers=None, sim=None, params=N
         tr.event(e)
         if on_event:
             on_event(e)
+        if ota is not None:
+            ota.on_event(e)
     log = lambda text: tr._w("   log    " + text)      # noqa: E731
 
     def on_restart():
@@ -374,7 +405,8 @@ def build(args, transcript=None, on_event=None, bearers=None, sim=None, params=N
             return
         log("platform address now %s:%d (0x0009/0x000A)" % addr)
         asyncio.ensure_future(_retarget(runner, term, b, addr, log))
-    runner = R.Runner(term, bearers, on_event=ev, on_message=tr.message, on_restart=on_restart, log=log)
+    runner = R.Runner(term, bearers, on_event=ev, on_message=tr.message, on_restart=on_restart, log=log,
+                      on_step=ota.step if ota is not None else None)
     return term, runner
 
 
@@ -496,6 +528,16 @@ def parser():
                    help="the console's service credential (32 hex digits) in FILE (chmod 600): kept "
                         "in --state if none is kept yet (wmmp-tech credential makes one)")
     r.add_argument("--verbose", action="store_true", help="log the drivers' details too")
+    u = ap.add_argument_group("software updates")
+    u.add_argument("--update-dir", metavar="DIR",
+                   help="take software updates (docs/PROTOCOL.md 12): downloads are staged in DIR "
+                        "(created mode 0700 if missing; refused when other users can write it), an "
+                        "update file for board %s that checks is applied there and the session "
+                        "restarts as its version; a stopped download resumes at the next start "
+                        "(default: DOWNLOAD_INFO answered 'not supported')" % UPDATE_BOARD)
+    u.add_argument("--file-window", type=A.int_range(1, FILE_WINDOW_MAX), default=None, metavar="N",
+                   help="with --update-dir: FILE_REQs kept outstanding at once in a download through "
+                        "WMMP, 1 to %d (default 1: one block at a time)" % FILE_WINDOW_MAX)
     d = ap.add_argument_group("serial data bridge")
     d.add_argument("--data-port", metavar="PATH",
                    help="the data port: a serial device or pseudo-terminal (e.g. the --pty of wmmp-emu "
@@ -565,6 +607,10 @@ def check(args):
         A.check_link(args.console_pty, "--console-pty")
     if args.modem is not None:
         A.tty_device(args.device, "--" + args.modem)
+    if args.update_dir is not None:
+        check_update_dir(args.update_dir)
+    elif args.file_window is not None:
+        raise A.UsageError("--file-window goes with --update-dir")
     if args.ec_code is not None and args.data_port is None:
         raise A.UsageError("--ec-code goes with --data-port")
     if args.data_port is not None:
@@ -627,6 +673,35 @@ def check_state(path):
         raise A.UsageError("--state %s: %s" % (shown, e.strerror or e))
 
 
+def check_update_dir(path):
+    """Check --update-dir DIR (read only): a directory of this user that other
+    users cannot write (what it holds becomes the running software), or
+    nothing yet under an existing directory."""
+    if not path:
+        raise A.UsageError("--update-dir: the directory name is empty")
+    shown = A.shown(path, 80)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise A.UsageError("--update-dir %s: its directory %s does not exist (only the update "
+                               "directory itself is created)" % (shown, A.shown(parent, 80)))
+        return
+    except OSError as e:
+        raise A.UsageError("--update-dir %s: %s" % (shown, e.strerror or e))
+    if not stat.S_ISDIR(st.st_mode):
+        raise A.UsageError("--update-dir %s is %s, not a directory: give a directory (created mode "
+                           "0700 if missing)" % (shown, A.describe(path)))
+    if st.st_uid != os.getuid():
+        raise A.UsageError("--update-dir %s belongs to another user: use a directory of your own" % shown)
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise A.UsageError("--update-dir %s can be written by other users (mode %s), and what it holds "
+                           "becomes the running software: chmod 700 %s" % (shown, _mode(st), path))
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise A.UsageError("--update-dir %s: not writable by you (mode %s)" % (shown, _mode(st)))
+
+
 def open_state(path):
     """Create --state DIR (0700) when missing and lock it for this process
     (two terminals on one state would overwrite each other's); the lock's
@@ -678,6 +753,7 @@ class Session:
 
     def __init__(self):
         self.term = self.runner = None
+        self.updates = None       # HostUpdates with --update-dir
         self.stop = asyncio.Event()
         self.reason = None        # "signal", "exit-after", "reset", "ended"
         self.status = 0
@@ -841,18 +917,141 @@ def _bridge_events(port):
     return on_event
 
 
-async def serve(args, tr=None):
-    """Run the terminal until a signal or the --exit-after condition; the exit status."""
+# -- software updates (--update-dir) ------------------------------------------------------
+
+class HostHttp:
+    """The host's HTTP client as the driver's http_get (wmmp.modem.sim7600_http
+    has the module's): one ranged GET in a thread (urllib), for
+    wmmp.board.otarun.fetch, which asks at most 4 KB a range."""
+
+    def __init__(self, timeout=HTTP_TIMEOUT):
+        self.timeout = timeout
+
+    async def http_get(self, url, start, end, etag=None):
+        """GET bytes start..end (inclusive) of `url` with Range (and If-Range
+        when `etag`) -> (status, content_range, etag, data); a 200 (Range
+        ignored) gives the whole body, another status no data; OSError when
+        the server cannot be reached."""
+        return await asyncio.to_thread(self._get, url, start, end, etag)
+
+    def _get(self, url, start, end, etag):
+        import urllib.error
+        import urllib.request
+        req = urllib.request.Request(url, headers={"Range": "bytes=%d-%d" % (start, end)})
+        if etag:
+            req.add_header("If-Range", etag)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                status = r.status
+                crange, tag = r.headers.get("Content-Range"), r.headers.get("ETag")
+                if status == 206:
+                    data = r.read(end - start + 1)
+                elif status == 200:
+                    data = r.read(HTTP_BODY_MAX)
+                else:
+                    data = b""
+                return status, crange, tag, data
+        except urllib.error.HTTPError as e:
+            e.close()
+            return e.code, None, None, b""
+
+
+class _Board:
+    """What wmmp.board.otarun asks of a board: no reset() (a host restarts the
+    session in place) and the health time."""
+    OTA_HEALTH_S = 300
+
+
+class HostUpdates:
+    """--update-dir: an AppStager (wmmp.board.ota) over DIR for board "host",
+    run by wmmp.board.otarun.OtaRun exactly as on a board; this object is the
+    device it sees (term, drv, params, clock, log, _wake, _restart).  "Apply"
+    unpacks the verified update into a slot of DIR under its version, and the
+    session restarts in place as that version (sess.finish("reset"))."""
+
+    board = _Board()
+
+    def __init__(self, directory, sess, params, log, drv=None, clock=R.monotonic):
+        from wmmp.board import ota
+        from wmmp.board.fsio import OsFS
+        from wmmp.board.otarun import OtaRun
+        self.sess = sess
+        self.params = params
+        self.log = log
+        self.clock = clock
+        http = getattr(drv, "http_get", None) if drv is not None else None
+        self.drv = drv if http is not None else HostHttp()
+        self.stager = ota.AppStager(OsFS(), os.path.abspath(directory), UPDATE_BOARD,
+                                                capacity=UPDATE_CAPACITY, log=log)
+        self.run = OtaRun(self, self.stager)
+
+    @property
+    def term(self):
+        return self.sess.term
+
+    @property
+    def runner(self):
+        return None                 # a restart goes through the Session, not runner.stop()
+
+    @property
+    def _restart(self):
+        return None
+
+    @_restart.setter
+    def _restart(self, what):
+        if what == "reset":
+            self.sess.finish("reset")
+
+    def _wake(self):
+        if self.sess.runner is not None:
+            self.sess.runner.wake()
+
+    def version(self):
+        return self.stager.version()
+
+    def stop_fetch(self):
+        """The session ends: its HTTP fetch with it (the next one resumes)."""
+        task = self.run.task
+        self.run.task = None
+        if task is not None and not task.done():
+            task.cancel()
+        return task
+
+
+def open_update_dir(path, lock=False):
+    """Create --update-dir DIR (0700) when missing; with `lock`, lock it for
+    this process (two terminals staging into one directory would overwrite
+    each other's download) and return the lock's descriptor."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise A.UsageError("--update-dir %s: cannot create it: %s" % (A.shown(path, 80), e.strerror or e))
+    if not lock:
+        return None
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise A.UsageError("--update-dir %s is in use by another wmmp-term" % A.shown(path, 80))
+    return fd
+
+
+async def serve(args, tr=None, sess=None):
+    """Run the terminal until a signal or the --exit-after condition; the exit
+    status.  `sess`: the Session to use (tests look at its term and runner)."""
     tr = tr or Transcript(keep=200)
     log = lambda text: tr._w("   log    " + text)                  # noqa: E731
     mlog = lambda text: tr._w("   modem  " + text)                 # noqa: E731
     loop = asyncio.get_running_loop()
-    sess = Session()
+    sess = sess or Session()
     if tr.on_broken is None:         # nobody reads the transcript any more: log out and stop
         tr.on_broken = lambda: sess.on_signal("SIGPIPE")
     for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM"), (signal.SIGHUP, "SIGHUP")):
         loop.add_signal_handler(sig, sess.on_signal, name)
-    stream = at = modem = None
+    stream = at = modem = updates = None
     tasks = []
     closers = []
     try:
@@ -917,6 +1116,14 @@ async def serve(args, tr=None):
                 args.data_port, ",".join(map(str, c["bauds"])), ",".join(map(str, c["bits"])),
                 "".join(c["parity"]), ",".join(map(str, c["stop"]))))
             tasks.append(asyncio.ensure_future(dport.run()))
+        if getattr(args, "update_dir", None) is not None:
+            open_update_dir(args.update_dir)
+            updates = sess.updates = HostUpdates(args.update_dir, sess, params, log, drv=modem)
+            v = updates.version()
+            log("updates staged in %s (board %s, %s)%s" % (
+                args.update_dir, UPDATE_BOARD, "HTTP through the module" if updates.drv is modem
+                else "HTTP from this host", "; running the update %s (not --software-version)" % v
+                if v else ""))
         if args.console_pty is not None:
             tasks.append(asyncio.ensure_future(_serve_console(args, sess, tr, params, modem, R.monotonic)))
         if args.exit_after is not None:
@@ -924,7 +1131,7 @@ async def serve(args, tr=None):
         while True:
             bearers = modem_bearers(modem, args, args.modem) if modem is not None else None
             term, runner = build(args, tr, bearers=bearers, sim=modem, params=params,
-                                 on_event=_bridge_events(dport))
+                                 on_event=_bridge_events(dport), ota=updates.run if updates else None)
             sess.term, sess.runner = term, runner
             if dport is not None:     # the DataPort sets the port from these when it sees `term`
                 settings = term.data_port_settings()
@@ -942,6 +1149,8 @@ async def serve(args, tr=None):
             elif sess.reason != "reset":
                 await _logout(sess, tr)
             runner.stop()
+            if updates is not None:
+                updates.stop_fetch()
             await asyncio.sleep(0)
             if not run.done():
                 try:
@@ -951,9 +1160,15 @@ async def serve(args, tr=None):
             await _close_bearers(runner.bearers, log)
             if sess.reason != "reset":
                 return sess.status
+            if updates is not None and updates.version():
+                log("restarting as software %s" % updates.version())
             sess.reason = None
             sess.stop.clear()
     finally:
+        if updates is not None:
+            task = updates.stop_fetch()
+            if task is not None:
+                tasks.append(task)
         for t in tasks:
             t.cancel()
         for t in tasks:
@@ -976,12 +1191,17 @@ def main(argv=None):
         args = parser().parse_args(argv)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 2
-    lock = None
+    lock = ulock = None
     try:
         check(args)
         if args.state is not None:
             lock = open_state(args.state)
+        if args.update_dir is not None:
+            same = args.state is not None and os.path.realpath(args.state) == os.path.realpath(args.update_dir)
+            ulock = open_update_dir(args.update_dir, lock=not same)
     except A.UsageError as e:
+        if lock is not None:
+            os.close(lock)
         A.say(PROG, str(e))
         return 2
     logfmt.setup("term", args.verbose)
@@ -995,8 +1215,9 @@ def main(argv=None):
     except BrokenPipeError:            # whoever read the transcript went away
         return 1
     finally:
-        if lock is not None:
-            os.close(lock)
+        for fd in (lock, ulock):
+            if fd is not None:
+                os.close(fd)
 
 
 if __name__ == "__main__":

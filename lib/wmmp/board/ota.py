@@ -162,6 +162,26 @@ class AppStager(_Download):
     def written(self):
         return self.n
 
+    def read(self, offset, n):
+        """Bytes offset.. of what is staged (the engine's whole-file CRC of a
+        resumed download, PROTOCOL.md 12); b"" past the end."""
+        n = min(n, self.n - offset)
+        if n <= 0:
+            return b""
+        f = self.fs.open(self.dl, "rb")
+        try:
+            if hasattr(f, "seek"):
+                f.seek(offset)
+            else:                           # a filesystem without seek: skip to it
+                while offset > 0:
+                    b = f.read(min(_PIECE, offset))
+                    if not b:
+                        return b""
+                    offset -= len(b)
+            return f.read(n)
+        finally:
+            f.close()
+
     # -- download ------------------------------------------------------------
     def begin(self, trans_id, size, crc_kind=None, crc_value=None, version=None):
         self._close()
@@ -464,6 +484,19 @@ class Esp32Stager(_Download):
              "ver": _str(r, "ver"), "n": n, "label": _str(r, "label"), "hdr": r.get("hdr")}
         d.update(kw)
         self.rec.save(**d)
+
+    def read(self, offset, n):
+        """Bytes offset.. of what is durably staged: the header from the record,
+        the payload from the partition (PROTOCOL.md 12, a resumed download's CRC)."""
+        n = min(n, self.n - offset)
+        if n <= 0:
+            return b""
+        if offset < I.HEADER:
+            return bytes(self.rec.load().get("hdr") or b"")[offset:min(I.HEADER, offset + n)]
+        out = bytearray(n)
+        pos = offset - I.HEADER
+        self._target().readblocks(pos // BLOCK, out, pos % BLOCK)
+        return bytes(out)
 
     def _readback(self, length, sink):
         piece = bytearray(_PIECE)

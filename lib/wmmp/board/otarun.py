@@ -46,6 +46,7 @@ async def fetch(get, term, trans_id, url, offset, size, etag, clock, wake=None, 
     range asked for; a 200 (Range ignored) starts again from byte 0; anything
     else ends with upgrade_fetch_failed.  True when all was fetched."""
     log = log or (lambda text: None)
+    ignored = False                     # the server ignores Range: every answer is a 200
     while offset < size:
         end = min(offset + CHUNK, size) - 1
         try:
@@ -62,7 +63,8 @@ async def fetch(get, term, trans_id, url, offset, size, etag, clock, wake=None, 
             t.upgrade_data(trans_id, offset, data, now, tag or etag)
             offset += len(data)
             etag = tag or etag
-        elif status == 200 and data:
+        elif status == 200 and data and len(data) > end - offset + 1:
+            # the whole body (a host fetcher): Range ignored, from byte 0 again
             log("ota: the server ignored Range (200): from byte 0 again")
             offset = 0
             mv = memoryview(data)
@@ -70,6 +72,19 @@ async def fetch(get, term, trans_id, url, offset, size, etag, clock, wake=None, 
                 k = min(CHUNK, len(data) - offset, size - offset)
                 t.upgrade_data(trans_id, offset, bytes(mv[offset:offset + k]), now, tag)
                 offset += k
+            etag = tag
+        elif status == 200 and data and not ignored and offset != 0:
+            # the driver gives the bytes asked for out of the whole body (a module
+            # holds it): Range ignored, so the download starts again from byte 0
+            log("ota: the server ignored Range (200): from byte 0 again")
+            ignored = True
+            offset = 0
+            etag = None
+            continue
+        elif status == 200 and data:
+            ignored = True                  # bytes offset.. of the whole body
+            t.upgrade_data(trans_id, offset, bytes(data), now, tag)
+            offset += len(data)
             etag = tag
         else:
             log("ota: HTTP status %s for bytes %d-%d" % (status, offset, end))
@@ -92,6 +107,7 @@ class OtaRun:
         self.stager = stager
         self.health = getattr(dev.board, "OTA_HEALTH_S", HEALTH_S)
         self.task = None
+        self.stale = None               # the session that applied an update in place
         self.status = self._boot()
 
     def _boot(self):
@@ -144,13 +160,14 @@ class OtaRun:
         dev.params.commit()
         if getattr(dev.board, "reset", None) is None:
             self.status = self._boot()       # a host: "restart" as the new software
+            self.stale = dev.term            # its login is the old software's: not a health check
         dev._restart = "reset"
         if dev.runner is not None:
             dev.runner.stop()
 
     def step(self):
         t = self.dev.term
-        if t is None:
+        if t is None or t is self.stale:
             return
         now = self.dev.clock()
         online = t.state_name == "online"

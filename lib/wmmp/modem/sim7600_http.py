@@ -31,8 +31,10 @@ parser's max_payload and max_reply bound one reply) into one buffer of
 BUF_MAX bytes made once per driver; `data` is a memoryview of it, valid until
 the next http_get (copy it to keep it).  The caller asks ranges of at most
 BUF_MAX bytes; a longer one is cut to BUF_MAX.  With a 200 (Range ignored)
-the first end - start + 1 bytes of the whole body are returned: the download
-restarts from 0.  Other statuses (3xx, 4xx, 5xx) return no data.
+bytes start..end of the whole body are returned (the module holds the body;
+AT+HTTPREAD reads it from any offset): the caller knows from the 200 that the
+download restarts from 0 (wmmp.board.otarun.fetch).  Other statuses (3xx, 4xx,
+5xx) return no data.
 
 Errors: NetworkError for the module's own errors (+HTTPACTION status 6xx/7xx,
 code = that number; manual: 705 timeout, 706 socket, 713 DNS, 714 connect,
@@ -177,15 +179,15 @@ async def _action(drv, st):
     return v[1], v[2] or 0
 
 
-async def _read(drv, st, want):
-    """AT+HTTPREAD from offset 0 into st.buf -> bytes read (<= want)."""
+async def _read(drv, st, want, base=0):
+    """AT+HTTPREAD from offset `base` of the body into st.buf -> bytes read (<= want)."""
     buf = st.buf
     chunk = min(READ_CHUNK, getattr(drv.at.p, "max_payload", READ_CHUNK))
     got = 0
     while got < want:
         n = min(chunk, want - got)
         try:
-            lines = await drv.at.command("AT+HTTPREAD=%d,%d" % (got, n), timeout=CMD_TIMEOUT,
+            lines = await drv.at.command("AT+HTTPREAD=%d,%d" % (base + got, n), timeout=CMD_TIMEOUT,
                                          final=(b"+HTTPREAD: 0", b"+HTTPREAD:0", b"+HTTPREAD: 7",
                                                 b"+HTTPREAD:7"))
         except AtReboot:
@@ -241,9 +243,12 @@ async def http_get(drv, url, start, end, etag=None):
                 if isinstance(ln, bytearray):
                     crange = header(ln, b"content-range")
                     tag = header(ln, b"etag")
-            want = min(datalen, end - start + 1, BUF_MAX)
+            # a 206 holds the range; a 200 (Range ignored) the whole body, of which
+            # the bytes asked for are read (the module keeps the body)
+            base = start if status == 200 else 0
+            want = min(datalen - base, end - start + 1, BUF_MAX)
             if want > 0:
-                n = await _read(drv, st, want)
+                n = await _read(drv, st, want, base)
         return status, crange, tag, memoryview(st.buf)[:n]
     except AtTimeout:
         raise NetworkError("HTTP request timed out", 705)
