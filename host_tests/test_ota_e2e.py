@@ -251,7 +251,8 @@ def test_corrupted_block_is_asked_for_again(tmp_path):
 
 def test_image_for_another_board_is_refused_and_nothing_applied(tmp_path):
     """PROTOCOL.md 12 "Outcome", docs/UPDATE.md: an update file for another
-    board fails with 0x3012 reason 0x04; nothing is applied."""
+    board fails with 0x3012 reason 0x04 as soon as its header is in (the rest
+    is not fetched); nothing is applied."""
     data, _ = update_file(board="pico_bc95")
 
     async def scenario(rig):
@@ -261,6 +262,7 @@ def test_image_for_another_board_is_refused_and_nothing_applied(tmp_path):
         assert (await rig.push(serial))["result"] == 0x01
         st = await rig.wait_state(serial, "failed", "applied")
         assert st["state"] == "failed" and st["reason"] == 0x04, st
+        assert st["served"] < SIZE // 4, st                  # refused at its header, not at the end
         await until("the 0x3012", lambda: term.seen("tlvs=3012") and term.seen("upgrade_failed 1 4"))
         assert term.seen("FILE_REQ seq") and term.seen("status=0x3 ")          # FILE_REQ STATUS 0x03
         s = rig.stager()

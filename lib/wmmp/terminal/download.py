@@ -309,6 +309,10 @@ def upgrade_data(t, trans_id, offset, data, now, etag=None):
         data = memoryview(data)[:n]      # past the size: the whole-file CRC decides
     if len(data):
         DL.write(t, d, data)
+        if DL.refused(t):
+            d.fetching = False
+            fail(t, now, K.DL_FAIL_CRC, True)
+            return
     if d.written >= d.size:
         d.fetching = False
         complete(t, now)

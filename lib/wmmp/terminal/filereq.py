@@ -60,10 +60,18 @@ def crc_more(t, d, data, c):
 
 
 def write(t, d, data):
-    t.cfg.stager.write(d.written, data)
+    st = t.cfg.stager
+    st.write(d.written, data)
     d.crc = crc_more(t, d, data, d.crc)
     d.written += len(data)
     d.bad = d.stalls = d.later = d.tries = 0
+
+
+def refused(t):
+    """The stager refused the image already (its header names another board or
+    kind: docs/UPDATE.md): no point fetching the rest (0x3012 reason 0x04)."""
+    err = getattr(t.cfg.stager, "error", None)
+    return err is not None and err() is not None
 
 
 def block_size(t):
@@ -185,6 +193,9 @@ def on_ack(t, ack, now):
     if rp == d.written:
         write(t, d, blk)
         _drain(t, d)
+        if refused(t):
+            t.upgrade_fail(now, K.DL_FAIL_CRC, True)
+            return
     elif rp > d.written:
         if d.held + len(blk) <= _hold_max(t):
             d.hold.append((rp, blk))
