@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 STAMP_VENV := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 
-.PHONY: all setup test bench bench-bridge fuzz mem demo tour clean
+.PHONY: all setup test bench bench-bridge bench-ota fuzz mem demo tour clean
 
 all: test
 
@@ -40,9 +40,17 @@ fuzz: setup
 
 # The serial data bridge end to end on loopback: emulated meter -> data port ->
 # engine -> SIM7600 driver -> paced SIM7600 emulator -> platform, and back
-# (bench/bridge.py; BRIDGE_ARGS="--seconds 10" for a short run).
+# (bench/bridge.py; a short run of every scenario:
+# BRIDGE_ARGS="--seconds 10 --outage 10 --bc95-probe 10 --bc95-seconds 10").
 bench-bridge: setup
 	$(PY) bench/bridge.py $(BRIDGE_ARGS)
+
+# The updater end to end (issue 14): a 256 KB update file through the shaped SIM7600
+# emulator (300 ms RTT, 0 and 5 % loss, window 1 and 8), a link loss and a reboot
+# mid-download, and the heap and CPU of a download on the real-GC MicroPython port
+# (bench/ota.py, bench/mp_ota.py; build/bench-ota.json).
+bench-ota: setup
+	$(PY) bench/ota.py $(OTA_ARGS)
 
 # RAM per module (32- and 64-bit), the demo session's peak heap and the largest
 # allocation of one engine call on the real-GC MicroPython (tools/mem.py).

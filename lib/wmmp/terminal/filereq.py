@@ -15,7 +15,8 @@ from wmmp.terminal.core import S_ONLINE
 CRC16 = const(16)           # crc_kind of the stager: the whole file's CRC16 (profile)
 CRC32 = const(32)           # ... its CRC32 (IEEE)
 END = 0xFFFFFFFF            # read point of FILE_REQ STATUS 0x02
-_HOLD = const(4096)         # bytes of blocks held ahead of a missing one (Config.upgrade_hold)
+_HOLD = const(4096)         # bytes of blocks held ahead of a missing one, at least (Config.upgrade_hold)
+_HOLD_CAP = const(12288)    # ... at most, by default: the rest of a window (window - 1 blocks)
 _BLOCK_CAP = const(2048)    # largest block asked for (RAM: the message and its block)
 _AHEAD = const(2)
 _POLL = const(5)            # s between looks at a download that waits           # later blocks that make a missing one be asked for again
@@ -87,8 +88,16 @@ def block_size(t):
 
 
 def _hold_max(t):
-    h = getattr(t.cfg, "upgrade_hold", _HOLD)
-    return h if h is not None else _HOLD
+    """Bytes of blocks kept ahead of a missing one (RAM used only when a block is
+    lost or overtaken): Config.upgrade_hold, else the rest of a window, so that a
+    lost block costs one block fetched again, not the window (between _HOLD and
+    _HOLD_CAP)."""
+    h = getattr(t.cfg, "upgrade_hold", None)
+    if h is not None:
+        return h
+    d = t._dl
+    h = (getattr(t.profile, "file_window", 1) - 1) * (d.block if d is not None and d.block else 0)
+    return _HOLD if h < _HOLD else _HOLD_CAP if h > _HOLD_CAP else h
 
 
 def _next(d):
