@@ -38,6 +38,7 @@ SIZES = (64 * 1024, 1024 * 1024)
 WINDOW = 8
 
 if sys.implementation.name != "micropython":
+    import json
     import os
     import subprocess
 

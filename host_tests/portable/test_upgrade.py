@@ -708,3 +708,28 @@ def test_a_deferred_download_survives_a_reboot():
     r2.held += q
     r2.serve(data)
     assert r2.stager.finished == data
+
+
+def test_unanswered_block_is_asked_again_after_about_two_answer_times():
+    # PROTOCOL.md 12 window: once answer times are known, a FILE_REQ unanswered for
+    # 2 x the smoothed answer time + 0.25 s (at least 0.5 s) is asked again with a new
+    # seq, long before the 0x0107 retransmission timeout (10 s); its old transaction
+    # is dropped, so the answer is not asked for twice.
+    data = image(3000)
+    r = Rig(window=2)
+    r.push(url(data))
+    reqs = r.sent()
+    r.clk.advance(0.2)
+    r.answer(reqs[0], data)                 # answer time 0.2 s: srtt 0.2, re-ask after 0.65 s
+    nxt = [q for q in r.sent() if q.fields["read_point"] == 2 * BLOCK]
+    assert len(nxt) == 1
+    r.clk.advance(0.7)                      # reqs[1] (read point BLOCK) is 0.9 s old now
+    r.t.tick(r.clk.t)
+    again = [q for q in r.sent() if q.fields["read_point"] == BLOCK]
+    assert len(again) == 1 and again[0].seq != reqs[1].seq
+    assert ("upgrade_reask", BLOCK) in r.t.events()
+    assert reqs[1].seq not in r.t._txns     # the old one is no longer retransmitted
+    r.answer(again[0], data)
+    r.answer(nxt[0], data)
+    r.serve(data)
+    assert r.stager.finished == data

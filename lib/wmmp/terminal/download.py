@@ -28,6 +28,7 @@ def init(t):
     t._dl = None
     t.TIMERS = dict(t.TIMERS)
     t.TIMERS["upgrade"] = pump      # a download starts (idle, online) or goes on
+    t.TIMERS["upgrade_rto"] = DL.on_rto     # a FILE_REQ unanswered for about 2 RTT: asked again
     t.upgrade_data = lambda trans_id, offset, data, now, etag=None: upgrade_data(t, trans_id, offset, data,
                                                                                now, etag)
     t.upgrade_fetch_failed = lambda trans_id, now: upgrade_fetch_failed(t, trans_id, now)

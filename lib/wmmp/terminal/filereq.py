@@ -50,6 +50,7 @@ class Download:
         self.fetching = False   # http: the board is fetching
         self.tries = 0          # http: failed fetches without progress
         self.etag = None
+        self.srtt = None        # smoothed FILE_REQ -> FILE_REQ_ACK time, s (the early re-ask)
         self.done = False       # finished: waiting for STATUS 0x02's answer
         self.block = 0
 
@@ -147,19 +148,53 @@ def fill(t, now):
         _request(t, d, nx[0], nx[1])
 
 
-def _request(t, d, rp, n):
+def _request(t, d, rp, n, asked=0):
     status = K.FILE_REQ_START if d.first else K.FILE_REQ_DOWNLOADING
     d.first = False
     m = codec.Message(C.FILE_REQ, {"trans_id": d.tid, "status": status, "read_point": rp, "block_size": n})
     x = t.request(m, P.BEARER_PACKET, on_ack, on_fail)
     if x is not None:
-        d.out.append([x.seq, rp, n])
+        d.out.append([x.seq, rp, n, t._now, asked])
+        _arm_rto(t, d)
+
+
+def _rto(d):
+    """How long a FILE_REQ may wait for its answer before it is asked again with a
+    new seq: 2 x the smoothed answer time + 0.25 s, at least 0.5 s (a lost block
+    then costs about one RTT, not the 0x0107 retransmission timeout)."""
+    r = 2 * d.srtt + 0.25
+    return r if r > 0.5 else 0.5
+
+
+def _arm_rto(t, d):
+    if d.srtt is None or not d.out:
+        t._timers.pop("upgrade_rto", None)
+        return
+    first = min(e[3] for e in d.out)
+    t._timers["upgrade_rto"] = first + _rto(d)
+
+
+def on_rto(t, now):
+    """Timer "upgrade_rto": FILE_REQs unanswered for _rto() are asked again with a
+    new seq (their old transactions dropped), up to 0x0108 times each; past that
+    the core's retransmission and on_fail take over."""
+    d = t._dl
+    if d is None or d.srtt is None:
+        return
+    late = [e for e in d.out if now - e[3] >= _rto(d) and not limit(t, e[4] + 1)]
+    for e in late:
+        d.out.remove(e)
+        t._txns.pop(e[0], None)
+        t.event("upgrade_reask", e[1])
+        _request(t, d, e[1], e[2], e[4] + 1)
+    _arm_rto(t, d)
 
 
 def cancel_out(t, d):
     for e in d.out:
         t._txns.pop(e[0], None)
     d.out = []
+    t._timers.pop("upgrade_rto", None)
 
 
 def cancel(t, d):
@@ -179,6 +214,9 @@ def on_ack(t, ack, now):
                 e = x
         if e is not None:
             d.out.remove(e)
+            sample = now - e[3]
+            d.srtt = sample if d.srtt is None else (7 * d.srtt + sample) / 8
+            _arm_rto(t, d)
     if e is None:
         t.event("dropped", "FILE_REQ_ACK", ack.seq)     # of a download no longer running
         return
