@@ -2,9 +2,10 @@
 that is measured, bounded and small": per-module resident size checked against
 a budget, the whole package too).
 
-Measured on this commit (lib/ as .mpy, resident after import and collection):
-whole package 285,376 bytes on the 32-bit WebAssembly port, 390,144 on the
-64-bit unix port (1.37).  The largest single rows are the modem package
+Measured (lib/ as .mpy, resident after import and collection): whole package
+285,376 bytes on the 32-bit WebAssembly port, 390,144 on the 64-bit unix port
+(1.37) before the serial bridge and the updater; 356,832 and 489,760 with them
+(76 modules).  The largest single rows are the modem package
 (wmmp.modem's __init__ with atparse and at: 31.6 KB 32-bit), consoleauth 11.8 KB,
 sim7600 10.6 KB, device 10.1 KB.  Frozen on a board, bytecode and qstrs stay in
 flash: these are upper bounds of the frozen figures.
@@ -18,17 +19,16 @@ import mem
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # 32-bit resident budgets (bytes), about 10 % above the figures above
-# re-measured with the serial bridge and the updater in: 354,656 bytes (76 modules)
+# re-measured with the serial bridge and the updater in: 356,832 bytes (76 modules)
 PACKAGE_BUDGET_32 = 364 * 1024
 MODULE_BUDGET_32 = 14 * 1024          # any one module's own resident size...
-# ...but the modem package's first row, and the row that happens to be imported
-# when MicroPython's qstr table needs its next pool (pools double in size): today
-# wmmp.terminal.bridge (24.2 KB here; about 8 KB of its own with only its
-# dependencies loaded, the rest is the new pool every later name goes into)
-# (with the updater in, the pool boundary moved to wmmp.modem.sim7600_bearers:
-# 21.4 KB; the bridge's own row fell back under 14 KB)
-MODULE_EXCEPTIONS_32 = {"wmmp.modem.atparse": 36 * 1024, "wmmp.terminal.bridge": 28 * 1024,
-                        "wmmp.modem.sim7600_bearers": 24 * 1024}
+# ...but the modem package's first row (wmmp.modem's __init__ with at and atparse)
+MODULE_EXCEPTIONS_32 = {"wmmp.modem.atparse": 36 * 1024}
+# and the one row that happens to be imported when MicroPython's qstr table needs
+# its next pool (pools double in size; which module pays moves as modules are
+# added: it was wmmp.terminal.bridge, then wmmp.modem.sim7600_bearers, then
+# wmmp.modem.bc95 at 25.6 KB): one row may exceed its budget by up to a pool
+QSTR_POOL_32 = 16 * 1024
 
 
 def test_order_puts_dependencies_first():
@@ -50,7 +50,8 @@ def test_resident_budgets():
     assert set(r32) == set(seq) and set(r64) == set(seq), "a module did not import on both ports"
     assert t32 <= PACKAGE_BUDGET_32, "whole package resident %d bytes (32-bit), budget %d" % (t32, PACKAGE_BUDGET_32)
     over = dict((n, b) for n, b in r32.items() if b > MODULE_EXCEPTIONS_32.get(n, MODULE_BUDGET_32))
-    assert not over, "modules over their resident budget (32-bit bytes): %s" % over
+    assert len(over) <= 1 and all(b <= MODULE_BUDGET_32 + QSTR_POOL_32 for b in over.values()), (
+        "modules over their resident budget (32-bit bytes): %s" % over)
     # 64-bit words: every pointer, header and dict slot doubles, byte strings do not
     assert 1.2 < t64 / t32 < 1.6, (t32, t64)
 
