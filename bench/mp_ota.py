@@ -2,7 +2,7 @@
 download <= 8 KB above the steady state, the same for a 64 KB and a 1 MB
 image; CPU time per KB verified and written"), measured, not a test.
 
-    .venv/bin/python bench/mp_ota.py [--sizes 65536,1048576] [--window 4]
+    .venv/bin/python bench/mp_ota.py [--sizes 65536,1048576] [--window 4] [--ram-stager]
 
 Under CPython this compiles lib/ and host_tests/portable to .mpy (as the
 tests load them, mpu_harness) and runs this same file on the port
@@ -65,7 +65,7 @@ if sys.implementation.name != "micropython":
     def smallest(size, what, window, lo=16 * 1024, hi=2 << 20):
         """The smallest heap (to 64 bytes) in which the run completes, then a
         scan above it (passing is not monotonic right at the edge)."""
-        args = ("--mode=fit", "--size=%d" % size, "--what=" + what, "--window=%d" % window)
+        args = ("--mode=fit", "--size=%d" % size, "--what=" + what, "--window=%d" % window) + RAM
         ok = lambda h: "FITOK" in _port(args, h, "%s%d-%d" % (what, size, h)).stdout   # noqa: E731
         assert ok(hi), "%s %d does not fit %d bytes" % (what, size, hi)
         while hi - lo > 64:
@@ -77,9 +77,13 @@ if sys.implementation.name != "micropython":
         fails = [h for h in range(hi, hi + 2048, 128) if not ok(h)]
         return fails[-1] + 128 if fails else hi
 
+    RAM = ()
+
     def main(argv):
         from concurrent.futures import ThreadPoolExecutor
+        global RAM
         sizes, window = SIZES, WINDOW
+        RAM = ("--ram-stager",) if "--ram-stager" in argv else ()
         for a in argv:
             if a.startswith("--sizes="):
                 sizes = tuple(int(x) for x in a[8:].split(","))
@@ -88,8 +92,8 @@ if sys.implementation.name != "micropython":
         M.require_port()
         H.compiled_lib()
         M.compiled_tests()
-        p = _port(["--mode=measure", "--sizes=" + ",".join(map(str, sizes)), "--window=%d" % window],
-                  4 << 20, "measure")
+        p = _port(["--mode=measure", "--sizes=" + ",".join(map(str, sizes)), "--window=%d" % window]
+                  + list(RAM), 4 << 20, "measure")
         res = None
         for line in p.stdout.splitlines():
             if line.startswith("MPOTA "):
@@ -101,8 +105,10 @@ if sys.implementation.name != "micropython":
         jobs = [(s, w) for s in sizes for w in ("idle", "download")]
         with ThreadPoolExecutor(len(jobs)) as ex:
             fit = dict(zip(jobs, ex.map(lambda j: smallest(j[0], j[1], window), jobs)))
-        print("Updater on MicroPython's unix port (64-bit words), AppStager on the port's filesystem, "
-              "file_window %d, %d-byte blocks:" % (window, res["block"]))
+        print("Updater on MicroPython's unix port (64-bit words), %s, "
+              "file_window %d, %d-byte blocks:" % ("an in-RAM stager that keeps nothing (--ram-stager: the "
+                                                   "engine and the test platform alone)" if RAM else
+                                                   "AppStager on the port's filesystem", window, res["block"]))
         print("  %-8s %12s %12s %12s %12s %12s %10s" % ("image", "heap idle", "heap dl", "dl - idle",
                                                         "live after", "us/KB", "calls"))
         for r in res["runs"]:
@@ -202,6 +208,38 @@ def _rmtree(path):
         pass
 
 
+RAM_STAGER = [False]
+
+
+class NullStager:
+    """--ram-stager: takes the bytes in order and keeps none of them (the engine
+    checks the whole-file CRC itself), so the figures are the engine's and the
+    test platform's alone."""
+
+    def __init__(self):
+        self.n = 0
+
+    def capacity(self):
+        return 1 << 30
+
+    def begin(self, tid, size, kind, value, version):
+        self.n = 0
+        return 0
+
+    def write(self, offset, data):
+        assert offset == self.n
+        self.n += len(data)
+
+    def written(self):
+        return self.n
+
+    def finish(self):
+        return True, None
+
+    def abort(self):
+        self.n = 0
+
+
 class Run:
     def __init__(self, size, window, d, measure_heap):
         self.d = d
@@ -210,7 +248,8 @@ class Run:
         self.clk, self.pf = F.Clock(), F.Platform()
         p = F.provisioned_params()
         cfg = E.Config(F.IMEI, F.IMSI, serial=SERIAL, software_version=b"MPB1")
-        self.stager = OTA.AppStager(OsFS(), d + "/ota", BOARD, capacity=4 << 20)
+        self.stager = (NullStager() if RAM_STAGER[0] else
+                       OTA.AppStager(OsFS(), d + "/ota", BOARD, capacity=4 << 20))
         cfg.stager = self.stager
         prof = P.Profile(packet_message_max=LIMIT)
         prof.file_window = window
@@ -305,6 +344,9 @@ class Run:
 
     def check(self):
         """The staged file is the image, byte for byte (read back from the file)."""
+        if RAM_STAGER[0]:
+            assert self.stager.n == self.img.size, (self.stager.n, self.img.size)
+            return
         f = open(self.d + "/ota/dl.img", "rb")
         off = 0
         try:
@@ -321,6 +363,7 @@ class Run:
 
 def main(argv):
     sizes, window, d, mode, what = SIZES, WINDOW, "mp-ota", "measure", "download"
+    RAM_STAGER[0] = "--ram-stager" in argv
     for a in argv:
         if a.startswith("--sizes="):
             sizes = tuple(int(x) for x in a[8:].split(","))
