@@ -12,7 +12,7 @@ import hashlib
 
 from test_store_powercut import SimFS
 from test_ota_powercut import Flash, FW_NEW, ESP, NEW, BOARD, D
-from wmmp.board import ota, otaimage as I, otarun
+from wmmp.board import ota, otaesp32, otaimage as I, otarun
 
 
 def _writes(fl):
@@ -24,7 +24,7 @@ def test_esp32_wrong_board_refused_before_the_partition_is_touched():
     fl = Flash(fs)
     bad = I.build_header("pico_bc95", "FW0.2", "esp32-app", len(FW_NEW),
                          hashlib.sha256(FW_NEW).digest()) + FW_NEW
-    st = ota.Esp32Stager(fl, fs, D, "esp32_sim7600")
+    st = otaesp32.Esp32Stager(fl, fs, D, "esp32_sim7600")
     st.begin(1, len(bad), "CRC32", 1, "FW0.2")
     for i in range(0, len(bad), 1000):
         st.write(i, bad[i:i + 1000])
@@ -35,7 +35,7 @@ def test_esp32_wrong_board_refused_before_the_partition_is_touched():
 def test_esp32_bad_hash_refused_and_good_image_applied_then_confirmed():
     fs = SimFS(dirs=("/flash",))
     fl = Flash(fs)
-    st = ota.Esp32Stager(fl, fs, D, "esp32_sim7600")
+    st = otaesp32.Esp32Stager(fl, fs, D, "esp32_sim7600")
     assert st.capacity() == 8 * 4096 + 72
     bad = bytearray(ESP)
     bad[-1] ^= 1
@@ -55,26 +55,26 @@ def test_esp32_bad_hash_refused_and_good_image_applied_then_confirmed():
     assert bytes(fl.p["ota_1"][:len(FW_NEW)]) == FW_NEW
     assert st.apply() == "FW0.2" and fl.boot == {"label": "ota_1", "state": "new", "prev": "ota_0"}
     fl.reboot()
-    st = ota.Esp32Stager(fl, fs, D, "esp32_sim7600")
+    st = otaesp32.Esp32Stager(fl, fs, D, "esp32_sim7600")
     assert st.boot() == "trial" and st.version() == "FW0.2"
     st.confirm()
     assert fl.boot["state"] == "valid"
     fl.reboot()
-    assert ota.Esp32Stager(fl, fs, D, "esp32_sim7600").boot() == "ok"
+    assert otaesp32.Esp32Stager(fl, fs, D, "esp32_sim7600").boot() == "ok"
 
 
 def test_esp32_unconfirmed_firmware_rolled_back_by_the_bootloader():
     fs = SimFS(dirs=("/flash",))
     fl = Flash(fs)
-    st = ota.Esp32Stager(fl, fs, D, "esp32_sim7600")
+    st = otaesp32.Esp32Stager(fl, fs, D, "esp32_sim7600")
     st.begin(3, len(ESP), "CRC32", 1, "FW0.2")
     st.write(0, ESP)
     st.finish()
     st.apply()
     fl.reboot()
-    assert ota.Esp32Stager(fl, fs, D, "esp32_sim7600").boot() == "trial"
+    assert otaesp32.Esp32Stager(fl, fs, D, "esp32_sim7600").boot() == "trial"
     fl.reboot()                                   # reset without confirm
-    st = ota.Esp32Stager(fl, fs, D, "esp32_sim7600")
+    st = otaesp32.Esp32Stager(fl, fs, D, "esp32_sim7600")
     assert fl.running == "ota_0" and st.boot() == "rolled_back" and st.rolled_back() == 3
 
 
@@ -201,11 +201,11 @@ def test_stagers_read_back_what_a_cut_download_staged():
     download goes on from there instead of starting again from 0."""
     fs = SimFS(dirs=("/flash",))
     fl = Flash(fs)
-    st = ota.Esp32Stager(fl, fs, D, "esp32_sim7600")
+    st = otaesp32.Esp32Stager(fl, fs, D, "esp32_sim7600")
     st.begin(7, len(ESP), "CRC32", 1, "FW0.2")
     st.write(0, ESP[:3 * 4096 + 500])                # three 4 KB blocks written, a partial one in RAM
     fl.reboot()
-    st = ota.Esp32Stager(fl, fs, D, "esp32_sim7600")
+    st = otaesp32.Esp32Stager(fl, fs, D, "esp32_sim7600")
     n = st.begin(7, len(ESP), "CRC32", 1, "FW0.2")
     assert n >= 72 + 4096                              # durable: the header and whole blocks
     got, off = b"", 0

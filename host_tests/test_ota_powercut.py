@@ -19,7 +19,7 @@ import os
 import pytest
 
 from test_store_powercut import SimFS, PowerCut
-from wmmp.board import ota, otaimage as I
+from wmmp.board import ota, otaesp32, otaimage as I
 
 D = "/flash/ota"
 BOARD = "pico_bc95"
@@ -256,7 +256,7 @@ def _esp_running(fl):
 
 
 def _esp_update(fs, fl, progress):
-    st = ota.Esp32Stager(fl, fs, D, "esp32_sim7600")
+    st = otaesp32.Esp32Stager(fl, fs, D, "esp32_sim7600")
     st.boot()
     n = st.begin(TID, len(ESP), "CRC32", 5, "FW0.2")
     progress["resumed"] = n
@@ -267,7 +267,7 @@ def _esp_update(fs, fl, progress):
     assert st.finish()[0]
     st.apply()
     fl.reboot()
-    st = ota.Esp32Stager(fl, fs, D, "esp32_sim7600")
+    st = otaesp32.Esp32Stager(fl, fs, D, "esp32_sim7600")
     assert st.boot() == "trial" and st.version() == "FW0.2"
     st.confirm()
 
@@ -289,7 +289,7 @@ def test_esp32_cut_at_every_erase_write_and_set_boot(variant):
         fl2.running = fl.running
         fl2.reboot()
         assert _esp_running(fl2) in ("old", "new")
-        st = ota.Esp32Stager(fl2, fs2, D, "esp32_sim7600")
+        st = otaesp32.Esp32Stager(fl2, fs2, D, "esp32_sim7600")
         if st.boot() == "trial":
             st.confirm()
         elif _esp_running(fl2) == "old":

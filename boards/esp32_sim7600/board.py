@@ -11,7 +11,7 @@ translator: check that yours does):
     GPIO25  FLIGHT: high = radio on
     GPIO34  STATUS (input only): high while the module is on (logged at start)
     GPIO33  UART1 TX  -> meter / POS RXD   the data port (serial data bridge,
-    GPIO32  UART1 RX  <- meter / POS TXD   INTEROP 11): 3.3 V logic; an RS-232 or
+    GPIO32  UART1 RX  <- meter / POS TXD   docs/PROTOCOL.md 11): 3.3 V logic; an RS-232 or
             RS-485 meter needs its transceiver (MAX3232, MAX3485) in between
     RESET   not wired: the driver restarts the module with AT+CRESET
     USB     the DevKitC's USB-UART bridge on UART0 = the REPL line = the service
@@ -33,7 +33,7 @@ Sources:
     (GPIO6-11, Espressif's ESP32-WROOM-32 datasheet): unusable.  GPIO32/33 are
     neither flash, strapping (0, 2, 5, 12, 15) nor input-only (34-39) pins, the
     console is UART0 (GPIO1/3) and the module UART2 (GPIO16/17); the WROOM-32
-    fits no 32 kHz crystal on them.  9600 8N1 is 0x0101 index 0 (INTEROP 8).
+    fits no 32 kHz crystal on them.  9600 8N1 is 0x0101 index 0 (docs/PROTOCOL.md 8).
 """
 
 MODEM = "sim7600"
@@ -47,7 +47,7 @@ PWRKEY_PULSE = 0.5        # s; LilyGO presses 300 ms, the driver's default is 50
 FLIGHT = 25
 STATUS = 34
 
-# The data port (serial data bridge, INTEROP 11; wmmp.board.device, dataport):
+# The data port (serial data bridge, docs/PROTOCOL.md 11; wmmp.board.device, dataport):
 # UART1 on GPIO33 (TX) / GPIO32 (RX), 9600 8N1 until 0x0101-0x0105 say otherwise.
 DATA_UART_ID = 1
 DATA_TX = 33
@@ -210,7 +210,7 @@ OTA_DIR = "/state/ota"        # the resume record
 
 
 def ota_stager():
-    from wmmp.board import ota
+    from wmmp.board import otaesp32 as ota
     from wmmp.board.fsio import OsFS
     try:
         parts = ota.EspPartitions()

@@ -10,7 +10,7 @@ translator, or one rated for 3.3 V logic):
     GP2   RESET, through an NPN transistor pulling the module's RESET low:
           high = reset asserted; pulsed only when the module does not answer AT
     GP8   UART1 TX  -> meter / POS RXD   the data port (serial data bridge,
-    GP9   UART1 RX  <- meter / POS TXD   INTEROP 11): 3.3 V logic; an RS-232 or
+    GP9   UART1 RX  <- meter / POS TXD   docs/PROTOCOL.md 11): 3.3 V logic; an RS-232 or
           RS-485 meter needs its transceiver (MAX3232, MAX3485) in between
     USB   the Pico's USB CDC = the REPL line = the service console (docs/CONSOLE.md)
 The BC95 starts when powered (no PWRKEY); it is restarted with AT+NRB.
@@ -23,7 +23,7 @@ Sources:
     uart/loopback/uart.py (UART(1, baudrate=9600, tx=Pin(8), rx=Pin(9))); UART1
     is free (the module has UART0, the console is USB), GP8/GP9 clash with no
     pin here, and the Pico's flash is on dedicated QSPI pins, not GPIOs.  9600
-    8N1 is 0x0101 index 0 (INTEROP 8).
+    8N1 is 0x0101 index 0 (docs/PROTOCOL.md 8).
   * GP2 for RESET is this project's choice (no common Pico + BC95 board was
     found to copy); 9600 8N1 is the BC95's default (Quectel's hardware design manual).
   * The RP2040 watchdog cannot wait longer than 8.3 s: WATCHDOG_MS is 8000.
@@ -38,7 +38,7 @@ UART_BAUD = 9600
 RESET = 2
 RESET_PULSE = 0.1         # s (the driver's default)
 
-# The data port (serial data bridge, INTEROP 11; wmmp.board.device, dataport):
+# The data port (serial data bridge, docs/PROTOCOL.md 11; wmmp.board.device, dataport):
 # UART1 on GP8 (TX) / GP9 (RX), 9600 8N1 until 0x0101-0x0105 say otherwise.
 DATA_UART_ID = 1
 DATA_TX = 8

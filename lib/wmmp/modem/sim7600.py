@@ -51,6 +51,7 @@ from wmmp.modem import NotResponding, NetworkError, LinkLost, now as _now, since
 from wmmp.modem import after as _after, find as _find, ints as _ints, hex_int as _hex, ignore as _ignore
 from wmmp.modem.sim7600_sim import SimInterface
 from wmmp.modem.sim7600_speed import LineSpeed
+from wmmp.modem import sim7600_dns as DNS
 # the bearers are re-exported: wmmp.modem.sim7600.UdpBearer etc.
 from wmmp.modem.sim7600_bearers import LINKS, SEND_MAX, UdpBearer, TcpBearer, SmsBearer  # noqa: F401
 
@@ -60,7 +61,7 @@ CMS_SIM_BUSY = const(314)         # 27.005 3.2.5: SMS not ready yet after boot
 ERR_NOT_OPENED = const(2)
 ERR_NOT_SUPPORTED = const(4)      # also "link already in use"
 ERR_OPENED = const(9)
-ERR_DNS = const(11)
+ERR_DNS = DNS.ERR_DNS
 
 NET_CLOSED = b"NETWORK CLOSED"
 
@@ -435,38 +436,10 @@ class Sim7600(SimInterface):
         except AtException as e:
             raise NetworkError("AT+CGAUTH refused (%s)" % type(e).__name__, ERR_NOT_SUPPORTED)
 
-    async def _dns_again(self, gen):
-        if self.dns and self._dns_gen != gen:
-            try:
-                await self.set_dns(self.dns)
-            except AtError as e:
-                self.log("sim7600: AT+CDNSCFG refused (%r); the network's DNS is used" % (e,))
-
-    async def set_dns(self, servers):
-        """DNS servers (up to two dotted IPv4 addresses; parameters 0x0010,
-        0x0014): AT+CDNSCFG now when the data service is open, else after the
-        next AT+NETOPEN.  () goes back to the network's at the next boot."""
-        self.dns = tuple(servers)[:2]
-        self._dns_gen = -1
-        if self.dns and self.net_is_open():
-            gen = self.gen
-            await self.at.command("AT+CDNSCFG=" + ",".join('"%s"' % a for a in self.dns), timeout=5)
-            self._dns_gen = gen
-
-    async def resolve(self, name):
-        """The first IPv4 address of host `name` (AT+CDNSGIP, after opening the
-        data service).  NetworkError(code 11, DNS failed) when it cannot."""
-        await self.net_open()
-        try:
-            lines = await self.at.command('AT+CDNSGIP="%s"' % name, timeout=self.dns_timeout,
-                                          final="+CDNSGIP:")
-        except AtError as e:
-            lines = e.lines
-        t = _find(lines, b"+CDNSGIP:") or ""
-        f = [x.strip().strip('"') for x in t.split(",")]
-        if len(f) >= 3 and f[0] == "1" and f[2]:
-            return f[2]
-        raise NetworkError("%s not resolved (+CDNSGIP: %s)" % (name, t), ERR_DNS)
+    # DNS (wmmp.modem.sim7600_dns): AT+CDNSCFG after each AT+NETOPEN, AT+CDNSGIP
+    _dns_again = DNS.dns_again
+    set_dns = DNS.set_dns
+    resolve = DNS.resolve
 
     async def _attach(self):
         """Wait for +CGATT: 1 (asking AT+CGATT=1 once) for attach_wait s."""

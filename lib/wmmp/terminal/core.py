@@ -235,7 +235,7 @@ class Core:
             ts = self.session_ts
         if imei is None and imsi is None:
             # the same key serves every message of a session: kept, not rebuilt
-            # for each (issue 12: allocations per call)
+            # for each (fewer allocations per call)
             imei, imsi = self.cfg.imei, self.cfg.imsi
             c = self._keys.get(tag)
             if c is not None and c[0] == imei and c[1] == imsi:

@@ -79,7 +79,7 @@ class Message:
     """
 
     # Defaults of the attributes most messages never set, held by the class: an
-    # instance's own attribute table stays small (issue 12: allocations per call).
+    # instance's own attribute table stays small (fewer allocations per call).
     total_length = 0
     digest = None
     digest_ok = None

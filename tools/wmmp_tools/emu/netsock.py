@@ -12,7 +12,7 @@ on_close() once when the peer closes or resets a TCP connection (not after
 close()).  Errors of connect/bind are OSError (asyncio.TimeoutError for a
 connect timeout).
 
-Link shaping (issue 14: the radio link the module's packets cross): a
+Link shaping (the radio link the module's packets cross): a
 LinkShaper gives both directions a one-way delay of rtt/2, a serialisation
 time of len/bandwidth (bytes/s, one queue per direction shared by every
 socket of the module) and a loss rate from its own seeded RNG.  A lost
