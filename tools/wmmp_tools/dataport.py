@@ -111,6 +111,8 @@ class FdStream:
     the running loop).  Subclasses open it.  pace: see the module's docstring;
     char_time is the line's time per character it paces at (None: unpaced)."""
 
+    what = "data port"                # names the line in errors (the AT line: "serial device")
+
     def __init__(self, pace=False):
         self.pace = bool(pace)
         self.char_time = None         # s per character when paced (configure(), or the device's at open)
@@ -132,7 +134,7 @@ class FdStream:
         """At least one byte, at most n (waits for them)."""
         while True:
             if self.fd is None:
-                raise ConnectionError("data port %s closed" % self.path)
+                raise ConnectionError("%s %s closed" % (self.what, self.path))
             try:
                 data = os.read(self.fd, n)
             except BlockingIOError:
@@ -146,7 +148,7 @@ class FdStream:
                 self.rx_bytes += len(data)
                 return data
             if data == b"" and not os.isatty(self.fd):
-                raise ConnectionError("data port %s: end of file" % self.path)
+                raise ConnectionError("%s %s: end of file" % (self.what, self.path))
             fut = self._rfut = self._loop.create_future()
             self._loop.add_reader(self.fd, lambda: fut.done() or fut.set_result(None))
             try:
@@ -159,7 +161,7 @@ class FdStream:
 
     def write(self, data):
         if self.fd is None:
-            raise ConnectionError("data port %s closed" % self.path)
+            raise ConnectionError("%s %s closed" % (self.what, self.path))
         self._out += data
         self.tx_bytes += len(data)
         self._flush()
@@ -229,7 +231,7 @@ class FdStream:
             await self._drained
         e, self._error = self._error, None
         if e is not None:
-            raise ConnectionError("data port %s: write failed: %s" % (self.path, e))
+            raise ConnectionError("%s %s: write failed: %s" % (self.what, self.path, e))
 
     def _stop_timer(self):
         if self._timer is not None:

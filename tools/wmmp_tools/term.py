@@ -51,7 +51,6 @@ application data to upload and no peripheral outputs.
 """
 import argparse
 import asyncio
-import errno
 import fcntl
 import os
 import signal
@@ -69,7 +68,7 @@ from wmmp.wire import codec, header as H
 from wmmp.errors import WmmpError
 
 from wmmp_tools.bearers import UdpBearer, TcpBearer, SmsBearer
-from wmmp_tools import logfmt
+from wmmp_tools import dataport as DP, logfmt
 from wmmp_tools.emu import argcheck as A
 from wmmp_tools.statedir import FileStorage, StateError
 
@@ -166,26 +165,21 @@ class Transcript:
         self._w("   event  %s" % " ".join(str(x) for x in ev))
 
 
-class SerialStream:
+class SerialStream(DP.FdStream):
     """A serial device (a real UART adapter or a pseudo-terminal) as the AT
-    engine's stream: non-blocking os.read/os.write in raw mode on the asyncio
-    loop.  async read(n) -> bytes (waits for data), write(data) queues,
-    async drain() waits until the kernel took everything."""
+    engine's stream: wmmp_tools.dataport's non-blocking stream in raw mode on
+    the asyncio loop, opened at `baud`.  async read(n) -> bytes (waits for
+    data), write(data) queues, async drain() waits until the kernel took
+    everything."""
 
+    what = "serial device"
     BAUDS = {9600: termios.B9600, 19200: termios.B19200, 38400: termios.B38400,
              57600: termios.B57600, 115200: termios.B115200}
 
     def __init__(self, path, baud=115200):
+        super().__init__()
         self.path = path
         self.baud = baud
-        self.fd = None
-        self._out = bytearray()
-        self._drained = None
-        self._rfut = None
-        self._writing = False
-        self._loop = None
-        self.rx_bytes = 0
-        self.tx_bytes = 0
 
     def open(self):
         self._loop = asyncio.get_running_loop()
@@ -207,106 +201,13 @@ class SerialStream:
         termios.tcsetattr(self.fd, termios.TCSADRAIN, attrs)
         self.baud = rate
 
-    async def read(self, n):
-        while True:
-            if self.fd is None:
-                raise ConnectionError("serial device %s closed" % self.path)
-            try:
-                data = os.read(self.fd, n)
-            except BlockingIOError:
-                data = None
-            except OSError as e:          # EIO while a pty has no other end
-                if e.errno != errno.EIO:
-                    raise
-                await asyncio.sleep(0.05)
-                continue
-            if data:
-                self.rx_bytes += len(data)
-                return data
-            fut = self._rfut = self._loop.create_future()
-            self._loop.add_reader(self.fd, lambda: fut.done() or fut.set_result(None))
-            try:
-                await fut
-            finally:
-                if self._rfut is fut:
-                    self._rfut = None
-                    self._loop.remove_reader(self.fd)
 
-    def write(self, data):
-        self._out += data
-        self.tx_bytes += len(data)
-        self._flush()
-
-    def _flush(self):
-        while self._out:
-            try:
-                n = os.write(self.fd, self._out)
-            except BlockingIOError:
-                n = 0
-            if n <= 0:
-                if not self._writing:
-                    self._writing = True
-                    self._loop.add_writer(self.fd, self._flush)
-                return
-            del self._out[:n]
-        if self._writing:
-            self._writing = False
-            self._loop.remove_writer(self.fd)
-        if self._drained is not None and not self._drained.done():
-            self._drained.set_result(None)
-
-    async def drain(self):
-        while self._out:
-            self._drained = self._loop.create_future()
-            await self._drained
-
-    def close(self):
-        if self.fd is not None:
-            if self._writing:
-                self._loop.remove_writer(self.fd)
-            if self._rfut is not None:      # a read() is waiting: it ends (cancelled)
-                self._loop.remove_reader(self.fd)
-                self._rfut.cancel()
-                self._rfut = None
-            os.close(self.fd)
-            self.fd = None
-
-
-class ConsolePty(SerialStream):
-    """The master side of a new pseudo-terminal as a stream (the service
-    console's line); `path` is the slave a program such as wmmp-tech opens,
-    `link` a symlink made to it (argcheck rules: only a link to a pty is
-    replaced; removed at close while it is still ours).  The slave stays open
-    here too, so a client may close and reopen it."""
-
-    def __init__(self, link=None):
-        super().__init__(None)
-        self.link = link
-        self.slave = None
-
-    def open(self):
-        self._loop = asyncio.get_running_loop()
-        master, slave = os.openpty()
-        try:
-            tty.setraw(slave)
-            path = os.ttyname(slave)
-            if self.link:
-                A.make_link(self.link, path)
-        except BaseException:
-            os.close(master)
-            os.close(slave)
-            raise
-        os.set_blocking(master, False)
-        self.fd, self.slave, self.path = master, slave, path
-        return self
-
-    def close(self):
-        super().close()
-        if self.slave is not None:
-            os.close(self.slave)
-            self.slave = None
-            if self.link:
-                A.remove_link(self.link, self.path)
+# The master side of a new pseudo-terminal as a stream (the service console's
+# line): `path` is the slave a program such as wmmp-tech opens, `link` a symlink
+# made to it (argcheck rules: only a link to a pty is replaced; removed at close
+# while it is still ours).  The slave stays open here too, so a client may close
+# and reopen it.
+ConsolePty = DP.PtyStream
 
 
 def modem_bearers(modem, args, kind="sim7600"):
@@ -359,7 +260,6 @@ def build(args, transcript=None, on_event=None, bearers=None, sim=None, params=N
     # The board's data port: what the device keeps through termios (probed when
     # it was opened), else what termios can express; the bridge refuses the rest.
     if data_port:
-        from wmmp_tools import dataport as DP
         cfg.data_port = getattr(args, "data_caps", None) or DP.capabilities()
     else:
         cfg.data_port = None
@@ -893,7 +793,6 @@ def _text(value):
 def _open_data_port(args, sess, log):
     """--data-port: (stream, DataPort) beside the runner; the DataPort reads
     the port into the current engine's bridge and writes its downlink data."""
-    from wmmp_tools import dataport as DP
     from wmmp.board.dataport import DataPort
     stream = DP.TtyStream(args.data_port).open()
 
