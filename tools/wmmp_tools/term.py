@@ -606,18 +606,26 @@ def open_state(path):
     """Create --state DIR (0700) when missing and lock it for this process
     (two terminals on one state would overwrite each other's); the lock's
     descriptor, held until exit."""
+    return _own_dir(path, "--state")
+
+
+def _own_dir(path, option, lock=True):
+    """Create the directory of `option` (0700) when missing; with `lock`, lock
+    it for this process and return the lock's descriptor (else None)."""
     try:
         os.mkdir(path, 0o700)
     except FileExistsError:
         pass
     except OSError as e:
-        raise A.UsageError("--state %s: cannot create it: %s" % (A.shown(path, 80), e.strerror or e))
+        raise A.UsageError("%s %s: cannot create it: %s" % (option, A.shown(path, 80), e.strerror or e))
+    if not lock:
+        return None
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
-        raise A.UsageError("--state %s is in use by another wmmp-term" % A.shown(path, 80))
+        raise A.UsageError("%s %s is in use by another wmmp-term" % (option, A.shown(path, 80)))
     return fd
 
 
@@ -921,21 +929,7 @@ def open_update_dir(path, lock=False):
     """Create --update-dir DIR (0700) when missing; with `lock`, lock it for
     this process (two terminals staging into one directory would overwrite
     each other's download) and return the lock's descriptor."""
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    except OSError as e:
-        raise A.UsageError("--update-dir %s: cannot create it: %s" % (A.shown(path, 80), e.strerror or e))
-    if not lock:
-        return None
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise A.UsageError("--update-dir %s is in use by another wmmp-term" % A.shown(path, 80))
-    return fd
+    return _own_dir(path, "--update-dir", lock)
 
 
 async def serve(args, tr=None, sess=None):
