@@ -390,6 +390,13 @@ def main(argv):
                 r.t.events()
         print("FITOK")
         return 0
+    if mode == "peak":
+        # live heap (gc.mem_alloc after a collection) before each terminal call
+        # plus what the call allocates, against the steady state before the push
+        r = Run(sizes[0], window, d + "/p", True)
+        r.download(check=False)
+        print("MPPEAK %d %d %r" % (r.steady, r.peak - r.steady, r.worst))
+        return 0
     res = {"window": window, "block": LIMIT - 28 - 13 - 20, "runs": []}
     for size in sizes:
         r = Run(size, window, d + "/c%d" % size, False)

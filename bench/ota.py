@@ -168,6 +168,8 @@ class Rig:
                 del E.Config.stager
             term.cfg.stager = rig.stager                # read at run time too
             term.profile.file_window = rig.window       # profile file_window (PROTOCOL.md 12)
+            if rig.a.hold:
+                term.cfg.upgrade_hold = rig.a.hold      # bytes held ahead of a lost block
             return term, runner
         return build
 
@@ -375,6 +377,8 @@ def parser():
     p.add_argument("--bandwidth", type=int, default=20000,
                    help="emulator link bandwidth, B/s (0: none; the ceiling is then the AT UART)")
     p.add_argument("--at-baud", type=int, default=921600, help="AT UART rate (driver fast_baud)")
+    p.add_argument("--hold", type=int, default=0,
+                   help="Config.upgrade_hold, bytes held ahead of a lost block (default: the engine's)")
     p.add_argument("--int-window", type=int, default=8, help="window of the interruption runs")
     p.add_argument("--outage", type=float, default=15.0, help="link loss duration, s")
     p.add_argument("--at", type=float, default=0.4, help="fraction of the file at which to interrupt")

@@ -223,3 +223,32 @@ def test_stagers_read_back_what_a_cut_download_staged():
     ap = ota.AppStager(fs2, "/app", BOARD)
     n = ap.begin(9, len(NEW), "CRC32", 1, "APP0.2")
     assert n == 2000 and ap.read(0, 700) + ap.read(700, 2000) == NEW[:2000] and ap.read(2000, 10) == b""
+
+
+def test_stagers_keep_blocks_ahead_in_a_scratch_file_and_drop_it():
+    """PROTOCOL.md 12: blocks that came ahead of a missing one are kept in the
+    stager's scratch file (flash, not RAM), given back by place, and the file is
+    removed when the engine no longer needs it, at begin (a cut left it) and at
+    finish / abort; nothing of it reaches the download until write() in order."""
+    fs = SimFS(dirs=("/app",))
+    ap = ota.AppStager(fs, "/app", BOARD)
+    ap.begin(9, len(NEW), "CRC32", 1, "APP0.2")
+    a, b = ap.spill(NEW[1000:1500]), ap.spill(NEW[1500:1900])
+    assert (a, b) == (0, 500) and ap.unspill(b, 400) == NEW[1500:1900] and ap.unspill(a, 500) == NEW[1000:1500]
+    assert ap.written() == 0 and fs.exists("/app/ahead")
+    ap.spill_reset()
+    assert not fs.exists("/app/ahead") and ap.spill(NEW[:10]) == 0
+    ap = ota.AppStager(fs, "/app", BOARD)              # a restart: the scratch is stale
+    ap.begin(9, len(NEW), "CRC32", 1, "APP0.2")
+    assert not fs.exists("/app/ahead")
+    ap.spill(NEW[:10])
+    ap.abort()
+    assert not fs.exists("/app/ahead")
+
+    fl = Flash(SimFS(dirs=("/flash",)))
+    st = otaesp32.Esp32Stager(fl, fl.fs, D, "esp32_sim7600")
+    st.begin(7, len(ESP), "CRC32", 1, "FW0.2")
+    p = st.spill(ESP[5000:6000])
+    assert st.unspill(p, 1000) == ESP[5000:6000] and _writes(fl) == 0   # the partition untouched
+    st.write(0, ESP)
+    assert st.finish()[0] and not fl.fs.exists(D + "/ahead")

@@ -733,3 +733,102 @@ def test_unanswered_block_is_asked_again_after_about_two_answer_times():
     r.answer(nxt[0], data)
     r.serve(data)
     assert r.stager.finished == data
+
+
+RAM_HOLD = 4096         # filereq _HOLD: the RAM hold's least bound (a const, not an attribute on MicroPython)
+SPILL_WINDOWS = 3       # filereq _SPILL_WINDOWS
+
+
+class SpillStager(Stager):
+    """A stager that keeps blocks ahead of a missing one in a scratch area (the
+    board stagers' spill/unspill/spill_reset over flash); `fail` makes spill raise
+    OSError (flash full), `short` makes unspill lose its bytes."""
+
+    def __init__(self, fail=False, short=False):
+        Stager.__init__(self)
+        self.scratch = bytearray()
+        self.fail = fail
+        self.short = short
+        self.resets = 0
+        self.most = 0
+
+    def spill(self, data):
+        if self.fail:
+            raise OSError(28)
+        pos = len(self.scratch)
+        self.scratch += data
+        self.most = max(self.most, len(self.scratch))
+        return pos
+
+    def unspill(self, pos, n):
+        if self.short:
+            return b""
+        return bytes(self.scratch[pos:pos + n])
+
+    def spill_reset(self):
+        self.scratch = bytearray()
+        self.resets += 1
+
+
+def _lose_first(r, data):
+    """The first FILE_REQ of a window is lost: every later block answered."""
+    reqs = r.sent()
+    for q in reqs[1:]:
+        r.answer(q, data)
+    return reqs
+
+
+def test_blocks_ahead_go_to_the_stager_s_scratch_not_to_ram():
+    # PROTOCOL.md 12: with a stager that spills, blocks that came ahead of a missing one
+    # are kept in its scratch file (the hold holds only their places), beyond the RAM
+    # bound, and join the download in order once the missing block is in.
+    data = image(9000)
+    st = SpillStager()
+    r = Rig(stager=st, window=8)
+    r.push(url(data))
+    first = _lose_first(r, data)[0]
+    while True:                                  # the window goes on past the gap
+        more = [q for q in r.sent() if q.fields["read_point"] != 0]
+        if not more:
+            break
+        for q in more:
+            r.answer(q, data)
+    d = r.t._dl
+    assert d.hold and all(type(h[2]) is int for h in d.hold)
+    assert RAM_HOLD < d.held <= SPILL_WINDOWS * 8 * BLOCK    # past the RAM hold, bounded
+    assert bytes(st.scratch[:BLOCK]) == data[BLOCK:2 * BLOCK]
+    r.answer(first, data)
+    r.serve(data)
+    assert st.finished == data and st.resets >= 1 and not st.scratch
+
+
+def test_a_failing_spill_falls_back_to_ram():
+    # PROTOCOL.md 12: the scratch file failing (flash full) is logged; blocks are held
+    # in RAM within its bound from then on, and the download completes.
+    data = image(6000)
+    st = SpillStager(fail=True)
+    r = Rig(stager=st, window=8)
+    r.push(url(data))
+    _lose_first(r, data)
+    d = r.t._dl
+    assert not d.spill and all(type(h[2]) is not int for h in d.hold)
+    assert d.held <= RAM_HOLD
+    assert any(e[0] == "upgrade_spill_failed" for e in r.t.events())
+    r.serve(data)
+    assert st.finished == data
+
+
+def test_a_spilled_block_that_comes_back_wrong_is_fetched_again():
+    # PROTOCOL.md 12: a held block the scratch file cannot give back whole is dropped and
+    # asked for again; nothing unverified reaches the stager.
+    data = image(4000)
+    st = SpillStager(short=True)
+    r = Rig(stager=st, window=4)
+    r.push(url(data))
+    _lose_first(r, data)
+    again = [q for q in r.sent() if q.fields["read_point"] == 0]     # asked again early
+    r.answer(again[-1], data)
+    assert len(st.buf) == BLOCK                  # the missing block only: the rest was lost
+    seen = r.serve(data)
+    assert any(q.fields["read_point"] == BLOCK for q in seen)
+    assert st.finished == data

@@ -16,6 +16,11 @@ The stager interface (the engine calls these; all synchronous):
                                     checked (header, size, SHA-256); reason 0x04
     abort()                         drop the download
     busy_reason() -> None
+    spill(data) -> place, unspill(place, n) -> bytes, spill_reset()
+                                    optional: blocks that came ahead of a
+                                    missing one kept in a scratch file (flash,
+                                    not RAM), not durable, not checked: they
+                                    join the download through write() in order
 and for the board (wmmp.board.otarun):
     apply() -> version              switch to the verified update (then restart)
     boot() -> "ok" | "trial" | "rolled_back"   at every start, before the rest
@@ -109,6 +114,7 @@ class _Download:
         self.chk = None
         self.n = 0
         self.total = 0
+        self._spilled = 0               # bytes in the scratch file of spill()
 
     def _mkdir(self, path):
         if not self.fs.exists(path):
@@ -134,6 +140,37 @@ class _Download:
     def _new_checker(self):
         self.chk = I.Checker(self.board, self.kinds)
         return self.chk
+
+    # -- blocks ahead of a missing one (the engine's hold in flash, PROTOCOL.md 12)
+    def spill(self, data):
+        """Keep `data`, a block that came ahead of a missing one, in the scratch
+        file; returns its place for unspill().  Each call opens, appends and
+        closes (the filesystem interface has no read-write mode)."""
+        f = self.fs.open(self.dir + "/ahead", "ab")
+        try:
+            f.write(data)
+        finally:
+            f.close()
+        pos = self._spilled
+        self._spilled += len(data)
+        return pos
+
+    def unspill(self, pos, n):
+        f = self.fs.open(self.dir + "/ahead", "rb")
+        try:
+            if not _seek(f, pos):
+                return b""
+            return f.read(n)
+        finally:
+            f.close()
+
+    def spill_reset(self):
+        """The scratch file is not needed any more (nothing is held, or the
+        download starts, ends or is dropped)."""
+        self._spilled = 0
+        p = self.dir + "/ahead"
+        if self.fs.exists(p):
+            self.fs.remove(p)
 
 
 class AppStager(_Download):
@@ -164,14 +201,8 @@ class AppStager(_Download):
             return b""
         f = self.fs.open(self.dl, "rb")
         try:
-            if hasattr(f, "seek"):
-                f.seek(offset)
-            else:                           # a filesystem without seek: skip to it
-                while offset > 0:
-                    b = f.read(min(_PIECE, offset))
-                    if not b:
-                        return b""
-                    offset -= len(b)
+            if not _seek(f, offset):
+                return b""
             return f.read(n)
         finally:
             f.close()
@@ -180,6 +211,7 @@ class AppStager(_Download):
     def begin(self, trans_id, size, crc_kind=None, crc_value=None, version=None):
         self._close()
         self._mkdir(self.dir)
+        self.spill_reset()
         chk = self._new_checker()
         if self._match(trans_id, size, crc_kind, crc_value):
             n = _int(self.rec.load(), "n", 0)
@@ -251,6 +283,7 @@ class AppStager(_Download):
     def finish(self):
         """Check the staged file as flash holds it (read back)."""
         self._close()
+        self.spill_reset()
         ok, why = self.chk.result() if self.chk is not None else (False, "nothing staged")
         if ok:
             chk = I.Checker(self.board, self.kinds)
@@ -268,6 +301,7 @@ class AppStager(_Download):
 
     def abort(self):
         self._close()
+        self.spill_reset()
         self._remove(self.dl)
         self.rec.save()
         self.n = 0
@@ -407,6 +441,19 @@ class AppStager(_Download):
         """The running slot's directory (first on sys.path), or None: the frozen stack."""
         cur = self._pointer()["cur"]
         return None if cur is None else self.dir + "/" + cur
+
+
+def _seek(f, offset):
+    """Move file f to offset; False when it is shorter."""
+    if hasattr(f, "seek"):
+        f.seek(offset)
+        return True
+    while offset > 0:                   # a filesystem without seek: skip to it
+        b = f.read(min(_PIECE, offset))
+        if not b:
+            return False
+        offset -= len(b)
+    return True
 
 
 def _u32(n):

@@ -54,6 +54,7 @@ class Esp32Stager(_Download):
 
     def begin(self, trans_id, size, crc_kind=None, crc_value=None, version=None):
         self._mkdir(self.dir)
+        self.spill_reset()
         chk = self._new_checker()
         self.fill = 0
         if self.buf is None:
@@ -145,6 +146,7 @@ class Esp32Stager(_Download):
         self._save_n(self.n)
 
     def finish(self):
+        self.spill_reset()
         chk = self.chk
         ok, why = chk.result() if chk is not None else (False, "nothing staged")
         if ok:
@@ -163,6 +165,7 @@ class Esp32Stager(_Download):
         return True, None
 
     def abort(self):
+        self.spill_reset()
         self.rec.save()
         self.n = self.fill = self.total = 0
         self.chk = None

@@ -72,9 +72,11 @@ class Config:
                      on a terminal without a data port too.
     stager, upgrade_hold  (optional, set as attributes by a board with an updater)
                      where a download is staged (wmmp.terminal.upgrade: capacity,
-                     begin, write, written, read, finish, abort, busy_reason), and
-                     the bytes of FILE_REQ_ACK blocks held ahead of a missing one
-                     (default 4096), PROTOCOL.md 12.  Without a stager
+                     begin, write, written, read, finish, abort, busy_reason; spill,
+                     unspill, spill_reset to hold blocks in flash), and the bytes of
+                     FILE_REQ_ACK blocks held ahead of a missing one (default: 3
+                     windows in the stager's scratch file, else the rest of a window
+                     in RAM), PROTOCOL.md 12.  Without a stager
                      DOWNLOAD_INFO is answered 0x03 and the updater not loaded.
     """
 

@@ -17,14 +17,16 @@ CRC32 = const(32)           # ... its CRC32 (IEEE)
 END = 0xFFFFFFFF            # read point of FILE_REQ STATUS 0x02
 _HOLD = const(4096)         # bytes of blocks held ahead of a missing one, at least (Config.upgrade_hold)
 _HOLD_CAP = const(12288)    # ... at most, by default: the rest of a window (window - 1 blocks)
+_SPILL_WINDOWS = const(3)   # windows of blocks held when the stager keeps them in flash (spill)
 _BLOCK_CAP = const(2048)    # largest block asked for (RAM: the message and its block)
-_AHEAD = const(2)
-_POLL = const(5)            # s between looks at a download that waits           # later blocks that make a missing one be asked for again
+_AHEAD = const(2)           # later blocks that make a missing one be asked for again
+_POLL = const(5)            # s between looks at a download that waits
 
 
 class Download:
-    """One download in RAM.  out: [seq, read_point, size] of FILE_REQs
-    outstanding; hold: [(read_point, block)] ahead of the first missing byte."""
+    """One download in RAM.  out: [seq, read_point, size, sent, asks] of
+    FILE_REQs outstanding; hold: [(read_point, size, block or its place in the
+    stager's scratch file)] ahead of the first missing byte."""
 
     def __init__(self, tid, size, kind, want, ver, scheme, url, host, port):
         self.tid = tid
@@ -41,6 +43,8 @@ class Download:
         self.out = []
         self.hold = []
         self.held = 0           # bytes in hold
+        self.spill = False      # the stager keeps held blocks in flash (stager.spill)
+        self.spilled = False    # ... and its scratch file has some
         self.bad = 0            # bad blocks without progress
         self.stalls = 0         # FILE_REQs timed out without progress
         self.later = 0          # blocks arrived past the missing one
@@ -89,15 +93,22 @@ def block_size(t):
 
 
 def _hold_max(t):
-    """Bytes of blocks kept ahead of a missing one (RAM used only when a block is
-    lost or overtaken): Config.upgrade_hold, else the rest of a window, so that a
-    lost block costs one block fetched again, not the window (between _HOLD and
-    _HOLD_CAP)."""
+    """Bytes of blocks kept ahead of a missing one (only when a block is lost or
+    overtaken): Config.upgrade_hold; else _SPILL_WINDOWS windows in the stager's
+    scratch file; else, in RAM, the rest of a window (between _HOLD and
+    _HOLD_CAP).  A lost block then costs one block fetched again, not the window."""
     h = getattr(t.cfg, "upgrade_hold", None)
     if h is not None:
         return h
     d = t._dl
-    h = (getattr(t.profile, "file_window", 1) - 1) * (d.block if d is not None and d.block else 0)
+    blk = d.block if d is not None and d.block else 0
+    win = getattr(t.profile, "file_window", 1)
+    if d is not None and d.spill:
+        # in flash, not RAM: the window and one more, so that the link stays busy
+        # while a lost block is asked for again (PROTOCOL.md 12)
+        h = _SPILL_WINDOWS * win * blk
+        return _HOLD if h < _HOLD else h
+    h = (win - 1) * blk
     return _HOLD if h < _HOLD else _HOLD_CAP if h > _HOLD_CAP else h
 
 
@@ -114,9 +125,10 @@ def _next(d):
                 hit = True
             elif p < e[1] < nxt:
                 nxt = e[1]
-        for rp, b in d.hold:
+        for h in d.hold:
+            rp = h[0]
             if rp == p:
-                p = rp + len(b)
+                p = rp + h[1]
                 hit = True
             elif p < rp < nxt:
                 nxt = rp
@@ -131,6 +143,7 @@ def fill(t, now):
     d = t._dl
     if not d.block:
         d.block = block_size(t)
+        d.spill = hasattr(t.cfg.stager, "spill")
     win = getattr(t.profile, "file_window", 1)
     while len(d.out) < win:
         nx = _next(d)
@@ -201,6 +214,7 @@ def cancel(t, d):
     cancel_out(t, d)
     d.hold = []
     d.held = 0
+    _unspill_all(t, d)
     t._timers.pop("upgrade", None)
 
 
@@ -245,8 +259,7 @@ def on_ack(t, ack, now):
             return
     elif rp > d.written:
         if d.held + len(blk) <= _hold_max(t):
-            d.hold.append((rp, blk))
-            d.held += len(blk)
+            _keep(t, d, rp, blk)
         d.later += 1
         if d.later >= _AHEAD and d.fast != d.written:
             for x in d.out:
@@ -263,22 +276,55 @@ def on_ack(t, ack, now):
         fill(t, now)
 
 
+def _keep(t, d, rp, blk):
+    """Hold a block that came ahead of a missing one: in the stager's scratch
+    file when it has one (no RAM), else in RAM within the RAM limit."""
+    if d.spill:
+        try:
+            d.hold.append((rp, len(blk), t.cfg.stager.spill(blk)))
+            d.held += len(blk)
+            d.spilled = True
+            return
+        except OSError as e:
+            d.spill = False                 # flash full or failing: RAM from now on
+            t.event("upgrade_spill_failed", str(e))
+            if d.held + len(blk) > _hold_max(t):
+                return                      # dropped: asked for again later
+    d.hold.append((rp, len(blk), blk))
+    d.held += len(blk)
+
+
 def _drain(t, d):
     moved = True
     while moved and d.hold:
         moved = False
         for h in d.hold:
-            if h[0] == d.written:
+            if h[0] <= d.written:
                 d.hold.remove(h)
-                d.held -= len(h[1])
-                write(t, d, h[1])
+                d.held -= h[1]
                 moved = True
+                if h[0] == d.written:
+                    blk = h[2]
+                    if type(blk) is int:
+                        try:
+                            blk = t.cfg.stager.unspill(blk, h[1])
+                        except OSError as e:
+                            t.event("upgrade_spill_failed", str(e))
+                            blk = None
+                    if blk and len(blk) == h[1]:
+                        write(t, d, blk)    # else dropped: asked for again
                 break
-            if h[0] < d.written:
-                d.hold.remove(h)
-                d.held -= len(h[1])
-                moved = True
-                break
+    if not d.hold:
+        _unspill_all(t, d)
+
+
+def _unspill_all(t, d):
+    if d.spilled:
+        d.spilled = False
+        try:
+            t.cfg.stager.spill_reset()
+        except OSError as e:
+            t.event("upgrade_spill_failed", str(e))
 
 
 def limit(t, n):
