@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 STAMP_VENV := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 
-.PHONY: all setup test bench bench-bridge bench-ota fuzz mem demo tour clean
+.PHONY: all setup tshark test bench bench-bridge bench-ota fuzz mem demo tour clean
 
 all: test
 
@@ -23,7 +23,17 @@ $(STAMP_NPM): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-setup: $(STAMP_VENV) $(STAMP_NPM)
+# tshark (Debian's package) for the Wireshark dissector's tests (tools/wireshark/README.md):
+# installed when missing and we are root; otherwise those tests are skipped, with the reason.
+tshark:
+	@command -v tshark >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q tshark || { apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q tshark; } || \
+	    echo "tshark could not be installed: host_tests/test_wireshark.py will be skipped"; \
+	  else echo "tshark is missing: run 'apt-get install tshark' as root (host_tests/test_wireshark.py needs it)"; fi; }
+
+setup: $(STAMP_VENV) $(STAMP_NPM) tshark
 
 # The whole suite: CPython tests, the portable tests under MicroPython (the unix port with
 # enforced heap budgets; the WebAssembly port for 32-bit resident sizes) and mpy-cross over

@@ -22,7 +22,13 @@ demand; its size, SHA-256 and CRC32 computed beforehand).
               with its stager, runs idle ("idle"), and in which it runs the whole
               download ("dl"): dl - idle is the download's addition to the peak.
               The scripted platform's work (building each answer, decoding each
-              request) is in the same heap, so the figure is a little high.
+              request) is in the same heap, so the figure is a little high; of
+              the requests it keeps only (seq, TRANS_ID, status, read point,
+              size), as a modem's buffer would, never the decoded messages.
+  --mode=peak (on the port only) the live-heap view: gc.mem_alloc() after a
+              collection before each terminal call plus what the call allocates
+              with the collector off; prints MPPEAK steady, peak - steady, and
+              the worst call (garbage counted: an upper bound per call).
   live after  gc.mem_alloc() after gc.collect() once "upgrade_ready" is out, less
               the same just before the DOWNLOAD_INFO (what the download leaves)
   CPU         time.ticks_us around the terminal's calls only (the collections
@@ -310,10 +316,14 @@ class Run:
             for _, r in out:
                 m = pf.read(r)
                 if m.command == C.FILE_REQ:
-                    reqs.append(m)
+                    # what a modem holds for the terminal is not in its heap: keep
+                    # only what the answer needs, not the decoded messages
+                    f = m.fields
+                    reqs.append((m.seq, f["trans_id"], f["status"], f["read_point"], f["block_size"]))
                 elif m.command == C.DOWNLOAD_INFO_ACK:
                     assert m.fields["result"] == K.DL_ACK_UPDATING, m.fields
-            out = None
+                m = f = None
+            out = r = None
             for ev in t.events():
                 if ev[0] == "upgrade_ready":
                     ready = True
@@ -325,15 +335,13 @@ class Run:
                 clk.advance(0.1)
                 self.call("tick", lambda: t.tick(clk.t))
                 continue
-            for q in reqs:
-                f = q.fields
-                if f["status"] >= K.FILE_REQ_DONE:
-                    blk = b""
-                else:
-                    blk = self.img.block(f["read_point"], f["block_size"])
-                ans = pf.ack(q, {"trans_id": f["trans_id"], "status": 0, "read_point": f["read_point"],
-                                 "block_size": len(blk), "block": blk, "crc16": crc.crc16(blk)})
-                blk = q = None
+            while reqs:
+                seq, tid, status, rp, size = reqs.pop(0)
+                blk = b"" if status >= K.FILE_REQ_DONE else self.img.block(rp, size)
+                ans = pf.make(C.FILE_REQ_ACK, {"trans_id": tid, "status": 0, "read_point": rp,
+                                               "block_size": len(blk), "block": blk, "crc16": crc.crc16(blk)},
+                              seq=seq)
+                blk = None
                 self.call("receive FILE_REQ_ACK", lambda: t.receive(ans, 2, clk.t))
                 ans = None
             reqs = None

@@ -9,9 +9,9 @@
 -- preferences.  Malformed messages are marked with expert info.
 --
 -- Load it with `wireshark -X lua_script:tools/wireshark/wmmp.lua`, or copy this one
--- file into the personal Lua plugins folder (tools/wireshark/README.md).  Needs
--- Wireshark 3.6 or later (Lua 5.2 with bit32).  The tables below are generated
--- from the Python package by tools/wireshark/gen_tables.py.
+-- file into the personal Lua plugins folder (tools/wireshark/README.md).  Runs on
+-- Wireshark's Lua 5.2 (bit32) and on 5.3 / 5.4; tested with tshark 4.0.  The tables
+-- below are generated from the Python package by tools/wireshark/gen_tables.py.
 
 -- BEGIN GENERATED TABLES (tools/wireshark/gen_tables.py; do not edit by hand)
 local T = {}
@@ -615,8 +615,21 @@ T.codes = {
 }
 -- END GENERATED TABLES
 
+-- 32-bit operations: bit32 where Wireshark's Lua is 5.2, the operators of Lua 5.3 and
+-- later otherwise (compiled from a string, so that Lua 5.2 never parses them).
+local bits = bit32 or load([[
+    local M = 0xFFFFFFFF
+    return {
+        band = function(a, ...) for _, x in ipairs({...}) do a = a & x end return a & M end,
+        bor = function(a, ...) for _, x in ipairs({...}) do a = a | x end return a & M end,
+        bxor = function(a, ...) for _, x in ipairs({...}) do a = a ~ x end return a & M end,
+        bnot = function(a) return ~a & M end,
+        lrotate = function(a, n) a = a & M return ((a << n) | (a >> (32 - n))) & M end,
+        rshift = function(a, n) return (a & M) >> n end,
+        lshift = function(a, n) return (a << n) & M end,
+    }]])()
 local band, bor, bxor, bnot, lrot, rshift, lshift =
-    bit32.band, bit32.bor, bit32.bxor, bit32.bnot, bit32.lrotate, bit32.rshift, bit32.lshift
+    bits.band, bits.bor, bits.bxor, bits.bnot, bits.lrotate, bits.rshift, bits.lshift
 
 -- MD5 (RFC 1321), for the E021 digest: Wireshark's Lua has no hash function.
 local MD5_K = {
@@ -785,7 +798,7 @@ end
 local FIXED = {}
 for fname, code in pairs(T.field_codes) do
     local abbr, lbl = "wmmp.field." .. fname, label(fname)
-    local base_ = T.hex_fields[fname] and base.HEX or base.DEC
+    local base_ = (T.hex_fields[fname] or fname == "trans_id") and base.HEX or base.DEC
     local f
     if code == "B" then f = ProtoField.uint8(abbr, lbl, base_)
     elseif code == "H" then f = ProtoField.uint16(abbr, lbl, base_)
@@ -1335,7 +1348,12 @@ local function dissect_message(tvb, pinfo, root, is_tcp)
     ti:set_text(string.format("WMMP-T %s, seq %d, %d bytes", name, seq, size))
 
     if band(sec, T.SEC_FEEDBACK) ~= 0 then
-        secitem:add_proto_expert_info(E.feedback, "the peer's previous message: " .. table.concat(names, ", "))
+        local failed = {}
+        for _, b in ipairs(SEC_BITS) do
+            if b[2] <= T.SEC_FEEDBACK and band(sec, b[2]) ~= 0 then failed[#failed + 1] = b[1] end
+        end
+        secitem:add_proto_expert_info(E.feedback, "the peer's previous message: " .. table.concat(failed, ", "))
+        ctx.info = ctx.info .. " [" .. table.concat(failed, ", ") .. "]"
     end
     if size == T.HEADER_SIZE and total ~= size and band(sec, T.SEC_FEEDBACK) ~= 0 then
         ti:add(F.notice, tvb(26, 1), true):set_generated()
@@ -1353,7 +1371,7 @@ local function dissect_message(tvb, pinfo, root, is_tcp)
     if not T.layouts[cmd] then
         ci:add_proto_expert_info(E.unknown_command, string.format("command 0x%04X is not in appendix D", cmd))
         if size > T.HEADER_SIZE then ti:add(F.body, tvb(T.HEADER_SIZE)) end
-        return ctx.info
+        return ctx.info .. " [unknown command]"
     end
 
     local stop = size

@@ -358,10 +358,13 @@ class Core:
         self.encryption_policy(msg)
         return codec.encode(msg, self.profile, bearer, key, self.cipher())
 
-    def request(self, msg, bearer=None, on_ack=None, on_fail=None, retries=None, key=None, sign=True):
+    def request(self, msg, bearer=None, on_ack=None, on_fail=None, retries=None, key=None, sign=True,
+                keep=True):
         """Send a request and keep it until its ACK (matched by seq) or until the
         retransmissions run out (0x0107 / 0x0108, 4.4.6); then on_ack(t, ack, now)
-        or on_fail(t, now)."""
+        or on_fail(t, now).  keep=False: the message is not kept for sending
+        again as a new request (after a login, off the SMS bearer, as sub-packets):
+        its flow does that itself (only the encoded bytes are kept)."""
         bearer = self._bearer if bearer is None else bearer
         msg.seq = self._next_seq()
         try:
@@ -374,7 +377,7 @@ class Core:
             if retries == 0xFF:
                 retries = -1                             # for ever
         t = _Txn(msg.seq, msg.command, raw, bearer, retries,
-                 to, self._now + to, on_ack, on_fail, msg if msg.subpacket is None else None)
+                 to, self._now + to, on_ack, on_fail, msg if keep and msg.subpacket is None else None)
         self._txns[msg.seq] = t
         self._emit(bearer, raw)
         return t

@@ -165,7 +165,9 @@ def _request(t, d, rp, n, asked=0):
     status = K.FILE_REQ_START if d.first else K.FILE_REQ_DOWNLOADING
     d.first = False
     m = codec.Message(C.FILE_REQ, {"trans_id": d.tid, "status": status, "read_point": rp, "block_size": n})
-    x = t.request(m, P.BEARER_PACKET, on_ack, on_fail)
+    # not kept (RAM per request in flight): after a new login the window starts
+    # over from the bytes written (wmmp.terminal.download.online)
+    x = t.request(m, P.BEARER_PACKET, on_ack, on_fail, keep=False)
     if x is not None:
         d.out.append([x.seq, rp, n, t._now, asked])
         _arm_rto(t, d)
