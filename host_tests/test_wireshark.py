@@ -440,6 +440,12 @@ def test_udp_demo_capture_matches_wmmp_decode(tshark, udp_run, tmp_path):
         assert needed in names
     assert not any(errors(got) for _, got, _, _, _ in results)
     assert check_digests_with_the_oracle(udp_run, results) >= 15
+    # the oracle in-process is the command itself
+    raw = udp_run.messages[2][1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "lib"), os.path.join(ROOT, "tools")]))
+    p = subprocess.run([sys.executable, "-m", "wmmp_tools.cli", "decode", raw.hex(), "--json", "--show-secrets"],
+                       capture_output=True, text=True, env=env, timeout=30)
+    assert p.returncode == 0 and json.loads(p.stdout) == wmmp_decode(raw)[1]
     # a later message is signed with the CURTIME of the LOGIN_ACK before it
     login_acks = [doc["fields"]["curtime"] for _, _, doc, _, _ in results if doc["command"] == "LOGIN_ACK"]
     stamps = [got["wmmp.digest.timestamp"] for _, got, doc, _, _ in results

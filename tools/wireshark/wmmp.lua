@@ -881,7 +881,6 @@ end
 
 local udp_table = DissectorTable.get("udp.port")
 local tcp_table = DissectorTable.get("tcp.port")
-local registered = {udp = "", tcp = ""}
 local port_ranges = {udp = {}, tcp = {}}
 
 local function register_ports()
@@ -895,7 +894,6 @@ local function register_ports()
         for _, ab in ipairs(port_ranges[which]) do
             for p = ab[1], ab[2] do tbl:add(p, wmmp) end
         end
-        registered[which] = want[which]
     end
 end
 
@@ -1271,16 +1269,18 @@ local function check_digest(tvb, pinfo, tree, hdr, values, stop, ctx)
     st:add(F.digest_timestamp, dt, ts):set_generated()
     local signed = tvb:raw(0, stop) .. be32(ts) .. creds.imei .. creds.imsi
     local port = hdr.is_tcp and port_ranges.tcp or port_ranges.udp
-    local passwords
-    if in_range(port, pinfo.dst_port) and not in_range(port, pinfo.src_port) then
-        passwords = {creds.up}
-    elseif in_range(port, pinfo.src_port) and not in_range(port, pinfo.dst_port) then
-        passwords = {creds.down}
+    local to_platform, from_platform = in_range(port, pinfo.dst_port), in_range(port, pinfo.src_port)
+    local direction, passwords
+    if to_platform and not from_platform then
+        direction, passwords = "uplink", {creds.up}
+    elseif from_platform and not to_platform then
+        direction, passwords = "downlink", {creds.down}
     else
-        passwords = {creds.up, creds.down}     -- direction unknown: either password
+        direction, passwords = "uplink or downlink", {creds.up, creds.down}   -- either password
     end
     local computed
-    for _, pw in pairs(passwords) do
+    for i = 1, 2 do
+        local pw = passwords[i]
         if pw then
             local d = md5(signed .. pw)
             computed = computed or d
@@ -1293,10 +1293,8 @@ local function check_digest(tvb, pinfo, tree, hdr, values, stop, ctx)
         end
     end
     if not computed then
-        local which = (passwords[1] == nil and #passwords == 1) and
-                      (in_range(port, pinfo.dst_port) and "uplink" or "downlink") or "either"
-        st:add(F.digest_status, dt, "not checked: no " .. which .. " password"):set_generated()
-        st:add_proto_expert_info(E.digest_unchecked, "digest not checked: no " .. which .. " password")
+        st:add(F.digest_status, dt, "not checked: no " .. direction .. " password"):set_generated()
+        st:add_proto_expert_info(E.digest_unchecked, "digest not checked: no " .. direction .. " password")
         return
     end
     st:add(F.digest_computed, dt, tohex(computed)):set_generated()
