@@ -47,9 +47,12 @@ def _short(v, n=40):
     return s if len(s) <= n else s[:n] + "..."
 
 
+_VISIBLE = re.compile(r"[\x21-\x7e]+\Z")
+
+
 def visible(text, what, lo=1, hi=16):
     """`text` as 1..hi visible ASCII characters (SID, SERVICEID, TERMID)."""
-    if not isinstance(text, str) or not lo <= len(text) <= hi or not all(0x21 <= ord(c) <= 0x7E for c in text):
+    if not isinstance(text, str) or not lo <= len(text) <= hi or not _VISIBLE.match(text):
         raise FieldError("%s must be %d to %d visible ASCII characters, got %s" % (what, lo, hi, _short(text)))
     return text
 
@@ -129,7 +132,8 @@ class Text(Field):
 
     def check(self, v):
         if not isinstance(v, str) or not self.lo <= len(v) <= self.hi:
-            raise FieldError("%s must be text of %d to %d characters, got %s" % (self.name, self.lo, self.hi, _short(v)))
+            raise FieldError("%s must be text of %d to %d characters, got %s"
+                             % (self.name, self.lo, self.hi, _short(v)))
         if self.pattern and not self.pattern.match(v):
             raise FieldError("%s: %s does not have the form the appendix gives" % (self.name, _short(v)))
         return v

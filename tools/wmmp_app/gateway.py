@@ -216,7 +216,7 @@ class Gateway:
             raise M.MessageError("%s: %s: cannot answer" % (raw.name, e), raw.name)
         app = self.apps.get(service_id)
         reply_key = None
-        msg = None
+        verified = False
         try:
             if app is None:
                 raise UnknownService("SERVICEID %s is not configured" % service_id)
@@ -224,11 +224,12 @@ class Gateway:
                 raise AddressRefused("address %s is not allowed for %s" % (peer, service_id))
             if link is not None and link.service_id not in (None, service_id):
                 raise AddressRefused("this connection belongs to application %s" % link.service_id)
+            P.verify(raw, spec, app)
+            verified = True         # from here on the sender holds the password: answers are signed
             try:
                 spec, head = P.check(raw)
             except M.MessageError as e:
                 raise InvalidBody(str(e))
-            P.verify(raw, spec, app)
             keys, reply_key = self._keys(call, app, link)
             body, how = P.open_body(raw, spec, keys)
             reply_key = keys[int(how[3:])] if how.startswith("key") else reply_key
@@ -245,7 +246,7 @@ class Gateway:
             rsp = self._reply(spec, raw, body)
             account = app if app is not None else S.Account(service_id, "-", "-", bytes(16))
             plain = r.plain or reply_key is None
-            return P.seal(rsp, account, reply_key, plain=plain, signed=r.signed and app is not None)
+            return P.seal(rsp, account, reply_key, plain=plain, signed=r.signed and verified)
 
     def _keys(self, call, app, link):
         """(keys to try on the body, key of the answer if the body cannot be read)."""
@@ -282,13 +283,14 @@ class Gateway:
                                 b.get("CONFIG", []), b.get("STATISTIC", []))
             return {"RESULTCODE": 0}
         if call == "PTermInfoQuery":
-            serial = self._may(app, b["TERMINID" if "TERMINID" in b else "TERMID"])
+            serial = self._may(app, b["TERMID"])
             r = await self._backend("term_info_query", ctx, serial, b.get("MONITOR", []), "ALARM" in b,
                                     b.get("CONFIG", []), b.get("STATISTIC", []))
             if r is None:
                 raise Refused("terminal %s is not known" % serial)
             out = {"RESULTCODE": 0, "TERMID": serial}
-            out.update({k: v for k, v in r.items() if k in ("MONITOR", "ALARM", "RECOVERY", "CONFIG", "STATISTIC")})
+            out.update({k: v for k, v in r.items()
+                        if v and k in ("MONITOR", "ALARM", "RECOVERY", "CONFIG", "STATISTIC")})
             return out
         if call == "PStatisticQuery":
             r = await self._backend("statistics", ctx, b.get("TERMCOUNT"), b.get("TERMFAULT"), b.get("TERMSTATUS"))
@@ -303,7 +305,7 @@ class Gateway:
             if r is None:
                 raise Refused("terminal %s is not known" % serial)
             out = {"RESULTCODE": 0, "TERMID": serial}
-            out.update({k: v for k, v in r.items() if k in ("ALARMCOUNT", "LOGINCOUNT", "LASTLOGIN")})
+            out.update({k: v for k, v in r.items() if v is not None and k in ("ALARMCOUNT", "LOGINCOUNT", "LASTLOGIN")})
             return out
         if call == "TTermCtrl":
             tags, logout = b.get("REMOTECTRL", []), b.get("LOGOUT")
@@ -312,7 +314,8 @@ class Gateway:
                 if logout is not None and "LOGOUT" not in app.remote_ctrl:
                     shut.append("LOGOUT")
                 if shut:
-                    r = Forbidden("remote control %s not open to %s (section 5.1.6)" % (", ".join(shut), app.service_id))
+                    r = Forbidden("remote control %s not open to %s (section 5.1.6)"
+                                  % (", ".join(shut), app.service_id))
                     r.extra = {"REMOTECTRL": [t for t in shut if t != "LOGOUT"]}
                     raise r
             serials = await self._targets(ctx, b)
@@ -419,9 +422,7 @@ class Gateway:
             else:
                 return Delivery(service_id, error="not reachable: no long connection and no URL", sid=sid)
             raw = X.decode_pdu(data, self.max_pdu)
-            rspec, head_ = P.check(raw)
-            if rspec is not msg.call.response or raw.sid != sid:
-                raise M.MessageError("answer %s SID %s does not answer %s SID %s" % (raw.name, raw.sid, name, sid))
+            rspec, head_ = P.check_answer(raw, msg)
             P.verify(raw, rspec, app)
             rbody, _ = P.open_body(raw, rspec, [s.key], allow_plain=True)
             return Delivery(service_id, M.Message(rspec, head_, rbody), sid=sid)
@@ -442,9 +443,9 @@ class Gateway:
             raise T.TransportError("HTTP %d from %s" % (status, app.url))
         return body
 
-    async def _each(self, serial, name, body):
+    async def _each(self, serial, name, body, **head):
         targets = self.subscribers(serial)
-        got = await asyncio.gather(*(self.send(k, name, body) for k in targets))
+        got = await asyncio.gather(*(self.send(k, name, body, **head) for k in targets))
         return dict(zip(targets, got))
 
     # notifications about a terminal: to every application logged in that may use it
@@ -473,12 +474,7 @@ class Gateway:
     async def config_req(self, serial, tags):                                         # x)
         """TConfigReq: the answers carry CONFIG [(tag, value)]; an empty value
         is a tag the application cannot supply (docs/APP.md decision 19)."""
-        return await self._each_head(serial, "TConfigReqReq", {"CONFIG": list(tags)}, TERMINID=serial)
-
-    async def _each_head(self, serial, name, body, **head):
-        targets = self.subscribers(serial)
-        got = await asyncio.gather(*(self.send(k, name, body, **head) for k in targets))
-        return dict(zip(targets, got))
+        return await self._each(serial, "TConfigReqReq", {"CONFIG": list(tags)}, TERMINID=serial)
 
     # results of an application's earlier request: its SERVICEID and SID
 

@@ -82,7 +82,7 @@ class Spec:
         self.head = tuple(head)
         self.body = tuple(body) if body is not None else None
         self.aliases = tuple(aliases)
-        self.codes = codes or {}
+        self.codes = codes or next((f.meanings for f in body or () if f.name == "RESULTCODE"), {})
         self.rules = tuple(rules)
         self.body_read_optional = body_read_optional   # a sender may leave BODY out (or empty)
         self.call = None
@@ -184,7 +184,8 @@ _CALLS = [
                                      Group("TERMSTATUS", ("PRODUCER", "AREA", "TERMMODEL", "TS"))],
               rules=[_some_of("TERMCOUNT", "TERMFAULT", "TERMSTATUS")]),
          Spec("PStatisticQueryRsp", [_rc(ACCEPT_CODES, required=False),
-                                     Group("TERMCOUNT_RESULT", ("WORKING", "REGISTERED", "DATENEW", "MONTHNEW", "TOTAL")),
+                                     Group("TERMCOUNT_RESULT",
+                                           ("WORKING", "REGISTERED", "DATENEW", "MONTHNEW", "TOTAL")),
                                      Group("TERMFAULT_RESULT", ("DATENUM", "MONTHNUM", "TOTAL")),
                                      Group("TERMSTATUS_RESULT", ("NORMAL", "EXCEPTION", "FORBIDDEN"))],
               codes=ACCEPT_CODES)),
@@ -221,9 +222,9 @@ _CALLS = [
                              Text("IMSI", lo=1, hi=15, required=True)]),
          Spec("TRegistRsp", [_rc(REGIST_CODES)], codes=REGIST_CODES)),
     Call("p", "TLogin", P2A, "terminal logged in (section 5.1.5.2)",
-         Spec("TLoginReq", [_term(), Text("IMEI", lo=15, hi=16, required=True), Text("IMSI", lo=1, hi=15, required=True),
-                            Text("TERMVER", hi=8), Text("CONFIGCRC", lo=8, hi=8, pattern="[0-9A-Fa-f]+"),
-                            Params("PARAM")]),
+         Spec("TLoginReq", [_term(), Text("IMEI", lo=15, hi=16, required=True),
+                            Text("IMSI", lo=1, hi=15, required=True), Text("TERMVER", hi=8),
+                            Text("CONFIGCRC", lo=8, hi=8, pattern="[0-9A-Fa-f]+"), Params("PARAM")]),
          Spec("TLoginRsp", [_rc(LOGIN_NOTIFY_CODES)], codes=LOGIN_NOTIFY_CODES)),
     Call("q", "TLogout", P2A, "terminal logged out (section 5.1.5.3)",
          Spec("TLogoutReq", [_term(), Code("LOGOUTREASON", hi=255, meanings=LOGOUT_REASONS, required=True)]),

@@ -45,6 +45,18 @@ def check(raw):
     return spec, M.check_head(spec, raw.head)
 
 
+def check_answer(raw, request):
+    """(Spec, checked head) of the answer to `request` (a Message): its root must
+    be the response's name or one of the appendix's other spellings of it, and
+    its SID the request's; MessageError otherwise."""
+    names = M.response_names(request.name)
+    if raw.name not in names or raw.sid != request.sid:
+        raise M.MessageError("answer %s SID %s does not answer %s SID %s" % (
+            raw.name[:60], str(raw.sid)[:20], request.name, request.sid), raw.name)
+    spec = request.call.response
+    return spec, M.check_head(spec, raw.head)
+
+
 def _body_bytes(raw):
     if not raw.body:
         return b""

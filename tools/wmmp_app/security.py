@@ -42,7 +42,6 @@ from wmmp.errors import WmmpError
 
 from wmmp_app.fields import FieldError, visible
 
-_ZERO_IV = bytes(8)
 KEY_CHARS = string.ascii_letters + string.digits
 
 
@@ -158,22 +157,41 @@ def new_session_key():
     return "".join(secrets.choice(KEY_CHARS) for _ in range(16))
 
 
+_ECB = {}          # key -> pycryptodome ECB object (stateless, reusable), or False when it refuses the key
+
+
 def _native(key):
-    if _DES3 is None:
-        return None
-    try:
-        return _DES3.new(key, _DES3.MODE_CBC, iv=_ZERO_IV)
-    except ValueError:      # K1 == K2 (or K2 == K3): pycryptodome refuses, the standard does not
-        return None
+    c = _ECB.get(key)
+    if c is None:
+        if _DES3 is None:
+            return None
+        try:
+            c = _DES3.new(key, _DES3.MODE_ECB)
+        except ValueError:      # K1 == K2 (or K2 == K3): pycryptodome refuses, the standard does not
+            c = False
+        if len(_ECB) >= 256:
+            _ECB.clear()
+        _ECB[key] = c
+    return c or None
 
 
 def encrypt(key, data):
     """3DES-CBC, zero IV, PKCS#7 (section 5.2.1; docs/APP.md decision 9)."""
     pad = 8 - len(data) % 8
     c = _native(key)
-    if c is not None:
-        return c.encrypt(bytes(data) + bytes([pad]) * pad)
-    return _wcipher.encrypt(_wcipher.ALG_3DES, key, bytes(data))
+    if c is None:
+        return _wcipher.encrypt(_wcipher.ALG_3DES, key, bytes(data))
+    src = bytes(data) + bytes([pad]) * pad
+    if len(src) > 48:           # past a few blocks a fresh CBC object costs less than block-by-block calls
+        return _DES3.new(key, _DES3.MODE_CBC, iv=bytes(8)).encrypt(src)
+    out = bytearray()
+    prev = 0
+    enc = c.encrypt
+    for i in range(0, len(src), 8):
+        blk = enc((int.from_bytes(src[i:i + 8], "big") ^ prev).to_bytes(8, "big"))
+        out += blk
+        prev = int.from_bytes(blk, "big")
+    return bytes(out)
 
 
 def decrypt(key, data):
@@ -186,7 +204,9 @@ def decrypt(key, data):
             return _wcipher.decrypt(_wcipher.ALG_3DES, key, bytes(data))
         except WmmpError:
             raise BadBody("body does not decrypt with the key (bad padding)")
-    out = c.decrypt(bytes(data))
+    data = bytes(data)
+    n = len(data)
+    out = (int.from_bytes(c.decrypt(data), "big") ^ int.from_bytes(data[:-8], "big")).to_bytes(n, "big")
     pad = out[-1]
     if not 1 <= pad <= 8 or out[-pad:] != bytes([pad]) * pad:
         raise BadBody("body does not decrypt with the key (bad padding)")

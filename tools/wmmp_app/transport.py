@@ -22,6 +22,7 @@ HTTP (appendix C 1) item 1; docs/APP.md decisions 12, 15)
 
 import asyncio
 import logging
+import os
 import re
 
 from wmmp_app import messages as M
@@ -38,6 +39,11 @@ HEADERS_MAX = 100
 
 class TransportError(Exception):
     """A connection that cannot go on (bad frame, closed, timed out)."""
+
+
+def os_error(e):
+    """An OSError as people read it ("Connection refused"), without Python reprs."""
+    return os.strerror(e.errno) if getattr(e, "errno", None) else (e.strerror or type(e).__name__)
 
 
 def peer_ip(writer):
@@ -119,7 +125,7 @@ class LongLink:
                     break
                 name, sid = X.peek(data, self.max_frame)
                 if name is not None and _is_response(name):
-                    fut = self.pending.pop((sid, M.SPECS[name].name), None)
+                    fut = self.pending.get((sid, name))
                     if fut is not None and not fut.done():
                         fut.set_result(data)
                     else:
@@ -134,9 +140,13 @@ class LongLink:
             reason = str(e)
             log.warning("%s %s: %s; connection closed", self.name, self.peer_text, e)
         except (ConnectionError, OSError) as e:
-            reason = "connection error: %s" % (e.strerror or e)
+            reason = "connection error: %s" % os_error(e)
         except asyncio.CancelledError:
             reason = "closed"
+        except Exception as e:     # a bug here must end this connection only, without a traceback
+            reason = "internal error: %s: %s" % (type(e).__name__, e)
+            log.error("%s %s: %s; connection closed", self.name, self.peer_text, reason)
+            log.debug("traceback", exc_info=True)
         finally:
             self._finish(reason)
 
@@ -163,11 +173,12 @@ class LongLink:
     async def request(self, data, name, sid, timeout=10.0):
         """Send request PDU `data` (root `name`, SID `sid`) and return the answer's
         bytes; TransportError on timeout or when the connection ends first."""
-        key = (sid, M.spec(name).call.response.name)
-        if key in self.pending:
+        keys = [(sid, n) for n in M.response_names(name)]      # the answer's name, or another spelling of it
+        if keys[0] in self.pending:
             raise TransportError("a request %s with SID %s is already waiting" % (name, sid))
         fut = asyncio.get_running_loop().create_future()
-        self.pending[key] = fut
+        for k in keys:
+            self.pending[k] = fut
         try:
             await self.send(data)
             done, _ = await asyncio.wait({fut, self.closed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -177,14 +188,13 @@ class LongLink:
                 raise TransportError("connection closed before the answer to %s" % name)
             raise TransportError("no answer to %s within %g s" % (name, timeout))
         finally:
-            self.pending.pop(key, None)
+            for k in keys:
+                if self.pending.get(k) is fut:
+                    del self.pending[k]
 
     def _finish(self, reason):
         if not self.closed.done():
-            self.closed.set_result(reason)
-        for f in self.pending.values():
-            if not f.done():
-                f.cancel()
+            self.closed.set_result(reason)      # request() waits on it as well as on its answer
         try:
             self.writer.close()
         except Exception:
@@ -213,7 +223,7 @@ async def open_long(host, port, on_request, max_frame=MAX_FRAME, name="link", ti
     except asyncio.TimeoutError:
         raise TransportError("no connection to %s:%d within %g s" % (host, port, timeout))
     except OSError as e:
-        raise TransportError("cannot connect to %s:%d: %s" % (host, port, e.strerror or e))
+        raise TransportError("cannot connect to %s:%d: %s" % (host, port, os_error(e)))
     return LongLink(reader, writer, on_request, max_frame, name).start()
 
 
@@ -224,7 +234,10 @@ async def serve_long_links(on_request, host, port, max_frame=MAX_FRAME, name="lo
         link = LongLink(reader, writer, on_request, max_frame, name).start()
         if on_link is not None:
             on_link(link)
-        await link.closed
+        try:
+            await link.closed
+        except asyncio.CancelledError:      # the loop is ending: end quietly
+            await link.close()
     return await asyncio.start_server(accept, host, port)
 
 
@@ -251,7 +264,7 @@ class HttpServer:
         self.handler, self.path, self.wsdl = handler, path, wsdl
         self.max_body, self.idle_timeout, self.name = max_body, idle_timeout, name
         self.server = None
-        self._conns = set()
+        self._conns = {}
 
     async def start(self, host, port):
         self.server = await asyncio.start_server(self._conn, host, port, limit=HEADER_MAX)
@@ -264,13 +277,14 @@ class HttpServer:
     async def close(self):
         if self.server is not None:
             self.server.close()
-        for w in list(self._conns):
+        for w, t in list(self._conns.items()):
             w.close()
-        if self.server is not None:
-            await self.server.wait_closed()
+            t.cancel()
+        if self._conns:
+            await asyncio.wait(list(self._conns.values()), timeout=2.0)
 
     async def _conn(self, reader, writer):
-        self._conns.add(writer)
+        self._conns[writer] = asyncio.current_task()
         try:
             while True:
                 out, close = await self._one(reader, writer)
@@ -280,13 +294,13 @@ class HttpServer:
                 await writer.drain()
                 if close:
                     break
-        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+        except (ConnectionError, OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
         except Exception as e:
             log.error("%s %s: internal error: %s: %s", self.name, peer_text(writer), type(e).__name__, e)
             log.debug("traceback", exc_info=True)
         finally:
-            self._conns.discard(writer)
+            self._conns.pop(writer, None)
             writer.close()
 
     def _bad(self, status, text):
@@ -355,11 +369,12 @@ class HttpServer:
     @staticmethod
     async def _headers(reader):
         headers = {}
-        size = 0
+        size = lines = 0
         while True:
             line = await reader.readline()
             size += len(line)
-            if size > HEADER_MAX or len(headers) > HEADERS_MAX:
+            lines += 1
+            if size > HEADER_MAX or lines > HEADERS_MAX:
                 return None
             if line in (b"\r\n", b"\n"):
                 return headers
@@ -412,7 +427,7 @@ class HttpClient:
                 try:
                     reader, writer = await asyncio.open_connection(self.host, self.port, limit=HEADER_MAX)
                 except OSError as e:
-                    raise TransportError("cannot connect to %s: %s" % (self.url, e.strerror or e))
+                    raise TransportError("cannot connect to %s: %s" % (self.url, os_error(e)))
             try:
                 hosthdr = "[%s]:%d" % (self.host, self.port) if ":" in self.host else "%s:%d" % (self.host, self.port)
                 head = "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n" % (self.path, hosthdr, len(body))

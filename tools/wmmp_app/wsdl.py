@@ -92,7 +92,8 @@ def build(service, calls, location):
                    '<wsdl:output><soap:body use="literal"/></wsdl:output></wsdl:operation>' % (c.name, c.name))
     out.append("</wsdl:binding>")
     out.append('<wsdl:service name="%s"><wsdl:port name="%sPort" binding="tns:%sSoapBinding">'
-               '<soap:address location=%s/></wsdl:port></wsdl:service>' % (service, service, service, quoteattr(location)))
+               '<soap:address location=%s/></wsdl:port></wsdl:service>'
+               % (service, service, service, quoteattr(location)))
     out.append("</wsdl:definitions>\n")
     return "".join(out).encode("utf-8")
 

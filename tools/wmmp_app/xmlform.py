@@ -75,7 +75,7 @@ def parse(data, limit=MAX_PDU, what="document"):
     m = _DECL.match(data)
     if m:
         enc = _ENC.search(m.group(0))
-        if enc and enc.group(1).lower().replace("_", "-") not in (b"utf-8", b"utf8"):
+        if enc and enc.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
             raise MessageError("%s is in %s; only UTF-8 is read (appendix C 2.1)" % (what, enc.group(1).decode()))
     try:
         bytes(data).decode("utf-8")
@@ -91,7 +91,8 @@ def parse(data, limit=MAX_PDU, what="document"):
         el, depth = stack.pop()
         n += 1
         if n > MAX_ELEMENTS or depth > MAX_DEPTH:
-            raise MessageError("%s is too large a tree (over %d elements or %d levels)" % (what, MAX_ELEMENTS, MAX_DEPTH))
+            raise MessageError("%s is too large a tree (over %d elements or %d levels)"
+                               % (what, MAX_ELEMENTS, MAX_DEPTH))
         el.tag = local(el.tag) if isinstance(el.tag, str) else el.tag
         stack.extend((c, depth + 1) for c in el)
     return root
