@@ -358,9 +358,10 @@ class Run:
             self.check()
 
     def busy(self):
-        """The idle terminal receiving 20 messages of a download block's size
-        (FILE_REQ_ACKs of no download: decoded, digest checked, dropped): what
-        any message of that size costs, download or not."""
+        """The terminal's ordinary traffic, no download: 20 times, a message of
+        a download block's size received (a FILE_REQ_ACK of no download:
+        decoded, digest checked, dropped) and a report of its own sent and
+        answered (encoded, signed, the platform's ACK checked)."""
         t, pf, clk = self.t, self.pf, self.clk
         for i in range(20):
             blk = self.img.block(i * 1439, 1439)
@@ -369,6 +370,16 @@ class Run:
             blk = None
             t.receive(ans, 2, clk.advance(0.1))
             ans = None
+            t.report([(0x3007, b"\x40")], clk.t)          # and a report of its own, answered
+            for _, r in t.outgoing():
+                m = pf.read(r)
+                if m.command == C.CONFIG_TRAP:
+                    ack = pf.ack(m, {"result": 0})
+                    m = None
+                    t.receive(ack, 2, clk.t)
+                    ack = None
+                m = None
+            r = None
             t.outgoing()
             t.events()
 
