@@ -3,6 +3,7 @@ running one through its control socket (see wmmp_tools.platform.control).
 
     wmmp-platform serve --db FILE [--udp H:P] [--tcp H:P] [--smsc H:P] [--msisdn N]
                         [--no-security] [--control H:P] [--http H:P] [...]
+                        [--apps FILE (--app-long H:P | --app-http H:P)...]
     wmmp-platform provision --imsi IMSI --msisdn N [--serial S] [--replace]
                         [--preset-uplink PW --preset-downlink PW] [--preset-key KEY]
                         [--force-sms] [--no-security]
@@ -30,6 +31,12 @@ with --json, unless --show-secrets.  A secret given on the command line is seen
 by other users of the machine (ps): every option taking one has a -file and an
 -env form, and a secret TLV value may be file:PATH or env:NAME.  The database
 (--db) is created 0600; one that other users may read is refused.
+
+The application interface (section 5, appendices C and H; docs/APP_PLATFORM.md):
+--apps names a JSON file of the applications (SERVICEID, user name, password,
+base key, allowed addresses, terminals, remote controls; secrets may be
+file:PATH or env:NAME; the file must be 0600 like --db), served on a long
+connection (--app-long) and / or HTTP with its WSDL (--app-http).
 
 Times are shown in UTC+8 (Beijing time, docs/PROTOCOL.md 8) with their offset,
 and a stored time also as Unix time.  serve logs one line per event on stderr:
@@ -131,6 +138,13 @@ def build_parser():
     s.add_argument("--url-host", type=O.host, default=None, metavar="HOST",
                    help="this platform's address as terminals reach it, in upgrade URLs (default: the "
                    "--udp / --tcp / --http host; 127.0.0.1 when that is 0.0.0.0)")
+    s.add_argument("--apps", metavar="FILE",
+                   help="applications of the interface of section 5 (JSON, mode 0600: docs/APP_PLATFORM.md); "
+                   "needs --app-long and / or --app-http")
+    s.add_argument("--app-long", type=address, default=None, metavar="HOST:PORT",
+                   help="the application interface on a long connection (appendix C)")
+    s.add_argument("--app-http", type=address, default=None, metavar="HOST:PORT",
+                   help="the application interface as an HTTP web service, WSDL at ?wsdl (appendix C)")
     s.add_argument("--verbose", "-v", action="store_true", help="log every event (and tracebacks of internal errors)")
 
     def client(name, help_text):
@@ -348,6 +362,17 @@ async def _serve(args, err):
     asyncio.get_running_loop().set_exception_handler(_loop_errors)
     if args.session_key_length is not None and args.session_alg != O.alg("aes"):
         raise O.StartError("--session-key-length is for AES session keys (--session-alg aes)", 2)
+    apps = None
+    if args.apps is not None or args.app_long is not None or args.app_http is not None:
+        if args.apps is None:
+            raise O.StartError("--app-long and --app-http need --apps FILE (the applications)", 2)
+        if args.app_long is None and args.app_http is None:
+            raise O.StartError("--apps needs --app-long HOST:PORT and / or --app-http HOST:PORT", 2)
+        from wmmp_tools.platform import appif
+        try:
+            apps = appif.load_apps(args.apps)
+        except appif.AppsFileError as e:
+            raise O.StartError(str(e), 2)
     try:
         check_path(args.db)      # nothing is touched before the ports are ours
     except StoreError as e:
@@ -359,6 +384,11 @@ async def _serve(args, err):
         socks.append(O.bind("tcp", args.control, "--control", loopback_only=True))
         if args.http is not None:
             socks.append(O.bind("tcp", args.http, "--http"))
+        # The application interface binds its own ports: checked here, before anything
+        # is touched, and let go just before it listens.
+        app_socks = [O.bind("tcp", a, o) if a is not None else None
+                     for a, o in ((args.app_long, "--app-long"), (args.app_http, "--app-http"))]
+        socks += [sk for sk in app_socks if sk is not None]
         try:
             store = Store(args.db, lock=True)
         except StoreError as e:
@@ -377,26 +407,49 @@ async def _serve(args, err):
     cfg.tcp_host = args.tcp[0]
     cfg.url_host = args.url_host
     pf = Platform(cfg, store)
-    ctl = None
+    ctl = ai = None
     try:
         await pf.start(udp_sock=socks[0], tcp_sock=socks[1])
         ctl = control.ControlServer(pf, args.control[0], args.control[1])
         await ctl.start(sock=socks[2])
         if args.http is not None:
             await upgrade.start_http(pf, args.http[0], args.http[1], args.http_ignore_range, sock=socks[3])
-        logfmt.notice("wmmp.platform", "wmmp-platform listening on udp %s:%s tcp %s:%s control %s:%d sms %s%s",
+        apptext = ""
+        if apps is not None:
+            ai = await _start_apps(pf, apps, args, app_socks)
+            apptext = " apps %d%s%s" % (len(apps[0]), " long %s:%d" % (args.app_long[0], ai.long_port)
+                                        if ai.long is not None else "",
+                                        " http %s:%d" % (args.app_http[0], ai.http_port) if ai.http is not None else "")
+        logfmt.notice("wmmp.platform", "wmmp-platform listening on udp %s:%s tcp %s:%s control %s:%d sms %s%s%s",
                       cfg.host, pf.udp_port, cfg.tcp_host, pf.tcp_port, args.control[0], ctl.port,
                       "%s via %s:%d" % (cfg.msisdn, args.smsc[0], args.smsc[1]) if args.smsc else "off",
                       " http %s:%d%s" % (args.http[0], upgrade.state(pf).http.port,
                                          " (ignores Range)" if args.http_ignore_range else "")
-                      if args.http is not None else "")
+                      if args.http is not None else "", apptext)
         await until_stopped()
     finally:
+        if ai is not None:
+            await ai.close()
         await upgrade.stop_http(pf)
         if ctl is not None:
             await ctl.close()
         await pf.close()
         pf.db.close()
+
+
+async def _start_apps(pf, apps, args, socks):
+    """The application interface (appif.py) on the ports checked by _serve."""
+    from wmmp_tools.platform import appif
+    ai = appif.AppInterface(pf, apps[0], apps[1])
+    for sk in socks:
+        if sk is not None:
+            sk.close()
+    try:
+        await ai.start(long=args.app_long, http=args.app_http)
+    except OSError as e:
+        await ai.close()
+        raise O.StartError("cannot listen for the applications: %s" % (e.strerror or e))
+    return ai
 
 
 def _run_serve(args, err):

@@ -446,6 +446,18 @@ class Store:
         rows.reverse()
         return rows
 
+    def logged(self, command, direction, terminal=None, since=None, until=None):
+        """(terminal, time, note) of the logged messages of one command and
+        direction, oldest first; of one terminal and within [since, until) when
+        given.  Read-only (the application interface's statistics, appif.py)."""
+        sql, args = "SELECT terminal, time, note FROM messages WHERE command = ? AND direction = ?", [command,
+                                                                                                   direction]
+        for cond, v in (("terminal = ?", terminal), ("time >= ?", since), ("time < ?", until)):
+            if v is not None:
+                sql += " AND " + cond
+                args.append(v)
+        return [(r[0], r[1], r[2]) for r in self.conn.execute(sql + " ORDER BY id", args).fetchall()]
+
     # -- operator commands -----------------------------------------------------
 
     def add_pending(self, terminal, command, seq, request):

@@ -72,9 +72,12 @@ def online(term):
 
 # == sessions ================================================================
 
-def end_session(pf, serial, state):
-    """The logical connection ends (4.2): CURTIME and session key are forgotten."""
+def end_session(pf, serial, state, reason=None):
+    """The logical connection ends (4.2): CURTIME and session key are forgotten.
+    `reason`: the LOGOUT reason (G c) when there is one, for the applications."""
     rt = pf.runtime(serial)
+    if rt.logged_in:
+        pf.app_event("logout", serial, state=state, reason=reason)
     rt.curtime = None
     rt.session = None
     rt.awaiting_trap = False
@@ -185,6 +188,8 @@ def on_register(ctx):
                                               "terminal_id": terminal_id or reported})
         pf.respond(ctx, resp, sign=key is not None, key=key, serial=reported,
                    note=("result 0x%02X" % result) + ("; " + note if note else ""))
+        pf.app_event("register", serial_key(terminal_id or reported), result=result,
+                     imei=_text(f["imei"]), imsi=_text(f["imsi"]))
 
     if not pf.profile.version_compatible(msg.version):
         ack(REG_BAD_VERSION, note="version 0x%04X" % msg.version)
@@ -453,6 +458,7 @@ def on_login(ctx):
     def ack(result, tlvs=(), note=""):
         resp = codec.Message(C.LOGIN_ACK, {"result": result, "curtime": curtime}, list(tlvs))
         pf.respond(ctx, resp, note=("result 0x%02X" % result) + ("; " + note if note else ""))
+        pf.app_event("login", serial, result=result, msg=msg)
 
     if term is None:
         provisioned = [s for s in pf.db.subscriptions() if s["serial"] == serial]
@@ -575,7 +581,7 @@ def on_logout(ctx):
     serial = serial_key(msg.serial)
     reason = msg.fields["reason"]
     pf.respond(ctx, codec.Message(C.LOGOUT_ACK), note="reason 0x%02X" % reason)
-    end_session(pf, serial, "logged-out")
+    end_session(pf, serial, "logged-out", reason)
     if reason == 0x09:
         # 4.4.3.1.3.3: the terminal applies the new secrets after this LOGOUT_ACK.
         promote_pending(pf, serial, "LOGOUT 0x09")
@@ -644,6 +650,7 @@ def on_config_trap(ctx):
                 pf.db.update_terminal(serial, core_tags=",".join(str(t) for t in sorted(set(tags))))
                 notes.append("core configuration reported: %s" % ", ".join("0x%04X" % t for t in sorted(set(tags))))
     pf.respond(ctx, codec.Message(C.CONFIG_TRAP_ACK, {"result": 0x00}), note="; ".join(n for n in notes if n))
+    pf.app_event("trap", serial, tlvs=list(msg.tlvs))
 
 
 def _config_result(pf, serial, v):
@@ -663,25 +670,56 @@ def _config_result(pf, serial, v):
     return "CONFIG_SET seq %d %s (0x4010)" % (seq, text)
 
 
+CONFIG_SOURCE_WAIT = 5.0     # s the applications have to supply CONFIG_REQ values (section 5.1.11.2)
+
+
 def on_config_req(ctx):
     """4.3.9.1: the stored values of the requested tags; unknown tags -> 0x01 with
-    the tags echoed L=0 (G f)."""
+    the tags echoed L=0 (G f).  With the application interface on, the
+    applications are asked first (section 5.1.11.2): what they supply wins."""
     pf, msg = ctx.pf, ctx.msg
-    serial = serial_key(msg.serial)
     bad = [t for t, _ in msg.tlvs if not CAT.is_known(t)]
     if bad:
         pf.respond(ctx, codec.Message(C.CONFIG_REQ_ACK, {"result": 0x01}, [(t, b"") for t in bad]),
                    note="unknown tags %s" % ", ".join("0x%04X" % t for t in bad))
         return
-    out, missing = [], []
+    if pf.config_source is not None:
+        pf.spawn(_config_req_asked(ctx, pf.config_source))
+        return
+    _config_req_answer(ctx, {})
+
+
+async def _config_req_asked(ctx, source):
+    serial = serial_key(ctx.msg.serial)
+    try:
+        given = await asyncio.wait_for(source(serial, [t for t, _ in ctx.msg.tlvs]), CONFIG_SOURCE_WAIT)
+    except Exception as e:
+        ctx.pf.note(serial, ctx.route, "CONFIG_REQ: no values from the applications (%s)"
+                    % (type(e).__name__ if isinstance(e, asyncio.TimeoutError) else e), logging.WARNING)
+        given = {}
+    _config_req_answer(ctx, given or {})
+
+
+def _config_req_answer(ctx, given):
+    pf, msg = ctx.pf, ctx.msg
+    serial = serial_key(msg.serial)
+    out, missing, theirs = [], [], []
     for t, _ in msg.tlvs:
-        v = pf.db.param(serial, t)
+        v = given.get(t)
+        if v is not None:
+            theirs.append(t)
+        else:
+            v = pf.db.param(serial, t)
         if v is None:
             missing.append(t)
         else:
             out.append((t, v))
-    pf.respond(ctx, codec.Message(C.CONFIG_REQ_ACK, {"result": 0x00}, out),
-               note="no stored value for %s" % ", ".join("0x%04X" % t for t in missing) if missing else "")
+    notes = []
+    if theirs:
+        notes.append("from the applications: %s" % ", ".join("0x%04X" % t for t in theirs))
+    if missing:
+        notes.append("no stored value for %s" % ", ".join("0x%04X" % t for t in missing))
+    pf.respond(ctx, codec.Message(C.CONFIG_REQ_ACK, {"result": 0x00}, out), note="; ".join(notes))
 
 
 # == TRANSPARENT_DATA (4.3.11, appendix G j) =========================================
@@ -756,6 +794,7 @@ def on_transparent_data(ctx):
     if ec is not None:
         pf.db.add_app_data(serial, _text(ec), data)
         ack(0x00, "%d bytes stored for EC %s" % (len(data), _text(ec)))
+        pf.app_event("data", serial, data=data, ec=_text(ec))
         return
     ack(0x02, "no destination TLV (0x4012 / 0x4014)")
 

@@ -138,15 +138,16 @@ class Operator:
                 raise InputError("bad TLV %r: %s" % (item, e))
         return out
 
-    async def _ask(self, serial, msg, args, note=""):
-        """Send a request for the operator, log it in `pending`, wait for the answer."""
+    async def _ask(self, serial, msg, args, note="", on_answer=None):
+        """Send a request for the operator, log it in `pending`, wait for the answer
+        (on_answer: as Platform.request's)."""
         timeout = seconds_arg(args, "timeout", DEFAULT_TIMEOUT, 0.001)
         pid = self.db.add_pending(serial, msg.name, None, {
             "tlvs": [[t, v.hex()] for t, v in msg.tlvs], "fields": {k: v for k, v in msg.fields.items()
                                                                    if isinstance(v, int)}})
         try:
             ans = await self.pf.request(serial, msg, via=args.get("via"), encrypt=args.get("encrypt"),
-                                        timeout=timeout, pid=pid, note=note)
+                                        timeout=timeout, pid=pid, note=note, on_answer=on_answer)
         except PlatformError as e:
             self.db.update_pending(pid, "failed", {"error": str(e)})
             raise
@@ -453,10 +454,15 @@ class Operator:
         term = self._terminal(args.get("serial"))
         reason = V.parse_code(args.get("reason"), V.LOGOUT_REASONS, "logout reason")
         msg = codec.Message(C.LOGOUT, {"reason": reason})
-        ans, a = await self._ask(term["serial"], msg, args, note="reason 0x%02X" % reason)
-        flows.end_session(self.pf, term["serial"], "logged-out")
-        if reason == 0x09:
-            flows.promote_pending(self.pf, term["serial"], "LOGOUT 0x09")
+
+        def ended(ans, late):
+            # As the ACK is handled, not after this task resumes: a terminal that logs
+            # in again at once (reasons 0x02, 0x06, 0x08) keeps its new session.
+            if not late:
+                flows.end_session(self.pf, term["serial"], "logged-out", reason)
+                if reason == 0x09:
+                    flows.promote_pending(self.pf, term["serial"], "LOGOUT 0x09")
+        ans, a = await self._ask(term["serial"], msg, args, note="reason 0x%02X" % reason, on_answer=ended)
         return a
 
     async def app_data(self, args):

@@ -105,6 +105,13 @@ class Platform:
         self.tcp_port = None
         self._tasks = set()
         self._closing = False
+        # Listeners of what happens to terminals, cb(kind, serial, **details): the
+        # application interface (appif.py) when `serve --apps` enables it.  Kinds:
+        # register, login, logout, trap, data, fault, upgrade (see app_event's callers).
+        self.app_events = []
+        # async (serial, tags) -> {tag: value}: values for a terminal's CONFIG_REQ
+        # from the applications (section 5.1.11.2), or None: the stored ones only.
+        self.config_source = None
 
     # == lifecycle ==========================================================
 
@@ -170,6 +177,16 @@ class Platform:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("platform task failed", exc_info=task.exception())
+
+    def app_event(self, kind, serial, **details):
+        """Tell the listeners of app_events what happened to terminal `serial`;
+        a listener that fails is logged, never the platform's problem."""
+        for cb in list(self.app_events):
+            try:
+                cb(kind, serial, **details)
+            except Exception as e:
+                log.error("application interface: %s event of %s failed: %s: %s", kind, serial,
+                          type(e).__name__, e)
 
     # == bearers ============================================================
 
@@ -382,6 +399,8 @@ class Platform:
         except WmmpError as e:
             self.record(serial, "in", route.kind, C.name(hdr.command), hdr.seq,
                                 data, "malformed, dropped: %s" % e)
+            if term is not None:
+                self.app_event("fault", serial, errcode=3)      # appendix H f 03: unparseable
             return
         who = serial
         if term is not None and route.kind == "sms" and term["msisdn"] and route.addr != term["msisdn"] \
@@ -862,6 +881,7 @@ class Platform:
                 period = self.config.heartbeat_default
             silent = now - (term["last_seen"] or 0)
             if silent > self.config.offline_factor * period:
-                flows.end_session(self, serial, "offline")
+                flows.end_session(self, serial, "offline", reason=0x04)    # heartbeat timeout
+                self.app_event("fault", serial, errcode=2)      # appendix H f 02: silent for long
                 self.note(serial, rt.route, "offline: silent for %.1f s (%d heartbeat periods of %d s, 4.3.4)"
                           % (silent, self.config.offline_factor, period), logging.WARNING)

@@ -178,6 +178,7 @@ def begin(pf, serial, file_row, scheme, crc_kind, forced, corrupt_at=(), window=
         if old["state"] in ACTIVE:
             pf.db.update_upgrade(old["trans_id"], state="superseded",
                                  note="superseded by transaction %08X" % tid)
+            _ended(pf, old, "superseded")
     pf.db.add_upgrade({"trans_id": tid, "terminal": serial, "file_id": file_row["id"],
                        "version": file_row["version"], "size": file_row["size"],
                        "scheme": "http" if scheme == "http" else "wmmp", "url": url,
@@ -256,6 +257,7 @@ def on_file_req(ctx):
     if status == 0x03:
         if tr["state"] not in FINAL:
             pf.db.update_upgrade(tid, state="failed", note="FILE_REQ STATUS 0x03: the terminal gave up")
+            _ended(pf, tr, "failed")
         ack(0x00, note="STATUS 0x03: download of %08X failed" % tid)
         return
     data = file_data(pf, tr["file_id"])
@@ -355,6 +357,7 @@ def on_failure_trap(pf, serial, value):
         return "0x3012: transaction %08X (not one of ours for this terminal) failed: %s" % (tid, text)
     new = "rolled-back" if reason == 0x05 and tr["state"] in ("applied", "downloaded") else "failed"
     pf.db.update_upgrade(tid, state=new, reason=reason, note="0x3012 reason 0x%02X: %s" % (reason, text))
+    _ended(pf, tr, new, reason)
     return "upgrade %08X %s: 0x3012 reason 0x%02X (%s)" % (tid, new, reason, text)
 
 
@@ -365,8 +368,15 @@ def on_version(pf, serial, version, how):
     for tr in pf.db.upgrades(serial, 20):
         if tr["state"] in ACTIVE and tr["version"] == version:
             pf.db.update_upgrade(tr["trans_id"], state="applied", note="runs %s (%s)" % (version, how))
+            _ended(pf, tr, "applied")
             notes.append("upgrade %08X applied: the terminal runs %s (%s)" % (tr["trans_id"], version, how))
     return "; ".join(notes) or None
+
+
+def _ended(pf, tr, new, reason=None):
+    """Transaction `tr` reached state `new`: told to the application interface
+    (appif.py), which reports it to the application that asked for it."""
+    pf.app_event("upgrade", tr["terminal"], trans_id=tr["trans_id"], state=new, reason=reason)
 
 
 def summary(pf, tr):
