@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 STAMP_VENV := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 
-.PHONY: all setup tshark test bench bench-bridge bench-ota fuzz mem demo tour clean
+.PHONY: all setup tshark test bench bench-bridge bench-ota bench-app fuzz mem demo tour clean
 
 all: test
 
@@ -61,6 +61,11 @@ bench-bridge: setup
 # (bench/ota.py, bench/mp_ota.py; build/bench-ota.json).
 bench-ota: setup
 	$(PY) bench/ota.py $(OTA_ARGS)
+
+# Requests per second the application interface's gateway sustains on loopback, over
+# the long connection and HTTP (bench/appif.py; docs/APP.md).
+bench-app: setup
+	$(PY) bench/appif.py $(APP_ARGS)
 
 # RAM per module (32- and 64-bit), the demo session's peak heap and the largest
 # allocation of one engine call on the real-GC MicroPython (tools/mem.py).
