@@ -98,6 +98,15 @@ class Rig:
             t.receive(pf.ack(m, {"result": 0}), 2, self.clk.t)
         assert t.state == E.S_ONLINE
 
+    def due(self):
+        """Tick what is due now, as the runner does (the rest of a window: one call
+        sends at most two FILE_REQs)."""
+        for _ in range(16):
+            due = self.t.deadline()
+            if due is None or due > self.clk.t:
+                break
+            self.t.tick(self.clk.t)
+
     def sent(self, cmd=C.FILE_REQ):
         got = [m for m in self.held if m.command == cmd]
         self.held = [m for m in self.held if m.command != cmd]
@@ -110,6 +119,7 @@ class Rig:
         """DOWNLOAD_INFO with `url`: the ACK's result."""
         raw = self.pf.make(C.DOWNLOAD_INFO, {}, [(0x1001, url)] + list(tlvs))
         self.t.receive(raw, 2, self.clk.t)
+        self.due()
         ack = self.sent(C.DOWNLOAD_INFO_ACK)
         assert len(ack) == 1
         return ack[0].fields["result"]

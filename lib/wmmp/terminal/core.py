@@ -457,7 +457,7 @@ class Core:
 
     def _receive(self, data, bearer, now):
         down = self.key(0xE028)
-        msg = codec.decode(data, self.profile, bearer, down, self.cipher())
+        msg = codec.decode(data, self.profile, bearer, down, self.cipher(), True)
         if msg.version is not None and not self.profile.version_compatible(msg.version):
             # another major protocol version (PROTOCOL.md 1, TLV 0x3001 note): not ours
             self.event("dropped", "version", C.name(msg.command), msg.version)

@@ -20,6 +20,7 @@ _HOLD_CAP = const(12288)    # ... at most, by default: the rest of a window (win
 _SPILL_WINDOWS = const(3)   # windows of blocks held when the stager keeps them in flash (spill)
 _BLOCK_CAP = const(2048)    # largest block asked for (RAM: the message and its block)
 _AHEAD = const(2)           # later blocks that make a missing one be asked for again
+_BURST = const(2)           # FILE_REQs one call sends at most (the rest at the next tick)
 _POLL = const(5)            # s between looks at a download that waits
 
 
@@ -145,7 +146,13 @@ def fill(t, now):
         d.block = block_size(t)
         d.spill = hasattr(t.cfg.stager, "spill")
     win = getattr(t.profile, "file_window", 1)
+    sent = 0
     while len(d.out) < win:
+        if sent == _BURST:
+            # the rest of the window at the next tick: one call allocates for at
+            # most _BURST requests (each one encoded and signed)
+            t._timers["upgrade"] = now
+            return
         nx = _next(d)
         if nx is None:
             return
@@ -159,6 +166,7 @@ def fill(t, now):
             if ahead > _hold_max(t):
                 return
         _request(t, d, nx[0], nx[1])
+        sent += 1
 
 
 def _request(t, d, rp, n, asked=0):
@@ -292,7 +300,7 @@ def _keep(t, d, rp, blk):
             t.event("upgrade_spill_failed", str(e))
             if d.held + len(blk) > _hold_max(t):
                 return                      # dropped: asked for again later
-    d.hold.append((rp, len(blk), blk))
+    d.hold.append((rp, len(blk), bytes(blk)))      # a copy: blk may be a view of the received message
     d.held += len(blk)
 
 

@@ -208,8 +208,9 @@ def _fixed_len(cmd, fields):
     return n
 
 
-def _unpack_fixed(msg, mv, off, end):
-    """msg.fields from mv[off:end]; the offset after them."""
+def _unpack_fixed(msg, mv, off, end, views=False):
+    """msg.fields from mv[off:end]; the offset after them.  views: FILE_REQ_ACK's
+    block is a memoryview into the message, not a copy."""
     cmd = msg.command
     lay = C.layout(cmd)
     need = _layout_size(lay)
@@ -232,7 +233,7 @@ def _unpack_fixed(msg, mv, off, end):
         bs = fields["block_size"]
         if end - off < bs:
             raise Truncated("FILE_REQ_ACK block_size %d but %d bytes left" % (bs, end - off))
-        fields["block"] = bytes(mv[off:off + bs])
+        fields["block"] = mv[off:off + bs] if views else bytes(mv[off:off + bs])
         off += bs
     msg.fields = fields
     return off
@@ -376,11 +377,13 @@ def _serial_of(mv):
     return s
 
 
-def decode(data, profile=P.DEFAULT, bearer=P.BEARER_PACKET, key=None, cipher=None):
+def decode(data, profile=P.DEFAULT, bearer=P.BEARER_PACKET, key=None, cipher=None, views=False):
     """Decode one whole message.
 
     key     DigestKey of the sender's direction: sets msg.digest_ok
     cipher  (alg, key bytes) session key: decrypts E042 / E043 when present
+    views   FILE_REQ_ACK's block as a memoryview into `data` (no copy of up to
+            2 KB per block): valid only while `data` is not reused
     A message whose security byte says "digest" must end in a 16-byte E021;
     a message with bit 0x10 must carry E042, 0x4008 or E044 as its content.
     """
@@ -388,7 +391,7 @@ def decode(data, profile=P.DEFAULT, bearer=P.BEARER_PACKET, key=None, cipher=Non
     if len(mv) < H.HEADER_SIZE or (mv[0] << 8) | mv[1] < H.HEADER_SIZE:
         H.unpack(mv)     # raises Truncated / BadLength
     try:
-        return _decode_checked(mv, profile, bearer, key, cipher)
+        return _decode_checked(mv, profile, bearer, key, cipher, views)
     except WmmpError as e:
         # the Header object is built only here, for the caller to answer per
         # 4.4.5 / E041 (seq, command); a good message needs none
@@ -396,7 +399,7 @@ def decode(data, profile=P.DEFAULT, bearer=P.BEARER_PACKET, key=None, cipher=Non
         raise
 
 
-def _decode_checked(mv, profile, bearer, key, cipher):
+def _decode_checked(mv, profile, bearer, key, cipher, views):
     # the header fields straight from the bytes (table A-1), no Header object
     size = len(mv)
     total = (mv[0] << 8) | mv[1]
@@ -417,11 +420,11 @@ def _decode_checked(mv, profile, bearer, key, cipher):
     if not C.is_known(cmd):
         raise UnknownCommand("command 0x%04X is not in appendix D" % cmd)
     msg.total_length = size
-    _decode_body(msg, mv, profile, bearer, key, cipher)
+    _decode_body(msg, mv, profile, bearer, key, cipher, views)
     return msg
 
 
-def _decode_body(msg, mv, profile, bearer, key, cipher):
+def _decode_body(msg, mv, profile, bearer, key, cipher, views):
     size = len(mv)
     end = size
     cmd = msg.command
@@ -449,7 +452,7 @@ def _decode_body(msg, mv, profile, bearer, key, cipher):
         if security & H.SEC_FULL_OR_SUBPACKET:
             _decode_carrier(msg, mv, end, limit, cipher, profile)
         else:
-            _decode_content_into(msg, mv, H.HEADER_SIZE, end, limit, cipher, profile)
+            _decode_content_into(msg, mv, H.HEADER_SIZE, end, limit, cipher, profile, views)
     except DecryptError:
         if msg.digest_ok is False:
             raise DigestMismatch("%s seq %d failed the digest check (and did not decrypt)"
@@ -495,8 +498,8 @@ def decode_content(command, content, profile=P.DEFAULT, bearer=P.BEARER_PACKET, 
     return msg
 
 
-def _decode_content_into(msg, mv, off, end, limit, cipher, profile):
-    off = _unpack_fixed(msg, mv, off, end)
+def _decode_content_into(msg, mv, off, end, limit, cipher, profile, views=False):
+    off = _unpack_fixed(msg, mv, off, end, views)
     tlvs = T.decode(mv, off, end, limit)
     for tag, _ in tlvs:
         if tag == D.DIGEST_TAG:
