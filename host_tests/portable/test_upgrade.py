@@ -842,3 +842,44 @@ def test_a_spilled_block_that_comes_back_wrong_is_fetched_again():
     seen = r.serve(data)
     assert any(q.fields["read_point"] == BLOCK for q in seen)
     assert st.finished == data
+
+
+def test_one_call_sends_at_most_two_file_reqs_and_the_window_fills_at_the_next_ticks():
+    # PROTOCOL.md 12 (RAM): the DOWNLOAD_INFO call encodes at most two FILE_REQs; the
+    # rest of the window goes at the next tick, which is due at once.
+    data = image(6000)
+    r = Rig(window=8)
+    raw = r.pf.make(C.DOWNLOAD_INFO, {}, [(0x1001, url(data))])
+    r.t.receive(raw, 2, r.clk.t)
+    assert len(r.sent()) == 2 and r.t.deadline() <= r.clk.t
+    r.t.tick(r.clk.t)
+    assert len(r.sent()) == 2
+    r.due()
+    assert len(r.t._dl.out) == 8
+    r.held = []
+    r.serve(data)
+    assert r.stager.finished == data
+
+
+def test_a_block_held_in_ram_is_a_copy_not_a_view_of_the_received_buffer():
+    # PROTOCOL.md 12: the engine reads a block straight from the received message (no
+    # copy); one held ahead of a missing one in RAM is copied, so a receive buffer the
+    # board reuses cannot change it.
+    data = image(3000)
+    r = Rig(window=4)
+    r.cfg.upgrade_hold = 4 * BLOCK
+    r.push(url(data))
+    reqs = r.sent()
+    f = reqs[1].fields
+    blk = data[f["read_point"]:f["read_point"] + f["block_size"]]
+    buf = bytearray(r.pf.ack(reqs[1], {"trans_id": f["trans_id"], "status": 0, "read_point": f["read_point"],
+                                       "block_size": len(blk), "block": blk}))
+    r.t.receive(buf, 2, r.clk.t)
+    for i in range(len(buf)):
+        buf[i] = 0                                      # the board's buffer, reused
+    held = r.t._dl.hold
+    assert len(held) == 1 and bytes(held[0][2]) == blk
+    r.held += reqs[2:]
+    r.answer(reqs[0], data)
+    r.serve(data)
+    assert r.stager.finished == data
