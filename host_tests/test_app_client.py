@@ -206,3 +206,36 @@ async def test_the_echo_example_of_docs_app_md_echoes_a_meters_data():
             await asyncio.sleep(0.02)
         assert [c[3:] for c in env.backend.calls] == [([T1], b"\x68\x10meter reading")]
         task.cancel()
+
+
+@pytest.mark.parametrize("transport", ["long", "http"])
+@run
+async def test_a_platform_request_under_the_key_of_a_login_not_yet_read_waits_for_it_section_5_2_1(transport):
+    """The platform may use the session key CONVKEY as soon as TAppLoginRsp has gone
+    out (appendix H a)); the application may read a request under it before it has
+    read that answer: it waits for its login and decrypts with the new key."""
+    pushed = []
+
+    async def on_login(service_id, session):        # the platform's request, at once
+        pushed.append(await env.gw.transparent_up(T1, b"first"))
+    async with running(on_login=on_login) as env:
+        app = env.client(transport)
+        exchange = app._exchange
+
+        async def slow(msg, key, reply_keys):        # the login's answer read late
+            rsp = await exchange(msg, key, reply_keys)
+            if msg.call.name == "TAppLogin":
+                await asyncio.sleep(0.3)
+            return rsp
+        app._exchange = slow
+        for n in range(2):                           # a first login (no key yet), then a new one (an old key)
+            if transport == "http" and n == 0:
+                await app.connect(login=False)
+                env.gw.apps["SVC0001"].url = app.url
+            await app.login()
+            got = await asyncio.wait_for(app.queue.get(), 3)
+            assert (got.name, got.body["DATA"]) == ("TTransparentDataUp", b"first")
+            while len(pushed) < n + 1:
+                await asyncio.sleep(0.01)
+            assert pushed[n]["SVC0001"].result == 0      # s): answered, not timed out (3 s)
+        await app.close()

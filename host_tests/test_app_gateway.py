@@ -255,6 +255,11 @@ async def test_a_platform_request_sent_to_the_platform_is_unanswerable():
 
 # -- the platform's requests, to a client on the long connection ---------------------------------
 
+async def _until(cond):
+    while not cond():
+        await asyncio.sleep(0.01)
+
+
 async def _heard(app, call):
     n = await asyncio.wait_for(app.queue.get(), 3)
     assert n.name == call
@@ -361,3 +366,85 @@ async def test_a_request_to_an_application_not_logged_in_is_not_sent():
         assert not d.ok and d.error == "not logged in"
         d = await env.gw.send("NOSUCH", "PLinkCheckReq")
         assert d.error == "unknown application"
+
+
+# -- the session key in use only once the application holds it (section 5.2.1) -----------------------
+
+@run
+async def test_a_platform_request_waits_until_the_answer_to_the_login_has_gone_out_section_5_2_1():
+    """TAppLoginRsp carries the session key CONVKEY (appendix H a)): a platform request
+    encrypted with it before that answer has gone out could not be read."""
+    async with running() as env:
+        app = await env.connected("http")
+        heard = []
+        env.gw.login_listeners.append(lambda svc, s: heard.append((svc, s.key)))
+        # a second login whose answer the transport has not written yet (gateway.respond)
+        out, sent = await env.gw.respond(seal_req("TAppLoginReq", {"USERNAME": "meterapp",
+                                                                   "PASSWORD": "Pw0123456789"}), "127.0.0.1")
+        key = open_rsp(out, keys=[ACCOUNT.base_key]).body["CONVKEY"].encode()
+        push = asyncio.ensure_future(env.gw.transparent_up(T1, b"meter"))                      # s)
+        await asyncio.sleep(0.3)
+        assert not push.done() and app.queue.empty() and heard == []       # held back, nothing sent
+        app.session.key = key                # the application reads its answer ...
+        sent()                               # ... which the transport has written
+        d = await asyncio.wait_for(push, 2)
+        assert d["SVC0001"].result == 0 and (await _heard(app, "TTransparentDataUp")).body["DATA"] == b"meter"
+        assert heard == [("SVC0001", key)]
+        # an answer that never goes out: the request gives up after request_timeout
+        env.gw.request_timeout = 0.3
+        out, sent = await env.gw.respond(seal_req("TAppLoginReq", {}), "127.0.0.1")
+        d = await env.gw.transparent_up(T1, b"late")
+        assert "answer to its login has not gone out" in d["SVC0001"].error
+        await app.close(logout=False)
+
+
+@pytest.mark.parametrize("transport", ["long", "http"])
+@run
+async def test_the_login_listener_hears_each_login_once_its_answer_is_written(transport):
+    """on_login: called when the answer to TAppLogin has gone out (over either
+    transport, appendix C 1)); a platform request it makes at once reaches the
+    application (here z) PKeyExpiration, section 5.1.13)."""
+    told = []
+
+    async def on_login(service_id, session):
+        told.append(await env.gw.key_expiration(service_id, "20261231"))
+    async with running(on_login=on_login) as env:
+        app = await env.connected(transport)
+        n = await _heard(app, "PKeyExpiration")
+        assert n.body == {"DATE": "20261231"}
+        await asyncio.wait_for(_until(lambda: told), 3)
+        assert len(told) == 1 and told[0].ok and told[0].sid == n.sid
+        await app.login()                                       # a new session: heard again
+        assert (await _heard(app, "PKeyExpiration")).sid != n.sid
+        await app.close()
+
+
+# -- an application that does not answer (appendix C 1)) --------------------------------------------
+
+@run
+async def test_an_application_found_unreachable_is_given_less_time_until_it_answers_or_logs_in_again():
+    async with running(request_timeout=1.0, unreachable_timeout=0.1) as env:
+        a = await env.connected()
+        answer = a.link.on_request
+
+        async def deaf(data, link):
+            await asyncio.sleep(5)
+        a.link.on_request = deaf
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        d = await env.gw.notify_logout(T1, 0)                                                   # q)
+        assert "no answer" in d["SVC0001"].error and loop.time() - t0 >= 0.9
+        assert "SVC0001" in env.gw.unreachable
+        t0 = loop.time()
+        d = await env.gw.notify_logout(T1, 0)
+        assert not d["SVC0001"].ok and loop.time() - t0 < 0.5          # found unreachable: 0.1 s
+        a.link.on_request = answer
+        assert (await env.gw.notify_logout(T1, 0))["SVC0001"].ok      # it answers again ...
+        assert "SVC0001" not in env.gw.unreachable                    # ... and has its time back
+        a.link.on_request = deaf
+        await env.gw.notify_logout(T1, 0)
+        assert "SVC0001" in env.gw.unreachable
+        a.link.on_request = answer
+        await a.login()                                                # a) a new login: the same
+        assert "SVC0001" not in env.gw.unreachable
+        await a.close()

@@ -7,12 +7,15 @@ appendix H messages over each transport.
 
 CPython only; loopback only."""
 import asyncio
+import socket
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from wmmp_app import transport as T
 from wmmp_app import xmlform as X
+from wmmp_app.client import AppClient
+from wmmp_app.gateway import AppConfig, Gateway, serve_http, serve_long
 
 from test_app_support import ACCT, T1, FakeBackend, open_rsp, run, running, seal_req
 
@@ -205,3 +208,38 @@ async def test_the_gateways_push_to_an_application_without_a_way_to_reach_it_is_
         d = await env.gw.transparent_up(T1, b"x")
         assert "not reachable" in d["SVC0001"].error
         await app.close()
+
+
+# -- ports bound before the gateway starts (appendix C 1)) -------------------------------------------
+
+def _listening():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    s.setblocking(False)
+    return s
+
+
+@run
+async def test_both_transports_listen_on_sockets_bound_beforehand():
+    """A program that binds its ports first (wmmp-platform serve) hands them over:
+    the gateway listens on those very sockets, the port chosen for port 0 included."""
+    long_sock, http_sock = _listening(), _listening()
+    ports = long_sock.getsockname()[1], http_sock.getsockname()[1]
+    gw = Gateway(FakeBackend(), [AppConfig(**ACCT)])
+    try:
+        srv = await serve_long(gw, sock=long_sock)
+        http = await serve_http(gw, sock=http_sock)
+        assert (srv.sockets[0].getsockname()[1], http.port) == ports
+        for transport, port in zip(("long", "http"), ports):
+            app = AppClient(host="127.0.0.1", port=port, transport=transport, timeout=5.0, **ACCT)
+            await app.connect()
+            assert (await app.statistics(termcount={}))["TERMCOUNT_RESULT"]["TOTAL"] == "3"      # g)
+            await app.close()
+        resp = await _http(ports[1], b"GET /wmmp/app?wsdl HTTP/1.1\r\nConnection: close\r\n\r\n")
+        assert _status(resp) == 200 and ("http://127.0.0.1:%d/wmmp/app" % ports[1]).encode() in resp
+        for bad in ({}, {"host": "127.0.0.1", "port": 0, "sock": long_sock}):
+            with pytest.raises(ValueError):
+                await serve_long(gw, **bad)
+    finally:
+        await gw.close()

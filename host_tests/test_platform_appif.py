@@ -13,10 +13,13 @@ TTermInfoReport; TConfigSet and TConfigReq reach the terminal's parameters;
 TTermInfoGet asks the terminal; the store answers PTermInfoQuery,
 PStatisticQuery and PTermStatisticQuery; TDownloadNotify runs an update;
 an application is refused a terminal not its own; a base key expires
-(PKeyExpiration); `wmmp-platform serve --apps` and its bad input.
+(PKeyExpiration), before the application logs in or while it is logged in; an
+application that does not answer holds up only its own notifications;
+`wmmp-platform serve --apps`, its bad input and a port in use.
 CPython only; generous timeouts, nothing timed."""
 
 import asyncio
+import datetime
 import io
 import json
 import os
@@ -153,16 +156,20 @@ class Rig:
         self.smsc = self.pf = self.ai = None
         self.apps, self.terms = [], []
 
-    async def start(self, apps=None, expiry=None, key_check=0.2):
+    async def start(self, apps=None, expiry=None, clock=time.time, **gateway_kw):
         self.smsc = SmsCentre("127.0.0.1", 0)
         await self.smsc.start()
         self.pf = Platform(Config(udp_port=0, tcp_port=0, smsc=("127.0.0.1", self.smsc.port),
-                                  msisdn=PLATFORM_NUMBER, key_delay=0.2))
+                                  msisdn=PLATFORM_NUMBER, key_delay=0.2), clock=clock)
         await self.pf.start()
         self.op = Operator(self.pf)
         await self.op.provision({"imsi": IMSI, "msisdn": MSISDN, "serial": SERIAL})
-        self.ai = AppInterface(self.pf, apps or [meter_app()], expiry, op=self.op, key_check=key_check)
-        await self.ai.start(long=("127.0.0.1", 0), http=("127.0.0.1", 0))
+        self.ai = AppInterface(self.pf, apps or [meter_app()], expiry, op=self.op, **gateway_kw)
+        long_sock = socket.socket()             # a port bound beforehand, as `serve` hands it over
+        long_sock.bind(("127.0.0.1", 0))
+        long_sock.listen(16)
+        await self.ai.start(long=long_sock, http=("127.0.0.1", 0))
+        assert self.ai.long_port == long_sock.getsockname()[1]
         return self
 
     async def app(self, service_id=SVC, username=USER, password=PW, base_key=KEY, **kw):
@@ -420,6 +427,65 @@ def test_base_key_expiry_is_notified_and_the_new_key_is_the_one(tmp_path):
     run(tmp_path, scenario, expiry={SVC: ("20000101", "NewBaseKey012345")})
 
 
+def test_a_base_key_expiring_while_the_application_is_logged_in_is_notified_at_the_date(tmp_path):
+    # the platform's clock 4 s before midnight, Beijing time (appendix H: TIMESTAMP): the
+    # application logs in before its key's last day is over, and is told when the date comes
+    bj = datetime.timezone(datetime.timedelta(hours=8))
+    tomorrow = (datetime.datetime.now(bj) + datetime.timedelta(days=1)).replace(hour=0, minute=0, second=0,
+                                                                                microsecond=0)
+    midnight = tomorrow.timestamp()
+    offset = midnight - time.time() - 4.0
+    heard = []
+
+    async def scenario(rig):
+        app = await rig.app(handler=lambda msg: heard.append((msg.call.name, rig.pf.clock())))
+        assert rig.pf.clock() < midnight                               # logged in the day before
+        n = await Ear(app).get("PKeyExpiration", timeout=10)
+        assert n.body["DATE"] == tomorrow.strftime("%Y%m%d") and not rig.ai.expiry
+        assert [t for name, t in heard if name == "PKeyExpiration"][0] >= midnight      # z) on the date
+    run(tmp_path, scenario, expiry={SVC: (tomorrow.strftime("%Y%m%d"), None)},
+        clock=lambda: time.time() + offset)
+
+
+# -- an application that does not answer (appendix C 1)) -------------------------------------
+
+def test_an_application_that_does_not_answer_holds_up_only_its_own_notifications(tmp_path):
+    """Each application hears one terminal's notifications in order; one that does not
+    answer is waited for (request_timeout, then unreachable_timeout) in its own queue."""
+    deaf_app = dict(OTHER, terminals="*")
+
+    def supply(msg):
+        if msg.call.name == "TConfigReq":
+            return {"RESULTCODE": 0, "CONFIG": [(t, "7") for t in msg.body["CONFIG"]]}
+
+    async def deaf(data, link):
+        await asyncio.sleep(30)
+
+    async def scenario(rig):
+        app = await rig.app(handler=supply)
+        other = await rig.app(**{k: OTHER[k] for k in ("service_id", "username", "password", "base_key")})
+        answer, other.link.on_request = other.link.on_request, deaf
+        ear, other_ear = Ear(app), Ear(other)
+        t0 = time.monotonic()
+        for n in range(3):                                   # s) three times, as the meter sent them
+            rig.ai.on_event("data", SERIAL, data=b"reading %d" % n, ec="EC42")
+        for n in range(3):
+            assert (await ear.get("TTransparentDataUp", timeout=5)).body["DATA"] == b"reading %d" % n
+        assert time.monotonic() - t0 < 2.5                  # not held up by SVC0002 (request_timeout 5 s)
+        await until("SVC0002 given up", lambda: (SERIAL, "SVC0002") not in rig.ai._last, 15)
+        assert "SVC0002" in rig.ai.gateway.unreachable
+        # section 5.1.11.2, x): a terminal's CONFIG_REQ does not wait for the one found unreachable
+        t0 = time.monotonic()
+        assert await rig.ai.config_values(SERIAL, [0x0105]) == {0x0105: b"\x00\x07"}
+        assert time.monotonic() - t0 < 2.5                  # CONFIG_WAIT is 4 s
+        other.link.on_request = answer                       # SVC0002 answers again
+        rig.ai.on_event("data", SERIAL, data=b"reading 3", ec="EC42")
+        assert (await other_ear.get("TTransparentDataUp", DATA=b"reading 3", timeout=5))
+        await until("SVC0002 reachable", lambda: "SVC0002" not in rig.ai.gateway.unreachable, 5)
+    run(tmp_path, scenario, apps=[meter_app(), AppConfig(**deaf_app)], request_timeout=5.0,
+        unreachable_timeout=0.3)
+
+
 # -- wmmp-platform serve --apps ---------------------------------------------------------------
 
 def _cmd():
@@ -476,6 +542,14 @@ def test_serve_with_apps_on_both_transports_and_its_bad_input(tmp_path):
     p = subprocess.run(_cmd() + _serve(tmp_path, "--apps", good, "--app-long", "127.0.0.1:0"),
                        capture_output=True, text=True, env=_env(), timeout=30)
     assert p.returncode == 2 and "METER_APP_PW" in p.stderr, p.stderr       # env: secret not set
+    with socket.socket() as busy:                                            # a port in use: exit status 1
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        for opt in ("--app-long", "--app-http"):
+            p = subprocess.run(_cmd() + _serve(tmp_path, "--apps", good, opt, "127.0.0.1:%d" % busy.getsockname()[1]),
+                               capture_output=True, text=True, env=env, timeout=30)
+            assert p.returncode == 1 and "in use" in p.stderr and opt in p.stderr, p.stderr
+            assert len(p.stderr.splitlines()) == 1
     # the real thing: a long connection and HTTP with its WSDL
     proc = subprocess.Popen(_cmd() + _serve(tmp_path, "--apps", good, "--app-long", "127.0.0.1:0",
                                             "--app-http", "127.0.0.1:0"),

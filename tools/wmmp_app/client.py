@@ -16,7 +16,11 @@ the request once; a long connection that broke is reopened.
 
 Platform requests (notifications, results, data up, link checks, key expiry)
 are verified (HASH with this application's secrets, SERVICEID its own),
-decrypted, answered, and queued for notifications() / wait_for().  The answer:
+decrypted, answered, and queued for notifications() / wait_for().  A request
+that arrives while a login is under way and does not decrypt with the key held
+waits for that login and is read with its new key (the platform may use the
+key as soon as the login's answer has gone out, before this end has read it).
+The answer:
 what handler(message) returns -- None for the default (RESULTCODE 0; for
 TConfigReq every tag asked reported as one it cannot supply), an int RESULTCODE,
 or a body dict.  A request that fails verification is not answered (HTTP: 403),
@@ -111,6 +115,7 @@ class AppClient:
         self._waiters = []
         self._sid = int(time.time() * 1000) % 10 ** 12 * 1000
         self._login_lock = asyncio.Lock()
+        self._logging_in = None      # a future done when the login under way has ended
         self._closed = False
 
     # -- connection and session --------------------------------------------------------
@@ -159,18 +164,25 @@ class AppClient:
     async def login(self):
         """TAppLogin with the base key; returns the answer.  LoginFailed / AppError."""
         async with self._login_lock:
-            a = self.account
-            msg = self._build("TAppLoginReq", {"USERNAME": a.username, "PASSWORD": a.password})
+            self._logging_in = asyncio.get_running_loop().create_future()
             try:
-                rsp = await self._exchange(msg, a.base_key, [a.base_key])
-            except Unverified as e:
-                raise LoginFailed("login refused: %s" % e, e.code, e.message)
-            if rsp.result != 0:
-                raise LoginFailed("login refused: RESULTCODE %d (%s)" % (rsp.result, rsp.meaning()), rsp.result, rsp)
-            now = self.clock()
-            self.session = S.Session(rsp.body["CONVKEY"], now, rsp.body["EXPIRATION"], self.link, self.transport)
-            log.info("%s logged in; session key valid %d min", a.service_id, rsp.body["EXPIRATION"])
-            return rsp
+                return await self._login()
+            finally:
+                self._logging_in.set_result(None)
+
+    async def _login(self):
+        a = self.account
+        msg = self._build("TAppLoginReq", {"USERNAME": a.username, "PASSWORD": a.password})
+        try:
+            rsp = await self._exchange(msg, a.base_key, [a.base_key])
+        except Unverified as e:
+            raise LoginFailed("login refused: %s" % e, e.code, e.message)
+        if rsp.result != 0:
+            raise LoginFailed("login refused: RESULTCODE %d (%s)" % (rsp.result, rsp.meaning()), rsp.result, rsp)
+        now = self.clock()
+        self.session = S.Session(rsp.body["CONVKEY"], now, rsp.body["EXPIRATION"], self.link, self.transport)
+        log.info("%s logged in; session key valid %d min", a.service_id, rsp.body["EXPIRATION"])
+        return rsp
 
     async def logout(self):
         """TAppLogout; returns its RESULTCODE (0: logged out)."""
@@ -388,8 +400,7 @@ class AppClient:
             if head["SERVICEID"] != self.service_id:
                 raise S.UnknownService("it names SERVICEID %s" % head["SERVICEID"])
             P.verify(raw, spec, self.account)
-            s = self.session
-            body, _ = P.open_body(raw, spec, [s.key] if s else [])
+            body = await self._open_request(raw, spec)
         except S.Refusal as e:
             log.warning("%s SID %s from %s not answered: %s", raw.name, raw.sid, peer, e)
             return None, "unverified"
@@ -417,6 +428,22 @@ class AppClient:
             self._heard(Notification(msg, rsp.body))
         key = self.session.key if self.session else self.account.base_key
         return P.seal(rsp, self.account, key, namespace=None), "ok"
+
+    async def _open_request(self, raw, spec):
+        """The body of a verified platform request, decrypted with the session
+        key; during a login, with the key it brings when the one held fails."""
+        s = self.session
+        try:
+            return P.open_body(raw, spec, [s.key] if s else [])[0]
+        except S.BadBody:
+            pending = self._logging_in
+            if pending is None or pending.done():
+                raise
+        await asyncio.wait({pending}, timeout=self.timeout)
+        if self.session is None or self.session is s:
+            raise S.BadBody("%s: does not decrypt with the session key" % raw.name)
+        log.debug("%s SID %s read with the key of the login under way", raw.name, raw.sid)
+        return P.open_body(raw, spec, [self.session.key])[0]
 
     async def _run_handler(self, msg):
         try:

@@ -48,10 +48,23 @@ ctx.service_id and ctx.sid back (appendix H: the result's SID is the request's).
 Platform requests (coroutines): each returns a Delivery (service_id, message =
 the application's answer or None, error = text or None, .result = its
 RESULTCODE) or, for the notifications of a terminal, {service_id: Delivery}
-for every application logged in that may use the terminal.
+for every application logged in that may use the terminal (to=[service_id,
+...]: only those of them).
+
+A platform request goes to a session only once the answer to its login has
+gone out (before, the application cannot hold the session key CONVKEY the
+request is encrypted with); it waits for that at most request_timeout.  The
+listeners of gateway.login_listeners (on_login=cb adds one) are called then:
+cb(service_id, session), a coroutine function's awaitable run as a task.
+
+An application that has not answered (no answer in time, connection refused
+or closed) is marked unreachable: until it answers again or logs in again its
+requests wait at most unreachable_timeout seconds, so that a dead application
+does not hold up for long whoever waits on its deliveries.
 """
 
 import asyncio
+import functools
 import inspect
 import logging
 import time
@@ -70,6 +83,7 @@ log = logging.getLogger("wmmp.app.gateway")
 SESSION_MINUTES = 30
 LINK_CHECK_INTERVAL = 60.0      # s between PLinkCheck on a long connection (appendix H r)
 LINK_CHECK_MISSES = 3           # unanswered in a row: the link is dead (appendix H r)
+UNREACHABLE_TIMEOUT = 2.0       # s an application found unreachable has to answer, until it answers again
 
 __all__ = ["AppConfig", "Context", "Delivery", "Gateway", "Refused", "serve_http", "serve_long"]
 
@@ -138,7 +152,8 @@ class Gateway:
     """The platform's end of the interface; see the module text."""
 
     def __init__(self, backend, apps, clock=time.time, session_minutes=SESSION_MINUTES, request_timeout=10.0,
-                 link_check_interval=LINK_CHECK_INTERVAL, link_check_misses=LINK_CHECK_MISSES, max_pdu=X.MAX_PDU):
+                 link_check_interval=LINK_CHECK_INTERVAL, link_check_misses=LINK_CHECK_MISSES, max_pdu=X.MAX_PDU,
+                 on_login=None, unreachable_timeout=UNREACHABLE_TIMEOUT):
         self.backend = backend
         self.apps = {}
         for a in (apps.values() if isinstance(apps, dict) else apps):
@@ -151,6 +166,9 @@ class Gateway:
         self.link_check_interval = link_check_interval
         self.link_check_misses = link_check_misses
         self.max_pdu = max_pdu
+        self.unreachable_timeout = unreachable_timeout
+        self.login_listeners = [on_login] if on_login is not None else []
+        self.unreachable = {}        # service_id -> when it was found unreachable (clock())
         self.sessions = {}
         self.links = set()
         self.servers = []
@@ -180,6 +198,7 @@ class Gateway:
     def end_session(self, service_id, why):
         s = self.sessions.pop(service_id, None)
         if s is not None:
+            _drop(s)
             if s.link is not None and s.link.service_id == service_id:
                 s.link.service_id = None
             log.info("application %s: session ended (%s)", service_id, why)
@@ -202,7 +221,17 @@ class Gateway:
     async def handle(self, data, peer, link=None, transport="http"):
         """The answer (PDU bytes) to one request PDU (bytes or a parsed root
         Element) from address `peer`; `link` is its long connection, if any.
-        MessageError when it cannot be answered at all (no usable SID or SERVICEID)."""
+        MessageError when it cannot be answered at all (no usable SID or SERVICEID).
+        The answer counts as delivered when this returns (see respond())."""
+        out, sent = await self.respond(data, peer, link, transport)
+        if sent is not None:
+            sent()
+        return out
+
+    async def respond(self, data, peer, link=None, transport="http"):
+        """(answer PDU bytes, sent): as handle(), for a transport that tells when
+        the answer has gone out: `sent`, when not None, is to be called then (the
+        answer to a login: the new session is used from that moment on)."""
         raw = X.decode_pdu(data, self.max_pdu)
         spec = M.SPECS.get(raw.name)
         if spec is None or not spec.is_request or spec.call.direction != M.A2P:
@@ -236,7 +265,10 @@ class Gateway:
             msg = M.Message(spec, head, body)
             answer = await self._dispatch(call, msg, app, peer, link, transport)
             rsp = self._reply(spec, raw, answer)
-            return P.seal(rsp, app, reply_key)
+            sent = None
+            if call == "TAppLogin":
+                sent = functools.partial(self._announce, app.service_id, self.sessions.get(app.service_id))
+            return P.seal(rsp, app, reply_key), sent
         except Refusal as r:
             code = r.code_for(call)
             log.warning("refused %s SID %s from %s (SERVICEID %s): %s -> RESULTCODE %d",
@@ -246,7 +278,7 @@ class Gateway:
             rsp = self._reply(spec, raw, body)
             account = app if app is not None else S.Account(service_id, "-", "-", bytes(16))
             plain = r.plain or reply_key is None
-            return P.seal(rsp, account, reply_key, plain=plain, signed=r.signed and verified)
+            return P.seal(rsp, account, reply_key, plain=plain, signed=r.signed and verified), None
 
     def _keys(self, call, app, link):
         """(keys to try on the body, key of the answer if the body cannot be read)."""
@@ -347,6 +379,8 @@ class Gateway:
         now = self.clock()
         minutes = app.session_minutes or self.session_minutes
         old = self.sessions.get(app.service_id)
+        if old is not None:
+            _drop(old)
         if old is not None and old.link is not None and old.link is not link:
             old.link.service_id = None
             t = asyncio.get_running_loop().create_task(old.link.close())
@@ -355,13 +389,55 @@ class Gateway:
             log.info("application %s: its earlier long connection %s is closed by the new login",
                      app.service_id, old.link.peer_text)
         s = S.Session(S.new_session_key(), now, minutes, link, transport)
+        s.announced = asyncio.get_running_loop().create_future()     # done when the answer has gone out
         self.sessions[app.service_id] = s
+        self.unreachable.pop(app.service_id, None)
         if link is not None:
             link.service_id = app.service_id
             link.misses = 0
         log.info("application %s logged in from %s over %s; session of %d min", app.service_id, peer,
                  transport, minutes)
         return {"RESULTCODE": 0, "CONVKEY": s.key_text, "EXPIRATION": minutes}
+
+    def _announce(self, service_id, s):
+        """The answer to the login that opened session `s` has gone out: platform
+        requests may use it, and the login listeners hear of it."""
+        if s is None or s.announced is None or s.announced.done():
+            return
+        s.announced.set_result(True)
+        if self.sessions.get(service_id) is not s:
+            return
+        for cb in list(self.login_listeners):
+            try:
+                r = cb(service_id, s)
+                if inspect.isawaitable(r):
+                    t = asyncio.ensure_future(r)
+                    self._closing.add(t)
+                    t.add_done_callback(self._listener_done)
+            except Exception as e:
+                log.error("login listener failed: %s: %s", type(e).__name__, e)
+
+    def _listener_done(self, t):
+        self._closing.discard(t)
+        if not t.cancelled() and t.exception() is not None:
+            e = t.exception()
+            log.error("login listener failed: %s: %s", type(e).__name__, e)
+
+    async def _announced(self, service_id):
+        """The valid session of an application once the answer to its login has
+        gone out (the application holds its key only from then on); None when it
+        has none.  Waits at most request_timeout; TransportError after that."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.request_timeout
+        while True:
+            s = self.session(service_id)
+            if s is None or s.announced is None or s.announced.done():
+                return s
+            left = end - loop.time()
+            if left <= 0:
+                raise T.TransportError("the answer to its login has not gone out within %g s"
+                                       % self.request_timeout)
+            await asyncio.wait({s.announced}, timeout=left)      # or the session ended / was replaced
 
     @staticmethod
     def _check_creds(body, app, login=False):
@@ -409,18 +485,31 @@ class Gateway:
         """Send platform request `name` (e.g. "TRegistReq") to one application and
         return the Delivery; never raises for a failed delivery."""
         app = self.apps.get(service_id)
-        s = self.session(service_id)
-        if app is None or s is None:
+        if app is None or self.session(service_id) is None:
             return Delivery(service_id, error="not logged in" if app else "unknown application")
         sid = sid or self.next_sid()
         try:
+            s = await self._announced(service_id)
+            if s is None:
+                return Delivery(service_id, error="not logged in", sid=sid)
+            timeout = self.request_timeout
+            if service_id in self.unreachable:
+                timeout = min(timeout, self.unreachable_timeout)
             msg = M.build(name, body, sid=sid, service_id=service_id, ts=M.timestamp(self.clock()), **head)
-            if s.link is not None:
-                data = await s.link.request(P.seal(msg, app, s.key), name, sid, self.request_timeout)
-            elif app.url:
-                data = await self._post(app, P.seal(msg, app, s.key, namespace=X.NS if app.soap else None), msg)
-            else:
-                return Delivery(service_id, error="not reachable: no long connection and no URL", sid=sid)
+            try:
+                if s.link is not None:
+                    data = await s.link.request(P.seal(msg, app, s.key), name, sid, timeout)
+                elif app.url:
+                    data = await self._post(app, P.seal(msg, app, s.key, namespace=X.NS if app.soap else None), msg,
+                                            timeout)
+                else:
+                    return Delivery(service_id, error="not reachable: no long connection and no URL", sid=sid)
+            except _HttpStatus:
+                raise
+            except T.TransportError as e:
+                self._unreachable(service_id, e)
+                raise
+            self.unreachable.pop(service_id, None)       # it answered
             raw = X.decode_pdu(data, self.max_pdu)
             rspec, head_ = P.check_answer(raw, msg)
             P.verify(raw, rspec, app)
@@ -430,7 +519,13 @@ class Gateway:
             log.warning("%s SID %s to %s: %s", name, sid, service_id, e)
             return Delivery(service_id, error=str(e), sid=sid)
 
-    async def _post(self, app, data, msg):
+    def _unreachable(self, service_id, why):
+        if service_id not in self.unreachable:
+            self.unreachable[service_id] = self.clock()
+            log.warning("application %s is unreachable (%s): its requests wait at most %g s until it answers "
+                        "or logs in again", service_id, why, min(self.request_timeout, self.unreachable_timeout))
+
+    async def _post(self, app, data, msg, timeout=None):
         c = self._http.get(app.service_id)
         if c is None or c.url != app.url:
             c = self._http[app.service_id] = T.HttpClient(app.url, self.request_timeout, self.max_pdu)
@@ -438,43 +533,45 @@ class Gateway:
         if app.soap:
             data = X.soap_wrap(data)
             headers["SOAPAction"] = '"%s"' % msg.call.name
-        status, _, body = await c.post(data, headers)
+        status, _, body = await c.post(data, headers, timeout)
         if status != 200:
-            raise T.TransportError("HTTP %d from %s" % (status, app.url))
+            raise _HttpStatus("HTTP %d from %s" % (status, app.url))
         return body
 
-    async def _each(self, serial, name, body, **head):
-        targets = self.subscribers(serial)
+    async def _each(self, serial, name, body, to=None, **head):
+        targets = [k for k in self.subscribers(serial) if to is None or k in to]
         got = await asyncio.gather(*(self.send(k, name, body, **head) for k in targets))
         return dict(zip(targets, got))
 
     # notifications about a terminal: to every application logged in that may use it
+    # (to=[service_id, ...]: to those of them only)
 
-    async def notify_regist(self, serial, imei, imsi):                               # o)
-        return await self._each(serial, "TRegistReq", {"TERMID": serial, "IMEI": imei, "IMSI": imsi})
+    async def notify_regist(self, serial, imei, imsi, to=None):                      # o)
+        return await self._each(serial, "TRegistReq", {"TERMID": serial, "IMEI": imei, "IMSI": imsi}, to)
 
-    async def notify_login(self, serial, imei, imsi, termver=None, configcrc=None, params=()):  # p)
+    async def notify_login(self, serial, imei, imsi, termver=None, configcrc=None, params=(), to=None):  # p)
         return await self._each(serial, "TLoginReq", {"TERMID": serial, "IMEI": imei, "IMSI": imsi,
                                                       "TERMVER": termver, "CONFIGCRC": configcrc,
-                                                      "PARAM": list(params) or None})
+                                                      "PARAM": list(params) or None}, to)
 
-    async def notify_logout(self, serial, reason):                                    # q)
-        return await self._each(serial, "TLogoutReq", {"TERMID": serial, "LOGOUTREASON": reason})
+    async def notify_logout(self, serial, reason, to=None):                           # q)
+        return await self._each(serial, "TLogoutReq", {"TERMID": serial, "LOGOUTREASON": reason}, to)
 
-    async def notify_fault(self, serial, errcodes):                                   # f)
-        return await self._each(serial, "PTermFaultNotifyReq", {"TERMID": serial, "ERRCODE": list(errcodes)})
+    async def notify_fault(self, serial, errcodes, to=None):                          # f)
+        return await self._each(serial, "PTermFaultNotifyReq", {"TERMID": serial, "ERRCODE": list(errcodes)}, to)
 
-    async def transparent_up(self, serial, data):                                     # s)
-        return await self._each(serial, "TTransparentDataUpReq", {"TERMID": serial, "DATA": data})
+    async def transparent_up(self, serial, data, to=None):                            # s)
+        return await self._each(serial, "TTransparentDataUpReq", {"TERMID": serial, "DATA": data}, to)
 
-    async def term_info_report(self, serial, monitor=(), alarm=(), recovery=(), config=(), statistic=()):  # y)
+    async def term_info_report(self, serial, monitor=(), alarm=(), recovery=(), config=(), statistic=(),
+                               to=None):                                              # y)
         return await self._each(serial, "TTermInfoReportReq", _info(serial, monitor, alarm, recovery, config,
-                                                                     statistic))
+                                                                     statistic), to)
 
-    async def config_req(self, serial, tags):                                         # x)
+    async def config_req(self, serial, tags, to=None):                                # x)
         """TConfigReq: the answers carry CONFIG [(tag, value)]; an empty value
         is a tag the application cannot supply (docs/APP.md decision 19)."""
-        return await self._each(serial, "TConfigReqReq", {"CONFIG": list(tags)}, TERMINID=serial)
+        return await self._each(serial, "TConfigReqReq", {"CONFIG": list(tags)}, to, TERMINID=serial)
 
     # results of an application's earlier request: its SERVICEID and SID
 
@@ -548,6 +645,16 @@ class Gateway:
         self.servers = []
         for c in self._http.values():
             await c.close()
+
+
+class _HttpStatus(T.TransportError):
+    """The application's endpoint answered, with an HTTP status other than 200."""
+
+
+def _drop(s):
+    """Session `s` ends or is replaced: whoever waits for its login answer stops waiting."""
+    if s.announced is not None and not s.announced.done():
+        s.announced.set_result(False)
 
 
 def _info(serial, monitor, alarm, recovery, config, statistic):

@@ -269,6 +269,7 @@ class Session:
         self.expires = issued + 60.0 * minutes
         self.link = link
         self.transport = transport
+        self.announced = None        # the gateway's: a future done once the answer to the login has gone out
 
     def valid(self, now):
         return now < self.expires

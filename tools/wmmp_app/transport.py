@@ -17,6 +17,8 @@ HTTP (appendix C 1) item 1; docs/APP.md decisions 12, 15)
     60 s) is closed by the server.  Limits: request line and headers 16 KiB, body
     `max_body` (413), no chunked bodies (411/501); anything malformed gets 400
     and the connection is closed; a handler failure is a 500, never a traceback.
+    The handler's answer may carry a fourth item, a callable called once the
+    answer has been written.
     HttpClient: POSTs to one http:// URL, keeping connections alive.
 """
 
@@ -227,9 +229,11 @@ async def open_long(host, port, on_request, max_frame=MAX_FRAME, name="link", ti
     return LongLink(reader, writer, on_request, max_frame, name).start()
 
 
-async def serve_long_links(on_request, host, port, max_frame=MAX_FRAME, name="long", on_link=None):
-    """An asyncio Server accepting long connections; on_link(link) is called
-    for each new one (it may close it at once)."""
+async def serve_long_links(on_request, host=None, port=None, max_frame=MAX_FRAME, name="long", on_link=None,
+                           sock=None):
+    """An asyncio Server accepting long connections on host:port, or on `sock`
+    (a socket already bound, as asyncio's start_server(sock=...) takes it);
+    on_link(link) is called for each new one (it may close it at once)."""
     async def accept(reader, writer):
         link = LongLink(reader, writer, on_request, max_frame, name).start()
         if on_link is not None:
@@ -238,6 +242,8 @@ async def serve_long_links(on_request, host, port, max_frame=MAX_FRAME, name="lo
             await link.closed
         except asyncio.CancelledError:      # the loop is ending: end quietly
             await link.close()
+    if sock is not None:
+        return await asyncio.start_server(accept, sock=sock)
     return await asyncio.start_server(accept, host, port)
 
 
@@ -256,8 +262,9 @@ def _response(status, ctype, body, close):
 
 
 class HttpServer:
-    """POST `path`: handler(body, peer_ip, headers) -> (status, content type, bytes);
-    GET `path`?wsdl: wsdl(host header) -> bytes."""
+    """POST `path`: handler(body, peer_ip, headers) -> (status, content type, bytes)
+    or (status, content type, bytes, after) -- after() is called once the answer
+    is written; GET `path`?wsdl: wsdl(host header) -> bytes."""
 
     def __init__(self, handler, path="/wmmp/app", wsdl=None, max_body=X.MAX_PDU, idle_timeout=HTTP_IDLE,
                  name="http"):
@@ -266,8 +273,12 @@ class HttpServer:
         self.server = None
         self._conns = {}
 
-    async def start(self, host, port):
-        self.server = await asyncio.start_server(self._conn, host, port, limit=HEADER_MAX)
+    async def start(self, host=None, port=None, sock=None):
+        """Listen on host:port, or on `sock`, a socket already bound."""
+        if sock is not None:
+            self.server = await asyncio.start_server(self._conn, sock=sock, limit=HEADER_MAX)
+        else:
+            self.server = await asyncio.start_server(self._conn, host, port, limit=HEADER_MAX)
         return self.server
 
     @property
@@ -290,8 +301,13 @@ class HttpServer:
                 out, close = await self._one(reader, writer)
                 if out is None:
                     break
+                after = None
+                if isinstance(out, tuple):
+                    out, after = out
                 writer.write(out)
                 await writer.drain()
+                if after is not None:
+                    after()
                 if close:
                     break
         except (ConnectionError, OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
@@ -358,13 +374,17 @@ class HttpServer:
             body = await asyncio.wait_for(reader.readexactly(n), max(10.0, self.idle_timeout))
         except asyncio.TimeoutError:
             return None, True
+        after = None
         try:
-            status, ctype, out = await self.handler(body, peer_ip(writer), headers)
+            answer = await self.handler(body, peer_ip(writer), headers)
+            status, ctype, out = answer[:3]
+            after = answer[3] if len(answer) > 3 else None
         except Exception as e:
             log.error("%s %s: internal error: %s: %s", self.name, peer_text(writer), type(e).__name__, e)
             log.debug("traceback", exc_info=True)
             status, ctype, out = 500, "text/plain; charset=utf-8", b"internal error\n"
-        return _response(status, ctype, out, close or status >= 400), close or status >= 400
+        data = _response(status, ctype, out, close or status >= 400)
+        return (data, after) if after is not None else data, close or status >= 400
 
     @staticmethod
     async def _headers(reader):
@@ -411,12 +431,14 @@ class HttpClient:
         self.timeout, self.max_body, self.pool = timeout, max_body, pool
         self._idle = []
 
-    async def post(self, body, headers=None):
-        """(status, headers dict, body bytes) of POSTing `body`; TransportError."""
+    async def post(self, body, headers=None, timeout=None):
+        """(status, headers dict, body bytes) of POSTing `body`, waiting at most
+        `timeout` s (default: the client's); TransportError."""
+        timeout = self.timeout if timeout is None else timeout
         try:
-            return await asyncio.wait_for(self._post(body, headers or {}), self.timeout)
+            return await asyncio.wait_for(self._post(body, headers or {}), timeout)
         except asyncio.TimeoutError:
-            raise TransportError("no HTTP answer from %s within %g s" % (self.url, self.timeout))
+            raise TransportError("no HTTP answer from %s within %g s" % (self.url, timeout))
 
     async def _post(self, body, headers):
         for attempt in (0, 1):
@@ -438,6 +460,9 @@ class HttpClient:
                 status_line = await reader.readline()
                 if not status_line:
                     raise ConnectionResetError("closed before the status line")
+            except asyncio.CancelledError:
+                writer.close()
+                raise
             except (ConnectionError, OSError) as e:
                 writer.close()
                 if reused and attempt == 0:
@@ -448,6 +473,9 @@ class HttpClient:
             except (ConnectionError, OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
                 writer.close()
                 raise TransportError("bad HTTP answer from %s: %s" % (self.url, e))
+            except asyncio.CancelledError:      # post()'s time is up: the answer may still come, on no one's watch
+                writer.close()
+                raise
         raise TransportError("HTTP to %s failed" % self.url)
 
     async def _answer(self, reader, writer, status_line):

@@ -20,9 +20,12 @@ answered from the store.  The platform's events (pf.app_events: register,
 login, logout, trap, data, fault, upgrade) become TRegist, TLogin, TLogout,
 TTermInfoReport, PTermFaultNotify, TTransparentDataUp and the upgrade's
 outcome; a terminal's CONFIG_REQ asks the applications first (TConfigReq,
-pf.config_source).  Notifications of one terminal go out in the order they
-happened.  docs/APP_PLATFORM.md tells what each message does here and the
-choices made where appendix H leaves a detail open.
+pf.config_source).  Notifications of one terminal reach each application in
+the order they happened, in a queue of its own: one application that does not
+answer holds up no other.  An application whose base key expires is told
+(PKeyExpiration) at the start of that date, or once its next login has been
+answered (the gateway's login listener).  docs/APP_PLATFORM.md tells what each
+message does here and the choices made where appendix H leaves a detail open.
 """
 
 import asyncio
@@ -31,6 +34,7 @@ import json
 import logging
 import os
 import re
+import socket
 import stat
 import struct
 
@@ -49,7 +53,7 @@ log = logging.getLogger("wmmp.platform.app")
 
 TZ = datetime.timezone(datetime.timedelta(hours=8))      # Beijing time, as TIMESTAMP (appendix H)
 APPS_FILE_MAX = 1 << 20
-KEY_CHECK_INTERVAL = 60.0        # s between looks at the applications' base key expiry dates
+CONFIG_WAIT = 4.0                # s the applications have to answer a TConfigReq (flows waits 5 s in all)
 UPGRADES_KEPT = 10000            # transactions of TDownloadNotify whose outcome may still come
 
 # LOGIN_ACK / REGISTER_ACK results that mean "in" (appendix G a, b).
@@ -302,37 +306,46 @@ def load_apps(path):
     return apps, expiry
 
 
+def _where(addr):
+    """serve_long / serve_http arguments of a (host, port) or a bound socket."""
+    if isinstance(addr, socket.socket):
+        return {"sock": addr}
+    return {"host": addr[0], "port": addr[1]}
+
+
 # -- the backend -------------------------------------------------------------------------------
 
 class AppInterface:
     """The gateway over the platform `pf` (see the module text).  `gateway_kw`
     goes to wmmp_app's Gateway (session_minutes, request_timeout, ...)."""
 
-    def __init__(self, pf, apps, expiry=None, op=None, key_check=KEY_CHECK_INTERVAL, **gateway_kw):
+    def __init__(self, pf, apps, expiry=None, op=None, **gateway_kw):
         self.pf = pf
         self.db = pf.db
         self.op = op or Operator(pf)
-        self.gateway = Gateway(self, apps, clock=pf.clock, **gateway_kw)
+        self.gateway = Gateway(self, apps, clock=pf.clock, on_login=self._app_login, **gateway_kw)
         self.expiry = dict(expiry or {})
-        self.key_check = key_check
+        self._telling = set()        # SERVICEIDs being told their base key expired
         self.upgrades = {}           # trans_id -> (service_id, SID) of the TDownloadNotify it answers
         self._early = {}             # trans_id -> outcome that came before the push was answered
         self._pushing = {}           # serial -> pushes of ours waiting for the DOWNLOAD_INFO_ACK
-        self._last = {}              # serial -> the newest notification task (one terminal's stay in order)
+        self._last = {}              # (serial, service_id) -> the newest task of that queue (kept in order)
         self._checker = None
         self.long = self.http = None
         pf.app_events.append(self.on_event)
         pf.config_source = self.config_values
 
     async def start(self, long=None, http=None):
-        """Listen on the long connection (host, port) and / or HTTP (host, port);
-        .long.sockets / .http.port tell the ports (0: any free one)."""
+        """Listen on the long connection and / or HTTP: each a (host, port) or a
+        socket already bound and listening (`serve` binds its ports before it
+        touches anything, and hands them over); .long_port / .http_port tell
+        the ports (0: any free one)."""
         if long is not None:
-            self.long = await serve_long(self.gateway, long[0], long[1])
+            self.long = await serve_long(self.gateway, **_where(long))
         if http is not None:
-            self.http = await serve_http(self.gateway, http[0], http[1])
+            self.http = await serve_http(self.gateway, **_where(http))
         if self.expiry:
-            self._checker = self.pf.spawn(self._key_checks())
+            self._checker = self.pf.spawn(self._expiry_dates())
         return self
 
     @property
@@ -371,24 +384,35 @@ class AppInterface:
             log.error("application request for %s failed: %s: %s", serial, type(e).__name__, e)
 
     def _chain(self, serial, fn, *args):
-        """Run fn(*args) (a gateway coroutine) after what was queued before for
-        `serial`: one terminal's notifications and results go out in order."""
-        prev = self._last.get(serial)
+        """Notification fn(serial, ...) (a gateway coroutine) to each application
+        logged in that may use `serial`, after what was queued before for that
+        terminal and that application: one terminal's notifications reach each
+        application in order, and one that does not answer holds up only its own."""
+        for service_id in self.gateway.subscribers(serial):
+            self._queue((serial, service_id), fn, *args, to=[service_id])
+
+    def _result(self, serial, fn, service_id, *args):
+        """Result fn(service_id, ...) of an application's request about `serial`,
+        in the same queue as that terminal's notifications to that application."""
+        self._queue((serial, service_id), fn, service_id, *args)
+
+    def _queue(self, key, fn, *args, **kw):
+        prev = self._last.get(key)
 
         async def run():
             if prev is not None and not prev.done():
                 await asyncio.wait([prev])
             try:
-                d = await fn(*args)
+                d = await fn(*args, **kw)
             except Exception as e:
-                log.error("%s for %s failed: %s: %s", fn.__name__, serial, type(e).__name__, e)
+                log.error("%s for %s failed: %s: %s", fn.__name__, key[0], type(e).__name__, e)
                 return
-            for k, x in (d.items() if isinstance(d, dict) else [(None, d)]):
+            for x in (d.values() if isinstance(d, dict) else [d]):
                 if x is not None and not x.ok:
-                    log.info("%s for %s not delivered to %s: %s", fn.__name__, serial, x.service_id, x.error)
+                    log.info("%s for %s not delivered to %s: %s", fn.__name__, key[0], x.service_id, x.error)
         task = self.pf.spawn(run())
-        self._last[serial] = task
-        task.add_done_callback(lambda t: self._last.pop(serial, None) if self._last.get(serial) is t else None)
+        self._last[key] = task
+        task.add_done_callback(lambda t: self._last.pop(key, None) if self._last.get(key) is t else None)
         return task
 
     # -- FILTER (appendix H c) i) k) t) v)) -------------------------------------------------
@@ -442,8 +466,8 @@ class AppInterface:
             p = {"config": "CONFIG", "statistic": "STATISTIC", "monitor": "MONITOR"}.get(_part(t))
             if p:
                 inv.setdefault(p, []).append("%04X" % t)
-        self._chain(serial, self.gateway.term_info_get_result, service_id, sid, serial, parts["monitor"],
-                    parts["alarm"], parts["recovery"], parts["config"], parts["statistic"], inv or None)
+        self._result(serial, self.gateway.term_info_get_result, service_id, sid, serial, parts["monitor"],
+                     parts["alarm"], parts["recovery"], parts["config"], parts["statistic"], inv or None)
 
     # -- e) PTermInfoQuery, g) PStatisticQuery, h) PTermStatisticQuery: the store -------------
 
@@ -491,10 +515,10 @@ class AppInterface:
             out["LASTLOGIN"] = int(logins[-1])
         return out
 
-    def _rows(self, ctx, f):
-        """The terminals an application may see, narrowed by PRODUCER / AREA /
-        TERMMODEL / TS of appendix H g)."""
-        rows = [t for t in self.db.terminals() if ctx.terminals is None or t["serial"] in ctx.terminals]
+    def _rows(self, ctx, f, terms):
+        """The terminals (of `terms`, the store's) an application may see, narrowed
+        by PRODUCER / AREA / TERMMODEL / TS of appendix H g)."""
+        rows = [t for t in terms if ctx.terminals is None or t["serial"] in ctx.terminals]
         if f.get("AREA") or f.get("TERMMODEL"):
             return []                # unknown to the simulator
         if f.get("PRODUCER"):
@@ -510,11 +534,14 @@ class AppInterface:
 
     def statistics(self, ctx, termcount, termfault, termstatus):
         out = {}
+        terms = self.db.terminals()                      # read once for the three groups
+        subscriptions = self.db.subscriptions() if termcount is not None or termstatus is not None else []
         if termcount is not None:
-            rows = self._rows(ctx, termcount)
+            rows = self._rows(ctx, termcount, terms)
             (d0, d1), (m0, m1) = self._periods(termcount)
             reg = [t["registered"] or 0 for t in rows]
-            subs = [s for s in self.db.subscriptions() if self.db.terminal_by_imsi(s["imsi"]) is None
+            known = {t["imsi"] for t in terms if t["imsi"]}
+            subs = [s for s in subscriptions if s["imsi"] not in known
                     and (ctx.terminals is None or s["serial"] in ctx.terminals)
                     and not termcount.get("AREA") and (not termcount.get("PRODUCER")
                                                        or (s["serial"] or "")[:8] == termcount["PRODUCER"])]
@@ -522,7 +549,7 @@ class AppInterface:
                                        "REGISTERED": len(rows), "DATENEW": sum(1 for r in reg if d0 <= r < d1),
                                        "MONTHNEW": sum(1 for r in reg if m0 <= r < m1), "TOTAL": len(rows) + len(subs)}
         if termfault is not None:
-            mine = {t["serial"] for t in self._rows(ctx, termfault)}
+            mine = {t["serial"] for t in self._rows(ctx, termfault, terms)}
             (d0, d1), (m0, m1) = self._periods(termfault)
             reports = [(s, t, c) for s, t, c in self._alarm_reports() if s in mine]
             code = termfault.get("ERRCODE")
@@ -534,8 +561,9 @@ class AppInterface:
                                        "TOTAL": len(reports)}
         if termstatus is not None:
             counts = {"NORMAL": 0, "EXCEPTION": 0, "FORBIDDEN": 0}
-            for t in self._rows(ctx, termstatus):
-                sub = self.db.subscription(t["imsi"]) if t["imsi"] else None
+            by_imsi = {x["imsi"]: x for x in subscriptions}
+            for t in self._rows(ctx, termstatus, terms):
+                sub = by_imsi.get(t["imsi"]) if t["imsi"] else None
                 if sub is None or sub["msisdn"] != t["msisdn"]:
                     counts["FORBIDDEN"] += 1          # no subscription lets it in any more
                 elif t["state"] != "online" or self.db.param(t["serial"], 0x300B) == b"\x01":
@@ -576,7 +604,7 @@ class AppInterface:
             code, invalid = NOT_REACHED["ctrl"], list(tags)
         if code == 0 and invalid:
             code = 1 if len(invalid) == len(tags) else 2
-        self._chain(serial, self.gateway.term_ctrl_result, service_id, sid, serial, code, invalid)
+        self._result(serial, self.gateway.term_ctrl_result, service_id, sid, serial, code, invalid)
 
     # -- k) TDownloadNotify -> DOWNLOAD_INFO -> l) TDownloadNotifyResult -----------------------
 
@@ -606,14 +634,14 @@ class AppInterface:
             a = await self.op.upgrade_push({"serial": serial, "version": version, "scheme": scheme})
         except (PlatformError, V.InputError) as e:
             log.info("TDownloadNotify SID %s: %s not reached: %s", sid, serial, e)
-            self._chain(serial, self.gateway.download_result, service_id, sid, serial, NOT_REACHED["download"])
+            self._result(serial, self.gateway.download_result, service_id, sid, serial, NOT_REACHED["download"])
             return
         finally:
             self._pushing[serial] -= 1
             if not self._pushing[serial]:
                 del self._pushing[serial]
         tid, result = a["upgrade"]["trans_id"], a["result"]
-        self._chain(serial, self.gateway.download_result, service_id, sid, serial, DOWNLOAD_ACK.get(result, 3))
+        self._result(serial, self.gateway.download_result, service_id, sid, serial, DOWNLOAD_ACK.get(result, 3))
         early = self._early.pop(tid, None)
         if result in (0x01, 0x02):
             self.upgrades[tid] = (service_id, sid)
@@ -632,7 +660,7 @@ class AppInterface:
         code = {"applied": 0, "superseded": DOWNLOAD_SUPERSEDED}.get(state)
         if code is None:
             code = DOWNLOAD_TRAP + reason if reason is not None else DOWNLOAD_GAVE_UP
-        self._chain(serial, self.gateway.download_result, asked[0], asked[1], serial, code)
+        self._result(serial, self.gateway.download_result, asked[0], asked[1], serial, code)
 
     # -- m) TSecurityConfig -> SECURITY_CONFIG -> n) TSecurityConfigResult ---------------------
 
@@ -669,7 +697,7 @@ class AppInterface:
         except V.InputError as e:
             log.warning("TSecurityConfig SID %s for %s: %s", sid, serial, e)
             code = 4
-        self._chain(serial, self.gateway.security_config_result, service_id, sid, serial, code, found)
+        self._result(serial, self.gateway.security_config_result, service_id, sid, serial, code, found)
 
     # -- t) TTransparentDataDown -> TRANSPARENT_DATA -> u) TTransparentDataDownResult ----------
 
@@ -695,7 +723,7 @@ class AppInterface:
                 if a["result"] != 0x05:         # G j 0x05 received, 0x06 CRC failed
                     code = 3                    # u) 3: reception error
                     break
-        self._chain(serial, self.gateway.transparent_down_result, service_id, sid, serial, code)
+        self._result(serial, self.gateway.transparent_down_result, service_id, sid, serial, code)
 
     # -- v) TConfigSet -> CONFIG_SET -> w) TConfigSetResult --------------------------------
 
@@ -722,17 +750,30 @@ class AppInterface:
             except PlatformError as e:
                 log.info("TConfigSet SID %s: %s not reached: %s", sid, serial, e)
                 code = NOT_REACHED["config"]
-        self._chain(serial, self.gateway.config_set_result, service_id, sid, serial, code, invalid)
+        self._result(serial, self.gateway.config_set_result, service_id, sid, serial, code, invalid)
 
     # -- x) TConfigReq: values for a terminal's CONFIG_REQ (section 5.1.11.2) ------------------
 
     async def config_values(self, serial, tags):
         """{tag: value} the applications supply for CONFIG_REQ `tags` of `serial`:
-        the first that gives a tag a value it can carry wins."""
+        the first that gives a tag a value it can carry wins.  Each application is
+        asked on its own; those that have not answered within CONFIG_WAIT s are
+        not waited for (the terminal's answer cannot wait for ever)."""
         got = {}
-        answers = await self.gateway.config_req(serial, ["%04X" % t for t in tags])
+        asked = ["%04X" % t for t in tags]
+        tasks = {k: asyncio.ensure_future(self.gateway.config_req(serial, asked, to=[k]))
+                 for k in self.gateway.subscribers(serial)}
+        if not tasks:
+            return got
+        _, late = await asyncio.wait(tasks.values(), timeout=CONFIG_WAIT)
+        for t in late:
+            t.cancel()
+        if late:
+            log.info("TConfigReq of %s: %s not answered within %g s", serial,
+                     ", ".join(k for k, t in tasks.items() if t in late), CONFIG_WAIT)
+        answers = {k: t.result().get(k) for k, t in tasks.items() if t not in late}
         for service_id, d in answers.items():
-            if not d.ok or d.message is None or d.message.result != 0:
+            if d is None or not d.ok or d.message is None or d.message.result != 0:
                 continue
             for t, text in d.message.body.get("CONFIG", []):
                 tag = int(t, 16)
@@ -785,16 +826,36 @@ class AppInterface:
 
     # -- z) PKeyExpiration (section 5.1.13) ------------------------------------------------
 
-    async def _key_checks(self):
+    def _app_login(self, service_id, session):
+        """The gateway's login listener: the answer to an application's login has
+        gone out (it holds its session key): tell it of a base key expired."""
+        entry = self.expiry.get(service_id)
+        if entry is not None and entry[0] <= _day(self.pf.clock()):
+            self.pf.spawn(self._tell_expiry(service_id))
+
+    async def _tell_expiry(self, service_id):
+        if service_id in self._telling or service_id not in self.expiry:
+            return
+        self._telling.add(service_id)
+        try:
+            date, new_key = self.expiry[service_id]
+            d = await self.gateway.key_expiration(service_id, date, new_key)
+            if d.ok or new_key is not None:     # told, or its key is replaced: done
+                del self.expiry[service_id]
+                log.info("application %s told its base key expired on %s%s", service_id, date,
+                         "" if d.ok else " (not answered)")
+        finally:
+            self._telling.discard(service_id)   # not answered and nothing replaced: again at its next login
+
+    async def _expiry_dates(self):
+        """At the start (Beijing time) of each expiry date, the applications then
+        logged in are told; those that log in later are told at their login."""
         while self.expiry:
             today = _day(self.pf.clock())
-            for sid, (date, new_key) in list(self.expiry.items()):
-                s = self.gateway.session(sid)
-                # a login of the last second may not hold its session key yet: next time
-                if date <= today and s is not None and self.pf.clock() - s.issued >= 1.0:
-                    d = await self.gateway.key_expiration(sid, date, new_key)
-                    if d.ok or new_key is not None:
-                        del self.expiry[sid]
-                        log.info("application %s told its base key expired on %s%s", sid, date,
-                                 "" if d.ok else " (not answered)")
-            await asyncio.sleep(self.key_check)
+            for service_id, (date, _) in list(self.expiry.items()):
+                if date <= today and self.gateway.session(service_id) is not None:
+                    self.pf.spawn(self._tell_expiry(service_id))
+            later = [d for d, _ in self.expiry.values() if d > today]
+            if not later:
+                return
+            await asyncio.sleep(max(1.0, _when(min(later), "date") - self.pf.clock()))

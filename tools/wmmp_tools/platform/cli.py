@@ -384,8 +384,8 @@ async def _serve(args, err):
         socks.append(O.bind("tcp", args.control, "--control", loopback_only=True))
         if args.http is not None:
             socks.append(O.bind("tcp", args.http, "--http"))
-        # The application interface binds its own ports: checked here, before anything
-        # is touched, and let go just before it listens.
+        # The application interface's ports: bound here, before anything is touched,
+        # and handed over to it (it listens on these very sockets).
         app_socks = [O.bind("tcp", a, o) if a is not None else None
                      for a, o in ((args.app_long, "--app-long"), (args.app_http, "--app-http"))]
         socks += [sk for sk in app_socks if sk is not None]
@@ -408,6 +408,7 @@ async def _serve(args, err):
     cfg.url_host = args.url_host
     pf = Platform(cfg, store)
     ctl = ai = None
+    app_socks_taken = False
     try:
         await pf.start(udp_sock=socks[0], tcp_sock=socks[1])
         ctl = control.ControlServer(pf, args.control[0], args.control[1])
@@ -416,7 +417,8 @@ async def _serve(args, err):
             await upgrade.start_http(pf, args.http[0], args.http[1], args.http_ignore_range, sock=socks[3])
         apptext = ""
         if apps is not None:
-            ai = await _start_apps(pf, apps, args, app_socks)
+            app_socks_taken = True
+            ai = await _start_apps(pf, apps, app_socks)
             apptext = " apps %d%s%s" % (len(apps[0]), " long %s:%d" % (args.app_long[0], ai.long_port)
                                         if ai.long is not None else "",
                                         " http %s:%d" % (args.app_http[0], ai.http_port) if ai.http is not None else "")
@@ -428,6 +430,10 @@ async def _serve(args, err):
                       if args.http is not None else "", apptext)
         await until_stopped()
     finally:
+        if not app_socks_taken:
+            for sk in app_socks:
+                if sk is not None:
+                    sk.close()
         if ai is not None:
             await ai.close()
         await upgrade.stop_http(pf)
@@ -437,17 +443,19 @@ async def _serve(args, err):
         pf.db.close()
 
 
-async def _start_apps(pf, apps, args, socks):
-    """The application interface (appif.py) on the ports checked by _serve."""
+async def _start_apps(pf, apps, socks):
+    """The application interface (appif.py) on the sockets _serve bound for
+    --app-long and --app-http (None: not asked for); they are its from here on."""
     from wmmp_tools.platform import appif
+    long_sock, http_sock = socks
     ai = appif.AppInterface(pf, apps[0], apps[1])
-    for sk in socks:
-        if sk is not None:
-            sk.close()
     try:
-        await ai.start(long=args.app_long, http=args.app_http)
+        await ai.start(long=long_sock, http=http_sock)
     except OSError as e:
         await ai.close()
+        for sk in socks:
+            if sk is not None:
+                sk.close()
         raise O.StartError("cannot listen for the applications: %s" % (e.strerror or e))
     return ai
 
