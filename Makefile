@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 STAMP_VENV := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 
-.PHONY: all setup tshark test bench bench-bridge bench-ota bench-app fuzz mem demo tour clean
+.PHONY: all setup tshark libcoap test bench bench-bridge bench-ota bench-app fuzz mem demo tour clean
 
 all: test
 
@@ -33,7 +33,18 @@ tshark:
 	    echo "tshark could not be installed: host_tests/test_wireshark.py will be skipped"; \
 	  else echo "tshark is missing: run 'apt-get install tshark' as root (host_tests/test_wireshark.py needs it)"; fi; }
 
-setup: $(STAMP_VENV) $(STAMP_NPM) tshark
+# libcoap's coap-client and coap-server (Debian's libcoap3-bin: coap-client-notls, ...) for the
+# CoAP interop tests (host_tests/test_andlink_coap_interop.py): installed when missing and we
+# are root; otherwise those tests are skipped, with the reason.
+libcoap:
+	@command -v coap-client-notls >/dev/null || command -v coap-client >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q libcoap3-bin || { apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q libcoap3-bin; } || \
+	    echo "libcoap3-bin could not be installed: the libcoap tests of host_tests/test_andlink_coap_interop.py will be skipped"; \
+	  else echo "coap-client is missing: run 'apt-get install libcoap3-bin' as root (host_tests/test_andlink_coap_interop.py needs it)"; fi; }
+
+setup: $(STAMP_VENV) $(STAMP_NPM) tshark libcoap
 
 # The whole suite: CPython tests, the portable tests under MicroPython (the unix port with
 # enforced heap budgets; the WebAssembly port for 32-bit resident sizes) and mpy-cross over
