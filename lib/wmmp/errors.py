@@ -26,20 +26,26 @@ class UnknownCommand(WmmpError):
     """Command ID not in appendix D."""
 
 
+def _tagged(self, msg, tag=None):
+    """__init__ of BadTlv and BadValue (one function for both, deleted below):
+    the message, and the tag at fault or None in .tag."""
+    super(WmmpError, self).__init__(msg)
+    self.tag = tag
+
+
 class BadTlv(WmmpError):
     """A TLV is malformed, unknown where a known tag is required, or repeated."""
 
-    def __init__(self, msg, tag=None):
-        super().__init__(msg)
-        self.tag = tag
+    __init__ = _tagged
 
 
 class BadValue(WmmpError):
     """A field or TLV value is outside what the standard allows."""
 
-    def __init__(self, msg, tag=None):
-        super().__init__(msg)
-        self.tag = tag
+    __init__ = _tagged
+
+
+del _tagged
 
 
 class DigestMismatch(WmmpError):

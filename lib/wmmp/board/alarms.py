@@ -51,6 +51,14 @@ from micropython import const
 
 from wmmp.wire import codes as K
 
+# Codes (appendix G / E) that only this module reads: private, so MicroPython compiles
+# them away; wmmp.wire.codes still answers to their names for tools and tests.
+_ALARM_PACKET_CONNECT_FAILED = const(0x0003)
+_ALARM_PACKET_OPEN_FAILED = const(0x0004)
+_ALARM_POWER_FAULT = const(0x0008)
+_ALARM_THRESHOLD = const(0x0009)
+_ALARM_WEAK_SIGNAL = const(0x000B)
+
 _SIGNAL = const(0)
 _MODULE = const(1)
 _SIM = const(2)
@@ -63,8 +71,8 @@ _PLATFORM = const(8)
 _N = const(9)
 
 # per source: 0x300D code, 0x300C type
-_CODES = (K.ALARM_WEAK_SIGNAL, K.ALARM_SELF_TEST_FAULT, K.ALARM_SELF_TEST_FAULT, K.ALARM_MEMORY_ERROR,
-          K.ALARM_POWER_FAULT, K.ALARM_THRESHOLD, K.ALARM_PACKET_OPEN_FAILED, K.ALARM_PACKET_CONNECT_FAILED,
+_CODES = (_ALARM_WEAK_SIGNAL, K.ALARM_SELF_TEST_FAULT, K.ALARM_SELF_TEST_FAULT, K.ALARM_MEMORY_ERROR,
+          _ALARM_POWER_FAULT, _ALARM_THRESHOLD, _ALARM_PACKET_OPEN_FAILED, _ALARM_PACKET_CONNECT_FAILED,
           K.ALARM_PLATFORM_CONNECT_FAILED)
 _TYPES = b"\x01\x02\x02\x02\x02\x02\x01\x01\x01"
 

@@ -17,13 +17,21 @@ reset(console, args) is the RESET command's handler in the command table of
 wmmp.board.console (which imports this module, never the other way round).
 """
 
-from wmmp.wire import codes as K
+from micropython import const
+
 from wmmp.errors import WmmpError
 from wmmp.board import consoleauth as A
 
+# Codes (appendix G / E) that only this module reads: private, so MicroPython compiles
+# them away; wmmp.wire.codes still answers to their names for tools and tests.
+_CLEARED_PIN1 = const(0x80)
+_CLEARED_UP_PASSWORD = const(0x08)
+_CLEARED_DOWN_PASSWORD = const(0x04)
+_CLEARED_BASE_KEY = const(0x02)
+
 # Access passwords, base key and their settings (4.4.4; appendix E g): tag -> E020 bit
-_KEY_TAGS = ((0xE025, K.CLEARED_UP_PASSWORD), (0xE027, 0), (0xE028, K.CLEARED_DOWN_PASSWORD),
-             (0xE02A, 0), (0xE036, K.CLEARED_BASE_KEY), (0xE037, K.CLEARED_BASE_KEY),
+_KEY_TAGS = ((0xE025, _CLEARED_UP_PASSWORD), (0xE027, 0), (0xE028, _CLEARED_DOWN_PASSWORD),
+             (0xE02A, 0), (0xE036, _CLEARED_BASE_KEY), (0xE037, _CLEARED_BASE_KEY),
              (0xE038, 0), (0xE039, 0))
 
 
@@ -126,15 +134,15 @@ def _reset_sim_done(c, refusal, err, given_pin):
         c.refuse(refusal[0], refusal[1], refusal[2])
         return
     try:
-        _mark(c, A.KEY_CLEARED_LOGIN, K.CLEARED_PIN1)
+        _mark(c, A.KEY_CLEARED_LOGIN, _CLEARED_PIN1)
     except WmmpError:
         c.st.audit("console_reset_sim", "cleared; E020 report could not be saved")
         c.err("storage", "SIM security cleared but the E020 report could not be saved")
         return
     c.st.audit("console_reset_sim", "binding removed, PIN1 check off%s: E020=0x80 at LOGIN" % (
         " (PIN1 from the technician)" if given_pin else ""))
-    c.resets.append(("reset", "sim", K.CLEARED_PIN1))
-    c.ok("RESET SIM cleared=0x%02X bind=0 pin1=off next=login-e020" % K.CLEARED_PIN1)
+    c.resets.append(("reset", "sim", _CLEARED_PIN1))
+    c.ok("RESET SIM cleared=0x%02X bind=0 pin1=off next=login-e020" % _CLEARED_PIN1)
 
 
 def _new_pin(c):

@@ -20,6 +20,14 @@ crc16, 0x4014 = the EC code 0x0028, 0x4007 = the frame.
 Frames wait (nothing lost) while offline, suspended (0x4001 0x00), backing off,
 or without an EC code (alarm 0x0013 raised once).
 
+Per frame the bridge itself allocates little: a read that fits the ring in one
+piece is copied in without a view of it; each frame goes out in the one
+TRANSPARENT_DATA Message the bridge keeps (its fields, TLV list and security
+state reset for every frame: one frame is in flight at a time, and in router
+mode the message is encoded at once), with the frame as a view of the ring
+(one bytearray when it wraps round the ring's end); each downlink message is
+acknowledged with the one TRANSPARENT_DATA_ACK Message kept for that.
+
 Downlink: user data whose CRC16 checks is put in the preallocated port ring
 and acknowledged 0x05; without room the ACK is withheld (the platform's
 retransmission is the flow control); CRC failure 0x06.  A written message
@@ -42,6 +50,13 @@ from micropython import const
 from wmmp.wire import codec, codes as K, commands as C, crc, profile as P
 from wmmp.terminal.core import S_ONLINE
 from wmmp.errors import TooLongForBearer
+
+# Codes (appendix G / E) that only this module reads: private, so MicroPython compiles
+# them away; wmmp.wire.codes still answers to their names for tools and tests.
+_TD_ACK_DEST_OFFLINE = const(0x01)
+_TD_ACK_PLATFORM_CRC_ERROR = const(0x04)
+_ALARM_APP_SERVER_UNREACHABLE = const(0x0013)
+_ALARM_TYPE_SOFTWARE = const(0x03)
 
 _PACKET_FRAME = const(1024)     # user data on packet bearers (G j)
 _SMS_FRAME = const(78)          # user data on SMS (G j)
@@ -138,6 +153,11 @@ class Bridge:
         self.seen_crc = array("H", [0] * _SEEN)
         self.seen_n = 0
         self.seen_at = 0
+        self.gap_p = -1                     # 0x0105 as last read, and the gap it gives (s)
+        self.gap_s = 0.1
+        # the messages reused for every frame and every downlink ACK (see above)
+        self.msg = codec.Message(C.TRANSPARENT_DATA, {"crc16": 0}, [(0x4014, b""), (0x4007, b"")])
+        self.ack = codec.Message(C.TRANSPARENT_DATA_ACK, {"result": 0})
         # frames_up, bytes_up, frames_down, bytes_down, frames_dropped, bytes_dropped
         self.fu = self.bu = self.fd = self.bd = self.fx = self.bx = 0
         # the application's calls (engine.Terminal documents them) and the timers
@@ -182,8 +202,8 @@ class Bridge:
         """Bytes read from the data port, in order (any chunk)."""
         t = self.t
         t._now = now
-        mv = memoryview(data)
-        n = len(mv)
+        mv = None                                   # a view of `data`, made only to cut it
+        n = len(data)
         i = 0
         while i < n:
             lim = _SMS_FRAME if t._bearer == P.BEARER_SMS else _PACKET_FRAME
@@ -207,25 +227,35 @@ class Bridge:
                 self._overflow(now)
             if self.dropping:
                 self.bx += k
+            elif k == n:
+                self._put(data, k)                  # the whole read
             else:
-                self._put(mv, i, k)
+                if mv is None:
+                    mv = memoryview(data)
+                self._put(mv[i:i + k], k)
             self.olen += k
             i += k
             if self.olen >= lim:
                 self._end(now)
         if self.open >= 0 or self.dropping:
             g = t.params.get_int(0x0105, 1)
-            t._timers["bridge_gap"] = now + (g if g > 0 else 1) / 10
+            if g != self.gap_p:
+                self.gap_p = g
+                self.gap_s = (g if g > 0 else 1) / 10
+            t._timers["bridge_gap"] = now + self.gap_s
         self.tick(now)
 
-    def _put(self, mv, i, k):
+    def _put(self, src, k):
+        """The `k` bytes of `src` (bytes-like) at the ring's free end."""
         pos = (self.head + self.used) % self.usize
         first = self.usize - pos
         if first >= k:
-            self.upv[pos:pos + k] = mv[i:i + k]
+            self.upv[pos:pos + k] = src
         else:
-            self.upv[pos:] = mv[i:i + first]
-            self.upv[:k - first] = mv[i + first:i + k]
+            if type(src) is not memoryview:
+                src = memoryview(src)
+            self.upv[pos:] = src[:first]
+            self.upv[:k - first] = src[first:]
         self.used += k
 
     def _overflow(self, now):
@@ -265,15 +295,18 @@ class Bridge:
         self.tick(now)
 
     def _frame(self):
-        """(data, length) of the oldest frame: a view of the ring (it stays there
-        until its ACK), a copy only when it wraps round the ring's end."""
+        """The oldest frame: a view of the ring (it stays there until its ACK),
+        a copy (one bytearray) only when it wraps round the ring's end."""
         h = self.head
         s = self.usize
         n = self.up[h] << 8 | self.up[(h + 1) % s]
         a = (h + 2) % s
         if a + n <= s:
-            return self.upv[a:a + n], n
-        return bytes(self.upv[a:]) + bytes(self.upv[:n - (s - a)]), n
+            return self.upv[a:a + n]
+        out = bytearray(n)
+        out[:s - a] = self.upv[a:]
+        out[s - a:] = self.upv[:n - (s - a)]
+        return out
 
     def _pop(self, n, now):
         self.head = (self.head + 2 + n) % self.usize
@@ -306,11 +339,19 @@ class Bridge:
             self._alarm(_A_EC, now, "no EC code")
             return
         router = t.profile.bridge_mode == "router"
+        msg = self.msg
+        tl = msg.tlvs
         while self.frames and not self.inflight:
-            data, n = self._frame()
+            data = self._frame()
+            n = len(data)
             t.business_used(now)
-            msg = codec.Message(C.TRANSPARENT_DATA, {"crc16": crc.crc16(data, t.profile.crc16)},
-                                [(0x4014, ec), (0x4007, data)])
+            # the kept message as a new one: nothing of the last frame's sending stays
+            msg.security = 0
+            msg.encryption = codec.ENC_NONE
+            msg.fields["crc16"] = crc.crc16(data, t.profile.crc16)
+            if tl[0][1] is not ec:
+                tl[0] = (0x4014, ec)
+            tl[1] = (0x4007, data)
             if router:
                 if self._one_way(msg):
                     self.fu += 1
@@ -343,10 +384,10 @@ class Bridge:
             self._pop(n, now)
             if self.alarmed & _A_EC:
                 self._clear(_A_EC, now)
-        elif r == K.TD_ACK_DEST_OFFLINE:
+        elif r == _TD_ACK_DEST_OFFLINE:
             self._later(now)
             return
-        elif r == K.TD_ACK_PLATFORM_CRC_ERROR and not self.crc_retry:
+        elif r == _TD_ACK_PLATFORM_CRC_ERROR and not self.crc_retry:
             self.inflight = False
             self.crc_retry = True
         else:           # 0x02, 0x03, a second 0x04, a reserved code: dropped
@@ -374,17 +415,17 @@ class Bridge:
             return
         self.alarmed |= bit
         t = self.t
-        code = K.ALARM_MEMORY_ERROR if bit == _A_OVERFLOW else K.ALARM_APP_SERVER_UNREACHABLE
+        code = K.ALARM_MEMORY_ERROR if bit == _A_OVERFLOW else _ALARM_APP_SERVER_UNREACHABLE
         t.event("bridge_alarm", what)
         if code not in t.alarms:
             self.owned |= bit
-            t.raise_alarm(code, now, K.ALARM_TYPE_SOFTWARE)
+            t.raise_alarm(code, now, _ALARM_TYPE_SOFTWARE)
 
     def _clear(self, bit, now):
         self.alarmed &= ~bit
         if self.owned & bit:
             self.owned &= ~bit
-            self.t.clear_alarm(K.ALARM_MEMORY_ERROR if bit == _A_OVERFLOW else K.ALARM_APP_SERVER_UNREACHABLE,
+            self.t.clear_alarm(K.ALARM_MEMORY_ERROR if bit == _A_OVERFLOW else _ALARM_APP_SERVER_UNREACHABLE,
                                now)
 
     # == downlink (PROTOCOL.md 11) ====================================================
@@ -418,10 +459,10 @@ class Bridge:
         if n:
             pos = (self.dhead + self.dused) % self.dsize
             first = self.dsize - pos
-            src = memoryview(ud)
             if first >= n:
-                self.dnv[pos:pos + n] = src
+                self.dnv[pos:pos + n] = ud
             else:
+                src = memoryview(ud)
                 self.dnv[pos:] = src[:first]
                 self.dnv[:n - first] = src[first:]
             self.dused += n
@@ -478,4 +519,10 @@ def _failed(t, now):
 
 
 def _answer(t, msg, bearer, result):
-    t.respond(msg, codec.Message(C.TRANSPARENT_DATA_ACK, {"result": result}), bearer)
+    """TRANSPARENT_DATA_ACK `result` to `msg`, in the bridge's kept ACK message
+    (respond() encodes it at once and keeps only the bytes)."""
+    ack = t._bridge.ack
+    ack.security = 0
+    ack.encryption = codec.ENC_NONE
+    ack.fields["result"] = result
+    t.respond(msg, ack, bearer)

@@ -11,8 +11,14 @@ A flow of wmmp.terminal.engine: functions over the terminal `t`.
 
 import struct
 
+from micropython import const
+
 from wmmp.wire import catalogue as CAT, codec, codes as K, commands as C, tlv as T
 from wmmp.terminal.core import S_ONLINE, S_RESTARTING
+
+# Codes (appendix G / E) that only this module reads: private, so MicroPython compiles
+# them away; wmmp.wire.codes still answers to their names for tools and tests.
+_LOGOUT_PLATFORM_CONFIG = const(0x07)
 
 # Parameters the engine itself applies (appendix E b, d): heartbeat, core tags,
 # SMS wait, login/register retries and gaps, user tag lists, response timeouts,
@@ -138,7 +144,7 @@ def apply(t, seq, tlvs, now):
             t._pending_apply = (seq, tags)
             t.set_state(S_RESTARTING)
             t.event("restart", "config")
-        t.logout(K.LOGOUT_PLATFORM_CONFIG, now, then=apply_and_restart)
+        t.logout(_LOGOUT_PLATFORM_CONFIG, now, then=apply_and_restart)
         return
     for tag, v in tlvs:
         t.params.set(tag, v)

@@ -19,8 +19,20 @@ A flow of wmmp.terminal.engine: functions over the terminal `t`.
 
 import struct
 
+from micropython import const
+
 from wmmp.wire import codec, codes as K, commands as C, profile as P
 from wmmp.terminal.core import S_ONLINE, S_RESTARTING, relogin
+
+# Codes (appendix G / E) that only this module reads: private, so MicroPython compiles
+# them away; wmmp.wire.codes still answers to their names for tools and tests.
+_RC_WAKE_UP = const(0x03)
+_RC_CLEAR_STATISTICS = const(0x05)
+_RC_REPORT_MONITOR = const(0x06)
+_RC_REPORT_CONNECTION = const(0x08)
+_RC_FACTORY_RESET = const(0x0A)
+_RC_REPORT_CORE_CONFIG = const(0x0B)
+_RC_RELOGIN_ENCRYPTED = const(0x0D)
 
 # 0x4001 codes the board carries out (the engine does the others alone).
 BOARD_CODES = (K.RC_SUSPEND_SERVICE, K.RC_RESUME_SERVICE, K.RC_RESTART, K.RC_UPLOAD_SERVICE_DATA,
@@ -100,31 +112,31 @@ def control(t, code, now, seq=0):
         t.event("upload")
     elif code == K.RC_APN_TO_PLATFORM or code == K.RC_APN_TO_APPLICATION:
         t.event("apn", code, seq)
-    elif code == K.RC_WAKE_UP:
+    elif code == _RC_WAKE_UP:
         if t.state != S_ONLINE:
             t.login(now)
     elif code == K.RC_REPORT_STATISTICS:
         t.trap([(tag, p.get(tag) or struct.pack(">I", 0)) for tag in (0x2008, 0x2009, 0x200A, 0x200B)]
                + [(0x2004, b"\x01")])
-    elif code == K.RC_CLEAR_STATISTICS:
+    elif code == _RC_CLEAR_STATISTICS:
         p.clear_stats()
         p.commit()
-    elif code == K.RC_REPORT_MONITOR:
+    elif code == _RC_REPORT_MONITOR:
         tl = [(0x3005, struct.pack(">I", t._last_hb_delay)), (0x3011, struct.pack(">I", t._lost)),
               (0x300B, b"\x01" if t.alarms else b"\x00")]
         for tag in (0x3006, 0x3007):
             if p.get(tag) is not None:
                 tl.append((tag, p.get(tag)))
         t.trap(tl)
-    elif code == K.RC_REPORT_CONNECTION:
+    elif code == _RC_REPORT_CONNECTION:
         # 0x4005: 0x01 SMS, 0x03 packet; 0x4006: UDP 0x00 / TCP 0x01, transparent
         t.trap([(0x4005, b"\x01" if t._bearer == P.BEARER_SMS else b"\x03"),
                 (0x4006, b"\x01\x00" if t.cfg.tcp else b"\x00\x00")])
-    elif code == K.RC_FACTORY_RESET:
+    elif code == _RC_FACTORY_RESET:
         p.factory_reset()
         p.commit()
         t.event("factory_reset")
-    elif code == K.RC_REPORT_CORE_CONFIG:
+    elif code == _RC_REPORT_CORE_CONFIG:
         t.trap(t.core_params())
-    elif code == K.RC_RELOGIN_ENCRYPTED:
+    elif code == _RC_RELOGIN_ENCRYPTED:
         t.logout(K.LOGOUT_NORMAL, now, then=relogin)

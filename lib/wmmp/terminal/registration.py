@@ -7,8 +7,21 @@ A flow of wmmp.terminal.engine: functions over the terminal `t`.
 
 import struct
 
+from micropython import const
+
 from wmmp.wire import codec, codes as K, commands as C, digest as D, header as H, profile as P
 from wmmp.terminal.core import S_REGISTERING, S_WAIT_KEYS
+
+# Codes (appendix G / E) that only this module reads: private, so MicroPython compiles
+# them away; wmmp.wire.codes still answers to their names for tools and tests.
+_REG_OP_ASSIGN_SERIAL = const(0x00)
+_REG_OP_PRESET_SERIAL = const(0x01)
+_REG_OP_PRESET_KEYS = const(0x03)
+_REG_OP_REPORT_CLEARED = const(0x04)
+_REG_ACK_OK_WAIT_SMS_KEYS = const(0x00)
+_REG_ACK_USE_SMS = const(0x02)
+_REG_ACK_OK_LOGIN = const(0x09)
+_REG_ACK_OK_NO_PASSWORD = const(0x13)
 
 # REGISTER_ACK results that need a person (operator or technician), not a retry.
 _FATAL = (0x03, 0x05, 0x08, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x12)
@@ -57,16 +70,16 @@ def register(t, now, op=None):
     if op is None:
         cleared = t.params.get_int("cleared")
         if cleared:
-            op = K.REG_OP_REPORT_CLEARED
+            op = _REG_OP_REPORT_CLEARED
             tlvs.append((0xE020, bytes([cleared])))
         elif t.params.get("preset") == b"\x01" and t.params.get(0xE025) and t.params.get(0xE028):
-            op = K.REG_OP_PRESET_KEYS
+            op = _REG_OP_PRESET_KEYS
             tlvs += [(tag, t.secret_digest(tag)) for tag in (0xE026, 0xE029, 0xE03A)
                      if t.secret_digest(tag) is not None]
         elif H.serial_is_unassigned(t.serial):
-            op = K.REG_OP_ASSIGN_SERIAL
+            op = _REG_OP_ASSIGN_SERIAL
         else:
-            op = K.REG_OP_PRESET_SERIAL
+            op = _REG_OP_PRESET_SERIAL
     key = None
     if op == K.REG_OP_CHANGE_MAPPING:
         key = t.old_key(0xE025)
@@ -79,7 +92,7 @@ def register(t, now, op=None):
 def _on_ack(t, msg, now):
     r = msg.fields["result"]
     t.event("register_ack", r)
-    if r in (K.REG_ACK_OK_WAIT_SMS_KEYS, K.REG_ACK_OK_LOGIN, K.REG_ACK_OK_NO_PASSWORD,
+    if r in (_REG_ACK_OK_WAIT_SMS_KEYS, _REG_ACK_OK_LOGIN, _REG_ACK_OK_NO_PASSWORD,
              K.REG_ACK_MAPPING_CHANGED):
         t._reg_attempts = 0
         if r != K.REG_ACK_MAPPING_CHANGED:
@@ -87,11 +100,11 @@ def _on_ack(t, msg, now):
             t.params.set("serial", t.serial)
         t.params.set("imsi", t.cfg.imsi.encode())
         t.params.delete("cleared")
-        if r == K.REG_ACK_OK_WAIT_SMS_KEYS and t._early_keys:
+        if r == _REG_ACK_OK_WAIT_SMS_KEYS and t._early_keys:
             t._early_keys = False           # they are here already (PROTOCOL.md 10)
             keys_received(t, now)
             return
-        if r == K.REG_ACK_OK_WAIT_SMS_KEYS:
+        if r == _REG_ACK_OK_WAIT_SMS_KEYS:
             # G a: enter SMS mode and wait 0x0026 s for SECURITY_CONFIG.
             t.set_state(S_WAIT_KEYS)
             t.event("sms_window", True)
@@ -102,7 +115,7 @@ def _on_ack(t, msg, now):
         t.params.commit()
         t.event("registered", t.serial)
         t.login(now)
-    elif r == K.REG_ACK_USE_SMS:
+    elif r == _REG_ACK_USE_SMS:
         t._reg_bearer = P.BEARER_SMS          # G a 0x02: register again by SMS
         register(t, now)
     elif r in _FATAL:

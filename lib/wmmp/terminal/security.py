@@ -8,11 +8,23 @@ digests) are the SIM flow's (wmmp.terminal.sim).
 A flow of wmmp.terminal.engine: functions over the terminal `t`.
 """
 
+from micropython import const
+
 from wmmp.wire import catalogue as CAT, codec, codes as K, commands as C
 from wmmp.wire import keys as KEYS, profile as P
 from wmmp.crypto import cipher as CI
 from wmmp.errors import WmmpError
 from wmmp.terminal.core import S_REGISTERING, S_WAIT_KEYS, S_ONLINE, relogin
+
+# Codes (appendix G / E) that only this module reads: private, so MicroPython compiles
+# them away; wmmp.wire.codes still answers to their names for tools and tests.
+_SEC_OP_SET = const(0x00)
+_SEC_OP_READ_ENCRYPTED = const(0x01)
+_SEC_OP_READ_DIGESTS = const(0x02)
+_SEC_OP_UPDATE_NOTICE = const(0x03)
+_SEC_OP_REQ_UPDATE_CLEAR = const(0x05)
+_SEC_OP_REQ_UPDATE_ENCRYPTED = const(0x06)
+_SEC_ACK_NO_ENCRYPTION = const(0x05)
 
 _SECRETS = (0xE025, 0xE028, 0xE036)          # uplink, downlink password; base key
 _SIM_TAGS = (0xE001, 0xE003, 0xE00D)         # SECURITY_CONFIG op 0x00 for the SIM flow
@@ -35,7 +47,7 @@ def on_security_config(t, msg, bearer, now):
     """4.3.10, 4.4.3 / G m.  Operation 0x00 sets passwords and keys: in clear
     only by SMS (or inside E043); 0x03 opens the SMS window."""
     op = msg.fields["operation"]
-    if op == K.SEC_OP_SET:
+    if op == _SEC_OP_SET:
         # the usual case first, without building tag lists
         for tag, _ in msg.tlvs:
             if tag in _SIM_TAGS:
@@ -44,17 +56,17 @@ def on_security_config(t, msg, bearer, now):
         _set(t, msg, bearer, now)
         return
     tags = [tag for tag, _ in msg.tlvs]
-    if op == K.SEC_OP_UPDATE_NOTICE:
+    if op == _SEC_OP_UPDATE_NOTICE:
         # 4.4.3.1.3.2 a.1: acknowledge, then wait 0x0026 s for the new values by SMS.
         _ack(t, msg, bearer, K.SEC_ACK_OK)
         t.event("sms_window", True)
         t._timers["sms_update"] = now + t.params.get_int(0x0026, 120)
-    elif op == K.SEC_OP_READ_ENCRYPTED:
+    elif op == _SEC_OP_READ_ENCRYPTED:
         # G m 0x01: the values, only inside E043 under the session key.
         p = t.params
         vals = [(tag, p.get("secret_pin1") if tag == 0xE001 else p.get(tag)) for tag in tags]
         if t.session is None:
-            _ack(t, msg, bearer, K.SEC_ACK_NO_ENCRYPTION)
+            _ack(t, msg, bearer, _SEC_ACK_NO_ENCRYPTION)
         elif [tag for tag, v in vals if v is None or not 0xE001 <= tag <= 0xFFFF]:
             _refuse(t, msg, bearer, [tag for tag, v in vals if v is None])
         else:
@@ -62,9 +74,9 @@ def on_security_config(t, msg, bearer, now):
             ack.encryption = codec.ENC_PARTIAL
             ack.encrypt_tags = tuple(tags)
             t.respond(msg, ack, bearer)
-    elif op == K.SEC_OP_READ_DIGESTS and t.sim is not None and [tag for tag in tags if tag in _SIM_READS]:
+    elif op == _SEC_OP_READ_DIGESTS and t.sim is not None and [tag for tag in tags if tag in _SIM_READS]:
         t.sim_read(msg, bearer, now)
-    elif op == K.SEC_OP_READ_DIGESTS:
+    elif op == _SEC_OP_READ_DIGESTS:
         out = []
         for tag in tags:
             v = _digest_of(t, t.params, tag)
@@ -168,7 +180,7 @@ def security_request(t, op, now, tags=()):
     if op == K.SEC_OP_REPORT:
         tl = [(tag, t.secret_digest(tag)) for tag in (0xE026, 0xE029, 0xE03A) if t.secret_digest(tag)]
         tl += [(tag, p.get(tag)) for tag in (0xE022, 0xE032) if p.get(tag) is not None]
-    elif op in (K.SEC_OP_REQ_UPDATE_CLEAR, K.SEC_OP_REQ_UPDATE_ENCRYPTED):
+    elif op in (_SEC_OP_REQ_UPDATE_CLEAR, _SEC_OP_REQ_UPDATE_ENCRYPTED):
         tl = [(tag, b"") for tag in tags]
     elif op == K.SEC_OP_REQ_ENABLE:
         tl = list(tags)
@@ -180,10 +192,10 @@ def security_request(t, op, now, tags=()):
         t.event("security_answer", op, r)
         if r != K.SEC_ACK_OK:
             return
-        if op == K.SEC_OP_REQ_UPDATE_CLEAR:
+        if op == _SEC_OP_REQ_UPDATE_CLEAR:
             t.event("sms_window", True)
             t._timers["sms_update"] = now2 + p.get_int(0x0026, 120)
-        elif op == K.SEC_OP_REQ_UPDATE_ENCRYPTED and ack.tlvs:
+        elif op == _SEC_OP_REQ_UPDATE_ENCRYPTED and ack.tlvs:
             pending = list(ack.tlvs)
             t.logout(K.LOGOUT_UPDATE_KEYS, now2,
                      then=lambda t, now3: apply_new_secrets(t, pending, now3), on_fail=relogin)

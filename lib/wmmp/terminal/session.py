@@ -7,9 +7,23 @@ A flow of wmmp.terminal.engine: functions over the terminal `t`.
 
 import struct
 
+from micropython import const
+
 from wmmp.wire import codec, codes as K, commands as C
 from wmmp.terminal.core import (S_LOGGING_IN, S_ONLINE, S_LOGGING_OUT, S_IDLE, MISSED_HEARTBEATS,
                                 SESSION_CMDS, relogin)
+
+# Codes (appendix G / E) that only this module reads: private, so MicroPython compiles
+# them away; wmmp.wire.codes still answers to their names for tools and tests.
+_LOGIN_ACK_OK = const(0x00)
+_LOGIN_ACK_OK_REPORT_CONFIG = const(0x01)
+_LOGIN_ACK_BAD_MAPPING = const(0x02)
+_LOGIN_ACK_SERIAL_CONFLICT = const(0x04)
+_LOGIN_ACK_NOT_REGISTERED = const(0x06)
+_LOGIN_ACK_OK_BAD_KEY_DIGEST = const(0x07)
+_LOGIN_ACK_OK_STAY_CONNECTED = const(0x08)
+_LOGIN_ACK_MISSING_KEY_DIGEST = const(0x09)
+_LOGOUT_HEARTBEAT_TIMEOUT = const(0x04)
 
 
 def init(t):
@@ -54,19 +68,19 @@ def login(t, now):
 def _on_login_ack(t, msg, now):
     r = msg.fields["result"]
     t.event("login_ack", r)
-    if r in (K.LOGIN_ACK_OK, K.LOGIN_ACK_OK_REPORT_CONFIG, K.LOGIN_ACK_OK_BAD_KEY_DIGEST,
-             K.LOGIN_ACK_OK_STAY_CONNECTED):
+    if r in (_LOGIN_ACK_OK, _LOGIN_ACK_OK_REPORT_CONFIG, _LOGIN_ACK_OK_BAD_KEY_DIGEST,
+             _LOGIN_ACK_OK_STAY_CONNECTED):
         _online(t, msg, r, now)
-    elif t._fallback is not None and r in (K.LOGIN_ACK_BAD_MAPPING, K.LOGIN_ACK_MISSING_KEY_DIGEST):
+    elif t._fallback is not None and r in (_LOGIN_ACK_BAD_MAPPING, _LOGIN_ACK_MISSING_KEY_DIGEST):
         t.fall_back(now)
-    elif r == K.LOGIN_ACK_NOT_REGISTERED:
+    elif r == _LOGIN_ACK_NOT_REGISTERED:
         # the platform has no registration for this terminal: register again
         t.params.delete("registered")
         t.params.commit()
         t.event("login_refused", r)
         t._login_attempts = 0
         t.register(now)
-    elif r == K.LOGIN_ACK_SERIAL_CONFLICT:
+    elif r == _LOGIN_ACK_SERIAL_CONFLICT:
         _retry(t, now)          # the platform still holds an old session of ours: it ends
     else:
         # a refusal (bad mapping, bad serial, incompatible version, no key
@@ -99,7 +113,7 @@ def _online(t, msg, r, now):
             t.alarms.remove(c)
     # G b: a CONFIG_TRAP right after login proves the connection (its digest).
     trap = [(0x300B, b"\x01" if t.alarms else b"\x00")]
-    if r == K.LOGIN_ACK_OK_REPORT_CONFIG:
+    if r == _LOGIN_ACK_OK_REPORT_CONFIG:
         trap += t.core_params()
     t.trap(trap)
     while t._after_login:
@@ -182,7 +196,7 @@ def _on_hb_fail(t, now):
     t._missed_hb += 1
     if t._missed_hb >= MISSED_HEARTBEATS:
         t.event("heartbeat_lost", t._missed_hb)
-        logout(t, K.LOGOUT_HEARTBEAT_TIMEOUT, now, then=relogin)
+        logout(t, _LOGOUT_HEARTBEAT_TIMEOUT, now, then=relogin)
 
 
 # == logout (4.3.3, appendix G c) ============================================

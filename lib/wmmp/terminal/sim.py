@@ -9,10 +9,17 @@ A flow of wmmp.terminal.engine: functions over the terminal `t`.
 
 import struct
 
+from micropython import const
+
 from wmmp.wire import codec, codes as K, commands as C, profile as P, tlv as T
 from wmmp.errors import WmmpError
 from wmmp.terminal.core import S_ONLINE
 from wmmp.terminal import simguard as SG
+
+# Codes (appendix G / E) that only this module reads: private, so MicroPython compiles
+# them away; wmmp.wire.codes still answers to their names for tools and tests.
+_LOGOUT_UPDATE_SIM_SECURITY = const(0x0A)
+_SEC_ACK_SIM_DIGEST_ERROR = const(0x04)
 
 
 def boot(t, now):
@@ -75,7 +82,7 @@ def config(t, msg, bearer, now):
         t.sim_run(job, lambda t, r, err, now2: _configured(t, msg, bearer, ack, pin, enable, r, err, now2),
                   (msg.command, msg.seq))
     else:
-        ack.fields["result"] = K.SEC_ACK_SIM_DIGEST_ERROR
+        ack.fields["result"] = _SEC_ACK_SIM_DIGEST_ERROR
         t.respond(msg, ack, bearer)
 
 
@@ -87,7 +94,7 @@ def _configured(t, msg, bearer, ack, pin, enable, r, err, now):
         except WmmpError as e:
             err = e
     if err is not None:
-        ack.fields["result"] = K.SEC_ACK_SIM_DIGEST_ERROR
+        ack.fields["result"] = _SEC_ACK_SIM_DIGEST_ERROR
         t.respond(msg, ack, bearer)
         return
     t.respond(msg, ack, bearer)
@@ -109,6 +116,6 @@ def _configured(t, msg, bearer, ack, pin, enable, r, err, now):
     def apply_and_login(t, now2):
         t.sim_run(SG.apply_pin1_job(t.params, pin, enable), applied)
     if t.state == S_ONLINE:
-        t.logout(K.LOGOUT_UPDATE_SIM_SECURITY, now, then=apply_and_login)
+        t.logout(_LOGOUT_UPDATE_SIM_SECURITY, now, then=apply_and_login)
     else:
         apply_and_login(t, now)

@@ -38,10 +38,16 @@ Audit entries go to store.audit() (or store.storage.audit) when there is one,
 and never carry a PIN.
 """
 
+from micropython import const
+
 from wmmp.terminal import simcard as S, simrecord as R
 from wmmp.wire import codes as K
 from wmmp.wire import digest as D
 from wmmp.errors import WmmpError, BadValue, Unsupported, StorageError
+
+# Codes (appendix G / E) that only this module reads: private, so MicroPython compiles
+# them away; wmmp.wire.codes still answers to their names for tools and tests.
+_ALARM_TYPE_HARDWARE = const(0x02)
 
 WORKING = "working"
 CHANGE_MAPPING = "change-mapping"
@@ -140,7 +146,7 @@ class Result:
         self.state = state
         self.reason = reason
         self.alarm = alarm
-        self.alarm_type = K.ALARM_TYPE_HARDWARE if alarm is not None else None
+        self.alarm_type = _ALARM_TYPE_HARDWARE if alarm is not None else None
         self.register_op = register_op
         self.old_imsi = old_imsi
         self.imsi = imsi

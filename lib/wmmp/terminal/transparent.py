@@ -11,6 +11,10 @@ from wmmp.wire import codec, codes as K, commands as C, crc, header as H
 from wmmp.terminal.core import S_ONLINE, S_IDLE, S_OFF
 
 
+# the serial data bridge's turn in t._pending_data (send_data(t, None, ...))
+_BRIDGE_TURN = (None, None, None)
+
+
 def init(t):
     t._pending_data = []            # TRANSPARENT_DATA waiting for a login
 
@@ -25,9 +29,12 @@ def send_data(t, payload, now, dest_serial=None, ec_code=None):
         t._bridge.tick(now)
         return None
     if t.state != S_ONLINE:
-        item = (payload, dest_serial, ec_code)
-        if payload is not None or item not in t._pending_data:
-            t._pending_data.append(item)
+        if payload is None:
+            item = _BRIDGE_TURN             # a constant: no tuple per read while offline
+            if item not in t._pending_data:
+                t._pending_data.append(item)
+        else:
+            t._pending_data.append((payload, dest_serial, ec_code))
         if t.state == S_IDLE or (t.state == S_OFF and payload is not None):
             t.login(now)
         return None

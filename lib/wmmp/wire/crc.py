@@ -32,7 +32,7 @@ _MASK16 = const(0xFFFF)
 
 def _table16(poly, reflected):
     """256 u16 entries in a 512-byte bytearray (big-endian pairs)."""
-    key = (poly, reflected)
+    key = poly << 1 | reflected         # an int, not a tuple: no allocation per CRC
     t = _tables.get(key)
     if t is None:
         t = bytearray(512)
@@ -55,8 +55,10 @@ def crc16(data, variant=_profile.CRC16_CCITT_FALSE, crc=None):
     """CRC16 of `data`; pass the previous result as `crc` to continue a running CRC
     (the final xorout must be 0 for that, which holds for every variant here)."""
     v = _VARIANTS[variant]
-    poly, init, xorout, reflected = (v[0] << 8) | v[1], (v[2] << 8) | v[3], (v[4] << 8) | v[5], v[6]
-    c = init if crc is None else crc
+    poly = (v[0] << 8) | v[1]           # one by one: a 4-value unpacking builds a tuple
+    xorout = (v[4] << 8) | v[5]
+    reflected = v[6]
+    c = (v[2] << 8) | v[3] if crc is None else crc
     if _crc_hqx is not None and poly == 0x1021 and not reflected:
         return _crc_hqx(data, c) ^ xorout
     t = _table16(poly, reflected)

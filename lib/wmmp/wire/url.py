@@ -24,10 +24,14 @@ from micropython import const
 from wmmp.wire import codes as K
 from wmmp.errors import BadValue
 
+# Codes (appendix G / E) that only this module reads: private, so MicroPython compiles
+# them away; wmmp.wire.codes still answers to their names for tools and tests.
+_DL_PROTO_FTP = const(0x02)
+
 PROTO_UNKNOWN = const(0xFF)      # 0x1000 of a scheme that is none of wmmp, http(s), ftp
 
 _SCHEMES = {"": K.DL_PROTO_WMMP, "wmmp": K.DL_PROTO_WMMP, "http": K.DL_PROTO_HTTP,
-            "https": K.DL_PROTO_HTTP, "ftp": K.DL_PROTO_FTP}
+            "https": K.DL_PROTO_HTTP, "ftp": _DL_PROTO_FTP}
 
 # parameter name -> (tag, kind): kind 0 hex of exactly 8 digits, 1 decimal,
 # 2 hex of 4 digits, 3 text, 4 hex of 4 or 8 digits (CRC=: the one or the other)
