@@ -11,6 +11,9 @@ imported on demand so a device only pays RAM for what it uses:
     coapblock     block-wise transfers (RFC 7959): Block2 download, Block1
                   upload, serving Block2 and receiving Block1
     lwm2m/        the LwM2M data model (its own map in lwm2m/__init__.py)
+    client/       the sans-I/O LwM2M client over both: bootstrap, registration,
+                  device management, observations and Send, FOTA (its map in
+                  client/__init__.py)
 """
 
 __version__ = "0.1.0"
