@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 STAMP_VENV := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 
-.PHONY: all setup tshark libcoap test bench bench-bridge bench-ota bench-app fuzz mem demo tour clean
+.PHONY: all setup tshark libcoap test bench bench-bridge bench-ota bench-andlink bench-app fuzz mem demo tour clean
 
 all: test
 
@@ -72,6 +72,13 @@ bench-bridge: setup
 # (bench/ota.py, bench/mp_ota.py; build/bench-ota.json).
 bench-ota: setup
 	$(PY) bench/ota.py $(OTA_ARGS)
+
+# The And-link client measured: the heap it adds registered on the real-GC MicroPython port
+# (bench/mp_andlink.py), registration to first notification against the platform simulator on
+# loopback, bytes on the air per day reporting every 15 min (fake clock), then FOTA through the
+# BC95 emulator (bench/andlink_bc95.py) when present (bench/andlink.py; build/bench-andlink.json).
+bench-andlink: setup
+	$(PY) bench/andlink.py $(ANDLINK_ARGS)
 
 # Requests per second the application interface's gateway sustains on loopback, over
 # the long connection and HTTP (bench/appif.py; docs/APP.md).

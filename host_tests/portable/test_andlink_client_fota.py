@@ -43,10 +43,22 @@ def _write_uri(L, uri=URI):
 
 
 def test_pull_download_execute_and_success_after_the_restart():
+    _pull_download_execute_and_success(False)
+
+
+def test_a_sota_reports_its_version_in_the_mcu_s_software_version():
+    # And-link 4.4.4: after Execute /5/0/26550 the upgrade is the MCU's, and its new version
+    # is reported in /3/0/19 (a FOTA's in /3/0/3); the switch survives the restart
+    _pull_download_execute_and_success(True)
+
+
+def _pull_download_execute_and_success(sota):
     # LightweightM2M-1.0-int-501..503 (Firmware Update: Package URI, Update, State/Result);
     # And-link 4.4.1's steps: observe /5/0/3, write /5/0/1, notify, execute /5/0/2
     dev = Device()
     L, st = dev.boot()
+    if sota:
+        assert L.ask(C.POST, "/5/0/26550").code == C.CHANGED
     assert _fw(L) == (0, 0)
     assert L.ask(C.GET, "/5/0/9").payload == b"0"          # delivery method: Pull only
     L.ask(C.GET, "/5/0/3", observe=0, token=b"st")
@@ -68,8 +80,9 @@ def test_pull_download_execute_and_success_after_the_restart():
     assert _fw(L2) == (3, 0)
     L2.answer(L2.one(SRV), C.CREATED, opts=[(C.LOCATION_PATH, "rd"), (C.LOCATION_PATH, "2")])
     assert _fw(L2) == (0, 1) and st2.pending() is None and st2.version() == "2.0.0"
-    assert L2.ask(C.GET, "/3/0/19").payload == b"2.0.0"
-    assert ("fota", "updated", "2.0.0") in L2.events()
+    where, other = ("/3/0/19", "/3/0/3") if sota else ("/3/0/3", "/3/0/19")
+    assert L2.ask(C.GET, where).payload == b"2.0.0" and L2.ask(C.GET, other).payload != b"2.0.0"
+    assert ("fota", "updated", "2.0.0") in L2.events() and "mcu" not in dev.persist.d
     L3, _ = dev.boot()                                      # the result stays across reboots
     assert _fw(L3) == (0, 1) and L3.ask(C.GET, "/5/0/5").payload == b"1"
 

@@ -205,3 +205,18 @@ def test_send_over_the_payload_limit_goes_block1():
     assert get_block(m, C.BLOCK1)[:2] == (2, False)
     L.answer(m, C.CHANGED, opts=[(C.BLOCK1, 0x25)])
     assert L.events("sent") == [("sent", tok)]
+
+
+def test_attributes_in_the_observe_query_are_written_first():
+    # And-link spec 4.4.2: the platform subscribes as GET /5/0/3?pmax=10 with Observe 0:
+    # the query's attributes apply to the observation (a notification at pmax though
+    # nothing changed); an attribute that is not valid refuses the Observe with 4.00
+    L = Link(client())
+    L.register()
+    r = L.ask(C.GET, "/3/0/9", observe=0, accept=TEXT, queries=("pmax=10",), token=b"\x51")
+    assert r.code == C.CONTENT and r.has(C.OBSERVE)
+    assert L.c.store.attributes((3, 0, 9))[1] == 10
+    L.advance(11)
+    assert len(_notes(L, b"\x51")) == 1
+    r = L.ask(C.GET, "/3/0/9", observe=0, accept=TEXT, queries=("pmax=soon",), token=b"\x52")
+    assert r.code == C.BAD_REQUEST and not r.has(C.OBSERVE)

@@ -24,6 +24,7 @@ from andlink.client import S_BOOTSTRAPPING, S_REGISTERING, S_REGISTERED, S_DEREG
 from andlink.client import register, report
 from andlink.lwm2m.path import from_segments, fmt
 
+_ATTRS = ("pmin", "pmax", "gt", "lt", "st")
 _OPS = ("read", "discover", "observe", "cancel", "write-attributes", "write", "execute", "create", "delete")
 
 
@@ -65,7 +66,11 @@ def handle(c, req, now):
             resp = _reply(rc, C.LINK_FORMAT if rc == C.CONTENT else None, payload)
         elif obs == 0:
             op = 2
-            resp = report.observe(c, req, path, accept, now)
+            # attributes in the Observe's own query (And-link spec 4.4.2: GET
+            # /5/0/3?pmax=10 with Observe 0) are written first, as Write-Attributes
+            attrs = [q for q in queries if q.split("=", 1)[0] in _ATTRS]
+            rc = s.write_attributes(path, attrs) if attrs else C.CHANGED
+            resp = report.observe(c, req, path, accept, now) if rc == C.CHANGED else _reply(rc)
         else:
             op = 3 if report.cancel(c, peer, req.token, path if obs == 1 else None) else 0
             p = None

@@ -31,8 +31,9 @@ After apply() the client asks the board to restart (event ("restart",
 "fota", version)); at the next start boot() says "trial" (confirmed, result
 1, once the client registered again with the package's version running),
 "rolled_back" (result 8) or "ok".  An empty Write of /5/0/1 cancels (state 0,
-result 0).  /5/0/26550 (4.4.4, switch to MCU update) is accepted: the
-stager updates the MCU's software either way.
+result 0).  /5/0/26550 (4.4.4, switch to MCU update) marks the upgrade as
+the MCU's (SOTA): the stager updates the board's software either way, and the
+new version is reported in /3/0/19 after a SOTA, in /3/0/3 otherwise.
 """
 
 from micropython import const
@@ -88,7 +89,7 @@ def init(c):
     s.bind(_FW, 1, write=lambda iid, v: _on_uri(c, v))
     s.bind(_FW, 0, write=lambda iid, v: 0x85)       # Push: not offered (/5/0/9 = 0, Pull only)
     s.bind(_FW, 2, execute=lambda iid, args: _on_update(c))
-    s.bind(_FW, 26550, execute=lambda iid, args: c.event("fota", "mcu"))
+    s.bind(_FW, 26550, execute=lambda iid, args: _on_mcu(c))
     try:
         s.get((3, 0, 26261))
     except Exception:
@@ -109,6 +110,14 @@ def status(c):
     return c.state.get("fs", IDLE), c.state.get("fr", R_INITIAL)
 
 
+def _on_mcu(c):
+    """/5/0/26550 (4.4.4): this upgrade is the MCU's (SOTA): its version is
+    reported in /3/0/19, not in /3/0/3 (kept with the download's record)."""
+    c.state["mcu"] = 1
+    c.save()
+    c.event("fota", "mcu")
+
+
 def _set(c, state, result):
     st = c.state
     st["fs"] = state
@@ -121,6 +130,7 @@ def _set(c, state, result):
 
 
 def _fail(c, result, why=None):
+    c.state.pop("mcu", None)
     _set(c, IDLE, result)
     c.event("fota", "failed", result, why)
 
@@ -367,9 +377,13 @@ def on_registered(c, now):
         v = _running(c)
         if v is not None and v == c.state.get("fv"):
             c.stager.confirm()
+            # the new version where the platform checks it (4.4.1, 4.4.4): the
+            # MCU's Software Version /3/0/19 after a SOTA (/5/0/26550 executed),
+            # else the Firmware Version /3/0/3
+            mcu = c.state.pop("mcu", 0)
             _set(c, IDLE, R_SUCCESS)
             try:
-                c.store.set((3, 0, 19), v)      # Software Version: the MCU's (4.4.4)
+                c.store.set((3, 0, 19) if mcu else (3, 0, 3), v)
             except Exception:
                 pass
             c.event("fota", "updated", v)
