@@ -75,6 +75,11 @@ WATCHDOG_FEED = 1
 # refused).  E.g. a relay driver on GPIO26: {0x0001: 26}.
 OUTPUTS = {}
 
+# Protocols (wmmp.board.device): WMMP only.  And-link (lib/andlink/board, the NB-IoT
+# LwM2M profile) needs a datagram link over the module's sockets and only the BC95's is
+# written; the package is not frozen here (manifest.py).  README.md, "Protocols".
+PROTOCOLS = ("wmmp",)
+
 # Factory settings (wmmp.board.settings); the platform's CONFIG_SET overrides
 # them: 0x0002 (APN), 0x0013 (application APN), 0x0003/0x0004 (APN user and
 # password, AT+CGAUTH), 0x0005 (SMS centre, AT+CSCA), 0x0007 (SMS number),

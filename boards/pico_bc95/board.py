@@ -92,6 +92,29 @@ SETTINGS = {
                                 # fewer heartbeats, longer power saving
 }
 
+# Protocols (wmmp.board.device): ("wmmp",) the WMMP terminal (the default), ("andlink",)
+# China Mobile's And-link LwM2M profile for NB-IoT instead (lib/andlink/board), or both on
+# the one module (two UDP sockets, one IMEI).  README.md, "And-link", says what each runs.
+PROTOCOLS = ("wmmp",)
+
+# And-link settings (andlink.board.settings documents every key and its default).  Plain
+# CoAP on 5683 authenticated by the developer portal's ProductToken (/3/0/1) and
+# DeviceType (/3/0/17) (And-link spec 3.5): set both before building.  Addresses only (the
+# BC95 resolves no names): the Bootstrap-Server below is the spec's own (4.1.2, its
+# address form), which hands out the server's address (4.1.3).  Queue mode (UQ) with the
+# module in PSM between uplinks; "lifetime" sets how often the device must speak at least.
+ANDLINK = {
+    "bootstrap": "coap://112.13.96.174:5683",
+    "server": None,             # "coap://IP:5683" to register without bootstrapping
+    "product_token": None,      # the portal's ProductToken
+    "device_type": None,        # the portal's DeviceType
+    "lifetime": 86400,
+    "binding": "UQ",
+    "sleep": "psm",             # "off": AT+CFUN=0 while asleep, for networks without PSM
+    "psm_timers": None,         # e.g. ("00100110", "00000001"): T3412 6 h, T3324 2 s, asked with AT+CPSMS
+}
+BATTERY_MV = (3300, 4200)     # /3/0/9 battery level: VSYS (supply_mv) from 3.3 V = 0 % to 4.2 V = 100 %
+
 # Optional application hooks (wmmp.board.device): on_service(on) hears the
 # platform suspend (False) / resume (True) the application (0x4001 0x00/0x01;
 # the state is kept across restarts), on_upload() sends the application's

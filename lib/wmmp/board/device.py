@@ -68,6 +68,8 @@ task that failed starts a new Terminal).  main() never returns.
 
 The board (a module or any object; only MODEM is required):
     MODEM             "sim7600" or "bc95"
+    PROTOCOLS         ("wmmp",) (default), ("andlink",) or both: And-link, a task "andlink"
+                      (lib/andlink/board/service.py, its settings ANDLINK), instead of or beside WMMP
     SETTINGS          factory settings (wmmp.board.settings: host, udp_port, apn ...)
     MODEM_OPTIONS     driver keyword arguments (timeouts), default {}
     STATE_DIR         flash store directory, default "/state"
@@ -143,6 +145,8 @@ class Device:
     def __init__(self, board):
         self.board = board
         self.kind = board.MODEM
+        self.protocols = getattr(board, "PROTOCOLS", ("wmmp",))
+        self.andlink = None         # andlink.board.service.Service when PROTOCOLS has "andlink"
         self.log = getattr(board, "log", None) or _print
         self.clock = getattr(board, "clock", None) or R.monotonic
         self.storage = None
@@ -204,7 +208,7 @@ class Device:
             self.log("device: damaged store record discarded %s: alarm 0x0011 at start" % (st.discarded,))
         self.storage = st
         self.params = params
-        stager = self._call("ota_stager")
+        stager = self._call("ota_stager") if "wmmp" in self.protocols else None   # else And-link's
         if stager is not None:
             from wmmp.board.otarun import OtaRun
             self.ota = OtaRun(self, stager)
@@ -559,8 +563,14 @@ class Device:
             stream = None
         if stream is not None:
             self._spawn("console", lambda: self.console_once(stream))
-        self._spawn("engine", self.engine_once)
-        if self.data_caps() is not None and getattr(self.board, "data_stream", None) is not None:
+        if "wmmp" in self.protocols:
+            self._spawn("engine", self.engine_once)
+        if "andlink" in self.protocols:
+            from andlink.board.service import Service
+            self.andlink = Service(self)
+            self._spawn("andlink", self.andlink.run_once)
+        if "wmmp" in self.protocols and self.data_caps() is not None and \
+                getattr(self.board, "data_stream", None) is not None:     # the WMMP serial bridge
             self._spawn("data", self.data_once)
         self._spawn("alarms", self.alarms_once)
         if getattr(self.board, "RADIO_PERIOD", 300):
