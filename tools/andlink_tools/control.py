@@ -43,6 +43,7 @@ import logging
 import time
 
 from andlink_tools import codec, coapio, objects, values as V
+from wmmp_tools.serving import json_lines
 from andlink_tools.devices import DeviceError, Queued
 from andlink_tools.fota import FotaError
 from andlink_tools.packages import PackageError, check_version
@@ -355,26 +356,7 @@ class ControlServer:
     async def _client(self, reader, writer):
         self._writers.add(writer)
         try:
-            while True:
-                try:
-                    line = await reader.readline()
-                except (ValueError, asyncio.LimitOverrunError):
-                    writer.write(_line({"ok": False, "kind": "input", "error": "line too long"}))
-                    break
-                if not line:
-                    break
-                if not line.strip():
-                    continue
-                try:
-                    req = json.loads(line)
-                except ValueError:
-                    reply = {"ok": False, "kind": "input", "error": "not JSON"}
-                else:
-                    reply = await self.handle(req)
-                writer.write(_line(reply))
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
+            await json_lines(reader, writer, self.handle, _line)
         finally:
             self._writers.discard(writer)
             writer.close()

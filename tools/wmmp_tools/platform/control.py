@@ -59,6 +59,7 @@ import json
 import logging
 import socket
 
+from wmmp_tools.serving import json_lines
 from wmmp_tools.platform.operator import Operator
 from wmmp_tools.platform.model import PlatformError
 from wmmp_tools.platform.values import InputError
@@ -114,26 +115,7 @@ class ControlServer:
     async def _client(self, reader, writer):
         self._writers.add(writer)
         try:
-            while True:
-                try:
-                    line = await reader.readline()
-                except (ValueError, asyncio.LimitOverrunError):
-                    writer.write(_line({"ok": False, "kind": "input", "error": "line too long"}))
-                    break
-                if not line:
-                    break
-                if not line.strip():
-                    continue
-                try:
-                    req = json.loads(line)
-                except ValueError:
-                    reply = {"ok": False, "kind": "input", "error": "not JSON"}
-                else:
-                    reply = await self.handle(req)
-                writer.write(_line(reply))
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
+            await json_lines(reader, writer, self.handle, _line)
         finally:
             self._writers.discard(writer)
             writer.close()
