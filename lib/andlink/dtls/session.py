@@ -1,0 +1,436 @@
+"""One DTLS 1.2 client session with a pre-shared key (RFC 6347 over RFC 5246,
+PSK key exchange RFC 4279 2), sans-I/O: datagrams and time in, datagrams,
+plaintext and events out.  The cipher suites of And-link spec section 3.5:
+TLS_PSK_WITH_AES_128_CCM_8 (RFC 6655) and TLS_PSK_WITH_AES_128_CBC_SHA256
+(RFC 5487), offered in that order.
+
+    s = Session(identity, key, rng=None, suites=(CCM8, CBC256), timeout=9,
+                max_timeout=60, tries=5, max_queue=4)
+    s.start(now)                         the ClientHello
+    s.send(data, now)                    application data (queued while the
+                                         handshake runs, the oldest dropped
+                                         past max_queue)
+    s.receive(datagram, now) -> [plaintext]
+    s.tick(now); s.deadline() -> seconds or None
+    s.outgoing() -> [datagram]           records to send, in order
+    s.events() -> [("connected", suite) | ("failed", why) | ("closed",)]
+    s.close()                            close_notify (RFC 5246 7.2.1)
+    s.state                              HANDSHAKE, CONNECTED, FAILED, CLOSED
+
+A flight is sent again when its answer does not come: `timeout` s, doubling
+to `max_timeout`, at most `tries` times (RFC 6347 4.2.4; 9 s is the initial
+value RFC 7925 11 suggests for slow links such as NB-IoT), then ("failed",
+"timeout").  The cookie exchange (HelloVerifyRequest, RFC 6347 4.2.1) is
+answered; handshake messages may come fragmented, out of order or
+duplicated (4.2.3); a retransmitted server flight makes the client send its
+last flight again (4.2.4).  Records that do not decrypt, replays (the
+64-record window of 4.1.2.6) and records of unknown epochs are dropped in
+silence (4.1.2.7).  No renegotiation, no resumption, no extensions but
+the renegotiation SCSV.  Never raises on bad input: a malformed handshake
+ends the session with ("failed", why).
+"""
+
+from micropython import const
+from hashlib import sha256
+
+from andlink.dtls import crypto as K
+
+CCM8 = const(0xC0A8)        # TLS_PSK_WITH_AES_128_CCM_8
+CBC256 = const(0x00AE)      # TLS_PSK_WITH_AES_128_CBC_SHA256
+SUITE_NAMES = {CCM8: "TLS_PSK_WITH_AES_128_CCM_8", CBC256: "TLS_PSK_WITH_AES_128_CBC_SHA256"}
+
+HANDSHAKE = const(0)
+CONNECTED = const(1)
+FAILED = const(2)
+CLOSED = const(3)
+
+_CT_CCS = const(20)
+_CT_ALERT = const(21)
+_CT_HS = const(22)
+_CT_APP = const(23)
+
+_HS_HELLO_REQ = const(0)
+_HS_CH = const(1)
+_HS_SH = const(2)
+_HS_HVR = const(3)
+_HS_SKE = const(12)
+_HS_SHD = const(14)
+_HS_CKE = const(16)
+_HS_FIN = const(20)
+
+_W_HELLO = const(0)         # ClientHello sent: HelloVerifyRequest or ServerHello next
+_W_DONE = const(1)          # ServerHello had: ServerKeyExchange, ServerHelloDone
+_W_FIN = const(2)           # our Finished sent: the server's CCS and Finished
+_W_NONE = const(3)          # connected
+
+_VER = b"\xfe\xfd"           # DTLS 1.2
+_MAX_MSG = const(1024)      # the longest handshake message taken (a PSK server's are < 100 B)
+_AHEAD = const(4)           # handshake messages kept ahead of the next expected
+
+
+def _u16(n):
+    return bytes(((n >> 8) & 255, n & 255))
+
+
+def _u24(n):
+    return bytes(((n >> 16) & 255, (n >> 8) & 255, n & 255))
+
+
+def _int(b):
+    n = 0
+    for x in b:
+        n = (n << 8) | x
+    return n
+
+
+class Session:
+    def __init__(self, identity, key, rng=None, suites=(CCM8, CBC256), timeout=9, max_timeout=60, tries=5,
+                 max_queue=4):
+        if not key:
+            raise ValueError("DTLS: an empty pre-shared key")
+        self.identity = bytes(identity)
+        self._psk = bytes(key)
+        self.rng = rng or _urandom
+        self.suites = tuple(suites)
+        self.timeout = timeout
+        self.max_timeout = max_timeout
+        self.tries = tries
+        self.max_queue = max_queue
+        self.state = HANDSHAKE
+        self.suite = None
+        self.error = None
+        self._w = _W_HELLO
+        self._out = []
+        self._events = []
+        self._queue = []
+        self._seq = [0, 0]              # our next record sequence number per epoch
+        self._hs_seq = 0                # our next handshake message_seq
+        self._rx_seq = 0                # the server's next handshake message_seq
+        self._frags = {}                # message_seq -> [type, length, body, got bytearray, epoch]
+        self._transcript = bytearray()
+        self._cookie = b""
+        self._hvr = 0
+        self._cr = None
+        self._sr = None
+        self._ms = None
+        self._wkey = self._rkey = None  # write / read cipher objects (epoch 1)
+        self._wiv = self._riv = None    # CCM salts; CBC: the MAC keys
+        self._rx_epoch1 = False         # the server's ChangeCipherSpec came
+        self._rmax = -1                 # replay window of epoch 1 (RFC 6347 4.1.2.6)
+        self._rmask = 0
+        self._flight = None             # [(content type, epoch, body)] our last flight
+        self._due = None
+        self._rto = timeout
+        self._sent = 0
+        self._resent_at = None
+
+    # == the caller's side =================================================
+    def start(self, now):
+        self._cr = bytes(self.rng(32))
+        self._hello(now)
+
+    def send(self, data, now):
+        if self.state == CONNECTED:
+            self._out.append(self._record(_CT_APP, 1, bytes(data)))
+        elif self.state == HANDSHAKE:
+            self._queue.append(bytes(data))
+            if len(self._queue) > self.max_queue:
+                self._queue.pop(0)
+
+    def outgoing(self):
+        out, self._out = self._out, []
+        return out
+
+    def events(self):
+        ev, self._events = self._events, []
+        return ev
+
+    def deadline(self):
+        return self._due if self.state == HANDSHAKE else None
+
+    def tick(self, now):
+        if self.state != HANDSHAKE or self._due is None or now < self._due:
+            return
+        if self._sent >= self.tries:
+            self._fail("timeout" if self._w != _W_FIN else "timeout: no Finished (a wrong key or identity?)")
+            return
+        self._rto = min(self._rto * 2, self.max_timeout)
+        self._send_flight(now)
+
+    def close(self):
+        if self.state == CONNECTED:
+            self._out.append(self._record(_CT_ALERT, 1, b"\x01\x00"))
+        if self.state in (HANDSHAKE, CONNECTED):
+            self.state = CLOSED
+            self._events.append(("closed",))
+        self._queue = []
+        self._due = None
+
+    def receive(self, data, now):
+        app = []
+        try:
+            self._records(memoryview(data), now, app)
+        except MemoryError:
+            raise
+        except Exception as e:              # a malformed handshake message
+            if self.state == HANDSHAKE:
+                self._fail("bad handshake: %r" % (e,))
+        return app
+
+    # == records ===========================================================
+    def _records(self, mv, now, app):
+        i = 0
+        n = len(mv)
+        while i + 13 <= n and self.state in (HANDSHAKE, CONNECTED):
+            ctype = mv[i]
+            epoch = (mv[i + 3] << 8) | mv[i + 4]
+            ln = (mv[i + 11] << 8) | mv[i + 12]
+            if mv[i + 1] != 0xFE or i + 13 + ln > n:
+                return                      # not DTLS, or cut short: the rest is dropped
+            hdr = bytes(mv[i + 3:i + 11])
+            body = mv[i + 13:i + 13 + ln]
+            i += 13 + ln
+            if epoch == 1:
+                if not self._rx_epoch1:
+                    continue
+                seq = _int(hdr[2:])
+                if self._replayed(seq):
+                    continue
+                body = self._open(ctype, hdr, body)
+                if body is None:
+                    continue
+                self._accept(seq)
+            elif epoch != 0:
+                continue
+            else:
+                body = bytes(body)
+            self._record_in(ctype, epoch, body, now, app)
+
+    def _record_in(self, ctype, epoch, body, now, app):
+        if ctype == _CT_APP:
+            if epoch == 1 and self.state == CONNECTED:
+                self._flight = None         # the server has our Finished
+                app.append(body)
+        elif ctype == _CT_ALERT:
+            if len(body) >= 2:
+                if body[1] == 0:
+                    self.state = CLOSED
+                    self._due = None
+                    self._events.append(("closed",))
+                elif body[0] == 2:
+                    self._fail("alert %d from the server" % body[1])
+        elif ctype == _CT_CCS:
+            if epoch == 0 and body == b"\x01" and self._w == _W_FIN:
+                self._rx_epoch1 = True
+        elif ctype == _CT_HS:
+            self._handshake_in(epoch, body, now)
+
+    def _record(self, ctype, epoch, body):
+        """One record of ours (epoch 1 protected by the suite)."""
+        seq = self._seq[epoch]
+        self._seq[epoch] = seq + 1
+        hdr = _u16(epoch) + _u16(seq >> 32) + _u16((seq >> 16) & 0xFFFF) + _u16(seq & 0xFFFF)
+        if epoch:
+            body = self._seal(ctype, hdr, body)
+        return bytes((ctype,)) + _VER + hdr + _u16(len(body)) + body
+
+    def _seal(self, ctype, hdr, body):
+        aad = hdr + bytes((ctype,)) + _VER + _u16(len(body))
+        if self.suite == CCM8:
+            return hdr + self._wkey.seal(self._wiv + hdr, aad, body)
+        mac = K.hmac_sha256(self._wiv, aad + body)
+        data = body + mac
+        p = 15 - len(data) % 16
+        data += bytes((p,)) * (p + 1)
+        iv = bytes(self.rng(16))
+        return iv + self._wkey.encrypt(iv, data)
+
+    def _open(self, ctype, hdr, body):
+        if self.suite == CCM8:
+            if len(body) < 16:
+                return None
+            aad = hdr + bytes((ctype,)) + _VER + _u16(len(body) - 16)
+            return self._rkey.open(self._riv + bytes(body[:8]), aad, bytes(body[8:]))
+        if len(body) < 64 or len(body) % 16:
+            return None
+        data = self._rkey.decrypt(body[:16], body[16:])
+        p = data[-1]
+        n = len(data) - p - 1 - 32
+        bad = 0
+        if n < 0:
+            n = 0
+            bad = 1
+        for x in data[n + 32:]:
+            bad |= x ^ p
+        plain = data[:n]
+        want = K.hmac_sha256(self._riv, hdr + bytes((ctype,)) + _VER + _u16(n) + plain)
+        for x, y in zip(want, data[n:n + 32]):
+            bad |= x ^ y
+        return None if bad else plain
+
+    def _replayed(self, seq):
+        if seq > self._rmax:
+            return False
+        d = self._rmax - seq
+        return d >= 64 or (self._rmask >> d) & 1
+
+    def _accept(self, seq):
+        if seq > self._rmax:
+            self._rmask = ((self._rmask << (seq - self._rmax)) | 1) & 0xFFFFFFFFFFFFFFFF
+            self._rmax = seq
+        else:
+            self._rmask |= 1 << (self._rmax - seq)
+
+    # == the handshake =====================================================
+    def _hello(self, now):
+        sid = b""
+        suites = b"".join(_u16(s) for s in self.suites) + b"\x00\xff"   # + renegotiation SCSV (RFC 5746 3.3)
+        body = (_VER + self._cr + bytes((len(sid),)) + sid + bytes((len(self._cookie),)) + self._cookie +
+                _u16(len(suites)) + suites + b"\x01\x00")
+        msg = self._hs(_HS_CH, body)
+        self._transcript = bytearray(msg)   # the hash starts at the ClientHello with the cookie (4.2.6)
+        self._flight = [(_CT_HS, 0, msg)]
+        self._sent = 0
+        self._rto = self.timeout
+        self._send_flight(now)
+
+    def _hs(self, mt, body):
+        seq = self._hs_seq
+        self._hs_seq = seq + 1
+        return bytes((mt,)) + _u24(len(body)) + _u16(seq) + _u24(0) + _u24(len(body)) + body
+
+    def _send_flight(self, now):
+        self._out.append(b"".join(self._record(ct, ep, body) for ct, ep, body in self._flight))
+        self._sent += 1
+        self._due = now + self._rto
+
+    def _handshake_in(self, epoch, body, now):
+        j = 0
+        n = len(body)
+        while j + 12 <= n:
+            mt = body[j]
+            length = _int(body[j + 1:j + 4])
+            mseq = _int(body[j + 4:j + 6])
+            off = _int(body[j + 6:j + 9])
+            flen = _int(body[j + 9:j + 12])
+            frag = body[j + 12:j + 12 + flen]
+            j += 12 + flen
+            if len(frag) != flen or length > _MAX_MSG or off + flen > length:
+                raise ValueError("handshake fragment out of bounds")
+            if mseq < self._rx_seq:
+                self._old_flight(now)
+                continue
+            if self._w == _W_HELLO and mt in (_HS_HVR, _HS_SH) and mseq > self._rx_seq:
+                self._rx_seq = mseq         # the server's numbering after a cookie exchange
+                self._frags = {}
+            if mseq >= self._rx_seq + _AHEAD:
+                continue
+            f = self._frags.get(mseq)
+            if f is None:
+                f = self._frags[mseq] = [mt, length, bytearray(length), bytearray(length), epoch]
+            elif f[0] != mt or f[1] != length:
+                raise ValueError("handshake fragments disagree")
+            f[2][off:off + flen] = frag
+            f[3][off:off + flen] = b"\x01" * flen
+        while self.state == HANDSHAKE:
+            f = self._frags.get(self._rx_seq)
+            if f is None or b"\x00" in f[3]:
+                break
+            del self._frags[self._rx_seq]
+            self._rx_seq += 1
+            self._message(f[0], bytes(f[2]), f[4], now)
+
+    def _old_flight(self, now):
+        """A message of the server's earlier flight came again: it lacks
+        our last flight (RFC 6347 4.2.4); sent once per retransmission timeout."""
+        if self._flight is None or self._w == _W_HELLO:
+            return
+        if self._resent_at is not None and now < self._resent_at + self._rto:
+            return
+        self._resent_at = now
+        self._out.append(b"".join(self._record(ct, ep, body) for ct, ep, body in self._flight))
+
+    def _message(self, mt, body, epoch, now):
+        whole = bytes((mt,)) + _u24(len(body)) + _u16(self._rx_seq - 1) + _u24(0) + _u24(len(body)) + body
+        w = self._w
+        if w == _W_HELLO and mt == _HS_HVR:
+            self._hvr += 1
+            if self._hvr > 3 or len(body) < 3 or 3 + body[2] > len(body):
+                raise ValueError("HelloVerifyRequest")
+            self._cookie = body[3:3 + body[2]]
+            self._hello(now)
+        elif w == _W_HELLO and mt == _HS_SH:
+            self._server_hello(body)
+            self._transcript += whole
+            self._w = _W_DONE
+        elif w == _W_DONE and mt == _HS_SKE:
+            self._transcript += whole       # the PSK identity hint: not used (RFC 4279 5.2)
+        elif w == _W_DONE and mt == _HS_SHD:
+            self._transcript += whole
+            self._finish(now)
+        elif w == _W_FIN and mt == _HS_FIN and epoch == 1:
+            want = K.prf(self._ms, b"server finished", sha256(self._transcript).digest(), 12)
+            if body != want:
+                self._fail("the server's Finished does not verify (a wrong key?)")
+                return
+            self._transcript = None
+            self._w = _W_NONE
+            self._due = None
+            self.state = CONNECTED
+            self._events.append(("connected", SUITE_NAMES.get(self.suite, self.suite)))
+            q, self._queue = self._queue, []
+            for d in q:
+                self._out.append(self._record(_CT_APP, 1, d))
+        elif mt == _HS_HELLO_REQ:
+            pass                            # no renegotiation
+        else:
+            raise ValueError("unexpected handshake message %d" % mt)
+
+    def _server_hello(self, b):
+        if len(b) < 38 or b[:2] != _VER:
+            raise ValueError("ServerHello: not DTLS 1.2")
+        self._sr = b[2:34]
+        k = 35 + b[34]
+        suite = _int(b[k:k + 2])
+        if suite not in self.suites or len(b) < k + 3 or b[k + 2] != 0:
+            self._fail("the server chose %04x, not offered" % suite)
+            raise ValueError("suite")
+        self.suite = suite
+
+    def _finish(self, now):
+        """ClientKeyExchange, ChangeCipherSpec, Finished (RFC 4279 2, RFC 5246 7.4.9)."""
+        cke = self._hs(_HS_CKE, _u16(len(self.identity)) + self.identity)
+        self._transcript += cke
+        z = len(self._psk)
+        pms = _u16(z) + bytes(z) + _u16(z) + self._psk
+        self._ms = K.prf(pms, b"master secret", self._cr + self._sr, 48)
+        if self.suite == CCM8:
+            kb = K.prf(self._ms, b"key expansion", self._sr + self._cr, 40)
+            self._wkey, self._rkey = K.Ccm8(kb[0:16]), K.Ccm8(kb[16:32])
+            self._wiv, self._riv = kb[32:36], kb[36:40]
+        else:
+            kb = K.prf(self._ms, b"key expansion", self._sr + self._cr, 96)
+            self._wiv, self._riv = kb[0:32], kb[32:64]
+            self._wkey, self._rkey = K.Cbc(kb[64:80]), K.Cbc(kb[80:96])
+        verify = K.prf(self._ms, b"client finished", sha256(self._transcript).digest(), 12)
+        fin = self._hs(_HS_FIN, verify)
+        self._transcript += fin
+        self._flight = [(_CT_HS, 0, cke), (_CT_CCS, 0, b"\x01"), (_CT_HS, 1, fin)]
+        self._w = _W_FIN
+        self._sent = 0
+        self._rto = self.timeout
+        self._send_flight(now)
+
+    def _fail(self, why):
+        if self.state in (FAILED, CLOSED):
+            return
+        self.state = FAILED
+        self.error = why
+        self._due = None
+        self._queue = []
+        self._events.append(("failed", why))
+
+
+def _urandom(n):
+    import os
+    return os.urandom(n)
