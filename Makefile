@@ -33,16 +33,17 @@ tshark:
 	    echo "tshark could not be installed: host_tests/test_wireshark.py will be skipped"; \
 	  else echo "tshark is missing: run 'apt-get install tshark' as root (host_tests/test_wireshark.py needs it)"; fi; }
 
-# libcoap's coap-client and coap-server (Debian's libcoap3-bin: coap-client-notls, ...) for the
-# CoAP interop tests (host_tests/test_andlink_coap_interop.py): installed when missing and we
-# are root; otherwise those tests are skipped, with the reason.
+# libcoap's coap-client and coap-server (Debian's libcoap3-bin: coap-client-notls, coap-server-openssl,
+# coap-server-gnutls, ...) and the openssl command, for the CoAP and DTLS interop tests
+# (host_tests/test_andlink_coap_interop.py, host_tests/test_dtls_interop.py): installed when missing
+# and we are root; otherwise those tests are skipped, with the reason.
 libcoap:
-	@command -v coap-client-notls >/dev/null || command -v coap-client >/dev/null || { \
+	@{ command -v coap-server-gnutls >/dev/null && command -v openssl >/dev/null; } || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q libcoap3-bin || { apt-get update -q && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q libcoap3-bin; } || \
-	    echo "libcoap3-bin could not be installed: the libcoap tests of host_tests/test_andlink_coap_interop.py will be skipped"; \
-	  else echo "coap-client is missing: run 'apt-get install libcoap3-bin' as root (host_tests/test_andlink_coap_interop.py needs it)"; fi; }
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q libcoap3-bin openssl || { apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q libcoap3-bin openssl; } || \
+	    echo "libcoap3-bin/openssl could not be installed: the libcoap and openssl interop tests will be skipped"; \
+	  else echo "coap-server-gnutls or openssl is missing: run 'apt-get install libcoap3-bin openssl' as root (the interop tests need them)"; fi; }
 
 setup: $(STAMP_VENV) $(STAMP_NPM) tshark libcoap
 
