@@ -91,6 +91,8 @@ class FakeDtlsServer:
             body = d[i + 13:i + 13 + ln]
             i += 13 + ln
             if epoch == 1:
+                if not hasattr(self, "rkey"):
+                    continue                            # no session: dropped
                 body = self._open(ct, hdr, body)
                 if body is None:
                     out.append(self._rec(21, 0, b"\x02\x14"))      # bad_record_mac

@@ -5,7 +5,8 @@ functions over the client `c`, And-link spec sections 4.1-4.4).
 
     c = Client(store, imei, server=("10.0.0.1", 5683), bootstrap=None,
                lifetime=86400, binding="U", persist=None, stager=None,
-               rng=None, params=coap.ANDLINK, sms=None, resolve=None)
+               rng=None, params=coap.ANDLINK, sms=None, resolve=None,
+               server_psk=None, bootstrap_psk=None)
     c.start(now)                         register (or bootstrap first)
     c.receive(data, now, peer)           a datagram; never raises on bad input
     c.tick(now)                          when now >= c.deadline()
@@ -22,12 +23,14 @@ functions over the client `c`, And-link spec sections 4.1-4.4).
 the FOTA record; values are str or int (FlashPersist adapts a
 wmmp.board.store.FlashStorage).  `resolve(host, port)` -> peer turns a URI's
 host into the transport's peer (default: (host, port) as it is).  Peers are
-what the transport uses: (host, port) tuples.
+what the transport uses: (host, port) tuples.  `server_psk` /
+`bootstrap_psk` = (identity, key) bytes make that account coaps in PSK mode
+(And-link spec 3.5; the flow andlink.client.secure runs DTLS for it).
 """
 
 from andlink import coap as C
 from andlink.coapendpoint import Endpoint
-from andlink.client import S_IDLE, S_REGISTERED, STATE_NAMES, register, dm, report
+from andlink.client import S_IDLE, S_REGISTERED, STATE_NAMES, register, dm, report, secure
 
 class FlashPersist:
     """The client's record over a wmmp.board.store.FlashStorage (values are
@@ -68,9 +71,12 @@ class Client:
     queue_window = None         # s: queue mode's awake time after an uplink (max_transmit_wait)
     con_notify = False          # every notification as a CON (object 5's always are)
     max_obs = 8                 # observations kept at once
+    dtls_timeout = 9            # s: the first DTLS flight retransmission (RFC 7925 11), doubling to 60
+    dtls_tries = 5              # DTLS flights sent at most
 
     def __init__(self, store, imei, server=None, bootstrap=None, lifetime=86400, binding="U", persist=None,
-                 stager=None, rng=None, params=C.ANDLINK, sms=None, resolve=None, version="1.0"):
+                 stager=None, rng=None, params=C.ANDLINK, sms=None, resolve=None, version="1.0",
+                 server_psk=None, bootstrap_psk=None):
         if binding not in ("U", "UQ"):
             raise ValueError("binding is U or UQ")
         self.store = store
@@ -84,6 +90,8 @@ class Client:
         self.resolve = resolve or (lambda host, port: (host, port))
         self.srv_peer = server
         self.bs_peer = bootstrap
+        self.srv_psk = server_psk
+        self.bs_psk = bootstrap_psk
         self.lifetime = lifetime
         self.binding = binding
         self.reg_state = S_IDLE
@@ -101,6 +109,7 @@ class Client:
                 self.state = persist.load() or {}
             except Exception as e:
                 self.event("bad", "persistent record: %r" % (e,))
+        secure.init(self)
         register.init(self)
         report.init(self)
         self._fota = None
@@ -124,7 +133,8 @@ class Client:
         """One datagram from `peer` (never raises on bad input)."""
         self._now = now
         try:
-            self.ep.receive(data, now, peer)
+            for d in secure.receive(self, data, now, peer):
+                self.ep.receive(d, now, peer)
         except MemoryError:
             raise
         except Exception as e:          # the endpoint does not raise; this is the last guard
@@ -134,6 +144,7 @@ class Client:
     def tick(self, now):
         self._now = now
         self.ep.tick(now)
+        secure.tick(self, now)
         self._pump(now)
         for name in sorted(n for n in self._timers if now >= self._timers[n]):
             if self._timers.pop(name, None) is not None:
@@ -141,12 +152,15 @@ class Client:
         self._settle(now)
 
     def deadline(self):
-        ds = [d for d in (self.ep.deadline(), report.next_due(self)) if d is not None]
+        ds = [d for d in (self.ep.deadline(), report.next_due(self), secure.deadline(self)) if d is not None]
         ds += [self._timers[n] for n in self._timers]
         return min(ds) if ds else None
 
     def outgoing(self):
-        return self.ep.outgoing()
+        out = self.ep.outgoing()
+        if secure.secure(self):
+            out = secure.outgoing(self, out)
+        return out
 
     def events(self):
         ev = self._events
@@ -169,7 +183,9 @@ class Client:
         self._settle(now)
 
     def reregister(self, now):
-        """Register again (the server lost the registration)."""
+        """Register again (the server lost the registration, or a new link:
+        DTLS sessions start again too)."""
+        secure.reset(self)
         register.register(self, now)
 
     def deregister(self, now):
@@ -287,6 +303,8 @@ class Client:
             self._prev_changed(path)
         register.on_changed(self, path)
         report.touch(self, path)
+        if path and path[0] == 0:
+            secure.accounts_changed(self)
 
     def _settle(self, now):
         self._pump(now)
@@ -310,6 +328,8 @@ class Client:
         ev = self.ep.events()
         while ev:
             for e in ev:
+                if e[0] == "failed" and e[2] == "timeout" and self._sec:
+                    secure.on_failed(self, e[3])
                 self._guard(_dispatch, now, e)
             ev = self.ep.events()
 

@@ -45,12 +45,10 @@ def _ensure_accounts(c):
     s = c.store
     try:
         if c.bs_peer is not None and not _account(c, True):
-            # NoSec (2: 3): no DTLS here (docs/ANDLINK.md, "Client"); identity the IMEI (4.1.2)
-            s.add(0, _free(s, 0), {0: "coap://%s:%d" % (c.bs_peer[0], c.bs_peer[1]), 1: True, 2: 3,
-                                   3: c.imei.encode()})
+            # PSK (2: 0) on coaps with bootstrap_psk, else NoSec (2: 3); identity the IMEI (4.1.2)
+            s.add(0, _free(s, 0), _security(c.bs_peer, c.bs_psk, c.imei, {1: True}))
         if c.srv_peer is not None and not _account(c, False):
-            iid = _free(s, 0)
-            s.add(0, iid, {0: "coap://%s:%d" % (c.srv_peer[0], c.srv_peer[1]), 1: False, 2: 3, 10: 1})
+            s.add(0, _free(s, 0), _security(c.srv_peer, c.srv_psk, c.imei, {1: False, 10: 1}))
         if not s.instances(1):
             s.add(1, 0, {0: 1, 1: c.lifetime, 6: False, 7: c.binding})
         else:
@@ -59,6 +57,18 @@ def _ensure_accounts(c):
             s.set((1, iid, 7), c.binding)
     except Exception as e:
         c.event("bad", "accounts: %r" % (e,))
+
+
+def _security(peer, psk, imei, d):
+    """A /0 instance for `peer`: coaps in PSK mode with psk = (identity, key), else coap NoSec."""
+    host = peer[0] if ":" not in peer[0] else "[%s]" % peer[0]
+    if psk:
+        d.update({0: "coaps://%s:%d" % (host, peer[1]), 2: 0, 3: bytes(psk[0]), 5: bytes(psk[1])})
+    else:
+        d.update({0: "coap://%s:%d" % (host, peer[1]), 2: 3})
+        if d[1]:
+            d[3] = imei.encode()
+    return d
 
 
 def _free(s, oid):
