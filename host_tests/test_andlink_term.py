@@ -422,7 +422,7 @@ def _cli(args, **kw):
 
 @pytest.mark.parametrize("args, words", [
     ([], "required"),
-    (["--server", "http://127.0.0.1:5683", "--imei", IMEI, "--state", "S"], "only coap://"),
+    (["--server", "http://127.0.0.1:5683", "--imei", IMEI, "--state", "S"], "coap:// or coaps:// only"),
     (["--server", "coap://127.0.0.1:99999", "--imei", IMEI, "--state", "S"], "bad port"),
     (["--server", "coap://127.0.0.1:5683", "--imei", "12ab", "--state", "S"], "15 digits"),
     (["--server", "coap://127.0.0.1:5683", "--imei", IMEI, "--state", "S", "--lifetime", "soon"], "not a number"),

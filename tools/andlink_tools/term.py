@@ -1,9 +1,10 @@
 """`andlink-term`: the And-link LwM2M client (lib/andlink/client, the code that
 runs on the board) on CPython over UDP (asyncio), as a host device.
 
-    andlink-term --server coap://HOST:PORT [--bootstrap coap://HOST:PORT]
+    andlink-term --server coap[s]://HOST:PORT [--bootstrap coap[s]://HOST:PORT]
                  --imei IMEI --state DIR [--lifetime S] [--queue]
                  [--update-dir DIR] [--product-token T] [--device-type T]
+                 [--psk-key-file FILE] [--psk-identity ID]
 
 It registers with the server (or bootstraps first, And-link spec 4.1), keeps
 the registration alive with Updates, answers the server's reads, writes,
@@ -24,6 +25,11 @@ URIs, Block2, staged in DIR by the WMMP updater's AppStager for board
 /5/0/2 applies it and the client restarts in place as that version;
 stopping mid-download and starting again with the same --state and
 --update-dir resumes.  Without it a Write of /5/0/1 is refused (4.05).
+coaps:// (And-link spec 3.5: DTLS 1.2 with a pre-shared key, port 5684)
+needs the key: --psk-key-file FILE (the key in hex, a file only its owner
+may read) or the environment variable ANDLINK_PSK_KEY (hex); the identity
+is the IMEI unless --psk-identity says otherwise.  The key never appears in
+the transcript or the arguments.
 Ctrl-C (or SIGTERM) de-registers and exits 0; a second one exits at once.
 Bad arguments: one line on stderr, exit 2.
 """
@@ -70,8 +76,10 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser():
     p = _Parser(prog=PROG, allow_abbrev=False, description="The And-link LwM2M client over UDP.")
-    p.add_argument("--server", required=True, metavar="coap://HOST:PORT", help="the LwM2M server")
-    p.add_argument("--bootstrap", metavar="coap://HOST:PORT", help="the Bootstrap-Server (4.1.1)")
+    p.add_argument("--server", required=True, metavar="coap[s]://HOST:PORT", help="the LwM2M server")
+    p.add_argument("--bootstrap", metavar="coap[s]://HOST:PORT", help="the Bootstrap-Server (4.1.1)")
+    p.add_argument("--psk-key-file", metavar="FILE", help="coaps: the pre-shared key in hex (a private file)")
+    p.add_argument("--psk-identity", metavar="ID", help="coaps: the PSK identity (default: the IMEI, 3.5)")
     p.add_argument("--imei", required=True, help="15 digits: the endpoint name (4.1.2)")
     p.add_argument("--state", required=True, metavar="DIR", help="where the client's record is kept (0700)")
     p.add_argument("--lifetime", default="86400", metavar="S", help="registration lifetime, s (default 86400)")
@@ -84,13 +92,13 @@ def _parser():
 
 
 def _peer(text, option):
-    """(ip, port) of a coap://HOST:PORT option, resolved now."""
+    """(family, (ip, port), secure) of a coap[s]://HOST:PORT option, resolved now."""
     try:
         scheme, host, port, segs, qs = parse_uri(text)
     except ValueError as e:
         raise UsageError("%s %r is not coap://HOST:PORT (%s)" % (option, text, e))
-    if scheme != "coap":
-        raise UsageError("%s %r: only coap:// (no DTLS here)" % (option, text))
+    if scheme not in ("coap", "coaps"):
+        raise UsageError("%s %r: coap:// or coaps:// only" % (option, text))
     if segs or qs:
         raise UsageError("%s %r: no path or query, only coap://HOST:PORT" % (option, text))
     try:
@@ -98,16 +106,17 @@ def _peer(text, option):
     except (OSError, UnicodeError) as e:
         raise UsageError("%s: cannot resolve %r: %s" % (option, host, getattr(e, "strerror", None) or e))
     fam, _, _, _, addr = info[0]
-    return fam, (addr[0], addr[1])
+    return fam, (addr[0], addr[1]), scheme == "coaps"
 
 
 def check_args(argv):
     """The parsed arguments, checked; UsageError on anything wrong."""
     a = _parser().parse_args(argv)
-    a.server_family, a.server_peer = _peer(a.server, "--server")
+    a.server_family, a.server_peer, srv_secure = _peer(a.server, "--server")
     a.bs_peer = None
+    bs_secure = False
     if a.bootstrap is not None:
-        fam, a.bs_peer = _peer(a.bootstrap, "--bootstrap")
+        fam, a.bs_peer, bs_secure = _peer(a.bootstrap, "--bootstrap")
         if fam != a.server_family:
             raise UsageError("--bootstrap and --server must be of one address family")
     if not (a.imei.isdigit() and len(a.imei) == 15):
@@ -127,10 +136,45 @@ def check_args(argv):
         v = getattr(a, opt)
         if not v or len(v) > 64 or not v.isprintable():
             raise UsageError("--%s: 1 to 64 printable characters" % opt.replace("_", "-"))
+    a.server_psk = a.bootstrap_psk = None
+    if srv_secure or bs_secure:
+        psk = (a.psk_identity or a.imei).encode(), _psk_key(a.psk_key_file)
+        a.server_psk = psk if srv_secure else None
+        a.bootstrap_psk = psk if bs_secure else None
+    elif a.psk_key_file is not None or a.psk_identity is not None:
+        raise UsageError("--psk-key-file and --psk-identity are for coaps:// servers only")
     check_dir(a.state, "--state")
     if a.update_dir is not None:
         check_dir(a.update_dir, "--update-dir")
     return a
+
+
+def _psk_key(path):
+    """The pre-shared key (bytes) from --psk-key-file or ANDLINK_PSK_KEY, hex."""
+    if path is None:
+        text = os.environ.get("ANDLINK_PSK_KEY")
+        if not text:
+            raise UsageError("coaps:// needs the pre-shared key: --psk-key-file FILE or ANDLINK_PSK_KEY (hex)")
+        where = "ANDLINK_PSK_KEY"
+    else:
+        where = "--psk-key-file " + path
+        try:
+            st = os.stat(path)
+            if st.st_mode & 0o077:
+                raise UsageError("%s is open to other users (mode %o): chmod 600 it"
+                                 % (where, stat.S_IMODE(st.st_mode)))
+            with open(path) as f:
+                text = f.read(1024)
+        except OSError as e:
+            raise UsageError("%s: %s" % (where, e.strerror or e))
+    text = "".join(text.split())
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise UsageError("%s: the key is not hex digits" % where)
+    if not 1 <= len(key) <= 64:
+        raise UsageError("%s: 1 to 64 bytes of key" % where)
+    return key
 
 
 def check_dir(path, option):
@@ -208,11 +252,14 @@ class JsonPersist:
         self.saves += 1
 
 
+_DTLS = {20: "change-cipher-spec", 21: "alert", 22: "handshake", 23: "data"}
 _METHODS = ("EMPTY", "GET", "POST", "PUT", "DELETE", "FETCH")
 
 
 def describe(raw):
     """One transcript line's worth of a datagram."""
+    if len(raw) >= 13 and raw[1] == 0xFE and raw[0] in _DTLS:
+        return "DTLS %s epoch %d %d B" % (_DTLS[raw[0]], raw[4], len(raw))
     try:
         m = C.decode(raw)
     except C.CoapError as e:
@@ -265,12 +312,13 @@ class Config:
 
     def __init__(self, server, imei, state, bootstrap=None, lifetime=86400, queue=False, update_dir=None,
                  product_token="host-product-token", device_type="host-device", params=None,
-                 family=socket.AF_INET):
+                 family=socket.AF_INET, server_psk=None, bootstrap_psk=None):
         self.server, self.imei, self.state, self.bootstrap = server, imei, state, bootstrap
         self.lifetime, self.queue, self.update_dir = lifetime, queue, update_dir
         self.product_token, self.device_type = product_token, device_type
         self.params = params or C.ANDLINK
         self.family = family
+        self.server_psk, self.bootstrap_psk = server_psk, bootstrap_psk
 
 
 class Term(asyncio.DatagramProtocol):
@@ -344,7 +392,7 @@ class Term(asyncio.DatagramProtocol):
         store = build_store(self, binding, version)
         self.client = Client(store, cfg.imei, server=cfg.server, bootstrap=cfg.bootstrap, lifetime=cfg.lifetime,
                              binding=binding, persist=self.persist, stager=self.stager, params=cfg.params,
-                             resolve=self.resolve)
+                             resolve=self.resolve, server_psk=cfg.server_psk, bootstrap_psk=cfg.bootstrap_psk)
         self.out("   log    %s %s starting as %s (software %s)" % (PROG, cfg.imei, binding, version))
         self.client.start(self.now())
         self.flush()
@@ -461,7 +509,7 @@ class Term(asyncio.DatagramProtocol):
 async def run(args):
     cfg = Config(args.server_peer, args.imei, args.state, args.bs_peer, args.lifetime, args.queue, args.update_dir,
                  args.product_token, args.device_type, C.Params(ack_timeout=args.ack_timeout),
-                 args.server_family)
+                 args.server_family, args.server_psk, args.bootstrap_psk)
     loop = asyncio.get_running_loop()
     term = Term(cfg)
     signals = [0]
