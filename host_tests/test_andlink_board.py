@@ -172,7 +172,11 @@ def test_settings_defaults_and_refusals():
     assert s["params"].ack_timeout == 5 and s["params"].block_size == 512            # section 3.4
     s = AS.resolve({"bootstrap": "coap://112.13.96.174"})
     assert s["bootstrap_peer"] == ("112.13.96.174", 5683) and s["server_peer"] is None
-    for bad, words in (({}, "neither"), ({"server": "coaps://1.2.3.4"}, "no DTLS"),
+    s = AS.resolve({"server": "coaps://1.2.3.4", "bootstrap": "coap://1.2.3.5"})          # 3.5: DTLS on 5684
+    assert s["server_peer"] == ("1.2.3.4", 5684) and s["server_secure"] and not s["bootstrap_secure"]
+    assert s["secure"] and s["psk_identity"] is None and s["psk_file"] is None
+    for bad, words in (({}, "neither"), ({"server": "http://1.2.3.4"}, "coaps:// only"),
+                       ({"server": "coaps://1.2.3.4", "psk_file": ""}, "psk_file"),
                        ({"server": "coap://lwm.home.komect.com"}, "IPv4"),
                        ({"server": "coap://1.2.3.4/rd"}, "no path"), ({"server": "coap://1.2.3.4", "lifetime": 5}, "60"),
                        ({"server": "coap://1.2.3.4", "binding": "S"}, "U or UQ"),
@@ -531,7 +535,7 @@ def test_boards_declare_their_protocols_and_the_pico_freezes_andlink(monkeypatch
 
 def test_andlink_on_a_sim7600_board_says_why_and_waits(tmp_path):
     """No datagram link for the SIM7600: the task logs why once and waits; the
-    settings are checked first (a coaps:// server is refused the same way)."""
+    settings are checked first (a coaps:// server without its key the same way)."""
     class Fake:
         MODEM = "sim7600"
         PROTOCOLS = ("andlink",)
@@ -556,7 +560,7 @@ def test_andlink_on_a_sim7600_board_says_why_and_waits(tmp_path):
         b.ANDLINK = {"server": "coaps://127.0.0.1:5684"}
         t = asyncio.ensure_future(svc.run_once())
         await eventually(lambda: sum("not started" in x for x in b.logs) == 2, "the settings' log line")
-        assert "no DTLS" in b.logs[-1]
+        assert "coaps needs the pre-shared key" in b.logs[-1]
         t.cancel()
     run(go())
 

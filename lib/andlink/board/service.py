@@ -15,6 +15,8 @@ It takes from the board module (wmmp.board.device documents the rest):
     memory()           -> (free, total) bytes for /3/0/10, /3/0/21 (default:
                        MicroPython's gc.mem_free, gc.mem_alloc)
     on_andlink_params(dict)   a Write of the parameters /19/1/0 (4.2.2)
+    andlink_psk()      -> the pre-shared key (bytes) for coaps, optional:
+                       without it the hex file of the psk_file setting
     on_andlink_event(ev)      every client event (LEDs, tests)
     ota_stager(), OTA_HEALTH_S, reset(), FIRMWARE, STATE_DIR, filesystem()
 
@@ -79,6 +81,7 @@ class Service:
         self.persist = None
         self.stager = None
         self.params = {}            # the parameter document /19/1/0, kept across restarts
+        self.psk = None             # (identity, key) for coaps accounts
         self.events = 0
         self._stagers = False
 
@@ -93,6 +96,11 @@ class Service:
         except ValueError as e:
             await self._park("settings: %s" % e)
         await self._modem()
+        if s["secure"] and self.psk is None:
+            try:
+                self.psk = (s["psk_identity"] or dev.ident["imei"]).encode(), self._psk_key()
+            except Exception as e:
+                await self._park("coaps needs the pre-shared key: %s" % (e,))
         if dev.kind != "bc95":
             await self._park("no datagram link for the %s here (only the BC95's)" % dev.kind)
         if self.link is None:
@@ -201,10 +209,32 @@ class Service:
         from andlink.client.core import Client
         c = Client(store, dev.ident["imei"], server=s["server_peer"], bootstrap=s["bootstrap_peer"],
                    lifetime=s["lifetime"], binding=s["binding"], persist=self.persist, stager=st,
-                   params=s["params"], resolve=self._resolve)
+                   params=s["params"], resolve=self._resolve,
+                   server_psk=self.psk if s["server_secure"] else None,
+                   bootstrap_psk=self.psk if s["bootstrap_secure"] else None)
         if s["queue_window"] is not None:
             c.queue_window = s["queue_window"]
         return c
+
+    def _psk_key(self):
+        fn = getattr(self.board, "andlink_psk", None)
+        if fn is not None:
+            key = fn()
+            if not key:
+                raise ValueError("board.andlink_psk() gave no key")
+            return bytes(key)
+        from wmmp.board import fsio
+        path = self.settings["psk_file"] or getattr(self.board, "STATE_DIR", "/state").rstrip("/") + "/andlink.psk"
+        fs = self.dev._call("filesystem") or fsio.OsFS()
+        try:
+            f = fs.open(path, "rb")
+        except OSError:
+            raise ValueError("no key file " + path)
+        try:
+            text = f.read(256)
+        finally:
+            f.close()
+        return AS.psk_key(str(bytes(text), "utf-8"), path)
 
     def _resolve(self, host, port):
         if self.dev.kind == "bc95" and not AS.is_ipv4(host):

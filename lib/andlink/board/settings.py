@@ -4,10 +4,16 @@ completed with the defaults below.  Portable.
     s = settings.resolve(board.ANDLINK)      # ValueError names a bad key
 
 Keys (all optional but one of server / bootstrap):
-    server          "coap://IP:PORT" the LwM2M server (the And-link platform,
-                    section 4.1.3 hands out addresses, not names); None: ask
-                    the Bootstrap-Server first (4.1.1)
-    bootstrap       "coap://IP:PORT" the Bootstrap-Server (4.1.2)
+    server          "coap://IP:PORT" or "coaps://IP:PORT" the LwM2M server
+                    (the And-link platform; section 4.1.3 hands out
+                    addresses, not names); None: ask the Bootstrap-Server
+                    first (4.1.1)
+    bootstrap       "coap[s]://IP:PORT" the Bootstrap-Server (4.1.2)
+    psk_identity    coaps: the PSK identity (default None: the IMEI, 3.5)
+    psk_file        coaps: the file holding the device's pre-shared key in
+                    hex, written at the factory (default None:
+                    STATE_DIR/andlink.psk); board.andlink_psk() -> bytes,
+                    when the board has it, is asked instead
     lifetime        registration lifetime, s (default 86400; 4.1.4 leaves it
                     to the maker)
     binding         "UQ" (default: queue mode, what an NB-IoT device in PSM
@@ -34,8 +40,9 @@ Keys (all optional but one of server / bootstrap):
     coap            CoAP transmission parameters (andlink.coap.Params keyword
                     arguments) replacing section 3.4's defaults, e.g. for
                     tests; None: coap.ANDLINK
-Plain CoAP only (3.5's non-encrypted access, port 5683): a coaps:// URI is
-refused here (boards/*/README.md: no DTLS on these ports).
+coaps:// (3.5's DTLS with a pre-shared key, port 5684) runs andlink.dtls
+over the module's UDP sockets; coap:// is the non-encrypted access (5683),
+which authenticates by product_token and device_type.
 """
 
 from andlink.client import parse_uri
@@ -43,7 +50,7 @@ from andlink.client import parse_uri
 DEFAULTS = {"server": None, "bootstrap": None, "lifetime": 86400, "binding": "UQ", "product_token": None,
             "device_type": None, "manufacturer": None, "serial": None, "hardware": None, "local_port": 5683,
             "queue_window": None, "sleep": "psm", "psm_timers": None, "radio_period": 300,
-            "restart_grace": 10, "coap": None}
+            "restart_grace": 10, "coap": None, "psk_identity": None, "psk_file": None}
 SLEEP = ("psm", "off", "none")
 
 
@@ -53,13 +60,13 @@ def is_ipv4(host):
 
 
 def peer(uri, key, ip_only=True):
-    """(host, port) of a coap://HOST:PORT setting; ValueError naming `key`."""
+    """(host, port) of a coap[s]://HOST:PORT setting; ValueError naming `key`."""
     try:
         scheme, host, port, segs, qs = parse_uri(uri)
     except ValueError as e:
         raise ValueError("ANDLINK %s %r: %s" % (key, uri, e))
-    if scheme != "coap":
-        raise ValueError("ANDLINK %s %r: only coap:// (no DTLS on this board)" % (key, uri))
+    if scheme not in ("coap", "coaps"):
+        raise ValueError("ANDLINK %s %r: coap:// or coaps:// only" % (key, uri))
     if segs or qs:
         raise ValueError("ANDLINK %s %r: no path or query" % (key, uri))
     if ip_only and not is_ipv4(host):
@@ -73,7 +80,8 @@ def _timer(t):
 
 def resolve(factory, ip_only=True):
     """The settings with defaults, checked; adds "server_peer" and
-    "bootstrap_peer" ((host, port) or None) and "params" (coap.Params)."""
+    "bootstrap_peer" ((host, port) or None), "secure" (True when either is
+    coaps://) and "params" (coap.Params)."""
     s = dict(DEFAULTS)
     for k in factory or {}:
         if k not in DEFAULTS:
@@ -83,6 +91,13 @@ def resolve(factory, ip_only=True):
     s["bootstrap_peer"] = peer(s["bootstrap"], "bootstrap", ip_only) if s["bootstrap"] else None
     if s["server_peer"] is None and s["bootstrap_peer"] is None:
         raise ValueError("ANDLINK: neither a server nor a bootstrap URI")
+    s["server_secure"] = bool(s["server"]) and s["server"][:6].lower() == "coaps:"
+    s["bootstrap_secure"] = bool(s["bootstrap"]) and s["bootstrap"][:6].lower() == "coaps:"
+    s["secure"] = s["server_secure"] or s["bootstrap_secure"]
+    for k in ("psk_identity", "psk_file"):
+        v = s[k]
+        if v is not None and (not isinstance(v, str) or not 0 < len(v) <= 128):
+            raise ValueError("ANDLINK %s: 1 to 128 characters" % k)
     lt = s["lifetime"]
     if not isinstance(lt, int) or not 60 <= lt <= 0x7FFFFFFF:
         raise ValueError("ANDLINK lifetime %r: 60 to 2147483647 s" % (lt,))
@@ -102,3 +117,17 @@ def resolve(factory, ip_only=True):
     from andlink import coap as C
     s["params"] = C.Params(**s["coap"]) if s["coap"] else C.ANDLINK
     return s
+
+
+def psk_key(text, where):
+    """The key of a PSK file's text (hex, blanks ignored); ValueError naming
+    `where`, never the key."""
+    h = "".join(text.split())
+    try:
+        from binascii import unhexlify
+        key = unhexlify(h)
+    except Exception:
+        raise ValueError("%s: not hex digits" % where)
+    if not 0 < len(key) <= 64:
+        raise ValueError("%s: 1 to 64 bytes of key" % where)
+    return key
