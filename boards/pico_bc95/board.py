@@ -106,6 +106,8 @@ PROTOCOLS = ("wmmp",)
 ANDLINK = {
     "bootstrap": "coap://112.13.96.174:5683",
     "server": None,             # "coap://IP:5683" to register without bootstrapping
+    # DTLS (3.5): "coaps://112.13.96.174:5684" above, and the device's key in hex in
+    # /state/andlink.psk (written at the factory); "psk_identity": None is the IMEI
     "product_token": None,      # the portal's ProductToken
     "device_type": None,        # the portal's DeviceType
     "lifetime": 86400,
