@@ -59,7 +59,7 @@ lost.  The client never raises on bad input (andlink.client.core).
 import asyncio
 
 from wmmp.board.runner import monotonic
-from wmmp.board.supervise import Backoff, describe
+from wmmp.board.supervise import Backoff, describe, wait_event
 from andlink.board import objects
 
 _LOGGED = ("registered", "register_failed", "bootstrapped", "bootstrap_failed", "deregistered", "missing",
@@ -176,21 +176,8 @@ class Runner:
             self._wake.clear()
 
     async def _sleep(self, wait):
-        """Until wake() or `wait` s.  CPython: a timer sets the event, since
-        asyncio.wait_for (3.11) loses a cancellation that meets the event
-        being set; MicroPython's loop has no call_later: wait_for."""
-        later = getattr(asyncio.get_event_loop(), "call_later", None)
-        if later is None:
-            try:
-                await asyncio.wait_for(self._wake.wait(), wait)
-            except asyncio.TimeoutError:
-                pass
-            return
-        h = later(wait, self._wake.set)
-        try:
-            await self._wake.wait()
-        finally:
-            h.cancel()
+        """Until wake() or `wait` s (wait_event keeps a cancellation on CPython 3.11)."""
+        await wait_event(self._wake, wait)
 
     def _start(self):
         self.client = None

@@ -34,7 +34,7 @@ cancellation.
 
 import asyncio
 
-from wmmp.board.supervise import Backoff
+from wmmp.board.supervise import Backoff, wait_event
 
 
 def _no_wake():
@@ -170,10 +170,7 @@ class DataPort:
 
     async def write_loop(self):
         while True:
-            try:
-                await asyncio.wait_for(self._kick.wait(), self.period)
-            except asyncio.TimeoutError:
-                pass
+            await wait_event(self._kick, self.period)
             self._kick.clear()
             t = self.terminal()
             if t is None and self._pending is None:

@@ -17,6 +17,8 @@ retransmission covers lost sends.
 import asyncio
 import time
 
+from wmmp.board.supervise import wait_event
+
 
 try:
     _ticks = time.ticks_ms
@@ -239,10 +241,7 @@ class Runner:
                 dl = self.t.deadline()
                 wait = self.poll if dl is None else max(0.0, min(self.poll, dl - self.clock()))
                 if not self._inbox:
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), wait)
-                    except asyncio.TimeoutError:
-                        pass
+                    await wait_event(self._wake, wait)
                 self._wake.clear()
             except asyncio.CancelledError:
                 raise

@@ -7,10 +7,29 @@ delay again from `first`.  Portable (MicroPython and CPython asyncio).
 
 Cancellation (asyncio.CancelledError) is never caught: cancelling the
 supervising task stops it.  describe(e) gives an exception with its traceback
-as text for a log sink (sys.print_exception on MicroPython).
+as text for a log sink (sys.print_exception on MicroPython).  await
+wait_event(ev, timeout) waits for an asyncio.Event or `timeout` s without
+losing a cancellation (CPython 3.11's wait_for can swallow one that meets the
+event being set: there a timer sets the event instead).
 """
 
 import asyncio
+
+
+async def wait_event(ev, timeout):
+    """Until `ev` is set or `timeout` s passed (ev is not cleared here)."""
+    later = getattr(asyncio.get_event_loop(), "call_later", None)
+    if later is None:                   # MicroPython: no call_later, and its wait_for keeps cancellations
+        try:
+            await asyncio.wait_for(ev.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        return
+    h = later(timeout, ev.set)
+    try:
+        await ev.wait()
+    finally:
+        h.cancel()
 
 
 class Backoff:
