@@ -6,7 +6,8 @@ key).  The interop tests (host_tests/test_dtls_interop.py) use OpenSSL and
 GnuTLS instead.
 
     srv = FakeDtlsServer(key, suite=CCM8, cookie=True, hint=b"", split=False,
-                         fragment=False)
+                         fragment=False, ems=True)     ems: take the extended
+                                                       master secret if offered
     srv.receive(datagram) -> [datagram]     the server's answer
     srv.app                                  application data it received
     srv.send_app(data) -> datagram
@@ -36,7 +37,7 @@ def _int(b):
 
 
 class FakeDtlsServer:
-    def __init__(self, key, suite=CCM8, cookie=True, hint=b"", split=False, fragment=False, rand=None):
+    def __init__(self, key, suite=CCM8, cookie=True, hint=b"", split=False, fragment=False, rand=None, ems=True):
         self.key = key
         self.suite = suite
         self.cookie = cookie
@@ -53,6 +54,8 @@ class FakeDtlsServer:
         self.epoch1 = False
         self.hellos = 0
         self.finished_flight = None
+        self.ems = ems
+        self.used_ems = False
 
     def _rec(self, ct, epoch, body):
         s = self.seq[epoch]
@@ -132,7 +135,12 @@ class FakeDtlsServer:
             self.cr = body[2:34]
             self.transcript = b[:12 + len(body)]
             self.hs_seq = _int(b[4:6])
-            sh = self._hs(2, _V + self.sr + b"\x00" + _u16(self.suite) + b"\x00")
+            k += 1 + body[k]
+            k += 2 + _int(body[k:k + 2])                # cipher suites
+            k += 1 + body[k]                            # compression methods
+            self.used_ems = self.ems and b"\x00\x17\x00\x00" in body[k + 2:]
+            ext = b"\x00\x04\x00\x17\x00\x00" if self.used_ems else b""
+            sh = self._hs(2, _V + self.sr + b"\x00" + _u16(self.suite) + b"\x00" + ext)
             msgs = [sh]
             if self.hint:
                 msgs.append(self._hs(12, _u16(len(self.hint)) + self.hint))
@@ -153,7 +161,10 @@ class FakeDtlsServer:
             self.transcript += b[:12 + len(body)]
             z = len(self.key)
             pms = _u16(z) + bytes(z) + _u16(z) + self.key
-            self.ms = K.prf(pms, b"master secret", self.cr + self.sr, 48)
+            if self.used_ems:
+                self.ms = K.prf(pms, b"extended master secret", sha256(self.transcript).digest(), 48)
+            else:
+                self.ms = K.prf(pms, b"master secret", self.cr + self.sr, 48)
             if self.suite == CCM8:
                 kb = K.prf(self.ms, b"key expansion", self.sr + self.cr, 40)
                 self.rkey, self.wkey = K.Ccm8(kb[0:16]), K.Ccm8(kb[16:32])

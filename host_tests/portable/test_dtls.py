@@ -119,6 +119,20 @@ def test_handshake_without_cookie_exchange():
     assert s.state == CONNECTED and srv.hellos == 1
 
 
+def test_extended_master_secret_offered_and_used_or_not():
+    # RFC 7627: offered always; the master secret from the session hash when
+    # the server echoes it, the RFC 5246 one when it does not.
+    srv = FakeDtlsServer(KEY)
+    s = connect(srv)
+    assert s.state == CONNECTED and s.ems and srv.used_ems
+    srv = FakeDtlsServer(KEY, ems=False)
+    s = connect(srv)
+    assert s.state == CONNECTED and not s.ems and not srv.used_ems
+    s.send(b"legacy", 0)
+    srv.receive(s.outgoing()[0])
+    assert srv.app == [b"legacy"]
+
+
 def test_fragmented_reordered_server_flight():
     # 4.2.3: fragments reassembled; messages in separate datagrams, last first.
     srv = FakeDtlsServer(KEY, hint=b"h", split=True, fragment=True)

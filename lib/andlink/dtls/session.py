@@ -26,8 +26,9 @@ duplicated (4.2.3); a retransmitted server flight makes the client send its
 last flight again (4.2.4).  Records that do not decrypt, replays (the
 64-record window of 4.1.2.6) and records of unknown epochs are dropped in
 silence (4.1.2.7).  No renegotiation, no resumption, no extensions but
-the renegotiation SCSV.  Never raises on bad input: a malformed handshake
-ends the session with ("failed", why).
+the renegotiation SCSV and the extended master secret (RFC 7627: used when
+the server takes it; tinydtls insists on it).  Never raises on bad input: a
+malformed handshake ends the session with ("failed", why).
 """
 
 from micropython import const
@@ -64,6 +65,8 @@ _W_FIN = const(2)           # our Finished sent: the server's CCS and Finished
 _W_NONE = const(3)          # connected
 
 _VER = b"\xfe\xfd"           # DTLS 1.2
+_EMS = const(0x0017)        # extended_master_secret (RFC 7627)
+_EXTENSIONS = b"\x00\x04\x00\x17\x00\x00"     # the extensions: extended_master_secret, empty
 _MAX_MSG = const(1024)      # the longest handshake message taken (a PSK server's are < 100 B)
 _AHEAD = const(4)           # handshake messages kept ahead of the next expected
 
@@ -98,6 +101,7 @@ class Session:
         self.max_queue = max_queue
         self.state = HANDSHAKE
         self.suite = None
+        self.ems = False                # the server took the extended master secret
         self.error = None
         self._w = _W_HELLO
         self._out = []
@@ -286,7 +290,7 @@ class Session:
         sid = b""
         suites = b"".join(_u16(s) for s in self.suites) + b"\x00\xff"   # + renegotiation SCSV (RFC 5746 3.3)
         body = (_VER + self._cr + bytes((len(sid),)) + sid + bytes((len(self._cookie),)) + self._cookie +
-                _u16(len(suites)) + suites + b"\x01\x00")
+                _u16(len(suites)) + suites + b"\x01\x00" + _EXTENSIONS)
         msg = self._hs(_HS_CH, body)
         self._transcript = bytearray(msg)   # the hash starts at the ClientHello with the cookie (4.2.6)
         self._flight = [(_CT_HS, 0, msg)]
@@ -396,6 +400,14 @@ class Session:
             self._fail("the server chose %04x, not offered" % suite)
             raise ValueError("suite")
         self.suite = suite
+        k += 3
+        if len(b) >= k + 2:                  # extensions (RFC 5246 7.4.1.4)
+            end = k + 2 + _int(b[k:k + 2])
+            k += 2
+            while k + 4 <= end:
+                if _int(b[k:k + 2]) == _EMS:
+                    self.ems = True
+                k += 4 + _int(b[k + 2:k + 4])
 
     def _finish(self, now):
         """ClientKeyExchange, ChangeCipherSpec, Finished (RFC 4279 2, RFC 5246 7.4.9)."""
@@ -403,7 +415,10 @@ class Session:
         self._transcript += cke
         z = len(self._psk)
         pms = _u16(z) + bytes(z) + _u16(z) + self._psk
-        self._ms = K.prf(pms, b"master secret", self._cr + self._sr, 48)
+        if self.ems:                        # RFC 7627 4: the hash up to the ClientKeyExchange
+            self._ms = K.prf(pms, b"extended master secret", sha256(self._transcript).digest(), 48)
+        else:
+            self._ms = K.prf(pms, b"master secret", self._cr + self._sr, 48)
         if self.suite == CCM8:
             kb = K.prf(self._ms, b"key expansion", self._sr + self._cr, 40)
             self._wkey, self._rkey = K.Ccm8(kb[0:16]), K.Ccm8(kb[16:32])
