@@ -35,10 +35,7 @@ from micropython import const
 from hashlib import sha256
 
 from andlink.dtls import crypto as K
-
-CCM8 = const(0xC0A8)        # TLS_PSK_WITH_AES_128_CCM_8
-CBC256 = const(0x00AE)      # TLS_PSK_WITH_AES_128_CBC_SHA256
-SUITE_NAMES = {CCM8: "TLS_PSK_WITH_AES_128_CCM_8", CBC256: "TLS_PSK_WITH_AES_128_CBC_SHA256"}
+from andlink.dtls.record import CCM8, CBC256, SUITE_NAMES, Protection, master_secret
 
 HANDSHAKE = const(0)
 CONNECTED = const(1)
@@ -117,11 +114,8 @@ class Session:
         self._cr = None
         self._sr = None
         self._ms = None
-        self._wkey = self._rkey = None  # write / read cipher objects (epoch 1)
-        self._wiv = self._riv = None    # CCM salts; CBC: the MAC keys
+        self._prot = None               # epoch 1's andlink.dtls.record.Protection
         self._rx_epoch1 = False         # the server's ChangeCipherSpec came
-        self._rmax = -1                 # replay window of epoch 1 (RFC 6347 4.1.2.6)
-        self._rmask = 0
         self._flight = None             # [(content type, epoch, body)] our last flight
         self._due = None
         self._rto = timeout
@@ -198,12 +192,12 @@ class Session:
                 if not self._rx_epoch1:
                     continue
                 seq = _int(hdr[2:])
-                if self._replayed(seq):
+                if not self._prot.fresh(seq):
                     continue
-                body = self._open(ctype, hdr, body)
+                body = self._prot.open(ctype, hdr, body)
                 if body is None:
                     continue
-                self._accept(seq)
+                self._prot.seen(seq)
             elif epoch != 0:
                 continue
             else:
@@ -235,55 +229,8 @@ class Session:
         self._seq[epoch] = seq + 1
         hdr = _u16(epoch) + _u16(seq >> 32) + _u16((seq >> 16) & 0xFFFF) + _u16(seq & 0xFFFF)
         if epoch:
-            body = self._seal(ctype, hdr, body)
+            body = self._prot.seal(ctype, hdr, body)
         return bytes((ctype,)) + _VER + hdr + _u16(len(body)) + body
-
-    def _seal(self, ctype, hdr, body):
-        aad = hdr + bytes((ctype,)) + _VER + _u16(len(body))
-        if self.suite == CCM8:
-            return hdr + self._wkey.seal(self._wiv + hdr, aad, body)
-        mac = K.hmac_sha256(self._wiv, aad + body)
-        data = body + mac
-        p = 15 - len(data) % 16
-        data += bytes((p,)) * (p + 1)
-        iv = bytes(self.rng(16))
-        return iv + self._wkey.encrypt(iv, data)
-
-    def _open(self, ctype, hdr, body):
-        if self.suite == CCM8:
-            if len(body) < 16:
-                return None
-            aad = hdr + bytes((ctype,)) + _VER + _u16(len(body) - 16)
-            return self._rkey.open(self._riv + bytes(body[:8]), aad, bytes(body[8:]))
-        if len(body) < 64 or len(body) % 16:
-            return None
-        data = self._rkey.decrypt(body[:16], body[16:])
-        p = data[-1]
-        n = len(data) - p - 1 - 32
-        bad = 0
-        if n < 0:
-            n = 0
-            bad = 1
-        for x in data[n + 32:]:
-            bad |= x ^ p
-        plain = data[:n]
-        want = K.hmac_sha256(self._riv, hdr + bytes((ctype,)) + _VER + _u16(n) + plain)
-        for x, y in zip(want, data[n:n + 32]):
-            bad |= x ^ y
-        return None if bad else plain
-
-    def _replayed(self, seq):
-        if seq > self._rmax:
-            return False
-        d = self._rmax - seq
-        return d >= 64 or (self._rmask >> d) & 1
-
-    def _accept(self, seq):
-        if seq > self._rmax:
-            self._rmask = ((self._rmask << (seq - self._rmax)) | 1) & 0xFFFFFFFFFFFFFFFF
-            self._rmax = seq
-        else:
-            self._rmask |= 1 << (self._rmax - seq)
 
     # == the handshake =====================================================
     def _hello(self, now):
@@ -413,20 +360,10 @@ class Session:
         """ClientKeyExchange, ChangeCipherSpec, Finished (RFC 4279 2, RFC 5246 7.4.9)."""
         cke = self._hs(_HS_CKE, _u16(len(self.identity)) + self.identity)
         self._transcript += cke
-        z = len(self._psk)
-        pms = _u16(z) + bytes(z) + _u16(z) + self._psk
-        if self.ems:                        # RFC 7627 4: the hash up to the ClientKeyExchange
-            self._ms = K.prf(pms, b"extended master secret", sha256(self._transcript).digest(), 48)
-        else:
-            self._ms = K.prf(pms, b"master secret", self._cr + self._sr, 48)
-        if self.suite == CCM8:
-            kb = K.prf(self._ms, b"key expansion", self._sr + self._cr, 40)
-            self._wkey, self._rkey = K.Ccm8(kb[0:16]), K.Ccm8(kb[16:32])
-            self._wiv, self._riv = kb[32:36], kb[36:40]
-        else:
-            kb = K.prf(self._ms, b"key expansion", self._sr + self._cr, 96)
-            self._wiv, self._riv = kb[0:32], kb[32:64]
-            self._wkey, self._rkey = K.Cbc(kb[64:80]), K.Cbc(kb[80:96])
+        # RFC 7627 4: the extended one hashes the messages up to the ClientKeyExchange
+        self._ms = master_secret(self._psk, self._cr, self._sr,
+                                 sha256(self._transcript).digest() if self.ems else None)
+        self._prot = Protection(self.suite, self._ms, self._cr, self._sr, True, self.rng)
         verify = K.prf(self._ms, b"client finished", sha256(self._transcript).digest(), 12)
         fin = self._hs(_HS_FIN, verify)
         self._transcript += fin
