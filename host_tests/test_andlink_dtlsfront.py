@@ -11,7 +11,6 @@ import asyncio
 import os
 import shutil
 import socket
-import subprocess
 
 import aiocoap
 import pytest
