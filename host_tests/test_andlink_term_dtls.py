@@ -123,3 +123,5 @@ def test_register_crosses_dtls_to_libcoap(tmp_path):
     assert "register_failed 4.04" in out, out           # the Register reached libcoap, inside DTLS
     assert "73656372657450534b" not in out and "secretPSK" not in out
     assert "-> 127.0.0.1:%d DTLS data epoch 1" % (port + 1) in out
+    assert "coaps: CON POST mid=" in out and "/rd?ep=%s" % IMEI in out        # the CoAP inside, on the transcript
+    assert "<- 127.0.0.1:%d   coaps: ACK 4.04" % (port + 1) in out

@@ -393,9 +393,14 @@ class Term(asyncio.DatagramProtocol):
         self.client = Client(store, cfg.imei, server=cfg.server, bootstrap=cfg.bootstrap, lifetime=cfg.lifetime,
                              binding=binding, persist=self.persist, stager=self.stager, params=cfg.params,
                              resolve=self.resolve, server_psk=cfg.server_psk, bootstrap_psk=cfg.bootstrap_psk)
+        self.client.on_plain = self._plain
         self.out("   log    %s %s starting as %s (software %s)" % (PROG, cfg.imei, binding, version))
         self.client.start(self.now())
         self.flush()
+
+    def _plain(self, direction, data, peer):
+        """The CoAP inside a DTLS session, on the transcript."""
+        self.out("%s %s:%d   coaps: %s" % (direction, peer[0], peer[1], describe(data)))
 
     def resolve(self, host, port):
         info = socket.getaddrinfo(host, port, self.cfg.family, socket.SOCK_DGRAM)

@@ -71,6 +71,7 @@ class Client:
     queue_window = None         # s: queue mode's awake time after an uplink (max_transmit_wait)
     con_notify = False          # every notification as a CON (object 5's always are)
     max_obs = 8                 # observations kept at once
+    on_plain = None             # fn(direction, data, peer): the CoAP inside DTLS (andlink.client.secure)
     dtls_timeout = 9            # s: the first DTLS flight retransmission (RFC 7925 11), doubling to 60
     dtls_tries = 5              # DTLS flights sent at most
 

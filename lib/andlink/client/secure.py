@@ -14,7 +14,9 @@ handshake fails, when a CoAP exchange with the peer times out (the server
 may have lost the session: RFC 6347 4.2.8's new handshake is the only way
 back) and when the link is opened again (a new address: reset()).  Events: ("dtls", peer, "connected", suite) and ("dtls",
 peer, "failed", why).  A coaps account without a PSK cannot be reached: its
-datagrams are dropped with ("dtls", peer, "failed", why) once per attempt.
+datagrams are dropped with ("dtls", peer, "failed", why) once per attempt.  c.on_plain(direction, data, peer)
+(None by default; "->" or "<-") sees the CoAP inside the sessions, for a
+transcript.
 """
 
 from andlink.client import parse_uri
@@ -108,6 +110,8 @@ def outgoing(c, out):
         elif isinstance(s, str):
             c.event("dtls", peer, "failed", s)
         else:
+            if c.on_plain is not None:
+                c.on_plain("->", d, peer)
             s.send(d, now)
     for peer in list(c._sec):
         s = c._sec[peer]
@@ -127,6 +131,9 @@ def receive(c, data, now, peer):
         return (data,)
     app = s.receive(data, now)
     _events(c, peer, s)
+    if c.on_plain is not None:
+        for p in app:
+            c.on_plain("<-", p, peer)
     return app
 
 
