@@ -220,3 +220,18 @@ def test_attributes_in_the_observe_query_are_written_first():
     assert len(_notes(L, b"\x51")) == 1
     r = L.ask(C.GET, "/3/0/9", observe=0, accept=TEXT, queries=("pmax=soon",), token=b"\x52")
     assert r.code == C.BAD_REQUEST and not r.has(C.OBSERVE)
+
+
+def test_observations_made_before_the_201_survive_it():
+    # 4.1.5: the platform observes while its 2.01 is still on the way (or lost
+    # and the Register retransmitted): those observations belong to the new
+    # registration; only the old registration's end (TS 1.0 5.5).
+    L = Link(client())
+    L.register()
+    assert L.ask(C.GET, "/3/0/9", observe=0).code == C.CONTENT       # the old registration's
+    L.c.reregister(L.t)
+    reg = L.one(SRV)
+    assert L.ask(C.GET, "/3/0/11", observe=0).code == C.CONTENT      # before the 2.01
+    L.answer(reg, C.CREATED, opts=[(C.LOCATION_PATH, "rd"), (C.LOCATION_PATH, "2")])
+    assert L.c.registered
+    assert [o.path for o in L.c._obs] == [(3, 0, 11)]

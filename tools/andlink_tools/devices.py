@@ -3,6 +3,14 @@
 Create, Delete, Observe and Cancel Observation, each a CoAP request to the
 address the device registered from; notifications decoded and kept.
 
+An observation that ends without the platform asking -- an error notification
+or one without Observe (RFC 7641 3.2), or aiocoap ending every observation of
+an address when a CON to it is given up after its retransmissions -- is
+observed again (same origin, query and Accept), after ACK_TIMEOUT and then
+twice as long each time up to the request timeout, while the device keeps the
+registration it was made under and nothing else observes the path; FOTA's own
+only while its flow runs.  An answer other than 2.xx stops the retries.
+
 One request per device is in flight at a time (RFC 7252 NSTART = 1: an NB-IoT
 device has little room).  A device registered with binding UQ (queue mode,
 LwM2M TS 1.0 5.3.2 / 1.1 6.5) is reachable only for a while after each uplink
@@ -103,10 +111,12 @@ class Job:
 
 class Observation:
     """An observation the platform holds: its token (the Cancel repeats it), the
-    aiocoap request, what started it, notifications seen."""
+    aiocoap request, what started it (and its query, Accept and registration,
+    to observe again), notifications seen."""
 
-    def __init__(self, path, origin, request, token):
+    def __init__(self, path, origin, request, token, query=(), accept=None, reg=None):
         self.path, self.origin, self.request, self.token = path, origin, request, token
+        self.query, self.accept, self.reg = tuple(query), accept, reg
         self.started = time.time()
         self.count = 0
         self.last = None
@@ -120,11 +130,12 @@ class Observation:
 class DeviceOps:
     """The requests of spec 4.2 / 4.3 to registered devices of platform `pf`
     (pf.registry, pf.ctx, pf.tuning, pf.request_timeout, pf.awake, pf.feed,
-    pf.emit)."""
+    pf.emit, pf.fota.active)."""
 
     def __init__(self, pf):
         self.pf = pf
         self._flushing = set()
+        self.reobserving = {}         # (ep, path text) -> the task observing it again
 
     # -- the request path ------------------------------------------------------------
 
@@ -291,7 +302,7 @@ class DeviceOps:
             return res
         if old is not None:             # RFC 7641 4.1: the device replaced it; ours ends quietly
             self._forget(dev, old, "observed again")
-        obs = Observation(path, origin, res.request, res.token)
+        obs = Observation(path, origin, res.request, res.token, query, accept, dev.reg)
         dev.observations[key] = obs
         dev.counts["observations"] += 1
         self._notified(dev, obs, res.entries, first=True)
@@ -321,14 +332,14 @@ class DeviceOps:
     def _notification(self, dev, obs, msg):
         if dev.observations.get(objects.path_text(obs.path)) is not obs:
             return
+        if not coapio.is_success(msg.code):               # the device ends it (RFC 7641 3.2)
+            self._ended(dev, obs, CoapError("the device notified %s" % coapio.code_text(msg.code)))
+            return
         try:
             entries = codec.decode(msg.opt.content_format, msg.payload, obs.path)
         except codec.DecodeError as e:
             dev.event("notification %s not decoded: %s" % (objects.path_text(obs.path), e))
             log.warning("%s: notification of %s not decoded: %s", dev.ep, objects.path_text(obs.path), e)
-            return
-        if not coapio.is_success(msg.code):
-            self._ended(dev, obs, CoapError(coapio.code_text(msg.code)))
             return
         self._notified(dev, obs, entries)
         self.uplink(dev)                      # a device that notifies is awake (queue mode)
@@ -355,3 +366,54 @@ class DeviceOps:
             obs.ended = str(exc) or type(exc).__name__
             dev.event("observation %s ended: %s" % (objects.path_text(obs.path), obs.ended))
             log.info("%s: observation of %s ended: %s", dev.ep, objects.path_text(obs.path), obs.ended)
+            self.reobserve(dev, obs)
+
+    # -- observing again ---------------------------------------------------------------------
+
+    def reobserve(self, dev, obs, why=None):
+        """Observe obs.path again, with back-off, while it is wanted (_wanted).
+        `why`: obs is still held but given up (e.g. FOTA heard nothing for too
+        long): forgotten first, for that reason."""
+        if why is not None and dev.observations.get(objects.path_text(obs.path)) is obs:
+            self._forget(dev, obs, why)
+            dev.event("observation %s given up: %s" % (objects.path_text(obs.path), why))
+        k = (dev.ep, objects.path_text(obs.path))
+        if k not in self.reobserving and self._wanted(dev, obs):
+            self.reobserving[k] = self.pf.spawn(self._reobserve(dev, obs, k))
+
+    def _wanted(self, dev, obs, held=False):
+        return (not getattr(self.pf, "_closing", False) and dev.reg is not None and dev.reg is obs.reg
+                and (held or objects.path_text(obs.path) not in dev.observations)
+                and (obs.origin != "fota" or self.pf.fota.active(dev.ep)))
+
+    async def _reobserve(self, dev, obs, k):
+        key = k[1]
+        delay, n = self.pf.tuning.ACK_TIMEOUT, 0
+        try:
+            while True:
+                await asyncio.sleep(delay)
+                if not self._wanted(dev, obs):
+                    return
+                n += 1
+                try:
+                    res = await self.observe(dev, obs.path, origin=obs.origin, accept=obs.accept, query=obs.query,
+                                             label="observe again")
+                    why = "answered without Observe"
+                except (DeviceError, Queued) as e:
+                    res, why = None, str(e)
+                new = dev.observations.get(key)
+                if res is not None and not res.ok:
+                    dev.event("observation %s not observed again: answered %s" % (key, coapio.code_text(res.code)))
+                    return
+                if new is not None and new.request is getattr(res, "request", None):
+                    if not self._wanted(dev, obs, held=True):   # the registration or FOTA's flow ended meanwhile
+                        self._forget(dev, new, "no longer wanted")  # its next notification gets an RST
+                        return
+                    dev.event("observation %s observed again (attempt %d)" % (key, n))
+                    log.info("%s: %s observed again (attempt %d)", dev.ep, key, n)
+                    return
+                dev.event("observing %s again, attempt %d: %s" % (key, n, why))
+                delay = min(delay * 2, max(self.pf.request_timeout, self.pf.tuning.ACK_TIMEOUT))
+        finally:
+            if self.reobserving.get(k) is asyncio.current_task():
+                del self.reobserving[k]

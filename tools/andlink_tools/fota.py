@@ -11,25 +11,35 @@ one per device, recorded step by step:
                    and a plain Observe
     push           Write /5/0/1 = coap://.../fota/<id> (text/plain)
     follow         /5/0/3 notifications: 1 downloading, 2 downloaded -> Execute
-                   /5/0/2, 3 updating; 0 after 1 -> the download failed: Read /5/0/5
-    outcome        after Execute, at the device's next Register (it reboots) or
+                   /5/0/2, 3 updating; 0 after 1 -> the download failed: Read /5/0/5.
+                   An observation of /5/0/3 that ends is observed again
+                   (andlink_tools.devices), one silent for 2 x pmax too (the device
+                   dropped it: its CON notification timed out, RFC 7641 4.5); the
+                   first answer gives the state that may have been missed
+    outcome        after Execute, once the device registered again (it reboots) and
+                   its registration's reads are done, at an Update after that, or at
                    its return to state 0: Read /5/0/5 (1 = success, 2-9 failures)
                    and the version, /3/0/3 (FOTA) or /3/0/19 (SOTA), which must
-                   be the package's
+                   be the package's.  Result 0 (a restarted device confirms the
+                   update only when its Register is answered: a lost 2.01, a
+                   Register sent twice) or a read without answer is too early:
+                   read again every `recheck` s until the time limit
     end            Cancel Observation of /5/0/3 (GET Observe=1, same token)
 
 Time limits, each ending the flow as failed with the reason (and, for a
 download, Write /5/0/1 = "" to put the device back to idle, LwM2M TS 1.0
 E.6): no block served and no notification for `stall` s (spec 3.4
 BLOCKWISE_STATUS_LIFETIME, 300 s), no state 2 within `download` s, no outcome
-within `update` s of the Execute."""
+within `update` s of the Execute.  An Execute /5/0/2 without an answer is no
+failure by itself: the device may have taken it and restarted; the outcome
+tells."""
 
 import asyncio
 import logging
 import time
 
 from andlink_tools import codec, coapio, objects
-from andlink_tools.devices import DeviceError, Queued
+from andlink_tools.devices import DeviceError, Observation, Queued
 
 log = logging.getLogger("andlink.platform.fota")
 
@@ -46,8 +56,11 @@ def _result_text(r):
 
 
 class Policy:
+    """recheck: seconds between reads of the outcome that came too early
+    (default a tenth of `update`, at most 30)."""
+
     def __init__(self, min_battery=None, min_signal=None, max_per_cell=10, stall=300.0, download=3600.0,
-                 update=600.0, pmax=10):
+                 update=600.0, pmax=10, recheck=None):
         self.min_battery = min_battery
         self.min_signal = min_signal
         self.max_per_cell = max_per_cell
@@ -55,6 +68,7 @@ class Policy:
         self.download = download
         self.update = update
         self.pmax = pmax
+        self.recheck = recheck if recheck is not None else min(30.0, update / 10.0)
 
     def to_json(self):
         return dict(vars(self))
@@ -95,6 +109,19 @@ class Record:
         if r.state in ACTIVE:
             r.state, r.reason, r.ended = "failed", "interrupted: the platform stopped during the flow", time.time()
         return r
+
+
+class _Flow:
+    """What a running flow keeps beside its record (times on the loop's clock)."""
+
+    def __init__(self):
+        self.t_write = self.activity = self.heard = 0.0
+        self.t_exec = None            # the Execute of /5/0/2
+        self.rebooted = False         # the device registered again after the Execute
+        self.ready = False            # ... and the platform is done with that registration (4.1.5, 4.3.1.2)
+        self.check_at = None          # when to read the outcome
+        self.last_read = None         # what the last read of the outcome said
+        self.pmax = True              # the device took pmax for /5/0/3: it notifies at least that often
 
 
 class Fota:
@@ -146,6 +173,7 @@ class Fota:
         self.records.setdefault(dev.ep, []).append(rec)
         del self.records[dev.ep][:-RECORDS_KEPT]
         q = self.queues[dev.ep] = asyncio.Queue()
+        fl = _Flow()
         rec.event("push of package %s (version %s, %d bytes)%s" % (pkg.id, pkg.version, pkg.size,
                                                                   " as SOTA" if sota else ""))
         dev.event("FOTA: package %s version %s pushed" % (pkg.id, pkg.version))
@@ -158,7 +186,7 @@ class Fota:
                 if not res.ok:
                     return self._end(dev, rec, "failed", "Execute /5/0/26550 answered %s" % coapio.code_text(res.code))
             rec.state = "subscribing"
-            if not await self._subscribe(dev, rec):
+            if not await self._subscribe(dev, rec, fl):
                 return rec
             res = await self.pf.ops.write(dev, (5, 0, 1), rec.uri.encode(), codec.TEXT, label="fota")
             rec.event("Write /5/0/1 %s -> %s" % (rec.uri, coapio.code_text(res.code)))
@@ -168,7 +196,7 @@ class Fota:
             return self._end(dev, rec, "failed", str(e))
         rec.state = "uri-written"
         self.pf.changed()
-        self.pf.spawn(self._follow(dev, rec, q))
+        self.pf.spawn(self._follow(dev, rec, q, fl))
         return rec
 
     async def _checks(self, dev, rec, pkg, sota):
@@ -204,13 +232,14 @@ class Fota:
         rec.event("checks passed: %s" % ", ".join("%s %s" % kv for kv in sorted(vals.items())) or "none possible")
         return True
 
-    async def _subscribe(self, dev, rec):
+    async def _subscribe(self, dev, rec, fl):
         p, path = self.policy, (5, 0, 3)
         res = await self.pf.ops.observe(dev, path, origin="fota", query=("pmax=%d" % p.pmax,), label="fota")
         rec.event("Observe /5/0/3?pmax=%d -> %s" % (p.pmax, coapio.code_text(res.code)))
         if not res.ok:
             wa = await self.pf.ops.write_attributes(dev, path, ("pmax=%d" % p.pmax,), label="fota")
             rec.event("Write-Attributes /5/0/3?pmax=%d -> %s" % (p.pmax, coapio.code_text(wa.code)))
+            fl.pmax = wa.ok
             res = await self.pf.ops.observe(dev, path, origin="fota", label="fota")
             rec.event("Observe /5/0/3 -> %s" % coapio.code_text(res.code))
         if not res.ok or getattr(res, "not_observed", False):
@@ -221,41 +250,41 @@ class Fota:
             rec.fw_state = res.entries[0].value
         return True
 
-    async def _follow(self, dev, rec, q):
+    async def _follow(self, dev, rec, q, fl):
         p = self.policy
         loop = asyncio.get_running_loop()
-        t_write = loop.time()
-        last_activity = t_write
-        t_exec = None
+        fl.t_write = fl.activity = fl.heard = loop.time()
+        quiet = 2 * p.pmax + 2 * self.pf.tuning.ACK_TIMEOUT     # /5/0/3 silent this long: its observation is lost
         try:
             while rec.state in ACTIVE:
                 now = loop.time()
+                checking = rec.state == "updating" and fl.check_at is not None
+                if checking and now >= fl.check_at:
+                    fl.check_at = None
+                    if not await self._outcome(dev, rec, fl, loop) and rec.state == "updating":
+                        fl.check_at = loop.time() + p.recheck
+                    continue
+                watching = rec.state in ("uri-written", "downloading") and fl.pmax
+                if watching and now >= fl.heard + quiet:
+                    self._silent(dev, rec, now - fl.heard)
+                    fl.heard = now
+                    continue
                 if rec.state in ("uri-written", "downloading"):
-                    deadline = min(last_activity + p.stall, t_write + p.download)
+                    deadline = min(fl.activity + p.stall, fl.t_write + p.download)
                 elif rec.state == "updating":
-                    deadline = t_exec + p.update
+                    deadline = fl.t_exec + p.update
                 else:
-                    deadline = t_write + p.download
+                    deadline = fl.t_write + p.download
+                wake = min([deadline] + ([fl.check_at] if checking else []) + ([fl.heard + quiet] if watching else []))
                 try:
-                    kind, path, entries = await asyncio.wait_for(q.get(), max(0.0, deadline - now))
+                    kind, path, entries = await asyncio.wait_for(q.get(), max(0.0, wake - now))
                 except asyncio.TimeoutError:
-                    await self._timed_out(dev, rec, loop.time() - last_activity >= p.stall, t_exec)
+                    if loop.time() < deadline:
+                        continue
+                    await self._timed_out(dev, rec, fl, loop.time() - fl.activity >= p.stall)
                     break
-                last_activity = loop.time()
-                if kind == "notify" and path[:3] == (5, 0, 3):
-                    for e in entries:
-                        if e.path == (5, 0, 3) and isinstance(e.value, int):
-                            t_exec = await self._state(dev, rec, e.value, t_exec, loop)
-                elif kind == "notify" and path[:3] == (5, 0, 5):
-                    for e in entries:
-                        if e.path == (5, 0, 5) and isinstance(e.value, int):
-                            self._result(dev, rec, e.value)
-                elif kind == "registered":
-                    rec.event("the device registered again")
-                    if rec.state == "updating":
-                        await self._outcome(dev, rec)
-                elif kind == "block" and rec.state == "uri-written":
-                    rec.state = "downloading"
+                fl.activity = loop.time()
+                await self._event(dev, rec, fl, loop, kind, path, entries)
                 self.pf.changed()
         except (DeviceError, Queued) as e:
             self._end(dev, rec, "failed", str(e))
@@ -264,20 +293,51 @@ class Fota:
                 del self.queues[dev.ep]
             await self._unsubscribe(dev, rec)
 
-    async def _state(self, dev, rec, v, t_exec, loop):
+    async def _event(self, dev, rec, fl, loop, kind, path, entries):
+        """One event of the platform for the flow's device."""
+        res = tuple(path[:3]) if path is not None else None
+        values = [e.value for e in entries if e.path == res and isinstance(e.value, int)]
+        if kind in ("notify", "observed") and res == (5, 0, 3):
+            fl.heard = fl.activity
+            for v in values:
+                if kind == "observed" and v == rec.fw_state:
+                    continue                    # a first answer: news only when the state changed meanwhile
+                await self._state(dev, rec, v, fl, loop, "notification" if kind == "notify" else "observed")
+        elif kind in ("notify", "observed") and res == (5, 0, 5):
+            for v in values:
+                if kind == "notify":
+                    self._result(dev, rec, v)
+                if rec.state == "updating" and v != 0:
+                    self._check_now(fl, loop)
+        elif kind == "registered":
+            rec.event("the device registered again")
+            if rec.state == "updating":         # the outcome once the platform is done with its registration
+                fl.rebooted, fl.ready, fl.check_at = True, False, None
+        elif kind in ("ready", "update") and rec.state == "updating" and fl.rebooted:
+            fl.ready = True
+            self._check_now(fl, loop)
+        elif kind == "block" and rec.state == "uri-written":
+            rec.state = "downloading"
+
+    async def _state(self, dev, rec, v, fl, loop, how="notification"):
         rec.fw_state = v
-        rec.event("notification /5/0/3 = %d (%s)" % (v, objects.FW_STATES.get(v, "?")))
+        rec.event("%s /5/0/3 = %d (%s)" % (how, v, objects.FW_STATES.get(v, "?")))
         if v == 1 and rec.state in ("uri-written", "downloading"):
             rec.state = "downloading"
         elif v == 2 and rec.state in ("uri-written", "downloading"):
             rec.state = "downloaded"
-            res = await self.pf.ops.execute(dev, (5, 0, 2), label="fota")
-            rec.event("Execute /5/0/2 -> %s" % coapio.code_text(res.code))
-            if not res.ok:
+            try:
+                res = await self.pf.ops.execute(dev, (5, 0, 2), label="fota")
+            except (DeviceError, Queued) as e:   # it may have got there and the device restarted: the outcome tells
+                rec.event("Execute /5/0/2: %s; the outcome tells" % e)
+                res = None
+            if res is not None:
+                rec.event("Execute /5/0/2 -> %s" % coapio.code_text(res.code))
+            if res is not None and not res.ok:
                 self._end(dev, rec, "failed", "Execute /5/0/2 answered %s" % coapio.code_text(res.code))
             else:
                 rec.state = "updating"
-                return loop.time()
+                fl.t_exec = loop.time()
         elif v == 3 and rec.state == "downloaded":
             rec.state = "updating"
         elif v == 0 and rec.state == "uri-written":
@@ -290,8 +350,24 @@ class Fota:
             await self._read_result(dev, rec)
             self._end(dev, rec, "failed", "download failed: " + _result_text(rec.result))
         elif v == 0 and rec.state == "updating":
-            await self._outcome(dev, rec)
-        return t_exec
+            self._check_now(fl, loop)
+
+    def _check_now(self, fl, loop):
+        """Read the outcome now -- after a restart only once the registration's
+        reads and observations are done ("ready"): the device may not be either."""
+        if fl.ready or not fl.rebooted:
+            fl.check_at = loop.time()
+
+    def _silent(self, dev, rec, silent):
+        """No /5/0/3 for 2 x pmax: the device has dropped the flow's observation
+        (its CON notification timed out, RFC 7641 4.5): observe it again."""
+        obs = dev.observations.get("/5/0/3")
+        if obs is not None and obs.origin != "fota":
+            return                                # the registration's: no pmax, silence says nothing
+        rec.event("no notification of /5/0/3 for %.1f s (pmax %d): observing it again" % (silent, self.policy.pmax))
+        if obs is None:
+            obs = Observation((5, 0, 3), "fota", None, b"", ("pmax=%d" % self.policy.pmax,), None, dev.reg)
+        self.pf.ops.reobserve(dev, obs, "no notification for %.1f s" % silent)
 
     def _result(self, dev, rec, r):
         """A /5/0/5 notification: a failure code ends the flow at once."""
@@ -302,36 +378,54 @@ class Fota:
         elif r >= 2 and rec.state == "updating":
             self._end(dev, rec, "failed", "update failed: " + _result_text(r))
 
-    async def _read_result(self, dev, rec):
+    async def _read_result(self, dev, rec, wait=None):
+        """Read /5/0/5: the value (also in rec.result), None when not read."""
         try:
-            res = await self.pf.ops.read(dev, (5, 0, 5), accept=codec.TEXT, label="fota")
+            res = await self.pf.ops.read(dev, (5, 0, 5), accept=codec.TEXT, wait=wait, label="fota")
         except (DeviceError, Queued) as e:
             rec.event("Read /5/0/5: %s" % e)
-            return
+            return None
         rec.event("Read /5/0/5 -> %s" % coapio.code_text(res.code))
         if res.ok and res.entries and isinstance(res.entries[0].value, int):
             rec.result = res.entries[0].value
+            return rec.result
+        return None
 
-    async def _outcome(self, dev, rec):
-        await self._read_result(dev, rec)
+    async def _outcome(self, dev, rec, fl, loop):
+        """After the Execute: /5/0/5, then the version.  True when they tell the
+        outcome (result 2-9, or 1 and the version); False when it is too early
+        (result 0: not confirmed yet) or a read failed -- read again later."""
+        if not self.pf.ops.awake(dev):        # not registered, or asleep (queue mode): at its next uplink
+            fl.last_read = fl.last_read or "the device did not listen"
+            return False
+        wait = max(0.1, fl.t_exec + self.policy.update - loop.time())
+        r = await self._read_result(dev, rec, wait)
+        if r is not None and r >= 2:
+            self._end(dev, rec, "failed", "update failed: " + _result_text(r))
+            return True
         vpath = (3, 0, 19) if rec.sota else (3, 0, 3)
-        try:
-            res = await self.pf.ops.read(dev, vpath, accept=codec.TEXT, label="fota")
-            if res.ok and res.entries:
-                rec.new_version = res.entries[0].value
-            rec.event("Read %s -> %s %s" % (objects.path_text(vpath), coapio.code_text(res.code),
-                                             rec.new_version if rec.new_version is not None else ""))
-        except (DeviceError, Queued) as e:
-            rec.event("Read %s: %s" % (objects.path_text(vpath), e))
-        if rec.result != 1:
-            self._end(dev, rec, "failed", "update failed: " + _result_text(rec.result))
-        elif rec.new_version != rec.version:
+        version = None
+        if r == 1:
+            try:
+                res = await self.pf.ops.read(dev, vpath, accept=codec.TEXT, wait=wait, label="fota")
+                version = res.entries[0].value if res.ok and res.entries else None
+                rec.event("Read %s -> %s %s" % (objects.path_text(vpath), coapio.code_text(res.code),
+                                                 version if version is not None else ""))
+            except (DeviceError, Queued) as e:
+                rec.event("Read %s: %s" % (objects.path_text(vpath), e))
+        if version is None:
+            fl.last_read = _result_text(r) + (", %s not read" % objects.path_text(vpath) if r == 1 else "")
+            rec.event("%s: too early to tell, read again in %g s" % (fl.last_read, self.policy.recheck))
+            return False
+        rec.new_version = version
+        if version != rec.version:
             self._end(dev, rec, "failed", "/5/0/5 = 1 but %s is %r, the package is %r" % (
-                objects.path_text(vpath), rec.new_version, rec.version))
+                objects.path_text(vpath), version, rec.version))
         else:
             self._end(dev, rec, "succeeded", None)
+        return True
 
-    async def _timed_out(self, dev, rec, stalled, t_exec):
+    async def _timed_out(self, dev, rec, fl, stalled):
         p = self.policy
         if rec.state in ("uri-written", "downloading"):
             why = ("download stalled: no block and no notification for %g s" % p.stall if stalled
@@ -344,7 +438,8 @@ class Fota:
                 except (DeviceError, Queued) as e:
                     rec.event("Write /5/0/1 \"\" (cancel): %s" % e)
         elif rec.state == "updating":
-            self._end(dev, rec, "failed", "no outcome within %g s of the Execute" % p.update)
+            self._end(dev, rec, "failed", "no outcome within %g s of the Execute%s" % (
+                p.update, "; last read: " + fl.last_read if fl.last_read else ""))
         else:
             self._end(dev, rec, "failed", "the device did not go on from %s within %g s" % (rec.state, p.download))
 

@@ -290,8 +290,13 @@ class Client:
         else:
             self._timers[name] = due
 
-    def on_registered(self, now):
+    def on_registering(self):
+        """A Register goes out: the observations of the old registration end
+        (TS 1.0 5.5); those the server makes from now on (the platform
+        observes before its 2.01 arrives, 4.1.5) are the new registration's."""
         report.clear(self)
+
+    def on_registered(self, now):
         if self._fota is not None:
             self._fota.on_registered(self, now)
 

@@ -246,6 +246,7 @@ def register(c, now):
     c.location = None
     c._upd = 0
     c.event("registering", c.srv_peer)
+    c.on_registering()
     m = C.Message(code=C.POST).set_path("/rd")
     _queries(c, m, True)
     m.add(C.CONTENT_FORMAT, C.LINK_FORMAT)
