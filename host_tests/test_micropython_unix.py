@@ -55,7 +55,7 @@ MODULES = sorted(f[:-3] for f in os.listdir(M.PORTABLE) if f.startswith("test_")
 MODULE_HEAP = {
     "test_alarm_delivery": (260480, 325632),
     "test_alarms": (313696, 381952),
-    "test_andlink_client_dtls": (195488, 244736),
+    "test_andlink_client_dtls": (201776, 252928),
     "test_andlink_client": (187840, 235520),
     "test_andlink_client_fota": (376448, 471040),
     "test_andlink_client_report": (174240, 218112),

@@ -147,3 +147,22 @@ def test_garbage_from_a_coaps_peer_is_dropped():
         L.c.receive(d, L.t, SRV)
     L.none()
     assert L.c.registered and L.ask(C.GET, "/3/0/1").code == C.CONTENT
+
+
+def test_server_account_reuses_the_bootstrap_servers_psk():
+    # 4.1.3: Security Mode, identity and key are not written for the server:
+    # the device reuses the Bootstrap-Server's presets (only /0/1/0 coaps:// is written).
+    from andlink.lwm2m import tlv
+    from andlink.lwm2m.codes import T_STRING, T_BOOL, T_INT
+    bs, srv = FakeDtlsServer(KEY), FakeDtlsServer(KEY)
+    L = SecureLink(client(server=None, bootstrap=BS, bootstrap_psk=PSK), {BS: bs, SRV: srv})
+    L.c.start(0)
+    L.answer(L.one(BS), C.CHANGED, peer=BS)
+    acct = tlv.encode([((0, 1, 0), T_STRING, "coaps://192.0.2.10:5683"), ((0, 1, 1), T_BOOL, False),
+                       ((0, 1, 10), T_INT, 1)], 2)
+    assert L.ask(C.PUT, "/0/1", peer=BS, payload=acct, cf=TLV).code == C.CHANGED
+    srvobj = tlv.encode([((1, 0, 0), T_INT, 1), ((1, 0, 1), T_INT, 600), ((1, 0, 6), T_BOOL, False),
+                         ((1, 0, 7), T_STRING, "U")], 2)
+    assert L.ask(C.PUT, "/1/0", peer=BS, payload=srvobj, cf=TLV).code == C.CHANGED
+    assert L.ask(C.POST, "/bs", peer=BS).code == C.CHANGED
+    assert L.one(SRV).path == "/rd" and srv.connected and srv.identity == IMEI.encode()

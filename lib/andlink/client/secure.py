@@ -3,7 +3,9 @@
 
 A peer is secure when a /0 account's LwM2M Server URI /0/x/0 is coaps://
 and resolves to it; the account must be in PSK mode (/0/x/2 = 0) with the
-identity /0/x/3 (the IMEI, 3.5) and the key /0/x/5.  The CoAP datagrams to
+identity /0/x/3 (the IMEI, 3.5) and the key /0/x/5; a server account
+written by the Bootstrap-Server without them reuses the Bootstrap-Server
+account's (4.1.3).  The CoAP datagrams to
 that peer go through an andlink.dtls.session.Session, started at the first
 one (the handshake runs first; what the endpoint sends meanwhile waits in the
 session's small queue, and CoAP's retransmissions make up for what it
@@ -56,26 +58,41 @@ def _map(c):
             except Exception as e:
                 c.event("bad", "coaps account /0/%d: %r" % (iid, e))
                 continue
-            m[peer] = _credentials(s, iid)
+            m[peer] = _credentials(s, iid, _bs_account(s, iid))
         c._secmap = m
     return c._secmap
 
 
-def _credentials(s, iid):
+def _get(s, iid, rid):
     try:
-        mode = s.get((0, iid, 2))
+        v = s.get((0, iid, rid))
     except Exception:
-        mode = None
+        return None
+    return None if v is None or v == b"" or v == "" else v
+
+
+def _bs_account(s, iid):
+    """The Bootstrap-Server account, when /0/iid is a server account."""
+    if _get(s, iid, 1):
+        return None
+    for i in s.instances(0):
+        if _get(s, i, 1):
+            return i
+    return None
+
+
+def _credentials(s, iid, bs):
+    """(identity, key) of a coaps account, or why not.  A server account
+    without its own Security Mode, identity or key reuses the Bootstrap-
+    Server account's (And-link spec 4.1.3: they are not written separately)."""
+    mode, ident, key = _get(s, iid, 2), _get(s, iid, 3), _get(s, iid, 5)
+    if bs is not None and (ident is None or key is None):
+        mode, ident, key = _get(s, bs, 2), _get(s, bs, 3), _get(s, bs, 5)
     if mode != 0:
         return "coaps account /0/%d: Security Mode %r, not PSK (0)" % (iid, mode)
-    try:
-        ident = bytes(s.get((0, iid, 3)))
-        key = bytes(s.get((0, iid, 5)))
-    except Exception:
+    if ident is None or key is None:
         return "coaps account /0/%d: no PSK identity or key" % iid
-    if not ident or not key:
-        return "coaps account /0/%d: an empty PSK identity or key" % iid
-    return ident, key
+    return bytes(ident), bytes(key)
 
 
 def secure(c):
