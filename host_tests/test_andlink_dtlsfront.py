@@ -8,7 +8,6 @@ both ways, a device-initiated and a server-initiated exchange, unknown
 identities and wrong keys, the stateless cookie."""
 
 import asyncio
-import os
 import shutil
 import socket
 
@@ -17,7 +16,7 @@ import pytest
 from aiocoap import resource as aioresource
 
 from andlink.dtls.session import Session, CONNECTED, FAILED
-from andlink_tools.dtlsfront import DtlsFront, load_keys
+from andlink_tools.dtlsfront import DtlsFront
 
 HOST = "127.0.0.1"
 IMEI = b"869976032983322"
@@ -140,21 +139,6 @@ def test_cookie_exchange_keeps_no_state_for_a_first_hello():
         u.close()
         await front.close()
     run(go())
-
-
-def test_load_keys(tmp_path):
-    p = tmp_path / "psk"
-    p.write_text("# IMEI key\n%s %s\n" % (IMEI.decode(), KEY.hex()))
-    os.chmod(str(p), 0o600)
-    assert load_keys(str(p)) == {IMEI: KEY}
-    os.chmod(str(p), 0o644)
-    with pytest.raises(ValueError, match="open to other users"):
-        load_keys(str(p))
-    os.chmod(str(p), 0o600)
-    p.write_text("%s zz-secret\n" % IMEI.decode())
-    with pytest.raises(ValueError) as e:
-        load_keys(str(p))
-    assert "line 1" in str(e.value) and "zz-secret" not in str(e.value)
 
 
 class Hello(aioresource.Resource):

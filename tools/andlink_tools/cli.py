@@ -3,6 +3,7 @@ bootstrap server, an LwM2M server and a FOTA file server on aiocoap), and
 operate a running one through its control socket (andlink_tools.control).
 
     andlink-platform serve [--coap H:P] [--bootstrap H:P] [--files H:P] [--state FILE]
+                           [--coaps H:P] [--bootstrap-coaps H:P] [--psk FILE]
                            [--control H:P] [--products FILE] [--devices FILE] [...]
     andlink-platform list | show IMEI
     andlink-platform read IMEI PATH [--param NAME] [--format F]
@@ -27,7 +28,8 @@ uplink: the command says "queued" and exits 0.
 
 Product tokens (/3/0/1, spec 3.5) and keys are hidden in what is printed, also
 with --json, unless --show-secrets.  --products and --devices files hold them:
-like --state, they must not be readable by other users (chmod 600).
+like --state, they must not be readable by other users (chmod 600); so must
+--psk, the devices' pre-shared keys for coaps (DTLS 1.2, And-link spec 3.5).
 
 Logs go to stderr, one line per event (time in UTC+8, component, level,
 message); -v shows every request to a device.
@@ -89,6 +91,10 @@ def build_parser():
                    help="the LwM2M server: registration, /dp, package files (default 127.0.0.1:5683, spec 3.5)")
     s.add_argument("--bootstrap", type=a, metavar="HOST:PORT", help="run the bootstrap server there (4.1.1)")
     s.add_argument("--files", type=a, metavar="HOST:PORT", help="serve packages on their own port (default: --coap's)")
+    s.add_argument("--coaps", type=a, metavar="HOST:PORT", help="the LwM2M server on coaps too: DTLS, PSK (3.5; --psk)")
+    s.add_argument("--bootstrap-coaps", type=a, metavar="HOST:PORT", help="the bootstrap server on coaps (--psk)")
+    s.add_argument("--psk", metavar="FILE", help="JSON {\"IMEI\": \"hex key\", ...}: the devices' pre-shared keys "
+                                                "(identity = IMEI, 3.5; chmod 600)")
     s.add_argument("--url-host", metavar="HOST", help="this platform's address as devices reach it, in the server URI "
                    "the bootstrap server writes and in package URIs (default: the bound one, 127.0.0.1 for 0.0.0.0)")
     s.add_argument("--state", metavar="FILE", help="keep devices, FOTA records and packages in FILE (created 0600)")
@@ -431,6 +437,23 @@ def load_devices(path):
     return d
 
 
+def load_psk(path):
+    """{identity bytes: key bytes} of a --psk file {"IMEI": "hex key", ...}."""
+    d = _secret_file(path, "--psk")
+    if not isinstance(d, dict) or not d:
+        raise V.InputError("--psk: a JSON object {\"IMEI\": \"hex key\", ...}")
+    out = {}
+    for ident, key in d.items():
+        try:
+            k = bytes.fromhex(key) if isinstance(key, str) else b""
+        except ValueError:
+            k = b""
+        if not ident or not 1 <= len(k) <= 64:
+            raise V.InputError("--psk: the key of %s is not 1 to 64 bytes in hex" % str(ident)[:40])
+        out[ident.encode()] = k
+    return out
+
+
 def _serve(args, err):
     from wmmp_tools import logfmt
     from wmmp_tools.serving import until_stopped
@@ -441,7 +464,11 @@ def _serve(args, err):
         raise V.InputError("--block-size: a power of 2 (16..1024)")
     if args.url_host is not None and (not args.url_host or any(c.isspace() or c in "/[]@" for c in args.url_host)):
         raise V.InputError("--url-host: an address or host name")
+    if (args.coaps or args.bootstrap_coaps) and not args.psk:
+        raise V.InputError("--coaps and --bootstrap-coaps need --psk FILE (the devices' keys)")
     cfg = Config(coap=args.coap, bootstrap=args.bootstrap, files=args.files, url_host=args.url_host, state=args.state,
+                 coaps=args.coaps, bootstrap_coaps=args.bootstrap_coaps,
+                 psk=load_psk(args.psk) if args.psk else None,
                  products=load_products(args.products) if args.products else None,
                  known_devices=load_devices(args.devices) if args.devices else None,
                  awake=args.awake, ack_timeout=args.ack_timeout, request_timeout=args.request_timeout,
@@ -470,8 +497,11 @@ def _serve(args, err):
             await pf.close()
             return EXIT_FAILED
         log = logging.getLogger("andlink.platform")
-        logfmt.notice(log, "LwM2M server on coap://%s%s%s, control %s", coapio.hostport(*pf.coap_address),
+        logfmt.notice(log, "LwM2M server on coap://%s%s%s%s%s, control %s", coapio.hostport(*pf.coap_address),
+                      " and coaps://%s" % coapio.hostport(*pf.coaps_address) if pf.coaps_address else "",
                       ", bootstrap on coap://%s" % coapio.hostport(*pf.bootstrap_address) if pf.bootstrap_address else "",
+                      ", bootstrap on coaps://%s" % coapio.hostport(*pf.bootstrap_coaps_address)
+                      if pf.bootstrap_coaps_address else "",
                       ", files on coap://%s" % coapio.hostport(*pf.files_address) if pf.files_ctx else "",
                       coapio.hostport(ctl.host, ctl.port))
         try:

@@ -16,41 +16,13 @@ unknown_psk_identity).  A ClientHello from an address is answered with a
 HelloVerifyRequest until it brings the cookie (RFC 6347 4.2.1: no state for
 spoofed addresses); one with the cookie from an address that has a session
 starts a new one (4.2.8: the device lost its session or restarted).  At most
-`max_sessions` at once (the least recently heard is dropped).  load_keys(path)
-reads "IDENTITY HEXKEY" lines from a file only its owner may read.
+`max_sessions` at once (the least recently heard is dropped).
 """
 
 import asyncio
-import os
-import stat
 import time
 
 from andlink_tools.dtlsserver import Cookies, ServerSession, client_hello, hello_fields, HANDSHAKE, CONNECTED
-
-
-def load_keys(path):
-    """{identity bytes: key bytes} from "IDENTITY HEXKEY" lines ('#' comments);
-    ValueError naming the line (never the key) or a file open to others."""
-    st = os.stat(path)
-    if st.st_mode & 0o077:
-        raise ValueError("%s is open to other users (mode %o): chmod 600 it" % (path, stat.S_IMODE(st.st_mode)))
-    keys = {}
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            parts = line.split()
-            if len(parts) != 2:
-                raise ValueError("%s line %d: IDENTITY HEXKEY" % (path, n))
-            try:
-                key = bytes.fromhex(parts[1])
-            except ValueError:
-                raise ValueError("%s line %d: the key is not hex" % (path, n))
-            if not 1 <= len(key) <= 64:
-                raise ValueError("%s line %d: 1 to 64 bytes of key" % (path, n))
-            keys[parts[0].encode()] = key
-    return keys
 
 
 class _Pipe(asyncio.DatagramProtocol):

@@ -1,7 +1,8 @@
 """The platform simulator put together: the LwM2M server's CoAP context (the
 registration interface, /dp, the package files), the optional bootstrap server
 and separate file server, device management, the FOTA flow, lifetimes, the
-data feed and the --state file.  `Platform(Config(...))`, `await start()`,
+data feed, the --state file and the coaps fronts (andlink_tools.dtlsfront:
+DTLS with a pre-shared key, 3.5, in front of the plain CoAP servers).  `Platform(Config(...))`, `await start()`,
 `await close()`; the control socket (andlink_tools.control) and the tests drive
 it through its attributes."""
 
@@ -31,7 +32,7 @@ class Config:
                  products=None, known_devices=None, observe=rd.DEFAULT_OBSERVE, awake=coapio.REQUEST_TIMEOUT,
                  ack_timeout=coapio.ACK_TIMEOUT, request_timeout=coapio.REQUEST_TIMEOUT, lifetime_grace=0.0,
                  bs_lifetime=86400, bs_binding="U", bs_delete=False, loss=0.0, rtt=0.0, seed=None,
-                 policy=None, block_size=coapio.PREFERRED_BLOCK):
+                 policy=None, block_size=coapio.PREFERRED_BLOCK, coaps=None, bootstrap_coaps=None, psk=None):
         self.coap, self.bootstrap, self.files, self.url_host, self.state = coap, bootstrap, files, url_host, state
         self.products, self.known_devices, self.observe = products, known_devices, tuple(observe)
         self.awake, self.ack_timeout, self.request_timeout = awake, ack_timeout, request_timeout
@@ -40,6 +41,8 @@ class Config:
         self.loss, self.rtt, self.seed = loss, rtt, seed
         self.policy = policy or Policy()
         self.block_size = block_size
+        self.coaps, self.bootstrap_coaps = coaps, bootstrap_coaps     # DTLS fronts (3.5), (host, port)
+        self.psk = psk or {}                                          # {identity bytes: key bytes}
 
 
 class _Files(resource.Resource):
@@ -81,6 +84,8 @@ class Platform:
         self.tasks = set()
         self.ctx = self.bs_ctx = self.files_ctx = None
         self.coap_address = self.bootstrap_address = self.files_address = None
+        self.front = self.bs_front = None
+        self.coaps_address = self.bootstrap_coaps_address = None
         self.started = None
         self._save_handle = None
         self._closing = False
@@ -96,16 +101,27 @@ class Platform:
                                                  self.shaper)
             self.coap_address = self._reachable(coapio.local_address(self.ctx))
             self.files_address = self.coap_address
+            if c.coaps is not None:
+                self.front = await self._front(self.coap_address, c.coaps)
+                self.coaps_address = self._reachable(self.front.address)
             if c.files is not None:
                 self.files_ctx = await coapio.open_context(_Files(self), c.files[0], c.files[1],
                                                            "andlink.platform.files", self.shaper)
                 self.files_address = self._reachable(coapio.local_address(self.files_ctx))
-            if c.bootstrap is not None:
-                uri = "coap://" + coapio.hostport(*self.coap_address)
+            if c.bootstrap is not None or c.bootstrap_coaps is not None:
+                if self.front is not None:          # the device prefers coaps (4.1.2)
+                    uri = "coaps://" + coapio.hostport(*self.coaps_address)
+                else:
+                    uri = "coap://" + coapio.hostport(*self.coap_address)
                 site = BootstrapSite(self, BsConfig(uri, c.bs_lifetime, c.bs_binding, delete=c.bs_delete))
-                self.bs_ctx = await coapio.open_context(site, c.bootstrap[0], c.bootstrap[1],
+                where = c.bootstrap or ("127.0.0.1", 0)         # coaps only: plain on loopback, behind the front
+                self.bs_ctx = await coapio.open_context(site, where[0], where[1],
                                                         "andlink.platform.bootstrap.coap", self.shaper)
-                self.bootstrap_address = self._reachable(coapio.local_address(self.bs_ctx))
+                bs = self._reachable(coapio.local_address(self.bs_ctx))
+                self.bootstrap_address = bs if c.bootstrap is not None else None
+                if c.bootstrap_coaps is not None:
+                    self.bs_front = await self._front(bs, c.bootstrap_coaps)
+                    self.bootstrap_coaps_address = self._reachable(self.bs_front.address)
         except BaseException:
             await self.close()
             raise
@@ -114,6 +130,25 @@ class Platform:
             if dev.reg is not None:
                 self.schedule_expiry(dev)
         return self
+
+    async def _front(self, backend, where):
+        """A coaps front (andlink_tools.dtlsfront) at `where` for the plain CoAP server at `backend`."""
+        from andlink_tools.dtlsfront import DtlsFront
+        host = "::1" if ":" in backend[0] else "127.0.0.1"
+        try:
+            return await DtlsFront((host, backend[1]), self.config.psk.get,
+                                   log=lambda t: log.info("%s", t)).start(where)
+        except OSError as e:
+            raise coapio.CoapError("cannot listen for coaps on %s: %s" % (coapio.hostport(*where), e.strerror or e))
+
+    def dtls_peer(self, host, port):
+        """(device address, PSK identity) when (host, port) is a coaps front's pipe, else None."""
+        for f in (self.front, self.bs_front):
+            if f is not None:
+                r = f.device_of((host, port))
+                if r is not None:
+                    return r
+        return None
 
     def _reachable(self, address):
         """The address devices use: --url-host, else the bound one (127.0.0.1 for a
@@ -135,6 +170,11 @@ class Platform:
             t.cancel()
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
+        for name in ("front", "bs_front"):
+            f = getattr(self, name)
+            if f is not None:
+                setattr(self, name, None)
+                await f.close()
         for name in ("ctx", "bs_ctx", "files_ctx"):
             ctx = getattr(self, name)
             if ctx is not None:

@@ -168,6 +168,13 @@ class Root(resource.Resource):
         if pf.known_devices is not None and ep not in pf.known_devices:
             raise BadRequest("%s is not a known device (IMEI check, spec 3.5)" % ep, Code.FORBIDDEN)
         host, port = coapio.remote_address(request.remote)
+        via = pf.dtls_peer(host, port)
+        if via is not None:                 # coaps (3.5): the PSK identity is the endpoint name (the IMEI)
+            identity = (via[1] or b"").decode("utf-8", "replace")
+            if identity != ep:
+                raise BadRequest("PSK identity %s is not the endpoint name %s (spec 3.5)" % (identity[:40], ep),
+                                 Code.FORBIDDEN)
+            notes.append("coaps from %s (PSK identity %s)" % (coapio.hostport(*via[0]), identity))
         queue = "Q" in binding or "Q" in q
         reg = Registration(ep, lifetime, version, binding, sms, queue, links, host, port)
         reg.notes = notes
