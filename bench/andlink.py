@@ -4,7 +4,12 @@ targets are reported as met or not).
   heap        bench/mp_andlink.py on MicroPython's unix port: the heap the
               running client adds in a steady registered state without DTLS
               (target <= 12 KB), the live state, the per-module resident
-              sizes and the frozen-size proxy (its docstring says how)
+              sizes (lib/andlink/dtls among them) and the frozen-size proxy
+              (its docstring says how); then its --dtls run: the same over
+              DTLS 1.2 PSK (And-link spec 3.5, TLS_PSK_WITH_AES_128_CCM_8)
+              behind the scripted DTLS server, the heap it adds (less the
+              scripted server's session state, measured live), the peak
+              bound, and what the session allocates per record
   first       registration to first notification, CPython over loopback UDP:
   notify      andlink-term's client (tools/andlink_tools/term.py: the
               lib/andlink client over asyncio) against the platform simulator
@@ -32,11 +37,21 @@ targets are reported as met or not).
               notification of the observed /19/1/0.  The loopback run above
               prices the same exchanges with the simulator's own datagrams
               (registration phase, a Send): printed beside them.
+              DTLS: the same days with the client's server account coaps
+              (PSK, identity the IMEI) and the scripted platform behind the
+              scripted DTLS server (bench/mp_andlink.py's ScriptedDtls): the
+              bytes ON THE WIRE (the records: 13 B header, 8 B explicit nonce
+              and 8 B tag around each CoAP message), the handshake's flights
+              both ways as their own kind "dtls-handshake" (day 1: one
+              handshake, no other; no session resumption), and the overhead
+              over plain CoAP, bytes and percent, payload and with headers.
   BC95        bench/andlink_bc95.py when it exists (FOTA through the BC95
               emulator at NB-IoT rates): its own table and figures.
 
-    .venv/bin/python bench/andlink.py [--no-mp] [--no-bc95] [--repeats 5]
+    .venv/bin/python bench/andlink.py [--no-mp] [--no-dtls] [--no-bc95] [--repeats 5]
         [--rtt 1.5] [--change-ms 1] [--mp-rounds 96] [--bc95-args "..."] [--json FILE]
+
+--no-dtls leaves out both DTLS variants (MicroPython and bytes per day).
 """
 import argparse
 import asyncio
@@ -190,15 +205,16 @@ async def first_notify_runs(a):
 
 # == bytes per day (fake clock, the scripted platform) =================================
 
-def day_bytes(way, days=2):
+def day_bytes(way, days=2, dtls=False):
     """A device reporting every EVERY s by `way` ("send" or "notify") for
-    `days` simulated days; per day: datagrams and bytes each way, by kind."""
+    `days` simulated days; per day: datagrams and bytes each way, by kind.
+    dtls: over DTLS (bench/mp_andlink.py's ScriptedDtls), the records' bytes."""
     import fakelwm2m as F
-    c = MA.new_client(F.make_store("UQ"), binding="UQ", lifetime=DAY)
-    s = MA.Scripted(c)
+    c = MA.new_client(F.make_store("UQ"), binding="UQ", lifetime=DAY, dtls=dtls)
+    s = MA.ScriptedDtls(c) if dtls else MA.Scripted(c)
     MA.register(s, observe_data=(way == "notify"))
     out = []
-    prev = {k: [0, 0, 0, 0] for k in MA.KINDS}
+    prev = {k: [0, 0, 0, 0] for k in s.counts}
     for day in range(days):
         base = day * DAY
         for k in range(DAY // EVERY):
@@ -220,18 +236,43 @@ def day_bytes(way, days=2):
     return out
 
 
+def dtls_overhead(plain, dtls):
+    """{way: [per day: what DTLS adds to plain CoAP]} from two day_bytes() results."""
+    out = {}
+    for way in sorted(dtls):
+        rows = []
+        for p, d in zip(plain[way], dtls[way]):
+            hs = d["by_kind"].get(MA.HANDSHAKE, {})
+            add = d["payload"] - p["payload"]
+            add_ip = d["with_ip_udp"] - p["with_ip_udp"]
+            rows.append({"day": d["day"], "plain": p["payload"], "dtls": d["payload"], "bytes": add,
+                         "percent": round(100.0 * add / p["payload"], 1),
+                         "plain_with_ip_udp": p["with_ip_udp"], "dtls_with_ip_udp": d["with_ip_udp"],
+                         "bytes_with_ip_udp": add_ip,
+                         "percent_with_ip_udp": round(100.0 * add_ip / p["with_ip_udp"], 1),
+                         "datagrams_added": d["datagrams"] - p["datagrams"],
+                         "handshake": {"up": hs.get("up", 0), "down": hs.get("down", 0),
+                                       "bytes": hs.get("up", 0) + hs.get("down", 0),
+                                       "up_datagrams": hs.get("up_datagrams", 0),
+                                       "down_datagrams": hs.get("down_datagrams", 0),
+                                       "datagrams": hs.get("up_datagrams", 0) + hs.get("down_datagrams", 0)}})
+        out[way] = rows
+    return out
+
+
 # == the other benches ===================================================================
 
-def micropython(rounds):
-    """bench/mp_andlink.py's figures (it prints them and a JSON line MPANDLINK {...})."""
-    p = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "mp_andlink.py"), "--rounds=%d" % rounds],
-                       capture_output=True, text=True, timeout=1800)
+def micropython(rounds, dtls=False):
+    """bench/mp_andlink.py's figures (it prints them and a JSON line MPANDLINK {...});
+    dtls: its --dtls run (without the per-module table: the plain run's)."""
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "mp_andlink.py"), "--rounds=%d" % rounds] +
+                       (["--dtls", "--no-modules"] if dtls else []), capture_output=True, text=True, timeout=1800)
     sys.stdout.write("".join(x + "\n" for x in p.stdout.splitlines() if not x.startswith("MPANDLINK ")))
     sys.stderr.write(p.stderr[-3000:])
     for line in p.stdout.splitlines():
         if line.startswith("MPANDLINK "):
             return json.loads(line[10:])
-    return {"error": "bench/mp_andlink.py exit %d" % p.returncode}
+    return {"error": "bench/mp_andlink.py%s exit %d" % (" --dtls" if dtls else "", p.returncode)}
 
 
 def bc95(args):
@@ -272,6 +313,33 @@ def summary(res):
                      ""))
     elif mp:
         rows.append(("MicroPython", mp["error"], ""))
+    md = res.get("micropython_dtls")
+    if md and "error" not in md:
+        r = md["records"]
+        pk = md["peak_above_idle"]
+        if md.get("heap"):
+            rows.append(("heap the client adds over DTLS, MicroPython (b) - (a)",
+                         "%d B, %d B less the scripted server's session state (%d B); plain %s B" % (
+                             md["client_minus_idle"], md["client_minus_idle_less_server"], md["live_server"],
+                             mp["client_minus_idle"] if mp and mp.get("heap") else "-"),
+                         "no target set (plain's: <= %d B)" % md["target_bytes"]))
+        rows.append(("DTLS live steady state, peak bound above idle",
+                     "live %d B (%d B less the server's; plain %s B); peak %d B registering (%s), %d B reporting (%s)"
+                     % (md["live_client_minus_idle"], md["live_client_minus_idle_less_server"],
+                        mp["live_client_minus_idle"] if mp and "error" not in mp else "-",
+                        pk["register"], pk["register_call"], pk["rounds"], pk["rounds_call"]), ""))
+        rows.append(("DTLS allocation per record (garbage), MicroPython",
+                     "seal %d B mean (%d in Ccm8.seal), open %d B mean (%d in Ccm8.open)" % (
+                         r["send"]["mean"], r["seal"]["mean"], r["receive"]["mean"], r["open"]["mean"]), ""))
+    elif md:
+        rows.append(("MicroPython, DTLS", md["error"], ""))
+    if mp and "error" not in mp and mp.get("modules"):
+        dm = [m for m in mp["modules"] if m["module"].startswith("andlink.dtls")]
+        if dm:
+            rows.append(("lib/andlink/dtls resident (.mpy, %d modules)" % len(dm),
+                         "%s B 32-bit, %d B 64-bit, %d B 64-bit re-imported (frozen proxy)" % (
+                             sum(m["resident32"] for m in dm) if all(m["resident32"] is not None for m in dm)
+                             else "-", sum(m["resident64"] for m in dm), sum(m["reimport64"] for m in dm)), ""))
     for key, r in sorted((res.get("first_notify") or {}).items()):
         st = r["steps_median_s"]
         fn = r["first_notify_s"]
@@ -287,6 +355,21 @@ def summary(res):
                 "Send" if way == "send" else "notify", dd["day"], " (registers)" if dd["day"] == 1 else " (steady)"),
                 "%d B payload (up %d, down %d) in %d datagrams; %d B with IP/UDP headers" % (
                     dd["payload"], dd["up"], dd["down"], dd["datagrams"], dd["with_ip_udp"]), "no target set"))
+    for way, days in sorted((res.get("bytes_per_day_dtls") or {}).items()):
+        over = {o["day"]: o for o in (res.get("dtls_overhead") or {}).get(way, ())}
+        for dd in days:
+            rows.append(("DTLS bytes/day, %s every 15 min, UQ, lt 86400, day %d%s" % (
+                "Send" if way == "send" else "notify", dd["day"], " (handshake, registers)" if dd["day"] == 1
+                else " (steady)"),
+                "%d B on the wire (up %d, down %d) in %d datagrams; %d B with IP/UDP headers" % (
+                    dd["payload"], dd["up"], dd["down"], dd["datagrams"], dd["with_ip_udp"]), "no target set"))
+            o = over.get(dd["day"])
+            if o:
+                hs = o["handshake"]
+                rows.append(("  DTLS over plain CoAP, that day", "+ %d B (%.1f %%); + %d B (%.1f %%) with headers%s" % (
+                    o["bytes"], o["percent"], o["bytes_with_ip_udp"], o["percent_with_ip_udp"],
+                    "; of it the handshake %d B (up %d, down %d) in %d datagrams" % (
+                        hs["bytes"], hs["up"], hs["down"], hs["datagrams"]) if hs["datagrams"] else ""), ""))
     lb = (res.get("first_notify") or {}).get("loopback")
     fk = res.get("fake_clock_check")
     if lb and fk:
@@ -312,8 +395,9 @@ def summary(res):
     w1 = max(len(r[1]) for r in rows)
     lines = ["%-*s  %-*s  %s" % (w0, "bench-andlink", w1, "measured", "target"), "-" * (w0 + w1 + 16)]
     lines += ["%-*s  %-*s  %s" % (w0, r[0], w1, r[1], r[2]) for r in rows]
-    lines.append("bytes: UDP payload both ways; + %d B of IPv4 and UDP headers per datagram in the last figure "
-                 "(fake clock: sans-I/O client + scripted platform)." % IP_UDP)
+    lines.append("bytes: UDP payload both ways (over DTLS: the records, the handshake included); + %d B of IPv4 and "
+                 "UDP headers per datagram in the last figure (fake clock: sans-I/O client + scripted platform)."
+                 % IP_UDP)
     return "\n".join(lines)
 
 
@@ -339,6 +423,9 @@ def parser():
     p.add_argument("--mp-rounds", type=int, default=MA.ROUNDS, help="bench/mp_andlink.py --rounds")
     p.add_argument("--mp", action="store_true", default=True, help=argparse.SUPPRESS)
     p.add_argument("--no-mp", dest="mp", action="store_false", help="skip the MicroPython figures")
+    p.add_argument("--dtls", action="store_true", default=True, help=argparse.SUPPRESS)
+    p.add_argument("--no-dtls", dest="dtls", action="store_false",
+                   help="skip the DTLS variants (MicroPython --dtls, bytes per day over DTLS)")
     p.add_argument("--bc95", action="store_true", default=True, help=argparse.SUPPRESS)
     p.add_argument("--no-bc95", dest="bc95", action="store_false", help="skip bench/andlink_bc95.py")
     p.add_argument("--bc95-args", default="", help="arguments for bench/andlink_bc95.py (one string)")
@@ -352,9 +439,16 @@ def run(a):
     if a.mp:
         print("bench-andlink: MicroPython (bench/mp_andlink.py) ...", file=sys.stderr, flush=True)
         res["micropython"] = micropython(a.mp_rounds)
+        if a.dtls:
+            print("bench-andlink: MicroPython over DTLS (bench/mp_andlink.py --dtls) ...", file=sys.stderr,
+                  flush=True)
+            res["micropython_dtls"] = micropython(a.mp_rounds, dtls=True)
     print("bench-andlink: registration to first notification ...", file=sys.stderr, flush=True)
     res["first_notify"] = asyncio.run(first_notify_runs(a))
     res["bytes_per_day"] = {way: day_bytes(way) for way in ("send", "notify")}
+    if a.dtls:
+        res["bytes_per_day_dtls"] = {way: day_bytes(way, dtls=True) for way in ("send", "notify")}
+        res["dtls_overhead"] = dtls_overhead(res["bytes_per_day"], res["bytes_per_day_dtls"])
     res["fake_clock_check"] = fake_clock_check()
     res["ip_udp_header_bytes"] = IP_UDP
     if a.bc95:

