@@ -18,21 +18,20 @@ try:
 except ImportError:
     cryptolib = None
 
-_IPAD = bytes(0x36 for _ in range(64))
-
-
-def _xor(a, b):
-    return bytes(x ^ y for x, y in zip(a, b))
-
-
 def hmac_sha256(key, data):
     if len(key) > 64:
         key = sha256(key).digest()
-    key = bytes(key) + bytes(64 - len(key))
-    inner = sha256(_xor(key, _IPAD))
+    pad = bytearray(64)
+    pad[:len(key)] = key
+    for i in range(64):
+        pad[i] ^= 0x36
+    inner = sha256(pad)
     inner.update(data)
-    outer = sha256(bytes(k ^ 0x5C for k in key))
-    outer.update(inner.digest())
+    d = inner.digest()
+    for i in range(64):
+        pad[i] ^= 0x6A                  # 0x36 ^ 0x5C: the inner pad made the outer one
+    outer = sha256(pad)
+    outer.update(d)
     return outer.digest()
 
 
@@ -48,68 +47,99 @@ def prf(secret, label, seed, n):
 
 
 def _ecb(key):
-    """A function encrypting one 16-byte block with AES `key`."""
+    """fn(src, dst): AES `key` of one 16-byte block into the bytearray dst."""
     if cryptolib is not None:
-        c = cryptolib.aes(bytes(key), 1)
-        return c.encrypt
+        return cryptolib.aes(bytes(key), 1).encrypt
     from wmmp.crypto.aes import Aes
-    return Aes(bytes(key)).encrypt_block
+    a = Aes(bytes(key))
+
+    def enc(src, dst):
+        dst[:] = src
+        a.encrypt_into(dst, 0)
+    return enc
 
 
 class Ccm8:
     """AES-CCM with M = 8 (an 8-byte tag) and a 12-byte nonce (L = 3), the
-    AEAD of TLS_PSK_WITH_AES_128_CCM_8 (RFC 6655 3, RFC 3610 2)."""
+    AEAD of TLS_PSK_WITH_AES_128_CCM_8 (RFC 6655 3, RFC 3610 2).  Four
+    16-byte buffers made once: a record costs its output and little else."""
 
     def __init__(self, key):
         self._e = _ecb(key)
+        self._x = bytearray(16)         # the block going in
+        self._y = bytearray(16)         # the CBC-MAC state / the key stream block
+
+    def _absorb(self, part):
+        """CBC-MAC over `part`, zero-padded to whole blocks (the state in _y)."""
+        x, y, e = self._x, self._y, self._e
+        n = len(part)
+        i = 0
+        while i < n:
+            j = 0
+            while j < 16:
+                k = i + j
+                x[j] = y[j] ^ (part[k] if k < n else 0)
+                j += 1
+            e(x, y)
+            i += 16
 
     def _mac(self, nonce, aad, data):
-        e = self._e
-        # B0: flags Adata, M' = (8-2)/2 = 3, L' = 2; nonce; 3-byte length
+        x, y = self._x, self._y
         n = len(data)
-        x = e(bytes((0x5A,)) + nonce + bytes(((n >> 16) & 255, (n >> 8) & 255, n & 255)))
-        a = len(aad)
-        blob = bytes(((a >> 8) & 255, a & 255)) + aad     # 2-byte length: aad < 0xFF00
-        for part in (blob, data):
-            for i in range(0, len(part), 16):
-                blk = part[i:i + 16]
-                if len(blk) < 16:
-                    blk = blk + bytes(16 - len(blk))
-                x = e(_xor(x, blk))
-        return x[:8]
+        x[0] = 0x5A                     # B0: flags Adata, M' = (8-2)/2 = 3, L' = 2
+        x[1:13] = nonce
+        x[13] = (n >> 16) & 255
+        x[14] = (n >> 8) & 255
+        x[15] = n & 255
+        self._e(x, y)
+        a = len(aad)                    # 2-byte length: aad < 0xFF00
+        self._absorb(bytes(((a >> 8) & 255, a & 255)) + aad)
+        self._absorb(data)
+        return bytes(y[:8])
 
-    def _ctr(self, nonce, data, first):
+    def _ctr(self, nonce, data, first, out=None):
         """data XOR the key stream from counter `first` (A_i: flags L' = 2)."""
-        e = self._e
-        out = bytearray(len(data))
-        pre = bytes((2,)) + nonce
+        x, s, e = self._x, self._y, self._e
+        n = len(data)
+        if out is None:
+            out = bytearray(n)
+        x[0] = 2
+        x[1:13] = nonce
         i = 0
         ctr = first
-        n = len(data)
         while i < n:
-            s = e(pre + bytes(((ctr >> 16) & 255, (ctr >> 8) & 255, ctr & 255)))
+            x[13] = (ctr >> 16) & 255
+            x[14] = (ctr >> 8) & 255
+            x[15] = ctr & 255
+            e(x, s)
             j = 0
             while j < 16 and i < n:
                 out[i] = data[i] ^ s[j]
                 i += 1
                 j += 1
             ctr += 1
-        return bytes(out)
+        return out
 
     def seal(self, nonce, aad, plain):
+        n = len(plain)
+        out = bytearray(n + 8)
         tag = self._mac(nonce, aad, plain)
-        return self._ctr(nonce, plain, 1) + self._ctr(nonce, tag, 0)
+        self._ctr(nonce, plain, 1, memoryview(out)[:n])
+        self._ctr(nonce, tag, 0, memoryview(out)[n:])
+        return bytes(out)
 
     def open(self, nonce, aad, sealed):
         if len(sealed) < 8:
             return None
-        plain = self._ctr(nonce, sealed[:-8], 1)
-        tag = self._ctr(nonce, sealed[-8:], 0)
+        n = len(sealed) - 8
+        mv = memoryview(sealed)
+        plain = self._ctr(nonce, mv[:n], 1)
+        tag = self._ctr(nonce, mv[n:], 0)
         want = self._mac(nonce, aad, plain)
         d = 0
-        for x, y in zip(tag, want):
-            d |= x ^ y
-        return plain if d == 0 else None
+        for i in range(8):
+            d |= tag[i] ^ want[i]
+        return bytes(plain) if d == 0 else None
 
 
 class Cbc:
@@ -129,21 +159,23 @@ class Cbc:
         if cryptolib is not None:
             return cryptolib.aes(self.key, 2, bytes(iv)).encrypt(bytes(data))
         a = self._pure()
-        out = bytearray()
-        prev = bytes(iv)
+        out = bytearray(len(data))
+        prev = iv
         for i in range(0, len(data), 16):
-            prev = a.encrypt_block(_xor(prev, data[i:i + 16]))
-            out += prev
+            for j in range(16):
+                out[i + j] = data[i + j] ^ prev[j]
+            a.encrypt_into(out, i)
+            prev = out[i:i + 16]
         return bytes(out)
 
     def decrypt(self, iv, data):
         if cryptolib is not None:
             return cryptolib.aes(self.key, 2, bytes(iv)).decrypt(bytes(data))
         a = self._pure()
-        out = bytearray()
-        prev = bytes(iv)
-        for i in range(0, len(data), 16):
-            blk = bytes(data[i:i + 16])
-            out += _xor(a.decrypt_block(blk), prev)
-            prev = blk
+        out = bytearray(data)
+        for i in range(len(data) - 16, -1, -16):
+            a.decrypt_into(out, i)
+            prev = iv if i == 0 else data[i - 16:i]
+            for j in range(16):
+                out[i + j] ^= prev[j]
         return bytes(out)
