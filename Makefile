@@ -76,8 +76,8 @@ bench-ota: setup
 
 # The And-link client measured: the heap it adds registered on the real-GC MicroPython port
 # (bench/mp_andlink.py), registration to first notification against the platform simulator on
-# loopback, bytes on the air per day reporting every 15 min (fake clock), then FOTA through the
-# BC95 emulator (bench/andlink_bc95.py) when present (bench/andlink.py; build/bench-andlink.json).
+# loopback, bytes on the air per day reporting every 15 min (fake clock), each plain and over
+# DTLS (heap, handshake, overhead), then FOTA through the BC95 emulator (bench/andlink_bc95.py) when present (bench/andlink.py; build/bench-andlink.json).
 bench-andlink: setup
 	$(PY) bench/andlink.py $(ANDLINK_ARGS)
 
