@@ -56,7 +56,7 @@ MODULE_HEAP = {
     "test_alarm_delivery": (260480, 325632),
     "test_alarms": (313696, 381952),
     "test_andlink_client_dtls": (201776, 252928),
-    "test_andlink_client": (187840, 235520),
+    "test_andlink_client": (203136, 253952),
     "test_andlink_client_fota": (376448, 471040),
     "test_andlink_client_report": (174240, 218112),
     "test_at_parser": (144368, 182272),

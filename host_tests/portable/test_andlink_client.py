@@ -318,3 +318,21 @@ def test_never_crashes_on_bad_input():
         L.log = []
     assert L.c.registered
     assert L.ask(C.GET, "/3/0/1").code == C.CONTENT
+
+
+def test_server_written_lifetime_and_binding_outlive_a_restart():
+    # TS 1.0 5.3 / E.2: /1/0/1 and /1/0/7 are the server's to write; the
+    # Register after a restart carries what it wrote, until a new bootstrap.
+    p = MemPersist()
+    L = Link(client(persist=p, lifetime=86400))
+    L.register()
+    assert L.ask(C.PUT, "/1/0/1", payload=b"3600", cf=TEXT).code == C.CHANGED
+    assert L.ask(C.PUT, "/1/0/7", payload=b"UQ", cf=TEXT).code == C.CHANGED
+    L.advance(0.1)
+    upd = L.one(SRV)
+    assert "lt=3600" in upd.queries and "b=UQ" in upd.queries
+    L2 = Link(client(persist=p, lifetime=86400))
+    L2.c.start(0)
+    reg = L2.one(SRV)
+    assert "lt=3600" in reg.queries and "b=UQ" in reg.queries
+    assert L2.c.store.get((1, 0, 1)) == 3600

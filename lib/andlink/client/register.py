@@ -136,6 +136,7 @@ def start(c, now):
                 c.srv_peer, c.lifetime, c.binding = srv
         except Exception as e:
             c.event("bad", "bootstrap record: %r" % (e,))
+    _server_written(c)
     missing = [p for p in c.store.missing() if p[:1] in ((3,),)]
     if missing:
         c.event("missing", missing)     # /3/0/1 and /3/0/17 authenticate (3.5)
@@ -210,6 +211,8 @@ def bootstrap_finish(c, now):
             code, _, raw = c.store.read("/%d" % oid, TLV, bootstrap=True)
             c.state["b%d" % oid] = str(hexlify(raw), "ascii") if code == 0x45 else ""
         c.state["srv"] = "%s:%d" % (c.srv_peer[0], c.srv_peer[1])
+        c.state.pop("lt", None)         # the server's own writes of /1 end with a new bootstrap
+        c.state.pop("bm", None)
         c.save()
     except Exception as e:
         c.event("bad", "bootstrap record: %r" % (e,))
@@ -370,6 +373,26 @@ def on_changed(c, path):
     if flag and c.reg_state == S_REGISTERED:
         c._upd |= flag
         c.timer("update", c._now)
+        c.state["lt"] = c.lifetime      # a server's Write of /1/x/1 or /1/x/7 outlives a restart
+        c.state["bm"] = c.binding
+        c.save()
+
+
+def _server_written(c):
+    """Lifetime and binding the server wrote before a restart (kept in the record)."""
+    lt, bm = c.state.get("lt"), c.state.get("bm")
+    iids = c.store.instances(1)
+    if not iids:
+        return
+    try:
+        if isinstance(lt, int) and lt > 0:
+            c.lifetime = lt
+            c.store.set((1, iids[0], 1), lt)
+        if bm in ("U", "UQ"):
+            c.binding = bm
+            c.store.set((1, iids[0], 7), bm)
+    except Exception as e:
+        c.event("bad", "server-written lifetime or binding: %r" % (e,))
 
 
 # == De-register (6.4 DELETE) ===================================================
