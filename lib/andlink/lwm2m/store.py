@@ -220,10 +220,13 @@ class Store:
                 if od[1] & MAND:
                     out.append((oid,))
                 continue
+            t = od[4]                   # the table itself: no row tuples made (this runs at each start)
             for iid in sorted(insts):
-                for rid, _, f in O.rows(od):
+                for i in range(0, len(t), 4):
+                    f = t[i + 2] << 8 | t[i + 3]
                     if not f & MAND or not f & (R | E):
                         continue
+                    rid = t[i] << 8 | t[i + 1]
                     cb = self._cb.get(_key(oid, rid))
                     if f & E:
                         ok = cb is not None and cb[2] is not None
