@@ -395,18 +395,20 @@ async def _run(args):
     port = PtyPort(emu, link=args.link)
     port.open()
     try:
-        print(port.path, flush=True)
-        print("wmmp-emu %s on %s%s" % (args.model, port.path,
-                                      " (%s)" % args.link if args.link else ""),
-              file=sys.stderr, flush=True)
-        await emu.start()
-        sched = asyncio.get_running_loop().create_task(_schedule(emu, args))
+        # the handlers before the path is printed: a stop that follows at once
+        # must still close the port (and remove the link it made)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGUSR1, emu.reboot)
         loop.add_signal_handler(signal.SIGUSR2, lambda: emu.set_outage(not emu.outage))
+        print(port.path, flush=True)
+        print("wmmp-emu %s on %s%s" % (args.model, port.path,
+                                      " (%s)" % args.link if args.link else ""),
+              file=sys.stderr, flush=True)
+        await emu.start()
+        sched = loop.create_task(_schedule(emu, args))
         try:
             await stop.wait()
         finally:

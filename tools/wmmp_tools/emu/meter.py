@@ -349,11 +349,11 @@ async def run(args, out=None):
     tasks = []
     try:
         stream.configure(args.baud, bits, parity, stop)
+        for sig in sigs:                # before the path goes out: a stop at once still closes the stream
+            loop.add_signal_handler(sig, stop_ev.set)
         print(stream.path, file=out, flush=True)
         print("wmmp-emu meter on %s%s" % (stream.path, " (%s)" % args.pty if args.pty else ""),
               file=sys.stderr, flush=True)
-        for sig in sigs:
-            loop.add_signal_handler(sig, stop_ev.set)
 
         async def receive():
             while True:
