@@ -103,3 +103,22 @@ def test_serve_checks_coaps_and_psk(tmp_path, capsys):
     os.chmod(str(p), 0o644)
     assert cli.main(["serve", "--coaps", "127.0.0.1:0", "--psk", str(p)]) == 2
     assert "chmod 600" in capsys.readouterr().err
+
+
+def test_new_link_resumes_the_session(tmp_path):
+    # A new link (the runner's reregister) starts a new session offering the
+    # old one's id; the simulator's front resumes it (RFC 5246 7.3).
+    async def go():
+        rig = await Rig(tmp_path, coaps=(HOST, 0), psk={IMEI.encode(): KEY}).start()
+        try:
+            t = await device(rig)
+            d = await rig.ready(t)
+            regs = d.counts["registrations"]
+            t.client.reregister(t.now())
+            t.flush()
+            await wait_for(lambda: any("resumed" in w for w in events(t, "dtls")), what="a resumed session")
+            await wait_for(lambda: d.counts["registrations"] > regs and t.client.registered, what="registered again")
+            assert [w for w in events(t, "dtls") if "connected" in w or "resumed" in w][-1][3] == "resumed"
+        finally:
+            await rig.close()
+    run(go())

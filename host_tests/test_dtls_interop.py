@@ -245,3 +245,36 @@ def test_the_same_session_on_micropython(coap_server, tmp_path):
     p = subprocess.run([mp, str(script)], capture_output=True, text=True, timeout=60)
     assert "STATE 1 49320 None" in p.stdout, p.stdout + p.stderr      # 49320 = 0xC0A8, CCM_8
     assert "APP 6045" in p.stdout                   # an ACK with 2.05 Content
+
+
+@needs_openssl
+def test_session_resumed_by_openssl(s_server):
+    # RFC 5246 7.3: the second session offers the first one's id; OpenSSL
+    # resumes it (abbreviated handshake: no key exchange, a round trip less).
+    proc, peer = s_server("PSK-AES128-CCM8")
+    s = Session(IMEI, KEY, timeout=1)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        drive(s, peer, lambda app: s.state == CONNECTED, sock=u)
+        assert s.state == CONNECTED and not s.resumed
+        r = s.resumable()
+        assert r is not None and len(r[0]) == 32
+        s.close()                               # s_server takes the next client once this one closed
+        for d in s.outgoing():
+            u.sendto(d, peer)
+    finally:
+        u.close()
+    s2 = Session(IMEI, KEY, timeout=1, resume=r)
+    s2.send(b"after resumption\n", 0)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        drive(s2, peer, lambda app: s2.state == CONNECTED, sock=u)
+        for d in s2.outgoing():
+            u.sendto(d, peer)
+    finally:
+        u.close()
+    assert s2.state == CONNECTED and s2.resumed, s2.error
+    time.sleep(0.3)
+    proc.kill()
+    out = proc.communicate()[0]
+    assert b"after resumption" in out

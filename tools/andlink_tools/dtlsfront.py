@@ -51,6 +51,7 @@ class DtlsFront(asyncio.DatagramProtocol):
         self.max_sessions = max_sessions
         self.cookies = Cookies()
         self.sessions = {}
+        self.cache = {}             # session id -> what resuming it takes (the newest max_sessions)
         self._pipes = {}            # device address -> _Pipe
         self._heard = {}            # device address -> time last heard
         self._pending = {}          # device address -> [plaintext] while its pipe opens
@@ -111,7 +112,9 @@ class DtlsFront(asyncio.DatagramProtocol):
             old = min(self._heard, key=self._heard.get)
             self._drop(old)
         self._drop(addr)
-        s = self.sessions[addr] = ServerSession(self._key)
+        while len(self.cache) > self.max_sessions:
+            self.cache.pop(next(iter(self.cache)))
+        s = self.sessions[addr] = ServerSession(self._key, cache=self.cache)
         return s
 
     def _key(self, identity):

@@ -6,7 +6,7 @@ the record protection the device uses (andlink.dtls.record).  The front
 
     cookie = Cookies(secret)             stateless HelloVerifyRequest (RFC 6347 4.2.1)
     cookie.check(hello, addr) -> None or the HelloVerifyRequest datagram
-    s = ServerSession(keys, rng)         keys(identity bytes) -> key bytes or None
+    s = ServerSession(keys, rng, cache)  keys(identity bytes) -> key bytes or None
     s.receive(datagram, now) -> [plaintext]
     s.send(plaintext)                    once s.state == CONNECTED
     s.outgoing() -> [datagram]
@@ -17,7 +17,10 @@ ServerHello (the extended master secret, RFC 7627, and the empty
 renegotiation_info of RFC 5746, when offered; no renegotiation follows),
 ServerHelloDone; the client's ClientKeyExchange names the identity, whose
 key `keys` gives (none: alert unknown_psk_identity); a Finished that does
-not verify gets decrypt_error (a wrong key).  The server keeps no timer: a
+not verify gets decrypt_error (a wrong key).  With a `cache` (a dict the
+front keeps) a full handshake's session gets an id, and a ClientHello
+offering a cached id (same suite, same kind of master secret, RFC 7627 5.3)
+is resumed with the abbreviated handshake (RFC 5246 7.3).  The server keeps no timer: a
 client retransmitting its flight gets the server's last flight again (RFC
 6347 4.2.4).  Records that do not decrypt and replays are dropped.
 """
@@ -113,9 +116,12 @@ class Cookies:
 
 
 class ServerSession:
-    def __init__(self, keys, rng=os.urandom):
+    def __init__(self, keys, rng=os.urandom, cache=None):
         self.keys = keys
         self.rng = rng
+        self.cache = cache              # session id -> (master secret, suite, ems, identity): resumption
+        self.resumed = False
+        self._sid = b""
         self.state = HANDSHAKE
         self.identity = None
         self.suite = None
@@ -230,7 +236,7 @@ class ServerSession:
                     self._send_flight()                     # our flight was lost (4.2.4)
                 return
             self._ch_seq = seq
-            cr, _, _, suites, ext = hello_fields(body)
+            cr, sid, _, suites, ext = hello_fields(body)
             suite = next((s for s in _PREFERENCE if s in suites), None)
             if suite is None:
                 self._fail(HANDSHAKE_FAILURE, "no common suite in %s" % ["%04x" % s for s in suites])
@@ -243,7 +249,13 @@ class ServerSession:
             if 0x00FF in suites or any(e[:2] == b"\xff\x01" for e in exts):
                 ext_out += _RENEGOTIATION_INFO              # RFC 5746 3.6: secure renegotiation, empty
             ext_out = u16(len(ext_out)) + ext_out if ext_out else b""
-            sh = self._hs(2, VERSION + self._sr + b"\x00" + u16(suite) + b"\x00" + ext_out)
+            old = self.cache.get(bytes(sid)) if (self.cache is not None and sid) else None
+            if old is not None and old[1] in suites and old[2] == self.ems:
+                self._resume(whole, sid, old, ext_out)      # RFC 5246 7.3; RFC 7627 5.3: the same kind of secret
+                return
+            self._sid = self.rng(32) if self.cache is not None else b""
+            sh = self._hs(2, VERSION + self._sr + bytes((len(self._sid),)) + self._sid + u16(suite) + b"\x00" +
+                          ext_out)
             shd = self._hs(14, b"")
             self._transcript = whole + sh + shd
             self._flight = [(22, 0, sh), (22, 0, shd)]
@@ -259,6 +271,16 @@ class ServerSession:
             ms = master_secret(key, self._cr, self._sr, sha256(self._transcript).digest() if self.ems else None)
             self._ms = ms
             self._prot = Protection(self.suite, ms, self._cr, self._sr, False, self.rng)
+        elif mt == 20 and epoch == 1 and self._prot is not None and self.resumed:   # abbreviated: the client's
+            if self.state == CONNECTED:
+                return
+            want = K.prf(self._ms, b"client finished", sha256(self._transcript).digest(), 12)
+            if body != want:
+                self._fail(DECRYPT_ERROR, "the resumed Finished of %r does not verify" % (self.identity,))
+                return
+            self._done = True
+            self.state = CONNECTED
+            self._events.append(("connected", SUITE_NAMES[self.suite] + " (resumed)"))
         elif mt == 20 and epoch == 1 and self._prot is not None:            # Finished
             if self._done:
                 self._send_flight()                         # our Finished was lost
@@ -273,7 +295,22 @@ class ServerSession:
             self._done = True
             self._send_flight()
             self.state = CONNECTED
+            if self.cache is not None and self._sid:
+                self.cache[bytes(self._sid)] = (self._ms, self.suite, self.ems, self.identity)
             self._events.append(("connected", SUITE_NAMES[self.suite]))
+
+    def _resume(self, hello, sid, old, ext_out):
+        """ServerHello with the client's session id, CCS, Finished: one flight."""
+        self._ms, self.suite, self.ems, self.identity = old
+        self.resumed = True
+        self._sid = bytes(sid)
+        sh = self._hs(2, VERSION + self._sr + bytes((len(sid),)) + bytes(sid) + u16(self.suite) + b"\x00" + ext_out)
+        self._prot = Protection(self.suite, self._ms, self._cr, self._sr, False, self.rng)
+        self._transcript = hello + sh
+        fin = self._hs(20, K.prf(self._ms, b"server finished", sha256(self._transcript).digest(), 12))
+        self._transcript += fin
+        self._flight = [(22, 0, sh), (20, 0, b"\x01"), (22, 1, fin)]
+        self._send_flight()
 
 
 def _extensions(ext):

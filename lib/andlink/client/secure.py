@@ -5,20 +5,24 @@ A peer is secure when a /0 account's LwM2M Server URI /0/x/0 is coaps://
 and resolves to it; the account must be in PSK mode (/0/x/2 = 0) with the
 identity /0/x/3 (the IMEI, 3.5) and the key /0/x/5; a server account
 written by the Bootstrap-Server without them reuses the Bootstrap-Server
-account's (4.1.3).  The CoAP datagrams to
-that peer go through an andlink.dtls.session.Session, started at the first
-one (the handshake runs first; what the endpoint sends meanwhile waits in the
-session's small queue, and CoAP's retransmissions make up for what it
-drops); the datagrams from it are decrypted before the endpoint sees them.
+account's (4.1.3).  The CoAP datagrams to that peer go through an
+andlink.dtls.session.Session, started at the first one (the handshake runs
+first; what the endpoint sends meanwhile waits in the session's small
+queue, and CoAP's retransmissions make up for what it drops); the datagrams
+from it are decrypted before the endpoint sees them.
 
 A session is dropped (the next datagram starts a new handshake) when its
 handshake fails, when a CoAP exchange with the peer times out (the server
 may have lost the session: RFC 6347 4.2.8's new handshake is the only way
-back) and when the link is opened again (a new address: reset()).  Events: ("dtls", peer, "connected", suite) and ("dtls",
-peer, "failed", why).  A coaps account without a PSK cannot be reached: its
-datagrams are dropped with ("dtls", peer, "failed", why) once per attempt.  c.on_plain(direction, data, peer)
-(None by default; "->" or "<-") sees the CoAP inside the sessions, for a
-transcript.
+back) and when the link is opened again (a new address: reset()).  A new
+session offers the last one's id: a server that kept it resumes it with the
+abbreviated handshake (a round trip less, no key exchange; RFC 5246 7.3).
+
+Events: ("dtls", peer, "connected", suite), ("dtls", peer, "resumed",
+suite), ("dtls", peer, "failed", why).  A coaps account without a PSK
+cannot be reached: its datagrams are dropped with ("dtls", peer, "failed",
+why) once per attempt.  c.on_plain(direction, data, peer) (None by default;
+"->" or "<-") sees the CoAP inside the sessions, for a transcript.
 """
 
 from andlink.client import parse_uri
@@ -27,6 +31,7 @@ from andlink.client import parse_uri
 def init(c):
     c._sec = {}             # peer -> Session
     c._secmap = None        # peer -> (identity, key) or why not, from /0; None: to be read
+    c._resume = {}          # peer -> what resuming its last session takes (Session.resumable())
 
 
 def reset(c):
@@ -40,6 +45,7 @@ def accounts_changed(c):
     """/0 changed (a Bootstrap write): read it again at the next datagram.
     Running sessions stay: the Bootstrap-Server's carries its own writes."""
     c._secmap = None
+    c._resume = {}
 
 
 def _map(c):
@@ -109,7 +115,8 @@ def _session(c, peer, now):
     if isinstance(cred, str):
         return cred
     from andlink.dtls.session import Session
-    s = Session(cred[0], cred[1], rng=c.ep.rng, timeout=c.dtls_timeout, tries=c.dtls_tries)
+    s = Session(cred[0], cred[1], rng=c.ep.rng, timeout=c.dtls_timeout, tries=c.dtls_tries,
+                resume=c._resume.get(peer))
     c._sec[peer] = s
     s.start(now)
     return s
@@ -157,8 +164,12 @@ def receive(c, data, now, peer):
 def _events(c, peer, s):
     for ev in s.events():
         if ev[0] == "connected":
-            c.event("dtls", peer, "connected", ev[1])
+            c.event("dtls", peer, "resumed" if s.resumed else "connected", ev[1])
+            r = s.resumable()
+            if r is not None:
+                c._resume[peer] = r
         else:
+            c._resume.pop(peer, None)
             c.event("dtls", peer, "failed" if ev[0] == "failed" else "closed", ev[1] if len(ev) > 1 else "")
             if c._sec.get(peer) is s:
                 del c._sec[peer]

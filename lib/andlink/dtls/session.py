@@ -5,7 +5,7 @@ TLS_PSK_WITH_AES_128_CCM_8 (RFC 6655) and TLS_PSK_WITH_AES_128_CBC_SHA256
 (RFC 5487), offered in that order.
 
     s = Session(identity, key, rng=None, suites=(CCM8, CBC256), timeout=9,
-                max_timeout=60, tries=5, max_queue=4)
+                max_timeout=60, tries=5, max_queue=4, resume=None)
     s.start(now)                         the ClientHello
     s.send(data, now)                    application data (queued while the
                                          handshake runs, the oldest dropped
@@ -15,6 +15,7 @@ TLS_PSK_WITH_AES_128_CCM_8 (RFC 6655) and TLS_PSK_WITH_AES_128_CBC_SHA256
     s.outgoing() -> [datagram]           records to send, in order
     s.events() -> [("connected", suite) | ("failed", why) | ("closed",)]
     s.close()                            close_notify (RFC 5246 7.2.1)
+    s.resumable() -> resume= for a later Session, or None
     s.state                              HANDSHAKE, CONNECTED, FAILED, CLOSED
 
 A flight is sent again when its answer does not come: `timeout` s, doubling
@@ -25,7 +26,9 @@ answered; handshake messages may come fragmented, out of order or
 duplicated (4.2.3); a retransmitted server flight makes the client send its
 last flight again (4.2.4).  Records that do not decrypt, replays (the
 64-record window of 4.1.2.6) and records of unknown epochs are dropped in
-silence (4.1.2.7).  No renegotiation, no resumption, no extensions but
+silence (4.1.2.7).  resume= offers an earlier session's id: when the
+server takes it, the abbreviated handshake (RFC 5246 7.3) skips the key
+exchange.  No renegotiation, no extensions but
 the renegotiation SCSV and the extended master secret (RFC 7627: used when
 the server takes it; tinydtls insists on it).  Never raises on bad input: a
 malformed handshake ends the session with ("failed", why).
@@ -60,6 +63,7 @@ _W_HELLO = const(0)         # ClientHello sent: HelloVerifyRequest or ServerHell
 _W_DONE = const(1)          # ServerHello had: ServerKeyExchange, ServerHelloDone
 _W_FIN = const(2)           # our Finished sent: the server's CCS and Finished
 _W_NONE = const(3)          # connected
+_W_RESUMED = const(4)       # the server resumed our session: its CCS and Finished next
 
 _VER = b"\xfe\xfd"           # DTLS 1.2
 _EMS = const(0x0017)        # extended_master_secret (RFC 7627)
@@ -85,7 +89,7 @@ def _int(b):
 
 class Session:
     def __init__(self, identity, key, rng=None, suites=(CCM8, CBC256), timeout=9, max_timeout=60, tries=5,
-                 max_queue=4):
+                 max_queue=4, resume=None):
         if not key:
             raise ValueError("DTLS: an empty pre-shared key")
         self.identity = bytes(identity)
@@ -99,6 +103,9 @@ class Session:
         self.state = HANDSHAKE
         self.suite = None
         self.ems = False                # the server took the extended master secret
+        self.resumed = False            # an abbreviated handshake (RFC 5246 7.3) took place
+        self._resume = resume           # (session id, master secret, suite, ems) of an earlier session
+        self._sid = b""
         self.error = None
         self._w = _W_HELLO
         self._out = []
@@ -218,7 +225,7 @@ class Session:
                 elif body[0] == 2:
                     self._fail("alert %d from the server" % body[1])
         elif ctype == _CT_CCS:
-            if epoch == 0 and body == b"\x01" and self._w == _W_FIN:
+            if epoch == 0 and body == b"\x01" and self._w in (_W_FIN, _W_RESUMED):
                 self._rx_epoch1 = True
         elif ctype == _CT_HS:
             self._handshake_in(epoch, body, now)
@@ -234,7 +241,7 @@ class Session:
 
     # == the handshake =====================================================
     def _hello(self, now):
-        sid = b""
+        sid = self._resume[0] if self._resume else b""
         suites = b"".join(_u16(s) for s in self.suites) + b"\x00\xff"   # + renegotiation SCSV (RFC 5746 3.3)
         body = (_VER + self._cr + bytes((len(sid),)) + sid + bytes((len(self._cookie),)) + self._cookie +
                 _u16(len(suites)) + suites + b"\x01\x00" + _EXTENSIONS)
@@ -313,17 +320,23 @@ class Session:
         elif w == _W_HELLO and mt == _HS_SH:
             self._server_hello(body)
             self._transcript += whole
-            self._w = _W_DONE
+            self._w = _W_RESUMED if self.resumed else _W_DONE
         elif w == _W_DONE and mt == _HS_SKE:
             self._transcript += whole       # the PSK identity hint: not used (RFC 4279 5.2)
         elif w == _W_DONE and mt == _HS_SHD:
             self._transcript += whole
             self._finish(now)
-        elif w == _W_FIN and mt == _HS_FIN and epoch == 1:
+        elif w in (_W_FIN, _W_RESUMED) and mt == _HS_FIN and epoch == 1:
             want = K.prf(self._ms, b"server finished", sha256(self._transcript).digest(), 12)
             if body != want:
                 self._fail("the server's Finished does not verify (a wrong key?)")
                 return
+            if w == _W_RESUMED:             # abbreviated: our CCS and Finished close it (RFC 5246 7.3)
+                self._transcript += whole
+                fin = self._hs(_HS_FIN, K.prf(self._ms, b"client finished", sha256(self._transcript).digest(),
+                                              12))
+                self._flight = [(_CT_CCS, 0, b"\x01"), (_CT_HS, 1, fin)]
+                self._send_flight(now)
             self._transcript = None
             self._w = _W_NONE
             self._due = None
@@ -347,6 +360,7 @@ class Session:
             self._fail("the server chose %04x, not offered" % suite)
             raise ValueError("suite")
         self.suite = suite
+        self._sid = b[35:35 + b[34]]
         k += 3
         if len(b) >= k + 2:                  # extensions (RFC 5246 7.4.1.4)
             end = k + 2 + _int(b[k:k + 2])
@@ -355,6 +369,21 @@ class Session:
                 if _int(b[k:k + 2]) == _EMS:
                     self.ems = True
                 k += 4 + _int(b[k + 2:k + 4])
+        r = self._resume
+        if r and self._sid == r[0]:          # the server resumes (RFC 5246 7.4.1.3)
+            if suite != r[2] or self.ems != r[3]:
+                self._fail("resumed with another suite or master secret kind (RFC 7627 5.3)")
+                raise ValueError("resumption")
+            self.resumed = True
+            self._ms = r[1]
+            self._prot = Protection(suite, self._ms, self._cr, self._sr, True, self.rng)
+
+    def resumable(self):
+        """(session id, master secret, suite, ems) to resume this session
+        later (Session(..., resume=)), or None."""
+        if self.state != CONNECTED or not self._sid:
+            return None
+        return self._sid, self._ms, self.suite, self.ems
 
     def _finish(self, now):
         """ClientKeyExchange, ChangeCipherSpec, Finished (RFC 4279 2, RFC 5246 7.4.9)."""
