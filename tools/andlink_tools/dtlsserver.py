@@ -253,7 +253,7 @@ class ServerSession:
             if old is not None and old[1] in suites and old[2] == self.ems:
                 self._resume(whole, sid, old, ext_out)      # RFC 5246 7.3; RFC 7627 5.3: the same kind of secret
                 return
-            self._sid = self.rng(32) if self.cache is not None else b""
+            self._sid = self.rng(8) if self.cache is not None else b""      # 8 bytes: each ClientHello carries it
             sh = self._hs(2, VERSION + self._sr + bytes((len(self._sid),)) + self._sid + u16(suite) + b"\x00" +
                           ext_out)
             shd = self._hs(14, b"")
