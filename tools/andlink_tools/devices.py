@@ -290,10 +290,27 @@ class DeviceOps:
     async def observe(self, dev, path, origin="operator", accept=None, query=(), **kw):
         """Observe (GET, Observe=0): the first answer; notifications go to the
         device's values, the data feed and pf.emit("notify", ...)."""
+        try:
+            res = await self.request(dev, "Observe", Code.GET, path, observe=0, accept=accept, query=query,
+                                     blockwise=False, **kw)
+        except Queued as q:             # queue mode: kept as an observation once the device answers it
+            q.job.future.add_done_callback(lambda f: self._late_observe(dev, path, origin, accept, query, f))
+            raise
+        return self._observed(dev, path, origin, accept, query, res)
+
+    def _late_observe(self, dev, path, origin, accept, query, fut):
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        try:
+            self._observed(dev, path, origin, accept, query, fut.result())
+        except Exception as e:
+            log.error("%s: Observe %s: internal error: %s: %s", dev.ep, objects.path_text(path), type(e).__name__,
+                      e, exc_info=e)
+
+    def _observed(self, dev, path, origin, accept, query, res):
+        """Record the observation an Observe's first answer `res` started."""
         key = objects.path_text(path)
         old = dev.observations.get(key)
-        res = await self.request(dev, "Observe", Code.GET, path, observe=0, accept=accept, query=query,
-                                 blockwise=False, **kw)
         if not res.ok:
             return res
         if res.observe is None:
