@@ -171,8 +171,11 @@ def test_fota_failures_reported_by_the_device(fail, result, words):
             dev.fota_fail = fail
             rec = await flow(pf, dev, d)
             assert rec.state == "failed" and rec.result == result and words in rec.reason, rec.to_json()
-            # the flow's own subscription is cancelled at the end (4.4.2: GET /5/0/3 Observe=1)
+            # the flow's own subscription is cancelled at the end (4.4.2: GET /5/0/3 Observe=1),
+            # and the standing observation of 4.3.1.2 made again
             await wait_for(lambda: any(s[3] == 1 for s in dev.requests("GET", "/5/0/3")), 3, "the cancel")
+            await wait_for(lambda: "/5/0/3" in d.observations and d.observations["/5/0/3"].origin == "registration",
+                           3, "the observation of 4.3.1.2 again")
         finally:
             await dev.close()
             await pf.close()

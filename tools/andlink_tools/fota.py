@@ -452,6 +452,14 @@ class Fota:
             rec.event("Cancel Observation /5/0/3 -> %s" % coapio.code_text(res.code))
         except (DeviceError, Queued) as e:
             rec.event("Cancel Observation /5/0/3: %s" % e)
+        reg = dev.reg
+        if reg is None or (5, 0, 3) not in self.pf.observe_paths or not reg.announces((5, 0, 3)):
+            return
+        try:                            # the standing observation of 4.3.1.2, as at registration
+            res = await self.pf.ops.observe(dev, (5, 0, 3), origin="registration", wait=self.policy.stall)
+            rec.event("Observe /5/0/3 again (4.3.1.2) -> %s" % coapio.code_text(res.code))
+        except (DeviceError, Queued) as e:
+            rec.event("Observe /5/0/3 again (4.3.1.2): %s" % e)
 
     def _end(self, dev, rec, state, reason):
         rec.state = state
