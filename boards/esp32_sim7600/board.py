@@ -75,10 +75,28 @@ WATCHDOG_FEED = 1
 # refused).  E.g. a relay driver on GPIO26: {0x0001: 26}.
 OUTPUTS = {}
 
-# Protocols (wmmp.board.device): WMMP only.  And-link (lib/andlink/board, the NB-IoT
-# LwM2M profile) needs a datagram link over the module's sockets and only the BC95's is
-# written; the package is not frozen here (manifest.py).  README.md, "Protocols".
+# Protocols (wmmp.board.device): ("wmmp",) as shipped; ("andlink",) or ("wmmp", "andlink")
+# run China Mobile's And-link LwM2M profile (lib/andlink/board, frozen: manifest.py) over
+# the module's UDP link 2 (andlink.board.sim7600link), beside WMMP's link 0.  README.md,
+# "Protocols" (RAM: And-link alone fits; both at once: measure first).
 PROTOCOLS = ("wmmp",)
+
+# And-link settings (andlink.board.settings; boards/README.md "And-link").  The SIM7600
+# resolves names (AT+CDNSGIP): a server or bootstrap URI may name a host; ANDLINK_FALLBACK
+# gives the address used when the name does not resolve (And-link spec 4.1.2: the domain
+# name first, then the IP address).  sleep / psm_timers do not apply (LTE: no PSM here).
+ANDLINK = {
+    "bootstrap": "coap://112.13.96.174:5683",
+    "server": None,             # "coap://HOST:5683" to register without bootstrapping
+    # DTLS (3.5): "coaps://112.13.96.174:5684" above, and the device's key in hex in
+    # /state/andlink.psk (written at the factory); "psk_identity": None is the IMEI
+    "product_token": None,      # the portal's ProductToken
+    "device_type": None,        # the portal's DeviceType
+    "lifetime": 86400,
+    "binding": "UQ",            # the platform holds requests until the next uplink: a carrier
+                                # NAT may forget the address between uplinks ("U": always reachable)
+}
+ANDLINK_FALLBACK = {}           # {"bootstrap.host.name": "a.b.c.d"}
 
 # Factory settings (wmmp.board.settings); the platform's CONFIG_SET overrides
 # them: 0x0002 (APN), 0x0013 (application APN), 0x0003/0x0004 (APN user and

@@ -1,6 +1,6 @@
 """And-link (the LwM2M profile for NB-IoT, And-link spec sections 3-4) on a
 board: the sans-I/O client of andlink.client driven over the cellular
-module's UDP sockets.  Portable: MicroPython and CPython asyncio.
+module's UDP sockets (the BC95's or the SIM7600's).  Portable: MicroPython and CPython asyncio.
 
     settings   the board's ANDLINK settings (server, bootstrap, lifetime,
                binding, product token, device type, sleep ...) and defaults
@@ -13,6 +13,9 @@ module's UDP sockets.  Portable: MicroPython and CPython asyncio.
     bc95link   Bc95Link: CoAP datagrams over the BC95 driver's sockets
                (AT+NSOCR / AT+NSOST / +NSONMI / AT+NSORF), PSM or radio off
                while the client sleeps
+    sim7600link Sim7600Link: the same over one SIM7600 UDP link to every
+               peer (AT+CIPOPEN / AT+CIPSEND / RECV FROM + +IPD), host names
+               resolved by the module (AT+CDNSGIP)
     service    Service: what wmmp.board.device starts when the board's
                PROTOCOLS name "andlink" (the module, the flash record, the
                updater's stager, the restart)

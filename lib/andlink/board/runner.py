@@ -9,7 +9,7 @@ I/O) over a datagram link.  Portable: MicroPython and CPython asyncio.
 
 build() -> a new Client (the board's store, record and stager): called at the
 first start and at every restart in place.  The link (andlink.board.bc95link
-on a board; tests bring their own):
+or sim7600link on a board; tests bring their own):
 
     async open(), async close(), async send(data, peer), async recv() ->
     (data, peer)  (raises when the link is down: it is opened again)

@@ -17,15 +17,22 @@ It takes from the board module (wmmp.board.device documents the rest):
     on_andlink_params(dict)   a Write of the parameters /19/1/0 (4.2.2)
     andlink_psk()      -> the pre-shared key (bytes) for coaps, optional:
                        without it the hex file of the psk_file setting
+    ANDLINK_FALLBACK   {host name: "a.b.c.d"} the address of a name of the
+                       settings that does not resolve (SIM7600 only; And-link
+                       spec 4.1.2: the domain name first, then the IP address)
     on_andlink_event(ev)      every client event (LEDs, tests)
     ota_stager(), OTA_HEALTH_S, reset(), FIRMWARE, STATE_DIR, filesystem()
 
 The module: with WMMP running too, the engine's task brings it up and this
 one waits for its identity; alone, this task does (the same
 wmmp.board.cellular steps, the APN of board.SETTINGS).  The link is
-andlink.board.bc95link on a BC95 (the only datagram link written: on a
-SIM7600 the task logs why and waits).  The IMEI is the module's (AT+CGSN),
-/3/0/3 its firmware (AT+CGMR).
+andlink.board.bc95link on a BC95 (addresses only: a host name in a setting
+is refused, one in a URI the client gets fails there) and
+andlink.board.sim7600link on a SIM7600 (its link 2, beside WMMP's 0 and 1;
+host names allowed: resolve() hands them on as they are and the link
+resolves them with AT+CDNSGIP at each opening and at the first send, since
+the client's resolve callback cannot wait for the module; see there).  The
+IMEI is the module's (AT+CGSN), /3/0/3 its firmware (AT+CGMR).
 
 The record (bootstrap result, FOTA state) is a FlashStorage in
 STATE_DIR/andlink (andlink.client.core.FlashPersist); RAM only when the
@@ -92,7 +99,7 @@ class Service:
         dev = self.dev
         b = self.board
         try:
-            self.settings = s = AS.resolve(getattr(b, "ANDLINK", None), ip_only=dev.kind == "bc95")
+            self.settings = s = AS.resolve(getattr(b, "ANDLINK", None), ip_only=dev.kind != "sim7600")
         except ValueError as e:
             await self._park("settings: %s" % e)
         await self._modem()
@@ -101,11 +108,10 @@ class Service:
                 self.psk = (s["psk_identity"] or dev.ident["imei"]).encode(), self._psk_key()
             except Exception as e:
                 await self._park("coaps needs the pre-shared key: %s" % (e,))
-        if dev.kind != "bc95":
-            await self._park("no datagram link for the %s here (only the BC95's)" % dev.kind)
+        if dev.kind not in ("bc95", "sim7600"):
+            await self._park("no datagram link for the %s here" % dev.kind)
         if self.link is None:
-            from andlink.board.bc95link import Bc95Link
-            self.link = Bc95Link(dev.drv, s["local_port"], s["sleep"], s["psm_timers"])
+            self.link = self._link(s)
         if self.persist is None:
             self.persist = self._record()
         if not self._stagers:
@@ -236,9 +242,23 @@ class Service:
             f.close()
         return AS.psk_key(str(bytes(text), "utf-8"), path)
 
+    def _link(self, s):
+        dev = self.dev
+        if dev.kind == "sim7600":
+            from andlink.board.sim7600link import Sim7600Link
+            if s["sleep"] == "off" or s["psm_timers"]:
+                dev.log("andlink: sleep %r / psm_timers do not apply to the sim7600" % (s["sleep"],))
+            names = [p[0] for p in (s["server_peer"], s["bootstrap_peer"]) if p]
+            return Sim7600Link(dev.drv, s["local_port"], names=names,
+                               fallback=getattr(self.board, "ANDLINK_FALLBACK", None))
+        from andlink.board.bc95link import Bc95Link
+        return Bc95Link(dev.drv, s["local_port"], s["sleep"], s["psm_timers"])
+
     def _resolve(self, host, port):
-        if self.dev.kind == "bc95" and not AS.is_ipv4(host):
-            raise ValueError("%s: the BC95 resolves no names" % host)
+        """The client's peers: (host, port) as they are; the SIM7600's link
+        resolves names (andlink.board.sim7600link), the BC95 has none."""
+        if self.dev.kind != "sim7600" and not AS.is_ipv4(host):
+            raise ValueError("%s: the %s resolves no names" % (host, self.dev.kind))
         return host, port
 
     def _battery(self):

@@ -6,7 +6,8 @@ completed with the defaults below.  Portable.
 Keys (all optional but one of server / bootstrap):
     server          "coap://IP:PORT" or "coaps://IP:PORT" the LwM2M server
                     (the And-link platform; section 4.1.3 hands out
-                    addresses, not names); None: ask the Bootstrap-Server
+                    addresses, not names; a host name on a SIM7600 board,
+                    which resolves it); None: ask the Bootstrap-Server
                     first (4.1.1)
     bootstrap       "coap[s]://IP:PORT" the Bootstrap-Server (4.1.2)
     psk_identity    coaps: the PSK identity (default None: the IMEI, 3.5)

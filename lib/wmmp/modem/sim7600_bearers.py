@@ -1,11 +1,12 @@
 """The SIM7600 driver's bearers (the wmmp.board.runner interface: kind, async
 open(), send(data), recv()): UdpBearer and TcpBearer on a link 0-9
-(AT+CIPOPEN), SmsBearer (binary SMS in PDU mode), on the bases both drivers
+(AT+CIPOPEN), UdpAnyBearer (UDP with every peer, not a WMMP bearer: And-link's
+link, andlink.board.sim7600link), SmsBearer (binary SMS in PDU mode), on the bases both drivers
 share (wmmp.modem.bearers: datagram check, TCP stream split, SMS send, PDU
 check, AT+CMGR / AT+CMGD).  They work through the wmmp.modem.sim7600.Sim7600
 driver given to them (open_link, send_link, close_link, sms_setup, at, gen,
 log), whose URC handlers feed them.  The driver module imports this one and
-re-exports the three bearers; this module never imports the driver.
+re-exports the bearers; this module never imports the driver.
 
 Receive queues are bounded (Inbox: oldest message dropped); the TCP stream
 buffer never holds more than `max_message` bytes (longer messages are skipped
@@ -27,6 +28,7 @@ class _LinkBearer(PacketBase):
     """Common part of the socket bearers (wmmp.board.runner interface)."""
 
     tag = "sim7600"
+    any_peer = False            # True: takes datagrams from every peer (UdpAnyBearer)
 
     def __init__(self, driver, link, host, port, max_queue=8):
         if not 0 <= link < LINKS:
@@ -87,6 +89,52 @@ class UdpBearer(_LinkBearer):
         if not self.is_open:
             raise LinkLost("UDP link %d not open" % self.link)
         await self.d.send_link(self, data, (self.host, self.port))
+
+
+class UdpAnyBearer(_LinkBearer):
+    """UDP with every peer on `link` (AT+CIPOPEN=<link>,"UDP",,,<local_port>):
+    send(data, (ip, port)) names each datagram's destination, recv() -> (data,
+    (ip, port)), the source of its RECV FROM line (None without one).  Any
+    payload (not checked as WMMP).  The driver gives it the datagrams from the
+    peers it sent to (knows(), the last `max_peers`) and those no other link
+    takes (wmmp.modem.sim7600, "+IPD"); wants(data) -> True claims a datagram
+    from a peer that a fixed-peer link (WMMP's) has too (default: never)."""
+
+    any_peer = True
+    send_max = SEND_MAX
+
+    def __init__(self, driver, link, local_port, max_queue=8, max_peers=8):
+        super().__init__(driver, link, None, None, max_queue)
+        self.local_port = local_port
+        self.max_peers = max_peers
+        self.peers = []
+
+    def __repr__(self):
+        return "<UDP link %d any peer %s>" % (self.link, "open" if self.is_open else "closed")
+
+    def knows(self, src):
+        return src in self.peers
+
+    def wants(self, data):
+        return False
+
+    async def send(self, data, peer):
+        if len(data) > SEND_MAX:
+            raise TooLongForBearer("UDP datagram of %d bytes exceeds %d" % (len(data), SEND_MAX))
+        if not self.is_open:
+            raise LinkLost(self.inbox.why or "UDP link %d not open" % self.link)
+        peer = (peer[0], peer[1])
+        if peer not in self.peers:
+            if len(self.peers) >= self.max_peers:
+                self.peers.pop(0)
+            self.peers.append(peer)
+        await self.d.send_link(self, bytes(data), peer)
+
+    def _data(self, payload):
+        self.inbox.put((bytes(payload), None))
+
+    def _data_from(self, payload, src):
+        self.inbox.put((bytes(payload), src))
 
 
 class TcpBearer(_LinkBearer):
