@@ -30,11 +30,12 @@ manual puts the password before the user name, unlike 3GPP 27.007), AT+NETOPEN (
 with AT+NETOPEN?; after +CIPEVENT: NETWORK CLOSED UNEXPECTEDLY: AT+NETCLOSE and
 AT+NETOPEN again, as the AT manuals says), sockets with AT+CIPOPEN / AT+CIPSEND /
 AT+CIPCLOSE, receive in push mode (RECV FROM:<ip>:<port> + +IPD<len> + raw
-bytes).  +IPD names no link; _route picks one by the RECV FROM address: a
-fixed-peer link (WMMP's) with that peer, or a UdpAnyBearer that sent to it
-(with both, the any-peer link's wants(data) decides: And-link claims CoAP
-and DTLS, WMMP keeps its messages), then a fixed-peer link with that port,
-then an any-peer link, then the only open link; else dropped (counted).
+bytes).  +IPD names no link; route() (wmmp.modem.sim7600_bearers) picks one
+by the RECV FROM address: a fixed-peer link (WMMP's) with that peer, or a
+UdpAnyBearer that sent to it (with both, the any-peer link's wants(data)
+decides: And-link claims CoAP and DTLS, WMMP keeps its messages), then a
+fixed-peer link with that port, then an any-peer link, then the only open
+link; else dropped (counted).
 DNS: the servers (`dns`, AT+CDNSCFG="<primary>"[,"<secondary>"]) are set
 after each AT+NETOPEN; resolve(name) asks AT+CDNSGIP="<name>" (-> +CDNSGIP:
 1,"<name>","<ip>"[,"<ip2>"], or +CDNSGIP: 0,<err>; before or after the OK).
@@ -57,6 +58,7 @@ from wmmp.modem.sim7600_speed import LineSpeed
 from wmmp.modem import sim7600_dns as DNS
 # the bearers are re-exported: wmmp.modem.sim7600.UdpBearer etc.
 from wmmp.modem.sim7600_bearers import LINKS, SEND_MAX, UdpBearer, UdpAnyBearer, TcpBearer, SmsBearer  # noqa: F401
+from wmmp.modem.sim7600_bearers import route
 
 CMS_SIM_BUSY = const(314)         # 27.005 3.2.5: SMS not ready yet after boot
 
@@ -232,7 +234,7 @@ class Sim7600(SimInterface):
             self.refused += 1
             self.log("sim7600: %s refused (longer than the parser's max_payload)" % line.decode())
             return
-        b = self._route(src, extra)
+        b = route(self._links, src, extra)
         if b is None:
             self.unrouted += 1
             self.log("sim7600: %d bytes from %s with no open link" % (len(extra), src))
@@ -240,29 +242,6 @@ class Sim7600(SimInterface):
             b._data_from(extra, src)
         else:
             b._data(extra)
-
-    def _route(self, src, data=b""):
-        """The open link an +IPD from `src` goes to (the module docstring)."""
-        open_ = [b for b in self._links if b is not None and b.is_open]
-        if src is not None:
-            anys = [b for b in open_ if b.any_peer]
-            known = [b for b in anys if b.knows(src)]
-            for b in open_:
-                if not b.any_peer and b.host == src[0] and b.port == src[1]:
-                    for a in known:             # one peer, two links: the content decides
-                        if a.wants(data):
-                            return a
-                    return b
-            if known:
-                return known[0]
-            for b in open_:
-                if not b.any_peer and b.port == src[1]:
-                    return b
-            if anys:
-                return anys[0]
-        if len(open_) == 1:
-            return open_[0]
-        return None
 
     def _on_ipclose(self, line, extra):
         v = _ints(_after(line, b"+IPCLOSE:"))

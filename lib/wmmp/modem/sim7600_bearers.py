@@ -1,8 +1,9 @@
 """The SIM7600 driver's bearers (the wmmp.board.runner interface: kind, async
 open(), send(data), recv()): UdpBearer and TcpBearer on a link 0-9
 (AT+CIPOPEN), UdpAnyBearer (UDP with every peer, not a WMMP bearer: And-link's
-link, andlink.board.sim7600link), SmsBearer (binary SMS in PDU mode), on the bases both drivers
-share (wmmp.modem.bearers: datagram check, TCP stream split, SMS send, PDU
+link, andlink.board.sim7600link), SmsBearer (binary SMS in PDU mode), and
+route(links, src, data): which open link an +IPD goes to; on the bases both
+drivers share (wmmp.modem.bearers: datagram check, TCP stream split, SMS send, PDU
 check, AT+CMGR / AT+CMGD).  They work through the wmmp.modem.sim7600.Sim7600
 driver given to them (open_link, send_link, close_link, sms_setup, at, gen,
 log), whose URC handlers feed them.  The driver module imports this one and
@@ -135,6 +136,31 @@ class UdpAnyBearer(_LinkBearer):
 
     def _data_from(self, payload, src):
         self.inbox.put((bytes(payload), src))
+
+
+def route(links, src, data=b""):
+    """The open link (of the driver's `links`) that an +IPD from `src`
+    carrying `data` goes to, or None (wmmp.modem.sim7600, "+IPD")."""
+    open_ = [b for b in links if b is not None and b.is_open]
+    if src is not None:
+        anys = [b for b in open_ if b.any_peer]
+        known = [b for b in anys if b.knows(src)]
+        for b in open_:
+            if not b.any_peer and b.host == src[0] and b.port == src[1]:
+                for a in known:             # one peer, two links: the content decides
+                    if a.wants(data):
+                        return a
+                return b
+        if known:
+            return known[0]
+        for b in open_:
+            if not b.any_peer and b.port == src[1]:
+                return b
+        if anys:
+            return anys[0]
+    if len(open_) == 1:
+        return open_[0]
+    return None
 
 
 class TcpBearer(_LinkBearer):
