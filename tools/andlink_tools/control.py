@@ -38,20 +38,18 @@ refused FOTA (the CLI exits 1).  A device's error answer (4.04, ...) is a
 result, with its code."""
 
 import asyncio
-import json
 import logging
 import time
 
 from andlink_tools import codec, coapio, objects, values as V
-from wmmp_tools.serving import json_lines
+from wmmp_tools import serving
+from wmmp_tools.serving import ControlSocket
 from andlink_tools.devices import DeviceError, Queued
 from andlink_tools.fota import FotaError
 from andlink_tools.packages import PackageError, check_version
 
 log = logging.getLogger("andlink.platform.control")
 
-LINE_MAX = 65536
-REPLY_MAX = 1 << 30
 DEFAULT_TIMEOUT = 30.0
 FOLLOW_WAIT_MAX = 60.0
 
@@ -313,83 +311,24 @@ def _ago(t):
     return "%d s ago" % max(0, time.time() - t)
 
 
-class ControlServer:
+class ControlServer(ControlSocket):
+    input_errors = V.InputError
+    failed_errors = Failed
+    log = log
+
     def __init__(self, pf, host="127.0.0.1", port=7320):
+        super().__init__(host, port)
         self.pf = pf
-        self.host, self.port = host, port
         self.operator = Operator(pf)
-        self._server = None
-        self._writers = set()
 
     async def start(self):
         try:
-            self._server = await asyncio.start_server(self._client, self.host, self.port, limit=LINE_MAX + 2)
+            return await super().start()
         except OSError as e:
             raise coapio.CoapError("control socket %s: %s" % (coapio.hostport(self.host, self.port), e.strerror or e))
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def close(self):
-        if self._server is not None:
-            self._server.close()
-            for w in list(self._writers):
-                w.close()
-            await self._server.wait_closed()
-            self._server = None
-
-    async def handle(self, req):
-        if not isinstance(req, dict) or not isinstance(req.get("op"), str):
-            return {"ok": False, "kind": "input", "error": "a request is a JSON object with an \"op\""}
-        try:
-            out = await self.operator.run(req["op"], req)
-        except V.InputError as e:
-            return {"ok": False, "kind": "input", "error": str(e)}
-        except Failed as e:
-            return {"ok": False, "kind": "failed", "error": str(e)}
-        except Exception as e:               # never let one request kill the socket
-            log.error("control request %s failed: %s: %s", req.get("op"), type(e).__name__, e, exc_info=e)
-            return {"ok": False, "kind": "failed", "error": "internal error: %s" % e}
-        out = dict(out)
-        out["ok"] = True
-        return out
-
-    async def _client(self, reader, writer):
-        self._writers.add(writer)
-        try:
-            await json_lines(reader, writer, self.handle, _line)
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-
-
-def _line(obj):
-    return (json.dumps(obj, default=_default) + "\n").encode("utf-8")
-
-
-def _default(o):
-    if isinstance(o, (bytes, bytearray, memoryview)):
-        return bytes(o).hex()
-    if isinstance(o, set):
-        return sorted(o)
-    return str(o)
 
 
 def call(address, req, timeout=60.0):
-    """Client side (blocking): one request to the control socket at (host, port);
-    the reply dict; OSError / ConnectionError when the platform cannot be reached."""
-    import socket
-    with socket.create_connection(address, timeout=timeout) as s:
-        s.sendall(_line(req))
-        f = s.makefile("rb")
-        line = f.readline(REPLY_MAX + 1)
-    if not line:
-        raise ConnectionError("the platform closed the control connection")
-    if not line.endswith(b"\n"):
-        raise ConnectionError("the platform closed the control connection in the middle of its answer")
-    try:
-        reply = json.loads(line)
-    except ValueError:
-        raise ConnectionError("the answer is not the platform's (not JSON): is this an andlink-platform control port?")
-    if not isinstance(reply, dict):
-        raise ConnectionError("the answer is not the platform's (not a JSON object)")
-    return reply
+    """Client side (blocking): one request to the control socket at (host,
+    port); the reply dict (wmmp_tools.serving.call)."""
+    return serving.call(address, req, timeout, "an andlink-platform")

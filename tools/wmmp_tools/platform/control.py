@@ -54,100 +54,29 @@ it was understood but could not be carried out (unknown or unreachable terminal,
 no answer in time; the CLI exits 1).
 """
 
-import asyncio
-import json
 import logging
-import socket
 
-from wmmp_tools.serving import json_lines
+from wmmp_tools import serving
+from wmmp_tools.serving import ControlSocket
 from wmmp_tools.platform.operator import Operator
 from wmmp_tools.platform.model import PlatformError
 from wmmp_tools.platform.values import InputError
 
 log = logging.getLogger("wmmp.platform.control")
 
-LINE_MAX = 65536             # a request line
-REPLY_MAX = 1 << 30          # an answer line (show / log with a large --limit)
 
+class ControlServer(ControlSocket):
+    input_errors = InputError
+    failed_errors = PlatformError
+    log = log
 
-class ControlServer:
     def __init__(self, pf, host="127.0.0.1", port=7310):
+        super().__init__(host, port)
         self.pf = pf
-        self.host = host
-        self.port = port
         self.operator = Operator(pf)
-        self._server = None
-        self._writers = set()
-
-    async def start(self, sock=None):
-        if sock is not None:
-            self._server = await asyncio.start_server(self._client, sock=sock, limit=LINE_MAX + 2)
-        else:
-            self._server = await asyncio.start_server(self._client, self.host, self.port, limit=LINE_MAX + 2)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def close(self):
-        if self._server is not None:
-            self._server.close()
-            for w in list(self._writers):
-                w.close()
-            await self._server.wait_closed()
-            self._server = None
-
-    async def handle(self, req):
-        """The reply dict of one request dict."""
-        if not isinstance(req, dict) or not isinstance(req.get("op"), str):
-            return {"ok": False, "kind": "input", "error": "a request is a JSON object with an \"op\""}
-        try:
-            out = await self.operator.run(req["op"], req)
-        except InputError as e:
-            return {"ok": False, "kind": "input", "error": str(e)}
-        except PlatformError as e:
-            return {"ok": False, "kind": "failed", "error": str(e)}
-        except Exception as e:   # never let one request kill the socket
-            log.exception("control request %s failed", req.get("op"))
-            return {"ok": False, "kind": "failed", "error": "internal error: %s" % e}
-        out = dict(out)
-        out["ok"] = True
-        return out
-
-    async def _client(self, reader, writer):
-        self._writers.add(writer)
-        try:
-            await json_lines(reader, writer, self.handle, _line)
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-
-
-def _line(obj):
-    return (json.dumps(obj, default=_default) + "\n").encode("utf-8")
-
-
-def _default(o):
-    if isinstance(o, (bytes, bytearray, memoryview)):
-        return bytes(o).hex()
-    return str(o)
 
 
 def call(address, req, timeout=60.0):
-    """Client side (blocking): send one request to the control socket at (host, port)
-    and return the reply dict; OSError when the platform cannot be reached."""
-    with socket.create_connection(address, timeout=timeout) as s:
-        s.sendall(_line(req))
-        f = s.makefile("rb")
-        line = f.readline(REPLY_MAX + 1)
-    if not line:
-        raise ConnectionError("the platform closed the control connection")
-    if not line.endswith(b"\n"):
-        if len(line) > REPLY_MAX:
-            raise ConnectionError("the answer is longer than %d MiB (ask for less: --limit)" % (REPLY_MAX >> 20))
-        raise ConnectionError("the platform closed the control connection in the middle of its answer")
-    try:
-        reply = json.loads(line)
-    except ValueError:
-        raise ConnectionError("the answer is not the platform's (not JSON): is this a wmmp-platform control port?")
-    if not isinstance(reply, dict):
-        raise ConnectionError("the answer is not the platform's (not a JSON object)")
-    return reply
+    """Client side (blocking): one request to the control socket at (host,
+    port); the reply dict (wmmp_tools.serving.call)."""
+    return serving.call(address, req, timeout, "a wmmp-platform")
