@@ -40,7 +40,6 @@ on stderr)."""
 
 import argparse
 import asyncio
-import hashlib
 import json
 import logging
 import os
@@ -48,11 +47,11 @@ import stat
 import sys
 
 from andlink_tools import cliprint as P, codec, coapio, control, objects, values as V
+from wmmp_tools import upload
 
 PROG = "andlink-platform"
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 DEFAULT_CONTROL = ("127.0.0.1", 7320)
-UPLOAD_PART = 24576
 FOLLOW_WAIT = 10.0
 
 
@@ -370,34 +369,12 @@ def _publish(args, err):
         check_version(args.version)
     except PackageError as e:
         raise V.InputError("--version: %s" % e)
-    try:
-        if os.path.isdir(args.file):
-            raise V.InputError("%s is a directory" % _short(args.file))
-        with open(args.file, "rb") as f:
-            data = f.read(FILE_MAX + 1)
-    except OSError as e:
-        raise V.InputError("%s: %s" % (_short(args.file), e.strerror or e))
-    if not data:
-        raise V.InputError("%s is empty" % _short(args.file))
-    if len(data) > FILE_MAX:
-        raise V.InputError("%s is longer than %d bytes" % (_short(args.file), FILE_MAX))
-    req = {"op": "fota_publish", "version": args.version, "name": os.path.basename(args.file)[:200],
-           "sha256": hashlib.sha256(data).hexdigest()}
-    if len(data) <= UPLOAD_PART:
-        req["data"] = data.hex()
-    else:
-        token = None
-        for off in range(0, len(data), UPLOAD_PART):
-            part = {"op": "fota_upload", "offset": off, "data": data[off:off + UPLOAD_PART].hex()}
-            if token is not None:
-                part["upload"] = token
-            token = _call(args, part, err)["upload"]
-        req["upload"] = token
-    return _call(args, req, err)
+    data = upload.read_file(args.file, FILE_MAX, V.InputError)
+    return upload.publish(data, args.file, args.version, "fota_publish", "fota_upload",
+                          lambda req: _call(args, req, err))
 
 
-def _short(p, n=60):
-    return p if len(p) <= n else "..." + p[-n:]
+_short = upload.short_path
 
 
 def _secret_file(path, what):

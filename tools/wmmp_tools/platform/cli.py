@@ -55,7 +55,7 @@ import logging
 import os
 import sys
 
-from wmmp_tools import logfmt
+from wmmp_tools import logfmt, upload
 from wmmp_tools.serving import until_stopped
 from wmmp_tools.platform import control
 from wmmp_tools.platform import options as O
@@ -950,7 +950,6 @@ def _data_follow(args, out, err):
 
 # -- upgrade publish / push / status / files ------------------------------------------
 
-UPLOAD_PART = 24576          # bytes of a file per control request (a line is at most 64 KiB)
 BAR = 24                     # characters of a progress bar
 
 
@@ -997,41 +996,19 @@ def _upgrade(args, out, err):
 
 
 def _upgrade_publish(args, err):
-    """The file in parts of UPLOAD_PART bytes, then published; its SHA-256 checked
-    by the platform."""
-    import hashlib
+    """The file in parts (wmmp_tools.upload), then published; its SHA-256
+    checked by the platform."""
     from wmmp_tools.platform.upgrade import FILE_MAX, check_version
     try:
         check_version(args.version)
     except ValueError as e:
         raise V.InputError("--version: %s" % e)
-    try:
-        with open(args.file, "rb") as f:
-            data = f.read(FILE_MAX + 1)
-    except OSError as e:
-        raise V.InputError("%s: %s" % (_path_text(args.file), e.strerror or e))
-    if not data:
-        raise V.InputError("%s is empty" % _path_text(args.file))
-    if len(data) > FILE_MAX:
-        raise V.InputError("%s is longer than %d bytes" % (_path_text(args.file), FILE_MAX))
-    req = {"op": "upgrade_publish", "version": args.version, "name": os.path.basename(args.file)[:200],
-           "sha256": hashlib.sha256(data).hexdigest()}
-    if len(data) <= UPLOAD_PART:
-        req["data"] = data.hex()
-    else:
-        token = None
-        for off in range(0, len(data), UPLOAD_PART):
-            part = {"op": "upgrade_upload", "offset": off, "data": data[off:off + UPLOAD_PART].hex()}
-            if token is not None:
-                part["upload"] = token
-            token = _call(args, part, err, args.timeout + 15.0)["upload"]
-        req["upload"] = token
-    return _call(args, req, err, args.timeout + 15.0)
+    data = upload.read_file(args.file, FILE_MAX, V.InputError)
+    return upload.publish(data, args.file, args.version, "upgrade_publish", "upgrade_upload",
+                          lambda req: _call(args, req, err, args.timeout + 15.0))
 
 
-def _path_text(path, n=60):
-    """A file name for a one-line error: its end (where the name is) when long."""
-    return path if len(path) <= n else "..." + path[-n:]
+_path_text = upload.short_path
 
 
 def progress_bar(fraction, width=BAR):
