@@ -8,7 +8,8 @@ local control socket.
 
 The simulator is an independent check of the device's encodings: its TLV, SenML
 JSON, LwM2M JSON, plain text, opaque and link-format code (andlink_tools.codec,
-andlink_tools.linkformat) is written here from the OMA LwM2M TS, and none of the
+andlink_tools.linkformat) is written here from the OMA LwM2M TS, its DTLS
+(andlink_tools.dtlsrecord, dtlsserver) from the RFCs, and none of the
 simulator's modules below imports the device package (lib/andlink).
 
     andlink_tools.objects    the object / resource table and paths
@@ -22,6 +23,9 @@ simulator's modules below imports the device package (lib/andlink).
     andlink_tools.packages   published FOTA packages and the Block2 file server
     andlink_tools.fota       the FOTA flow of spec section 4.4
     andlink_tools.state      the --state file
+    andlink_tools.dtlsrecord DTLS record protection and key schedule (hmac, PyCryptodome)
+    andlink_tools.dtlsserver the DTLS-PSK server handshake, sans-I/O
+    andlink_tools.dtlsfront  the coaps front: DTLS before the plain CoAP servers
     andlink_tools.platform   everything put together
     andlink_tools.control    the control socket (JSON lines) and its requests
     andlink_tools.values     operator input: endpoint names, paths, values

@@ -1,8 +1,8 @@
 """The server side of DTLS 1.2 with a pre-shared key for the And-link platform
 simulator (And-link spec 3.5: coaps on 5684, TLS_PSK_WITH_AES_128_CCM_8
 and TLS_PSK_WITH_AES_128_CBC_SHA256, the identity the IMEI), sans-I/O, over
-the record protection the device uses (andlink.dtls.record).  The front
-(dtlsfront.py) does the sockets.
+the simulator's own record protection (dtlsrecord.py, not the device's).
+The front (dtlsfront.py) does the sockets.
 
     cookie = Cookies(secret)             stateless HelloVerifyRequest (RFC 6347 4.2.1)
     cookie.check(hello, addr) -> None or the HelloVerifyRequest datagram
@@ -28,8 +28,8 @@ client retransmitting its flight gets the server's last flight again (RFC
 import os
 from hashlib import sha256
 
-from andlink.dtls import crypto as K
-from andlink.dtls.record import CCM8, CBC256, SUITE_NAMES, VERSION, Protection, master_secret, u16
+from andlink_tools.dtlsrecord import (CCM8, CBC256, SUITE_NAMES, VERSION, Protection, hmac_sha256, master_secret,
+                                      prf, u16)
 
 HANDSHAKE, CONNECTED, FAILED, CLOSED = 0, 1, 2, 3
 _PREFERENCE = (CCM8, CBC256)
@@ -94,7 +94,7 @@ class Cookies:
         self.secret = secret or os.urandom(32)
 
     def cookie(self, addr, cr):
-        return K.hmac_sha256(self.secret, repr(addr).encode() + bytes(cr))[:16]
+        return hmac_sha256(self.secret, repr(addr).encode() + bytes(cr))[:16]
 
     def check(self, datagram, addr):
         """None when the datagram's ClientHello carries the right cookie;
@@ -274,7 +274,7 @@ class ServerSession:
         elif mt == 20 and epoch == 1 and self._prot is not None and self.resumed:   # abbreviated: the client's
             if self.state == CONNECTED:
                 return
-            want = K.prf(self._ms, b"client finished", sha256(self._transcript).digest(), 12)
+            want = prf(self._ms, b"client finished", sha256(self._transcript).digest(), 12)
             if body != want:
                 self._fail(DECRYPT_ERROR, "the resumed Finished of %r does not verify" % (self.identity,))
                 return
@@ -285,12 +285,12 @@ class ServerSession:
             if self._done:
                 self._send_flight()                         # our Finished was lost
                 return
-            want = K.prf(self._ms, b"client finished", sha256(self._transcript).digest(), 12)
+            want = prf(self._ms, b"client finished", sha256(self._transcript).digest(), 12)
             if body != want:
                 self._fail(DECRYPT_ERROR, "the Finished of %r does not verify (a wrong key?)" % (self.identity,))
                 return
             self._transcript += whole
-            fin = self._hs(20, K.prf(self._ms, b"server finished", sha256(self._transcript).digest(), 12))
+            fin = self._hs(20, prf(self._ms, b"server finished", sha256(self._transcript).digest(), 12))
             self._flight = [(20, 0, b"\x01"), (22, 1, fin)]
             self._done = True
             self._send_flight()
@@ -307,7 +307,7 @@ class ServerSession:
         sh = self._hs(2, VERSION + self._sr + bytes((len(sid),)) + bytes(sid) + u16(self.suite) + b"\x00" + ext_out)
         self._prot = Protection(self.suite, self._ms, self._cr, self._sr, False, self.rng)
         self._transcript = hello + sh
-        fin = self._hs(20, K.prf(self._ms, b"server finished", sha256(self._transcript).digest(), 12))
+        fin = self._hs(20, prf(self._ms, b"server finished", sha256(self._transcript).digest(), 12))
         self._transcript += fin
         self._flight = [(22, 0, sh), (20, 0, b"\x01"), (22, 1, fin)]
         self._send_flight()
