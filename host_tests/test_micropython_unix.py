@@ -55,7 +55,7 @@ MODULES = sorted(f[:-3] for f in os.listdir(M.PORTABLE) if f.startswith("test_")
 MODULE_HEAP = {
     "test_alarm_delivery": (260480, 325632),
     "test_alarms": (313696, 381952),
-    "test_andlink_client_dtls": (201776, 252928),
+    "test_andlink_client_dtls": (201760, 252928),
     "test_andlink_client": (203136, 253952),
     "test_andlink_client_fota": (376448, 471040),
     "test_andlink_client_report": (174240, 218112),
@@ -68,7 +68,7 @@ MODULE_HEAP = {
     "test_coap_block": (108992, 137216),
     "test_coap_endpoint": (61024, 76800),
     "test_codes": (33200, 34816),
-    "test_dtls": (61792, 77824),
+    "test_dtls": (58848, 73728),
     "test_console": (389952, 480256),
     "test_crc": (29040, 36864),
     "test_crypto_kat": (93648, 116736),

@@ -2,8 +2,10 @@
 (MicroPython and CPython): enough of RFC 6347 to answer one client, with
 knobs for what a real server or network does (cookie exchange, an identity
 hint, a fragmented ServerHello, each message in its own datagram, a wrong
-key).  The interop tests (host_tests/test_dtls_interop.py) use OpenSSL and
-GnuTLS instead.
+key), over the device's record protection (andlink.dtls.record, server
+side): this checks the handshake's flow; the records themselves are checked
+against OpenSSL and GnuTLS (host_tests/test_dtls_interop.py) and against
+the simulator's own (test_andlink_e2e_coaps.py).
 
     srv = FakeDtlsServer(key, suite=CCM8, cookie=True, hint=b"", split=False,
                          fragment=False, ems=True)     ems: take the extended
@@ -16,7 +18,7 @@ GnuTLS instead.
 from hashlib import sha256
 
 from andlink.dtls import crypto as K
-from andlink.dtls.session import CCM8
+from andlink.dtls.record import CCM8, Protection, master_secret
 
 _V = b"\xfe\xfd"
 
@@ -56,20 +58,14 @@ class FakeDtlsServer:
         self.finished_flight = None
         self.ems = ems
         self.used_ems = False
+        self.prot = None                # andlink.dtls.record.Protection, server side, once keyed
 
     def _rec(self, ct, epoch, body):
         s = self.seq[epoch]
         self.seq[epoch] += 1
         hdr = _u16(epoch) + _u16(0) + _u16(s >> 16) + _u16(s & 0xFFFF)
         if epoch:
-            aad = hdr + bytes((ct,)) + _V + _u16(len(body))
-            if self.suite == CCM8:
-                body = hdr + self.wkey.seal(self.wiv + hdr, aad, body)
-            else:
-                data = body + K.hmac_sha256(self.wiv, aad + body)
-                p = 15 - len(data) % 16
-                iv = bytes(16)
-                body = iv + self.wkey.encrypt(iv, data + bytes((p,)) * (p + 1))
+            body = self.prot.seal(ct, hdr, body)
         return bytes((ct,)) + _V + hdr + _u16(len(body)) + body
 
     def _hs(self, mt, body, seq=None):
@@ -94,9 +90,9 @@ class FakeDtlsServer:
             body = d[i + 13:i + 13 + ln]
             i += 13 + ln
             if epoch == 1:
-                if not hasattr(self, "rkey"):
+                if self.prot is None:
                     continue                            # no session: dropped
-                body = self._open(ct, hdr, body)
+                body = self.prot.open(ct, hdr, body)
                 if body is None:
                     out.append(self._rec(21, 0, b"\x02\x14"))      # bad_record_mac
                     continue
@@ -107,17 +103,6 @@ class FakeDtlsServer:
             elif ct == 23 and self.connected:
                 self.app.append(body)
         return out
-
-    def _open(self, ct, hdr, body):
-        if self.suite == CCM8:
-            aad = hdr + bytes((ct,)) + _V + _u16(len(body) - 16)
-            return self.rkey.open(self.riv + body[:8], aad, body[8:])
-        data = self.rkey.decrypt(body[:16], body[16:])
-        p = data[-1]
-        plain = data[:len(data) - p - 1 - 32]
-        mac = data[len(plain):len(plain) + 32]
-        aad = hdr + bytes((ct,)) + _V + _u16(len(plain))
-        return plain if K.hmac_sha256(self.riv, aad + plain) == mac else None
 
     def _handshake(self, b, epoch):
         out = []
@@ -159,20 +144,9 @@ class FakeDtlsServer:
         if mt == 16:                                    # ClientKeyExchange
             self.identity = body[2:2 + _int(body[:2])]
             self.transcript += b[:12 + len(body)]
-            z = len(self.key)
-            pms = _u16(z) + bytes(z) + _u16(z) + self.key
-            if self.used_ems:
-                self.ms = K.prf(pms, b"extended master secret", sha256(self.transcript).digest(), 48)
-            else:
-                self.ms = K.prf(pms, b"master secret", self.cr + self.sr, 48)
-            if self.suite == CCM8:
-                kb = K.prf(self.ms, b"key expansion", self.sr + self.cr, 40)
-                self.rkey, self.wkey = K.Ccm8(kb[0:16]), K.Ccm8(kb[16:32])
-                self.riv, self.wiv = kb[32:36], kb[36:40]
-            else:
-                kb = K.prf(self.ms, b"key expansion", self.sr + self.cr, 96)
-                self.riv, self.wiv = kb[0:32], kb[32:64]
-                self.rkey, self.wkey = K.Cbc(kb[64:80]), K.Cbc(kb[80:96])
+            self.ms = master_secret(self.key, self.cr, self.sr,
+                                    sha256(self.transcript).digest() if self.used_ems else None)
+            self.prot = Protection(self.suite, self.ms, self.cr, self.sr, False, lambda n: bytes(n))
         elif mt == 20 and epoch == 1:                   # Finished
             want = K.prf(self.ms, b"client finished", sha256(self.transcript).digest(), 12)
             if body != want:

@@ -38,7 +38,7 @@ from micropython import const
 from hashlib import sha256
 
 from andlink.dtls import crypto as K
-from andlink.dtls.record import CCM8, CBC256, SUITE_NAMES, Protection, master_secret
+from andlink.dtls.record import CCM8, CBC256, SUITE_NAMES, Protection, master_secret, u16 as _u16
 
 HANDSHAKE = const(0)
 CONNECTED = const(1)
@@ -70,10 +70,6 @@ _EMS = const(0x0017)        # extended_master_secret (RFC 7627)
 _EXTENSIONS = b"\x00\x04\x00\x17\x00\x00"     # the extensions: extended_master_secret, empty
 _MAX_MSG = const(1024)      # the longest handshake message taken (a PSK server's are < 100 B)
 _AHEAD = const(4)           # handshake messages kept ahead of the next expected
-
-
-def _u16(n):
-    return bytes(((n >> 8) & 255, n & 255))
 
 
 def _u24(n):
