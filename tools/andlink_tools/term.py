@@ -55,6 +55,7 @@ from andlink import coap as C            # noqa: E402
 from andlink.client.core import Client   # noqa: E402
 from andlink.client import parse_uri     # noqa: E402
 from andlink.lwm2m.store import Store    # noqa: E402
+from andlink.board.settings import psk_key  # noqa: E402
 
 PROG = "andlink-term"
 STATE_FILE = "andlink.json"
@@ -167,14 +168,10 @@ def _psk_key(path):
                 text = f.read(1024)
         except OSError as e:
             raise UsageError("%s: %s" % (where, e.strerror or e))
-    text = "".join(text.split())
     try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        raise UsageError("%s: the key is not hex digits" % where)
-    if not 1 <= len(key) <= 64:
-        raise UsageError("%s: 1 to 64 bytes of key" % where)
-    return key
+        return psk_key(text, where)     # the board's own check (hex, 1 to 64 bytes)
+    except ValueError as e:
+        raise UsageError(str(e))
 
 
 def check_dir(path, option):
