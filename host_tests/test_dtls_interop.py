@@ -7,6 +7,7 @@ asks for, lost flights sent again, a wrong key, CoAP requests over the
 session (the sans-I/O CoAP endpoint inside the DTLS session), and the same
 session on the real MicroPython port."""
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -93,6 +94,24 @@ def drive(s, peer, until, drop_in=(), limit=10.0, ep=None, sock=None):
     return app
 
 
+def output_until(proc, text, timeout=5.0):
+    """What `proc` printed, read until `text` appears or `timeout` passes;
+    then the process is killed.  Killing at once raced with s_server still
+    reading the datagram that carries `text`."""
+    fd = proc.stdout.fileno()
+    out = b""
+    end = time.monotonic() + timeout
+    while text not in out and time.monotonic() < end:
+        r, _, _ = select.select([fd], [], [], 0.05)
+        if r:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            out += chunk
+    proc.kill()
+    return out + proc.communicate()[0]
+
+
 @pytest.fixture
 def s_server():
     procs = []
@@ -128,9 +147,7 @@ def test_openssl_s_server_both_suites(s_server, suite, cipher):
     finally:
         u.close()
     assert app == [b"downlink\n"]
-    proc.kill()
-    out = proc.communicate()[0]
-    assert b"uplink over DTLS" in out
+    assert b"uplink over DTLS" in output_until(proc, b"uplink over DTLS")
 
 
 @pytest.fixture
@@ -274,7 +291,4 @@ def test_session_resumed_by_openssl(s_server):
     finally:
         u.close()
     assert s2.state == CONNECTED and s2.resumed, s2.error
-    time.sleep(0.3)
-    proc.kill()
-    out = proc.communicate()[0]
-    assert b"after resumption" in out
+    assert b"after resumption" in output_until(proc, b"after resumption")
