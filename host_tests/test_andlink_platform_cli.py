@@ -190,8 +190,13 @@ def test_a_session_through_the_cli(tmp_path):
             code, out, _ = await cli("data", IMEI, "--history", "--count", "1", *ctl)
             assert code == 0 and " read " in out and "/19/1/0 = {" in out          # the registration's read
             follow = asyncio.ensure_future(cli("data", IMEI, "--count", "1", *ctl))
-            await asyncio.sleep(0.5)
-            await dev.send([{"n": "/19/1/0", "vs": {"power": 18}}])
+            # The follower prints what arrives after it started; when it starts
+            # late (a loaded machine) the Send is repeated until it has one.
+            for _ in range(40):
+                await dev.send([{"n": "/19/1/0", "vs": {"power": 18}}])
+                done, _ = await asyncio.wait([follow], timeout=0.5)
+                if done:
+                    break
             code, out, _ = await follow
             assert code == 0 and " send " in out and '{"power": 18}' in out
             # FOTA
