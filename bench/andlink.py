@@ -329,7 +329,7 @@ def summary(res):
                         mp["live_client_minus_idle"] if mp and "error" not in mp else "-",
                         pk["register"], pk["register_call"], pk["rounds"], pk["rounds_call"]), ""))
         rows.append(("DTLS allocation per record (garbage), MicroPython",
-                     "seal %d B mean (%d in Ccm8.seal), open %d B mean (%d in Ccm8.open)" % (
+                     "seal %d B mean (%d in Ccm8.seal_into), open %d B mean (%d in Ccm8.open)" % (
                          r["send"]["mean"], r["seal"]["mean"], r["receive"]["mean"], r["open"]["mean"]), ""))
     elif md:
         rows.append(("MicroPython, DTLS", md["error"], ""))

@@ -85,7 +85,7 @@ client - idle less it is the client's own share.  The handshake sets client
 - idle over DTLS (about the same with --rounds 0).  Also --mode=records on
 the port: what the session allocates per record (all garbage; a collection,
 then the collector off around each call), sealing (Session.send) and
-opening (Session.receive), and the AES-CCM-8 part of it (Ccm8.seal,
+opening (Session.receive), and the AES-CCM-8 part of it (Ccm8.seal_into,
 Ccm8.open).  --no-modules leaves the per-module table out (bench/andlink.py's
 DTLS run: the same modules).
 
@@ -559,7 +559,7 @@ if sys.implementation.name != "micropython":
             w("  allocated per record in the rounds (garbage, collector off; mean / most, bytes):\n")
             for name, what in (("send", "Session.send, sealing (plaintext %d B mean)"
                                 % (r["plain_sealed"] // max(1, r["send"]["calls"]))),
-                               ("seal", "  of it Ccm8.seal"),
+                               ("seal", "  of it Ccm8.seal_into"),
                                ("receive", "Session.receive, opening (plaintext %d B mean)"
                                 % (r["plain_opened"] // max(1, r["receive"]["calls"]))),
                                ("open", "  of it Ccm8.open")):
@@ -640,16 +640,16 @@ def _port_levels(what, rounds, mods, dtls=False):
     return keep
 
 
-def _alloc_meter(obj, name, stats):
-    """Wrap obj.name: stats[name] = [calls, bytes allocated, the most in one
-    call] (a collection, then the collector off around the call; the
+def _alloc_meter(obj, name, stats, key=None):
+    """Wrap obj.name: stats[key or name] = [calls, bytes allocated, the most
+    in one call] (a collection, then the collector off around the call; the
     wrapper's own few bytes in)."""
     import gc
     fn = getattr(obj, name)
-    st = stats[name] = [0, 0, 0]
+    st = stats[key or name] = [0, 0, 0]
 
     def call(*a):
-        on = gc.isenabled()         # off: nested (Ccm8.seal in Session.send), in the outer call's window
+        on = gc.isenabled()         # off: nested (Ccm8.seal_into in Session.send), in the outer call's window
         if on:
             gc.collect()            # room for the whole call: it cannot collect
         gc.disable()
@@ -681,7 +681,7 @@ def _port_records(rounds):
     stats = {}
     _alloc_meter(sess, "send", stats)
     _alloc_meter(sess, "receive", stats)
-    _alloc_meter(prot._wkey, "seal", stats)
+    _alloc_meter(prot._wkey, "seal_into", stats, "seal")
     _alloc_meter(prot._rkey, "open", stats)
     sizes = [0, 0]                  # plaintext bytes sealed, opened
     send, receive = sess.send, sess.receive

@@ -61,29 +61,40 @@ def _ecb(key):
 
 class Ccm8:
     """AES-CCM with M = 8 (an 8-byte tag) and a 12-byte nonce (L = 3), the
-    AEAD of TLS_PSK_WITH_AES_128_CCM_8 (RFC 6655 3, RFC 3610 2).  Four
-    16-byte buffers made once: a record costs its output and little else."""
+    AEAD of TLS_PSK_WITH_AES_128_CCM_8 (RFC 6655 3, RFC 3610 2).  Its
+    buffers made once: a record costs its output and little else."""
 
     def __init__(self, key):
         self._e = _ecb(key)
         self._x = bytearray(16)         # the block going in
         self._y = bytearray(16)         # the CBC-MAC state / the key stream block
+        self._t = bytearray(8)          # the tag computed
+        self._g = bytearray(8)          # the tag received
 
-    def _absorb(self, part):
-        """CBC-MAC over `part`, zero-padded to whole blocks (the state in _y)."""
+    def _absorb(self, part, a=-1):
+        """CBC-MAC over `part`, after its 2-byte length `a` when a >= 0,
+        zero-padded to whole blocks (the state in _y)."""
         x, y, e = self._x, self._y, self._e
         n = len(part)
-        i = 0
+        i = -2 if a >= 0 else 0
         while i < n:
             j = 0
             while j < 16:
                 k = i + j
-                x[j] = y[j] ^ (part[k] if k < n else 0)
+                if k >= n:
+                    v = 0
+                elif k >= 0:
+                    v = part[k]
+                else:
+                    v = (a >> 8) & 255 if k == -2 else a & 255
+                x[j] = y[j] ^ v
                 j += 1
             e(x, y)
             i += 16
 
     def _mac(self, nonce, aad, data):
+        """The CBC-MAC of B0, the 2-byte aad length + aad, and data: the tag
+        in _t (8 bytes)."""
         x, y = self._x, self._y
         n = len(data)
         x[0] = 0x5A                     # B0: flags Adata, M' = (8-2)/2 = 3, L' = 2
@@ -92,10 +103,12 @@ class Ccm8:
         x[14] = (n >> 8) & 255
         x[15] = n & 255
         self._e(x, y)
-        a = len(aad)                    # 2-byte length: aad < 0xFF00
-        self._absorb(bytes(((a >> 8) & 255, a & 255)) + aad)
+        self._absorb(aad, len(aad))     # aad < 0xFF00: a 2-byte length
         self._absorb(data)
-        return bytes(y[:8])
+        t = self._t
+        for j in range(8):
+            t[j] = y[j]
+        return t
 
     def _ctr(self, nonce, data, first, out=None):
         """data XOR the key stream from counter `first` (A_i: flags L' = 2)."""
@@ -121,12 +134,16 @@ class Ccm8:
         return out
 
     def seal(self, nonce, aad, plain):
-        n = len(plain)
-        out = bytearray(n + 8)
-        tag = self._mac(nonce, aad, plain)
-        self._ctr(nonce, plain, 1, memoryview(out)[:n])
-        self._ctr(nonce, tag, 0, memoryview(out)[n:])
+        out = bytearray(len(plain) + 8)
+        self.seal_into(nonce, aad, plain, memoryview(out))
         return bytes(out)
+
+    def seal_into(self, nonce, aad, plain, out):
+        """ciphertext + tag into `out` (a memoryview of len(plain) + 8)."""
+        n = len(plain)
+        tag = self._mac(nonce, aad, plain)
+        self._ctr(nonce, plain, 1, out[:n])
+        self._ctr(nonce, tag, 0, out[n:])
 
     def open(self, nonce, aad, sealed):
         if len(sealed) < 8:
@@ -134,7 +151,7 @@ class Ccm8:
         n = len(sealed) - 8
         mv = memoryview(sealed)
         plain = self._ctr(nonce, mv[:n], 1)
-        tag = self._ctr(nonce, mv[n:], 0)
+        tag = self._ctr(nonce, mv[n:], 0, self._g)
         want = self._mac(nonce, aad, plain)
         d = 0
         for i in range(8):

@@ -9,6 +9,7 @@ The client session (andlink.dtls.session) and the simulator's server share it.
     ms = master_secret(psk, client_random, server_random, session_hash=None)
     r = Protection(suite, ms, client_random, server_random, client=True, rng)
     r.seal(ctype, hdr, plain) -> fragment      hdr: epoch + sequence, 8 bytes
+    r.sealed_len(n); r.seal_into(ctype, rec, plain)   into a whole record, no copies
     r.open(ctype, hdr, fragment) -> plain or None
     r.fresh(seq) -> bool; r.seen(seq)          the replay window
 """
@@ -54,24 +55,65 @@ class Protection:
             self._wkey, self._rkey, self._wiv, self._riv = sk, ck, siv, civ
         self._rmax = -1
         self._rmask = 0
+        self._aad = bytearray(13)           # epoch + sequence, type, version, length
+        self._nonce = bytearray(12)         # CCM: the write IV + epoch + sequence
+        if suite == CCM8:
+            self._nonce[:4] = self._wiv
+
+    def sealed_len(self, n):
+        """The fragment's length for n bytes of plaintext."""
+        if self.suite == CCM8:
+            return n + 16                           # explicit nonce + tag
+        return 16 + (n + 32) // 16 * 16 + 16        # IV + (body + MAC + padding)
+
+    def _fill_aad(self, src, off, ctype, n):
+        """The additional data (RFC 5246 6.2.3.3; the MAC's input for CBC):
+        the epoch and sequence at src[off:off + 8], type, version, length."""
+        aad = self._aad
+        for i in range(8):
+            aad[i] = src[off + i]
+        aad[8] = ctype
+        aad[9] = 0xFE
+        aad[10] = 0xFD
+        aad[11] = n >> 8
+        aad[12] = n & 255
+        return aad
 
     def seal(self, ctype, hdr, body):
-        aad = hdr + bytes((ctype,)) + VERSION + u16(len(body))
+        rec = bytearray(13 + self.sealed_len(len(body)))
+        rec[3:11] = hdr
+        self.seal_into(ctype, memoryview(rec), body)
+        return bytes(rec[13:])
+
+    def seal_into(self, ctype, rec, body):
+        """Protect `body` into the record `rec` (a memoryview of 13 +
+        sealed_len bytes, its epoch and sequence at 3..10): the fragment
+        from 13 on, the rest of the header left to the caller."""
+        aad = self._fill_aad(rec, 3, ctype, len(body))
         if self.suite == CCM8:
-            return hdr + self._wkey.seal(self._wiv + hdr, aad, body)
-        mac = K.hmac_sha256(self._wiv, aad + body)
-        data = body + mac
+            nonce = self._nonce
+            for i in range(8):
+                nonce[4 + i] = rec[13 + i] = aad[i]
+            self._wkey.seal_into(nonce, aad, body, rec[21:])
+            return
+        data = bytes(body) + K.hmac_sha256(self._wiv, bytes(aad) + body)
         p = 15 - len(data) % 16
         data += bytes((p,)) * (p + 1)
         iv = bytes(self.rng(16))
-        return iv + self._wkey.encrypt(iv, data)
+        rec[13:29] = iv
+        rec[29:] = self._wkey.encrypt(iv, data)
 
     def open(self, ctype, hdr, body):
         if self.suite == CCM8:
-            if len(body) < 16:
+            n = len(body) - 16
+            if n < 0:
                 return None
-            aad = hdr + bytes((ctype,)) + VERSION + u16(len(body) - 16)
-            return self._rkey.open(self._riv + bytes(body[:8]), aad, bytes(body[8:]))
+            aad, nonce = self._fill_aad(hdr, 0, ctype, n), self._nonce
+            nonce[:4] = self._riv
+            nonce[4:] = body[:8]
+            plain = self._rkey.open(nonce, aad, memoryview(body)[8:])
+            nonce[:4] = self._wiv
+            return plain
         if len(body) < 64 or len(body) % 16:
             return None
         data = self._rkey.decrypt(body[:16], body[16:])
@@ -84,7 +126,7 @@ class Protection:
         for x in data[n + 32:]:
             bad |= x ^ p
         plain = data[:n]
-        want = K.hmac_sha256(self._riv, hdr + bytes((ctype,)) + VERSION + u16(n) + plain)
+        want = K.hmac_sha256(self._riv, bytes(self._fill_aad(hdr, 0, ctype, n)) + plain)
         for x, y in zip(want, data[n:n + 32]):
             bad |= x ^ y
         return None if bad else plain

@@ -132,7 +132,7 @@ class Session:
 
     def send(self, data, now):
         if self.state == CONNECTED:
-            self._out.append(self._record(_CT_APP, 1, bytes(data)))
+            self._out.append(self._record(_CT_APP, 1, data))
         elif self.state == HANDSHAKE:
             self._queue.append(bytes(data))
             if len(self._queue) > self.max_queue:
@@ -188,16 +188,17 @@ class Session:
             ln = (mv[i + 11] << 8) | mv[i + 12]
             if mv[i + 1] != 0xFE or i + 13 + ln > n:
                 return                      # not DTLS, or cut short: the rest is dropped
-            hdr = bytes(mv[i + 3:i + 11])
             body = mv[i + 13:i + 13 + ln]
             i += 13 + ln
             if epoch == 1:
                 if not self._rx_epoch1:
                     continue
-                seq = _int(hdr[2:])
+                seq = 0
+                for k in range(i - ln - 8, i - ln - 2):
+                    seq = (seq << 8) | mv[k]
                 if not self._prot.fresh(seq):
                     continue
-                body = self._prot.open(ctype, hdr, body)
+                body = self._prot.open(ctype, mv[i - ln - 10:i - ln - 2], body)
                 if body is None:
                     continue
                 self._prot.seen(seq)
@@ -227,13 +228,26 @@ class Session:
             self._handshake_in(epoch, body, now)
 
     def _record(self, ctype, epoch, body):
-        """One record of ours (epoch 1 protected by the suite)."""
+        """One record of ours (epoch 1 protected by the suite), built in
+        one bytearray."""
         seq = self._seq[epoch]
         self._seq[epoch] = seq + 1
-        hdr = _u16(epoch) + _u16(seq >> 32) + _u16((seq >> 16) & 0xFFFF) + _u16(seq & 0xFFFF)
+        m = self._prot.sealed_len(len(body)) if epoch else len(body)
+        rec = bytearray(13 + m)
+        rec[0] = ctype
+        rec[1] = 0xFE
+        rec[2] = 0xFD
+        rec[3] = epoch >> 8
+        rec[4] = epoch & 255
+        for i in range(6):
+            rec[5 + i] = (seq >> (40 - 8 * i)) & 255
+        rec[11] = m >> 8
+        rec[12] = m & 255
         if epoch:
-            body = self._prot.seal(ctype, hdr, body)
-        return bytes((ctype,)) + _VER + hdr + _u16(len(body)) + body
+            self._prot.seal_into(ctype, memoryview(rec), body)
+        else:
+            rec[13:] = body
+        return rec
 
     # == the handshake =====================================================
     def _hello(self, now):
