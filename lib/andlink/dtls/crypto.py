@@ -4,7 +4,7 @@
 6.2.3.2).  AES goes through the port's `cryptolib` when it has one (ECB, and
 CBC for the CBC suite), else the pure-Python AES of wmmp.crypto.aes.
 
-    hmac_sha256(key, data) -> 32 bytes
+    hmac_sha256(key, *parts) -> 32 bytes           of the parts joined
     prf(secret, label, seed, n) -> n bytes          P_SHA256
     Ccm8(key).seal(nonce, aad, plain) -> ciphertext + tag
     Ccm8(key).open(nonce, aad, sealed) -> plain or None (tag wrong)
@@ -18,15 +18,20 @@ try:
 except ImportError:
     cryptolib = None
 
-def hmac_sha256(key, data):
+_PAD = bytearray(64)    # the HMAC key pad, made once (no call nests another)
+
+
+def hmac_sha256(key, *parts):
+    """HMAC-SHA256 of the parts joined, without joining them."""
     if len(key) > 64:
         key = sha256(key).digest()
-    pad = bytearray(64)
-    pad[:len(key)] = key
+    pad = _PAD
+    k = len(key)
     for i in range(64):
-        pad[i] ^= 0x36
+        pad[i] = (key[i] if i < k else 0) ^ 0x36
     inner = sha256(pad)
-    inner.update(data)
+    for p in parts:
+        inner.update(p)
     d = inner.digest()
     for i in range(64):
         pad[i] ^= 0x6A                  # 0x36 ^ 0x5C: the inner pad made the outer one
@@ -37,12 +42,14 @@ def hmac_sha256(key, data):
 
 def prf(secret, label, seed, n):
     """n bytes of P_SHA256(secret, label + seed) (RFC 5246 5)."""
-    seed = label + seed
-    out = bytearray()
-    a = seed
-    while len(out) < n:
-        a = hmac_sha256(secret, a)
-        out += hmac_sha256(secret, a + seed)
+    out = bytearray(n + 31)
+    a = hmac_sha256(secret, label, seed)            # A(1)
+    i = 0
+    while i < n:
+        out[i:i + 32] = hmac_sha256(secret, a, label, seed)
+        i += 32
+        if i < n:
+            a = hmac_sha256(secret, a)
     return bytes(out[:n])
 
 
