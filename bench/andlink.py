@@ -302,8 +302,11 @@ def summary(res):
     if mp and "error" not in mp:
         if mp.get("heap"):
             rows.append(("heap the client adds, MicroPython (b) - (a)",
-                         "%d B (live steady %d B; peak bound %d B registering, %d B reporting)" % (
-                             mp["client_minus_idle"], mp["live_client_minus_idle"],
+                         "%d B, median of %d heap layouts (%d to %d B; live steady %d B; peak bound %d B "
+                         "registering, %d B reporting)" % (
+                             mp["client_minus_idle"], len(mp["client_minus_idle_layouts"]["each"]),
+                             mp["client_minus_idle_layouts"]["min"], mp["client_minus_idle_layouts"]["max"],
+                             mp["live_client_minus_idle"],
                              mp["peak_above_idle"]["register"], mp["peak_above_idle"]["rounds"]),
                          "<= %d B: %s" % (mp["target_bytes"], "met" if mp["target_met"] else "NOT met")))
         t = mp["modules_total"]

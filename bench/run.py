@@ -5,7 +5,6 @@ and writes build/bench.json.  Figures, not pass/fail: see the closing notes.
 """
 import json
 import os
-import subprocess
 import sys
 import time
 

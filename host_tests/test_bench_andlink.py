@@ -42,6 +42,9 @@ def test_mp_andlink_levels_and_modules():
     assert r["ballast_above_import_peak"], "the ballast no longer takes (a) past the import's peak"
     assert 0 < r["live_client_minus_idle"] <= r["client_minus_idle"] <= r["peak_above_idle"]["register"], r
     assert isinstance(r["target_met"], bool)
+    lay = r["client_minus_idle_layouts"]      # the median of the heap layouts, with its range
+    assert len(lay["each"]) == len(MA.SHIFTS) and lay["min"] <= r["client_minus_idle"] <= lay["max"], lay
+    assert r["client_minus_idle"] == sorted(lay["each"])[len(lay["each"]) // 2]
     mods = [m["module"] for m in r["modules"]]
     assert mods.index("andlink.coap") < mods.index("andlink.coapendpoint") < mods.index("andlink.client.core")
     assert not [m for m in mods if m.startswith("andlink.board")]
