@@ -415,47 +415,9 @@ if sys.implementation.name != "micropython":
     def andlink_modules():
         """[module] of lib/andlink but its board layer, dependencies first (from
         the top-level imports: lazy imports are paid when used, not here)."""
-        import ast
-        base = os.path.join(ROOT, "lib")
-        out = {}
-        for d, dirs, files in os.walk(os.path.join(base, "andlink")):
-            dirs[:] = sorted(x for x in dirs if x not in ("board", "__pycache__"))
-            for f in sorted(files):
-                if not f.endswith(".py"):
-                    continue
-                rel = os.path.relpath(os.path.join(d, f), base)[:-3].replace(os.sep, ".")
-                name = rel[:-9] if rel.endswith(".__init__") else rel
-                with open(os.path.join(d, f)) as fh:
-                    tree = ast.parse(fh.read())
-                deps = set()
-                for node in tree.body:
-                    if isinstance(node, ast.Import):
-                        deps.update(a.name for a in node.names if a.name.startswith("andlink"))
-                    elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("andlink"):
-                        deps.add(node.module)
-                        deps.update(node.module + "." + a.name for a in node.names)
-                out[name] = deps
-        graph = {}
-        for name, deps in out.items():
-            deps = set(x for x in deps if x in out and x != name)
-            parent = name.rpartition(".")[0]
-            while parent:                       # a package's __init__ runs first
-                deps.add(parent)
-                parent = parent.rpartition(".")[0]
-            deps.discard(name)
-            graph[name] = deps
-        done, seq = set(), []
-
-        def visit(n, stack=()):
-            if n in done or n in stack:
-                return
-            for x in sorted(graph[n]):
-                visit(x, stack + (n,))
-            done.add(n)
-            seq.append(n)
-        for n in sorted(graph):
-            visit(n)
-        return seq
+        sys.path.insert(0, os.path.join(ROOT, "tools"))
+        import mem
+        return mem.order(mem.modules("andlink", skip=("board",)))
 
     def _figures(p, tag):
         for line in p.stdout.splitlines():

@@ -43,10 +43,12 @@ SESSION = "test_engine_demo_scenario"
 BRIDGE_SESSION = "test_bridge_session"
 
 
-def modules():
-    """{module name: set of wmmp modules it imports at its top level}."""
+def modules(package="wmmp", skip=()):
+    """{module name: set of `package` modules it imports at its top level};
+    the sub-packages named in skip are left out."""
     out = {}
-    for d, _, files in os.walk(os.path.join(LIB, "wmmp")):
+    for d, dirs, files in os.walk(os.path.join(LIB, package)):
+        dirs[:] = sorted(x for x in dirs if x not in skip and x != "__pycache__")
         for f in sorted(files):
             if not f.endswith(".py"):
                 continue
@@ -57,8 +59,8 @@ def modules():
             deps = set()
             for node in tree.body:            # top level only: lazy imports are not paid at import
                 if isinstance(node, ast.Import):
-                    deps.update(a.name for a in node.names if a.name.startswith("wmmp"))
-                elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("wmmp"):
+                    deps.update(a.name for a in node.names if a.name.startswith(package))
+                elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(package):
                     deps.add(node.module)
                     deps.update(node.module + "." + a.name for a in node.names)
             out[name] = deps
