@@ -78,6 +78,69 @@ def test_ccm8_vector_and_tamper():
     assert K.Ccm8(key).open(nonce, aad, b"short") is None
 
 
+def test_hmac_over_parts_is_hmac_of_the_joined_parts():
+    # RFC 2104: the parts are hashed in order, never joined (the PRF's A(i) + label + seed)
+    assert K.hmac_sha256(b"Jefe", b"what do ya ", b"", b"want for nothing?") == bytes.fromhex(
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+    assert K.hmac_sha256(b"k" * 80, b"a", b"b") == K.hmac_sha256(b"k" * 80, b"ab")     # a key over 64 bytes
+
+
+def _both_aes(fn):
+    """fn() with the port's cryptolib (where it has one) and with the pure AES
+    (a board built without cryptolib: the Pico's default)."""
+    saved = K.cryptolib
+    try:
+        if saved is not None:
+            fn()
+        K.cryptolib = None
+        fn()
+    finally:
+        K.cryptolib = saved
+
+
+def test_ccm8_two_block_aad_and_seal_into_on_both_aes():
+    # RFC 3610 2.2: the length-prefixed aad spans two blocks here (30 bytes);
+    # the expected bytes come from PyCryptodome's AES.MODE_CCM (mac_len=8).
+    key, nonce, aad = bytes(range(16)), bytes(range(16, 28)), bytes(range(32, 62))
+    plain = b"the quick brown fox jumps over"
+    want = bytes.fromhex("57dddc80338144d1618c1db21b13b5a61dd8aa975f32675b85c8c826b657ba2cba678a695e10")
+
+    def check():
+        c = K.Ccm8(key)
+        assert c.seal(nonce, aad, plain) == want
+        out = bytearray(len(plain) + 8 + 3)
+        c.seal_into(nonce, aad, plain, memoryview(out)[2:-1])      # into the middle of a record
+        assert out[:2] == b"\x00\x00" and out[-1:] == b"\x00" and bytes(out[2:-1]) == want
+        assert c.open(nonce, aad, memoryview(want)) == plain
+        assert c.open(nonce, aad[:-1], want) is None
+    _both_aes(check)
+
+
+def test_records_sealed_into_the_record_open_on_both_aes():
+    # RFC 5246 6.2.3: what one side seals the other opens, both suites, with
+    # the header written by the caller and the fragment sealed in place.
+    from andlink.dtls.record import Protection, CBC256
+    ms, cr, sr = bytes(range(48)), bytes(32), bytes(range(32))
+
+    def check():
+        for suite in (CCM8, CBC256):
+            c = Protection(suite, ms, cr, sr, True, rng)
+            s = Protection(suite, ms, cr, sr, False, rng)
+            hdr = b"\x00\x01\x00\x00\x00\x00\x00\x07"
+            for body in (b"", b"x", b"y" * 45, b"z" * 300):
+                rec = bytearray(13 + c.sealed_len(len(body)))
+                rec[3:11] = hdr
+                c.seal_into(23, memoryview(rec), body)
+                assert s.open(23, hdr, rec[13:]) == body
+                assert s.open(23, hdr, bytes(rec[13:])) == body
+                assert c.seal(23, hdr, body) == bytes(rec[13:])        # the same (rng fixed): seal is seal_into
+                bad = bytearray(rec[13:])
+                bad[-1] ^= 1
+                assert s.open(23, hdr, bad) is None
+                assert s.open(22, hdr, rec[13:]) is None                    # another content type
+    _both_aes(check)
+
+
 def test_cbc_fips197_block():
     # FIPS-197 appendix C.1: one block under a zero IV is the block cipher itself.
     key = bytes(range(16))
