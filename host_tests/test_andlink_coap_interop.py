@@ -163,6 +163,15 @@ def run(coro):
     return asyncio.run(coro)
 
 
+async def until(cond, what, timeout=5.0):
+    """Poll `cond` until true; AssertionError naming `what` after `timeout` s."""
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError("timed out (%g s) waiting for %s" % (timeout, what))
+        await asyncio.sleep(0.01)
+
+
 # == the codec against aiocoap's =================================================
 
 def _random_message(r):
@@ -335,15 +344,18 @@ def test_our_client_block2_download_block1_upload_and_observe_with_aiocoap():
             # Observe (RFC 7641): registration, then two notifications
             tok = us.ep.request(C.Message(code=C.GET).set_path("/clock").add(C.OBSERVE, 0), us.now(), srv)
             us.flush()
-            for _ in range(3):
-                await asyncio.sleep(0.2)
+
+            def notes():
+                return [e[2].payload for e in us.events if e[0] == "response" and e[1] == tok]
+            await until(lambda: notes(), "the Observe registration's response")
+            for i in range(3):
                 res["clock"].bump()
-            await asyncio.sleep(0.3)
-            notes = [e[2].payload for e in us.events if e[0] == "response" and e[1] == tok]
-            assert notes[:4] == [b"0", b"1", b"2", b"3"]
+                await until(lambda: len(notes()) >= i + 2, "notification %d" % (i + 1))
+            assert notes()[:4] == [b"0", b"1", b"2", b"3"]
             us.ep.cancel(tok, srv)
-            res["clock"].bump()
-            await asyncio.sleep(0.3)                  # the next one is rejected with RST
+            n = len(us.sent)
+            res["clock"].bump()                       # the next one is rejected with RST
+            await until(lambda: any(m.mtype == C.RST for m in us.sent[n:]), "the RST")
             assert us.sent[-1].mtype == C.RST
         finally:
             us.close()
@@ -412,8 +424,10 @@ def test_aiocoap_client_against_our_server():
             final = [m for m in us.sent if m.code == C.CHANGED][-1]
             assert B.get_block(final, C.BLOCK1) == (9, False, 5)             # finish(): M=0
             # separate response: empty ACK after ack_delay, then a CON response (RFC 7252 5.2.2)
+            n = len(us.sent)
             fut = ctx.request(aiocoap.Message(code=Code.GET, uri=base + "/slow")).response
-            await asyncio.sleep(0.6)
+            await until(lambda: dev.slow and any(m.mtype == C.ACK and m.code == C.EMPTY for m in us.sent[n:]),
+                        "the request and our empty ACK")
             us.ep.respond(dev.slow[0], C.Message(code=C.CONTENT, payload=b"later"), us.now())
             us.flush()
             r = await fut

@@ -573,13 +573,15 @@ def test_deregister_and_lifetime_expiry():
             assert (await dev.deregister()).code == Code.DELETED and d.reg is None
             assert (await dev.deregister()).code == Code.NOT_FOUND
             assert (await dev.send([{"n": "/19/1/0", "vs": {"power": 1}}])).code == Code.NOT_FOUND   # 4.3.2.2
-            # lifetime 1 s: an Update within it keeps the registration, silence ends it
-            await dev.register(pf.coap_address[1], lifetime=1)
-            await asyncio.sleep(0.6)
+            # lifetime 3 s: an Update within it keeps the registration past its first end,
+            # silence ends it
+            await dev.register(pf.coap_address[1], lifetime=3)
+            reg, first_end = d.reg, d.reg.expires_at
+            await asyncio.sleep(1.5)
             assert (await dev.update()).code == Code.CHANGED
-            await asyncio.sleep(0.6)
-            assert d.reg is not None
-            await wait_for(lambda: d.reg is None, 2.0, "the lifetime's end")
+            await asyncio.sleep(1.5)
+            assert time.time() >= first_end and d.reg is reg          # past the Register's lifetime
+            await wait_for(lambda: d.reg is None, 5.0, "the lifetime's end")
             assert "lifetime expired" in d.history[-1]["event"]
             assert (await dev.update()).code == Code.NOT_FOUND
         finally:
@@ -675,13 +677,13 @@ def test_queue_mode_requests_wait_for_the_next_update():
     """Binding UQ: after an uplink the device listens `awake` s; a request made
     later waits in its queue and goes out at its next Update (or Send)."""
     async def main():
-        pf, dev = await platform_and_device(awake=0.5, observe=(), dev_binding="UQ")
+        pf, dev = await platform_and_device(awake=2.0, observe=(), dev_binding="UQ")
         try:
             await dev.register(pf.coap_address[1])
             d = pf.registry.device(IMEI)
             assert d.reg.queue
             await wait_for(lambda: len(dev.requests("GET")) == 7, what="the registration reads")
-            await asyncio.sleep(0.6)                                         # asleep now
+            await wait_for(lambda: not pf.ops.awake(d), 5, "the awake window's end")      # asleep now
             n = len(dev.seen)
             task = asyncio.ensure_future(pf.ops.read(d, (3, 0, 9)))
             await asyncio.sleep(0.05)
@@ -695,14 +697,14 @@ def test_queue_mode_requests_wait_for_the_next_update():
             await wait_for(lambda: len(dev.seen) == n + 2, what="the queued read")
             assert [s[1] for s in dev.seen[n:]] == ["/3/0/9", "/3/0/10"]            # in order
             # a Send wakes it too
-            await asyncio.sleep(0.6)
+            await wait_for(lambda: not pf.ops.awake(d), 5, "the awake window's end")
             task = asyncio.ensure_future(pf.ops.execute(d, (3, 0, 4)))
             await asyncio.sleep(0.1)
             assert not task.done()
             await dev.send([{"n": "/19/1/0", "vs": {"power": 1}}])
             assert (await asyncio.wait_for(task, 3)).ok
             # de-registering fails what is still queued
-            await asyncio.sleep(0.6)
+            await wait_for(lambda: not pf.ops.awake(d), 5, "the awake window's end")
             task = asyncio.ensure_future(pf.ops.read(d, (3, 0, 9)))
             await asyncio.sleep(0.1)
             await dev.deregister()
@@ -722,7 +724,7 @@ def test_control_socket_answers_queued_and_hides_secrets():
     from andlink_tools.control import ControlServer
 
     async def main():
-        pf, dev = await platform_and_device(awake=0.3, observe=(), dev_binding="UQ")
+        pf, dev = await platform_and_device(awake=2.0, observe=(), dev_binding="UQ")
         ctl = ControlServer(pf, HOST, 0)
         try:
             await dev.register(pf.coap_address[1])
@@ -732,7 +734,7 @@ def test_control_socket_answers_queued_and_hides_secrets():
             assert r["ok"] and r["result"]["entries"][0]["value"] == "***"
             r = await ctl.handle({"op": "read", "ep": IMEI, "path": "/3/0/1", "show_secrets": True})
             assert r["result"]["entries"][0]["value"] == PRODUCT_TOKEN
-            await asyncio.sleep(0.4)
+            await wait_for(lambda: not pf.ops.awake(d), 5, "the awake window's end")   # asleep now
             r = await ctl.handle({"op": "read", "ep": IMEI, "path": "/3/0/9", "timeout": 0.2})
             assert r["ok"] and r["queued"] and "queue mode" in r["note"]
             r = await ctl.handle({"op": "show", "ep": IMEI})

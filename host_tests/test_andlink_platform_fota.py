@@ -260,12 +260,12 @@ def test_fota_of_a_sleeping_queue_mode_device():
     from andlink_tools.control import ControlServer
 
     async def main():
-        pf, dev = await platform_and_device(awake=0.5, dev_binding="UQ")
+        pf, dev = await platform_and_device(awake=2.0, dev_binding="UQ")
         ctl = ControlServer(pf, HOST, 0)
         try:
             d = await registered(pf, dev)
             pf.packages.publish(PACKAGE, "2.0.0")
-            await asyncio.sleep(0.6)                                      # asleep
+            await wait_for(lambda: not pf.ops.awake(d), 5, "the awake window's end")     # asleep
             r = await ctl.handle({"op": "fota_push", "ep": d.ep, "timeout": 0.3})
             assert r["ok"] and r["pending"] and r["fota"]["state"] == "checking"
             assert d.queue and not dev.requests("PUT", "/5/0/1")

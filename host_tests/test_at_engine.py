@@ -104,6 +104,15 @@ def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 10))
 
 
+async def until(cond, what, timeout=5.0):
+    """Wait until cond() holds; fail after `timeout` s."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        assert loop.time() < end, "no %s within %s s" % (what, timeout)
+        await asyncio.sleep(0.01)
+
+
 def make(script, echo=False, chunk=None, **kw):
     m = ScriptedModem(script, echo=echo, chunk=chunk)
     kw.setdefault("log", lambda *a: None)
@@ -406,9 +415,10 @@ def test_stuck_payload_abandoned_after_silence():
         at.on_reboot(lambda line: reboots.append(line))
         at.start()
         m.push(b"\r\n+IPD500\r\nabc")
-        await asyncio.sleep(0.3)
+        # abandoned after the 0.1 s of silence given (well before the default 2 s)
+        await until(lambda: at.stats()["truncated"] == 1, "abandoned payload", timeout=1.5)
         m.push(b"\r\nRDY\r\n")
-        await asyncio.sleep(0.05)
+        await until(lambda: reboots, "RDY")
         assert reboots == [b"RDY"]
         assert at.stats()["truncated"] == 1
         at.stop()

@@ -187,6 +187,14 @@ async def _ipr_rig(**kw):
     return emu, port, at
 
 
+async def _until(cond, what, timeout=5.0):
+    """Wait until cond() holds; fail after `timeout` s."""
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "no %s within %s s" % (what, timeout)
+        await asyncio.sleep(0.01)
+
+
 async def _drain(emu):
     while emu.tx_pending():
         await asyncio.sleep(0.01)
@@ -284,7 +292,7 @@ def test_a_host_at_another_rate_sees_garbage_both_ways():
             assert emu.commands == 0 and b"OK" not in port.pending()
             port.set_baud(115200)
             port.write(b"AT\r")
-            await asyncio.sleep(0.1)
+            await _until(lambda: emu.commands == 1 and port.pending().endswith(b"\r\nOK\r\n"), "OK")
             assert emu.commands == 1 and port.pending().endswith(b"\r\nOK\r\n")
         finally:
             await emu.close()

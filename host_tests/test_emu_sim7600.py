@@ -90,6 +90,14 @@ async def wait_urc(at, prefix, timeout=3.0):
             return line, extra
 
 
+async def until(cond, what, timeout=5.0):
+    """Wait until cond() holds; fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "no %s within %s s" % (what, timeout)
+        await asyncio.sleep(0.01)
+
+
 async def boot_urcs(at, reboots, n=3):
     """The boot URCs after RDY (MODEMS SIM7600 boot)."""
     got = [await at.urc(3.0) for _ in range(n)]
@@ -669,7 +677,7 @@ def test_reboot_mid_session_closes_sockets_and_boots_again():
         assert await boot_urcs(at, reboots) == [b"+CPIN: READY", b"SMS DONE", b"PB DONE"]
         # a reboot at a chosen moment from outside
         emu.reboot_after(0.05)
-        await asyncio.sleep(0.3)
+        await until(lambda: emu.boots == 4 and len(reboots) == 4, "the 4th boot's RDY")
         assert reboots[-1] == b"RDY" and emu.boots == 4
         assert await at.command("AT") == []
         await done(emu, at)

@@ -920,9 +920,9 @@ def test_config_trap_and_req_contents():
         spoof = SmsBearer("127.0.0.1", env.smsc.port, "13812345678", [PLATFORM_NO])
         await spoof.open()
         await spoof.send(t.encode(codec.Message(C.CONFIG_TRAP, tlvs=[(0x3007, b"\x07")]), "sms"))
-        await asyncio.sleep(0.2)
+        await until(lambda: any("SMS from 13812345678" in m["note"] for m in env.messages(t.serial_text)),
+                    timeout=5.0)
         await spoof.close()
-        assert any("SMS from 13812345678" in m["note"] for m in env.messages(t.serial_text))
         # An alarm by SMS is taken without a login (4.3.5).
         await t.call(codec.Message(C.LOGOUT, {"reason": 0}))
         ans, _ = await t.call(codec.Message(C.CONFIG_TRAP, tlvs=[(0x300B, b"\x01"), (0x300D, b"\x00\x03")]), "sms")

@@ -134,6 +134,21 @@ def test_data_send_bad_input_is_one_line(tmp_path):
     run(scenario)
 
 
+def _asked(env):
+    """An asyncio.Event set once a `data_follow` request has been answered (the
+    control server runs in this process): a follower then knows the newest row
+    id, so uplink data stored from then on reaches it."""
+    asked = asyncio.Event()
+    real = env.op.data_follow
+
+    async def spy(args):
+        reply = await real(args)
+        asked.set()
+        return reply
+    env.op.data_follow = spy
+    return asked
+
+
 class _Until:
     """stdout of `data follow` that ends it (as Ctrl-C would) once `n` lines came."""
 
@@ -154,8 +169,9 @@ def test_data_follow_prints_uplink_live():
         t = await _online(env)
         assert await _uplink(t, b"before") == 0x00            # stored before follow starts
         out = _Until(3)
+        asked = _asked(env)
         task = asyncio.ensure_future(cli(env, "data", "follow", out=out))
-        await asyncio.sleep(0.5)
+        await asyncio.wait_for(asked.wait(), 15)         # it has the newest row id
         assert await _uplink(t, b"meter=1234\r\n") == 0x00
         assert await _uplink(t, b"\x00\x01binary", b"OTHER") == 0x00
         assert await _uplink(t, b"third") == 0x00
@@ -187,10 +203,11 @@ def test_data_follow_prints_uplink_live():
 def test_data_follow_ends_on_ctrl_c_as_a_program():
     async def scenario(env):
         t = await _online(env)
+        asked = _asked(env)
         p = await asyncio.create_subprocess_exec(
             WMMP_PLATFORM, "data", "follow", "--control", "127.0.0.1:%d" % env.ctl.port,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
-        await asyncio.sleep(1.5)        # it started and asked for the newest row
+        await asyncio.wait_for(asked.wait(), 15)         # it started and asked for the newest row
         assert await _uplink(t, b"live data") == 0x00
         line = await asyncio.wait_for(p.stdout.readline(), 15)
         assert b"live data".hex().encode() in line and b"| live data" in line

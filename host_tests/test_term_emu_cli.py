@@ -17,6 +17,7 @@ import contextlib
 import io
 import os
 import re
+import select
 import signal
 import socket
 import stat
@@ -643,8 +644,8 @@ def test_exit_after(stack, tmp_path):
     p = run(TERM, ["--udp", stack.udp, "--smsc", stack.sms, "--exit-after", "online", "--timeout", "20"])
     assert p.returncode == 0, p.stdout.decode()[-2000:] + p.stderr.decode()
     assert b"-> packet LOGOUT" in p.stdout and p.stderr == b""
-    # SECONDS: 0 when online at the end
-    p = run(TERM, ["--udp", stack.udp, "--smsc", stack.sms, "--exit-after", "1.5"])
+    # SECONDS: 0 when online at the end (time enough to log in on a loaded machine)
+    p = run(TERM, ["--udp", stack.udp, "--smsc", stack.sms, "--exit-after", "6"])
     assert p.returncode == 0, p.stdout.decode()[-2000:]
     # nobody answers: 1, as soon as the timeout is over
     t0 = time.monotonic()
@@ -682,12 +683,27 @@ def test_term_drives_the_emulated_module_with_a_pin_from_a_file(stack, tmp_path,
     assert not os.path.lexists(link)
 
 
+def _read_pty_until(fd, token, proc, timeout=30):
+    """Read the pty master `fd` until `token` came (what `proc` wrote on the slave)."""
+    buf = b""
+    end = time.monotonic() + timeout
+    while token not in buf:
+        left = end - time.monotonic()
+        if left <= 0 or proc.p.poll() is not None:
+            raise AssertionError("no %r on the pty, got %r\nstderr: %s" % (token, buf[-200:],
+                                                                          proc.stop()[1][-2000:]))
+        if select.select([fd], [], [], min(left, 0.2))[0]:
+            buf += os.read(fd, 4096)
+    return buf
+
+
 def test_term_stops_on_a_signal_while_the_module_does_not_answer(tmp_path):
     # a pty nobody answers on: SIGTERM ends the wait for the module at once, exit 0
     master, slave = os.openpty()
     try:
         term = Proc(TERM, ["--sim7600", os.ttyname(slave), "--udp", "127.0.0.1:7301"])
-        time.sleep(1.0)
+        # its first AT (written once the signal handlers are in place): it waits for the module now
+        _read_pty_until(master, b"AT\r", term)
         t0 = time.monotonic()
         rc, err = term.stop()
         assert rc == 0 and "Traceback" not in err, err
