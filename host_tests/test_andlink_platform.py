@@ -780,3 +780,39 @@ def test_link_shaping_loss_is_retransmitted():
             await dev.close()
             await pf.close()
     run(main())
+
+
+def test_observe_reply_starts_the_follow_before_an_early_notification():
+    # RFC 7641 3.2 (and the operator CLI's `observe --follow`): a notification
+    # the device sends right after its first answer can reach the platform
+    # before the observation is recorded; it is handed over then and must come
+    # after the reply's "after" row, or a follower never sees it.
+    from andlink_tools.control import ControlServer
+
+    async def main():
+        pf, dev = await platform_and_device(observe=())
+        ctl = ControlServer(pf, HOST, 0)
+        real = pf.ops.request
+
+        async def request_then_notify(d, op, code, path, **kw):
+            res = await real(d, op, code, path, **kw)
+            if op == "Observe":                 # the device notifies before _observed runs
+                dev.set((3, 0, 9), 55)
+                o = res.request.observation
+                await wait_for(lambda: getattr(o, "_latest_response", None) is not None, 5,
+                               "the early notification")
+            return res
+        pf.ops.request = request_then_notify
+        try:
+            await dev.register(pf.coap_address[1])
+            d = pf.registry.device(IMEI)
+            await wait_for(lambda: d.auth.get("time"), what="the registration reads")
+            r = await ctl.handle({"op": "observe", "ep": IMEI, "path": "/3/0/9"})
+            assert r["ok"] and r["result"]["code"].startswith("2.05"), r
+            rows = pf.feed.select(r["after"] + 1, IMEI)          # what `observe --follow` reads
+            assert [(x["kind"], x["entries"][0].value) for x in rows if x["path"] == "/3/0/9"] == [
+                ("notify", 55)], pf.feed.select(0, IMEI)
+        finally:
+            await dev.close()
+            await pf.close()
+    run(main())

@@ -97,7 +97,9 @@ class Operator:
             raise V.InputError("timeout: seconds wanted")
         return V.seconds(t, 0.0, 86400.0, "timeout")
 
-    async def _device_op(self, req, fn, *args, **kw):
+    async def _device_op(self, req, fn, *args, _seen=None, **kw):
+        """fn's result as the reply; _seen: a list that gets the result's feed
+        row (an Observe's first answer) when it has one."""
         secrets = bool(req.get("show_secrets"))
         try:
             res = await fn(*args, wait=self._timeout(req), **kw)
@@ -106,6 +108,8 @@ class Operator:
                     "note": "the device sleeps (queue mode): the request goes at its next uplink (job %d)" % q.job.id}
         except DeviceError as e:
             raise Failed(str(e))
+        if _seen is not None and getattr(res, "feed_row", None) is not None:
+            _seen.append(res.feed_row)
         return {"result": res.to_json(secrets)}
 
     # -- devices --------------------------------------------------------------------------
@@ -188,8 +192,11 @@ class Operator:
                 if "is not observed" in str(e):
                     raise V.InputError(str(e))
                 raise
-        out = await self._device_op(req, self.pf.ops.observe, dev, p)
-        out["after"] = self.pf.feed.last - 1
+        rows = []
+        out = await self._device_op(req, self.pf.ops.observe, dev, p, _seen=rows)
+        # the row before the first answer's: the follower (observe --follow)
+        # reads from there, whatever notifications came since
+        out["after"] = (rows[0] if rows else self.pf.feed.last) - 1
         return out
 
     async def op_data(self, req):

@@ -323,6 +323,10 @@ class DeviceOps:
         dev.observations[key] = obs
         dev.counts["observations"] += 1
         self._notified(dev, obs, res.entries, first=True)
+        # the feed row of this first answer: a notification that came before the
+        # callback is handed to it at once (aiocoap keeps the latest) and lands
+        # after this row, so a follower starting here gets it
+        res.feed_row = self.pf.feed.last
         coapio.on_notification(res.request.observation, lambda m: self._notification(dev, obs, m),
                                lambda e: self._ended(dev, obs, e))
         return res
