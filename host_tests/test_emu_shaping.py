@@ -132,7 +132,7 @@ def test_no_shaping_by_default():
             t0 = time.monotonic()
             await send(at, port, b"ping")
             await ipd(at)
-            assert time.monotonic() - t0 < 0.3
+            assert time.monotonic() - t0 < 1.0           # loopback; generous for a loaded machine
         finally:
             await close(emu, at)
     run(main())
