@@ -76,29 +76,23 @@ def json_line(obj):
     return (json.dumps(obj, default=_default) + "\n").encode("utf-8")
 
 
-class ControlSocket:
-    """A control socket of JSON lines: each request {"op": ...} is run by
-    self.operator.run(op, req); the reply is {"ok": true, ...} or {"ok":
-    false, "kind": "input" | "failed", "error": ...}.  Subclasses set
-    `input_errors` and `failed_errors` (exception classes: bad input, a
-    failure to report), `log`, and self.operator; any other exception is
-    logged with its traceback and answered as an internal error."""
+class StreamServer:
+    """A TCP server on (host, port), or on a socket already bound, whose
+    connections self.serve(reader, writer) handles (lines up to `limit`);
+    close() ends the server and the connections still open."""
 
-    input_errors = ()
-    failed_errors = ()
-    log = logging.getLogger("wmmp")
+    limit = 64 * 1024
 
     def __init__(self, host, port):
         self.host, self.port = host, port
-        self.operator = None
         self._server = None
         self._writers = set()
 
     async def start(self, sock=None):
         if sock is not None:
-            self._server = await asyncio.start_server(self._client, sock=sock, limit=LINE_MAX + 2)
+            self._server = await asyncio.start_server(self._client, sock=sock, limit=self.limit)
         else:
-            self._server = await asyncio.start_server(self._client, self.host, self.port, limit=LINE_MAX + 2)
+            self._server = await asyncio.start_server(self._client, self.host, self.port, limit=self.limit)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -109,6 +103,32 @@ class ControlSocket:
                 w.close()
             await self._server.wait_closed()
             self._server = None
+
+    async def _client(self, reader, writer):
+        self._writers.add(writer)
+        try:
+            await self.serve(reader, writer)
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+
+class ControlSocket(StreamServer):
+    """A control socket of JSON lines: each request {"op": ...} is run by
+    self.operator.run(op, req); the reply is {"ok": true, ...} or {"ok":
+    false, "kind": "input" | "failed", "error": ...}.  Subclasses set
+    `input_errors` and `failed_errors` (exception classes: bad input, a
+    failure to report), `log`, and self.operator; any other exception is
+    logged with its traceback and answered as an internal error."""
+
+    input_errors = ()
+    failed_errors = ()
+    log = logging.getLogger("wmmp")
+    limit = LINE_MAX + 2
+
+    def __init__(self, host, port):
+        StreamServer.__init__(self, host, port)
+        self.operator = None
 
     async def handle(self, req):
         """The reply dict of one request dict."""
@@ -127,13 +147,8 @@ class ControlSocket:
         out["ok"] = True
         return out
 
-    async def _client(self, reader, writer):
-        self._writers.add(writer)
-        try:
-            await json_lines(reader, writer, self.handle, json_line)
-        finally:
-            self._writers.discard(writer)
-            writer.close()
+    async def serve(self, reader, writer):
+        await json_lines(reader, writer, self.handle, json_line)
 
 
 def call(address, req, timeout=60.0, tool="the platform's"):

@@ -22,6 +22,8 @@ import asyncio
 import logging
 import re
 
+from wmmp_tools.serving import StreamServer
+
 log = logging.getLogger("wmmp.platform.http")
 
 HEAD_MAX = 8192              # request line + headers
@@ -55,36 +57,18 @@ def parse_range(value, size):
     return start, min(end, size)
 
 
-class HttpFiles:
+class HttpFiles(StreamServer):
     """See the module docstring."""
 
+    limit = HEAD_MAX
+
     def __init__(self, lookup, host="127.0.0.1", port=0, ignore_range=False):
+        StreamServer.__init__(self, host, port)
         self.lookup = lookup
-        self.host = host
-        self.port = port
         self.ignore_range = ignore_range
         self.requests = 0
-        self._server = None
-        self._writers = set()
 
-    async def start(self, sock=None):
-        if sock is not None:
-            self._server = await asyncio.start_server(self._client, sock=sock, limit=HEAD_MAX)
-        else:
-            self._server = await asyncio.start_server(self._client, self.host, self.port, limit=HEAD_MAX)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def close(self):
-        if self._server is not None:
-            self._server.close()
-            for w in list(self._writers):
-                w.close()
-            await self._server.wait_closed()
-            self._server = None
-
-    async def _client(self, reader, writer):
-        self._writers.add(writer)
+    async def serve(self, reader, writer):
         peer = writer.get_extra_info("peername")
         try:
             try:
@@ -94,9 +78,6 @@ class HttpFiles:
             await self._answer(head, writer, peer)
         except (ConnectionError, OSError) as e:
             log.debug("HTTP %s: %s", peer, e)
-        finally:
-            self._writers.discard(writer)
-            writer.close()
 
     async def _answer(self, head, writer, peer):
         self.requests += 1
