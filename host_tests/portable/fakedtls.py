@@ -18,24 +18,7 @@ the simulator's own (test_andlink_e2e_coaps.py).
 from hashlib import sha256
 
 from andlink.dtls import crypto as K
-from andlink.dtls.record import CCM8, Protection, master_secret
-
-_V = b"\xfe\xfd"
-
-
-def _u16(n):
-    return bytes(((n >> 8) & 255, n & 255))
-
-
-def _u24(n):
-    return bytes(((n >> 16) & 255, (n >> 8) & 255, n & 255))
-
-
-def _int(b):
-    n = 0
-    for x in b:
-        n = (n << 8) | x
-    return n
+from andlink.dtls.record import CCM8, VERSION as _V, Protection, master_secret, u16 as _u16, u24 as _u24, uint as _int
 
 
 class FakeDtlsServer:

@@ -7,7 +7,7 @@ BC95's AT sockets included), whatever the port's own `tls` offers:
     crypto    HMAC-SHA256, the TLS 1.2 PRF, AES-CCM-8, AES-CBC (the port's
               cryptolib where it has one)
     record    the record protection of both suites, key block, master
-              secret, replay window (shared with the simulator's server)
+              secret, replay window (also the tests' scripted server's)
     session   Session: one client session, handshake, records, timers
 
 docs/ANDLINK.md, "Security", has the decisions.

@@ -4,7 +4,8 @@ TLS_PSK_WITH_AES_128_CCM_8 (AEAD, RFC 6655: 8-byte explicit nonce, 8-byte
 tag) and TLS_PSK_WITH_AES_128_CBC_SHA256 (MAC-then-encrypt, explicit IV),
 the key block of RFC 5246 6.3, the master secret (RFC 5246 8.1, or RFC 7627
 4 from the session hash) and the anti-replay window of RFC 6347 4.1.2.6.
-The client session (andlink.dtls.session) and the simulator's server share it.
+The client session (andlink.dtls.session) and the tests' scripted server
+(server side) use it; the simulator has its own.
 
     ms = master_secret(psk, client_random, server_random, session_hash=None)
     r = Protection(suite, ms, client_random, server_random, client=True, rng)
@@ -12,6 +13,7 @@ The client session (andlink.dtls.session) and the simulator's server share it.
     r.sealed_len(n); r.seal_into(ctype, rec, plain)   into a whole record, no copies
     r.open(ctype, hdr, fragment) -> plain or None
     r.fresh(seq) -> bool; r.seen(seq)          the replay window
+    u16(n), u24(n), uint(b)                    big-endian fields
 """
 
 from micropython import const
@@ -26,6 +28,18 @@ VERSION = b"\xfe\xfd"        # DTLS 1.2
 
 def u16(n):
     return bytes(((n >> 8) & 255, n & 255))
+
+
+def u24(n):
+    return bytes(((n >> 16) & 255, (n >> 8) & 255, n & 255))
+
+
+def uint(b):
+    """The big-endian unsigned integer of the bytes b."""
+    n = 0
+    for x in b:
+        n = (n << 8) | x
+    return n
 
 
 def master_secret(psk, cr, sr, session_hash=None):

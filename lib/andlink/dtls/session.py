@@ -38,7 +38,8 @@ from micropython import const
 from hashlib import sha256
 
 from andlink.dtls import crypto as K
-from andlink.dtls.record import CCM8, CBC256, SUITE_NAMES, Protection, master_secret, u16 as _u16
+from andlink.dtls.record import (CCM8, CBC256, SUITE_NAMES, VERSION as _VER, Protection, master_secret, u16 as _u16,
+                                 u24 as _u24, uint as _int)
 
 HANDSHAKE = const(0)
 CONNECTED = const(1)
@@ -65,22 +66,10 @@ _W_FIN = const(2)           # our Finished sent: the server's CCS and Finished
 _W_NONE = const(3)          # connected
 _W_RESUMED = const(4)       # the server resumed our session: its CCS and Finished next
 
-_VER = b"\xfe\xfd"           # DTLS 1.2
 _EMS = const(0x0017)        # extended_master_secret (RFC 7627)
 _EXTENSIONS = b"\x00\x04\x00\x17\x00\x00"     # the extensions: extended_master_secret, empty
 _MAX_MSG = const(1024)      # the longest handshake message taken (a PSK server's are < 100 B)
 _AHEAD = const(4)           # handshake messages kept ahead of the next expected
-
-
-def _u24(n):
-    return bytes(((n >> 16) & 255, (n >> 8) & 255, n & 255))
-
-
-def _int(b):
-    n = 0
-    for x in b:
-        n = (n << 8) | x
-    return n
 
 
 class Session:
