@@ -11,13 +11,13 @@ from test_andlink_e2e import Rig, IMEI, run, wait_for
 
 def test_queued_observe_becomes_an_observation(tmp_path):
     async def go():
-        rig = await Rig(tmp_path, awake=0.6).start()
+        rig = await Rig(tmp_path, awake=2.0).start()    # the registration reads fit in it on a loaded machine
         try:
             t = await rig.device(queue=True)
             t.client.queue_window = 0.6
             d = await rig.ready(t)
             await wait_for(lambda: t.client.asleep, 4.0, "the client's sleep")
-            await wait_for(lambda: time.time() > d.awake_until, 2.0, "the platform's awake window")
+            await wait_for(lambda: time.time() > d.awake_until, 5.0, "the platform's awake window")
             r = await rig.op(op="observe", ep=IMEI, path="/3/0/9", timeout=0.3)
             assert r["ok"] and r.get("queued"), r
             t.command('send {"power":3}')                                        # the next uplink
